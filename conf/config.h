@@ -1,0 +1,85 @@
+// The immutable configuration snapshot. Built once by conf::load_config(), then shared
+// read-only (std::shared_ptr<const Config>) by every worker; a connection keeps the
+// snapshot it started with until it ends. conf/ depends on nothing else of ours.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace wsgate::conf {
+
+using Duration = std::chrono::milliseconds;
+
+// Where a value came from, for messages about it after loading (e.g. a route that names
+// an upstream that does not exist is reported at the route's line).
+struct SourcePosition {
+  std::string file;
+  int line = 0;
+  int column = 0;
+};
+
+// host:port of one backend server, or of a listener's bind address.
+struct HostPort {
+  std::string host;  // name, IPv4 literal, or IPv6 literal without brackets
+  uint16_t port = 0;
+};
+
+struct Listener {
+  std::string name;    // defaults to the address string, e.g. "127.0.0.1:8080"
+  HostPort address;    // "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:80", "[::]:80"
+  // Request-head limits (RFC 9112 has none; we do): over -> 431.
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_headers = 100;
+  // The whole request head must arrive within this time, else 408 (slow-header attacks).
+  Duration handshake_timeout = std::chrono::seconds(10);
+  SourcePosition where;
+};
+
+enum class Balancer { RoundRobin };
+
+struct Upstream {
+  std::string name;
+  std::vector<HostPort> servers;
+  Balancer balancer = Balancer::RoundRobin;
+  SourcePosition where;
+};
+
+struct Route {
+  std::string name;                // defaults to "<host><path>"
+  std::string host = "*";          // "*", "example.com", "*.example.com" (matches sub.example.com)
+  std::string path = "/";          // path prefix, matched on segment boundaries
+  std::string upstream;            // name of an [[upstream]]; validated to exist
+  std::vector<std::string> allowed_origins;  // empty: any Origin is accepted
+  std::uint64_t max_message_size = 16ull * 1024 * 1024;  // per message, each direction -> 1009
+  // High watermark of each direction's buffering; reading pauses above it and resumes
+  // below half of it.
+  std::size_t buffer_size = 256 * 1024;
+  Duration connect_timeout = std::chrono::seconds(5);     // TCP connect to a backend -> 504
+  Duration upstream_handshake_timeout = std::chrono::seconds(10);  // backend's 101 -> 504
+  Duration idle_timeout = std::chrono::seconds(300);      // no bytes either way -> close 1001
+  SourcePosition where;
+};
+
+struct Config {
+  std::string source_file;  // path the snapshot was loaded from
+  unsigned workers = 0;     // 0 in the file means one per core; load_config resolves it (>= 1)
+  Duration drain_timeout = std::chrono::seconds(10);  // SIGTERM: wait this long for closes
+  std::string access_log = "-";  // "-" stdout, "" off, otherwise a file path (appended)
+  std::vector<Listener> listeners;
+  std::vector<Upstream> upstreams;
+  std::vector<Route> routes;  // in file order; the router picks the most specific match
+
+  const Upstream* find_upstream(const std::string& name) const {
+    for (const auto& u : upstreams)
+      if (u.name == name) return &u;
+    return nullptr;
+  }
+};
+
+using ConfigPtr = std::shared_ptr<const Config>;
+
+}  // namespace wsgate::conf
