@@ -15,7 +15,18 @@ struct Header {
   std::string_view value;  // leading/trailing OWS trimmed
 };
 
+// The views in a head point into its own `raw`. Copying or moving a head re-points the
+// views at the destination's `raw` (a defaulted copy would leave them pointing into the
+// source, and moving a short string would too, because of the small-string buffer).
+// Views that do not point into `raw` (set by hand, e.g. in tests) are copied as they are.
 struct RequestHead {
+  RequestHead() = default;
+  RequestHead(const RequestHead& other);
+  RequestHead(RequestHead&& other) noexcept;
+  RequestHead& operator=(const RequestHead& other);
+  RequestHead& operator=(RequestHead&& other) noexcept;
+  ~RequestHead() = default;
+
   std::string raw;  // the head's bytes, up to and including the final CRLFCRLF; views below point here
   std::string_view method;
   std::string_view target;   // request-target as received
@@ -29,7 +40,14 @@ struct RequestHead {
 };
 
 struct ResponseHead {
-  std::string raw;
+  ResponseHead() = default;
+  ResponseHead(const ResponseHead& other);
+  ResponseHead(ResponseHead&& other) noexcept;
+  ResponseHead& operator=(const ResponseHead& other);
+  ResponseHead& operator=(ResponseHead&& other) noexcept;
+  ~ResponseHead() = default;
+
+  std::string raw;  // as in RequestHead
   int version_minor = 1;
   int status = 0;
   std::string_view reason;

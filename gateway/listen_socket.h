@@ -1,0 +1,17 @@
+// Opens the listening sockets: one per (worker, [[listener]]), all with SO_REUSEPORT so
+// the kernel spreads new connections across workers without a shared accept lock.
+#pragma once
+
+#include <string>
+
+#include "conf/config.h"
+
+namespace wsgate::gateway {
+
+// Returns the listening fd (non-blocking, close-on-exec), or -1 with `error` set to a
+// message naming the address and the system error (e.g. "address already in use").
+int open_listen_socket(const conf::HostPort& address, std::string& error);
+
+std::string to_string(const conf::HostPort& address);
+
+}  // namespace wsgate::gateway

@@ -1,0 +1,13 @@
+// The error log: one line per event on stderr, "ts level message". Each line is written
+// with a single write(2), so lines from different workers never interleave.
+#pragma once
+
+#include <string_view>
+
+namespace wsgate::log {
+
+void info(std::string_view message);
+void warn(std::string_view message);
+void error(std::string_view message);
+
+}  // namespace wsgate::log

@@ -1,0 +1,219 @@
+#include "proxy/pipe.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <array>
+
+namespace wsgate::proxy {
+
+Pipe::Pipe(bufferevent* source, bufferevent* sink, const ws::FrameRules& rules, bool mask_to_sink,
+           std::size_t high_watermark, metrics::DirectionStats& stats, PipeEvents& events)
+    : source_(source),
+      sink_(sink),
+      validator_(rules),
+      mask_to_sink_(mask_to_sink),
+      high_watermark_(high_watermark),
+      stats_(stats),
+      events_(events) {
+  // The sink's write callback fires once its output is at or below half the high
+  // watermark; that is where a paused source resumes (STYLE.md: low ~ high/2).
+  bufferevent_setwatermark(sink_, EV_WRITE, high_watermark_ / 2, 0);
+}
+
+std::size_t Pipe::sink_buffered() const {
+  return evbuffer_get_length(bufferevent_get_output(sink_));
+}
+
+void Pipe::pump() {
+  evbuffer* in = bufferevent_get_input(source_);
+  const std::size_t available = evbuffer_get_length(in);
+  std::size_t checked = 0;  // bytes at the front of `in` that may leave now
+
+  while (checked < available) {
+    if (state_ == State::Finished) {
+      // Nothing may follow a Close (RFC 6455 5.5.1) or a violation: discard it.
+      evbuffer_drain(in, available);
+      return;
+    }
+    if (payload_left_ > 0) {
+      // Inside a data frame's payload: it passes as is, masked or not.
+      const uint64_t take = std::min<uint64_t>(payload_left_, available - checked);
+      checked += take;
+      payload_left_ -= take;
+      if (state_ == State::Forwarding) stats_.bytes += take;
+      continue;
+    }
+    // At a frame boundary.
+    if (close_pending_) {
+      move_checked_bytes(checked);
+      checked = 0;
+      write_close_now(pending_code_, pending_reason_);
+      return pump();  // the rest of the input is now dropped frame by frame
+    }
+
+    std::array<uint8_t, ws::kMaxHeaderSize> raw{};
+    evbuffer_ptr pos;
+    evbuffer_ptr_set(in, &pos, checked, EVBUFFER_PTR_SET);
+    const ev_ssize_t got = evbuffer_copyout_from(in, &pos, raw.data(), raw.size());
+    ws::FrameHeader h;
+    const ws::HeaderStatus hs = parse_frame_header(raw.data(), static_cast<std::size_t>(got), h);
+    if (hs == ws::HeaderStatus::NeedMore) break;
+
+    uint16_t code = 0;
+    std::string_view why;
+    if (hs == ws::HeaderStatus::Malformed) {
+      code = ws::close_code::kProtocolError;
+      why = "malformed frame length";
+    } else if ((code = validator_.check(h)) != 0) {
+      why = validator_.last_error();
+    }
+    if (code != 0) {
+      // The offending frame is never forwarded; what came before it is.
+      move_checked_bytes(checked);
+      finish_source();
+      events_.on_violation(*this, code, why);
+      return;
+    }
+
+    if (h.is_control()) {
+      // RFC 6455 5.5: control frames are <= 125 bytes; wait until one is whole, so a
+      // Close's code can be read and nothing is injected inside it.
+      const std::size_t frame_len = h.header_length + h.payload_length;
+      if (available - checked < frame_len) break;
+      const auto op = static_cast<ws::Opcode>(h.opcode);
+      if (op == ws::Opcode::Close) {
+        std::array<uint8_t, ws::kMaxHeaderSize + ws::kMaxControlPayload> frame{};
+        evbuffer_ptr_set(in, &pos, checked, EVBUFFER_PTR_SET);
+        evbuffer_copyout_from(in, &pos, frame.data(), frame_len);
+        const ws::ClosePayload close =
+            ws::parse_close_payload(frame.data() + h.header_length, h.payload_length,
+                                    h.masked ? h.mask.data() : nullptr);
+        if (!close.valid) {
+          move_checked_bytes(checked);
+          finish_source();
+          events_.on_violation(*this, ws::close_code::kProtocolError, "invalid close payload");
+          return;
+        }
+        checked += frame_len;
+        const bool forward = state_ == State::Forwarding;
+        if (forward) {
+          stats_.frames++;
+          stats_.bytes += frame_len;
+          sink_got_close_ = true;
+        }
+        // Forward it (or, in Dropping, consume it as the reply to our own Close).
+        if (forward) {
+          move_checked_bytes(checked);
+        } else {
+          evbuffer_drain(in, checked);
+        }
+        checked = 0;
+        state_ = State::Finished;
+        events_.on_close_frame(*this, close.code);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        return;
+      }
+      if (state_ == State::Forwarding) {
+        stats_.frames++;
+        stats_.bytes += frame_len;
+        if (op == ws::Opcode::Ping) stats_.pings++;
+        if (op == ws::Opcode::Pong) stats_.pongs++;
+      }
+      checked += frame_len;
+      continue;
+    }
+
+    // A data frame: its header now, its payload as it comes.
+    checked += h.header_length;
+    payload_left_ = h.payload_length;
+    if (h.opcode != static_cast<uint8_t>(ws::Opcode::Continuation)) message_opcode_ = h.opcode;
+    if (state_ == State::Forwarding) {
+      stats_.frames++;
+      stats_.bytes += h.header_length;
+      if (h.fin) {
+        // A message's type is its first frame's opcode (RFC 6455 5.4).
+        stats_.messages++;
+        if (message_opcode_ == static_cast<uint8_t>(ws::Opcode::Text)) stats_.text_messages++;
+        if (message_opcode_ == static_cast<uint8_t>(ws::Opcode::Binary)) stats_.binary_messages++;
+      }
+    }
+  }
+  move_checked_bytes(checked);
+  if (close_pending_ && payload_left_ == 0 && state_ != State::Finished) {
+    write_close_now(pending_code_, pending_reason_);
+  }
+}
+
+void Pipe::move_checked_bytes(std::size_t n) {
+  if (n == 0) return;
+  evbuffer* in = bufferevent_get_input(source_);
+  if (state_ == State::Forwarding) {
+    // Moves whole chains by pointer; only a partial last chain is copied.
+    evbuffer_remove_buffer(in, bufferevent_get_output(sink_), n);
+    check_sink_watermark();
+  } else {
+    evbuffer_drain(in, n);
+  }
+}
+
+void Pipe::send_close(uint16_t code, std::string_view reason) {
+  if (sink_got_close_ || close_pending_) return;
+  if (payload_left_ == 0) {
+    write_close_now(code, reason);
+    // Whatever is still waiting in the source is now dropped frame by frame.
+    pump();
+    return;
+  }
+  close_pending_ = true;
+  pending_code_ = code;
+  pending_reason_.assign(reason);
+}
+
+void Pipe::write_close_now(uint16_t code, std::string_view reason) {
+  close_pending_ = false;
+  std::array<uint8_t, ws::kMaxHeaderSize + ws::kMaxControlPayload> frame{};
+  std::array<uint8_t, 4> mask{};
+  if (mask_to_sink_) RAND_bytes(mask.data(), static_cast<int>(mask.size()));
+  const std::size_t n =
+      ws::build_close_frame(frame.data(), code, reason, mask_to_sink_ ? mask.data() : nullptr);
+  bufferevent_write(sink_, frame.data(), n);
+  sink_got_close_ = true;
+  if (state_ == State::Forwarding) state_ = State::Dropping;
+}
+
+void Pipe::finish_source() {
+  state_ = State::Finished;
+  payload_left_ = 0;
+  pause(PauseReason::SourceDone);
+}
+
+void Pipe::on_sink_drained() {
+  if (sink_buffered() <= high_watermark_ / 2) resume(PauseReason::SinkFull);
+}
+
+void Pipe::check_sink_watermark() {
+  if (sink_buffered() > high_watermark_) pause(PauseReason::SinkFull);
+}
+
+void Pipe::pause(PauseReason r) {
+  paused_ |= static_cast<uint8_t>(r);
+  apply_read_state();
+}
+
+void Pipe::resume(PauseReason r) {
+  paused_ &= static_cast<uint8_t>(~static_cast<uint8_t>(r));
+  apply_read_state();
+}
+
+void Pipe::apply_read_state() {
+  if (paused_ != 0) {
+    bufferevent_disable(source_, EV_READ);
+  } else {
+    bufferevent_enable(source_, EV_READ);
+  }
+}
+
+}  // namespace wsgate::proxy

@@ -1,0 +1,104 @@
+// One direction of a relay: moves WebSocket bytes from a source bufferevent's input to a
+// sink bufferevent's output without copying payloads (evbuffer chain moves), checking
+// every frame header on the way (RFC 6455 5) and counting frames and messages.
+//
+// Ownership: the Relay owns both bufferevents and both Pipes; a Pipe only borrows them.
+// Threading: everything runs on the owning worker's event loop.
+#pragma once
+
+#include <event2/bufferevent.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "metrics/connection_stats.h"
+#include "proxy/frame_codec.h"
+
+namespace wsgate::proxy {
+
+class Pipe;
+
+// What a Pipe tells its Relay. Called from inside Pipe::pump(); the Relay must not
+// destroy the Pipe from these callbacks (it defers teardown to the end of the iteration).
+class PipeEvents {
+ public:
+  // A Close frame from the source (forwarded, or consumed after the gateway's own Close).
+  virtual void on_close_frame(Pipe& pipe, uint16_t code) = 0;
+  // The source broke a framing rule; `code` is what its sender must be told (1002, 1009).
+  virtual void on_violation(Pipe& pipe, uint16_t code, std::string_view why) = 0;
+
+ protected:
+  ~PipeEvents() = default;
+};
+
+// Why the source is not being read; reading resumes only when no reason is left.
+enum class PauseReason : uint8_t {
+  SinkFull = 1,     // the sink's output is above the high watermark (backpressure)
+  SourceDone = 2,   // the source sent its Close, or broke the rules
+};
+
+class Pipe {
+ public:
+  enum class State {
+    Forwarding,  // frames pass from source to sink
+    Dropping,    // the gateway sent the sink its own Close: source frames are discarded
+                 // until the source's Close arrives
+    Finished,    // the source sent its Close, hit EOF or broke the rules
+  };
+
+  Pipe(bufferevent* source, bufferevent* sink, const ws::FrameRules& rules, bool mask_to_sink,
+       std::size_t high_watermark, metrics::DirectionStats& stats, PipeEvents& events);
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+
+  // The source has bytes: check and move every complete frame header and the payload
+  // bytes that follow it. An incomplete header (< 14 bytes) or control frame (< 127
+  // bytes) waits in the source's input for the rest.
+  void pump();
+
+  // The sink's output fell below the low watermark: resume reading the source.
+  void on_sink_drained();
+
+  // Write the gateway's own Close to the sink at the next frame boundary (RFC 6455 5.4:
+  // control frames may sit between fragments, never inside a frame). From then on the
+  // source's frames are dropped. Does nothing if the sink already got a Close.
+  void send_close(uint16_t code, std::string_view reason);
+
+  // The source is finished (EOF, reset, or after a violation): stop reading it.
+  void finish_source();
+
+  State state() const { return state_; }
+  bool sink_got_close() const { return sink_got_close_; }
+  bool source_done() const { return state_ == State::Finished; }
+  std::size_t sink_buffered() const;
+  bufferevent* source() const { return source_; }
+  bufferevent* sink() const { return sink_; }
+
+ private:
+  void move_checked_bytes(std::size_t n);
+  void write_close_now(uint16_t code, std::string_view reason);
+  void pause(PauseReason r);
+  void resume(PauseReason r);
+  void apply_read_state();
+  void check_sink_watermark();
+
+  bufferevent* source_;
+  bufferevent* sink_;
+  ws::FrameValidator validator_;
+  bool mask_to_sink_;           // the sink is a server: our own frames must be masked (5.3)
+  std::size_t high_watermark_;
+  metrics::DirectionStats& stats_;
+  PipeEvents& events_;
+
+  State state_ = State::Forwarding;
+  uint64_t payload_left_ = 0;   // payload bytes of the current data frame still to pass
+  uint8_t message_opcode_ = 0;  // opcode of the open message's first frame
+  bool sink_got_close_ = false;
+  bool close_pending_ = false;  // send_close() waits for the current frame to end
+  uint16_t pending_code_ = 0;
+  std::string pending_reason_;
+  uint8_t paused_ = 0;          // PauseReason bits
+};
+
+}  // namespace wsgate::proxy

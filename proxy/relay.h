@@ -1,0 +1,82 @@
+// The relay of one WebSocket connection after its opening handshake: two Pipes, one per
+// direction, between the client's and the upstream's bufferevents, plus the close
+// rules that end both sides together.
+//
+// Ownership: the Relay owns both bufferevents (and so both sockets) and frees them when
+// it is destroyed. When the relay is over it calls `on_finished` exactly once; the owner
+// must then destroy the Relay later (deferred deletion), never from inside that call.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+#include "conf/config.h"
+#include "metrics/connection_stats.h"
+#include "proxy/libevent_ptr.h"
+#include "proxy/pipe.h"
+
+namespace wsgate::proxy {
+
+struct RelaySettings {
+  bool rsv1_allowed = false;          // permessage-deflate was negotiated (RFC 7692 6)
+  uint64_t max_message_size = 0;      // 0: no limit
+  std::size_t buffer_size = 256 * 1024;  // per-direction high watermark
+  conf::Duration idle_timeout = std::chrono::minutes(5);
+  // After the first Close, how long both sides get to finish the close handshake.
+  conf::Duration close_timeout = std::chrono::seconds(5);
+};
+
+class Relay final : private PipeEvents {
+ public:
+  Relay(event_base* base, BufferEventPtr client, BufferEventPtr upstream,
+        const RelaySettings& settings, metrics::ConnectionStats& stats,
+        std::function<void()> on_finished);
+  ~Relay();
+  Relay(const Relay&) = delete;
+  Relay& operator=(const Relay&) = delete;
+
+  // Installs the callbacks and forwards whatever both sides already sent.
+  void start();
+
+  // The gateway ends the connection (drain, idle): Close `code` to both sides at their
+  // next frame boundary, then waits up to close_timeout for their replies.
+  void close(uint16_t code, std::string_view reason);
+
+  bool finished() const { return finished_; }
+  // Bytes waiting in the two output buffers (for the connection table).
+  std::size_t buffered_bytes() const;
+
+ private:
+  enum class SideIndex { Client = 0, Upstream = 1 };
+
+  static void on_read(bufferevent* bev, void* self);
+  static void on_write(bufferevent* bev, void* self);
+  static void on_event(bufferevent* bev, short what, void* self);
+
+  void on_close_frame(Pipe& pipe, uint16_t code) override;
+  void on_violation(Pipe& pipe, uint16_t code, std::string_view why) override;
+  void on_side_gone(bool client_side, bool error);
+  void on_idle_check();
+  void record_first_close(metrics::Side by, uint16_t code, std::string_view reason);
+  void maybe_finish();
+  void finish();
+
+  event_base* base_;
+  BufferEventPtr client_;
+  BufferEventPtr upstream_;
+  RelaySettings settings_;
+  metrics::ConnectionStats& stats_;
+  std::function<void()> on_finished_;
+  Pipe to_upstream_;  // client -> upstream
+  Pipe to_client_;    // upstream -> client
+  Timer idle_timer_;
+  Timer close_timer_;
+  timeval last_activity_{};
+  bool client_gone_ = false;
+  bool upstream_gone_ = false;
+  bool closing_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace wsgate::proxy

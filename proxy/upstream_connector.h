@@ -1,0 +1,73 @@
+// Opens the upstream side of one connection: resolve (async, evdns), TCP connect with a
+// timeout, send the handshake request, read the backend's response head. Tries the
+// next candidate server when one fails before anything reached the client.
+//
+// Ownership: the owner keeps the connector alive until `done` has run and must destroy
+// it later (deferred), never from inside `done`. On success the bufferevent moves to
+// the result; whatever the backend sent after its response head stays in its input.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "conf/config.h"
+#include "proxy/http1_parser.h"
+#include "proxy/libevent_ptr.h"
+
+namespace wsgate::proxy {
+
+struct UpstreamResult {
+  // true: the backend answered (any status, see response.status); false: no answer.
+  bool answered = false;
+  BufferEventPtr connection;     // with answered
+  http1::ResponseHead response;  // with answered
+  conf::HostPort server;         // the server that answered, or the last one tried
+  int status = 0;                // without answer: 502 (unreachable, bad reply) or 504
+  std::string reason;            // without answer: one line for the client and the log
+  int attempts = 0;
+};
+
+struct UpstreamTimeouts {
+  conf::Duration connect;    // resolve + TCP connect, per attempt
+  conf::Duration handshake;  // request sent -> response head complete
+};
+
+class UpstreamConnector {
+ public:
+  using Done = std::function<void(UpstreamResult&&)>;
+
+  UpstreamConnector(event_base* base, evdns_base* dns, std::vector<conf::HostPort> candidates,
+                    std::string request, UpstreamTimeouts timeouts, Done done);
+  UpstreamConnector(const UpstreamConnector&) = delete;
+  UpstreamConnector& operator=(const UpstreamConnector&) = delete;
+
+  void start();
+  // Stops everything in flight; `done` will not run.
+  void cancel();
+
+ private:
+  enum class State { Idle, Connecting, AwaitingResponse, Done };
+
+  static void on_read(bufferevent* bev, void* self);
+  static void on_event(bufferevent* bev, short what, void* self);
+  void try_next(int last_status, std::string last_reason);
+  void on_connected();
+  void on_response_bytes();
+  void on_timeout();
+  void fail(int status, std::string reason);
+
+  event_base* base_;
+  evdns_base* dns_;
+  std::vector<conf::HostPort> candidates_;
+  std::size_t next_ = 0;
+  std::string request_;
+  UpstreamTimeouts timeouts_;
+  Done done_;
+  BufferEventPtr bev_;
+  Timer timer_;
+  State state_ = State::Idle;
+  int attempts_ = 0;
+};
+
+}  // namespace wsgate::proxy
