@@ -1,0 +1,220 @@
+// TOML -> Config. The file is parsed by toml++, then walked table by table: every key is
+// checked against the keys its table allows, every value converted and range-checked, and
+// the first problem is thrown as a ConfigError carrying the position of the value at fault.
+#include "conf/config_loader.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <thread>
+#include <utility>
+
+#include <toml++/toml.h>
+
+#include "conf/config_validate.h"
+#include "conf/units.h"
+
+namespace wsgate::conf {
+namespace {
+
+using detail::is_origin;
+using detail::is_route_host;
+using detail::is_route_path;
+using detail::kKiB;
+using detail::kMiB;
+using detail::kNoLimit;
+using detail::lowercase;
+using detail::quoted;
+using detail::TableReader;
+
+constexpr std::string_view kTopKeys[] = {"workers",  "drain_timeout", "access_log",
+                                         "listener", "upstream",      "route"};
+constexpr std::string_view kListenerKeys[] = {"address", "name", "max_header_bytes", "max_headers",
+                                              "handshake_timeout"};
+constexpr std::string_view kUpstreamKeys[] = {"name", "servers", "balancer"};
+constexpr std::string_view kRouteKeys[] = {"name",
+                                           "host",
+                                           "path",
+                                           "upstream",
+                                           "allowed_origins",
+                                           "max_message_size",
+                                           "buffer_size",
+                                           "connect_timeout",
+                                           "upstream_handshake_timeout",
+                                           "idle_timeout"};
+
+// Builds a Config from the parsed document, section by section. Names (and listener
+// addresses, and route host+path pairs) are checked for uniqueness as they are read.
+class ConfigBuilder {
+ public:
+  explicit ConfigBuilder(const std::string& file) : file_(file) { config_.source_file = file; }
+
+  Config build(const toml::table& root) {
+    const TableReader top(file_, root, "", kTopKeys);
+    top.integer("workers", &config_.workers, 0, 1024);
+    if (config_.workers == 0) config_.workers = std::max(1u, std::thread::hardware_concurrency());
+    top.duration("drain_timeout", &config_.drain_timeout, /*must_be_positive=*/false);
+    top.string("access_log", &config_.access_log);
+    for (const toml::table* table : top.tables("listener")) read_listener(*table);
+    // Upstreams before routes: a route must name an upstream that exists.
+    for (const toml::table* table : top.tables("upstream")) read_upstream(*table);
+    for (const toml::table* table : top.tables("route")) read_route(*table);
+    return std::move(config_);
+  }
+
+ private:
+  // Records `key` in `seen`; a second use is an error at `at` saying `what`, then
+  // "(first defined at line N)".
+  void claim(std::map<std::string, int>* seen, const std::string& key, const SourcePosition& at,
+             const std::string& what) const {
+    const auto [it, inserted] = seen->emplace(key, at.line);
+    if (!inserted)
+      throw ConfigError{file_, at.line, at.column,
+                        what + " (first defined at line " + std::to_string(it->second) + ")"};
+  }
+
+  // A `name` key, if present, must be non-empty: names appear in logs and metric labels.
+  static void read_name(const TableReader& r, std::string* out) {
+    if (r.string("name", out) && out->empty()) r.fail_expected("name", "a non-empty string");
+  }
+
+  void read_listener(const toml::table& table) {
+    const TableReader r(file_, table, "listener", kListenerKeys);
+    Listener listener;
+    listener.where = r.position();
+    std::string address;
+    r.require("address");
+    r.string("address", &address);
+    const auto host_port = parse_host_port(address);
+    constexpr auto kExpected = R"(an IP address and port like "127.0.0.1:8080" or "[::1]:8080")";
+    if (!host_port) r.fail_expected("address", kExpected);
+    // A listener binds before any resolver runs, and a name could map to many addresses.
+    if (!is_ip_literal(host_port->host))
+      r.fail_expected("address", kExpected, " (listeners take IP addresses, not host names)");
+    listener.address = *host_port;
+    claim(&listener_addresses_, host_port->host + " " + std::to_string(host_port->port),
+          r.value_position("address"), "duplicate listener address " + quoted(address));
+    listener.name = address;
+    read_name(r, &listener.name);
+    r.size("max_header_bytes", &listener.max_header_bytes, kKiB, kMiB);
+    r.integer("max_headers", &listener.max_headers, 1, 1000);
+    r.duration("handshake_timeout", &listener.handshake_timeout, /*must_be_positive=*/true);
+    claim(&listener_names_, listener.name, r.value_position("name"),
+          "duplicate listener name " + quoted(listener.name));
+    config_.listeners.push_back(std::move(listener));
+  }
+
+  void read_upstream(const toml::table& table) {
+    const TableReader r(file_, table, "upstream", kUpstreamKeys);
+    Upstream upstream;
+    upstream.where = r.position();
+    r.require("name");
+    read_name(r, &upstream.name);
+    r.require("servers");
+    const auto servers =
+        r.strings("servers", R"("host:port" like "10.0.0.1:9001", "[::1]:9001" or "backend:80")",
+                  [](std::string_view s) { return parse_host_port(s).has_value(); });
+    if (servers.empty()) r.fail_expected("servers", R"(at least one "host:port")");
+    for (const auto& server : servers) upstream.servers.push_back(*parse_host_port(server));
+    std::string balancer;
+    if (r.string("balancer", &balancer) && balancer != "round_robin")
+      r.fail_expected("balancer", R"(one of: "round_robin")");
+    claim(&upstream_names_, upstream.name, r.value_position("name"),
+          "duplicate upstream name " + quoted(upstream.name));
+    config_.upstreams.push_back(std::move(upstream));
+  }
+
+  void read_route(const toml::table& table) {
+    const TableReader r(file_, table, "route", kRouteKeys);
+    Route route;
+    route.where = r.position();
+    // Host names are case-insensitive (RFC 4343); store the lowercase form the router uses.
+    if (r.string("host", &route.host) && !is_route_host(route.host = lowercase(route.host)))
+      r.fail_expected("host", R"("*", "example.com" or "*.example.com")");
+    if (r.string("path", &route.path) && !is_route_path(route.path))
+      r.fail_expected("path", R"(a path starting with "/" like "/chat", without "?" or "#")");
+    r.require("upstream");
+    r.string("upstream", &route.upstream);
+    route.allowed_origins =
+        r.strings("allowed_origins",
+                  R"(an origin like "https://app.example.com" (no path) or "null")", is_origin);
+    // RFC 6454 6.1: browsers serialize the scheme and host in lowercase.
+    for (auto& origin : route.allowed_origins) origin = lowercase(origin);
+    r.size("max_message_size", &route.max_message_size, 1, kNoLimit);
+    r.size("buffer_size", &route.buffer_size, 4 * kKiB, 64 * kMiB);
+    r.duration("connect_timeout", &route.connect_timeout, /*must_be_positive=*/true);
+    r.duration("upstream_handshake_timeout", &route.upstream_handshake_timeout, true);
+    r.duration("idle_timeout", &route.idle_timeout, /*must_be_positive=*/true);
+    route.name = route.host + route.path;
+    read_name(r, &route.name);
+
+    // Two routes with the same host and path: the second could never be chosen.
+    claim(&route_matches_, route.host + route.path, route.where,
+          "route " + quoted(route.name) + " has the same host " + quoted(route.host) +
+              " and path " + quoted(route.path) + " as an earlier route");
+    claim(&route_names_, route.name, r.value_position("name"),
+          "duplicate route name " + quoted(route.name));
+    if (!config_.find_upstream(route.upstream)) {
+      std::string defined;
+      for (const auto& u : config_.upstreams) defined += (defined.empty() ? "" : ", ") + u.name;
+      r.fail_at(r.find("upstream")->source(),
+                "route " + quoted(route.name) + " names upstream " + quoted(route.upstream) +
+                    ", which is not defined (defined: " + defined + ")");
+    }
+    config_.routes.push_back(std::move(route));
+  }
+
+  const std::string& file_;
+  Config config_;
+  std::map<std::string, int> listener_addresses_, listener_names_, upstream_names_, route_matches_,
+      route_names_;
+};
+
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+
+}  // namespace
+
+std::string ConfigError::to_string() const {
+  if (line == 0) return file + ": " + message;
+  if (column == 0) return file + ":" + std::to_string(line) + ": " + message;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
+}
+
+LoadResult load_config_text(std::string_view text, const std::string& file_name) {
+  LoadResult result;
+  try {
+    const toml::table root = toml::parse(text, std::string_view(file_name));
+    result.config = std::make_shared<const Config>(ConfigBuilder(file_name).build(root));
+  } catch (const toml::parse_error& e) {
+    const auto& begin = e.source().begin;
+    result.error =
+        ConfigError{file_name, static_cast<int>(begin.line), static_cast<int>(begin.column),
+                    "invalid TOML: " + std::string(e.description())};
+  } catch (const ConfigError& e) {
+    result.error = e;
+  }
+  return result;
+}
+
+LoadResult load_config(const std::string& path) {
+  const auto read_error = [&path](int err) {
+    return LoadResult{
+        nullptr,
+        ConfigError{path, 0, 0, "cannot read config file: " + std::string(std::strerror(err))}};
+  };
+  const std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
+  if (!file) return read_error(errno);
+  std::string text;
+  char buffer[64 * 1024];
+  std::size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) text.append(buffer, n);
+  if (std::ferror(file.get())) return read_error(errno);  // e.g. EISDIR for a directory
+  return load_config_text(text, path);
+}
+
+}  // namespace wsgate::conf

@@ -1,0 +1,91 @@
+// The checks a config value goes through on its way from TOML to Config: TableReader
+// validates one table's keys, value types and ranges; the predicates below check the forms
+// of route hosts, paths and origins. Internal to the loader (config_loader.cc): everything
+// here throws ConfigError, which load_config() turns into LoadResult::error.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "conf/config.h"
+#include "conf/config_loader.h"
+
+namespace wsgate::conf::detail {
+
+constexpr std::uint64_t kKiB = 1024;
+constexpr std::uint64_t kMiB = 1024 * kKiB;
+constexpr std::uint64_t kNoLimit = UINT64_MAX;
+
+std::string quoted(std::string_view text);  // "text" with '"', '\' and controls escaped
+std::string lowercase(std::string text);    // ASCII only
+
+// "*", "example.com", "*.example.com" (any subdomain) or an IP address; lowercase input.
+bool is_route_host(std::string_view host);
+// An origin-form path prefix (RFC 9112 3.2.1): starts with "/", no query, fragment or space.
+bool is_route_path(std::string_view path);
+// RFC 6454 7: "null" or scheme "://" host [":" port], with no path (not even a "/").
+bool is_origin(std::string_view origin);
+
+// Reads one TOML table whose set of keys is fixed. The constructor rejects unknown keys;
+// the getters convert and range-check one value each, leave `*out` (the default) alone
+// when the key is absent, and throw ConfigError at the value's position otherwise.
+// Messages name the value as "<section>.<key>" ("route.idle_timeout").
+class TableReader {
+ public:
+  // `section` is "" for the top level, else the array-of-tables name ("route").
+  // `file` and `table` must outlive the reader.
+  TableReader(const std::string& file, const toml::table& table, std::string section,
+              std::span<const std::string_view> allowed_keys);
+
+  [[nodiscard]] SourcePosition position() const;  // the table's own position (its [[header]])
+  // Where `key`'s value is, or position() when the key is absent.
+  [[nodiscard]] SourcePosition value_position(std::string_view key) const;
+  [[nodiscard]] const toml::node* find(std::string_view key) const { return table_.get(key); }
+
+  [[noreturn]] void fail_at(const toml::source_region& where, std::string message) const;
+  // "<section>.<key>: expected <expected>, got <the value found><note>"; the key must exist.
+  [[noreturn]] void fail_expected(std::string_view key, std::string_view expected,
+                                  std::string_view note = {}) const;
+
+  void require(std::string_view key) const;  // absent -> error at the table's position
+  bool string(std::string_view key, std::string* out) const;  // true when present
+  void duration(std::string_view key, Duration* out, bool must_be_positive) const;
+
+  template <class Int>
+  void integer(std::string_view key, Int* out, std::int64_t min, std::int64_t max) const {
+    if (auto value = integer_value(key, min, max)) *out = static_cast<Int>(*value);
+  }
+  // A size is a string with a unit ("16KiB") or a non-negative integer count of bytes.
+  template <class Size>
+  void size(std::string_view key, Size* out, std::uint64_t min, std::uint64_t max) const {
+    if (auto value = size_value(key, min, max)) *out = static_cast<Size>(*value);
+  }
+
+  // An array of strings, each accepted by `check` (else an error at that element saying
+  // "expected <expected>"). Absent -> empty.
+  std::vector<std::string> strings(std::string_view key, std::string_view expected,
+                                   bool (*check)(std::string_view)) const;
+  // The tables of an array of tables ([[key]]); absent or empty is an error.
+  [[nodiscard]] std::vector<const toml::table*> tables(std::string_view key) const;
+
+ private:
+  [[nodiscard]] std::string name(std::string_view key) const;
+  [[nodiscard]] std::string table_name() const;
+  [[nodiscard]] std::optional<std::int64_t> integer_value(std::string_view key, std::int64_t min,
+                                                          std::int64_t max) const;
+  [[nodiscard]] std::optional<std::uint64_t> size_value(std::string_view key, std::uint64_t min,
+                                                        std::uint64_t max) const;
+  void reject_unknown_keys(std::span<const std::string_view> allowed) const;
+
+  const std::string& file_;
+  const toml::table& table_;
+  std::string section_;
+};
+
+}  // namespace wsgate::conf::detail

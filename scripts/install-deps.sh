@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what wsgate needs from Debian's packages, only when something is missing.
+#   scripts/install-deps.sh build   compiler, CMake and the libraries
+#   scripts/install-deps.sh test    the above plus the independent test clients/servers
+#   scripts/install-deps.sh bench   the above plus nginx, HAProxy and nghttpx to compare with
+set -euo pipefail
+
+build=(g++ cmake ninja-build pkg-config libevent-dev libssl-dev libnghttp2-dev
+       libtomlplusplus-dev prometheus-cpp-dev doctest-dev python3 python3-websockets)
+test=(clang-format python3-h2 curl nghttp2-client openssl procps)
+bench=(nginx-light haproxy nghttp2-proxy valgrind)
+
+want=("${build[@]}")
+case "${1:-build}" in
+  build) ;;
+  test) want+=("${test[@]}") ;;
+  bench) want+=("${test[@]}" "${bench[@]}") ;;
+  *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+esac
+
+missing=()
+for pkg in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing: ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# Debian starts nginx/haproxy services on install; policy-rc.d keeps them stopped.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
+  trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
