@@ -41,19 +41,25 @@ void format_peer(const sockaddr* sa, std::string& ip, std::string& addr) {
 std::string host_port_text(const conf::HostPort& s) {
   if (s.host.empty()) return "-";
   return s.host.find(':') != std::string::npos ? "[" + s.host + "]:" + std::to_string(s.port)
-                                                 : s.host + ":" + std::to_string(s.port);
+                                               : s.host + ":" + std::to_string(s.port);
 }
 
 }  // namespace
 
 const char* to_string(H1Session::State s) {
   switch (s) {
-    case H1Session::State::ReadingHead: return "reading_head";
-    case H1Session::State::ConnectingUpstream: return "connecting_upstream";
-    case H1Session::State::ForwardingRefusal: return "forwarding_refusal";
-    case H1Session::State::Relaying: return "relaying";
-    case H1Session::State::Rejecting: return "rejecting";
-    case H1Session::State::Done: return "done";
+    case H1Session::State::ReadingHead:
+      return "reading_head";
+    case H1Session::State::ConnectingUpstream:
+      return "connecting_upstream";
+    case H1Session::State::ForwardingRefusal:
+      return "forwarding_refusal";
+    case H1Session::State::Relaying:
+      return "relaying";
+    case H1Session::State::Rejecting:
+      return "rejecting";
+    case H1Session::State::Done:
+      return "done";
   }
   return "?";
 }
@@ -185,7 +191,8 @@ void H1Session::start_relay(proxy::UpstreamResult&& result) {
   proxy::RelaySettings settings;
   // RFC 7692 6: RSV1 marks compressed messages once permessage-deflate is agreed.
   const http1::Header* ext = result.response.find("sec-websocket-extensions");
-  settings.rsv1_allowed = ext != nullptr && ext->value.find("permessage-deflate") != std::string_view::npos;
+  settings.rsv1_allowed =
+      ext != nullptr && ext->value.find("permessage-deflate") != std::string_view::npos;
   settings.max_message_size = route_->max_message_size;
   settings.buffer_size = route_->buffer_size;
   settings.idle_timeout = route_->idle_timeout;
@@ -204,7 +211,8 @@ void H1Session::forward_refusal(proxy::UpstreamResult&& result) {
   const http1::Header* cl = result.response.find("content-length");
   refusal_body_left_ = kMaxRefusalBody;
   if (cl != nullptr) {
-    refusal_body_left_ = std::min<uint64_t>(std::strtoull(std::string(cl->value).c_str(), nullptr, 10), kMaxRefusalBody);
+    refusal_body_left_ = std::min<uint64_t>(
+        std::strtoull(std::string(cl->value).c_str(), nullptr, 10), kMaxRefusalBody);
   }
   refusing_upstream_ = std::move(result.connection);
   bufferevent_setcb(refusing_upstream_.get(), &H1Session::on_refusal_read, nullptr,
@@ -219,7 +227,8 @@ void H1Session::on_refusal_read(bufferevent* /*bev*/, void* self) {
 }
 
 void H1Session::on_refusal_event(bufferevent* /*bev*/, short what, void* self) {
-  if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) != 0) static_cast<H1Session*>(self)->pump_refusal(true);
+  if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) != 0)
+    static_cast<H1Session*>(self)->pump_refusal(true);
 }
 
 void H1Session::pump_refusal(bool upstream_finished) {
@@ -236,7 +245,8 @@ void H1Session::pump_refusal(bool upstream_finished) {
     bufferevent_setwatermark(client_.get(), EV_WRITE, 0, 0);
     bufferevent_enable(client_.get(), EV_READ | EV_WRITE);
     timer_.arm_ms(kLingerMs);
-    if (evbuffer_get_length(bufferevent_get_output(client_.get())) == 0) on_client_write(client_.get(), this);
+    if (evbuffer_get_length(bufferevent_get_output(client_.get())) == 0)
+      on_client_write(client_.get(), this);
   }
 }
 

@@ -13,7 +13,7 @@ namespace wsgate::gateway {
 
 std::string to_string(const conf::HostPort& a) {
   return a.host.find(':') != std::string::npos ? "[" + a.host + "]:" + std::to_string(a.port)
-                                                 : a.host + ":" + std::to_string(a.port);
+                                               : a.host + ":" + std::to_string(a.port);
 }
 
 int open_listen_socket(const conf::HostPort& address, std::string& error) {

@@ -26,7 +26,8 @@ int main(int argc, char** argv) {
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if ((arg == "-c" || arg == "-t" || arg == "--check-config" || arg == "--config") && i + 1 < argc) {
+    if ((arg == "-c" || arg == "-t" || arg == "--check-config" || arg == "--config") &&
+        i + 1 < argc) {
       config_path = argv[++i];
       if (arg == "-t" || arg == "--check-config") check_only = true;
     } else if (arg == "-h" || arg == "--help") {

@@ -63,7 +63,8 @@ int Server::run() {
 
   for (auto& w : workers_) w->start();
   std::string where;
-  for (const auto& l : config_->listeners) where += (where.empty() ? "" : ", ") + to_string(l.address);
+  for (const auto& l : config_->listeners)
+    where += (where.empty() ? "" : ", ") + to_string(l.address);
   log::info("wsgate listening on " + where + " with " + std::to_string(config_->workers) +
             " worker(s), config " + config_->source_file);
 

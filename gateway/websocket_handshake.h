@@ -15,7 +15,7 @@ struct HandshakeVerdict {
   std::string reason;  // one line for the response body and the access log
   // Extra response headers for the error (426 carries "Sec-WebSocket-Version: 13").
   std::vector<std::pair<std::string, std::string>> headers;
-  bool ok() const { return status == 0; }
+  [[nodiscard]] bool ok() const { return status == 0; }
 };
 
 // RFC 6455 4.2.1: GET, HTTP/1.1, Host present (exactly one), Upgrade contains the token

@@ -19,11 +19,12 @@ Worker::Worker(int index, conf::ConfigPtr config, std::vector<ListenSocket> sock
   if (!dns_) dns_.reset(evdns_base_new(base_.get(), 0));
   reap_event_.reset(event_new(base_.get(), -1, 0, &Worker::on_reap, this));
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  wake_event_.reset(event_new(base_.get(), wake_fd_, EV_READ | EV_PERSIST, &Worker::on_wakeup, this));
+  wake_event_.reset(
+      event_new(base_.get(), wake_fd_, EV_READ | EV_PERSIST, &Worker::on_wakeup, this));
   event_add(wake_event_.get(), nullptr);
   for (const auto& s : sockets) {
-    listeners_.emplace_back(evconnlistener_new(base_.get(), &Worker::on_accept, this,
-                                               LEV_OPT_CLOSE_ON_FREE, 0, s.fd));
+    listeners_.emplace_back(
+        evconnlistener_new(base_.get(), &Worker::on_accept, this, LEV_OPT_CLOSE_ON_FREE, 0, s.fd));
     listener_configs_.push_back(s.listener);
   }
 }
@@ -140,7 +141,8 @@ void Worker::on_drain_deadline() {
 }
 
 void Worker::maybe_exit() {
-  if (draining_ && sessions_.empty() && graveyard_.empty()) event_base_loopexit(base_.get(), nullptr);
+  if (draining_ && sessions_.empty() && graveyard_.empty())
+    event_base_loopexit(base_.get(), nullptr);
 }
 
 }  // namespace wsgate::gateway

@@ -14,14 +14,14 @@
 namespace wsgate::metrics {
 
 struct AccessRecord {
-  std::string_view client;    // "ip:port"
+  std::string_view client;  // "ip:port"
   std::string_view listener;
   std::string_view route;     // "-" when no route matched
   std::string_view upstream;  // "-" when no backend was reached
   int status = 0;             // what the client got; 0 when it left before any answer
   long long duration_ms = 0;
   const ConnectionStats* stats = nullptr;  // null when the connection never relayed
-  std::string_view reason;    // why it ended, when the gateway decided
+  std::string_view reason;                 // why it ended, when the gateway decided
 };
 
 std::string format_access_line(const AccessRecord& r);

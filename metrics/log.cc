@@ -26,8 +26,14 @@ void emit(std::string_view level, std::string_view message) {
 
 }  // namespace
 
-void info(std::string_view message) { emit("info", message); }
-void warn(std::string_view message) { emit("warn", message); }
-void error(std::string_view message) { emit("error", message); }
+void info(std::string_view message) {
+  emit("info", message);
+}
+void warn(std::string_view message) {
+  emit("warn", message);
+}
+void error(std::string_view message) {
+  emit("error", message);
+}
 
 }  // namespace wsgate::log

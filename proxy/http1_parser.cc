@@ -25,9 +25,15 @@ constexpr std::array<bool, 256> make_tchar_table() {
 }
 constexpr std::array<bool, 256> kTchar = make_tchar_table();
 
-bool is_tchar(char c) { return kTchar[static_cast<unsigned char>(c)]; }
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_tchar(char c) {
+  return kTchar[static_cast<unsigned char>(c)];
+}
+bool is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 // VCHAR: visible US-ASCII, no SP, no CTL.
 bool is_vchar(char c) {
   const auto u = static_cast<unsigned char>(c);
@@ -50,7 +56,9 @@ std::string_view trim_ows(std::string_view s) {
   return s;
 }
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 ParseResult error(int status, std::string_view reason) {
   ParseResult r;
@@ -103,8 +111,8 @@ Scan find_head_end(std::string_view input, std::size_t max_bytes, bool skip_empt
   return scan;
 }
 
-// Runs the scan and maps its failures to results. Returns Complete when the head is
-// there; the caller then parses it.
+// Maps the scan to a result: Incomplete, an Error, or Complete with head_length set
+// (the caller then parses the head).
 ParseResult scan_result(const Scan& scan, std::string_view what_too_large) {
   switch (scan.state) {
     case ScanState::Incomplete:
@@ -153,9 +161,8 @@ ParseResult parse_fields(std::string_view head, std::size_t pos, const Limits& l
                          std::vector<Header>& headers) {
   headers.clear();
   // One line per LF, minus the final empty line: reserve once, no growth while parsing.
-  const auto lines =
-      static_cast<std::size_t>(std::count(head.begin() + static_cast<std::ptrdiff_t>(pos),
-                                          head.end(), '\n'));
+  const auto lines = static_cast<std::size_t>(
+      std::count(head.begin() + static_cast<std::ptrdiff_t>(pos), head.end(), '\n'));
   headers.reserve(std::min(lines > 0 ? lines - 1 : 0, limits.max_headers));
 
   for (;;) {
@@ -164,13 +171,15 @@ ParseResult parse_fields(std::string_view head, std::size_t pos, const Limits& l
     if (headers.size() == limits.max_headers) return error(431, "too many header fields");
     // RFC 9112 5.2: obs-fold is rejected; RFC 9112 2.2: so is whitespace between the
     // start line and the first field.
-    if (is_ows(line.front())) return error(400, "obsolete line folding in header field (RFC 9112 5.2)");
+    if (is_ows(line.front()))
+      return error(400, "obsolete line folding in header field (RFC 9112 5.2)");
     const std::size_t colon = line.find(':');
     if (colon == std::string_view::npos) return error(400, "header field without colon");
     const std::string_view name = line.substr(0, colon);
     if (name.empty()) return error(400, "empty header field name");
     // RFC 9112 5.1: no whitespace between field name and colon (request smuggling).
-    if (is_ows(name.back())) return error(400, "whitespace before colon in header field (RFC 9112 5.1)");
+    if (is_ows(name.back()))
+      return error(400, "whitespace before colon in header field (RFC 9112 5.1)");
     if (!is_token(name)) return error(400, "invalid header field name");
     const std::string_view value = line.substr(colon + 1);
     // RFC 9110 5.5: CR, LF, NUL and other CTLs are not allowed in field values.
@@ -223,7 +232,7 @@ std::size_t count_headers(const std::vector<Header>& headers, std::string_view n
 std::string_view rebase(std::string_view v, const char* old_base, std::size_t old_size,
                         const char* new_base) {
   if (v.data() == nullptr || old_base == nullptr) return v;
-  const std::less_equal<const char*> le;
+  const std::less_equal<> le;
   if (!le(old_base, v.data()) || !le(v.data() + v.size(), old_base + old_size)) return v;
   return {new_base + (v.data() - old_base), v.size()};
 }
@@ -240,8 +249,12 @@ void rebase_headers(std::vector<Header>& headers, const char* old_base, std::siz
 
 // ---- RequestHead / ResponseHead: copies and moves keep the views pointing into raw ----
 
-RequestHead::RequestHead(const RequestHead& other) { *this = other; }
-RequestHead::RequestHead(RequestHead&& other) noexcept { *this = std::move(other); }
+RequestHead::RequestHead(const RequestHead& other) {
+  *this = other;
+}
+RequestHead::RequestHead(RequestHead&& other) noexcept {
+  *this = std::move(other);
+}
 
 RequestHead& RequestHead::operator=(const RequestHead& other) {
   if (this == &other) return *this;
@@ -273,8 +286,12 @@ RequestHead& RequestHead::operator=(RequestHead&& other) noexcept {
   return *this;
 }
 
-ResponseHead::ResponseHead(const ResponseHead& other) { *this = other; }
-ResponseHead::ResponseHead(ResponseHead&& other) noexcept { *this = std::move(other); }
+ResponseHead::ResponseHead(const ResponseHead& other) {
+  *this = other;
+}
+ResponseHead::ResponseHead(ResponseHead&& other) noexcept {
+  *this = std::move(other);
+}
 
 ResponseHead& ResponseHead::operator=(const ResponseHead& other) {
   if (this == &other) return *this;

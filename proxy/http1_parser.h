@@ -27,16 +27,17 @@ struct RequestHead {
   RequestHead& operator=(RequestHead&& other) noexcept;
   ~RequestHead() = default;
 
-  std::string raw;  // the head's bytes, up to and including the final CRLFCRLF; views below point here
+  // The head's bytes, up to and including the final CRLFCRLF; the views below point here.
+  std::string raw;
   std::string_view method;
-  std::string_view target;   // request-target as received
-  int version_minor = 1;     // HTTP/1.<minor>
+  std::string_view target;  // request-target as received
+  int version_minor = 1;    // HTTP/1.<minor>
   std::vector<Header> headers;
 
   // First header with this name (case-insensitive), or nullptr.
-  const Header* find(std::string_view name) const;
+  [[nodiscard]] const Header* find(std::string_view name) const;
   // Number of headers with this name (case-insensitive).
-  std::size_t count(std::string_view name) const;
+  [[nodiscard]] std::size_t count(std::string_view name) const;
 };
 
 struct ResponseHead {
@@ -53,12 +54,12 @@ struct ResponseHead {
   std::string_view reason;
   std::vector<Header> headers;
 
-  const Header* find(std::string_view name) const;
-  std::size_t count(std::string_view name) const;
+  [[nodiscard]] const Header* find(std::string_view name) const;
+  [[nodiscard]] std::size_t count(std::string_view name) const;
 };
 
 struct Limits {
-  std::size_t max_head_bytes = 16 * 1024;  // request line + headers + CRLFs
+  std::size_t max_head_bytes = std::size_t{16} * 1024;  // request line + headers + CRLFs
   std::size_t max_headers = 100;
 };
 
@@ -85,9 +86,13 @@ struct ParseResult {
 //  - more than max_headers fields or more than max_head_bytes -> 431;
 //  - Content-Length together with Transfer-Encoding, more than one Content-Length, or a
 //    non-numeric Content-Length -> 400 (RFC 9112 6.3, request smuggling).
+// Empty lines before the request line are skipped (RFC 9112 2.2) and count in
+// head_length. A bare LF is rejected as soon as it is seen, even before the head is
+// complete. On Error, `out` holds unspecified partial content.
 ParseResult parse_request_head(std::string_view input, const Limits& limits, RequestHead& out);
 
 // Same rules for a status line "HTTP/1.1 SP 3DIGIT SP reason CRLF" and its headers.
+// The status is 100..599; "HTTP/1.1 101\r\n" (no SP before an empty reason) is tolerated.
 ParseResult parse_response_head(std::string_view input, const Limits& limits, ResponseHead& out);
 
 // True when a comma-separated header value contains `token` (case-insensitive), e.g.

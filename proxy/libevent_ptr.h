@@ -60,9 +60,7 @@ class Timer {
   bool pending() const { return event_pending(ev_.get(), EV_TIMEOUT, nullptr) != 0; }
 
  private:
-  static void trampoline(evutil_socket_t, short, void* self) {
-    static_cast<Timer*>(self)->fn_();
-  }
+  static void trampoline(evutil_socket_t, short, void* self) { static_cast<Timer*>(self)->fn_(); }
   std::function<void()> fn_;
   EventPtr ev_;
 };

@@ -88,9 +88,8 @@ void Pipe::pump() {
         std::array<uint8_t, ws::kMaxHeaderSize + ws::kMaxControlPayload> frame{};
         evbuffer_ptr_set(in, &pos, checked, EVBUFFER_PTR_SET);
         evbuffer_copyout_from(in, &pos, frame.data(), frame_len);
-        const ws::ClosePayload close =
-            ws::parse_close_payload(frame.data() + h.header_length, h.payload_length,
-                                    h.masked ? h.mask.data() : nullptr);
+        const ws::ClosePayload close = ws::parse_close_payload(
+            frame.data() + h.header_length, h.payload_length, h.masked ? h.mask.data() : nullptr);
         if (!close.valid) {
           move_checked_bytes(checked);
           finish_source();

@@ -34,8 +34,8 @@ class PipeEvents {
 
 // Why the source is not being read; reading resumes only when no reason is left.
 enum class PauseReason : uint8_t {
-  SinkFull = 1,     // the sink's output is above the high watermark (backpressure)
-  SourceDone = 2,   // the source sent its Close, or broke the rules
+  SinkFull = 1,    // the sink's output is above the high watermark (backpressure)
+  SourceDone = 2,  // the source sent its Close, or broke the rules
 };
 
 class Pipe {
@@ -86,7 +86,7 @@ class Pipe {
   bufferevent* source_;
   bufferevent* sink_;
   ws::FrameValidator validator_;
-  bool mask_to_sink_;           // the sink is a server: our own frames must be masked (5.3)
+  bool mask_to_sink_;  // the sink is a server: our own frames must be masked (5.3)
   std::size_t high_watermark_;
   metrics::DirectionStats& stats_;
   PipeEvents& events_;
@@ -98,7 +98,7 @@ class Pipe {
   bool close_pending_ = false;  // send_close() waits for the current frame to end
   uint16_t pending_code_ = 0;
   std::string pending_reason_;
-  uint8_t paused_ = 0;          // PauseReason bits
+  uint8_t paused_ = 0;  // PauseReason bits
 };
 
 }  // namespace wsgate::proxy

@@ -13,7 +13,9 @@ ws::FrameRules rules_for(ws::Direction dir, const RelaySettings& s) {
   return r;
 }
 
-long long to_ms(conf::Duration d) { return d.count(); }
+long long to_ms(conf::Duration d) {
+  return d.count();
+}
 
 }  // namespace
 
@@ -28,7 +30,8 @@ Relay::Relay(event_base* base, BufferEventPtr client, BufferEventPtr upstream,
       on_finished_(std::move(on_finished)),
       // RFC 6455 5.1: client frames are masked, server frames are not; frames the
       // gateway itself sends to the upstream must be masked (5.3).
-      to_upstream_(client_.get(), upstream_.get(), rules_for(ws::Direction::ClientToServer, settings),
+      to_upstream_(client_.get(), upstream_.get(),
+                   rules_for(ws::Direction::ClientToServer, settings),
                    /*mask_to_sink=*/true, settings.buffer_size, stats.client_to_upstream, *this),
       to_client_(upstream_.get(), client_.get(), rules_for(ws::Direction::ServerToClient, settings),
                  /*mask_to_sink=*/false, settings.buffer_size, stats.upstream_to_client, *this),
@@ -109,13 +112,15 @@ void Relay::on_side_gone(bool client_side, bool error) {
   if (client_side) {
     if (client_gone_) return;
     client_gone_ = true;
-    record_first_close(metrics::Side::Client, ws::close_code::kAbnormal, "client closed the TCP connection");
+    record_first_close(metrics::Side::Client, ws::close_code::kAbnormal,
+                       "client closed the TCP connection");
     to_upstream_.finish_source();
     to_upstream_.send_close(ws::close_code::kGoingAway, "client went away");
   } else {
     if (upstream_gone_) return;
     upstream_gone_ = true;
-    record_first_close(metrics::Side::Upstream, ws::close_code::kAbnormal, "upstream closed the TCP connection");
+    record_first_close(metrics::Side::Upstream, ws::close_code::kAbnormal,
+                       "upstream closed the TCP connection");
     to_client_.finish_source();
     to_client_.send_close(ws::close_code::kInternalError, "upstream connection lost");
   }
@@ -132,8 +137,8 @@ void Relay::close(uint16_t code, std::string_view reason) {
 void Relay::on_idle_check() {
   timeval now{};
   event_base_gettimeofday_cached(base_, &now);
-  const long long idle_ms = (now.tv_sec - last_activity_.tv_sec) * 1000LL +
-                            (now.tv_usec - last_activity_.tv_usec) / 1000;
+  const long long idle_ms =
+      (now.tv_sec - last_activity_.tv_sec) * 1000LL + (now.tv_usec - last_activity_.tv_usec) / 1000;
   const long long limit = to_ms(settings_.idle_timeout);
   if (idle_ms + 1 >= limit) {
     close(ws::close_code::kGoingAway, "idle timeout");

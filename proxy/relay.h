@@ -19,8 +19,8 @@
 namespace wsgate::proxy {
 
 struct RelaySettings {
-  bool rsv1_allowed = false;          // permessage-deflate was negotiated (RFC 7692 6)
-  uint64_t max_message_size = 0;      // 0: no limit
+  bool rsv1_allowed = false;             // permessage-deflate was negotiated (RFC 7692 6)
+  uint64_t max_message_size = 0;         // 0: no limit
   std::size_t buffer_size = 256 * 1024;  // per-direction high watermark
   conf::Duration idle_timeout = std::chrono::minutes(5);
   // After the first Close, how long both sides get to finish the close handshake.

@@ -17,7 +17,7 @@ constexpr http1::Limits kResponseLimits{16 * 1024, 100};
 
 std::string describe(const conf::HostPort& s) {
   return s.host.find(':') != std::string::npos ? "[" + s.host + "]:" + std::to_string(s.port)
-                                                 : s.host + ":" + std::to_string(s.port);
+                                               : s.host + ":" + std::to_string(s.port);
 }
 
 }  // namespace
@@ -33,7 +33,9 @@ UpstreamConnector::UpstreamConnector(event_base* base, evdns_base* dns,
       done_(std::move(done)),
       timer_(base, [this] { on_timeout(); }) {}
 
-void UpstreamConnector::start() { try_next(502, "no upstream server configured"); }
+void UpstreamConnector::start() {
+  try_next(502, "no upstream server configured");
+}
 
 void UpstreamConnector::cancel() {
   state_ = State::Done;
@@ -74,11 +76,10 @@ void UpstreamConnector::on_event(bufferevent* /*bev*/, short what, void* self) {
   if ((what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) == 0) return;
   if (c->state_ == State::Connecting) {
     const int dns_err = bufferevent_socket_get_dns_error(c->bev_.get());
-    std::string why =
-        dns_err != 0 ? std::string("cannot resolve upstream ") + describe(server) + ": " +
-                           evutil_gai_strerror(dns_err)
-                     : "cannot connect to upstream " + describe(server) + ": " +
-                           evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
+    std::string why = dns_err != 0 ? std::string("cannot resolve upstream ") + describe(server) +
+                                         ": " + evutil_gai_strerror(dns_err)
+                                   : "cannot connect to upstream " + describe(server) + ": " +
+                                         evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
     c->try_next(502, std::move(why));
     return;
   }

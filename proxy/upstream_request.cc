@@ -6,9 +6,8 @@ namespace wsgate::proxy {
 namespace {
 
 constexpr std::array<std::string_view, 9> kHopByHop = {
-    "connection", "keep-alive",        "proxy-connection",    "te",
-    "trailer",    "transfer-encoding", "upgrade",             "proxy-authorization",
-    "proxy-authenticate"};
+    "connection", "keep-alive",          "proxy-connection",  "te", "trailer", "transfer-encoding",
+    "upgrade",    "proxy-authorization", "proxy-authenticate"};
 
 bool is_hop_by_hop(const http1::RequestHead& head, std::string_view name) {
   for (auto h : kHopByHop)

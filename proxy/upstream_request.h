@@ -10,8 +10,8 @@
 namespace wsgate::proxy {
 
 struct ForwardedFor {
-  std::string_view client_ip;    // appended to X-Forwarded-For
-  std::string_view proto;        // X-Forwarded-Proto: "http" or "https"
+  std::string_view client_ip;  // appended to X-Forwarded-For
+  std::string_view proto;      // X-Forwarded-Proto: "http" or "https"
 };
 
 // Keeps the request line and every end-to-end header (Host, Origin, Cookie,

@@ -8,7 +8,8 @@ using wsgate::gateway::target_path;
 
 namespace {
 
-wsgate::conf::Config config_with(std::initializer_list<std::pair<const char*, const char*>> routes) {
+wsgate::conf::Config config_with(
+    std::initializer_list<std::pair<const char*, const char*>> routes) {
   wsgate::conf::Config c;
   for (const auto& [host, path] : routes) {
     wsgate::conf::Route r;

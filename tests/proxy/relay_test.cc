@@ -138,8 +138,8 @@ TEST_CASE("client frames reach the upstream byte for byte, and back") {
   Fixture f;
   const std::string text = frame(0x1, "hello", true);
   const std::string big = frame(0x2, std::string(70000, 'b'), true);
-  const std::string fragmented = frame(0x1, "frag", true, false) + frame(0x9, "p", true) +
-                                 frame(0x0, "ment", true, true);
+  const std::string fragmented =
+      frame(0x1, "frag", true, false) + frame(0x9, "p", true) + frame(0x0, "ment", true, true);
   Fixture::send_all(f.client_peer, text + big + fragmented);
   const std::size_t sent = text.size() + big.size() + fragmented.size();
   REQUIRE(f.run_until([&] { return f.at_upstream.size() >= sent; }));
