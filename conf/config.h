@@ -29,8 +29,8 @@ struct HostPort {
 };
 
 struct Listener {
-  std::string name;    // defaults to the address string, e.g. "127.0.0.1:8080"
-  HostPort address;    // "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:80", "[::]:80"
+  std::string name;  // defaults to the address string, e.g. "127.0.0.1:8080"
+  HostPort address;  // "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:80", "[::]:80"
   // Request-head limits (RFC 9112 has none; we do): over -> 431.
   std::size_t max_header_bytes = 16 * 1024;
   std::size_t max_headers = 100;
@@ -49,18 +49,18 @@ struct Upstream {
 };
 
 struct Route {
-  std::string name;                // defaults to "<host><path>"
-  std::string host = "*";          // "*", "example.com", "*.example.com" (matches sub.example.com)
-  std::string path = "/";          // path prefix, matched on segment boundaries
-  std::string upstream;            // name of an [[upstream]]; validated to exist
-  std::vector<std::string> allowed_origins;  // empty: any Origin is accepted
+  std::string name;        // defaults to "<host><path>"
+  std::string host = "*";  // "*", "example.com", "*.example.com" (matches sub.example.com)
+  std::string path = "/";  // path prefix, matched on segment boundaries
+  std::string upstream;    // name of an [[upstream]]; validated to exist
+  std::vector<std::string> allowed_origins;              // empty: any Origin is accepted
   std::uint64_t max_message_size = 16ull * 1024 * 1024;  // per message, each direction -> 1009
   // High watermark of each direction's buffering; reading pauses above it and resumes
   // below half of it.
   std::size_t buffer_size = 256 * 1024;
-  Duration connect_timeout = std::chrono::seconds(5);     // TCP connect to a backend -> 504
+  Duration connect_timeout = std::chrono::seconds(5);  // TCP connect to a backend -> 504
   Duration upstream_handshake_timeout = std::chrono::seconds(10);  // backend's 101 -> 504
-  Duration idle_timeout = std::chrono::seconds(300);      // no bytes either way -> close 1001
+  Duration idle_timeout = std::chrono::seconds(300);  // no bytes either way -> close 1001
   SourcePosition where;
 };
 

@@ -13,8 +13,8 @@ namespace wsgate::conf {
 // A problem found in a config file: "file:line:column: message".
 struct ConfigError {
   std::string file;
-  int line = 0;    // 1-based; 0 when the problem has no position (e.g. unreadable file)
-  int column = 0;  // 1-based; 0 as above
+  int line = 0;         // 1-based; 0 when the problem has no position (e.g. unreadable file)
+  int column = 0;       // 1-based; 0 as above
   std::string message;  // says what was found and what was expected
 
   std::string to_string() const;

@@ -26,8 +26,8 @@ inline constexpr uint16_t kNormal = 1000;
 inline constexpr uint16_t kGoingAway = 1001;
 inline constexpr uint16_t kProtocolError = 1002;
 inline constexpr uint16_t kUnsupportedData = 1003;
-inline constexpr uint16_t kNoStatus = 1005;    // never sent; "no code in the Close"
-inline constexpr uint16_t kAbnormal = 1006;    // never sent; "closed without a Close"
+inline constexpr uint16_t kNoStatus = 1005;  // never sent; "no code in the Close"
+inline constexpr uint16_t kAbnormal = 1006;  // never sent; "closed without a Close"
 inline constexpr uint16_t kInvalidPayload = 1007;
 inline constexpr uint16_t kPolicyViolation = 1008;
 inline constexpr uint16_t kMessageTooBig = 1009;
@@ -39,8 +39,8 @@ inline constexpr std::size_t kMaxControlPayload = 125;
 
 struct FrameHeader {
   bool fin = false;
-  uint8_t rsv = 0;       // RSV1..3 as bits 0b100, 0b010, 0b001
-  uint8_t opcode = 0;    // raw 4 bits (may be a reserved value; the validator rejects it)
+  uint8_t rsv = 0;     // RSV1..3 as bits 0b100, 0b010, 0b001
+  uint8_t opcode = 0;  // raw 4 bits (may be a reserved value; the validator rejects it)
   bool masked = false;
   std::array<uint8_t, 4> mask{};
   uint64_t payload_length = 0;
