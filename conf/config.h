@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,38 @@ struct HostPort {
   uint16_t port = 0;
 };
 
+enum class TlsVersion { Tls12, Tls13 };
+enum class ClientAuth { None, Optional, Required };
+
+// One certificate chain and its key (PEM), optionally with a DER OCSP response to staple.
+struct CertificateFiles {
+  std::string cert;  // absolute, or relative to the config file's folder
+  std::string key;
+  std::string ocsp;  // "" = no stapling
+  SourcePosition where;
+};
+
+// [listener.tls]: the listener speaks TLS (wss://).
+struct ListenerTls {
+  std::vector<CertificateFiles> certificates;  // chosen by SNI; the first is the default
+  TlsVersion min_version = TlsVersion::Tls12;
+  std::string ciphers;       // TLS 1.2 cipher list (OpenSSL syntax); "" = our modern default
+  std::string ciphersuites;  // TLS 1.3 suites; "" = OpenSSL's default
+  std::string client_ca;     // CA file for client certificates; required unless auth is None
+  ClientAuth client_auth = ClientAuth::None;
+  SourcePosition where;
+};
+
+// [upstream.tls]: connect to the servers with TLS (wss:// backends).
+struct UpstreamTls {
+  std::string ca;           // CA file; "" = the system's trust store
+  std::string server_name;  // SNI and the name verified; "" = each server's host
+  bool verify = true;
+  std::string cert;  // client certificate (optional)
+  std::string key;
+  SourcePosition where;
+};
+
 struct Listener {
   std::string name;  // defaults to the address string, e.g. "127.0.0.1:8080"
   HostPort address;  // "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:80", "[::]:80"
@@ -36,6 +69,7 @@ struct Listener {
   std::size_t max_headers = 100;
   // The whole request head must arrive within this time, else 408 (slow-header attacks).
   Duration handshake_timeout = std::chrono::seconds(10);
+  std::optional<ListenerTls> tls;  // set: TLS listener
   SourcePosition where;
 };
 
@@ -45,6 +79,7 @@ struct Upstream {
   std::string name;
   std::vector<HostPort> servers;
   Balancer balancer = Balancer::RoundRobin;
+  std::optional<UpstreamTls> tls;  // set: servers speak TLS
   SourcePosition where;
 };
 

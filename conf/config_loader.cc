@@ -32,9 +32,9 @@ using detail::TableReader;
 
 constexpr std::string_view kTopKeys[] = {"workers",  "drain_timeout", "access_log",
                                          "listener", "upstream",      "route"};
-constexpr std::string_view kListenerKeys[] = {"address", "name", "max_header_bytes", "max_headers",
-                                              "handshake_timeout"};
-constexpr std::string_view kUpstreamKeys[] = {"name", "servers", "balancer"};
+constexpr std::string_view kListenerKeys[] = {
+    "address", "name", "max_header_bytes", "max_headers", "handshake_timeout", "tls"};
+constexpr std::string_view kUpstreamKeys[] = {"name", "servers", "balancer", "tls"};
 constexpr std::string_view kRouteKeys[] = {"name",
                                            "host",
                                            "path",
@@ -102,6 +102,8 @@ class ConfigBuilder {
     r.size("max_header_bytes", &listener.max_header_bytes, kKiB, kMiB);
     r.integer("max_headers", &listener.max_headers, 1, 1000);
     r.duration("handshake_timeout", &listener.handshake_timeout, /*must_be_positive=*/true);
+    if (const toml::table* tls = r.table("tls"))
+      listener.tls = detail::read_listener_tls(file_, *tls);
     claim(&listener_names_, listener.name, r.value_position("name"),
           "duplicate listener name " + quoted(listener.name));
     config_.listeners.push_back(std::move(listener));
@@ -122,6 +124,8 @@ class ConfigBuilder {
     std::string balancer;
     if (r.string("balancer", &balancer) && balancer != "round_robin")
       r.fail_expected("balancer", R"(one of: "round_robin")");
+    if (const toml::table* tls = r.table("tls"))
+      upstream.tls = detail::read_upstream_tls(file_, *tls);
     claim(&upstream_names_, upstream.name, r.value_position("name"),
           "duplicate upstream name " + quoted(upstream.name));
     config_.upstreams.push_back(std::move(upstream));

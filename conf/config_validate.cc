@@ -103,8 +103,8 @@ bool is_origin(std::string_view origin) {
 }
 
 TableReader::TableReader(const std::string& file, const toml::table& table, std::string section,
-                         std::span<const std::string_view> allowed_keys)
-    : file_(file), table_(table), section_(std::move(section)) {
+                         std::span<const std::string_view> allowed_keys, bool array_element)
+    : file_(file), table_(table), section_(std::move(section)), array_element_(array_element) {
   reject_unknown_keys(allowed_keys);
 }
 
@@ -143,6 +143,21 @@ bool TableReader::string(std::string_view key, std::string* out) const {
   if (!node->is_string()) fail_expected(key, "a string");
   *out = node->as_string()->get();
   return true;
+}
+
+bool TableReader::boolean(std::string_view key, bool* out) const {
+  const toml::node* node = find(key);
+  if (!node) return false;
+  if (!node->is_boolean()) fail_expected(key, "true or false");
+  *out = node->as_boolean()->get();
+  return true;
+}
+
+const toml::table* TableReader::table(std::string_view key) const {
+  const toml::node* node = find(key);
+  if (!node) return nullptr;
+  if (!node->is_table()) fail_expected(key, "a table ([" + name(key) + "])");
+  return node->as_table();
 }
 
 void TableReader::duration(std::string_view key, Duration* out, bool must_be_positive) const {
@@ -215,7 +230,8 @@ std::string TableReader::name(std::string_view key) const {
 }
 
 std::string TableReader::table_name() const {
-  return section_.empty() ? "the top level" : "[[" + section_ + "]]";
+  if (section_.empty()) return "the top level";
+  return array_element_ ? "[[" + section_ + "]]" : "[" + section_ + "]";
 }
 
 // Reports the first unknown key in file order, listing the allowed ones and, for a near

@@ -38,10 +38,11 @@ bool is_origin(std::string_view origin);
 // Messages name the value as "<section>.<key>" ("route.idle_timeout").
 class TableReader {
  public:
-  // `section` is "" for the top level, else the array-of-tables name ("route").
+  // `section` is "" for the top level, else the array-of-tables name ("route"), or a
+  // plain table's name ("listener.tls") with `array_element` false.
   // `file` and `table` must outlive the reader.
   TableReader(const std::string& file, const toml::table& table, std::string section,
-              std::span<const std::string_view> allowed_keys);
+              std::span<const std::string_view> allowed_keys, bool array_element = true);
 
   [[nodiscard]] SourcePosition position() const;  // the table's own position (its [[header]])
   // Where `key`'s value is, or position() when the key is absent.
@@ -55,6 +56,9 @@ class TableReader {
 
   void require(std::string_view key) const;  // absent -> error at the table's position
   bool string(std::string_view key, std::string* out) const;  // true when present
+  bool boolean(std::string_view key, bool* out) const;        // true when present
+  // A sub-table ([section.key]); nullptr when absent, an error when not a table.
+  [[nodiscard]] const toml::table* table(std::string_view key) const;
   void duration(std::string_view key, Duration* out, bool must_be_positive) const;
 
   template <class Int>
@@ -86,6 +90,12 @@ class TableReader {
   const std::string& file_;
   const toml::table& table_;
   std::string section_;
+  bool array_element_;
 };
+
+// [listener.tls] and [upstream.tls] (config_tls.cc). Relative file paths are resolved
+// against the folder of `file`; files are not opened here (tls/ loads them).
+ListenerTls read_listener_tls(const std::string& file, const toml::table& table);
+UpstreamTls read_upstream_tls(const std::string& file, const toml::table& table);
 
 }  // namespace wsgate::conf::detail

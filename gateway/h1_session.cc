@@ -2,7 +2,9 @@
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 
 #include "gateway/error_response.h"
 #include "gateway/router.h"
@@ -64,19 +66,31 @@ const char* to_string(H1Session::State s) {
   return "?";
 }
 
-H1Session::H1Session(Worker& worker, uint64_t id, conf::ConfigPtr config,
-                     const conf::Listener& listener, evutil_socket_t fd, const sockaddr* peer,
-                     int /*peer_len*/)
+H1Session::H1Session(Worker& worker, uint64_t id, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
+                     const conf::Listener& listener, std::size_t listener_index, evutil_socket_t fd,
+                     const sockaddr* peer, int /*peer_len*/)
     : worker_(worker),
       id_(id),
       config_(std::move(config)),
+      tls_(std::move(tls)),
       listener_(listener),
       started_(std::chrono::steady_clock::now()),
       timer_(worker.base(), [this] { on_handshake_timeout(); }) {
   format_peer(peer, client_ip_, client_addr_);
   const int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  client_.reset(bufferevent_socket_new(worker.base(), fd, BEV_OPT_CLOSE_ON_FREE));
+  const tls::ServerContext* server_tls = tls_ && listener_index < tls_->listeners.size()
+                                             ? tls_->listeners[listener_index].get()
+                                             : nullptr;
+  if (server_tls != nullptr) {
+    is_tls_ = true;
+    client_.reset(bufferevent_openssl_socket_new(worker.base(), fd, server_tls->new_ssl(),
+                                                 BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE));
+    // A peer that closes TCP without close_notify is an EOF, not an error.
+    bufferevent_openssl_set_allow_dirty_shutdown(client_.get(), 1);
+  } else {
+    client_.reset(bufferevent_socket_new(worker.base(), fd, BEV_OPT_CLOSE_ON_FREE));
+  }
 }
 
 H1Session::~H1Session() {
@@ -145,9 +159,11 @@ void H1Session::handle_request() {
     return;
   }
   state_ = State::ConnectingUpstream;
-  std::string request = proxy::build_upstream_request(head_, {client_ip_, "http"});
+  std::string request = proxy::build_upstream_request(
+      head_, {client_ip_, is_tls_ ? "https" : "http", client_subject_});
   connector_ = std::make_unique<proxy::UpstreamConnector>(
-      worker_.base(), worker_.dns(), worker_.balancers().candidates(*upstream), std::move(request),
+      worker_.base(), worker_.dns(), tls_ ? tls_->upstream(upstream->name) : nullptr,
+      worker_.balancers().candidates(*upstream), std::move(request),
       proxy::UpstreamTimeouts{route_->connect_timeout, route_->upstream_handshake_timeout},
       [this](proxy::UpstreamResult&& r) { on_upstream(std::move(r)); });
   connector_->start();
@@ -275,9 +291,17 @@ void H1Session::on_client_write(bufferevent* bev, void* self) {
 
 void H1Session::on_client_event(bufferevent* /*bev*/, short what, void* self) {
   auto* s = static_cast<H1Session*>(self);
+  if ((what & BEV_EVENT_CONNECTED) != 0) {
+    s->on_tls_established();
+    return;
+  }
   if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) == 0) return;
   switch (s->state_) {
     case State::ReadingHead:
+      if (s->is_tls_ && !s->tls_established_) {
+        s->on_tls_failed();
+        break;
+      }
       s->finish("client closed before sending a complete request");
       break;
     case State::ConnectingUpstream:
@@ -290,6 +314,31 @@ void H1Session::on_client_event(bufferevent* /*bev*/, short what, void* self) {
     default:
       break;
   }
+}
+
+void H1Session::on_tls_established() {
+  tls_established_ = true;
+  SSL* ssl = bufferevent_openssl_get_ssl(client_.get());
+  tls_version_ = tls::describe_session(ssl);
+  // Only a certificate that passed verification counts (client_auth optional/required).
+  if (X509* peer = SSL_get0_peer_certificate(ssl);
+      peer != nullptr && SSL_get_verify_result(ssl) == X509_V_OK) {
+    char subject[512];
+    X509_NAME_oneline(X509_get_subject_name(peer), subject, sizeof(subject));
+    client_subject_ = subject;
+  }
+}
+
+void H1Session::on_tls_failed() {
+  std::string reason = "connection closed during the TLS handshake";
+  if (const unsigned long err = bufferevent_get_openssl_error(client_.get()); err != 0) {
+    const char* text = ERR_reason_error_string(err);
+    reason = text != nullptr ? text : "TLS error " + std::to_string(err);
+  }
+  while (bufferevent_get_openssl_error(client_.get()) != 0) {
+  }
+  worker_.record_tls_failure(reason, client_addr_);
+  finish("TLS handshake failed: " + reason);
 }
 
 void H1Session::on_handshake_timeout() {
@@ -346,6 +395,8 @@ void H1Session::write_access_log(std::string_view reason) {
   r.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
   r.stats = relay_ ? &stats_ : nullptr;
   r.reason = reason;
+  r.tls_version = tls_version_;
+  r.client_subject = client_subject_;
   worker_.access_log().write(r);
 }
 

@@ -21,6 +21,7 @@
 #include "proxy/libevent_ptr.h"
 #include "proxy/relay.h"
 #include "proxy/upstream_connector.h"
+#include "tls/tls_snapshot.h"
 
 namespace wsgate::gateway {
 
@@ -37,8 +38,10 @@ class H1Session {
     Done,
   };
 
-  H1Session(Worker& worker, uint64_t id, conf::ConfigPtr config, const conf::Listener& listener,
-            evutil_socket_t fd, const sockaddr* peer, int peer_len);
+  // `tls`: the TLS contexts in force at accept; the session keeps them alive.
+  H1Session(Worker& worker, uint64_t id, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
+            const conf::Listener& listener, std::size_t listener_index, evutil_socket_t fd,
+            const sockaddr* peer, int peer_len);
   ~H1Session();
   H1Session(const H1Session&) = delete;
   H1Session& operator=(const H1Session&) = delete;
@@ -66,14 +69,21 @@ class H1Session {
   void reject(int status, std::string reason,
               const std::vector<std::pair<std::string, std::string>>& headers = {});
   void on_handshake_timeout();
+  void on_tls_established();
+  void on_tls_failed();
   void finish(std::string_view reason);
   void write_access_log(std::string_view reason);
 
   Worker& worker_;
   const uint64_t id_;
   conf::ConfigPtr config_;  // the snapshot this connection lives with
+  tls::TlsSnapshotPtr tls_;
   const conf::Listener& listener_;
-  std::string client_addr_;  // "ip:port"
+  bool is_tls_ = false;
+  bool tls_established_ = false;
+  std::string tls_version_;     // "TLSv1.3" once the handshake is done
+  std::string client_subject_;  // verified client certificate subject, if any
+  std::string client_addr_;     // "ip:port"
   std::string client_ip_;
   std::chrono::steady_clock::time_point started_;
 

@@ -8,6 +8,7 @@
 
 #include "conf/config_loader.h"
 #include "gateway/server.h"
+#include "tls/tls_snapshot.h"
 
 namespace {
 
@@ -52,6 +53,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (check_only) {
+    // Every certificate and key is loaded too: unreadable, mismatched, expired.
+    std::string tls_error;
+    if (!wsgate::tls::build_tls_snapshot(*loaded.config, tls_error)) {
+      std::fprintf(stderr, "%s\n", tls_error.c_str());
+      return 1;
+    }
     std::fprintf(stderr, "%s: configuration ok\n", config_path.c_str());
     return 0;
   }

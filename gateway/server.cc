@@ -26,7 +26,23 @@ void on_stop_signal(evutil_socket_t sig, short /*what*/, void* arg) {
   event_base_loopexit(base, nullptr);
 }
 
+void on_reload_signal(evutil_socket_t /*sig*/, short /*what*/, void* arg) {
+  static_cast<Server*>(arg)->reload_certificates();
+}
+
 }  // namespace
+
+void Server::reload_certificates() {
+  std::string error;
+  tls::TlsSnapshotPtr fresh = tls::build_tls_snapshot(*config_, error);
+  if (!fresh) {
+    log::error("SIGHUP: certificates not reloaded, the current ones stay in use: " + error);
+    return;
+  }
+  tls_ = fresh;
+  for (auto& w : workers_) w->replace_tls(fresh);
+  log::info("SIGHUP: certificates reloaded; new handshakes use them");
+}
 
 int Server::run() {
   signal(SIGPIPE, SIG_IGN);
@@ -34,11 +50,18 @@ int Server::run() {
     log::error("cannot open access_log " + config_->access_log + ": " + std::strerror(errno));
     return 1;
   }
+  std::string tls_error;
+  tls_ = tls::build_tls_snapshot(*config_, tls_error);
+  if (!tls_) {
+    log::error(tls_error);
+    return 1;
+  }
   // All sockets first, on this thread, so a bad address fails the start with a clear
   // message before any worker runs.
   std::vector<std::vector<ListenSocket>> per_worker(config_->workers);
   for (unsigned w = 0; w < config_->workers; ++w) {
-    for (const auto& listener : config_->listeners) {
+    for (std::size_t i = 0; i < config_->listeners.size(); ++i) {
+      const conf::Listener& listener = config_->listeners[i];
       std::string error;
       const int fd = open_listen_socket(listener.address, error);
       if (fd < 0) {
@@ -47,11 +70,11 @@ int Server::run() {
           for (auto& s : sockets) close(s.fd);
         return 1;
       }
-      per_worker[w].push_back({fd, &listener});
+      per_worker[w].push_back({fd, &listener, i});
     }
   }
   for (unsigned w = 0; w < config_->workers; ++w) {
-    workers_.push_back(std::make_unique<Worker>(static_cast<int>(w), config_,
+    workers_.push_back(std::make_unique<Worker>(static_cast<int>(w), config_, tls_,
                                                 std::move(per_worker[w]), access_log_));
   }
 
@@ -60,6 +83,8 @@ int Server::run() {
   EventPtr sigint(evsignal_new(base.get(), SIGINT, &on_stop_signal, base.get()));
   event_add(sigterm.get(), nullptr);
   event_add(sigint.get(), nullptr);
+  EventPtr sighup(evsignal_new(base.get(), SIGHUP, &on_reload_signal, this));
+  event_add(sighup.get(), nullptr);
 
   for (auto& w : workers_) w->start();
   std::string where;

@@ -9,9 +9,9 @@
 
 namespace wsgate::gateway {
 
-Worker::Worker(int index, conf::ConfigPtr config, std::vector<ListenSocket> sockets,
-               const metrics::AccessLog& access_log)
-    : index_(index), config_(std::move(config)), access_log_(access_log) {
+Worker::Worker(int index, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
+               std::vector<ListenSocket> sockets, const metrics::AccessLog& access_log)
+    : index_(index), config_(std::move(config)), tls_(std::move(tls)), access_log_(access_log) {
   base_.reset(event_base_new());
   // Resolver for upstream names (reads resolv.conf and /etc/hosts); falls back to an
   // empty resolver when there is no resolv.conf, so IP literals still work.
@@ -25,7 +25,7 @@ Worker::Worker(int index, conf::ConfigPtr config, std::vector<ListenSocket> sock
   for (const auto& s : sockets) {
     listeners_.emplace_back(
         evconnlistener_new(base_.get(), &Worker::on_accept, this, LEV_OPT_CLOSE_ON_FREE, 0, s.fd));
-    listener_configs_.push_back(s.listener);
+    listen_sockets_.push_back(s);
   }
 }
 
@@ -84,15 +84,16 @@ void Worker::on_wakeup(evutil_socket_t fd, short /*what*/, void* arg) {
 
 void Worker::on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, int len, void* arg) {
   auto* w = static_cast<Worker*>(arg);
-  const conf::Listener* listener = nullptr;
+  const ListenSocket* socket = nullptr;
   for (std::size_t i = 0; i < w->listeners_.size(); ++i)
-    if (w->listeners_[i].get() == l) listener = w->listener_configs_[i];
-  if (w->draining_ || listener == nullptr) {
+    if (w->listeners_[i].get() == l) socket = &w->listen_sockets_[i];
+  if (w->draining_ || socket == nullptr) {
     close(fd);
     return;
   }
-  auto session = std::make_unique<H1Session>(*w, w->next_connection_id_++, w->config_, *listener,
-                                             fd, addr, len);
+  auto session =
+      std::make_unique<H1Session>(*w, w->next_connection_id_++, w->config_, w->tls_,
+                                  *socket->listener, socket->listener_index, fd, addr, len);
   H1Session* raw = session.get();
   w->sessions_.emplace(raw, std::move(session));
   raw->start();
@@ -111,6 +112,31 @@ void Worker::on_reap(evutil_socket_t /*fd*/, short /*what*/, void* arg) {
   auto* w = static_cast<Worker*>(arg);
   w->graveyard_.clear();
   w->maybe_exit();
+}
+
+void Worker::replace_tls(tls::TlsSnapshotPtr tls) {
+  post([this, tls = std::move(tls)]() mutable { tls_ = std::move(tls); });
+}
+
+void Worker::record_tls_failure(const std::string& reason, const std::string& client) {
+  tls_failures_[reason]++;
+  // At most 10 lines a second per worker: a flood of bad handshakes must not flood the log.
+  const time_t now = time(nullptr);
+  if (now != tls_log_second_) {
+    if (tls_log_suppressed_ > 0) {
+      log::warn("worker " + std::to_string(index_) + ": " + std::to_string(tls_log_suppressed_) +
+                " more TLS handshake failure(s) not logged");
+    }
+    tls_log_second_ = now;
+    tls_logged_this_second_ = 0;
+    tls_log_suppressed_ = 0;
+  }
+  if (tls_logged_this_second_ < 10) {
+    tls_logged_this_second_++;
+    log::warn("TLS handshake with " + client + " failed: " + reason);
+  } else {
+    tls_log_suppressed_++;
+  }
 }
 
 void Worker::begin_drain() {

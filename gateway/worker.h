@@ -17,6 +17,7 @@
 #include "metrics/access_log.h"
 #include "proxy/balancer.h"
 #include "proxy/libevent_ptr.h"
+#include "tls/tls_snapshot.h"
 
 namespace wsgate::gateway {
 
@@ -26,12 +27,13 @@ class H1Session;
 struct ListenSocket {
   evutil_socket_t fd = -1;
   const conf::Listener* listener = nullptr;
+  std::size_t listener_index = 0;  // in Config::listeners (and TlsSnapshot::listeners)
 };
 
 class Worker {
  public:
-  Worker(int index, conf::ConfigPtr config, std::vector<ListenSocket> sockets,
-         const metrics::AccessLog& access_log);
+  Worker(int index, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
+         std::vector<ListenSocket> sockets, const metrics::AccessLog& access_log);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -45,12 +47,17 @@ class Worker {
   // Thread-safe: stop accepting, close every connection gracefully, exit when none is
   // left or after drain_timeout.
   void begin_drain();
+  // Thread-safe: new connections use these TLS contexts (certificate reload);
+  // established ones keep theirs.
+  void replace_tls(tls::TlsSnapshotPtr tls);
 
   // For sessions (worker thread only).
   event_base* base() const { return base_.get(); }
   evdns_base* dns() const { return dns_.get(); }
   proxy::Balancers& balancers() { return balancers_; }
   const metrics::AccessLog& access_log() const { return access_log_; }
+  // A TLS handshake failed: counted by reason, logged at a bounded rate.
+  void record_tls_failure(const std::string& reason, const std::string& client);
   // The session is over: it is destroyed after the current loop iteration.
   void session_done(H1Session* session);
   std::size_t connection_count() const { return sessions_.size(); }
@@ -66,12 +73,17 @@ class Worker {
 
   const int index_;
   conf::ConfigPtr config_;
+  tls::TlsSnapshotPtr tls_;
   const metrics::AccessLog& access_log_;
   EventBasePtr base_;
   DnsBasePtr dns_;
   proxy::Balancers balancers_;
   std::vector<ListenerPtr> listeners_;
-  std::vector<const conf::Listener*> listener_configs_;
+  std::vector<ListenSocket> listen_sockets_;                // parallel to listeners_
+  std::unordered_map<std::string, uint64_t> tls_failures_;  // by reason
+  time_t tls_log_second_ = 0;
+  int tls_logged_this_second_ = 0;
+  uint64_t tls_log_suppressed_ = 0;
   std::unordered_map<H1Session*, std::unique_ptr<H1Session>> sessions_;
   std::vector<std::unique_ptr<H1Session>> graveyard_;
   EventPtr reap_event_;

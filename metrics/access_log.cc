@@ -74,6 +74,8 @@ std::string format_access_line(const AccessRecord& r) {
     field(out, "close_code", "-");
     field(out, "closed_by", "-");
   }
+  if (!r.tls_version.empty()) field(out, "tls", r.tls_version);
+  if (!r.client_subject.empty()) field(out, "client_cert", r.client_subject);
   std::string_view reason = r.reason;
   if (reason.empty() && r.stats != nullptr) reason = s.close_reason;
   if (!reason.empty()) field(out, "reason", reason);

@@ -22,6 +22,8 @@ struct AccessRecord {
   long long duration_ms = 0;
   const ConnectionStats* stats = nullptr;  // null when the connection never relayed
   std::string_view reason;                 // why it ended, when the gateway decided
+  std::string_view tls_version;            // "TLSv1.3"; empty on plain connections
+  std::string_view client_subject;         // verified client certificate subject, if any
 };
 
 std::string format_access_line(const AccessRecord& r);

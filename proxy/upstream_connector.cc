@@ -1,9 +1,11 @@
 #include "proxy/upstream_connector.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -23,10 +25,12 @@ std::string describe(const conf::HostPort& s) {
 }  // namespace
 
 UpstreamConnector::UpstreamConnector(event_base* base, evdns_base* dns,
+                                     const tls::ClientContext* tls,
                                      std::vector<conf::HostPort> candidates, std::string request,
                                      UpstreamTimeouts timeouts, Done done)
     : base_(base),
       dns_(dns),
+      tls_(tls),
       candidates_(std::move(candidates)),
       request_(std::move(request)),
       timeouts_(timeouts),
@@ -52,7 +56,15 @@ void UpstreamConnector::try_next(int last_status, std::string last_reason) {
   const conf::HostPort& server = candidates_[next_++];
   attempts_++;
   state_ = State::Connecting;
-  bev_.reset(bufferevent_socket_new(base_, -1, BEV_OPT_CLOSE_ON_FREE));
+  if (tls_ != nullptr) {
+    // wss:// upstream: BEV_EVENT_CONNECTED fires once the TLS handshake (with
+    // certificate and name verification) is done, within the same connect timeout.
+    bev_.reset(bufferevent_openssl_socket_new(base_, -1, tls_->new_ssl(server.host),
+                                              BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE));
+    bufferevent_openssl_set_allow_dirty_shutdown(bev_.get(), 1);
+  } else {
+    bev_.reset(bufferevent_socket_new(base_, -1, BEV_OPT_CLOSE_ON_FREE));
+  }
   bufferevent_setcb(bev_.get(), &UpstreamConnector::on_read, nullptr, &UpstreamConnector::on_event,
                     this);
   timer_.arm_ms(timeouts_.connect.count());
@@ -76,6 +88,16 @@ void UpstreamConnector::on_event(bufferevent* /*bev*/, short what, void* self) {
   if ((what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) == 0) return;
   if (c->state_ == State::Connecting) {
     const int dns_err = bufferevent_socket_get_dns_error(c->bev_.get());
+    if (c->tls_ != nullptr && dns_err == 0) {
+      if (const unsigned long err = bufferevent_get_openssl_error(c->bev_.get()); err != 0) {
+        const char* text = ERR_reason_error_string(err);
+        while (bufferevent_get_openssl_error(c->bev_.get()) != 0) {
+        }
+        c->try_next(502, "TLS handshake with upstream " + describe(server) + " failed: " +
+                             (text != nullptr ? text : "error " + std::to_string(err)));
+        return;
+      }
+    }
     std::string why = dns_err != 0 ? std::string("cannot resolve upstream ") + describe(server) +
                                          ": " + evutil_gai_strerror(dns_err)
                                    : "cannot connect to upstream " + describe(server) + ": " +

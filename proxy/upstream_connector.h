@@ -14,6 +14,7 @@
 #include "conf/config.h"
 #include "proxy/http1_parser.h"
 #include "proxy/libevent_ptr.h"
+#include "tls/client_context.h"
 
 namespace wsgate::proxy {
 
@@ -37,8 +38,10 @@ class UpstreamConnector {
  public:
   using Done = std::function<void(UpstreamResult&&)>;
 
-  UpstreamConnector(event_base* base, evdns_base* dns, std::vector<conf::HostPort> candidates,
-                    std::string request, UpstreamTimeouts timeouts, Done done);
+  // `tls`: non-null for wss:// upstreams; must outlive the connector.
+  UpstreamConnector(event_base* base, evdns_base* dns, const tls::ClientContext* tls,
+                    std::vector<conf::HostPort> candidates, std::string request,
+                    UpstreamTimeouts timeouts, Done done);
   UpstreamConnector(const UpstreamConnector&) = delete;
   UpstreamConnector& operator=(const UpstreamConnector&) = delete;
 
@@ -59,6 +62,7 @@ class UpstreamConnector {
 
   event_base* base_;
   evdns_base* dns_;
+  const tls::ClientContext* tls_;
   std::vector<conf::HostPort> candidates_;
   std::size_t next_ = 0;
   std::string request_;

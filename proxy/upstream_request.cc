@@ -17,7 +17,8 @@ bool is_hop_by_hop(const http1::RequestHead& head, std::string_view name) {
     if (http1::iequals(h.name, "connection") && http1::header_has_token(h.value, name)) return true;
   }
   // Our own X-Forwarded-Proto/-Host replace whatever the client claimed.
-  return http1::iequals(name, "x-forwarded-proto") || http1::iequals(name, "x-forwarded-host");
+  return http1::iequals(name, "x-forwarded-proto") || http1::iequals(name, "x-forwarded-host") ||
+         http1::iequals(name, "x-client-cert-subject");
 }
 
 void append_header(std::string& out, std::string_view name, std::string_view value) {
@@ -49,6 +50,8 @@ std::string build_upstream_request(const http1::RequestHead& head, const Forward
   append_header(out, "X-Forwarded-For", forwarded_for);
   append_header(out, "X-Forwarded-Proto", fwd.proto);
   if (!host.empty()) append_header(out, "X-Forwarded-Host", host);
+  if (!fwd.client_cert_subject.empty())
+    append_header(out, "X-Client-Cert-Subject", fwd.client_cert_subject);
   out.append("\r\n");
   return out;
 }

@@ -289,16 +289,18 @@ TEST_CASE("unknown keys are errors naming the key and the allowed ones") {
       R"(unknown key "idle_timeout" at the top level (allowed: workers, drain_timeout, access_log, listener, upstream, route))");
   CHECK(
       error_message(Doc{.listener = kListener + "\nport = 80"}) ==
-      R"(unknown key "port" in [[listener]] (allowed: address, name, max_header_bytes, max_headers, handshake_timeout))");
+      R"(unknown key "port" in [[listener]] (allowed: address, name, max_header_bytes, max_headers, handshake_timeout, tls))");
   CHECK(
       error_message(Doc{.upstream = kUpstream + "\nserver = \"a:1\""}) ==
-      R"(unknown key "server" in [[upstream]] (allowed: name, servers, balancer); did you mean "servers"?)");
+      R"(unknown key "server" in [[upstream]] (allowed: name, servers, balancer, tls); did you mean "servers"?)");
   CHECK(
       error_message(Doc{.route = kRoute + "\nidle_timout = \"5m\""}) ==
       R"(unknown key "idle_timout" in [[route]] (allowed: name, host, path, upstream, allowed_origins, max_message_size, buffer_size, connect_timeout, upstream_handshake_timeout, idle_timeout); did you mean "idle_timeout"?)");
   // A sub-table is an unknown key of its parent.
+  CHECK(error_message(Doc{.listener = kListener + "\n[listener.ssl]\ncert = \"x\""})
+            .starts_with(R"(unknown key "ssl" in [[listener]])"));
   CHECK(error_message(Doc{.listener = kListener + "\n[listener.tls]\ncert = \"x\""})
-            .starts_with(R"(unknown key "tls" in [[listener]])"));
+            .starts_with(R"(unknown key "cert" in [listener.tls])"));
   CHECK(error_message(Doc{.top = "[server]\nport = 1"})
             .starts_with(R"(unknown key "server" at the top level)"));
 }

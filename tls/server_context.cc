@@ -1,0 +1,174 @@
+#include "tls/server_context.h"
+
+#include <openssl/err.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
+#include "tls/ticket_keys.h"
+
+namespace wsgate::tls {
+namespace {
+
+// Mozilla's "intermediate" TLS 1.2 list: forward secrecy and AEAD only.
+constexpr const char* kDefaultCiphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+// ALPN (RFC 7301): what the front end speaks; h2 joins when the HTTP/2 front end exists.
+constexpr unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+
+std::string at(const std::string& file, const conf::SourcePosition& where) {
+  return file + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": ";
+}
+
+}  // namespace
+
+ServerContext::~ServerContext() = default;
+
+std::shared_ptr<const ServerContext> ServerContext::create(const conf::ListenerTls& config,
+                                                           const std::string& config_file,
+                                                           std::string& error) {
+  std::shared_ptr<ServerContext> self(new ServerContext());
+  for (const auto& files : config.certificates) {
+    LoadedCertificate cert;
+    std::string why;
+    if (!load_certificate(files.cert, files.key, files.ocsp, cert, why)) {
+      error = at(config_file, files.where) + "listener.tls.certificates: " + why;
+      return nullptr;
+    }
+    std::vector<std::string> names = cert.names;
+    std::sort(names.begin(), names.end());
+    Group* group = nullptr;
+    for (auto& g : self->groups_) {
+      const bool same_key_type =
+          std::any_of(g->certificates.begin(), g->certificates.end(),
+                      [&](const LoadedCertificate& c) { return c.key_type == cert.key_type; });
+      if (g->names == names && !same_key_type) group = g.get();
+    }
+    if (group == nullptr) {
+      self->groups_.push_back(std::make_unique<Group>());
+      group = self->groups_.back().get();
+      group->names = names;
+      group->ctx.reset(SSL_CTX_new(TLS_server_method()));
+      SSL_CTX* ctx = group->ctx.get();
+      SSL_CTX_set_min_proto_version(
+          ctx, config.min_version == conf::TlsVersion::Tls13 ? TLS1_3_VERSION : TLS1_2_VERSION);
+      SSL_CTX_set_options(
+          ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+      // Idle connections give their 16 KiB+ record buffers back (most WebSockets idle).
+      SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+      const std::string ciphers = config.ciphers.empty() ? kDefaultCiphers : config.ciphers;
+      if (SSL_CTX_set_cipher_list(ctx, ciphers.c_str()) != 1) {
+        error = at(config_file, config.where) + "listener.tls.ciphers: no usable cipher in \"" +
+                ciphers + "\"";
+        return nullptr;
+      }
+      if (!config.ciphersuites.empty() &&
+          SSL_CTX_set_ciphersuites(ctx, config.ciphersuites.c_str()) != 1) {
+        error = at(config_file, config.where) + "listener.tls.ciphersuites: no usable suite in \"" +
+                config.ciphersuites + "\"";
+        return nullptr;
+      }
+      // Resumption: a server-side cache for session IDs, and rotating ticket keys.
+      SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+      SSL_CTX_sess_set_cache_size(ctx, 20000);
+      static const unsigned char kSessionContext[] = "wsgate";
+      SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
+      enable_rotating_tickets(ctx);
+      if (config.client_auth != conf::ClientAuth::None) {
+        if (SSL_CTX_load_verify_locations(ctx, config.client_ca.c_str(), nullptr) != 1) {
+          error = at(config_file, config.where) + "listener.tls.client_ca: cannot load " +
+                  config.client_ca + ": " + last_openssl_error();
+          return nullptr;
+        }
+        SSL_CTX_set_client_CA_list(ctx, SSL_load_client_CA_file(config.client_ca.c_str()));
+        int mode = SSL_VERIFY_PEER;
+        if (config.client_auth == conf::ClientAuth::Required)
+          mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+        SSL_CTX_set_verify(ctx, mode, nullptr);
+      }
+      SSL_CTX_set_tlsext_servername_callback(ctx, &ServerContext::on_servername);
+      SSL_CTX_set_tlsext_servername_arg(ctx, self.get());
+      SSL_CTX_set_alpn_select_cb(ctx, &ServerContext::on_alpn, nullptr);
+      SSL_CTX_set_tlsext_status_cb(ctx, &ServerContext::on_ocsp_status);
+      SSL_CTX_set_tlsext_status_arg(ctx, group);
+    }
+    SSL_CTX* ctx = group->ctx.get();
+    if (SSL_CTX_use_certificate(ctx, cert.leaf.get()) != 1 ||
+        SSL_CTX_use_PrivateKey(ctx, cert.key.get()) != 1) {
+      error = at(config_file, files.where) + "listener.tls.certificates: " + files.cert + ": " +
+              last_openssl_error();
+      return nullptr;
+    }
+    // The chain belongs to the certificate just set (one chain per key type).
+    for (const auto& extra : cert.chain) SSL_CTX_add1_chain_cert(ctx, extra.get());
+    if (!cert.ocsp_der.empty()) group->ocsp.emplace_back(cert.leaf.get(), cert.ocsp_der);
+    group->certificates.push_back(std::move(cert));
+  }
+  return self;
+}
+
+SSL* ServerContext::new_ssl() const {
+  return SSL_new(groups_.front()->ctx.get());
+}
+
+std::vector<std::vector<std::string>> ServerContext::served_names() const {
+  std::vector<std::vector<std::string>> out;
+  for (const auto& g : groups_) out.push_back(g->names);
+  return out;
+}
+
+const ServerContext::Group* ServerContext::select(const std::string& server_name) const {
+  // Exact names first, then wildcards, then the default (the first certificate).
+  for (const auto& g : groups_)
+    if (std::find(g->names.begin(), g->names.end(), server_name) != g->names.end()) return g.get();
+  for (const auto& g : groups_)
+    for (const auto& n : g->names)
+      if (n.rfind("*.", 0) == 0 && name_matches(n, server_name)) return g.get();
+  return groups_.front().get();
+}
+
+int ServerContext::on_servername(SSL* ssl, int* /*alert*/, void* arg) {
+  const auto* self = static_cast<const ServerContext*>(arg);
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (name == nullptr) return SSL_TLSEXT_ERR_NOACK;  // no SNI: the default certificate
+  std::string lower(name);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const Group* g = self->select(lower);
+  if (g->ctx.get() != SSL_get_SSL_CTX(ssl)) SSL_set_SSL_CTX(ssl, g->ctx.get());
+  return SSL_TLSEXT_ERR_OK;
+}
+
+int ServerContext::on_alpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen,
+                           const unsigned char* in, unsigned int inlen, void* /*arg*/) {
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, outlen, kAlpn, sizeof(kAlpn), in, inlen) !=
+      OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_NOACK;  // no common protocol: carry on without ALPN
+  }
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+int ServerContext::on_ocsp_status(SSL* ssl, void* arg) {
+  const auto* group = static_cast<const Group*>(arg);
+  // After an SNI switch this is the callback of the chosen context; its own group.
+  const X509* leaf = SSL_get_certificate(ssl);
+  for (const auto& [cert, der] : group->ocsp) {
+    if (cert != leaf) continue;
+    auto* copy = static_cast<unsigned char*>(OPENSSL_malloc(der.size()));
+    std::memcpy(copy, der.data(), der.size());
+    SSL_set_tlsext_status_ocsp_resp(ssl, copy, static_cast<long>(der.size()));
+    return SSL_TLSEXT_ERR_OK;
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+std::string describe_session(const SSL* ssl) {
+  return SSL_get_version(ssl);
+}
+
+}  // namespace wsgate::tls

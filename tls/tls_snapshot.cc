@@ -1,0 +1,24 @@
+#include "tls/tls_snapshot.h"
+
+namespace wsgate::tls {
+
+TlsSnapshotPtr build_tls_snapshot(const conf::Config& config, std::string& error) {
+  auto snapshot = std::make_shared<TlsSnapshot>();
+  for (const auto& listener : config.listeners) {
+    std::shared_ptr<const ServerContext> ctx;
+    if (listener.tls) {
+      ctx = ServerContext::create(*listener.tls, config.source_file, error);
+      if (!ctx) return nullptr;
+    }
+    snapshot->listeners.push_back(std::move(ctx));
+  }
+  for (const auto& upstream : config.upstreams) {
+    if (!upstream.tls) continue;
+    auto ctx = ClientContext::create(*upstream.tls, config.source_file, error);
+    if (!ctx) return nullptr;
+    snapshot->upstreams.emplace(upstream.name, std::move(ctx));
+  }
+  return snapshot;
+}
+
+}  // namespace wsgate::tls
