@@ -240,8 +240,7 @@ class Nghttpx(Proxy):
                             f"--backend=127.0.0.1,{self.backend_port}", "--workers=1",
                             "--conf=/dev/null", "--accesslog-file=/dev/null",
                             f"--pid-file={self.workdir}/nghttpx.pid",
-                            "--frontend-read-timeout=1h", "--backend-read-timeout=1h",
-                            "--worker-connections=20000"], port)
+                            "--frontend-read-timeout=1h", "--backend-read-timeout=1h"], port)
 
 
 def run_client(client, port, args, rate=None):
