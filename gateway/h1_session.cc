@@ -212,10 +212,14 @@ void H1Session::start_relay(proxy::UpstreamResult&& result) {
   settings.max_message_size = route_->max_message_size;
   settings.buffer_size = route_->buffer_size;
   settings.idle_timeout = route_->idle_timeout;
-  relay_ = std::make_unique<proxy::Relay>(worker_.base(), std::move(client_),
-                                          std::move(result.connection), settings, stats_,
-                                          [this] { finish({}); });
+  const bool upstream_plain = tls_ == nullptr || tls_->upstream(route_->upstream) == nullptr;
+  relay_ = std::make_unique<proxy::Relay>(worker_.base(), std::move(client_), !is_tls_,
+                                          std::move(result.connection), upstream_plain, settings,
+                                          stats_, [this] { finish({}); });
   relay_->start();
+  // The handshake's state is not needed any more: an idle connection holds only the relay.
+  head_ = http1::RequestHead();
+  worker_.retire(std::move(connector_));
 }
 
 void H1Session::forward_refusal(proxy::UpstreamResult&& result) {

@@ -12,7 +12,12 @@ namespace wsgate::gateway {
 Worker::Worker(int index, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
                std::vector<ListenSocket> sockets, const metrics::AccessLog& access_log)
     : index_(index), config_(std::move(config)), tls_(std::move(tls)), access_log_(access_log) {
-  base_.reset(event_base_new());
+  // The epoll changelist folds the add/remove pairs of one loop turn into at most one
+  // epoll_ctl per fd (we never dup() sockets, the one case it cannot handle).
+  event_config* cfg = event_config_new();
+  event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+  base_.reset(event_base_new_with_config(cfg));
+  event_config_free(cfg);
   // Resolver for upstream names (reads resolv.conf and /etc/hosts); falls back to an
   // empty resolver when there is no resolv.conf, so IP literals still work.
   dns_.reset(evdns_base_new(base_.get(), EVDNS_BASE_INITIALIZE_NAMESERVERS));
@@ -108,9 +113,16 @@ void Worker::session_done(H1Session* session) {
   event_active(reap_event_.get(), EV_TIMEOUT, 0);
 }
 
+void Worker::retire(std::unique_ptr<proxy::UpstreamConnector> connector) {
+  if (!connector) return;
+  retired_connectors_.push_back(std::move(connector));
+  event_active(reap_event_.get(), EV_TIMEOUT, 0);
+}
+
 void Worker::on_reap(evutil_socket_t /*fd*/, short /*what*/, void* arg) {
   auto* w = static_cast<Worker*>(arg);
   w->graveyard_.clear();
+  w->retired_connectors_.clear();
   w->maybe_exit();
 }
 

@@ -17,6 +17,7 @@
 #include "metrics/access_log.h"
 #include "proxy/balancer.h"
 #include "proxy/libevent_ptr.h"
+#include "proxy/upstream_connector.h"
 #include "tls/tls_snapshot.h"
 
 namespace wsgate::gateway {
@@ -60,6 +61,8 @@ class Worker {
   void record_tls_failure(const std::string& reason, const std::string& client);
   // The session is over: it is destroyed after the current loop iteration.
   void session_done(H1Session* session);
+  // A finished connector (its callback may still be on the stack): destroyed later.
+  void retire(std::unique_ptr<proxy::UpstreamConnector> connector);
   std::size_t connection_count() const { return sessions_.size(); }
 
  private:
@@ -86,6 +89,7 @@ class Worker {
   uint64_t tls_log_suppressed_ = 0;
   std::unordered_map<H1Session*, std::unique_ptr<H1Session>> sessions_;
   std::vector<std::unique_ptr<H1Session>> graveyard_;
+  std::vector<std::unique_ptr<proxy::UpstreamConnector>> retired_connectors_;
   EventPtr reap_event_;
   uint64_t next_connection_id_ = 1;
   bool draining_ = false;

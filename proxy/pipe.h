@@ -47,8 +47,11 @@ class Pipe {
     Finished,    // the source sent its Close, hit EOF or broke the rules
   };
 
-  Pipe(bufferevent* source, bufferevent* sink, const ws::FrameRules& rules, bool mask_to_sink,
-       std::size_t high_watermark, metrics::DirectionStats& stats, PipeEvents& events);
+  // `sink_is_plain_socket`: the sink is a socket bufferevent (not TLS), so bytes may be
+  // written to its fd directly; its EV_WRITE is then enabled only while bytes wait.
+  Pipe(bufferevent* source, bufferevent* sink, bool sink_is_plain_socket,
+       const ws::FrameRules& rules, bool mask_to_sink, std::size_t high_watermark,
+       metrics::DirectionStats& stats, PipeEvents& events);
   Pipe(const Pipe&) = delete;
   Pipe& operator=(const Pipe&) = delete;
 
@@ -57,8 +60,12 @@ class Pipe {
   // bytes) waits in the source's input for the rest.
   void pump();
 
+  // The sink's bufferevent wrote and its output is at or below the low watermark.
+  void on_sink_written();
   // The sink's output fell below the low watermark: resume reading the source.
   void on_sink_drained();
+  // Sets the sink's EV_WRITE to match its output (call once when the relay starts).
+  void sync_sink_write_state();
 
   // Write the gateway's own Close to the sink at the next frame boundary (RFC 6455 5.4:
   // control frames may sit between fragments, never inside a frame). From then on the
@@ -78,6 +85,7 @@ class Pipe {
  private:
   void move_checked_bytes(std::size_t n);
   void write_close_now(uint16_t code, std::string_view reason);
+  void write_to_sink_now();
   void pause(PauseReason r);
   void resume(PauseReason r);
   void apply_read_state();
@@ -85,6 +93,7 @@ class Pipe {
 
   bufferevent* source_;
   bufferevent* sink_;
+  bool direct_write_;
   ws::FrameValidator validator_;
   bool mask_to_sink_;  // the sink is a server: our own frames must be masked (5.3)
   std::size_t high_watermark_;

@@ -19,8 +19,8 @@ long long to_ms(conf::Duration d) {
 
 }  // namespace
 
-Relay::Relay(event_base* base, BufferEventPtr client, BufferEventPtr upstream,
-             const RelaySettings& settings, metrics::ConnectionStats& stats,
+Relay::Relay(event_base* base, BufferEventPtr client, bool client_is_plain, BufferEventPtr upstream,
+             bool upstream_is_plain, const RelaySettings& settings, metrics::ConnectionStats& stats,
              std::function<void()> on_finished)
     : base_(base),
       client_(std::move(client)),
@@ -30,10 +30,11 @@ Relay::Relay(event_base* base, BufferEventPtr client, BufferEventPtr upstream,
       on_finished_(std::move(on_finished)),
       // RFC 6455 5.1: client frames are masked, server frames are not; frames the
       // gateway itself sends to the upstream must be masked (5.3).
-      to_upstream_(client_.get(), upstream_.get(),
+      to_upstream_(client_.get(), upstream_.get(), upstream_is_plain,
                    rules_for(ws::Direction::ClientToServer, settings),
                    /*mask_to_sink=*/true, settings.buffer_size, stats.client_to_upstream, *this),
-      to_client_(upstream_.get(), client_.get(), rules_for(ws::Direction::ServerToClient, settings),
+      to_client_(upstream_.get(), client_.get(), client_is_plain,
+                 rules_for(ws::Direction::ServerToClient, settings),
                  /*mask_to_sink=*/false, settings.buffer_size, stats.upstream_to_client, *this),
       idle_timer_(base, [this] { on_idle_check(); }),
       close_timer_(base, [this] { finish(); }) {}
@@ -43,8 +44,10 @@ Relay::~Relay() = default;
 void Relay::start() {
   bufferevent_setcb(client_.get(), &Relay::on_read, &Relay::on_write, &Relay::on_event, this);
   bufferevent_setcb(upstream_.get(), &Relay::on_read, &Relay::on_write, &Relay::on_event, this);
-  bufferevent_enable(client_.get(), EV_READ | EV_WRITE);
-  bufferevent_enable(upstream_.get(), EV_READ | EV_WRITE);
+  bufferevent_enable(client_.get(), EV_READ);
+  bufferevent_enable(upstream_.get(), EV_READ);
+  to_client_.sync_sink_write_state();
+  to_upstream_.sync_sink_write_state();
   event_base_gettimeofday_cached(base_, &last_activity_);
   idle_timer_.arm_ms(to_ms(settings_.idle_timeout));
   // Bytes that arrived with the handshake (a server's first message right behind its 101).
@@ -73,9 +76,9 @@ void Relay::on_write(bufferevent* bev, void* self) {
   auto* r = static_cast<Relay*>(self);
   if (r->finished_) return;
   if (bev == r->client_.get()) {
-    r->to_client_.on_sink_drained();
+    r->to_client_.on_sink_written();
   } else {
-    r->to_upstream_.on_sink_drained();
+    r->to_upstream_.on_sink_written();
   }
   r->maybe_finish();
 }

@@ -29,8 +29,9 @@ struct RelaySettings {
 
 class Relay final : private PipeEvents {
  public:
-  Relay(event_base* base, BufferEventPtr client, BufferEventPtr upstream,
-        const RelaySettings& settings, metrics::ConnectionStats& stats,
+  // `*_is_plain`: that side is a plain socket bufferevent (not TLS).
+  Relay(event_base* base, BufferEventPtr client, bool client_is_plain, BufferEventPtr upstream,
+        bool upstream_is_plain, const RelaySettings& settings, metrics::ConnectionStats& stats,
         std::function<void()> on_finished);
   ~Relay();
   Relay(const Relay&) = delete;

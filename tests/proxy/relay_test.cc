@@ -92,8 +92,8 @@ struct Fixture {
     upstream_peer = b[1];
     BufferEventPtr c(bufferevent_socket_new(base.get(), client_gw, BEV_OPT_CLOSE_ON_FREE));
     BufferEventPtr u(bufferevent_socket_new(base.get(), upstream_gw, BEV_OPT_CLOSE_ON_FREE));
-    relay = std::make_unique<proxy::Relay>(base.get(), std::move(c), std::move(u), settings, stats,
-                                           [this] { finished = true; });
+    relay = std::make_unique<proxy::Relay>(base.get(), std::move(c), true, std::move(u), true,
+                                           settings, stats, [this] { finished = true; });
     relay->start();
   }
   ~Fixture() {
