@@ -120,6 +120,7 @@ void H1Session::on_client_read(bufferevent* /*bev*/, void* self) {
 
 void H1Session::read_head() {
   evbuffer* in = bufferevent_get_input(client_.get());
+  received_bytes_ = true;
   const http1::Limits limits{listener_.max_header_bytes, listener_.max_headers};
   const std::size_t len = std::min(evbuffer_get_length(in), limits.max_head_bytes + 4);
   const auto* p = reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(len)));
@@ -384,7 +385,10 @@ void H1Session::finish(std::string_view reason) {
   timer_.cancel();
   if (connector_) connector_->cancel();
   if (client_) bufferevent_disable(client_.get(), EV_READ | EV_WRITE);
-  write_access_log(relayed ? std::string_view{} : std::string_view(end_reason_));
+  // A connection that sent nothing (a port probe, a health check) leaves no access line;
+  // TLS handshake failures are in the error log.
+  if (received_bytes_)
+    write_access_log(relayed ? std::string_view{} : std::string_view(end_reason_));
   worker_.session_done(this);
 }
 

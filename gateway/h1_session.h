@@ -100,6 +100,7 @@ class H1Session {
   std::string upstream_addr_ = "-";
   int status_ = 0;
   std::string end_reason_;
+  bool received_bytes_ = false;  // any request bytes at all (else no access-log line)
 };
 
 const char* to_string(H1Session::State s);
