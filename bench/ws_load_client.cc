@@ -13,8 +13,10 @@
 //
 //   wsgate-bench-client --url ws://127.0.0.1:8080/echo --connections 100 --size 64
 //                       --duration 10 [--warmup 2] [--rate N]
+#include <event2/bufferevent_ssl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/ssl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -46,6 +48,7 @@ constexpr long long kTickUs = 250;  // open-loop scheduler tick
 
 struct Options {
   std::string authority, path;  // from --url
+  bool tls = false;             // wss:// (certificates are not verified: a benchmark)
   sockaddr_storage addr{};
   int addr_len = 0;
   int connections = 100;
@@ -166,6 +169,10 @@ void flush(Conn& c) {
   bufferevent* bev = c.bev.get();
   evbuffer* out = bufferevent_get_output(bev);
   if ((bufferevent_get_enabled(bev) & EV_WRITE) || evbuffer_get_length(out) == 0) return;
+  if (g.opt.tls) {  // the TLS bufferevent encrypts and writes on its own
+    bufferevent_enable(bev, EV_WRITE);
+    return;
+  }
   evbuffer_unfreeze(out, 1);  // a bufferevent freezes its output's front between writes
   const int written = evbuffer_write(out, bufferevent_getfd(bev));
   evbuffer_freeze(out, 1);
@@ -411,12 +418,13 @@ void start_run() {
 
 // ws://127.0.0.1[:port][/path] or ws://[::1][:port][/path]; loopback only by design.
 bool parse_url(const std::string& url, Options& o) {
-  if (url.rfind("ws://", 0) != 0) return false;
-  const std::string rest = url.substr(5);
+  o.tls = url.rfind("wss://", 0) == 0;
+  if (!o.tls && url.rfind("ws://", 0) != 0) return false;
+  const std::string rest = url.substr(o.tls ? 6 : 5);
   const std::size_t slash = rest.find('/');
   o.authority = rest.substr(0, slash);
   o.path = slash == std::string::npos ? "/" : rest.substr(slash);
-  std::string host, port = "80";
+  std::string host, port = o.tls ? "443" : "80";
   for (const char* h : {"127.0.0.1", "[::1]"}) {
     if (o.authority.rfind(h, 0) == 0) host = h;
   }
@@ -443,7 +451,7 @@ bool parse_number(const char* s, double& out) {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: wsgate-bench-client --url ws://127.0.0.1:8080/echo [--connections 100]\n"
+               "usage: wsgate-bench-client --url ws[s]://127.0.0.1:8080/echo [--connections 100]\n"
                "         [--size 64] [--duration 10] [--warmup 2] [--rate MSGS_PER_S]\n"
                "  host must be 127.0.0.1 or [::1]; --rate switches to open loop\n");
   return 2;
@@ -499,12 +507,19 @@ int main(int argc, char** argv) {
   g.base.reset(event_base_new_with_config(cfg));
   event_config_free(cfg);
 
+  SSL_CTX* ssl_ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_verify(ssl_ctx, SSL_VERIFY_NONE, nullptr);
   for (std::size_t i = 0; i < n; ++i) {
     auto c = std::make_unique<Conn>();
     c->index = i;
     c->ring_cap = ring_cap;
     c->sent_at = g.ring_storage.data() + i * ring_cap;
-    c->bev.reset(bufferevent_socket_new(g.base.get(), -1, BEV_OPT_CLOSE_ON_FREE));
+    if (o.tls) {
+      c->bev.reset(bufferevent_openssl_socket_new(
+          g.base.get(), -1, SSL_new(ssl_ctx), BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE));
+    } else {
+      c->bev.reset(bufferevent_socket_new(g.base.get(), -1, BEV_OPT_CLOSE_ON_FREE));
+    }
     bufferevent_setcb(c->bev.get(), read_cb, write_cb, event_cb, c.get());
     bufferevent_disable(c->bev.get(), EV_WRITE);  // on by default; only while output is stuck
     bufferevent_enable(c->bev.get(), EV_READ);
