@@ -291,6 +291,8 @@ void H1Session::on_client_write(bufferevent* bev, void* self) {
   if (evbuffer_get_length(bufferevent_get_output(bev)) != 0) return;
   // Answer flushed: half-close and let the client read it before the socket goes
   // (closing with unread input would reset the connection and lose our answer).
+  // On TLS the half-close starts with close_notify (RFC 8446 6.1).
+  proxy::send_close_notify(bev);
   shutdown(bufferevent_getfd(bev), SHUT_WR);
 }
 
@@ -349,6 +351,12 @@ void H1Session::on_tls_failed() {
 void H1Session::on_handshake_timeout() {
   switch (state_) {
     case State::ReadingHead:
+      if (is_tls_ && !tls_established_) {
+        // No TLS session to carry a 408: just close.
+        worker_.record_tls_failure("handshake timeout", client_addr_);
+        finish("TLS handshake not completed in time");
+        break;
+      }
       reject(408, "request head not received within " +
                       std::to_string(listener_.handshake_timeout.count()) + " ms");
       break;

@@ -1,6 +1,9 @@
 #include "proxy/relay.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 namespace wsgate::proxy {
 namespace {
@@ -18,6 +21,13 @@ long long to_ms(conf::Duration d) {
 }
 
 }  // namespace
+
+void send_close_notify(bufferevent* bev) {
+  SSL* ssl = bufferevent_openssl_get_ssl(bev);  // null for plain sockets
+  if (ssl == nullptr || !SSL_is_init_finished(ssl)) return;
+  SSL_shutdown(ssl);  // writes the alert straight to the socket; one attempt is enough
+  ERR_clear_error();
+}
 
 Relay::Relay(event_base* base, BufferEventPtr client, bool client_is_plain, BufferEventPtr upstream,
              bool upstream_is_plain, const RelaySettings& settings, metrics::ConnectionStats& stats,
@@ -183,6 +193,10 @@ void Relay::finish() {
   bufferevent_disable(upstream_.get(), EV_READ | EV_WRITE);
   bufferevent_setcb(client_.get(), nullptr, nullptr, nullptr, nullptr);
   bufferevent_setcb(upstream_.get(), nullptr, nullptr, nullptr, nullptr);
+  // A TLS peer that is still there is told the stream ends (RFC 8446 6.1 close_notify);
+  // without it OpenSSL also drops the session from the resumption cache.
+  if (!client_gone_) send_close_notify(client_.get());
+  if (!upstream_gone_) send_close_notify(upstream_.get());
   on_finished_();
 }
 

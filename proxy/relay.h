@@ -27,6 +27,10 @@ struct RelaySettings {
   conf::Duration close_timeout = std::chrono::seconds(5);
 };
 
+// Sends a TLS close_notify on `bev` if it is a TLS bufferevent whose handshake finished
+// (no-op for plain sockets). Call once its output has been flushed.
+void send_close_notify(bufferevent* bev);
+
 class Relay final : private PipeEvents {
  public:
   // `*_is_plain`: that side is a plain socket bufferevent (not TLS).

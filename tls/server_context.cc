@@ -147,7 +147,8 @@ int ServerContext::on_alpn(SSL* /*ssl*/, const unsigned char** out, unsigned cha
   unsigned char* selected = nullptr;
   if (SSL_select_next_proto(&selected, outlen, kAlpn, sizeof(kAlpn), in, inlen) !=
       OPENSSL_NPN_NEGOTIATED) {
-    return SSL_TLSEXT_ERR_NOACK;  // no common protocol: carry on without ALPN
+    // RFC 7301 3.2: no protocol in common is a fatal no_application_protocol alert.
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
   }
   *out = selected;
   return SSL_TLSEXT_ERR_OK;

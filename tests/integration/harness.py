@@ -1159,3 +1159,332 @@ def sanitizer_free(text: str) -> bool:
 
 def main() -> None:
     unittest.main(verbosity=2)
+
+
+# ---------------------------------------------------------------------------------
+# TLS: a throwaway PKI made with the openssl CLI at test time, config text with
+# [listener.tls] / [upstream.tls], and openssl s_client / Python ssl clients
+# ---------------------------------------------------------------------------------
+
+OPENSSL_BIN = os.environ.get("WSGATE_OPENSSL") or "/usr/bin/openssl"
+TLS_TOOL_TIMEOUT = 30.0   # any single openssl / curl run
+
+_OPENSSL_CNF = """\
+[ req ]
+distinguished_name = dn
+prompt = no
+[ dn ]
+CN = placeholder
+[ v3_ca ]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[ ca ]
+default_ca = testca
+[ testca ]
+dir = {dir}
+database = {dir}/index.txt
+new_certs_dir = {dir}/issued
+serial = {dir}/serial
+default_md = sha256
+policy = policy_any
+copy_extensions = none
+unique_subject = no
+[ policy_any ]
+commonName = supplied
+organizationName = optional
+"""
+
+
+@dataclasses.dataclass
+class CertFiles:
+    """A certificate and its key, as written by ThrowawayPki."""
+    cert: str
+    key: str
+    serial: int
+    subject: str      # "/CN=a.test/O=..." as given to openssl
+    key_type: str     # "rsa" or "ec"
+
+
+def run_tool(args: list, *, input: Optional[bytes] = None, timeout: float = TLS_TOOL_TIMEOUT,
+             check: bool = True, cwd: Optional[str] = None) -> subprocess.CompletedProcess:
+    """Runs a command with a deadline; output as text (latin-1, never fails to decode)."""
+    proc = subprocess.run(args, input=input if input is not None else b"", capture_output=True,
+                          timeout=timeout, cwd=cwd)
+    proc.stdout = proc.stdout.decode("latin-1")
+    proc.stderr = proc.stderr.decode("latin-1")
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} exited with {proc.returncode}:\n"
+                             f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return proc
+
+
+class ThrowawayPki:
+    """Certificate authorities and leaf certificates, all generated now by the openssl
+    CLI into `directory` (never committed keys). Serial numbers are unique per PKI."""
+
+    def __init__(self, directory: str):
+        self.dir = directory
+        os.makedirs(os.path.join(self.dir, "issued"), exist_ok=True)
+        self.cnf = os.path.join(self.dir, "openssl.cnf")
+        with open(self.cnf, "w", encoding="ascii") as f:
+            f.write(_OPENSSL_CNF.format(dir=self.dir))
+        open(os.path.join(self.dir, "index.txt"), "w").close()
+        with open(os.path.join(self.dir, "serial"), "w") as f:
+            f.write("7000\n")
+        self._next_serial = 0x1000
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.dir, name)
+
+    def _serial(self) -> int:
+        self._next_serial += 1
+        return self._next_serial
+
+    def _key(self, name: str, key_type: str) -> str:
+        key = self.path(name + ".key")
+        if key_type == "rsa":
+            args = ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]
+        elif key_type == "ec":
+            args = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        else:
+            raise ValueError(key_type)
+        run_tool([OPENSSL_BIN, "genpkey", *args, "-out", key])
+        return key
+
+    def ca(self, name: str, cn: Optional[str] = None, key_type: str = "rsa") -> CertFiles:
+        key = self._key(name, key_type)
+        cert = self.path(name + ".pem")
+        serial = self._serial()
+        subject = f"/CN={cn or name + ' test CA'}/O=wsgate tests"
+        run_tool([OPENSSL_BIN, "req", "-x509", "-config", self.cnf, "-new", "-key", key,
+                  "-out", cert, "-days", "30", "-subj", subject, "-extensions", "v3_ca",
+                  "-set_serial", str(serial)])
+        return CertFiles(cert, key, serial, subject, key_type)
+
+    def _extfile(self, name: str, names: Iterable[str], usage: str) -> str:
+        sans = []
+        for n in names:
+            sans.append(("IP:" if re.fullmatch(r"[0-9.]+|[0-9a-fA-F:]*:[0-9a-fA-F:]*", n)
+                         else "DNS:") + n)
+        eku = {"server": "serverAuth", "client": "clientAuth"}[usage]
+        ext = self.path(name + ".ext")
+        with open(ext, "w", encoding="ascii") as f:
+            f.write("basicConstraints = CA:FALSE\n"
+                    f"extendedKeyUsage = {eku}\n"
+                    "subjectKeyIdentifier = hash\n"
+                    "authorityKeyIdentifier = keyid\n")
+            if sans:
+                f.write(f"subjectAltName = {', '.join(sans)}\n")
+        return ext
+
+    def leaf(self, name: str, ca: CertFiles, names: Iterable[str] = (), *,
+             cn: Optional[str] = None, key_type: str = "rsa", usage: str = "server",
+             org: str = "wsgate tests", key: Optional[str] = None) -> CertFiles:
+        """A leaf signed by `ca` for `names` (SANs; DNS names or IPs), CN = cn or the
+        first name. `key` reuses an existing key file instead of making one."""
+        names = list(names)
+        key = key or self._key(name, key_type)
+        csr, cert = self.path(name + ".csr"), self.path(name + ".pem")
+        subject = f"/CN={cn or (names[0] if names else name)}/O={org}"
+        serial = self._serial()
+        run_tool([OPENSSL_BIN, "req", "-new", "-config", self.cnf, "-key", key, "-subj",
+                  subject, "-out", csr])
+        run_tool([OPENSSL_BIN, "x509", "-req", "-in", csr, "-CA", ca.cert, "-CAkey", ca.key,
+                  "-set_serial", str(serial), "-days", "30", "-sha256",
+                  "-extfile", self._extfile(name, names, usage), "-out", cert])
+        return CertFiles(cert, key, serial, subject, key_type)
+
+    def expired_leaf(self, name: str, ca: CertFiles, names: Iterable[str],
+                     key_type: str = "rsa") -> CertFiles:
+        """A leaf valid only in January 2020. OpenSSL 3.0's `x509 -req` cannot backdate,
+        so this goes through `openssl ca -startdate/-enddate`."""
+        names = list(names)
+        key = self._key(name, key_type)
+        csr, cert = self.path(name + ".csr"), self.path(name + ".pem")
+        subject = f"/CN={names[0]}/O=wsgate tests"
+        run_tool([OPENSSL_BIN, "req", "-new", "-config", self.cnf, "-key", key, "-subj",
+                  subject, "-out", csr])
+        run_tool([OPENSSL_BIN, "ca", "-batch", "-config", self.cnf, "-cert", ca.cert,
+                  "-keyfile", ca.key, "-startdate", "20200101000000Z",
+                  "-enddate", "20200201000000Z", "-extfile",
+                  self._extfile(name, names, "server"), "-in", csr, "-out", cert, "-notext"])
+        serial = int(run_tool([OPENSSL_BIN, "x509", "-in", cert, "-noout", "-serial"])
+                     .stdout.strip().split("=")[1], 16)
+        return CertFiles(cert, key, serial, subject, key_type)
+
+
+def cert_info(pem_or_path: str) -> dict:
+    """serial (int), subject, issuer, key_type ("rsa"/"ec"), sans ([str]) of a PEM
+    certificate given as text or as a file path."""
+    if pem_or_path.lstrip().startswith("-----BEGIN"):
+        proc = run_tool([OPENSSL_BIN, "x509", "-noout", "-text", "-serial", "-subject",
+                         "-issuer", "-nameopt", "compat"], input=pem_or_path.encode("ascii"))
+    else:
+        proc = run_tool([OPENSSL_BIN, "x509", "-in", pem_or_path, "-noout", "-text", "-serial",
+                         "-subject", "-issuer", "-nameopt", "compat"])
+    out = proc.stdout
+    info: dict = {"sans": []}
+    m = re.search(r"^serial=([0-9A-Fa-f]+)$", out, re.M)
+    info["serial"] = int(m.group(1), 16) if m else None
+    m = re.search(r"^subject=(.*)$", out, re.M)
+    info["subject"] = m.group(1).strip() if m else None
+    m = re.search(r"^issuer=(.*)$", out, re.M)
+    info["issuer"] = m.group(1).strip() if m else None
+    if "id-ecPublicKey" in out:
+        info["key_type"] = "ec"
+    elif "rsaEncryption" in out:
+        info["key_type"] = "rsa"
+    else:
+        info["key_type"] = None
+    m = re.search(r"Subject Alternative Name:.*?\n\s*(.+)", out)
+    if m:
+        info["sans"] = [s.strip().split(":", 1)[1] for s in m.group(1).split(",")]
+    return info
+
+
+_PEM_RE = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+
+
+@dataclasses.dataclass
+class SClientResult:
+    rc: int
+    out: str          # stdout + stderr
+    elapsed: float
+
+    @property
+    def handshake_done(self) -> bool:
+        return bool(re.search(r"^(New|Reused), TLSv1\.[0-3]", self.out, re.M))
+
+    @property
+    def reused(self) -> bool:
+        return bool(re.search(r"^Reused, ", self.out, re.M))
+
+    @property
+    def protocol(self) -> Optional[str]:
+        """The version from s_client's "New, TLSv1.3, Cipher is ..." line."""
+        m = re.search(r"^(?:New|Reused), (TLSv1\.[0-3]), Cipher is (?!\(NONE\))", self.out, re.M)
+        return m.group(1) if m else None
+
+    @property
+    def alpn(self) -> Optional[str]:
+        """The ALPN protocol chosen, "" if none was negotiated, None if not reported."""
+        if re.search(r"^No ALPN negotiated", self.out, re.M):
+            return ""
+        m = re.search(r"^ALPN protocol: (\S+)", self.out, re.M)
+        return m.group(1) if m else None
+
+    @property
+    def verify_code(self) -> Optional[int]:
+        m = re.search(r"Verify return code: (\d+)", self.out)
+        return int(m.group(1)) if m else None
+
+    def peer_cert(self) -> dict:
+        start = self.out.find("Server certificate\n")
+        m = _PEM_RE.search(self.out, start) if start >= 0 else None
+        if not m:
+            raise AssertionError(f"s_client printed no server certificate:\n{self.out[-3000:]}")
+        return cert_info(m.group(0))
+
+
+def s_client(port: int, *, servername: Optional[str] = None, ca: Optional[str] = None,
+             args: Iterable[str] = (), send: Optional[bytes] = None,
+             timeout: float = TLS_TOOL_TIMEOUT) -> SClientResult:
+    """`openssl s_client` to 127.0.0.1:port. With `send`, writes those bytes after the
+    handshake and keeps reading until the server closes (-ign_eof); without it, stdin is
+    empty and s_client ends right after the handshake."""
+    cmd = [OPENSSL_BIN, "s_client", "-connect", f"127.0.0.1:{port}"]
+    cmd += ["-servername", servername] if servername else ["-noservername"]
+    if ca:
+        cmd += ["-CAfile", ca]
+    if send is not None:
+        cmd.append("-ign_eof")
+    cmd += list(args)
+    start = time.monotonic()
+    proc = subprocess.run(cmd, input=send or b"", capture_output=True, timeout=timeout)
+    out = proc.stdout.decode("latin-1") + "\n" + proc.stderr.decode("latin-1")
+    return SClientResult(proc.returncode, out, time.monotonic() - start)
+
+
+async def s_client_async(port: int, **kwargs) -> SClientResult:
+    """s_client in a thread, so backends in the test's event loop keep running."""
+    return await asyncio.to_thread(s_client, port, **kwargs)
+
+
+async def run_tool_async(args: list, **kwargs) -> subprocess.CompletedProcess:
+    """run_tool in a thread, so backends in the test's event loop keep running."""
+    return await asyncio.to_thread(run_tool, args, **kwargs)
+
+
+def toml_inline(v: Any) -> str:
+    """toml_value plus inline tables ({k = v, ...}) for dicts, at any depth."""
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {toml_inline(x)}" for k, x in v.items()) + " }"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_inline(x) for x in v) + "]"
+    return toml_value(v)
+
+
+def tls_config(listen: str, upstreams: dict, routes: list, *,
+               listener_tls: Optional[dict] = None, upstream_tls: Optional[dict] = None,
+               listener: Optional[dict] = None, workers: int = 2,
+               drain_timeout: str = "10s", access_log: str = "-") -> str:
+    """Like make_config, with a [listener.tls] table (`listener_tls`, None = plain) and
+    per-upstream [upstream.tls] tables (`upstream_tls` = {upstream name: dict})."""
+    text = (f"workers = {workers}\n"
+            f"drain_timeout = {toml_value(drain_timeout)}\n"
+            f"access_log = {toml_value(access_log)}\n\n")
+    text += toml_table("listener", {"address": listen, **(listener or {})})
+    if listener_tls is not None:
+        text += "[listener.tls]\n"
+        text += "".join(f"{k} = {toml_inline(v)}\n" for k, v in listener_tls.items())
+    text += "\n"
+    for name, servers in upstreams.items():
+        text += toml_table("upstream", {"name": name, "servers": servers})
+        if upstream_tls and name in upstream_tls:
+            text += "[upstream.tls]\n"
+            text += "".join(f"{k} = {toml_inline(v)}\n" for k, v in upstream_tls[name].items())
+        text += "\n"
+    for route in routes:
+        text += toml_table("route", route) + "\n"
+    return text
+
+
+def client_ssl_context(ca: Optional[str] = None, cert: Optional[str] = None,
+                       key: Optional[str] = None, *, verify: bool = True,
+                       min_version=None, max_version=None):
+    """A Python ssl client context trusting `ca` (and presenting cert/key if given)."""
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if verify:
+        ctx.load_verify_locations(ca)
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    if min_version is not None:
+        ctx.minimum_version = min_version
+    if max_version is not None:
+        ctx.maximum_version = max_version
+    return ctx
+
+
+def wss_connect(port: int, ssl_ctx, server_hostname: str, path: str = "/echo", **kwargs):
+    """websockets.connect to wss://server_hostname:port/path, dialing 127.0.0.1."""
+    kwargs.setdefault("ping_interval", None)
+    kwargs.setdefault("max_size", 64 * 1024 * 1024)
+    kwargs.setdefault("open_timeout", OPEN_TIMEOUT)
+    kwargs.setdefault("close_timeout", 10)
+    return websockets.connect(f"wss://{server_hostname}:{port}{path}", host="127.0.0.1",
+                              port=port, ssl=ssl_ctx, server_hostname=server_hostname, **kwargs)
+
+
+def tls_failure_lines(stderr_text: str, client_port: Optional[int] = None) -> list:
+    """wsgate's "TLS handshake with IP:PORT failed: reason" lines (for one client port)."""
+    lines = [ln for ln in stderr_text.splitlines() if "TLS handshake with " in ln
+             and " failed: " in ln]
+    if client_port is not None:
+        lines = [ln for ln in lines if f"TLS handshake with 127.0.0.1:{client_port} failed"
+                 in ln]
+    return lines
