@@ -6,8 +6,6 @@
 
 #include <cctype>
 #include <cstdio>
-#include <fstream>
-#include <iterator>
 
 namespace wsgate::tls {
 namespace {
@@ -119,12 +117,16 @@ bool load_certificate(const std::string& cert_file, const std::string& key_file,
   out.names = dns_names(out.leaf.get());
   out.key_type = EVP_PKEY_get_base_id(out.key.get());
   if (!ocsp_file.empty()) {
-    std::ifstream in(ocsp_file, std::ios::binary);
-    if (!in) {
+    std::FILE* in = std::fopen(ocsp_file.c_str(), "rb");
+    if (in == nullptr) {
       error = "cannot read OCSP response " + ocsp_file;
       return false;
     }
-    out.ocsp_der.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    char buf[4096];
+    std::size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof(buf), in)) > 0 && out.ocsp_der.size() < (1u << 20))
+      out.ocsp_der.append(buf, n);
+    std::fclose(in);
     if (out.ocsp_der.empty()) {
       error = "OCSP response " + ocsp_file + " is empty";
       return false;
