@@ -46,6 +46,16 @@ void Server::reload_certificates() {
 
 int Server::run() {
   signal(SIGPIPE, SIG_IGN);
+  // Signal handlers before any socket listens: a client (or a test) that sees the port
+  // open may send SIGTERM at once, and it must drain, not kill. Until the loop runs,
+  // libevent records the signal and delivers it then.
+  EventBasePtr base(event_base_new());
+  EventPtr sigterm(evsignal_new(base.get(), SIGTERM, &on_stop_signal, base.get()));
+  EventPtr sigint(evsignal_new(base.get(), SIGINT, &on_stop_signal, base.get()));
+  event_add(sigterm.get(), nullptr);
+  event_add(sigint.get(), nullptr);
+  EventPtr sighup(evsignal_new(base.get(), SIGHUP, &on_reload_signal, this));
+  event_add(sighup.get(), nullptr);
   if (!access_log_.open(config_->access_log)) {
     log::error("cannot open access_log " + config_->access_log + ": " + std::strerror(errno));
     return 1;
@@ -78,13 +88,6 @@ int Server::run() {
                                                 std::move(per_worker[w]), access_log_));
   }
 
-  EventBasePtr base(event_base_new());
-  EventPtr sigterm(evsignal_new(base.get(), SIGTERM, &on_stop_signal, base.get()));
-  EventPtr sigint(evsignal_new(base.get(), SIGINT, &on_stop_signal, base.get()));
-  event_add(sigterm.get(), nullptr);
-  event_add(sigint.get(), nullptr);
-  EventPtr sighup(evsignal_new(base.get(), SIGHUP, &on_reload_signal, this));
-  event_add(sighup.get(), nullptr);
 
   for (auto& w : workers_) w->start();
   std::string where;
