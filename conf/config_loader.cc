@@ -182,7 +182,7 @@ class ConfigBuilder {
   }
 
   void read_admin(const toml::table& table) {
-    const TableReader r(file_, table, "admin", kAdminKeys);
+    const TableReader r(file_, table, "admin", kAdminKeys, /*single_table=*/true);
     Admin& admin = config_.admin;
     admin.enabled = true;
     admin.where = r.position();
