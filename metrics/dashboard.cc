@@ -50,7 +50,7 @@ constexpr std::string_view kPage = R"HTML(<!doctype html>
  <canvas id="gbytes" width="560" height="180"></canvas>
 </div>
 <table><thead><tr><th>id</th><th>client</th><th>route</th><th>server</th><th>proto</th>
- <th>subprotocol</th><th>age</th><th>idle</th><th>bytes c-<th>bytes in</th><th>bytes out</th>gt;u</th><th>bytes u-&gt;c</th>
+ <th>subprotocol</th><th>age</th><th>idle</th><th>bytes c-&gt;u</th><th>bytes u-&gt;c</th>
  <th>msgs c-&gt;u</th><th>msgs u-&gt;c</th><th>buffered</th></tr></thead><tbody id="rows"></tbody></table>
 </main>
 <script>
