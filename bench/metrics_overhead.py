@@ -7,7 +7,9 @@
        not scraped.
 Both run with one worker in front of the C++ echo backend, driven by
 wsgate-bench-client (closed loop); the two binaries alternate run by run (ABAB, then
-BABA) so drift hits both. Prints every run and the medians as JSON lines.
+BABA) so drift hits both. Prints every run and the medians as JSON lines: messages/s,
+the per-pair on/off ratio (robust to load drifting during the run), and the gateway's
+CPU time per relayed message (from /proc/<pid>/stat; robust to other load on the host).
 
   bench/metrics_overhead.py --on build/wsgate --off build-nocount/wsgate \\
       --echo build/wsgate-echo-backend --client build/wsgate-bench-client --runs 5
@@ -58,6 +60,12 @@ def stop(proc):
             proc.wait()
 
 
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def one_run(binary, scrape, args, backend_port, tmp):
     port, admin = free_port(), free_port()
     conf = os.path.join(tmp, "bench.toml")
@@ -81,15 +89,18 @@ def one_run(binary, scrape, args, backend_port, tmp):
         t = threading.Thread(target=scraper, daemon=True)
         if scrape:
             t.start()
+        cpu_before = cpu_seconds(gw.pid)
         out = subprocess.run(
             [args.client, "--url", f"ws://127.0.0.1:{port}/echo",
              "--connections", str(args.connections), "--size", str(args.size),
-             "--duration", str(args.duration), "--warmup", "1"],
+             "--duration", str(args.duration), "--warmup", "0"],
             capture_output=True, text=True, timeout=args.duration + 60, check=True)
         stop_scraping.set()
         if scrape:
             t.join(10)
+        cpu = cpu_seconds(gw.pid) - cpu_before
         result = json.loads(out.stdout.strip().splitlines()[-1])
+        result["gateway_cpu_us_per_msg"] = round(cpu * 1e6 / max(1, result["messages"]), 3)
         result["scrapes"] = len(scrapes)
         result["scrape_ms_max"] = round(max(scrapes) * 1000, 2) if scrapes else None
         return result
@@ -128,8 +139,17 @@ def main():
     finally:
         stop(backend)
     med = {v: statistics.median(r["msgs_per_s"] for r in rs) for v, rs in results.items()}
+    cpu = {v: statistics.median(r["gateway_cpu_us_per_msg"] for r in rs)
+           for v, rs in results.items()}
+    pair = statistics.median(on["msgs_per_s"] / off["msgs_per_s"]
+                             for on, off in zip(results["on"], results["off"]))
     print(json.dumps({"median_msgs_per_s_on": med["on"], "median_msgs_per_s_off": med["off"],
                       "on_vs_off_percent": round(100.0 * (med["on"] / med["off"] - 1), 2),
+                      "median_pair_ratio_percent": round(100.0 * (pair - 1), 2),
+                      "median_cpu_us_per_msg_on": round(cpu["on"], 3),
+                      "median_cpu_us_per_msg_off": round(cpu["off"], 3),
+                      "cpu_per_msg_on_vs_off_percent": round(100.0 * (cpu["on"] / cpu["off"] - 1),
+                                                             2),
                       "runs": args.runs, "connections": args.connections,
                       "size": args.size, "duration_s": args.duration}))
 
