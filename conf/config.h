@@ -99,11 +99,24 @@ struct Route {
   SourcePosition where;
 };
 
+enum class AccessLogFormat { Text, Json };  // logfmt lines, or one JSON object per line
+
+// The admin HTTP listener (/metrics, /connections, /healthz, /ready, the dashboard).
+// Runs only when the file has an [admin] table.
+struct Admin {
+  bool enabled = false;
+  HostPort address{"127.0.0.1", 9090};
+  std::string token;  // "" = no authentication; else "Authorization: Bearer <token>"
+  SourcePosition where;
+};
+
 struct Config {
   std::string source_file;  // path the snapshot was loaded from
   unsigned workers = 0;     // 0 in the file means one per core; load_config resolves it (>= 1)
   Duration drain_timeout = std::chrono::seconds(10);  // SIGTERM: wait this long for closes
   std::string access_log = "-";  // "-" stdout, "" off, otherwise a file path (appended)
+  AccessLogFormat access_log_format = AccessLogFormat::Text;
+  Admin admin;
   std::vector<Listener> listeners;
   std::vector<Upstream> upstreams;
   std::vector<Route> routes;  // in file order; the router picks the most specific match

@@ -30,8 +30,10 @@ using detail::lowercase;
 using detail::quoted;
 using detail::TableReader;
 
-constexpr std::string_view kTopKeys[] = {"workers",  "drain_timeout", "access_log",
-                                         "listener", "upstream",      "route"};
+constexpr std::string_view kTopKeys[] = {"workers",           "drain_timeout", "access_log",
+                                         "listener",          "upstream",      "route",
+                                         "access_log_format", "admin"};
+constexpr std::string_view kAdminKeys[] = {"address", "token"};
 constexpr std::string_view kListenerKeys[] = {
     "address", "name", "max_header_bytes", "max_headers", "handshake_timeout", "tls"};
 constexpr std::string_view kUpstreamKeys[] = {"name", "servers", "balancer", "tls"};
@@ -58,10 +60,22 @@ class ConfigBuilder {
     if (config_.workers == 0) config_.workers = std::max(1u, std::thread::hardware_concurrency());
     top.duration("drain_timeout", &config_.drain_timeout, /*must_be_positive=*/false);
     top.string("access_log", &config_.access_log);
+    std::string format;
+    if (top.string("access_log_format", &format)) {
+      if (format == "json") {
+        config_.access_log_format = AccessLogFormat::Json;
+      } else if (format != "text") {
+        top.fail_expected("access_log_format", R"(one of: "text", "json")");
+      }
+    }
     for (const toml::table* table : top.tables("listener")) read_listener(*table);
     // Upstreams before routes: a route must name an upstream that exists.
     for (const toml::table* table : top.tables("upstream")) read_upstream(*table);
     for (const toml::table* table : top.tables("route")) read_route(*table);
+    if (const toml::node* admin = top.find("admin")) {
+      if (!admin->is_table()) top.fail_expected("admin", "a table ([admin])");
+      read_admin(*admin->as_table());
+    }
     return std::move(config_);
   }
 
@@ -169,6 +183,32 @@ class ConfigBuilder {
                     ", which is not defined (defined: " + defined + ")");
     }
     config_.routes.push_back(std::move(route));
+  }
+
+  void read_admin(const toml::table& table) {
+    const TableReader r(file_, table, "admin", kAdminKeys, /*single_table=*/true);
+    Admin& admin = config_.admin;
+    admin.enabled = true;
+    admin.where = r.position();
+    std::string address;
+    if (r.string("address", &address)) {
+      const auto host_port = parse_host_port(address);
+      constexpr auto kExpected = R"(an IP address and port like "127.0.0.1:9090" or "[::1]:9090")";
+      if (!host_port || !is_ip_literal(host_port->host)) r.fail_expected("address", kExpected);
+      admin.address = *host_port;
+    }
+    const std::string key = admin.address.host + " " + std::to_string(admin.address.port);
+    if (const auto it = listener_addresses_.find(key); it != listener_addresses_.end())
+      throw ConfigError{file_, r.value_position("address").line, r.value_position("address").column,
+                        "admin.address is also the address of the [[listener]] at line " +
+                            std::to_string(it->second)};
+    // RFC 6750 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+    if (r.string("token", &admin.token) &&
+        (admin.token.empty() ||
+         admin.token.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                       "0123456789-._~+/=") != std::string::npos))
+      r.fail_at(r.find("token")->source(),  // the value is a secret: not echoed
+                "admin.token: expected a non-empty token of letters, digits and -._~+/=");
   }
 
   const std::string& file_;

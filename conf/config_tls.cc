@@ -30,7 +30,7 @@ bool non_empty_path(const TableReader& r, std::string_view key, std::string* out
 }  // namespace
 
 ListenerTls read_listener_tls(const std::string& file, const toml::table& table) {
-  const TableReader r(file, table, "listener.tls", kListenerTlsKeys, /*array_element=*/false);
+  const TableReader r(file, table, "listener.tls", kListenerTlsKeys, /*single_table=*/true);
   ListenerTls tls;
   tls.where = r.position();
   r.require("certificates");
@@ -77,7 +77,7 @@ ListenerTls read_listener_tls(const std::string& file, const toml::table& table)
 }
 
 UpstreamTls read_upstream_tls(const std::string& file, const toml::table& table) {
-  const TableReader r(file, table, "upstream.tls", kUpstreamTlsKeys, /*array_element=*/false);
+  const TableReader r(file, table, "upstream.tls", kUpstreamTlsKeys, /*single_table=*/true);
   UpstreamTls tls;
   tls.where = r.position();
   non_empty_path(r, "ca", &tls.ca, file);

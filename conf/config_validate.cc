@@ -103,8 +103,8 @@ bool is_origin(std::string_view origin) {
 }
 
 TableReader::TableReader(const std::string& file, const toml::table& table, std::string section,
-                         std::span<const std::string_view> allowed_keys, bool array_element)
-    : file_(file), table_(table), section_(std::move(section)), array_element_(array_element) {
+                         std::span<const std::string_view> allowed_keys, bool single_table)
+    : file_(file), table_(table), section_(std::move(section)), single_table_(single_table) {
   reject_unknown_keys(allowed_keys);
 }
 
@@ -231,7 +231,7 @@ std::string TableReader::name(std::string_view key) const {
 
 std::string TableReader::table_name() const {
   if (section_.empty()) return "the top level";
-  return array_element_ ? "[[" + section_ + "]]" : "[" + section_ + "]";
+  return single_table_ ? "[" + section_ + "]" : "[[" + section_ + "]]";
 }
 
 // Reports the first unknown key in file order, listing the allowed ones and, for a near

@@ -38,11 +38,11 @@ bool is_origin(std::string_view origin);
 // Messages name the value as "<section>.<key>" ("route.idle_timeout").
 class TableReader {
  public:
-  // `section` is "" for the top level, else the array-of-tables name ("route"), or a
-  // plain table's name ("listener.tls") with `array_element` false.
-  // `file` and `table` must outlive the reader.
+  // `section` is "" for the top level, else the array-of-tables name ("route"), or the
+  // name of a plain table ("admin") when `single_table`. `file` and `table` must outlive
+  // the reader.
   TableReader(const std::string& file, const toml::table& table, std::string section,
-              std::span<const std::string_view> allowed_keys, bool array_element = true);
+              std::span<const std::string_view> allowed_keys, bool single_table = false);
 
   [[nodiscard]] SourcePosition position() const;  // the table's own position (its [[header]])
   // Where `key`'s value is, or position() when the key is absent.
@@ -90,7 +90,7 @@ class TableReader {
   const std::string& file_;
   const toml::table& table_;
   std::string section_;
-  bool array_element_;
+  bool single_table_ = false;  // [section] rather than [[section]]
 };
 
 // [listener.tls] and [upstream.tls] (config_tls.cc). Relative file paths are resolved

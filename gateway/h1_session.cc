@@ -197,7 +197,10 @@ void H1Session::on_upstream(proxy::UpstreamResult&& result) {
 }
 
 void H1Session::start_relay(proxy::UpstreamResult&& result) {
-  status_ = 101;
+  answered(101);
+  if (const http1::Header* p = result.response.find("sec-websocket-protocol"))
+    subprotocol_.assign(p->value);
+  relay_counts_ = worker_.metrics().relay_started(labels(), seconds_since_accept());
   state_ = State::Relaying;
   timer_.cancel();
   bufferevent_setwatermark(client_.get(), EV_READ, 0, 0);
@@ -226,7 +229,7 @@ void H1Session::start_relay(proxy::UpstreamResult&& result) {
 void H1Session::forward_refusal(proxy::UpstreamResult&& result) {
   // The backend refused the upgrade (401, 403, 404, ...): its answer is relayed as it
   // is, body included (bounded), and the connection ends.
-  status_ = result.response.status;
+  answered(result.response.status);
   state_ = State::ForwardingRefusal;
   bufferevent_write(client_.get(), result.response.raw.data(), result.response.raw.size());
   const http1::Header* cl = result.response.find("content-length");
@@ -274,7 +277,7 @@ void H1Session::pump_refusal(bool upstream_finished) {
 void H1Session::reject(int status, std::string reason,
                        const std::vector<std::pair<std::string, std::string>>& headers) {
   if (connector_) connector_->cancel();
-  status_ = status;
+  answered(status);
   end_reason_ = std::move(reason);
   state_ = State::Rejecting;
   const std::string response = error_response(status, end_reason_, headers);
@@ -395,8 +398,11 @@ void H1Session::finish(std::string_view reason) {
   if (client_) bufferevent_disable(client_.get(), EV_READ | EV_WRITE);
   // A connection that sent nothing (a port probe, a health check) leaves no access line;
   // TLS handshake failures are in the error log.
-  if (received_bytes_)
+  if (received_bytes_) {
     write_access_log(relayed ? std::string_view{} : std::string_view(end_reason_));
+    if (status_ == 0) worker_.metrics().handshake_answered(listener_.name, 0);
+  }
+  if (relayed) worker_.metrics().relay_ended(relay_counts_, stats_, seconds_since_accept());
   worker_.session_done(this);
 }
 
@@ -414,6 +420,49 @@ void H1Session::write_access_log(std::string_view reason) {
   r.tls_version = tls_version_;
   r.client_subject = client_subject_;
   worker_.access_log().write(r);
+}
+
+void H1Session::answered(int status) {
+  if (status_ != 0) return;
+  status_ = status;
+  worker_.metrics().handshake_answered(listener_.name, status);
+}
+
+double H1Session::seconds_since_accept() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+}
+
+metrics::ConnectionLabels H1Session::labels() const {
+  metrics::ConnectionLabels l;
+  l.listener = listener_.name;
+  l.route = route_ != nullptr ? route_->name : "-";
+  l.upstream = route_ != nullptr ? route_->upstream : "-";
+  l.server = upstream_addr_;
+  l.protocol = metrics::Protocol::H1;
+  return l;
+}
+
+metrics::ConnectionInfo H1Session::describe(int worker) const {
+  metrics::ConnectionInfo c;
+  c.worker = worker;
+  c.id = id_;
+  c.client = client_addr_;
+  c.state = to_string(state_);
+  c.labels = labels();
+  c.subprotocol = subprotocol_;
+  c.age_seconds = seconds_since_accept();
+  if (state_ == State::Relaying && relay_) {
+    const timeval last = relay_->last_activity();
+    timeval now{};
+    event_base_gettimeofday_cached(worker_.base(), &now);
+    c.last_activity_unix = static_cast<double>(last.tv_sec) + last.tv_usec / 1e6;
+    c.idle_seconds = static_cast<double>(now.tv_sec - last.tv_sec) +
+                     static_cast<double>(now.tv_usec - last.tv_usec) / 1e6;
+    c.client_to_upstream = stats_.client_to_upstream;
+    c.upstream_to_client = stats_.upstream_to_client;
+    c.buffered_bytes = relay_->buffered_bytes();
+  }
+  return c;
 }
 
 }  // namespace wsgate::gateway

@@ -17,6 +17,8 @@
 
 #include "conf/config.h"
 #include "metrics/connection_stats.h"
+#include "metrics/connection_table.h"
+#include "metrics/worker_metrics.h"
 #include "proxy/http1_parser.h"
 #include "proxy/libevent_ptr.h"
 #include "proxy/relay.h"
@@ -53,6 +55,13 @@ class H1Session {
   uint64_t id() const { return id_; }
   State state() const { return state_; }
 
+  // For the worker's scrape reports (gateway/worker_report.cc), on the worker's thread:
+  // the relay's counters while relaying (else null), and a connection-table row.
+  const metrics::ConnectionStats* live_stats() const {
+    return state_ == State::Relaying ? &stats_ : nullptr;
+  }
+  metrics::ConnectionInfo describe(int worker) const;
+
  private:
   static void on_client_read(bufferevent* bev, void* self);
   static void on_client_write(bufferevent* bev, void* self);
@@ -73,6 +82,9 @@ class H1Session {
   void on_tls_failed();
   void finish(std::string_view reason);
   void write_access_log(std::string_view reason);
+  void answered(int status);  // the client's answer is decided: counted once
+  metrics::ConnectionLabels labels() const;
+  double seconds_since_accept() const;
 
   Worker& worker_;
   const uint64_t id_;
@@ -98,6 +110,8 @@ class H1Session {
   std::unique_ptr<proxy::Relay> relay_;
   metrics::ConnectionStats stats_;
   std::string upstream_addr_ = "-";
+  std::string subprotocol_;                            // the upstream's choice, if any
+  metrics::ConnectionCounts* relay_counts_ = nullptr;  // this worker's gauge, while relaying
   int status_ = 0;
   std::string end_reason_;
   bool received_bytes_ = false;  // any request bytes at all (else no access-log line)

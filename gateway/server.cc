@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "gateway/admin_source.h"
 #include "gateway/listen_socket.h"
 #include "gateway/worker.h"
 #include "metrics/log.h"
@@ -17,20 +18,27 @@ Server::Server(conf::ConfigPtr config) : config_(std::move(config)) {}
 
 Server::~Server() = default;
 
-namespace {
-
-void on_stop_signal(evutil_socket_t sig, short /*what*/, void* arg) {
-  auto* base = static_cast<event_base*>(arg);
+void Server::on_stop_signal(evutil_socket_t sig, short /*what*/, void* self) {
+  auto* server = static_cast<Server*>(self);
+  if (server->draining_) return;
   log::info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
             ": draining connections");
-  event_base_loopexit(base, nullptr);
+  server->begin_drain();
 }
 
-void on_reload_signal(evutil_socket_t /*sig*/, short /*what*/, void* arg) {
-  static_cast<Server*>(arg)->reload_certificates();
+void Server::on_reopen_signal(evutil_socket_t /*sig*/, short /*what*/, void* self) {
+  auto* server = static_cast<Server*>(self);
+  if (server->access_log_.reopen()) {
+    log::info("received SIGUSR1: access log reopened");
+  } else {
+    log::error("received SIGUSR1: cannot reopen access_log " + server->config_->access_log + ": " +
+               std::strerror(errno));
+  }
 }
 
-}  // namespace
+void Server::on_reload_signal(evutil_socket_t /*sig*/, short /*what*/, void* self) {
+  static_cast<Server*>(self)->reload_certificates();
+}
 
 void Server::reload_certificates() {
   std::string error;
@@ -44,19 +52,44 @@ void Server::reload_certificates() {
   log::info("SIGHUP: certificates reloaded; new handshakes use them");
 }
 
+void Server::begin_drain() {
+  draining_ = true;
+  for (auto& w : workers_) w->begin_drain();
+  // The workers exit on their own (all closed, or drain_timeout); poll for that here
+  // so the admin endpoints stay up meanwhile.
+  drain_poll_ = std::make_unique<Timer>(base_, [this] { check_drained(); });
+  drain_poll_->arm_ms(10);
+}
+
+void Server::check_drained() {
+  for (auto& w : workers_) {
+    if (!w->finished()) {
+      drain_poll_->arm_ms(10);
+      return;
+    }
+  }
+  event_base_loopexit(base_, nullptr);
+}
+
 int Server::run() {
   signal(SIGPIPE, SIG_IGN);
   // Signal handlers before any socket listens: a client (or a test) that sees the port
   // open may send SIGTERM at once, and it must drain, not kill. Until the loop runs,
   // libevent records the signal and delivers it then.
   EventBasePtr base(event_base_new());
-  EventPtr sigterm(evsignal_new(base.get(), SIGTERM, &on_stop_signal, base.get()));
-  EventPtr sigint(evsignal_new(base.get(), SIGINT, &on_stop_signal, base.get()));
+  base_ = base.get();
+  EventPtr sigterm(evsignal_new(base.get(), SIGTERM, &Server::on_stop_signal, this));
+  EventPtr sigint(evsignal_new(base.get(), SIGINT, &Server::on_stop_signal, this));
+  EventPtr sigusr1(evsignal_new(base.get(), SIGUSR1, &Server::on_reopen_signal, this));
+  EventPtr sighup(evsignal_new(base.get(), SIGHUP, &Server::on_reload_signal, this));
   event_add(sigterm.get(), nullptr);
   event_add(sigint.get(), nullptr);
-  EventPtr sighup(evsignal_new(base.get(), SIGHUP, &on_reload_signal, this));
+  event_add(sigusr1.get(), nullptr);
   event_add(sighup.get(), nullptr);
-  if (!access_log_.open(config_->access_log)) {
+  const auto format = config_->access_log_format == conf::AccessLogFormat::Json
+                          ? metrics::AccessLogFormat::Json
+                          : metrics::AccessLogFormat::Text;
+  if (!access_log_.open(config_->access_log, format)) {
     log::error("cannot open access_log " + config_->access_log + ": " + std::strerror(errno));
     return 1;
   }
@@ -88,6 +121,16 @@ int Server::run() {
                                                 std::move(per_worker[w]), access_log_));
   }
 
+  WorkerScraper scraper(workers_, draining_);
+  std::unique_ptr<metrics::AdminServer> admin;
+  if (config_->admin.enabled) {
+    admin = std::make_unique<metrics::AdminServer>(base.get(), scraper, config_->admin.token);
+    std::string error;
+    if (!admin->listen(config_->admin.address.host, config_->admin.address.port, error)) {
+      log::error(error);
+      return 1;
+    }
+  }
 
   for (auto& w : workers_) w->start();
   std::string where;
@@ -96,10 +139,14 @@ int Server::run() {
   log::info("wsgate listening on " + where + " with " + std::to_string(config_->workers) +
             " worker(s), config " + config_->source_file);
 
+  if (admin) log::info("admin endpoints on " + to_string(config_->admin.address));
+
   event_base_dispatch(base.get());
 
-  for (auto& w : workers_) w->begin_drain();
+  if (!draining_) begin_drain();  // the loop ended some other way: still drain
   for (auto& w : workers_) w->join();
+  drain_poll_.reset();
+  admin.reset();
   workers_.clear();
   log::info("drained, exiting");
   return 0;

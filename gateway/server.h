@@ -1,6 +1,7 @@
-// The process: opens listeners and the access log, starts the workers, and turns
-// signals into actions (SIGTERM/SIGINT: graceful drain, then exit 0; SIGHUP: reload the
-// certificates and keys named in the config, keeping the old ones if any new one fails).
+// The process: opens listeners and the access log, starts the workers and the admin
+// server, and turns signals into actions (SIGTERM/SIGINT: graceful drain, then exit 0;
+// SIGUSR1: reopen the access log; SIGHUP: reload the certificates and keys named in the
+// config, keeping the old ones if any new one fails).
 #pragma once
 
 #include <memory>
@@ -8,6 +9,8 @@
 
 #include "conf/config.h"
 #include "metrics/access_log.h"
+#include "metrics/admin_server.h"
+#include "proxy/libevent_ptr.h"
 #include "tls/tls_snapshot.h"
 
 namespace wsgate::gateway {
@@ -23,10 +26,21 @@ class Server {
   void reload_certificates();
 
  private:
+  static void on_stop_signal(evutil_socket_t sig, short what, void* self);
+  static void on_reopen_signal(evutil_socket_t sig, short what, void* self);
+  static void on_reload_signal(evutil_socket_t sig, short what, void* self);
+  // Drain: the workers close their connections while this loop keeps serving the admin
+  // endpoints (/ready says 503); it exits once every worker has finished.
+  void begin_drain();
+  void check_drained();
+
   conf::ConfigPtr config_;
   tls::TlsSnapshotPtr tls_;
   metrics::AccessLog access_log_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  event_base* base_ = nullptr;
+  bool draining_ = false;
+  std::unique_ptr<Timer> drain_poll_;
 };
 
 }  // namespace wsgate::gateway

@@ -62,6 +62,7 @@ void Worker::run() {
   // Whatever is left after the drain deadline is closed here, on this thread.
   sessions_.clear();
   graveyard_.clear();
+  finished_.store(true, std::memory_order_release);
 }
 
 void Worker::post(std::function<void()> fn) {

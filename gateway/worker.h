@@ -15,6 +15,8 @@
 
 #include "conf/config.h"
 #include "metrics/access_log.h"
+#include "metrics/scrape.h"
+#include "metrics/worker_metrics.h"
 #include "proxy/balancer.h"
 #include "proxy/libevent_ptr.h"
 #include "proxy/upstream_connector.h"
@@ -64,6 +66,16 @@ class Worker {
   // A finished connector (its callback may still be on the stack): destroyed later.
   void retire(std::unique_ptr<proxy::UpstreamConnector> connector);
   std::size_t connection_count() const { return sessions_.size(); }
+  metrics::WorkerMetrics& metrics() { return metrics_; }
+
+  // Thread-safe: builds this worker's metrics report on its thread and delivers it to
+  // `collector` as worker number index() (gateway/worker_report.cc). Once finished(),
+  // builds it on the calling thread instead: the worker's thread is gone.
+  void post_report(const std::shared_ptr<metrics::ScrapeCollector>& collector,
+                   bool with_connections);
+  int index() const { return index_; }
+  // Thread-safe: the loop has exited (drained); nothing runs on the worker's thread any more.
+  bool finished() const { return finished_.load(std::memory_order_acquire); }
 
  private:
   static void on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
@@ -73,6 +85,7 @@ class Worker {
   void drain_now();
   void on_drain_deadline();
   void maybe_exit();
+  metrics::WorkerReport build_report(bool with_connections) const;
 
   const int index_;
   conf::ConfigPtr config_;
@@ -93,6 +106,8 @@ class Worker {
   EventPtr reap_event_;
   uint64_t next_connection_id_ = 1;
   bool draining_ = false;
+  metrics::WorkerMetrics metrics_;  // written on the worker's thread only
+  std::atomic<bool> finished_{false};
   std::unique_ptr<Timer> drain_deadline_;
 
   // Cross-thread mailbox: the only lock, taken only by post() and the wakeup handler.

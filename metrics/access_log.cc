@@ -6,6 +6,8 @@
 
 #include <ctime>
 
+#include "metrics/connection_table.h"
+
 namespace wsgate::metrics {
 namespace {
 
@@ -41,9 +43,8 @@ void field(std::string& out, std::string_view key, unsigned long long value) {
   out += std::to_string(value);
 }
 
-}  // namespace
-
-std::string format_access_line(const AccessRecord& r) {
+// "2026-11-21T20:00:00.000Z", now.
+std::string timestamp() {
   timeval tv{};
   gettimeofday(&tv, nullptr);
   tm utc{};
@@ -51,7 +52,56 @@ std::string format_access_line(const AccessRecord& r) {
   char ts[40];
   const std::size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &utc);
   snprintf(ts + n, sizeof(ts) - n, ".%03dZ", static_cast<int>(tv.tv_usec / 1000));
+  return ts;
+}
 
+void json_field(std::string& out, std::string_view key, std::string_view value) {
+  out += out.size() > 1 ? ",\"" : "\"";
+  out += key;
+  out += "\":";
+  append_json_string(out, value);
+}
+
+void json_field(std::string& out, std::string_view key, unsigned long long value) {
+  out += out.size() > 1 ? ",\"" : "\"";
+  out += key;
+  out += "\":";
+  out += std::to_string(value);
+}
+
+}  // namespace
+
+std::string format_access_json(const AccessRecord& r) {
+  std::string out = "{";
+  out.reserve(400);
+  json_field(out, "ts", timestamp());
+  json_field(out, "client", r.client);
+  json_field(out, "listener", r.listener);
+  json_field(out, "route", r.route);
+  json_field(out, "upstream", r.upstream);
+  json_field(out, "status", static_cast<unsigned long long>(r.status));
+  json_field(out, "duration_ms", static_cast<unsigned long long>(r.duration_ms));
+  const ConnectionStats empty;
+  const ConnectionStats& s = r.stats != nullptr ? *r.stats : empty;
+  json_field(out, "c2u_bytes", s.client_to_upstream.bytes);
+  json_field(out, "c2u_msgs", s.client_to_upstream.messages);
+  json_field(out, "u2c_bytes", s.upstream_to_client.bytes);
+  json_field(out, "u2c_msgs", s.upstream_to_client.messages);
+  if (r.stats != nullptr) {
+    json_field(out, "close_code", s.close_code);
+    json_field(out, "closed_by", to_string(s.closed_by));
+  } else {
+    out += ",\"close_code\":null,\"closed_by\":null";
+  }
+  std::string_view reason = r.reason;
+  if (reason.empty() && r.stats != nullptr) reason = s.close_reason;
+  if (!reason.empty()) json_field(out, "reason", reason);
+  out += "}\n";
+  return out;
+}
+
+std::string format_access_line(const AccessRecord& r) {
+  const std::string ts = timestamp();
   std::string out = "access";
   out.reserve(320);
   field(out, "ts", ts);
@@ -83,15 +133,27 @@ std::string format_access_line(const AccessRecord& r) {
   return out;
 }
 
-bool AccessLog::open(const std::string& target) {
+bool AccessLog::open(const std::string& target, AccessLogFormat format) {
+  format_ = format;
   if (target.empty()) return true;
   if (target == "-") {
     fd_ = STDOUT_FILENO;
     return true;
   }
+  path_ = target;
   fd_ = ::open(target.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   owned_ = fd_ >= 0;
   return fd_ >= 0;
+}
+
+bool AccessLog::reopen() {
+  if (!owned_) return true;
+  const int fresh = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fresh < 0) return false;
+  // dup2 swaps the open file behind fd_ atomically: workers keep using the same number.
+  const bool ok = dup3(fresh, fd_, O_CLOEXEC) >= 0;
+  ::close(fresh);
+  return ok;
 }
 
 AccessLog::~AccessLog() {
@@ -100,7 +162,8 @@ AccessLog::~AccessLog() {
 
 void AccessLog::write(const AccessRecord& r) const {
   if (fd_ < 0) return;
-  const std::string line = format_access_line(r);
+  const std::string line =
+      format_ == AccessLogFormat::Json ? format_access_json(r) : format_access_line(r);
   ssize_t ignored = ::write(fd_, line.data(), line.size());
   (void)ignored;
 }

@@ -1,9 +1,12 @@
-// The access log: one logfmt line per finished connection, e.g.
+// The access log: one line per finished connection, as logfmt (the default), e.g.
 //   access ts=2026-11-21T20:00:00.000Z client=127.0.0.1:51000 listener=127.0.0.1:8080
 //   route=echo upstream=127.0.0.1:9001 status=101 duration_ms=5012 c2u_bytes=210
 //   c2u_msgs=3 u2c_bytes=204 u2c_msgs=3 close_code=1000 closed_by=client reason="..."
+// or as one JSON object per line with the same keys (access_log_format = "json").
 // Shared by all workers: the file is opened once (O_APPEND) and each line is a single
-// write(2), so no lock is needed.
+// write(2), so no lock is needed. reopen() (SIGUSR1, for log rotation) swaps the file
+// under the same descriptor number with dup2(2), so a worker writing at that moment
+// writes whole lines to either the old or the new file.
 #pragma once
 
 #include <string>
@@ -26,20 +29,29 @@ struct AccessRecord {
   std::string_view client_subject;         // verified client certificate subject, if any
 };
 
+enum class AccessLogFormat { Text, Json };
+
 std::string format_access_line(const AccessRecord& r);
+std::string format_access_json(const AccessRecord& r);
 
 class AccessLog {
  public:
   // `target`: "-" stdout, "" off, otherwise a file path opened for appending.
   // Returns false (with errno set) when the file cannot be opened.
-  bool open(const std::string& target);
+  bool open(const std::string& target, AccessLogFormat format = AccessLogFormat::Text);
+  // Reopens the file by its path (after a rotation moved it away). Main thread only;
+  // a no-op for stdout or when off. Returns false (errno set) if the path cannot be
+  // opened; the old file stays in use then.
+  bool reopen();
   ~AccessLog();
   void write(const AccessRecord& r) const;
   bool enabled() const { return fd_ >= 0; }
 
  private:
-  int fd_ = -1;
+  int fd_ = -1;  // never changes after open(): reopen() dup2()s onto it
   bool owned_ = false;
+  std::string path_;
+  AccessLogFormat format_ = AccessLogFormat::Text;
 };
 
 }  // namespace wsgate::metrics

@@ -1,11 +1,63 @@
 // What one proxied connection counts, per direction. Plain counters owned by the
-// connection's Relay (one thread, no atomics); folded into totals when it ends.
+// connection's Relay (one thread, no atomics). The worker reads them at scrape time for
+// live connections and folds them into its totals when the connection ends
+// (metrics/worker_metrics.h).
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
+// Build switch for measuring what counting costs the relay (CMake option
+// WSGATE_RELAY_COUNTERS): 0 turns the count_* functions below into no-ops.
+#ifndef WSGATE_RELAY_COUNTERS
+#define WSGATE_RELAY_COUNTERS 1
+#endif
+
 namespace wsgate::metrics {
+
+inline constexpr bool kRelayCounters = WSGATE_RELAY_COUNTERS != 0;
+
+// The opcodes RFC 6455 5.2 defines, as dense indexes for the per-opcode counters.
+// Reserved opcodes never get this far: the frame validator rejects them.
+enum class OpcodeSlot : uint8_t { Continuation, Text, Binary, Close, Ping, Pong };
+inline constexpr std::size_t kOpcodeSlots = 6;
+
+constexpr OpcodeSlot opcode_slot(uint8_t opcode) {
+  switch (opcode) {
+    case 0x1:
+      return OpcodeSlot::Text;
+    case 0x2:
+      return OpcodeSlot::Binary;
+    case 0x8:
+      return OpcodeSlot::Close;
+    case 0x9:
+      return OpcodeSlot::Ping;
+    case 0xA:
+      return OpcodeSlot::Pong;
+    default:
+      return OpcodeSlot::Continuation;
+  }
+}
+
+constexpr const char* to_string(OpcodeSlot s) {
+  switch (s) {
+    case OpcodeSlot::Continuation:
+      return "continuation";
+    case OpcodeSlot::Text:
+      return "text";
+    case OpcodeSlot::Binary:
+      return "binary";
+    case OpcodeSlot::Close:
+      return "close";
+    case OpcodeSlot::Ping:
+      return "ping";
+    case OpcodeSlot::Pong:
+      return "pong";
+  }
+  return "?";
+}
 
 struct DirectionStats {
   uint64_t bytes = 0;  // wire bytes forwarded (headers + payloads)
@@ -15,6 +67,53 @@ struct DirectionStats {
   uint64_t binary_messages = 0;
   uint64_t pings = 0;
   uint64_t pongs = 0;
+  // The same frames and wire bytes, split by the frame's own opcode (a continuation
+  // frame counts as "continuation"; its message type is in text/binary_messages).
+  std::array<uint64_t, kOpcodeSlots> frames_by_opcode{};
+  std::array<uint64_t, kOpcodeSlots> bytes_by_opcode{};
+
+  // A frame was forwarded: its header (and, for a control frame, its whole payload).
+  void count_frame(uint8_t opcode, uint64_t wire_bytes) {
+    if constexpr (kRelayCounters) {
+      const auto slot = static_cast<std::size_t>(opcode_slot(opcode));
+      frames++;
+      bytes += wire_bytes;
+      frames_by_opcode[slot]++;
+      bytes_by_opcode[slot] += wire_bytes;
+      if (opcode == 0x9) pings++;
+      if (opcode == 0xA) pongs++;
+    }
+  }
+  // Payload bytes of the data frame in flight (opcode: that frame's own opcode).
+  void count_payload(uint8_t opcode, uint64_t n) {
+    if constexpr (kRelayCounters) {
+      bytes += n;
+      bytes_by_opcode[static_cast<std::size_t>(opcode_slot(opcode))] += n;
+    }
+  }
+  // A data message ended (FIN); its type is its first frame's opcode (RFC 6455 5.4).
+  void count_message(uint8_t first_opcode) {
+    if constexpr (kRelayCounters) {
+      messages++;
+      if (first_opcode == 0x1) text_messages++;
+      if (first_opcode == 0x2) binary_messages++;
+    }
+  }
+
+  DirectionStats& operator+=(const DirectionStats& o) {
+    bytes += o.bytes;
+    frames += o.frames;
+    messages += o.messages;
+    text_messages += o.text_messages;
+    binary_messages += o.binary_messages;
+    pings += o.pings;
+    pongs += o.pongs;
+    for (std::size_t i = 0; i < kOpcodeSlots; ++i) {
+      frames_by_opcode[i] += o.frames_by_opcode[i];
+      bytes_by_opcode[i] += o.bytes_by_opcode[i];
+    }
+    return *this;
+  }
 };
 
 enum class Side { Client, Upstream, Gateway };

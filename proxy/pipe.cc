@@ -45,7 +45,7 @@ void Pipe::pump() {
       const uint64_t take = std::min<uint64_t>(payload_left_, available - checked);
       checked += take;
       payload_left_ -= take;
-      if (state_ == State::Forwarding) stats_.bytes += take;
+      if (state_ == State::Forwarding) stats_.count_payload(frame_opcode_, take);
       continue;
     }
     // At a frame boundary.
@@ -101,8 +101,7 @@ void Pipe::pump() {
         checked += frame_len;
         const bool forward = state_ == State::Forwarding;
         if (forward) {
-          stats_.frames++;
-          stats_.bytes += frame_len;
+          stats_.count_frame(h.opcode, frame_len);
           sink_got_close_ = true;
         }
         // Forward it (or, in Dropping, consume it as the reply to our own Close).
@@ -117,12 +116,7 @@ void Pipe::pump() {
         evbuffer_drain(in, evbuffer_get_length(in));
         return;
       }
-      if (state_ == State::Forwarding) {
-        stats_.frames++;
-        stats_.bytes += frame_len;
-        if (op == ws::Opcode::Ping) stats_.pings++;
-        if (op == ws::Opcode::Pong) stats_.pongs++;
-      }
+      if (state_ == State::Forwarding) stats_.count_frame(h.opcode, frame_len);
       checked += frame_len;
       continue;
     }
@@ -130,16 +124,11 @@ void Pipe::pump() {
     // A data frame: its header now, its payload as it comes.
     checked += h.header_length;
     payload_left_ = h.payload_length;
+    frame_opcode_ = h.opcode;
     if (h.opcode != static_cast<uint8_t>(ws::Opcode::Continuation)) message_opcode_ = h.opcode;
     if (state_ == State::Forwarding) {
-      stats_.frames++;
-      stats_.bytes += h.header_length;
-      if (h.fin) {
-        // A message's type is its first frame's opcode (RFC 6455 5.4).
-        stats_.messages++;
-        if (message_opcode_ == static_cast<uint8_t>(ws::Opcode::Text)) stats_.text_messages++;
-        if (message_opcode_ == static_cast<uint8_t>(ws::Opcode::Binary)) stats_.binary_messages++;
-      }
+      stats_.count_frame(h.opcode, h.header_length);
+      if (h.fin) stats_.count_message(message_opcode_);
     }
   }
   move_checked_bytes(checked);

@@ -103,6 +103,7 @@ class Pipe {
   State state_ = State::Forwarding;
   uint64_t payload_left_ = 0;   // payload bytes of the current data frame still to pass
   uint8_t message_opcode_ = 0;  // opcode of the open message's first frame
+  uint8_t frame_opcode_ = 0;    // opcode of the data frame whose payload is passing
   bool sink_got_close_ = false;
   bool close_pending_ = false;  // send_close() waits for the current frame to end
   uint16_t pending_code_ = 0;

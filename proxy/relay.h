@@ -51,6 +51,8 @@ class Relay final : private PipeEvents {
   bool finished() const { return finished_; }
   // Bytes waiting in the two output buffers (for the connection table).
   std::size_t buffered_bytes() const;
+  // When bytes last arrived from either side (the loop's cached wall clock).
+  timeval last_activity() const { return last_activity_; }
 
  private:
   enum class SideIndex { Client = 0, Upstream = 1 };

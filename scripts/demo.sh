@@ -18,7 +18,7 @@ wait_for_port() {  # port, pid: until the port accepts or the process is gone (1
   done
   return 1
 }
-for port in 8080 9001; do
+for port in 8080 9001 9090; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "port $port is already in use (is the demo already running?)" >&2
     exit 1
@@ -54,6 +54,8 @@ Try it:
   /usr/bin/python3 -m websockets ws://127.0.0.1:8080/echo      (type a line, see it echoed)
   curl -i http://127.0.0.1:8080/echo                            (426: WebSocket only)
   build/wsgate --check-config conf/wsgate.toml                  (validate a config)
+  curl http://127.0.0.1:9090/metrics                            (Prometheus metrics)
+  open http://127.0.0.1:9090/ in a browser                      (live dashboard)
 Access log lines appear below as connections end. Ctrl-C stops wsgate and the backend.
 
 MSG

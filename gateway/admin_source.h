@@ -1,0 +1,33 @@
+// What the admin server (metrics/admin_server.h) asks the gateway: a scrape across the
+// workers, and whether the process is ready. Lives on the main thread.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "metrics/admin_server.h"
+
+namespace wsgate::gateway {
+
+class Worker;
+
+class WorkerScraper final : public metrics::AdminSource {
+ public:
+  // How long a scrape waits for the workers' reports; a worker that misses it is
+  // reported by wsgate_scrape_workers_missing and its numbers are left out.
+  static constexpr std::chrono::milliseconds kDeadline{1000};
+
+  // Both references must outlive the scraper; `draining` is the Server's flag.
+  WorkerScraper(const std::vector<std::unique_ptr<Worker>>& workers, const bool& draining)
+      : workers_(workers), draining_(draining) {}
+
+  metrics::ScrapeResult scrape(bool with_connections) override;
+  bool ready() const override { return !draining_; }
+
+ private:
+  const std::vector<std::unique_ptr<Worker>>& workers_;
+  const bool& draining_;
+};
+
+}  // namespace wsgate::gateway

@@ -1,0 +1,32 @@
+// A worker's answer to a scrape: its totals, the live connections' traffic and, when
+// asked, one connection-table row per session. Built on the worker's thread, so it reads
+// the sessions' plain counters without any synchronization (metrics/scrape.h).
+#include "gateway/h1_session.h"
+#include "gateway/worker.h"
+
+namespace wsgate::gateway {
+
+metrics::WorkerReport Worker::build_report(bool with_connections) const {
+  metrics::WorkerReport report;
+  report.metrics = metrics_.totals();
+  if (with_connections) report.connections.reserve(sessions_.size());
+  for (const auto& [raw, session] : sessions_) {
+    if (const metrics::ConnectionStats* stats = raw->live_stats())
+      report.metrics.add_traffic(*stats);
+    if (with_connections) report.connections.push_back(raw->describe(index_));
+  }
+  return report;
+}
+
+void Worker::post_report(const std::shared_ptr<metrics::ScrapeCollector>& collector,
+                         bool with_connections) {
+  if (finished()) {
+    collector->deliver(static_cast<std::size_t>(index_), build_report(with_connections));
+    return;
+  }
+  post([this, collector, with_connections] {
+    collector->deliver(static_cast<std::size_t>(index_), build_report(with_connections));
+  });
+}
+
+}  // namespace wsgate::gateway

@@ -1,0 +1,115 @@
+#include "metrics/admin_server.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string_view>
+
+#include "metrics/dashboard.h"
+#include "metrics/exposition.h"
+
+namespace wsgate::metrics {
+namespace {
+
+void reply(evhttp_request* req, int status, const char* reason, const char* content_type,
+           std::string_view body) {
+  evkeyvalq* headers = evhttp_request_get_output_headers(req);
+  evhttp_add_header(headers, "Content-Type", content_type);
+  evhttp_add_header(headers, "Cache-Control", "no-store");
+  evbuffer* out = evbuffer_new();
+  evbuffer_add(out, body.data(), body.size());
+  evhttp_send_reply(req, status, reason, out);
+  evbuffer_free(out);
+}
+
+void reply_text(evhttp_request* req, int status, const char* reason, std::string_view body) {
+  reply(req, status, reason, "text/plain; charset=utf-8", body);
+}
+
+}  // namespace
+
+bool bearer_token_matches(const char* header, const std::string& token) {
+  if (header == nullptr) return false;
+  // RFC 6750 2.1: credentials = "Bearer" 1*SP b64token; the scheme is case-insensitive.
+  constexpr std::string_view kScheme = "bearer ";
+  const std::string_view h(header);
+  if (h.size() < kScheme.size() || strncasecmp(header, kScheme.data(), kScheme.size()) != 0)
+    return false;
+  std::string_view presented = h.substr(kScheme.size());
+  while (!presented.empty() && presented.front() == ' ') presented.remove_prefix(1);
+  if (presented.size() != token.size()) return false;
+  return CRYPTO_memcmp(presented.data(), token.data(), token.size()) == 0;
+}
+
+AdminServer::AdminServer(event_base* base, AdminSource& source, std::string token)
+    : source_(source), token_(std::move(token)), http_(evhttp_new(base)) {
+  evhttp_set_allowed_methods(http_, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+  evhttp_set_timeout(http_, 30);
+  evhttp_set_max_headers_size(http_, 16 * 1024);
+  evhttp_set_max_body_size(http_, 0);
+  evhttp_set_gencb(http_, &AdminServer::on_request, this);
+}
+
+AdminServer::~AdminServer() {
+  if (http_ != nullptr) evhttp_free(http_);
+}
+
+bool AdminServer::listen(const std::string& host, uint16_t port, std::string& error) {
+  if (evhttp_bind_socket_with_handle(http_, host.c_str(), port) == nullptr) {
+    const bool v6 = host.find(':') != std::string::npos;
+    error = "cannot listen on admin address " + (v6 ? "[" + host + "]" : host) + ":" +
+            std::to_string(port) + ": " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+void AdminServer::on_request(evhttp_request* req, void* self) {
+  static_cast<AdminServer*>(self)->handle(req);
+}
+
+bool AdminServer::authorized(evhttp_request* req) const {
+  if (token_.empty()) return true;
+  const char* header = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+  return bearer_token_matches(header, token_);
+}
+
+void AdminServer::handle(evhttp_request* req) {
+  const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
+  const char* raw_path = uri != nullptr ? evhttp_uri_get_path(uri) : nullptr;
+  const std::string_view path = raw_path != nullptr && *raw_path != 0 ? raw_path : "/";
+  const char* query = uri != nullptr ? evhttp_uri_get_query(uri) : nullptr;
+
+  if (path == "/healthz") return reply_text(req, 200, "OK", "ok\n");
+  if (path == "/ready") {
+    if (source_.ready()) return reply_text(req, 200, "OK", "ready\n");
+    return reply_text(req, 503, "Service Unavailable", "draining\n");
+  }
+  if (path == "/") return reply(req, 200, "OK", "text/html; charset=utf-8", dashboard_html());
+
+  if (path != "/metrics" && path != "/connections")
+    return reply_text(req, 404, "Not Found", "not found (try /metrics, /connections, /)\n");
+  if (!authorized(req)) {
+    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                      "Bearer realm=\"wsgate admin\"");
+    return reply_text(req, 401, "Unauthorized", "missing or wrong bearer token\n");
+  }
+  if (path == "/metrics") {
+    const ScrapeResult r = source_.scrape(/*with_connections=*/false);
+    const std::string text = render_text(
+        build_families(r.metrics, {r.workers, r.workers_missing}, read_process_stats()));
+    return reply(req, 200, "OK", kTextContentType, text);
+  }
+  ConnectionFilter filter;
+  const std::string error = parse_connection_filter(query != nullptr ? query : "", filter);
+  if (!error.empty()) return reply_text(req, 400, "Bad Request", error + "\n");
+  ScrapeResult r = source_.scrape(/*with_connections=*/true);
+  return reply(req, 200, "OK", "application/json",
+               connections_json(std::move(r.connections), filter));
+}
+
+}  // namespace wsgate::metrics

@@ -1,0 +1,60 @@
+// The admin HTTP server (libevent evhttp) on the main thread's event loop:
+//   GET /metrics      Prometheus text exposition         (token, when configured)
+//   GET /connections  the live connection table as JSON  (token, when configured)
+//                     ?route=NAME&server=HOST:PORT&limit=N
+//   GET /healthz      200 while the process runs
+//   GET /ready        200, or 503 while draining
+//   GET /             the live dashboard (static page; its requests carry the token)
+// A request that needs data asks the AdminSource, which gathers every worker's report
+// (bounded by a deadline) while this loop waits: the admin thread does nothing else.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "metrics/scrape.h"
+
+struct event_base;
+struct evhttp;
+struct evhttp_request;
+
+namespace wsgate::metrics {
+
+class AdminSource {
+ public:
+  // Every worker's report, merged; blocks at most the scrape deadline.
+  virtual ScrapeResult scrape(bool with_connections) = 0;
+  // false while draining (/ready answers 503).
+  virtual bool ready() const = 0;
+
+ protected:
+  ~AdminSource() = default;
+};
+
+class AdminServer {
+ public:
+  // `token`: "" = no authentication; otherwise /metrics and /connections require
+  // "Authorization: Bearer <token>" (RFC 6750 2.1) and answer 401 without it.
+  AdminServer(event_base* base, AdminSource& source, std::string token);
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  // Binds host:port (host: an IP literal, IPv6 without brackets). On failure returns
+  // false and sets `error`.
+  bool listen(const std::string& host, uint16_t port, std::string& error);
+
+ private:
+  static void on_request(evhttp_request* req, void* self);
+  void handle(evhttp_request* req);
+  bool authorized(evhttp_request* req) const;
+
+  AdminSource& source_;
+  std::string token_;
+  evhttp* http_ = nullptr;
+};
+
+// Constant-time check of an Authorization header value against "Bearer <token>".
+bool bearer_token_matches(const char* header, const std::string& token);
+
+}  // namespace wsgate::metrics

@@ -1,0 +1,48 @@
+// The live connection table served at /connections: one row per connection a worker
+// holds, built on that worker's thread at request time (a copy; nothing is shared), then
+// filtered and rendered as JSON on the admin thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "metrics/connection_stats.h"
+#include "metrics/worker_metrics.h"
+
+namespace wsgate::metrics {
+
+struct ConnectionInfo {
+  int worker = 0;
+  uint64_t id = 0;                // per worker; "<worker>-<id>" is unique in the process
+  std::string client;             // "ip:port"
+  std::string state;              // the session's state ("relaying", "connecting_upstream", ...)
+  ConnectionLabels labels;        // route/upstream/server are "-" until known
+  std::string subprotocol;        // Sec-WebSocket-Protocol the upstream chose, "" if none
+  double age_seconds = 0;         // since accept
+  double idle_seconds = 0;        // since the last bytes from either side (relaying only)
+  double last_activity_unix = 0;  // wall clock of those bytes, 0 before relaying
+  DirectionStats client_to_upstream;
+  DirectionStats upstream_to_client;
+  uint64_t buffered_bytes = 0;  // waiting in both output buffers
+};
+
+struct ConnectionFilter {
+  std::string route;   // "" = any; else the route name
+  std::string server;  // "" = any; else the backend "host:port"
+  std::size_t limit = 1000;
+};
+
+// Parses "route=..&server=..&limit=N" (percent-decoded). Unknown keys and a bad limit
+// are errors (returned as a message; empty on success).
+std::string parse_connection_filter(std::string_view query, ConnectionFilter& out);
+
+// {"count": <rows matching>, "returned": <rows listed>, "connections": [ {...}, ... ]},
+// rows sorted by age, oldest first, at most filter.limit of them.
+std::string connections_json(std::vector<ConnectionInfo> rows, const ConnectionFilter& filter);
+
+// JSON string escaping (RFC 8259 7), shared with the JSON access log.
+void append_json_string(std::string& out, std::string_view s);
+
+}  // namespace wsgate::metrics

@@ -1,0 +1,168 @@
+#include "metrics/exposition.h"
+
+#include <sstream>
+
+#include <prometheus/text_serializer.h>
+
+namespace wsgate::metrics {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily family(const names::MetricDef& def, MetricType type) {
+  MetricFamily f;
+  f.name = std::string(def.name);
+  f.help = std::string(def.help);
+  f.type = type;
+  return f;
+}
+
+ClientMetric::Label label(std::string_view name, std::string value) {
+  return {std::string(name), std::move(value)};
+}
+
+void add_value(MetricFamily& f, std::vector<ClientMetric::Label> labels, double value) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (f.type == MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
+  f.metric.push_back(std::move(m));
+}
+
+void add_histogram(MetricFamily& f, const Histogram& h) {
+  ClientMetric m;
+  m.histogram.sample_count = h.count();
+  m.histogram.sample_sum = h.sum();
+  uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < h.bounds().size(); ++i) {
+    cumulative += h.counts()[i];
+    m.histogram.bucket.push_back({cumulative, h.bounds()[i]});
+  }
+  // The +Inf bucket is written by the serializer from sample_count.
+  f.metric.push_back(std::move(m));
+}
+
+std::vector<ClientMetric::Label> connection_labels(const ConnectionLabels& l) {
+  return {label(names::kListener, l.listener), label(names::kRoute, l.route),
+          label(names::kUpstream, l.upstream), label(names::kServer, l.server),
+          label(names::kProtocol, to_string(l.protocol))};
+}
+
+// One series per opcode that has been seen, for both directions.
+void add_by_opcode(MetricFamily& f, const DirectionStats& c2u, const DirectionStats& u2c,
+                   const std::array<uint64_t, kOpcodeSlots> DirectionStats::*field) {
+  const std::pair<std::string_view, const DirectionStats*> dirs[] = {
+      {names::kClientToUpstream, &c2u}, {names::kUpstreamToClient, &u2c}};
+  for (const auto& [dir, stats] : dirs) {
+    for (std::size_t i = 0; i < kOpcodeSlots; ++i) {
+      add_value(f,
+                {label(names::kDirection, std::string(dir)),
+                 label(names::kOpcode, to_string(static_cast<OpcodeSlot>(i)))},
+                static_cast<double>((stats->*field)[i]));
+    }
+  }
+}
+
+std::string status_label(int status) {
+  return status == 0 ? std::string(names::kStatusNone) : std::to_string(status);
+}
+
+}  // namespace
+
+std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeInfo& info,
+                                         const std::optional<ProcessStats>& process) {
+  std::vector<MetricFamily> out;
+
+  MetricFamily active = family(names::kConnectionsActive, MetricType::Gauge);
+  MetricFamily total = family(names::kConnectionsTotal, MetricType::Counter);
+  for (const auto& [labels, counts] : s.connections) {
+    add_value(active, connection_labels(labels), static_cast<double>(counts.active));
+    add_value(total, connection_labels(labels), static_cast<double>(counts.total));
+  }
+  out.push_back(std::move(active));
+  out.push_back(std::move(total));
+
+  MetricFamily handshakes = family(names::kHandshakesTotal, MetricType::Counter);
+  for (const auto& [key, n] : s.handshakes) {
+    add_value(handshakes,
+              {label(names::kListener, key.first), label(names::kStatus, status_label(key.second))},
+              static_cast<double>(n));
+  }
+  out.push_back(std::move(handshakes));
+
+  MetricFamily handshake_duration = family(names::kHandshakeDuration, MetricType::Histogram);
+  add_histogram(handshake_duration, s.handshake_duration);
+  out.push_back(std::move(handshake_duration));
+  MetricFamily connection_duration = family(names::kConnectionDuration, MetricType::Histogram);
+  add_histogram(connection_duration, s.connection_duration);
+  out.push_back(std::move(connection_duration));
+
+  MetricFamily frames = family(names::kFramesTotal, MetricType::Counter);
+  add_by_opcode(frames, s.client_to_upstream, s.upstream_to_client,
+                &DirectionStats::frames_by_opcode);
+  out.push_back(std::move(frames));
+  MetricFamily bytes = family(names::kBytesTotal, MetricType::Counter);
+  add_by_opcode(bytes, s.client_to_upstream, s.upstream_to_client,
+                &DirectionStats::bytes_by_opcode);
+  out.push_back(std::move(bytes));
+
+  MetricFamily messages = family(names::kMessagesTotal, MetricType::Counter);
+  const std::pair<std::string_view, const DirectionStats*> dirs[] = {
+      {names::kClientToUpstream, &s.client_to_upstream},
+      {names::kUpstreamToClient, &s.upstream_to_client}};
+  for (const auto& [dir, stats] : dirs) {
+    add_value(messages, {label(names::kDirection, std::string(dir)), label(names::kOpcode, "text")},
+              static_cast<double>(stats->text_messages));
+    add_value(messages,
+              {label(names::kDirection, std::string(dir)), label(names::kOpcode, "binary")},
+              static_cast<double>(stats->binary_messages));
+  }
+  out.push_back(std::move(messages));
+
+  MetricFamily closes = family(names::kClosesTotal, MetricType::Counter);
+  for (const auto& [key, n] : s.closes) {
+    add_value(closes,
+              {label(names::kSide, to_string(key.first)),
+               label(names::kCode, std::to_string(key.second))},
+              static_cast<double>(n));
+  }
+  out.push_back(std::move(closes));
+
+  MetricFamily workers = family(names::kWorkers, MetricType::Gauge);
+  add_value(workers, {}, info.workers);
+  out.push_back(std::move(workers));
+  MetricFamily missing = family(names::kScrapeWorkersMissing, MetricType::Gauge);
+  add_value(missing, {}, info.workers_missing);
+  out.push_back(std::move(missing));
+
+  if (process) {
+    const std::pair<const names::MetricDef*, double> values[] = {
+        {&names::kProcessCpu, process->cpu_seconds},
+        {&names::kProcessRss, static_cast<double>(process->resident_bytes)},
+        {&names::kProcessVirtual, static_cast<double>(process->virtual_bytes)},
+        {&names::kProcessOpenFds, static_cast<double>(process->open_fds)},
+        {&names::kProcessMaxFds, static_cast<double>(process->max_fds)},
+        {&names::kProcessStartTime, process->start_time_seconds},
+        {&names::kProcessThreads, static_cast<double>(process->threads)}};
+    for (const auto& [def, value] : values) {
+      MetricFamily f =
+          family(*def, def == &names::kProcessCpu ? MetricType::Counter : MetricType::Gauge);
+      add_value(f, {}, value);
+      out.push_back(std::move(f));
+    }
+  }
+  return out;
+}
+
+std::string render_text(const std::vector<MetricFamily>& families) {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
+}
+
+}  // namespace wsgate::metrics

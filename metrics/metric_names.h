@@ -1,0 +1,84 @@
+// Every metric wsgate exposes, in one place (STYLE.md habit 12): its name, help text and
+// label names. metrics/exposition.cc builds the families from these, docs/metrics.md
+// lists them, metrics/grafana-dashboard.json queries them. Add a metric here first.
+#pragma once
+
+#include <array>
+#include <string_view>
+
+namespace wsgate::metrics::names {
+
+struct MetricDef {
+  std::string_view name;
+  std::string_view help;
+};
+
+// Label names.
+inline constexpr std::string_view kListener = "listener";
+inline constexpr std::string_view kRoute = "route";
+inline constexpr std::string_view kUpstream = "upstream";
+inline constexpr std::string_view kServer = "server";
+inline constexpr std::string_view kProtocol = "protocol";
+inline constexpr std::string_view kStatus = "status";
+inline constexpr std::string_view kDirection = "direction";
+inline constexpr std::string_view kOpcode = "opcode";
+inline constexpr std::string_view kSide = "side";
+inline constexpr std::string_view kCode = "code";
+
+// Label values that are not copied from the config or the traffic.
+inline constexpr std::string_view kClientToUpstream = "client_to_upstream";
+inline constexpr std::string_view kUpstreamToClient = "upstream_to_client";
+inline constexpr std::string_view kStatusNone = "none";  // the client left before an answer
+
+// WebSocket connections (after the 101), by listener/route/upstream/server/protocol.
+inline constexpr MetricDef kConnectionsActive{"wsgate_connections_active",
+                                              "WebSocket connections being relayed now."};
+inline constexpr MetricDef kConnectionsTotal{
+    "wsgate_connections_total", "WebSocket connections established (101 sent to the client)."};
+// Opening handshakes, by listener and the status the client got.
+inline constexpr MetricDef kHandshakesTotal{
+    "wsgate_handshakes_total",
+    "Opening handshakes by the HTTP status the client got (\"none\": it left before any)."};
+inline constexpr MetricDef kHandshakeDuration{
+    "wsgate_handshake_duration_seconds",
+    "From accepting the client's TCP connection to relaying the upstream's 101."};
+inline constexpr MetricDef kConnectionDuration{
+    "wsgate_connection_duration_seconds",
+    "Lifetime of relayed WebSocket connections, from accept to close."};
+// Traffic, by direction and the frame's opcode.
+inline constexpr MetricDef kFramesTotal{"wsgate_frames_total",
+                                        "WebSocket frames relayed, by direction and opcode."};
+inline constexpr MetricDef kMessagesTotal{
+    "wsgate_messages_total", "WebSocket data messages relayed, by direction and type (opcode)."};
+inline constexpr MetricDef kBytesTotal{
+    "wsgate_bytes_total",
+    "WebSocket wire bytes relayed (frame headers and payloads), by direction and opcode."};
+inline constexpr MetricDef kClosesTotal{
+    "wsgate_closes_total",
+    "Ended WebSocket connections by the side that closed first and the close code."};
+// The scrape itself.
+inline constexpr MetricDef kWorkers{"wsgate_workers", "Worker threads."};
+inline constexpr MetricDef kScrapeWorkersMissing{
+    "wsgate_scrape_workers_missing",
+    "Workers that did not answer this scrape in time (their numbers are missing)."};
+// The process (the usual names of Prometheus client libraries, read from /proc/self).
+inline constexpr MetricDef kProcessCpu{"process_cpu_seconds_total",
+                                       "Total user and system CPU time spent in seconds."};
+inline constexpr MetricDef kProcessRss{"process_resident_memory_bytes",
+                                       "Resident memory size in bytes."};
+inline constexpr MetricDef kProcessVirtual{"process_virtual_memory_bytes",
+                                           "Virtual memory size in bytes."};
+inline constexpr MetricDef kProcessOpenFds{"process_open_fds", "Number of open file descriptors."};
+inline constexpr MetricDef kProcessMaxFds{"process_max_fds",
+                                          "Maximum number of open file descriptors."};
+inline constexpr MetricDef kProcessStartTime{
+    "process_start_time_seconds", "Start time of the process since unix epoch in seconds."};
+inline constexpr MetricDef kProcessThreads{"process_threads", "Number of OS threads."};
+
+// Histogram buckets (upper bounds, seconds).
+inline constexpr std::array<double, 12> kHandshakeBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                          0.05,   0.1,   0.25,   0.5,   1,    5};
+inline constexpr std::array<double, 11> kConnectionBuckets{0.1, 1,    10,   30,    60,   300,
+                                                           900, 1800, 3600, 14400, 86400};
+
+}  // namespace wsgate::metrics::names

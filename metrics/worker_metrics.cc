@@ -1,0 +1,52 @@
+#include "metrics/worker_metrics.h"
+
+namespace wsgate::metrics {
+
+const char* to_string(Protocol p) {
+  switch (p) {
+    case Protocol::H1:
+      return "h1";
+    case Protocol::H2:
+      return "h2";
+    case Protocol::Tunnel:
+      return "tunnel";
+  }
+  return "?";
+}
+
+void MetricsSnapshot::merge(const MetricsSnapshot& other) {
+  for (const auto& [labels, counts] : other.connections) {
+    ConnectionCounts& mine = connections[labels];
+    mine.active += counts.active;
+    mine.total += counts.total;
+  }
+  for (const auto& [key, n] : other.handshakes) handshakes[key] += n;
+  client_to_upstream += other.client_to_upstream;
+  upstream_to_client += other.upstream_to_client;
+  for (const auto& [key, n] : other.closes) closes[key] += n;
+  handshake_duration.merge(other.handshake_duration);
+  connection_duration.merge(other.connection_duration);
+}
+
+void WorkerMetrics::handshake_answered(std::string_view listener, int status) {
+  totals_.handshakes[{std::string(listener), status}]++;
+}
+
+ConnectionCounts* WorkerMetrics::relay_started(const ConnectionLabels& labels,
+                                               double handshake_seconds) {
+  ConnectionCounts& counts = totals_.connections[labels];  // std::map: stable address
+  counts.active++;
+  counts.total++;
+  totals_.handshake_duration.observe(handshake_seconds);
+  return &counts;
+}
+
+void WorkerMetrics::relay_ended(ConnectionCounts* counts, const ConnectionStats& stats,
+                                double seconds) {
+  if (counts != nullptr && counts->active > 0) counts->active--;
+  totals_.add_traffic(stats);
+  totals_.closes[{stats.closed_by, stats.close_code}]++;
+  totals_.connection_duration.observe(seconds);
+}
+
+}  // namespace wsgate::metrics

@@ -1,0 +1,81 @@
+// Per-worker counters and their scrape-time aggregation.
+//
+// Each worker owns one WorkerMetrics and is its only writer: plain integers, no atomics,
+// no locks. It counts per connection (handshake answered, relay started, relay ended),
+// never per frame: frames, messages and bytes live in each connection's own
+// ConnectionStats (written by its Pipes) and are folded into these totals when the
+// connection ends. A scrape asks every worker for a MetricsSnapshot (totals plus the
+// live connections' stats, built on the worker's thread) and merges them.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "metrics/connection_stats.h"
+#include "metrics/histogram.h"
+#include "metrics/metric_names.h"
+
+namespace wsgate::metrics {
+
+// How the client reached us. Only H1 exists today; H2 (RFC 8441) and CONNECT tunnels
+// label their connections with their own value when they arrive.
+enum class Protocol { H1, H2, Tunnel };
+const char* to_string(Protocol p);
+
+// The labels of wsgate_connections_{active,total}.
+struct ConnectionLabels {
+  std::string listener;
+  std::string route;
+  std::string upstream;  // the [[upstream]] name
+  std::string server;    // "host:port" of the backend server that answered 101
+  Protocol protocol = Protocol::H1;
+  auto operator<=>(const ConnectionLabels&) const = default;
+};
+
+struct ConnectionCounts {
+  uint64_t active = 0;
+  uint64_t total = 0;
+};
+
+// Everything a scrape reports, as plain values: what one worker has, or the sum of all.
+struct MetricsSnapshot {
+  std::map<ConnectionLabels, ConnectionCounts> connections;
+  std::map<std::pair<std::string, int>, uint64_t> handshakes;  // (listener, status; 0 = none)
+  DirectionStats client_to_upstream;
+  DirectionStats upstream_to_client;
+  std::map<std::pair<Side, uint16_t>, uint64_t> closes;  // (who closed first, close code)
+  Histogram handshake_duration{names::kHandshakeBuckets};
+  Histogram connection_duration{names::kConnectionBuckets};
+
+  void add_traffic(const ConnectionStats& s) {
+    client_to_upstream += s.client_to_upstream;
+    upstream_to_client += s.upstream_to_client;
+  }
+  void merge(const MetricsSnapshot& other);
+};
+
+class WorkerMetrics {
+ public:
+  // The client got its answer to the opening handshake (101, or a refusal), or left
+  // before one (status 0).
+  void handshake_answered(std::string_view listener, int status);
+
+  // A 101 went to the client `handshake_seconds` after accept. The returned pointer
+  // stays valid for the WorkerMetrics' life; pass it back to relay_ended().
+  ConnectionCounts* relay_started(const ConnectionLabels& labels, double handshake_seconds);
+  // The relay is over: its traffic joins the totals, its close and lifetime are counted.
+  void relay_ended(ConnectionCounts* counts, const ConnectionStats& stats, double seconds);
+
+  // Totals of ended connections plus the gauges. Live connections' traffic is not in
+  // here: the worker adds it (MetricsSnapshot::add_traffic) when it builds a snapshot.
+  const MetricsSnapshot& totals() const { return totals_; }
+
+ private:
+  MetricsSnapshot totals_;
+};
+
+}  // namespace wsgate::metrics

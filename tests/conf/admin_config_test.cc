@@ -1,0 +1,83 @@
+// The observability keys: the [admin] table and access_log_format.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "conf/config_loader.h"
+
+using namespace wsgate::conf;
+
+namespace {
+
+const std::string kBase = R"(
+[[listener]]
+address = "127.0.0.1:8080"
+[[upstream]]
+name = "echo"
+servers = ["127.0.0.1:9001"]
+[[route]]
+upstream = "echo"
+)";
+
+LoadResult load(const std::string& top, const std::string& tail = "") {
+  return load_config_text(top + kBase + tail, "t.toml");
+}
+
+std::string error(const std::string& top, const std::string& tail = "") {
+  const LoadResult r = load(top, tail);
+  REQUIRE(r.error.has_value());
+  return r.error->to_string();
+}
+
+}  // namespace
+
+TEST_CASE("no [admin] table: no admin listener; text access log") {
+  const LoadResult r = load("");
+  REQUIRE(r.config);
+  CHECK_FALSE(r.config->admin.enabled);
+  CHECK(r.config->access_log_format == AccessLogFormat::Text);
+}
+
+TEST_CASE("[admin] defaults to 127.0.0.1:9090 without a token") {
+  const LoadResult r = load("", "[admin]\n");
+  REQUIRE(r.config);
+  CHECK(r.config->admin.enabled);
+  CHECK(r.config->admin.address.host == "127.0.0.1");
+  CHECK(r.config->admin.address.port == 9090);
+  CHECK(r.config->admin.token.empty());
+}
+
+TEST_CASE("[admin] address and token") {
+  const LoadResult r = load("", "[admin]\naddress = \"[::1]:9100\"\ntoken = \"abc-123_x=\"\n");
+  REQUIRE(r.config);
+  CHECK(r.config->admin.address.host == "::1");
+  CHECK(r.config->admin.address.port == 9100);
+  CHECK(r.config->admin.token == "abc-123_x=");
+}
+
+TEST_CASE("[admin] errors") {
+  CHECK(
+      error("", "[admin]\naddress = \"localhost:9090\"\n") ==
+      R"(t.toml:10:11: admin.address: expected an IP address and port like "127.0.0.1:9090" or "[::1]:9090", got "localhost:9090")");
+  CHECK(error("", "[admin]\naddress = \"127.0.0.1:8080\"\n") ==
+        "t.toml:10:11: admin.address is also the address of the [[listener]] at line 3");
+  // The token is a secret: the message does not repeat it.
+  const std::string bad_token = error("", "[admin]\ntoken = \"has space\"\n");
+  CHECK(bad_token.find("admin.token: expected a non-empty token") != std::string::npos);
+  CHECK(bad_token.find("has space") == std::string::npos);
+  CHECK(error("", "[admin]\ntoken = \"\"\n").find("admin.token") != std::string::npos);
+  CHECK(error("", "[admin]\nport = 1\n").find(R"(unknown key "port" in [admin])") !=
+        std::string::npos);
+  CHECK(error("admin = 1\n").find("admin: expected a table ([admin])") != std::string::npos);
+}
+
+TEST_CASE("access_log_format") {
+  const LoadResult json = load("access_log_format = \"json\"\n");
+  REQUIRE(json.config);
+  CHECK(json.config->access_log_format == AccessLogFormat::Json);
+  const LoadResult text = load("access_log_format = \"text\"\n");
+  REQUIRE(text.config);
+  CHECK(text.config->access_log_format == AccessLogFormat::Text);
+  CHECK(error("access_log_format = \"xml\"\n") ==
+        R"(t.toml:1:21: access_log_format: expected one of: "text", "json", got "xml")");
+}

@@ -1,0 +1,119 @@
+// The Prometheus text exposition of a merged snapshot.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "metrics/exposition.h"
+#include "metrics/metric_names.h"
+
+using namespace wsgate::metrics;
+
+namespace {
+
+bool has_line(const std::string& text, const std::string& line) {
+  return text.find("\n" + line + "\n") != std::string::npos || text.rfind(line + "\n", 0) == 0;
+}
+
+std::string render(const MetricsSnapshot& s, const ScrapeInfo& info = {2, 0},
+                   const std::optional<ProcessStats>& p = std::nullopt) {
+  return render_text(build_families(s, info, p));
+}
+
+}  // namespace
+
+TEST_CASE("connections are exposed with all five labels") {
+  WorkerMetrics w;
+  w.relay_started({"public", "chat", "echo", "127.0.0.1:9001", Protocol::H1}, 0.003);
+  const std::string text = render(w.totals());
+  CHECK(has_line(
+      text,
+      R"(wsgate_connections_active{listener="public",route="chat",upstream="echo",server="127.0.0.1:9001",protocol="h1"} 1)"));
+  CHECK(has_line(
+      text,
+      R"(wsgate_connections_total{listener="public",route="chat",upstream="echo",server="127.0.0.1:9001",protocol="h1"} 1)"));
+  CHECK(has_line(text, "# TYPE wsgate_connections_active gauge"));
+  CHECK(has_line(text, "# TYPE wsgate_connections_total counter"));
+  CHECK(has_line(text, "wsgate_workers 2"));
+  CHECK(has_line(text, "wsgate_scrape_workers_missing 0"));
+}
+
+TEST_CASE("handshakes by status, 'none' for a client that left first") {
+  WorkerMetrics w;
+  w.handshake_answered("l", 101);
+  w.handshake_answered("l", 426);
+  w.handshake_answered("l", 0);
+  const std::string text = render(w.totals());
+  CHECK(has_line(text, R"(wsgate_handshakes_total{listener="l",status="101"} 1)"));
+  CHECK(has_line(text, R"(wsgate_handshakes_total{listener="l",status="426"} 1)"));
+  CHECK(has_line(text, R"(wsgate_handshakes_total{listener="l",status="none"} 1)"));
+}
+
+TEST_CASE("traffic by direction and opcode, closes by side and code") {
+  MetricsSnapshot s;
+  s.client_to_upstream.count_frame(0x1, 6);
+  s.client_to_upstream.count_payload(0x1, 94);
+  s.client_to_upstream.count_message(0x1);
+  s.upstream_to_client.count_frame(0x2, 4);
+  s.upstream_to_client.count_payload(0x2, 300);
+  s.upstream_to_client.count_message(0x2);
+  s.upstream_to_client.count_frame(0xA, 2);
+  s.closes[{Side::Gateway, 1009}] = 2;
+  const std::string text = render(s);
+  CHECK(has_line(text, R"(wsgate_frames_total{direction="client_to_upstream",opcode="text"} 1)"));
+  CHECK(has_line(text, R"(wsgate_bytes_total{direction="client_to_upstream",opcode="text"} 100)"));
+  CHECK(
+      has_line(text, R"(wsgate_bytes_total{direction="upstream_to_client",opcode="binary"} 304)"));
+  CHECK(has_line(text, R"(wsgate_frames_total{direction="upstream_to_client",opcode="pong"} 1)"));
+  CHECK(has_line(text, R"(wsgate_messages_total{direction="client_to_upstream",opcode="text"} 1)"));
+  CHECK(
+      has_line(text, R"(wsgate_messages_total{direction="upstream_to_client",opcode="binary"} 1)"));
+  CHECK(has_line(text, R"(wsgate_messages_total{direction="upstream_to_client",opcode="text"} 0)"));
+  CHECK(has_line(text, R"(wsgate_closes_total{side="gateway",code="1009"} 2)"));
+}
+
+TEST_CASE("histograms are cumulative and end with +Inf") {
+  MetricsSnapshot s;
+  s.handshake_duration.observe(0.0007);  // le=0.001
+  s.handshake_duration.observe(0.2);     // le=0.25
+  s.handshake_duration.observe(60);      // +Inf only
+  const std::string text = render(s);
+  CHECK(has_line(text, "# TYPE wsgate_handshake_duration_seconds histogram"));
+  CHECK(has_line(text, R"(wsgate_handshake_duration_seconds_bucket{le="0.0005"} 0)"));
+  CHECK(has_line(text, R"(wsgate_handshake_duration_seconds_bucket{le="0.001"} 1)"));
+  CHECK(has_line(text, R"(wsgate_handshake_duration_seconds_bucket{le="0.1"} 1)"));
+  CHECK(has_line(text, R"(wsgate_handshake_duration_seconds_bucket{le="0.25"} 2)"));
+  CHECK(has_line(text, R"(wsgate_handshake_duration_seconds_bucket{le="5"} 2)"));
+  CHECK(has_line(text, R"(wsgate_handshake_duration_seconds_bucket{le="+Inf"} 3)"));
+  CHECK(has_line(text, "wsgate_handshake_duration_seconds_count 3"));
+}
+
+TEST_CASE("process metrics appear when /proc was read") {
+  ProcessStats p;
+  p.cpu_seconds = 1.5;
+  p.resident_bytes = 4096;
+  p.open_fds = 12;
+  p.max_fds = 1024;
+  const std::string text = render({}, {1, 1}, p);
+  CHECK(has_line(text, "process_cpu_seconds_total 1.5"));
+  CHECK(has_line(text, "process_resident_memory_bytes 4096"));
+  CHECK(has_line(text, "process_open_fds 12"));
+  CHECK(has_line(text, "wsgate_scrape_workers_missing 1"));
+  CHECK(render({}).find("process_") == std::string::npos);
+}
+
+TEST_CASE("/proc/self/stat parsing survives odd command names") {
+  // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+  // utime stime cutime cstime priority nice num_threads itrealvalue starttime vsize rss
+  const std::string stat =
+      "42 (a b) c)) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 1000 123456 10 "
+      "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0";
+  const auto p = parse_proc_stat(stat, 100, 4096, 1700000000);
+  REQUIRE(p.has_value());
+  CHECK(p->cpu_seconds == doctest::Approx(3.0));
+  CHECK(p->threads == 3);
+  CHECK(p->start_time_seconds == doctest::Approx(1700000010.0));
+  CHECK(p->virtual_bytes == 123456);
+  CHECK(p->resident_bytes == 40960);
+  CHECK_FALSE(parse_proc_stat("garbage", 100, 4096, 0).has_value());
+  CHECK(read_process_stats().has_value());
+}
