@@ -93,6 +93,8 @@ std::string format_access_json(const AccessRecord& r) {
   } else {
     out += ",\"close_code\":null,\"closed_by\":null";
   }
+  if (!r.tls_version.empty()) json_field(out, "tls", r.tls_version);
+  if (!r.client_subject.empty()) json_field(out, "client_cert", r.client_subject);
   std::string_view reason = r.reason;
   if (reason.empty() && r.stats != nullptr) reason = s.close_reason;
   if (!reason.empty()) json_field(out, "reason", reason);
