@@ -330,6 +330,7 @@ void H1Session::on_tls_established() {
   tls_established_ = true;
   SSL* ssl = bufferevent_openssl_get_ssl(client_.get());
   tls_version_ = tls::describe_session(ssl);
+  worker_.metrics().tls_handshake(listener_.name, tls_version_);
   // Only a certificate that passed verification counts (client_auth optional/required).
   if (X509* peer = SSL_get0_peer_certificate(ssl);
       peer != nullptr && SSL_get_verify_result(ssl) == X509_V_OK) {
@@ -347,7 +348,7 @@ void H1Session::on_tls_failed() {
   }
   while (bufferevent_get_openssl_error(client_.get()) != 0) {
   }
-  worker_.record_tls_failure(reason, client_addr_);
+  worker_.record_tls_failure(listener_.name, reason, client_addr_);
   finish("TLS handshake failed: " + reason);
 }
 
@@ -356,7 +357,7 @@ void H1Session::on_handshake_timeout() {
     case State::ReadingHead:
       if (is_tls_ && !tls_established_) {
         // No TLS session to carry a 408: just close.
-        worker_.record_tls_failure("handshake timeout", client_addr_);
+        worker_.record_tls_failure(listener_.name, "handshake timeout", client_addr_);
         finish("TLS handshake not completed in time");
         break;
       }

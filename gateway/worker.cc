@@ -131,8 +131,9 @@ void Worker::replace_tls(tls::TlsSnapshotPtr tls) {
   post([this, tls = std::move(tls)]() mutable { tls_ = std::move(tls); });
 }
 
-void Worker::record_tls_failure(const std::string& reason, const std::string& client) {
-  tls_failures_[reason]++;
+void Worker::record_tls_failure(const std::string& listener, const std::string& reason,
+                                const std::string& client) {
+  metrics_.tls_failure(listener, reason);
   // At most 10 lines a second per worker: a flood of bad handshakes must not flood the log.
   const time_t now = time(nullptr);
   if (now != tls_log_second_) {

@@ -60,7 +60,8 @@ class Worker {
   proxy::Balancers& balancers() { return balancers_; }
   const metrics::AccessLog& access_log() const { return access_log_; }
   // A TLS handshake failed: counted by reason, logged at a bounded rate.
-  void record_tls_failure(const std::string& reason, const std::string& client);
+  void record_tls_failure(const std::string& listener, const std::string& reason,
+                          const std::string& client);
   // The session is over: it is destroyed after the current loop iteration.
   void session_done(H1Session* session);
   // A finished connector (its callback may still be on the stack): destroyed later.
@@ -95,8 +96,7 @@ class Worker {
   DnsBasePtr dns_;
   proxy::Balancers balancers_;
   std::vector<ListenerPtr> listeners_;
-  std::vector<ListenSocket> listen_sockets_;                // parallel to listeners_
-  std::unordered_map<std::string, uint64_t> tls_failures_;  // by reason
+  std::vector<ListenSocket> listen_sockets_;  // parallel to listeners_
   time_t tls_log_second_ = 0;
   int tls_logged_this_second_ = 0;
   uint64_t tls_log_suppressed_ = 0;

@@ -133,6 +133,19 @@ std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeI
   }
   out.push_back(std::move(closes));
 
+  MetricFamily tls_ok = family(names::kTlsHandshakesTotal, MetricType::Counter);
+  for (const auto& [key, n] : s.tls_handshakes) {
+    add_value(tls_ok, {label(names::kListener, key.first), label(names::kVersion, key.second)},
+              static_cast<double>(n));
+  }
+  out.push_back(std::move(tls_ok));
+  MetricFamily tls_failed = family(names::kTlsHandshakeFailuresTotal, MetricType::Counter);
+  for (const auto& [key, n] : s.tls_failures) {
+    add_value(tls_failed, {label(names::kListener, key.first), label(names::kReason, key.second)},
+              static_cast<double>(n));
+  }
+  out.push_back(std::move(tls_failed));
+
   MetricFamily workers = family(names::kWorkers, MetricType::Gauge);
   add_value(workers, {}, info.workers);
   out.push_back(std::move(workers));

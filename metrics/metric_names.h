@@ -24,6 +24,8 @@ inline constexpr std::string_view kDirection = "direction";
 inline constexpr std::string_view kOpcode = "opcode";
 inline constexpr std::string_view kSide = "side";
 inline constexpr std::string_view kCode = "code";
+inline constexpr std::string_view kVersion = "version";
+inline constexpr std::string_view kReason = "reason";
 
 // Label values that are not copied from the config or the traffic.
 inline constexpr std::string_view kClientToUpstream = "client_to_upstream";
@@ -56,6 +58,12 @@ inline constexpr MetricDef kBytesTotal{
 inline constexpr MetricDef kClosesTotal{
     "wsgate_closes_total",
     "Ended WebSocket connections by the side that closed first and the close code."};
+// TLS at the edge, by listener.
+inline constexpr MetricDef kTlsHandshakesTotal{
+    "wsgate_tls_handshakes_total", "Completed TLS handshakes with clients, by protocol version."};
+inline constexpr MetricDef kTlsHandshakeFailuresTotal{
+    "wsgate_tls_handshake_failures_total",
+    "Failed TLS handshakes with clients, by OpenSSL's reason (e.g. \"wrong version number\")."};
 // The scrape itself.
 inline constexpr MetricDef kWorkers{"wsgate_workers", "Worker threads."};
 inline constexpr MetricDef kScrapeWorkersMissing{

@@ -24,12 +24,22 @@ void MetricsSnapshot::merge(const MetricsSnapshot& other) {
   client_to_upstream += other.client_to_upstream;
   upstream_to_client += other.upstream_to_client;
   for (const auto& [key, n] : other.closes) closes[key] += n;
+  for (const auto& [key, n] : other.tls_handshakes) tls_handshakes[key] += n;
+  for (const auto& [key, n] : other.tls_failures) tls_failures[key] += n;
   handshake_duration.merge(other.handshake_duration);
   connection_duration.merge(other.connection_duration);
 }
 
 void WorkerMetrics::handshake_answered(std::string_view listener, int status) {
   totals_.handshakes[{std::string(listener), status}]++;
+}
+
+void WorkerMetrics::tls_handshake(std::string_view listener, std::string_view version) {
+  totals_.tls_handshakes[{std::string(listener), std::string(version)}]++;
+}
+
+void WorkerMetrics::tls_failure(std::string_view listener, std::string_view reason) {
+  totals_.tls_failures[{std::string(listener), std::string(reason)}]++;
 }
 
 ConnectionCounts* WorkerMetrics::relay_started(const ConnectionLabels& labels,

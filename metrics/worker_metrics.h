@@ -48,6 +48,8 @@ struct MetricsSnapshot {
   DirectionStats client_to_upstream;
   DirectionStats upstream_to_client;
   std::map<std::pair<Side, uint16_t>, uint64_t> closes;  // (who closed first, close code)
+  std::map<std::pair<std::string, std::string>, uint64_t> tls_handshakes;  // (listener, version)
+  std::map<std::pair<std::string, std::string>, uint64_t> tls_failures;    // (listener, reason)
   Histogram handshake_duration{names::kHandshakeBuckets};
   Histogram connection_duration{names::kConnectionBuckets};
 
@@ -63,6 +65,9 @@ class WorkerMetrics {
   // The client got its answer to the opening handshake (101, or a refusal), or left
   // before one (status 0).
   void handshake_answered(std::string_view listener, int status);
+  // A client's TLS handshake completed with `version`, or failed for `reason`.
+  void tls_handshake(std::string_view listener, std::string_view version);
+  void tls_failure(std::string_view listener, std::string_view reason);
 
   // A 101 went to the client `handshake_seconds` after accept. The returned pointer
   // stays valid for the WorkerMetrics' life; pass it back to relay_ended().
