@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 
 namespace wsgate::tls {
 namespace {
@@ -124,7 +125,9 @@ bool load_certificate(const std::string& cert_file, const std::string& key_file,
       error = "cannot read OCSP response " + ocsp_file;
       return false;
     }
-    out.ocsp_der.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    std::ostringstream bytes;  // (istreambuf_iterator trips g++'s -Wnull-dereference)
+    bytes << in.rdbuf();
+    out.ocsp_der = std::move(bytes).str();
     if (out.ocsp_der.empty()) {
       error = "OCSP response " + ocsp_file + " is empty";
       return false;

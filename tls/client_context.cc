@@ -58,7 +58,10 @@ SSL* ClientContext::new_ssl(const std::string& host) const {
   SSL* ssl = SSL_new(ctx_.get());
   const std::string& name = server_name_.empty() ? host : server_name_;
   const bool ip = is_ip_literal(name);
-  if (!ip) SSL_set_tlsext_host_name(ssl, name.c_str());
+  // SSL_set_tlsext_host_name() is a macro with a C cast (-Wold-style-cast under g++).
+  if (!ip)
+    SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+             const_cast<char*>(name.c_str()));
   if (verify_) {
     if (ip) {
       X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());

@@ -90,10 +90,13 @@ std::shared_ptr<const ServerContext> ServerContext::create(const conf::ListenerT
           mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
         SSL_CTX_set_verify(ctx, mode, nullptr);
       }
-      SSL_CTX_set_tlsext_servername_callback(ctx, &ServerContext::on_servername);
+      // The OpenSSL macros for these two callbacks use C casts (-Wold-style-cast under g++).
+      SSL_CTX_callback_ctrl(ctx, SSL_CTRL_SET_TLSEXT_SERVERNAME_CB,
+                            reinterpret_cast<void (*)()>(&ServerContext::on_servername));
       SSL_CTX_set_tlsext_servername_arg(ctx, self.get());
       SSL_CTX_set_alpn_select_cb(ctx, &ServerContext::on_alpn, nullptr);
-      SSL_CTX_set_tlsext_status_cb(ctx, &ServerContext::on_ocsp_status);
+      SSL_CTX_callback_ctrl(ctx, SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB,
+                            reinterpret_cast<void (*)()>(&ServerContext::on_ocsp_status));
       SSL_CTX_set_tlsext_status_arg(ctx, group);
     }
     SSL_CTX* ctx = group->ctx.get();

@@ -37,7 +37,7 @@ TEST_CASE("end-to-end headers pass, hop-by-hop headers do not") {
       "Cookie: session=42\r\n"
       "X-Forwarded-Proto: https\r\n"
       "\r\n");
-  const std::string req = proxy::build_upstream_request(head, {"10.1.2.3", "http"});
+  const std::string req = proxy::build_upstream_request(head, {"10.1.2.3", "http", ""});
   CHECK(req.starts_with("GET /chat?room=1 HTTP/1.1\r\n"));
   CHECK(req.ends_with("\r\n\r\n"));
   CHECK(has_line(req, "Host: example.com:8080"));
@@ -63,6 +63,6 @@ TEST_CASE("end-to-end headers pass, hop-by-hop headers do not") {
 TEST_CASE("X-Forwarded-For appends the client to what came before") {
   const auto head = parse(
       "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: 2.2.2.2\r\n\r\n");
-  const std::string req = proxy::build_upstream_request(head, {"127.0.0.1", "http"});
+  const std::string req = proxy::build_upstream_request(head, {"127.0.0.1", "http", ""});
   CHECK(has_line(req, "X-Forwarded-For: 1.1.1.1, 2.2.2.2, 127.0.0.1"));
 }
