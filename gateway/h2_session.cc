@@ -181,6 +181,13 @@ void H2Session::process() {
     connection_credit_ = 0;
   }
   send();
+  if (goaway_pending_ && state_ == State::Draining) {
+    goaway_pending_ = false;
+    // RFC 9113 6.8: streams up to the last one we processed still complete.
+    nghttp2_submit_goaway(ng_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(ng_),
+                          NGHTTP2_NO_ERROR, nullptr, 0);
+    send();
+  }
 }
 
 void H2Session::send() {
@@ -207,10 +214,10 @@ void H2Session::drain() {
   if (state_ != State::Running) return;
   state_ = State::Draining;
   idle_timer_.cancel();
-  // RFC 9113 6.8: streams up to the last one we processed still complete.
-  nghttp2_submit_goaway(ng_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(ng_),
-                        NGHTTP2_NO_ERROR, nullptr, 0);
-  send();
+  // The GOAWAY goes out from process(), after the streams' pending DATA: the Worker has
+  // just told every relay to send Close 1001, and a client should see those first.
+  goaway_pending_ = true;
+  event_active(process_event_.get(), EV_TIMEOUT, 0);
 }
 
 void H2Session::fail(std::string_view why) {

@@ -103,6 +103,7 @@ class H2Session {
   std::vector<std::unique_ptr<H2Stream>> closed_streams_;  // destroyed in process()
   std::vector<int32_t> dirty_;
   std::size_t connection_credit_ = 0;
+  bool goaway_pending_ = false;
   EventPtr process_event_;
   Timer idle_timer_;  // no stream for this long: GOAWAY and close
 };
