@@ -176,6 +176,7 @@ def main():
     ap.add_argument("--h2-conns", type=int, default=10)
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--order", default="h2,h1")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="wsgate-h2bench-")
     cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
@@ -192,13 +193,16 @@ def main():
                 f'[[upstream]]\nname = "echo"\nservers = ["127.0.0.1:{bport}"]\n'
                 f'[[route]]\npath = "/echo"\nupstream = "echo"\n')
     gw = subprocess.Popen([os.path.join(args.build, "wsgate"), "-c", conf],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                          stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "wsgate.err"), "w"))
+    print("wsgate stderr:", os.path.join(tmp, "wsgate.err"), flush=True)
     try:
         wait_port(bport)
         wait_port(gport)
         per = args.streams // args.h2_conns
         for r in range(args.rounds):
-            for kind in ("h2", "h1"):
+            for kind in args.order.split(","):
+                if gw.poll() is not None:
+                    raise SystemExit(f"wsgate exited with {gw.returncode}")
                 if kind == "h2":
                     res = phase("h2", gw.pid, gport, args.h2_conns, per, args.procs, args.duration)
                     res["setup"] = f"{args.streams} RFC 8441 streams over {args.h2_conns} TLS conns"
