@@ -70,6 +70,10 @@ struct Listener {
   // The whole request head must arrive within this time, else 408 (slow-header attacks).
   Duration handshake_timeout = std::chrono::seconds(10);
   std::optional<ListenerTls> tls;  // set: TLS listener
+  // HTTP/2 (RFC 8441 WebSockets): offered by ALPN on a TLS listener (`http2`), or taken
+  // with prior knowledge on a plain one (`h2c`).
+  bool http2 = true;
+  bool h2c = false;
   SourcePosition where;
 };
 

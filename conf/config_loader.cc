@@ -35,7 +35,8 @@ constexpr std::string_view kTopKeys[] = {"workers",           "drain_timeout", "
                                          "access_log_format", "admin"};
 constexpr std::string_view kAdminKeys[] = {"address", "token"};
 constexpr std::string_view kListenerKeys[] = {
-    "address", "name", "max_header_bytes", "max_headers", "handshake_timeout", "tls"};
+    "address", "name", "max_header_bytes", "max_headers", "handshake_timeout", "tls",
+    "http2",   "h2c"};
 constexpr std::string_view kUpstreamKeys[] = {"name", "servers", "balancer", "tls"};
 constexpr std::string_view kRouteKeys[] = {"name",
                                            "host",
@@ -118,6 +119,13 @@ class ConfigBuilder {
     r.duration("handshake_timeout", &listener.handshake_timeout, /*must_be_positive=*/true);
     if (const toml::table* tls = r.table("tls"))
       listener.tls = detail::read_listener_tls(file_, *tls);
+    // http2 is negotiated by ALPN, so it needs TLS; h2c is for plain listeners only.
+    if (r.boolean("http2", &listener.http2) && !listener.tls)
+      r.fail_at(r.find("http2")->source(),
+                "listener.http2: only for TLS listeners (plain ones take h2c = true)");
+    if (r.boolean("h2c", &listener.h2c) && listener.tls)
+      r.fail_at(r.find("h2c")->source(),
+                "listener.h2c: only for plain listeners (TLS ones use http2)");
     claim(&listener_names_, listener.name, r.value_position("name"),
           "duplicate listener name " + quoted(listener.name));
     config_.listeners.push_back(std::move(listener));

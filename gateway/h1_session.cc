@@ -6,6 +6,8 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 
+#include <utility>
+
 #include "gateway/error_response.h"
 #include "gateway/router.h"
 #include "gateway/websocket_handshake.h"
@@ -93,8 +95,29 @@ H1Session::H1Session(Worker& worker, uint64_t id, conf::ConfigPtr config, tls::T
   }
 }
 
+H1Session::H1Session(Worker& worker, uint64_t id, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
+                     const conf::Listener& listener, BufferEventPtr client, DownstreamFacts facts,
+                     DoneCallback on_done)
+    : worker_(worker),
+      id_(id),
+      config_(std::move(config)),
+      tls_(std::move(tls)),
+      listener_(listener),
+      is_tls_(facts.tls),
+      tls_established_(true),
+      tls_version_(std::move(facts.tls_version)),
+      client_subject_(std::move(facts.client_subject)),
+      client_addr_(std::move(facts.client_addr)),
+      client_ip_(std::move(facts.client_ip)),
+      started_(std::chrono::steady_clock::now()),
+      client_(std::move(client)),
+      timer_(worker.base(), [this] { on_handshake_timeout(); }),
+      protocol_(facts.protocol),
+      on_done_(std::move(on_done)) {}
+
 H1Session::~H1Session() {
   if (connector_) connector_->cancel();
+  if (on_done_) std::exchange(on_done_, nullptr)(Outcome{});
 }
 
 void H1Session::start() {
@@ -120,6 +143,16 @@ void H1Session::on_client_read(bufferevent* /*bev*/, void* self) {
 
 void H1Session::read_head() {
   evbuffer* in = bufferevent_get_input(client_.get());
+  if (listener_.h2c && !is_tls_ && protocol_ == "http/1.1") {
+    // RFC 9113 3.3: with prior knowledge an HTTP/2 client starts with the preface.
+    constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    const std::size_t n = std::min(evbuffer_get_length(in), kPreface.size());
+    const auto* p = reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(n)));
+    if (std::string_view(p, n) == kPreface.substr(0, n)) {
+      if (n == kPreface.size()) hand_to_h2();
+      return;
+    }
+  }
   received_bytes_ = true;
   const http1::Limits limits{listener_.max_header_bytes, listener_.max_headers};
   const std::size_t len = std::min(evbuffer_get_length(in), limits.max_head_bytes + 4);
@@ -338,6 +371,22 @@ void H1Session::on_tls_established() {
     X509_NAME_oneline(X509_get_subject_name(peer), subject, sizeof(subject));
     client_subject_ = subject;
   }
+  // RFC 9113 3.2: ALPN chose h2 (offered only when the listener has http2 = true).
+  const unsigned char* alpn = nullptr;
+  unsigned int alpn_len = 0;
+  SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+  if (alpn_len == 2 && alpn[0] == 'h' && alpn[1] == '2') hand_to_h2();
+}
+
+void H1Session::hand_to_h2() {
+  // The connection speaks HTTP/2: it leaves this session for an H2Session, whose streams
+  // come back to H1Sessions of their own. This one ends without an access-log line.
+  timer_.cancel();
+  state_ = State::Done;
+  worker_.start_h2(
+      std::move(client_), config_, tls_, listener_,
+      DownstreamFacts{client_addr_, client_ip_, is_tls_, tls_version_, client_subject_, "h2"});
+  worker_.session_done(this);
 }
 
 void H1Session::on_tls_failed() {
@@ -404,6 +453,12 @@ void H1Session::finish(std::string_view reason) {
     if (status_ == 0) worker_.metrics().handshake_answered(listener_.name, 0);
   }
   if (relayed) worker_.metrics().relay_ended(relay_counts_, stats_, seconds_since_accept());
+  if (on_done_) {
+    Outcome outcome;
+    outcome.upstream_vanished = relayed && stats_.closed_by == metrics::Side::Upstream &&
+                                stats_.close_code == ws::close_code::kAbnormal;
+    std::exchange(on_done_, nullptr)(outcome);
+  }
   worker_.session_done(this);
 }
 
@@ -414,7 +469,9 @@ void H1Session::write_access_log(std::string_view reason) {
   r.listener = listener_.name;
   r.route = route_ != nullptr ? std::string_view(route_->name) : std::string_view("-");
   r.upstream = upstream_addr_;
-  r.status = status_;
+  // RFC 8441 5: an HTTP/2 client saw 200 where an HTTP/1.1 one sees 101.
+  r.status = status_ == 101 && protocol_ == "h2" ? 200 : status_;
+  r.protocol = protocol_;
   r.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
   r.stats = relay_ ? &stats_ : nullptr;
   r.reason = reason;

@@ -12,10 +12,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "conf/config.h"
+#include "gateway/downstream.h"
 #include "metrics/connection_stats.h"
 #include "metrics/connection_table.h"
 #include "metrics/worker_metrics.h"
@@ -44,6 +46,18 @@ class H1Session {
   H1Session(Worker& worker, uint64_t id, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
             const conf::Listener& listener, std::size_t listener_index, evutil_socket_t fd,
             const sockaddr* peer, int peer_len);
+  // How a session over a bufferevent pair ended, for the HTTP/2 stream on the other end.
+  struct Outcome {
+    bool upstream_vanished = false;  // the backend's TCP connection ended without a Close
+  };
+  using DoneCallback = std::function<void(const Outcome&)>;
+  // One WebSocket stream of an HTTP/2 connection (gateway/h2_stream.cc): `client` is the
+  // session's end of a bufferevent pair whose other end carries the stream's mapped
+  // HTTP/1.1 request in and the answer out. `on_done` runs once, when the session
+  // finishes (or is destroyed first), unless detach_observer() was called.
+  H1Session(Worker& worker, uint64_t id, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
+            const conf::Listener& listener, BufferEventPtr client, DownstreamFacts facts,
+            DoneCallback on_done);
   ~H1Session();
   H1Session(const H1Session&) = delete;
   H1Session& operator=(const H1Session&) = delete;
@@ -51,6 +65,9 @@ class H1Session {
   void start();
   // Graceful shutdown: a relayed WebSocket gets Close 1001; a pending handshake gets 503.
   void drain();
+
+  // The stream on the other end of the pair is gone: on_done must not run.
+  void detach_observer() { on_done_ = nullptr; }
 
   uint64_t id() const { return id_; }
   State state() const { return state_; }
@@ -80,6 +97,7 @@ class H1Session {
   void on_handshake_timeout();
   void on_tls_established();
   void on_tls_failed();
+  void hand_to_h2();
   void finish(std::string_view reason);
   void write_access_log(std::string_view reason);
   void answered(int status);  // the client's answer is decided: counted once
@@ -115,6 +133,8 @@ class H1Session {
   int status_ = 0;
   std::string end_reason_;
   bool received_bytes_ = false;  // any request bytes at all (else no access-log line)
+  std::string_view protocol_ = "http/1.1";
+  DoneCallback on_done_;
 };
 
 const char* to_string(H1Session::State s);

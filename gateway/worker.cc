@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "gateway/h1_session.h"
+#include "gateway/h2_session.h"
 #include "metrics/log.h"
 
 namespace wsgate::gateway {
@@ -35,6 +36,9 @@ Worker::Worker(int index, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
 }
 
 Worker::~Worker() {
+  // HTTP/2 sessions first: their streams detach from the H1Sessions they feed.
+  h2_sessions_.clear();
+  h2_graveyard_.clear();
   sessions_.clear();
   graveyard_.clear();
   listeners_.clear();
@@ -60,6 +64,8 @@ void Worker::run() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   event_base_dispatch(base_.get());
   // Whatever is left after the drain deadline is closed here, on this thread.
+  h2_sessions_.clear();
+  h2_graveyard_.clear();
   sessions_.clear();
   graveyard_.clear();
   finished_.store(true, std::memory_order_release);
@@ -97,12 +103,34 @@ void Worker::on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, in
     close(fd);
     return;
   }
-  auto session =
-      std::make_unique<H1Session>(*w, w->next_connection_id_++, w->config_, w->tls_,
-                                  *socket->listener, socket->listener_index, fd, addr, len);
+  w->add_session(std::make_unique<H1Session>(*w, w->next_connection_id_++, w->config_, w->tls_,
+                                             *socket->listener, socket->listener_index, fd, addr,
+                                             len));
+}
+
+H1Session* Worker::add_session(std::unique_ptr<H1Session> session) {
   H1Session* raw = session.get();
-  w->sessions_.emplace(raw, std::move(session));
+  sessions_.emplace(raw, std::move(session));
   raw->start();
+  return raw;
+}
+
+void Worker::start_h2(BufferEventPtr client, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
+                      const conf::Listener& listener, DownstreamFacts facts) {
+  auto session = std::make_unique<H2Session>(*this, std::move(config), std::move(tls), listener,
+                                             std::move(client), std::move(facts));
+  H2Session* raw = session.get();
+  h2_sessions_.emplace(raw, std::move(session));
+  raw->start();
+  if (draining_) raw->drain();
+}
+
+void Worker::h2_session_done(H2Session* session) {
+  auto it = h2_sessions_.find(session);
+  if (it == h2_sessions_.end()) return;
+  h2_graveyard_.push_back(std::move(it->second));
+  h2_sessions_.erase(it);
+  event_active(reap_event_.get(), EV_TIMEOUT, 0);
 }
 
 void Worker::session_done(H1Session* session) {
@@ -122,6 +150,7 @@ void Worker::retire(std::unique_ptr<proxy::UpstreamConnector> connector) {
 
 void Worker::on_reap(evutil_socket_t /*fd*/, short /*what*/, void* arg) {
   auto* w = static_cast<Worker*>(arg);
+  w->h2_graveyard_.clear();
   w->graveyard_.clear();
   w->retired_connectors_.clear();
   w->maybe_exit();
@@ -169,6 +198,11 @@ void Worker::drain_now() {
   for (auto& [raw, owned] : sessions_) live.push_back(raw);
   for (H1Session* s : live)
     if (sessions_.count(s) != 0) s->drain();
+  // HTTP/2 connections get GOAWAY; their streams' H1Sessions were drained above.
+  std::vector<H2Session*> live_h2;
+  for (auto& [raw, owned] : h2_sessions_) live_h2.push_back(raw);
+  for (H2Session* s : live_h2)
+    if (h2_sessions_.count(s) != 0) s->drain();
   maybe_exit();
 }
 
@@ -181,7 +215,8 @@ void Worker::on_drain_deadline() {
 }
 
 void Worker::maybe_exit() {
-  if (draining_ && sessions_.empty() && graveyard_.empty())
+  if (draining_ && sessions_.empty() && graveyard_.empty() && h2_sessions_.empty() &&
+      h2_graveyard_.empty())
     event_base_loopexit(base_.get(), nullptr);
 }
 

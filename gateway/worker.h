@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "gateway/downstream.h"
 #include "metrics/access_log.h"
 #include "metrics/scrape.h"
 #include "metrics/worker_metrics.h"
@@ -25,6 +26,7 @@
 namespace wsgate::gateway {
 
 class H1Session;
+class H2Session;
 
 // A listening socket made by the Server for one worker, bound to one [[listener]].
 struct ListenSocket {
@@ -66,7 +68,6 @@ class Worker {
   void session_done(H1Session* session);
   // A finished connector (its callback may still be on the stack): destroyed later.
   void retire(std::unique_ptr<proxy::UpstreamConnector> connector);
-  std::size_t connection_count() const { return sessions_.size(); }
   metrics::WorkerMetrics& metrics() { return metrics_; }
 
   // Thread-safe: builds this worker's metrics report on its thread and delivers it to
@@ -77,6 +78,17 @@ class Worker {
   int index() const { return index_; }
   // Thread-safe: the loop has exited (drained); nothing runs on the worker's thread any more.
   bool finished() const { return finished_.load(std::memory_order_acquire); }
+  std::size_t connection_count() const { return sessions_.size() + h2_sessions_.size(); }
+
+  // HTTP/2 (worker thread only). A connection that chose h2 by ALPN, or sent the h2c
+  // preface, leaves its H1Session for an H2Session owned here like any session.
+  void start_h2(BufferEventPtr client, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
+                const conf::Listener& listener, DownstreamFacts facts);
+  void h2_session_done(H2Session* session);
+  // Starts and keeps an H1Session that an HTTP/2 stream made over a bufferevent pair; it
+  // is drained and destroyed like an accepted one.
+  H1Session* add_session(std::unique_ptr<H1Session> session);
+  uint64_t next_connection_id() { return next_connection_id_++; }
 
  private:
   static void on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
@@ -102,6 +114,8 @@ class Worker {
   uint64_t tls_log_suppressed_ = 0;
   std::unordered_map<H1Session*, std::unique_ptr<H1Session>> sessions_;
   std::vector<std::unique_ptr<H1Session>> graveyard_;
+  std::unordered_map<H2Session*, std::unique_ptr<H2Session>> h2_sessions_;
+  std::vector<std::unique_ptr<H2Session>> h2_graveyard_;
   std::vector<std::unique_ptr<proxy::UpstreamConnector>> retired_connectors_;
   EventPtr reap_event_;
   uint64_t next_connection_id_ = 1;

@@ -126,6 +126,7 @@ std::string format_access_line(const AccessRecord& r) {
     field(out, "close_code", "-");
     field(out, "closed_by", "-");
   }
+  if (!r.protocol.empty()) field(out, "proto", r.protocol);
   if (!r.tls_version.empty()) field(out, "tls", r.tls_version);
   if (!r.client_subject.empty()) field(out, "client_cert", r.client_subject);
   std::string_view reason = r.reason;

@@ -1,7 +1,8 @@
 // The access log: one line per finished connection, as logfmt (the default), e.g.
 //   access ts=2026-11-21T20:00:00.000Z client=127.0.0.1:51000 listener=127.0.0.1:8080
 //   route=echo upstream=127.0.0.1:9001 status=101 duration_ms=5012 c2u_bytes=210
-//   c2u_msgs=3 u2c_bytes=204 u2c_msgs=3 close_code=1000 closed_by=client reason="..."
+//   c2u_msgs=3 u2c_bytes=204 u2c_msgs=3 close_code=1000 closed_by=client proto=http/1.1
+//   reason="..."
 // or as one JSON object per line with the same keys (access_log_format = "json").
 // Shared by all workers: the file is opened once (O_APPEND) and each line is a single
 // write(2), so no lock is needed. reopen() (SIGUSR1, for log rotation) swaps the file
@@ -27,6 +28,7 @@ struct AccessRecord {
   std::string_view reason;                 // why it ended, when the gateway decided
   std::string_view tls_version;            // "TLSv1.3"; empty on plain connections
   std::string_view client_subject;         // verified client certificate subject, if any
+  std::string_view protocol;               // "http/1.1" or "h2"; empty: not shown
 };
 
 enum class AccessLogFormat { Text, Json };

@@ -17,8 +17,15 @@ constexpr const char* kDefaultCiphers =
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
-// ALPN (RFC 7301): what the front end speaks; h2 joins when the HTTP/2 front end exists.
-constexpr unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+// ALPN (RFC 7301): what the front end speaks, in our order of preference; h2 (RFC 9113
+// 3.2) only on listeners with http2 = true.
+struct AlpnList {
+  const unsigned char* wire;
+  unsigned int length;
+};
+constexpr unsigned char kAlpnH1[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+constexpr unsigned char kAlpnH2H1[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+constexpr AlpnList kAlpnLists[] = {{kAlpnH1, sizeof(kAlpnH1)}, {kAlpnH2H1, sizeof(kAlpnH2H1)}};
 
 std::string at(const std::string& file, const conf::SourcePosition& where) {
   return file + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": ";
@@ -30,7 +37,7 @@ ServerContext::~ServerContext() = default;
 
 std::shared_ptr<const ServerContext> ServerContext::create(const conf::ListenerTls& config,
                                                            const std::string& config_file,
-                                                           std::string& error) {
+                                                           std::string& error, bool offer_h2) {
   std::shared_ptr<ServerContext> self(new ServerContext());
   for (const auto& files : config.certificates) {
     LoadedCertificate cert;
@@ -90,11 +97,12 @@ std::shared_ptr<const ServerContext> ServerContext::create(const conf::ListenerT
           mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
         SSL_CTX_set_verify(ctx, mode, nullptr);
       }
-      // The SSL_CTX_set_tlsext_*_callback macros use C casts; these are their expansions.
+      // The OpenSSL macros for these two callbacks use C casts (-Wold-style-cast under g++).
       SSL_CTX_callback_ctrl(ctx, SSL_CTRL_SET_TLSEXT_SERVERNAME_CB,
                             reinterpret_cast<void (*)()>(&ServerContext::on_servername));
       SSL_CTX_set_tlsext_servername_arg(ctx, self.get());
-      SSL_CTX_set_alpn_select_cb(ctx, &ServerContext::on_alpn, nullptr);
+      SSL_CTX_set_alpn_select_cb(ctx, &ServerContext::on_alpn,
+                                 const_cast<AlpnList*>(&kAlpnLists[offer_h2 ? 1 : 0]));
       SSL_CTX_callback_ctrl(ctx, SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB,
                             reinterpret_cast<void (*)()>(&ServerContext::on_ocsp_status));
       SSL_CTX_set_tlsext_status_arg(ctx, group);
@@ -146,9 +154,11 @@ int ServerContext::on_servername(SSL* ssl, int* /*alert*/, void* arg) {
 }
 
 int ServerContext::on_alpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen,
-                           const unsigned char* in, unsigned int inlen, void* /*arg*/) {
+                           const unsigned char* in, unsigned int inlen, void* arg) {
+  const auto* ours = static_cast<const AlpnList*>(arg);
   unsigned char* selected = nullptr;
-  if (SSL_select_next_proto(&selected, outlen, kAlpn, sizeof(kAlpn), in, inlen) !=
+  // Our first protocol that the client offers (h2 before http/1.1).
+  if (SSL_select_next_proto(&selected, outlen, ours->wire, ours->length, in, inlen) !=
       OPENSSL_NPN_NEGOTIATED) {
     // RFC 7301 3.2: no protocol in common is a fatal no_application_protocol alert.
     return SSL_TLSEXT_ERR_ALERT_FATAL;

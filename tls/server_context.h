@@ -19,10 +19,11 @@ namespace wsgate::tls {
 class ServerContext {
  public:
   // Loads every file and builds the contexts; nullptr with `error` (naming the file and
-  // the config position) when anything is wrong.
+  // the config position) when anything is wrong. `offer_h2`: ALPN offers h2, then
+  // http/1.1 (else http/1.1 only).
   static std::shared_ptr<const ServerContext> create(const conf::ListenerTls& config,
                                                      const std::string& config_file,
-                                                     std::string& error);
+                                                     std::string& error, bool offer_h2 = false);
   ~ServerContext();
   ServerContext(const ServerContext&) = delete;
   ServerContext& operator=(const ServerContext&) = delete;

@@ -7,7 +7,7 @@ TlsSnapshotPtr build_tls_snapshot(const conf::Config& config, std::string& error
   for (const auto& listener : config.listeners) {
     std::shared_ptr<const ServerContext> ctx;
     if (listener.tls) {
-      ctx = ServerContext::create(*listener.tls, config.source_file, error);
+      ctx = ServerContext::create(*listener.tls, config.source_file, error, listener.http2);
       if (!ctx) return nullptr;
     }
     snapshot->listeners.push_back(std::move(ctx));

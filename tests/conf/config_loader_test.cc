@@ -289,7 +289,7 @@ TEST_CASE("unknown keys are errors naming the key and the allowed ones") {
       R"(unknown key "idle_timeout" at the top level (allowed: workers, drain_timeout, access_log, listener, upstream, route, access_log_format, admin))");
   CHECK(
       error_message(Doc{.listener = kListener + "\nport = 80"}) ==
-      R"(unknown key "port" in [[listener]] (allowed: address, name, max_header_bytes, max_headers, handshake_timeout, tls))");
+      R"(unknown key "port" in [[listener]] (allowed: address, name, max_header_bytes, max_headers, handshake_timeout, tls, http2, h2c))");
   CHECK(
       error_message(Doc{.upstream = kUpstream + "\nserver = \"a:1\""}) ==
       R"(unknown key "server" in [[upstream]] (allowed: name, servers, balancer, tls); did you mean "servers"?)");

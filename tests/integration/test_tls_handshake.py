@@ -69,11 +69,12 @@ class TlsHandshakeBase(h.GatewayCase):
         cls.p.close()
         super().tearDownClass()
 
-    async def start_tls_gateway(self, **tls):
+    async def start_tls_gateway(self, listener=None, **tls):
         backend = await self.start_backend()
         listener_tls = {"certificates": self.p.certificates(), **tls}
         text = h.tls_config(f"127.0.0.1:{h.free_port()}", {"echo": [backend.address]},
-                            [{"path": "/echo", "upstream": "echo"}], listener_tls=listener_tls)
+                            [{"path": "/echo", "upstream": "echo"}], listener=listener,
+                            listener_tls=listener_tls)
         return await self.start_gateway(text)
 
     async def connect(self, gw, servername=None, args=(), send=None):
@@ -167,18 +168,22 @@ class VersionsAndAlpn(TlsHandshakeBase):
         await super().asyncSetUp()
         self.gw = await self.start_tls_gateway()
 
-    async def test_tls_alpn_http11_from_h2_http11(self):
+    async def test_tls_alpn_prefers_h2_and_accepts_http11(self):
         r = await self.connect(self.gw, "a.test", ["-alpn", "h2,http/1.1"])
         self.assertTrue(r.handshake_done, r.out[-3000:])
-        self.assertEqual(r.alpn, "http/1.1", r.out[-3000:])
+        self.assertEqual(r.alpn, "h2", r.out[-3000:])
         r = await self.connect(self.gw, "a.test", ["-alpn", "http/1.1"])
         self.assertEqual(r.alpn, "http/1.1", r.out[-3000:])
 
-    async def test_tls_alpn_h2_only_is_not_accepted(self):
-        # No HTTP/2 front end yet: h2 must never be selected.
-        r = await self.connect(self.gw, "a.test", ["-alpn", "h2"])
-        self.assertIsNotNone(r.alpn, f"s_client did not report ALPN:\n{r.out[-3000:]}")
-        self.assertNotEqual(r.alpn, "h2")
+    async def test_tls_alpn_without_http2(self):
+        gw = await self.start_tls_gateway(listener={"http2": False})
+        r = await self.connect(gw, "a.test", ["-alpn", "h2,http/1.1"])
+        self.assertTrue(r.handshake_done, r.out[-3000:])
+        self.assertEqual(r.alpn, "http/1.1", r.out[-3000:])
+        # RFC 7301 3.2: no protocol in common is a fatal no_application_protocol alert.
+        r = await self.connect(gw, "a.test", ["-alpn", "h2"])
+        self.assertFalse(r.handshake_done, r.out[-3000:])
+        self.assertIn("no application protocol", r.out)
 
     async def test_tls13_and_tls12_succeed(self):
         for flag, version in (("-tls1_3", "TLSv1.3"), ("-tls1_2", "TLSv1.2")):
