@@ -1,0 +1,390 @@
+#!/usr/bin/python3
+"""Compares wsgate with nginx, HAProxy and nghttpx on this machine, in one run.
+
+Every proxy runs with one worker in front of the same backend (our C++ echo backend),
+and the same load client (bench/ws_load_client.cc) drives it. For each proxy:
+
+  throughput  closed loop, C connections each sending a SIZE-byte message and waiting
+              for the echo; messages/s and the proxy's CPU time (utime+stime of the
+              proxy and its children, from /proc) per relayed message. One round trip
+              relays two messages (client->backend and back).
+  latency     open loop at a fixed rate; p50/p99 round trip, and the difference from a
+              direct connection to the backend in the same run.
+  idle memory N idle WebSocket connections held open; (RSS after - RSS before) / N.
+
+Each measurement is repeated --rounds times and the median is reported, with ratios
+against the best peer. Usage:
+
+  bench/compare.py --build build-bench [--duration 10] [--rounds 3] [--only wsgate,nginx]
+
+Talks only to 127.0.0.1. Every process it starts is stopped by its PID.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import base64
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, deadline_s=10.0):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process {proc.args[0]} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"port {port} did not open")
+
+
+def process_tree(pid):
+    """pid and all its descendants (nginx/haproxy fork workers)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+        except OSError:
+            continue
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def cpu_seconds(pid):
+    total = 0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except OSError:
+            pass
+    return total / CLK_TCK
+
+
+def rss_bytes(pid):
+    total = 0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * PAGE
+        except OSError:
+            pass
+    return total
+
+
+class Proxy:
+    """A proxy under test: start() -> port, stop()."""
+
+    def __init__(self, name, workdir):
+        self.name, self.workdir, self.proc = name, workdir, None
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def _spawn(self, argv, port):
+        log = open(os.path.join(self.workdir, f"{self.name}.log"), "w")
+        self.proc = subprocess.Popen(argv, stdout=log, stderr=log, cwd=self.workdir)
+        wait_port(port, self.proc)
+        return port
+
+
+class Direct(Proxy):
+    def __init__(self, workdir, backend_port):
+        super().__init__("direct", workdir)
+        self.backend_port = backend_port
+
+    def start(self):
+        return self.backend_port
+
+    def stop(self):
+        pass
+
+
+class Wsgate(Proxy):
+    def __init__(self, workdir, backend_port, binary):
+        super().__init__("wsgate", workdir)
+        self.backend_port, self.binary = backend_port, binary
+
+    def start(self):
+        port = free_port()
+        cfg = os.path.join(self.workdir, "wsgate.toml")
+        with open(cfg, "w") as f:
+            f.write(f"""workers = 1
+access_log = ""
+[[listener]]
+address = "127.0.0.1:{port}"
+[[upstream]]
+name = "echo"
+servers = ["127.0.0.1:{self.backend_port}"]
+[[route]]
+path = "/"
+upstream = "echo"
+idle_timeout = "1h"
+""")
+        return self._spawn([self.binary, "-c", cfg], port)
+
+
+class Nginx(Proxy):
+    def __init__(self, workdir, backend_port):
+        super().__init__("nginx", workdir)
+        self.backend_port = backend_port
+
+    def start(self):
+        port = free_port()
+        cfg = os.path.join(self.workdir, "nginx.conf")
+        # The standard WebSocket proxy configuration from nginx's documentation.
+        with open(cfg, "w") as f:
+            f.write(f"""daemon off;
+master_process on;
+worker_processes 1;
+user root;
+pid {self.workdir}/nginx.pid;
+error_log {self.workdir}/nginx-error.log warn;
+worker_rlimit_nofile 65536;
+events {{ worker_connections 20000; }}
+http {{
+  access_log off;
+  client_body_temp_path {self.workdir}/nginx-tmp;
+  proxy_temp_path {self.workdir}/nginx-tmp;
+  fastcgi_temp_path {self.workdir}/nginx-tmp;
+  uwsgi_temp_path {self.workdir}/nginx-tmp;
+  scgi_temp_path {self.workdir}/nginx-tmp;
+  map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://127.0.0.1:{self.backend_port};
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_set_header Host $host;
+      proxy_read_timeout 1h;
+      proxy_send_timeout 1h;
+    }}
+  }}
+}}
+""")
+        os.makedirs(os.path.join(self.workdir, "nginx-tmp"), exist_ok=True)
+        return self._spawn(["nginx", "-p", self.workdir, "-c", cfg], port)
+
+
+class Haproxy(Proxy):
+    def __init__(self, workdir, backend_port):
+        super().__init__("haproxy", workdir)
+        self.backend_port = backend_port
+
+    def start(self):
+        port = free_port()
+        cfg = os.path.join(self.workdir, "haproxy.cfg")
+        with open(cfg, "w") as f:
+            f.write(f"""global
+  nbthread 1
+  maxconn 20000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+  timeout tunnel 1h
+frontend ws
+  bind 127.0.0.1:{port}
+  default_backend echo
+backend echo
+  server s1 127.0.0.1:{self.backend_port}
+""")
+        return self._spawn(["haproxy", "-db", "-f", cfg], port)
+
+
+class Nghttpx(Proxy):
+    def __init__(self, workdir, backend_port):
+        super().__init__("nghttpx", workdir)
+        self.backend_port = backend_port
+
+    def start(self):
+        port = free_port()
+        return self._spawn(["nghttpx", f"--frontend=127.0.0.1,{port};no-tls",
+                            f"--backend=127.0.0.1,{self.backend_port}", "--workers=1",
+                            "--conf=/dev/null", "--accesslog-file=/dev/null",
+                            f"--pid-file={self.workdir}/nghttpx.pid",
+                            "--frontend-read-timeout=1h", "--backend-read-timeout=1h",
+                            "--worker-connections=20000"], port)
+
+
+def run_client(client, port, args, rate=None):
+    argv = [client, "--url", f"ws://127.0.0.1:{port}/echo", "--connections",
+            str(args.connections), "--size", str(args.size), "--duration", str(args.duration),
+            "--warmup", "1"]
+    if rate:
+        argv += ["--rate", str(rate)]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=args.duration + 60)
+    if out.returncode != 0:
+        raise RuntimeError(f"load client failed: {out.stderr.strip()}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def hold_idle(port, count):
+    """Opens `count` WebSocket connections and returns the sockets (kept idle)."""
+    socks = []
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        key = base64.b64encode(os.urandom(16)).decode()
+        s.sendall((f"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                   f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < 4096:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise RuntimeError(f"idle connection refused: {head[:60]!r}")
+        socks.append(s)
+    return socks
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build-bench")
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=100)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--rate", type=int, default=10000, help="round trips/s for the latency run")
+    ap.add_argument("--idle", type=int, default=2000, help="idle connections for memory")
+    ap.add_argument("--only", default="direct,wsgate,nginx,haproxy,nghttpx")
+    ap.add_argument("--json", help="write the results here too")
+    args = ap.parse_args()
+
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    client = os.path.join(args.build, "wsgate-bench-client")
+    backend_bin = os.path.join(args.build, "wsgate-echo-backend")
+    wsgate_bin = os.path.join(args.build, "wsgate")
+    work = tempfile.mkdtemp(prefix="wsgate-bench-")
+    backend_port = free_port()
+    backend = subprocess.Popen([backend_bin, "--listen", f"127.0.0.1:{backend_port}", "--quiet"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = {}
+    try:
+        wait_port(backend_port, backend)
+        makers = {
+            "direct": lambda: Direct(work, backend_port),
+            "wsgate": lambda: Wsgate(work, backend_port, wsgate_bin),
+            "nginx": lambda: Nginx(work, backend_port),
+            "haproxy": lambda: Haproxy(work, backend_port),
+            "nghttpx": lambda: Nghttpx(work, backend_port),
+        }
+        names = [n for n in args.only.split(",") if n in makers]
+        for name in names:
+            if name not in ("direct", "wsgate") and shutil.which(name) is None:
+                print(f"skip {name}: not installed (scripts/install-deps.sh bench)", file=sys.stderr)
+                names.remove(name)
+        rows = {n: {"msgs_per_s": [], "cpu_us_per_msg": [], "p50_us": [], "p99_us": [],
+                    "idle_bytes_per_conn": []} for n in names}
+        for rnd in range(args.rounds):
+            for name in names:
+                proxy = makers[name]()
+                port = proxy.start()
+                try:
+                    pid = proxy.proc.pid if proxy.proc else backend.pid
+                    c0 = cpu_seconds(pid)
+                    t = run_client(client, port, args)
+                    c1 = cpu_seconds(pid)
+                    relayed = 2 * t["messages"]  # each round trip relays two messages
+                    rows[name]["msgs_per_s"].append(t["msgs_per_s"])
+                    # CPU over the whole client run (warmup included) per relayed message
+                    # counted in the measured window, scaled by the window's share.
+                    window = t["duration_s"] / (t["duration_s"] + 1.0)
+                    rows[name]["cpu_us_per_msg"].append((c1 - c0) * window * 1e6 / max(relayed, 1))
+                    lat = run_client(client, port, args, rate=args.rate)
+                    rows[name]["p50_us"].append(lat["p50_us"])
+                    rows[name]["p99_us"].append(lat["p99_us"])
+                    if name != "direct" and args.idle > 0:
+                        before = rss_bytes(pid)
+                        socks = hold_idle(port, args.idle)
+                        time.sleep(0.5)
+                        after = rss_bytes(pid)
+                        for s in socks:
+                            s.close()
+                        rows[name]["idle_bytes_per_conn"].append((after - before) / args.idle)
+                    print(f"round {rnd + 1} {name}: {t['msgs_per_s']:.0f} round trips/s, "
+                          f"p99 {lat['p99_us']} us at {args.rate}/s", file=sys.stderr)
+                finally:
+                    proxy.stop()
+        for name in names:
+            results[name] = {k: (statistics.median(v) if v else None) for k, v in rows[name].items()}
+    finally:
+        backend.send_signal(signal.SIGTERM)
+        try:
+            backend.wait(10)
+        except subprocess.TimeoutExpired:
+            backend.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+    peers = [n for n in results if n not in ("direct", "wsgate")]
+    print(f"\n{args.connections} connections, {args.size}-byte echo, {args.duration}s per run, "
+          f"median of {args.rounds} rounds, one worker each, {os.cpu_count()} cores\n")
+    print("| proxy | round trips/s | CPU us per relayed msg | p50 us | p99 us "
+          f"(at {args.rate}/s) | idle bytes/conn |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, r in results.items():
+        def fmt(v, d=1):
+            return "-" if v is None else f"{v:.{d}f}"
+        print(f"| {name} | {fmt(r['msgs_per_s'], 0)} | {fmt(r['cpu_us_per_msg'], 2)} | "
+              f"{fmt(r['p50_us'], 0)} | {fmt(r['p99_us'], 0)} | {fmt(r['idle_bytes_per_conn'], 0)} |")
+    if "wsgate" in results and peers:
+        w = results["wsgate"]
+        best_cpu = min(results[p]["cpu_us_per_msg"] for p in peers)
+        best_mem = min(results[p]["idle_bytes_per_conn"] or 1e18 for p in peers)
+        print(f"\nwsgate CPU per message / best peer: {w['cpu_us_per_msg'] / best_cpu:.2f}")
+        if w["idle_bytes_per_conn"]:
+            print(f"wsgate idle memory per connection / best peer: "
+                  f"{w['idle_bytes_per_conn'] / best_mem:.2f}")
+        if "direct" in results:
+            print(f"added p99 over direct: wsgate {w['p99_us'] - results['direct']['p99_us']:.0f} us; "
+                  + ", ".join(f"{p} {results[p]['p99_us'] - results['direct']['p99_us']:.0f} us"
+                              for p in peers))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
