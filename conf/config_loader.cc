@@ -14,6 +14,7 @@
 
 #include <toml++/toml.h>
 
+#include "conf/config_upstream.h"
 #include "conf/config_validate.h"
 #include "conf/units.h"
 
@@ -34,7 +35,6 @@ constexpr std::string_view kTopKeys[] = {"workers",  "drain_timeout", "access_lo
                                          "listener", "upstream",      "route"};
 constexpr std::string_view kListenerKeys[] = {"address", "name", "max_header_bytes", "max_headers",
                                               "handshake_timeout"};
-constexpr std::string_view kUpstreamKeys[] = {"name", "servers", "balancer"};
 constexpr std::string_view kRouteKeys[] = {"name",
                                            "host",
                                            "path",
@@ -108,20 +108,8 @@ class ConfigBuilder {
   }
 
   void read_upstream(const toml::table& table) {
-    const TableReader r(file_, table, "upstream", kUpstreamKeys);
-    Upstream upstream;
-    upstream.where = r.position();
-    r.require("name");
-    read_name(r, &upstream.name);
-    r.require("servers");
-    const auto servers =
-        r.strings("servers", R"("host:port" like "10.0.0.1:9001", "[::1]:9001" or "backend:80")",
-                  [](std::string_view s) { return parse_host_port(s).has_value(); });
-    if (servers.empty()) r.fail_expected("servers", R"(at least one "host:port")");
-    for (const auto& server : servers) upstream.servers.push_back(*parse_host_port(server));
-    std::string balancer;
-    if (r.string("balancer", &balancer) && balancer != "round_robin")
-      r.fail_expected("balancer", R"(one of: "round_robin")");
+    const TableReader r(file_, table, "upstream", detail::kUpstreamKeys);
+    Upstream upstream = detail::read_upstream(file_, r);
     claim(&upstream_names_, upstream.name, r.value_position("name"),
           "duplicate upstream name " + quoted(upstream.name));
     config_.upstreams.push_back(std::move(upstream));

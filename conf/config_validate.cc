@@ -10,8 +10,6 @@
 #include "conf/units.h"
 
 namespace wsgate::conf::detail {
-namespace {
-
 // How a value found in the file reads in a message: strings quoted, others with their type.
 std::string describe(const toml::node& node) {
   std::ostringstream out;
@@ -33,6 +31,8 @@ std::string describe(const toml::node& node) {
       return "a date/time";
   }
 }
+
+namespace {
 
 // "1KiB", "16MiB", or plain bytes: how a size limit reads in a message.
 std::string format_size(std::uint64_t bytes) {
@@ -145,6 +145,13 @@ bool TableReader::string(std::string_view key, std::string* out) const {
   return true;
 }
 
+void TableReader::boolean(std::string_view key, bool* out) const {
+  const toml::node* node = find(key);
+  if (!node) return;
+  if (!node->is_boolean()) fail_expected(key, "true or false");
+  *out = node->as_boolean()->get();
+}
+
 void TableReader::duration(std::string_view key, Duration* out, bool must_be_positive) const {
   const toml::node* node = find(key);
   if (!node) return;
@@ -215,7 +222,10 @@ std::string TableReader::name(std::string_view key) const {
 }
 
 std::string TableReader::table_name() const {
-  return section_.empty() ? "the top level" : "[[" + section_ + "]]";
+  if (section_.empty()) return "the top level";
+  // A sub-table ("upstream.health_check") is a [table], not an [[array of tables]].
+  if (section_.find('.') != std::string::npos) return "[" + section_ + "]";
+  return "[[" + section_ + "]]";
 }
 
 // Reports the first unknown key in file order, listing the allowed ones and, for a near

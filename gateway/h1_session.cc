@@ -147,7 +147,8 @@ void H1Session::handle_request() {
   state_ = State::ConnectingUpstream;
   std::string request = proxy::build_upstream_request(head_, {client_ip_, "http"});
   connector_ = std::make_unique<proxy::UpstreamConnector>(
-      worker_.base(), worker_.dns(), worker_.balancers().candidates(*upstream), std::move(request),
+      worker_.base(), worker_.dns(), worker_.balancers().select(*upstream, client_ip_, head_),
+      std::move(request),
       proxy::UpstreamTimeouts{route_->connect_timeout, route_->upstream_handshake_timeout},
       [this](proxy::UpstreamResult&& r) { on_upstream(std::move(r)); });
   connector_->start();
@@ -155,6 +156,7 @@ void H1Session::handle_request() {
 
 void H1Session::on_upstream(proxy::UpstreamResult&& result) {
   upstream_addr_ = host_port_text(result.server);
+  upstream_lease_ = std::move(result.lease);  // counts for the balancers until we end
   if (!result.answered) {
     reject(result.status, std::move(result.reason));
     return;

@@ -83,7 +83,8 @@ class H1Session {
   http1::RequestHead head_;
   const conf::Route* route_ = nullptr;
   std::unique_ptr<proxy::UpstreamConnector> connector_;
-  BufferEventPtr refusing_upstream_;  // ForwardingRefusal only
+  proxy::ServerLease upstream_lease_;  // the chosen server's connection slot
+  BufferEventPtr refusing_upstream_;   // ForwardingRefusal only
   uint64_t refusal_body_left_ = 0;
   std::unique_ptr<proxy::Relay> relay_;
   metrics::ConnectionStats stats_;

@@ -13,7 +13,8 @@
 
 namespace wsgate::gateway {
 
-Server::Server(conf::ConfigPtr config) : config_(std::move(config)) {}
+Server::Server(conf::ConfigPtr config)
+    : config_(std::move(config)), pools_(std::make_shared<proxy::UpstreamPools>(*config_)) {}
 
 Server::~Server() = default;
 
@@ -52,7 +53,7 @@ int Server::run() {
   }
   for (unsigned w = 0; w < config_->workers; ++w) {
     workers_.push_back(std::make_unique<Worker>(static_cast<int>(w), config_,
-                                                std::move(per_worker[w]), access_log_));
+                                                std::move(per_worker[w]), access_log_, pools_));
   }
 
   EventBasePtr base(event_base_new());

@@ -7,6 +7,7 @@
 
 #include "conf/config.h"
 #include "metrics/access_log.h"
+#include "proxy/upstream_pool.h"
 
 namespace wsgate::gateway {
 
@@ -22,6 +23,7 @@ class Server {
  private:
   conf::ConfigPtr config_;
   metrics::AccessLog access_log_;
+  std::shared_ptr<proxy::UpstreamPools> pools_;  // shared with workers and health checks
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 

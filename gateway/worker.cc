@@ -10,8 +10,11 @@
 namespace wsgate::gateway {
 
 Worker::Worker(int index, conf::ConfigPtr config, std::vector<ListenSocket> sockets,
-               const metrics::AccessLog& access_log)
-    : index_(index), config_(std::move(config)), access_log_(access_log) {
+               const metrics::AccessLog& access_log, std::shared_ptr<proxy::UpstreamPools> pools)
+    : index_(index),
+      config_(std::move(config)),
+      access_log_(access_log),
+      balancers_(std::move(pools), static_cast<uint64_t>(index) + 1) {
   base_.reset(event_base_new());
   // Resolver for upstream names (reads resolv.conf and /etc/hosts); falls back to an
   // empty resolver when there is no resolv.conf, so IP literals still work.

@@ -31,7 +31,7 @@ struct ListenSocket {
 class Worker {
  public:
   Worker(int index, conf::ConfigPtr config, std::vector<ListenSocket> sockets,
-         const metrics::AccessLog& access_log);
+         const metrics::AccessLog& access_log, std::shared_ptr<proxy::UpstreamPools> pools);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;

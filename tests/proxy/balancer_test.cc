@@ -1,0 +1,144 @@
+// Server selection for one connection (proxy/balancer.cc, proxy/upstream_pool.cc):
+// backups, max_connections, retries never repeating a server, passive ejection, the
+// shared connection counts that least_conn reads, and the 503 reason.
+#include "proxy/balancer.h"
+
+#include <doctest/doctest.h>
+
+#include <set>
+#include <string>
+
+using namespace wsgate;
+using namespace wsgate::proxy;
+
+namespace {
+
+conf::UpstreamServer server(const std::string& host, unsigned weight = 1, unsigned max = 0,
+                            bool backup = false) {
+  conf::UpstreamServer s;
+  s.host = host;
+  s.port = 9000;
+  s.text = host + ":9000";
+  s.weight = weight;
+  s.max_connections = max;
+  s.backup = backup;
+  return s;
+}
+
+conf::Config config_with(std::vector<conf::UpstreamServer> servers,
+                         conf::Balancer b = conf::Balancer::LeastConn) {
+  conf::Config c;
+  conf::Upstream u;
+  u.name = "u";
+  u.servers = std::move(servers);
+  u.balancer = b;
+  c.upstreams.push_back(u);
+  return c;
+}
+
+const http1::RequestHead kHead;
+
+}  // namespace
+
+TEST_CASE("selection: backups only when no primary can take the connection") {
+  const conf::Config c = config_with({server("a"), server("b", 1, 0, true)});
+  auto pools = std::make_shared<UpstreamPools>(c);
+  Balancers balancers(pools, 1);
+  for (int i = 0; i < 5; ++i) {
+    ServerSelection sel = balancers.select(c.upstreams[0], "ip", kHead);
+    CHECK(sel.next()->host == "a");
+  }
+  pools->at(0).server(0).check_up = false;  // the health check says a is down
+  ServerSelection sel = balancers.select(c.upstreams[0], "ip", kHead);
+  CHECK(sel.next()->host == "b");
+}
+
+TEST_CASE("selection: a held lease counts for least_conn in every worker's balancer") {
+  const conf::Config c = config_with({server("a"), server("b")});
+  auto pools = std::make_shared<UpstreamPools>(c);
+  Balancers worker1(pools, 1), worker2(pools, 2);
+  std::vector<ServerLease> held;
+  for (int i = 0; i < 10; ++i) {
+    ServerSelection sel = (i % 2 ? worker1 : worker2).select(c.upstreams[0], "ip", kHead);
+    REQUIRE(sel.next() != nullptr);
+    held.push_back(sel.succeeded());
+  }
+  CHECK(pools->at(0).server(0).active == 5);
+  CHECK(pools->at(0).server(1).active == 5);
+  held.clear();  // the connections end
+  CHECK(pools->at(0).server(0).active == 0);
+  CHECK(pools->at(0).server(1).active == 0);
+}
+
+TEST_CASE("selection: max_connections is a hard limit; full everywhere -> none, with a reason") {
+  const conf::Config c = config_with({server("a", 1, 2), server("b", 1, 1)});
+  auto pools = std::make_shared<UpstreamPools>(c);
+  Balancers balancers(pools, 1);
+  std::vector<ServerLease> held;
+  for (int i = 0; i < 3; ++i) {
+    ServerSelection sel = balancers.select(c.upstreams[0], "ip", kHead);
+    REQUIRE(sel.next() != nullptr);
+    held.push_back(sel.succeeded());
+  }
+  ServerSelection sel = balancers.select(c.upstreams[0], "ip", kHead);
+  CHECK(sel.next() == nullptr);
+  CHECK(sel.unavailable_reason() ==
+        "no server of upstream u can take the connection: a:9000 at max_connections 2, "
+        "b:9000 at max_connections 1");
+  held.pop_back();
+  ServerSelection again = balancers.select(c.upstreams[0], "ip", kHead);
+  CHECK(again.next() != nullptr);
+}
+
+TEST_CASE("selection: retries try other servers, each once, at most 1 + retries") {
+  conf::Config c = config_with({server("a"), server("b"), server("c"), server("d")});
+  c.upstreams[0].retries = 2;
+  c.upstreams[0].eject_after_failures = 0;
+  auto pools = std::make_shared<UpstreamPools>(c);
+  Balancers balancers(pools, 1);
+  ServerSelection sel = balancers.select(c.upstreams[0], "ip", kHead);
+  std::set<std::string> tried;
+  while (const conf::UpstreamServer* s = sel.next()) {
+    CHECK(tried.insert(s->host).second);
+    sel.failed("refused");
+  }
+  CHECK(tried.size() == 3);
+  CHECK(sel.attempts() == 3);
+  // Failed attempts gave their slots back.
+  for (std::size_t i = 0; i < 4; ++i) CHECK(pools->at(0).server(i).active == 0);
+}
+
+TEST_CASE("passive health: consecutive failures eject for the backoff, then it returns") {
+  conf::Config c = config_with({server("a"), server("b")});
+  c.upstreams[0].eject_after_failures = 3;
+  c.upstreams[0].eject_duration = std::chrono::milliseconds(1000);
+  Pool pool(c.upstreams[0]);
+  CHECK_FALSE(pool.record_failure(0, "refused", 100));
+  CHECK_FALSE(pool.record_failure(0, "refused", 100));
+  pool.record_success(0);  // a success in between starts the count again
+  CHECK_FALSE(pool.record_failure(0, "refused", 100));
+  CHECK_FALSE(pool.record_failure(0, "refused", 100));
+  CHECK(pool.available(0, 100));
+  CHECK(pool.record_failure(0, "refused", 100));  // third in a row: ejected
+  CHECK_FALSE(pool.available(0, 100));
+  CHECK_FALSE(pool.available(0, 1099));
+  CHECK(pool.available(1, 500));
+  CHECK(pool.describe_unavailable(500) ==
+        "a:9000 ejected after failures, b:9000 failed this request");
+  CHECK(pool.available(0, 1100));  // the backoff ran out
+  CHECK(pool.server(0).ejected_until_ms == 0);
+}
+
+TEST_CASE("selection: nothing available -> no attempt and a 503 reason naming each server") {
+  const conf::Config c = config_with({server("a"), server("b")});
+  auto pools = std::make_shared<UpstreamPools>(c);
+  pools->at(0).server(0).check_up = false;
+  pools->at(0).server(1).check_up = false;
+  Balancers balancers(pools, 1);
+  ServerSelection sel = balancers.select(c.upstreams[0], "ip", kHead);
+  CHECK(sel.next() == nullptr);
+  CHECK(sel.attempts() == 0);
+  CHECK(sel.unavailable_reason() ==
+        "no server of upstream u can take the connection: a:9000 down (health check), b:9000 "
+        "down (health check)");
+}
