@@ -9,6 +9,7 @@
 #include "gateway/listen_socket.h"
 #include "gateway/worker.h"
 #include "metrics/log.h"
+#include "proxy/health_checker.h"
 #include "proxy/libevent_ptr.h"
 
 namespace wsgate::gateway {
@@ -61,6 +62,10 @@ int Server::run() {
   EventPtr sigint(evsignal_new(base.get(), SIGINT, &on_stop_signal, base.get()));
   event_add(sigterm.get(), nullptr);
   event_add(sigint.get(), nullptr);
+
+  // Active health checks run on this thread's loop; workers read their verdicts.
+  proxy::HealthChecker health_checker(base.get(), *config_, *pools_);
+  health_checker.start();
 
   for (auto& w : workers_) w->start();
   std::string where;
