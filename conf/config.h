@@ -84,6 +84,9 @@ struct Upstream {
   // eject_duration (0: never).
   unsigned eject_after_failures = 3;
   Duration eject_duration = std::chrono::seconds(10);
+  // A server back from down or ejected has its weight ramped from 10% to 100% over this
+  // time (0: at once), so least_conn does not pile every new connection onto it.
+  Duration slow_start = std::chrono::seconds(0);
   HealthCheck health_check;
   SourcePosition where;
 };

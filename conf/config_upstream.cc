@@ -24,9 +24,9 @@ const char* to_string(Balancer b) {
 namespace detail {
 namespace {
 
-constexpr std::string_view kKeys[] = {"name",           "servers",     "balancer",
-                                      "hash_key",       "retries",     "eject_after_failures",
-                                      "eject_duration", "health_check"};
+constexpr std::string_view kKeys[] = {"name",           "servers",    "balancer",
+                                      "hash_key",       "retries",    "eject_after_failures",
+                                      "eject_duration", "slow_start", "health_check"};
 constexpr std::string_view kServerKeys[] = {"address", "weight", "max_connections", "backup"};
 constexpr std::string_view kHealthKeys[] = {"type", "path", "interval", "timeout", "rise", "fall"};
 constexpr auto kServerForm =
@@ -174,6 +174,7 @@ Upstream read_upstream(const std::string& file, const TableReader& r) {
   r.integer("retries", &upstream.retries, 0, 100);
   r.integer("eject_after_failures", &upstream.eject_after_failures, 0, 1000);
   r.duration("eject_duration", &upstream.eject_duration, /*must_be_positive=*/true);
+  r.duration("slow_start", &upstream.slow_start, /*must_be_positive=*/false);
   read_health_check(file, r, &upstream);
   return upstream;
 }

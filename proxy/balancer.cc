@@ -30,6 +30,7 @@ ServerLease UpstreamBalancer::pick_in(Group& group, std::uint64_t key_hash,
     const std::size_t i = group.servers[m];
     const ServerState& s = pool_.server(i);
     loads_[m].active = s.active.load(std::memory_order_relaxed);
+    loads_[m].weight = pool_.effective_weight(i, now_ms);
     const bool full = s.config.max_connections != 0 && loads_[m].active >= s.config.max_connections;
     loads_[m].eligible = !tried[i] && !full && pool_.available(i, now_ms);
   }

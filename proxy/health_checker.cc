@@ -38,6 +38,7 @@ void HealthChecker::on_result(Target& t, bool ok, const std::string& detail) {
   const auto changed = t.state.record(ok);
   if (!changed) return;
   const bool up = *changed == Health::Up;
+  if (up) t.pool.mark_back(t.index, steady_now_ms());
   t.pool.server(t.index).check_up.store(up, std::memory_order_release);
   const conf::HealthCheck& hc = t.upstream.health_check;
   const std::string message =

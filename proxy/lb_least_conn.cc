@@ -16,40 +16,32 @@ namespace {
 
 class LeastConn final : public LoadBalancer {
  public:
-  explicit LeastConn(const std::vector<Member>& members) : wrr_(weights(members)) {
-    for (const auto& m : members) weights_.push_back(m.weight);
-  }
+  explicit LeastConn(std::size_t members) : wrr_(members) {}
 
   std::optional<std::size_t> pick(std::span<const MemberLoad> now,
                                   std::uint64_t /*key_hash*/) override {
     // a/wa < b/wb  <=>  a*wb < b*wa (no division, exact).
     const auto less = [&](std::size_t a, std::size_t b) {
-      return std::uint64_t{now[a].active} * weights_[b] <
-             std::uint64_t{now[b].active} * weights_[a];
+      return std::uint64_t{now[a].active} * now[b].weight <
+             std::uint64_t{now[b].active} * now[a].weight;
     };
     std::optional<std::size_t> least;
     for (std::size_t i = 0; i < now.size(); ++i)
       if (now[i].eligible && (!least || less(i, *least))) least = i;
     if (!least) return std::nullopt;
     const std::size_t m = *least;
-    return wrr_.pick([&](std::size_t i) { return now[i].eligible && !less(m, i); });
+    return wrr_.pick([&](std::size_t i) { return now[i].eligible && !less(m, i); },
+                     [&](std::size_t i) { return now[i].weight; });
   }
 
  private:
-  static std::vector<std::uint32_t> weights(const std::vector<Member>& members) {
-    std::vector<std::uint32_t> w;
-    for (const auto& m : members) w.push_back(m.weight);
-    return w;
-  }
-
-  std::vector<std::uint32_t> weights_;
   SmoothWeightedRoundRobin wrr_;
 };
 
 }  // namespace
 
 std::unique_ptr<LoadBalancer> make_least_conn(std::vector<Member> members) {
-  return std::make_unique<LeastConn>(members);
+  return std::make_unique<LeastConn>(members.size());
 }
 
 }  // namespace wsgate::proxy

@@ -12,9 +12,7 @@ namespace {
 
 class RandomTwo final : public LoadBalancer {
  public:
-  RandomTwo(const std::vector<Member>& members, std::uint64_t seed) : rng_(seed) {
-    for (const auto& m : members) weights_.push_back(m.weight);
-  }
+  explicit RandomTwo(std::uint64_t seed) : rng_(seed) {}
 
   std::optional<std::size_t> pick(std::span<const MemberLoad> now,
                                   std::uint64_t /*key_hash*/) override {
@@ -23,8 +21,8 @@ class RandomTwo final : public LoadBalancer {
     const auto second = draw(now, first);
     if (!second) return first;
     // Fewer connections per weight wins; a tie goes to the first draw (itself random).
-    const std::uint64_t a = std::uint64_t{now[*first].active} * weights_[*second];
-    const std::uint64_t b = std::uint64_t{now[*second].active} * weights_[*first];
+    const std::uint64_t a = std::uint64_t{now[*first].active} * now[*second].weight;
+    const std::uint64_t b = std::uint64_t{now[*second].active} * now[*first].weight;
     return b < a ? second : first;
   }
 
@@ -34,25 +32,25 @@ class RandomTwo final : public LoadBalancer {
                                   std::optional<std::size_t> except) {
     std::uint64_t total = 0;
     for (std::size_t i = 0; i < now.size(); ++i)
-      if (now[i].eligible && i != except) total += weights_[i];
+      if (now[i].eligible && i != except) total += now[i].weight;
     if (total == 0) return std::nullopt;
     std::uint64_t ticket = std::uniform_int_distribution<std::uint64_t>(0, total - 1)(rng_);
     for (std::size_t i = 0; i < now.size(); ++i) {
       if (!now[i].eligible || i == except) continue;
-      if (ticket < weights_[i]) return i;
-      ticket -= weights_[i];
+      if (ticket < now[i].weight) return i;
+      ticket -= now[i].weight;
     }
     return std::nullopt;  // unreachable: ticket < total
   }
 
-  std::vector<std::uint32_t> weights_;
   std::mt19937_64 rng_;
 };
 
 }  // namespace
 
 std::unique_ptr<LoadBalancer> make_random_two(std::vector<Member> members, std::uint64_t seed) {
-  return std::make_unique<RandomTwo>(members, seed);
+  (void)members;  // the weights arrive with every pick (MemberLoad::weight)
+  return std::make_unique<RandomTwo>(seed);
 }
 
 }  // namespace wsgate::proxy

@@ -8,20 +8,14 @@
 namespace wsgate::proxy {
 namespace {
 
-std::vector<std::uint32_t> weights_of(const std::vector<Member>& members) {
-  std::vector<std::uint32_t> weights;
-  weights.reserve(members.size());
-  for (const auto& m : members) weights.push_back(m.weight);
-  return weights;
-}
-
 class RoundRobin final : public LoadBalancer {
  public:
-  explicit RoundRobin(const std::vector<Member>& members) : wrr_(weights_of(members)) {}
+  explicit RoundRobin(std::size_t members) : wrr_(members) {}
 
   std::optional<std::size_t> pick(std::span<const MemberLoad> now,
                                   std::uint64_t /*key_hash*/) override {
-    return wrr_.pick([&](std::size_t i) { return now[i].eligible; });
+    return wrr_.pick([&](std::size_t i) { return now[i].eligible; },
+                     [&](std::size_t i) { return now[i].weight; });
   }
 
  private:
@@ -31,7 +25,7 @@ class RoundRobin final : public LoadBalancer {
 }  // namespace
 
 std::unique_ptr<LoadBalancer> make_round_robin(std::vector<Member> members) {
-  return std::make_unique<RoundRobin>(members);
+  return std::make_unique<RoundRobin>(members.size());
 }
 
 std::unique_ptr<LoadBalancer> make_load_balancer(conf::Balancer kind, std::vector<Member> members,

@@ -13,18 +13,19 @@ namespace wsgate::proxy {
 
 class SmoothWeightedRoundRobin {
  public:
-  explicit SmoothWeightedRoundRobin(std::vector<std::uint32_t> weights)
-      : weights_(std::move(weights)), current_(weights_.size(), 0) {}
+  explicit SmoothWeightedRoundRobin(std::size_t members) : current_(members, 0) {}
 
-  // Picks among the indexes for which candidate(i) is true; nullopt when there is none.
-  template <class Candidate>
-  std::optional<std::size_t> pick(Candidate&& candidate) {
+  // Picks among the indexes for which candidate(i) is true, weighing each by weight(i)
+  // (its effective weight now); nullopt when there is none.
+  template <class Candidate, class Weight>
+  std::optional<std::size_t> pick(Candidate&& candidate, Weight&& weight) {
     std::optional<std::size_t> best;
     std::int64_t total = 0;
-    for (std::size_t i = 0; i < weights_.size(); ++i) {
+    for (std::size_t i = 0; i < current_.size(); ++i) {
       if (!candidate(i)) continue;
-      current_[i] += weights_[i];
-      total += weights_[i];
+      const std::int64_t w = weight(i);
+      current_[i] += w;
+      total += w;
       if (!best || current_[i] > current_[*best]) best = i;
     }
     if (best) current_[*best] -= total;
@@ -32,7 +33,6 @@ class SmoothWeightedRoundRobin {
   }
 
  private:
-  std::vector<std::uint32_t> weights_;
   std::vector<std::int64_t> current_;
 };
 

@@ -22,13 +22,17 @@ namespace wsgate::proxy {
 // A server as the balancer sees it; fixed for the balancer's life.
 struct Member {
   std::string id;            // "host:port" as configured: the identity hashing uses
-  std::uint32_t weight = 1;  // >= 1
+  std::uint32_t weight = 1;  // configured weight, >= 1 (the hash table is built from it)
 };
 
 // One member's state at the moment of a pick, same index as the members.
 struct MemberLoad {
   bool eligible = false;     // healthy, not ejected, below max_connections, not tried yet
   std::uint32_t active = 0;  // connections it holds now (all workers)
+  // Effective weight now, >= 1, in any unit common to all members: the configured weight,
+  // scaled down while the server is in slow start. round_robin, least_conn and
+  // random_two use it; hash keeps its table (stickiness beats ramping).
+  std::uint32_t weight = 1;
 };
 
 class LoadBalancer {

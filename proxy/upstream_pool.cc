@@ -1,5 +1,6 @@
 #include "proxy/upstream_pool.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "metrics/log.h"
@@ -29,7 +30,8 @@ bool ServerState::try_acquire() {
 Pool::Pool(const conf::Upstream& upstream)
     : name_(upstream.name),
       eject_after_failures_(upstream.eject_after_failures),
-      eject_ms_(upstream.eject_duration.count()) {
+      eject_ms_(upstream.eject_duration.count()),
+      slow_start_ms_(upstream.slow_start.count()) {
   for (const auto& s : upstream.servers) servers_.push_back(std::make_unique<ServerState>(s));
 }
 
@@ -40,9 +42,11 @@ bool Pool::available(std::size_t i, std::int64_t now_ms) {
   if (until == 0) return true;
   if (now_ms < until) return false;
   // The ejection ran out: the first worker to notice ends it and says so.
-  if (s.ejected_until_ms.compare_exchange_strong(until, 0, std::memory_order_acq_rel))
+  if (s.ejected_until_ms.compare_exchange_strong(until, 0, std::memory_order_acq_rel)) {
+    mark_back(i, now_ms);
     log::info("upstream " + name_ + ": server " + s.config.text +
               " back in rotation after its passive ejection");
+  }
   return true;
 }
 
@@ -64,6 +68,21 @@ bool Pool::record_failure(std::size_t i, std::string_view why, std::int64_t now_
 
 void Pool::record_success(std::size_t i) {
   servers_[i]->consecutive_failures.store(0, std::memory_order_relaxed);
+}
+
+void Pool::mark_back(std::size_t i, std::int64_t now_ms) {
+  servers_[i]->back_since_ms.store(now_ms, std::memory_order_relaxed);
+}
+
+std::uint32_t Pool::effective_weight(std::size_t i, std::int64_t now_ms) const {
+  const ServerState& s = *servers_[i];
+  const std::uint32_t full = s.config.weight * kWeightScale;
+  const std::int64_t since = s.back_since_ms.load(std::memory_order_relaxed);
+  if (slow_start_ms_ <= 0 || since == 0 || now_ms - since >= slow_start_ms_) return full;
+  // Never below 10%: a server in slow start still gets a trickle of connections.
+  const std::int64_t elapsed = std::max<std::int64_t>(now_ms - since, 0);
+  const std::int64_t ramped = std::int64_t{full} * elapsed / slow_start_ms_;
+  return static_cast<std::uint32_t>(std::max<std::int64_t>(ramped, full / 10));
 }
 
 std::string Pool::describe_unavailable(std::int64_t now_ms) const {

@@ -38,6 +38,7 @@ struct ServerState {
   std::atomic<bool> check_up{true};      // the active health check's verdict
   std::atomic<std::uint32_t> consecutive_failures{0};  // passive health
   std::atomic<std::int64_t> ejected_until_ms{0};       // passive ejection; 0: not ejected
+  std::atomic<std::int64_t> back_since_ms{0};  // when it last came back (slow start); 0: never
 
   // Takes a connection slot; false when the server is at max_connections.
   bool try_acquire();
@@ -93,6 +94,12 @@ class Pool {
   // failure ejected the server.
   bool record_failure(std::size_t i, std::string_view why, std::int64_t now_ms);
   void record_success(std::size_t i);
+  // The server came back (health check up, or its ejection ended) at `now_ms`.
+  void mark_back(std::size_t i, std::int64_t now_ms);
+  // Its weight for the balancers now, in units of 1/kWeightScale: the configured weight,
+  // ramped linearly from 10% to 100% during slow_start after the server came back.
+  static constexpr std::uint32_t kWeightScale = 100;
+  std::uint32_t effective_weight(std::size_t i, std::int64_t now_ms) const;
   // For a 503: every server and why it cannot take a connection now.
   std::string describe_unavailable(std::int64_t now_ms) const;
 
@@ -100,6 +107,7 @@ class Pool {
   std::string name_;
   unsigned eject_after_failures_;
   std::int64_t eject_ms_;
+  std::int64_t slow_start_ms_;
   std::vector<std::unique_ptr<ServerState>> servers_;  // atomics do not move
 };
 

@@ -142,3 +142,47 @@ TEST_CASE("selection: nothing available -> no attempt and a 503 reason naming ea
         "no server of upstream u can take the connection: a:9000 down (health check), b:9000 "
         "down (health check)");
 }
+
+TEST_CASE("slow start: a server back from down gets a ramped share, not every connection") {
+  conf::Config c = config_with({server("a"), server("b")});
+  c.upstreams[0].slow_start = std::chrono::seconds(100);
+  auto pools = std::make_shared<UpstreamPools>(c);
+  Pool& pool = pools->at(0);
+  pool.server(0).active = 100;  // a holds 100 long-lived connections, b restarted empty
+  const std::int64_t now = steady_now_ms();
+  pool.mark_back(1, now);
+  CHECK(pool.effective_weight(0, now) == 100);
+  CHECK(pool.effective_weight(1, now) == 10);  // the 10% floor
+  CHECK(pool.effective_weight(1, now + 50'000) == 50);
+  CHECK(pool.effective_weight(1, now + 100'000) == 100);
+
+  Balancers balancers(pools, 1);
+  std::vector<ServerLease> held;
+  int to_b = 0;
+  for (int i = 0; i < 50; ++i) {
+    ServerSelection sel = balancers.select(c.upstreams[0], "ip", kHead);
+    const conf::UpstreamServer* s = sel.next();
+    REQUIRE(s != nullptr);
+    to_b += s->host == "b" ? 1 : 0;
+    held.push_back(sel.succeeded());
+  }
+  // At 10% weight b balances at about a tenth of a's count: 10-15 of 50, not all 50
+  // (which plain least_conn gives an empty server).
+  MESSAGE("slow start: " << to_b << " of 50 new connections to the recovering server");
+  CHECK(to_b >= 10);
+  CHECK(to_b <= 16);
+}
+
+TEST_CASE("slow start off: the empty server takes the new connections until it catches up") {
+  const conf::Config c = config_with({server("a"), server("b")});
+  auto pools = std::make_shared<UpstreamPools>(c);
+  pools->at(0).server(0).active = 100;
+  pools->at(0).mark_back(1, steady_now_ms());
+  Balancers balancers(pools, 1);
+  std::vector<ServerLease> held;
+  for (int i = 0; i < 50; ++i) {
+    ServerSelection sel = balancers.select(c.upstreams[0], "ip", kHead);
+    CHECK(sel.next()->host == "b");
+    held.push_back(sel.succeeded());
+  }
+}

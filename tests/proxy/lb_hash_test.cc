@@ -32,7 +32,7 @@ TEST_CASE("hash: the stable hash is fixed (same on every instance and build)") {
 TEST_CASE("hash: 100 keys stay on their server across reconnects and across instances") {
   auto a = make_hash(members({1, 1, 1}));
   auto b = make_hash(members({1, 1, 1}));  // another gateway with the same config
-  const auto loads = all_eligible(3);
+  const auto loads = all_eligible({1, 1, 1});
   const auto first = place(*a, loads, 100);
   CHECK(place(*a, loads, 100) == first);
   CHECK(place(*b, loads, 100) == first);
@@ -48,8 +48,8 @@ TEST_CASE("hash: removing one of 3 servers from the config moves at most 40% of 
   two_members.erase(two_members.begin() + 1);  // drop 10.0.0.2
   auto two = make_hash(two_members);
   const int keys = 1000;
-  const auto before = place(*three, all_eligible(3), keys);
-  const auto after = place(*two, all_eligible(2), keys);
+  const auto before = place(*three, all_eligible({1, 1, 1}), keys);
+  const auto after = place(*two, all_eligible({1, 1}), keys);
   int moved = 0;
   for (int k = 0; k < keys; ++k) {
     const std::size_t was = before[k] == 0 ? 0 : before[k] == 2 ? 1 : 99;  // index in `two`
@@ -62,7 +62,7 @@ TEST_CASE("hash: removing one of 3 servers from the config moves at most 40% of 
 
 TEST_CASE("hash: an unhealthy server's keys move, nobody else's, and come back") {
   auto lb = make_hash(members({1, 1, 1}));
-  auto loads = all_eligible(3);
+  auto loads = all_eligible({1, 1, 1});
   const auto before = place(*lb, loads, 1000);
   loads[0].eligible = false;
   const auto during = place(*lb, loads, 1000);
@@ -76,7 +76,7 @@ TEST_CASE("hash: an unhealthy server's keys move, nobody else's, and come back")
 
 TEST_CASE("hash: weights 1:1:2 give the heavy server about half the keys") {
   auto lb = make_hash(members({1, 1, 2}));
-  const auto s = shares(*lb, all_eligible(3), 1000);
+  const auto s = shares(*lb, all_eligible({1, 1, 2}), 1000);
   CHECK(std::abs(s[0] - 25) <= 5);
   CHECK(std::abs(s[1] - 25) <= 5);
   CHECK(std::abs(s[2] - 50) <= 5);

@@ -12,7 +12,7 @@ using namespace wsgate::proxy::test;
 
 TEST_CASE("least_conn: 1000 long-lived connections over weights 1:1:2 end at 25/25/50") {
   auto lb = make_least_conn(members({1, 1, 2}));
-  auto loads = all_eligible(3);
+  auto loads = all_eligible({1, 1, 2});
   for (int i = 0; i < 1000; ++i) ++loads[*lb->pick(loads, 0)].active;  // none closes
   CHECK(std::abs(loads[0].active / 10.0 - 25) <= 5);
   CHECK(std::abs(loads[1].active / 10.0 - 25) <= 5);
@@ -21,7 +21,7 @@ TEST_CASE("least_conn: 1000 long-lived connections over weights 1:1:2 end at 25/
 
 TEST_CASE("least_conn: short connections (all idle) still follow the weights") {
   auto lb = make_least_conn(members({1, 1, 2}));
-  const auto s = shares(*lb, all_eligible(3), 1000);
+  const auto s = shares(*lb, all_eligible({1, 1, 2}), 1000);
   CHECK(std::abs(s[0] - 25) <= 5);
   CHECK(std::abs(s[1] - 25) <= 5);
   CHECK(std::abs(s[2] - 50) <= 5);
@@ -31,7 +31,7 @@ TEST_CASE(
     "least_conn: a server holding long-lived connections gets new ones only once "
     "the others catch up") {
   auto lb = make_least_conn(members({1, 1, 1}));
-  auto loads = all_eligible(3);
+  auto loads = all_eligible({1, 1, 1});
   loads[0].active = 50;  // e.g. it was alone for a while
   for (int i = 0; i < 100; ++i) {
     const std::size_t m = *lb->pick(loads, 0);

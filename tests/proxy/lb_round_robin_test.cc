@@ -11,7 +11,7 @@ using namespace wsgate::proxy::test;
 
 TEST_CASE("round_robin: weights 1:1:2 over 1000 picks land within 5 points of 25/25/50") {
   auto lb = make_round_robin(members({1, 1, 2}));
-  const auto s = shares(*lb, all_eligible(3), 1000);
+  const auto s = shares(*lb, all_eligible({1, 1, 2}), 1000);
   CHECK(std::abs(s[0] - 25) <= 5);
   CHECK(std::abs(s[1] - 25) <= 5);
   CHECK(std::abs(s[2] - 50) <= 5);
@@ -19,7 +19,7 @@ TEST_CASE("round_robin: weights 1:1:2 over 1000 picks land within 5 points of 25
 
 TEST_CASE("round_robin: smooth, the heavy server's picks are interleaved") {
   auto lb = make_round_robin(members({1, 1, 2}));
-  const auto loads = all_eligible(3);
+  const auto loads = all_eligible({1, 1, 2});
   std::vector<std::size_t> seq;
   for (int i = 0; i < 8; ++i) seq.push_back(*lb->pick(loads, 0));
   // Every window of 4 (the weights' total) has each light server once and the heavy
@@ -37,7 +37,7 @@ TEST_CASE("round_robin: smooth, the heavy server's picks are interleaved") {
 
 TEST_CASE("round_robin: equal weights alternate; ineligible members are skipped") {
   auto lb = make_round_robin(members({1, 1, 1}));
-  auto loads = all_eligible(3);
+  auto loads = all_eligible({1, 1, 1});
   loads[1].eligible = false;
   for (int i = 0; i < 10; ++i) CHECK(*lb->pick(loads, 0) != 1);
   loads.assign(3, MemberLoad{false, 0});

@@ -17,8 +17,11 @@ inline std::vector<Member> members(const std::vector<std::uint32_t>& weights) {
   return out;
 }
 
-inline std::vector<MemberLoad> all_eligible(std::size_t n) {
-  return std::vector<MemberLoad>(n, MemberLoad{true, 0});
+// Every member eligible, idle, at its configured weight.
+inline std::vector<MemberLoad> all_eligible(const std::vector<std::uint32_t>& weights) {
+  std::vector<MemberLoad> out;
+  for (std::uint32_t w : weights) out.push_back(MemberLoad{true, 0, w});
+  return out;
 }
 
 // Share of `n` picks per member, in percent, with `loads` fixed.
