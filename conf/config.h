@@ -87,6 +87,10 @@ struct Upstream {
   // A server back from down or ejected has its weight ramped from 10% to 100% over this
   // time (0: at once), so least_conn does not pile every new connection onto it.
   Duration slow_start = std::chrono::seconds(0);
+  // Servers given as host names are resolved this often (asynchronously, on the main
+  // thread); every address becomes a member. 0: a name is resolved at each connect and
+  // stays one member.
+  Duration resolve_interval = std::chrono::seconds(30);
   HealthCheck health_check;
   SourcePosition where;
 };
@@ -114,6 +118,8 @@ struct Config {
   unsigned workers = 0;     // 0 in the file means one per core; load_config resolves it (>= 1)
   Duration drain_timeout = std::chrono::seconds(10);  // SIGTERM: wait this long for closes
   std::string access_log = "-";  // "-" stdout, "" off, otherwise a file path (appended)
+  // DNS servers for resolve_interval ("ip:port"); empty: those of /etc/resolv.conf.
+  std::vector<HostPort> nameservers;
   std::vector<Listener> listeners;
   std::vector<Upstream> upstreams;
   std::vector<Route> routes;  // in file order; the router picks the most specific match

@@ -31,7 +31,7 @@ using detail::lowercase;
 using detail::quoted;
 using detail::TableReader;
 
-constexpr std::string_view kTopKeys[] = {"workers",  "drain_timeout", "access_log",
+constexpr std::string_view kTopKeys[] = {"workers",  "drain_timeout", "access_log", "nameservers",
                                          "listener", "upstream",      "route"};
 constexpr std::string_view kListenerKeys[] = {"address", "name", "max_header_bytes", "max_headers",
                                               "handshake_timeout"};
@@ -58,6 +58,12 @@ class ConfigBuilder {
     if (config_.workers == 0) config_.workers = std::max(1u, std::thread::hardware_concurrency());
     top.duration("drain_timeout", &config_.drain_timeout, /*must_be_positive=*/false);
     top.string("access_log", &config_.access_log);
+    for (const auto& ns : top.strings("nameservers", R"(an IP address and port like "10.0.0.2:53")",
+                                      [](std::string_view s) {
+                                        const auto hp = parse_host_port(s);
+                                        return hp && is_ip_literal(hp->host);
+                                      }))
+      config_.nameservers.push_back(*parse_host_port(ns));
     for (const toml::table* table : top.tables("listener")) read_listener(*table);
     // Upstreams before routes: a route must name an upstream that exists.
     for (const toml::table* table : top.tables("upstream")) read_upstream(*table);

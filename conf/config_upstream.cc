@@ -26,7 +26,8 @@ namespace {
 
 constexpr std::string_view kKeys[] = {"name",           "servers",    "balancer",
                                       "hash_key",       "retries",    "eject_after_failures",
-                                      "eject_duration", "slow_start", "health_check"};
+                                      "eject_duration", "slow_start", "resolve_interval",
+                                      "health_check"};
 constexpr std::string_view kServerKeys[] = {"address", "weight", "max_connections", "backup"};
 constexpr std::string_view kHealthKeys[] = {"type", "path", "interval", "timeout", "rise", "fall"};
 constexpr auto kServerForm =
@@ -175,6 +176,7 @@ Upstream read_upstream(const std::string& file, const TableReader& r) {
   r.integer("eject_after_failures", &upstream.eject_after_failures, 0, 1000);
   r.duration("eject_duration", &upstream.eject_duration, /*must_be_positive=*/true);
   r.duration("slow_start", &upstream.slow_start, /*must_be_positive=*/false);
+  r.duration("resolve_interval", &upstream.resolve_interval, /*must_be_positive=*/false);
   read_health_check(file, r, &upstream);
   return upstream;
 }

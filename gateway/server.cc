@@ -11,6 +11,7 @@
 #include "metrics/log.h"
 #include "proxy/health_checker.h"
 #include "proxy/libevent_ptr.h"
+#include "proxy/upstream_resolver.h"
 
 namespace wsgate::gateway {
 
@@ -63,7 +64,10 @@ int Server::run() {
   event_add(sigterm.get(), nullptr);
   event_add(sigint.get(), nullptr);
 
-  // Active health checks run on this thread's loop; workers read their verdicts.
+  // Host-name servers are re-resolved and health checks run on this thread's loop;
+  // workers read the results from the pools.
+  proxy::UpstreamResolver resolver(base.get(), *config_, *pools_);
+  resolver.start();
   proxy::HealthChecker health_checker(base.get(), *config_, *pools_);
   health_checker.start();
 

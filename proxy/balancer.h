@@ -1,9 +1,11 @@
 // Picks the servers one connection tries, in order, for one upstream.
 //
 // One Balancers object per worker, holding one UpstreamBalancer per upstream: the
-// balancer algorithms' own state (round-robin positions, random generators) is the
-// worker's, so picking takes no lock. What all workers share (connection counts,
-// health, ejection) lives in the UpstreamPools (upstream_pool.h), read when picking.
+// balancer algorithms' own state (round-robin positions, random generators, the Maglev
+// table) is the worker's, so picking takes no lock. What all workers share (membership,
+// connection counts, health, ejection) lives in the Pool (upstream_pool.h): counts and
+// health are read when picking; a new membership (DNS) is noticed by its generation
+// number and the worker's balancers are rebuilt for it.
 //
 // A connection's ServerSelection asks for one server per attempt: primaries first; the
 // backup servers only when no primary can take it; never a server it already tried;
@@ -32,18 +34,22 @@ class UpstreamBalancer {
   const conf::Upstream& upstream() const { return upstream_; }
   // A server that is available, not in `tried` and below max_connections, with its
   // connection slot taken; an empty lease when there is none.
-  ServerLease pick(std::uint64_t key_hash, const std::vector<bool>& tried, std::int64_t now_ms);
+  ServerLease pick(std::uint64_t key_hash, const std::vector<const ServerState*>& tried,
+                   std::int64_t now_ms);
 
  private:
   struct Group {
     std::unique_ptr<LoadBalancer> lb;
-    std::vector<std::size_t> servers;  // member index -> pool index
+    std::vector<ServerPtr> servers;  // by member index
   };
-  ServerLease pick_in(Group& group, std::uint64_t key_hash, const std::vector<bool>& tried,
-                      std::int64_t now_ms);
+  void rebuild();  // for the pool's current members
+  ServerLease pick_in(Group& group, std::uint64_t key_hash,
+                      const std::vector<const ServerState*>& tried, std::int64_t now_ms);
 
   const conf::Upstream& upstream_;
   Pool& pool_;
+  std::uint64_t seed_;
+  std::uint64_t generation_ = 0;  // of the members the groups were built for
   Group primary_, backup_;
   std::vector<MemberLoad> loads_;  // scratch, reused
 };
@@ -68,7 +74,7 @@ class ServerSelection {
  private:
   UpstreamBalancer* balancer_ = nullptr;
   std::uint64_t key_hash_ = 0;
-  std::vector<bool> tried_;
+  std::vector<const ServerState*> tried_;
   ServerLease current_;
   int attempts_ = 0;
 };

@@ -1,15 +1,16 @@
-// Active health checks: every server of every upstream with an [upstream.health_check]
+// Active health checks: every member of every upstream with an [upstream.health_check]
 // is probed every `interval` (HealthProbe) on one event loop, the main thread's. The
-// results go through a HealthState per server (rise/fall); a transition is logged and
+// results go through a HealthState per member (rise/fall); a transition is logged and
 // published to the workers by storing ServerState::check_up, which their balancers read
 // when they pick (upstream_pool.h explains why an atomic flag rather than a message).
+// Members come and go with DNS: each interval the targets follow the pool's members.
 //
 // Ownership: the Server owns the checker and destroys it on the loop's thread after the
 // loop has stopped; probes are owned by their target and destroyed only outside their
-// callbacks.
+// callbacks (when the next probe starts, when the target goes, at shutdown).
 #pragma once
 
-#include <functional>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,33 +30,41 @@ class HealthChecker {
   HealthChecker(const HealthChecker&) = delete;
   HealthChecker& operator=(const HealthChecker&) = delete;
 
-  // Probes every checked server now, then every interval.
+  // Probes every checked member now, then every interval.
   void start();
-  std::size_t target_count() const { return targets_.size(); }
 
  private:
+  struct Checked;
   struct Target {
-    Target(event_base* base, const conf::Upstream& u, std::size_t i, Pool& p,
+    Target(event_base* base, Checked* c, const conf::HealthCheck& hc, ServerPtr s,
            HealthChecker* checker)
-        : upstream(u),
-          index(i),
-          pool(p),
-          state(u.health_check.rise, u.health_check.fall),
+        : owner(c),
+          server(std::move(s)),
+          state(hc.rise, hc.fall),
           timer(base, [this, checker] { checker->probe(*this); }) {}
-    const conf::Upstream& upstream;
-    std::size_t index;  // server index in the upstream and the pool
-    Pool& pool;
+    Checked* owner;
+    ServerPtr server;
     HealthState state;
     Timer timer;  // the next probe
     std::unique_ptr<HealthProbe> probe;
   };
+  struct Checked {  // one upstream with a health_check
+    Checked(event_base* base, const conf::Upstream& u, Pool& p, HealthChecker* checker)
+        : upstream(u), pool(p), sync(base, [this, checker] { checker->sync(*this); }) {}
+    const conf::Upstream& upstream;
+    Pool& pool;
+    std::uint64_t generation = 0;  // of the members the targets follow
+    std::vector<std::unique_ptr<Target>> targets;
+    Timer sync;  // every interval: follow membership changes
+  };
 
+  void sync(Checked& c);
   void probe(Target& t);
-  void on_result(Target& t, bool ok, const std::string& detail);
+  void on_result(Checked& c, Target& t, bool ok, const std::string& detail);
 
   event_base* base_;
   DnsBasePtr dns_;
-  std::vector<std::unique_ptr<Target>> targets_;
+  std::vector<std::unique_ptr<Checked>> checked_;
 };
 
 }  // namespace wsgate::proxy

@@ -3,9 +3,24 @@
 #include <algorithm>
 #include <chrono>
 
+#include "conf/units.h"
 #include "metrics/log.h"
 
 namespace wsgate::proxy {
+namespace {
+
+// Members of a configured server come before those of the next; within one, by text.
+bool member_order(const ServerPtr& a, const ServerPtr& b) {
+  return a->config_index != b->config_index ? a->config_index < b->config_index
+                                            : a->config.text < b->config.text;
+}
+
+std::string address_text(const std::string& ip, std::uint16_t port) {
+  return ip.find(':') != std::string::npos ? "[" + ip + "]:" + std::to_string(port)
+                                           : ip + ":" + std::to_string(port);
+}
+
+}  // namespace
 
 std::int64_t steady_now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -28,30 +43,83 @@ bool ServerState::try_acquire() {
 }
 
 Pool::Pool(const conf::Upstream& upstream)
-    : name_(upstream.name),
+    : upstream_(upstream),
+      name_(upstream.name),
       eject_after_failures_(upstream.eject_after_failures),
       eject_ms_(upstream.eject_duration.count()),
       slow_start_ms_(upstream.slow_start.count()) {
-  for (const auto& s : upstream.servers) servers_.push_back(std::make_unique<ServerState>(s));
+  std::vector<ServerPtr> servers;
+  for (std::size_t i = 0; i < upstream.servers.size(); ++i) {
+    const conf::UpstreamServer& s = upstream.servers[i];
+    // A name with a resolve_interval has no member until the resolver's first answer;
+    // otherwise the configured server is the member (a name then resolves per connect).
+    if (upstream.resolve_interval.count() > 0 && !conf::is_ip_literal(s.host)) continue;
+    servers.push_back(std::make_shared<ServerState>(s, i));
+  }
+  const std::lock_guard<std::mutex> lock(mutex_);
+  publish(std::move(servers));
 }
 
-bool Pool::available(std::size_t i, std::int64_t now_ms) {
-  ServerState& s = *servers_[i];
+void Pool::publish(std::vector<ServerPtr> servers) {
+  std::sort(servers.begin(), servers.end(), member_order);
+  auto members = std::make_shared<Members>();
+  members->generation = generation_.load(std::memory_order_relaxed) + 1;
+  members->servers = std::move(servers);
+  members_ = std::move(members);
+  generation_.store(members_->generation, std::memory_order_release);
+}
+
+std::shared_ptr<const Members> Pool::members() const {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  return members_;
+}
+
+std::pair<std::vector<std::string>, std::vector<std::string>> Pool::set_addresses(
+    std::size_t config_index, const std::vector<std::string>& addresses) {
+  const conf::UpstreamServer& configured = upstream_.servers.at(config_index);
+  const std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<ServerPtr> next;
+  std::vector<std::string> added, removed;
+  for (const ServerPtr& s : members_->servers) {
+    const bool keep =
+        s->config_index != config_index ||
+        std::find(addresses.begin(), addresses.end(), s->config.host) != addresses.end();
+    if (keep) {
+      next.push_back(s);
+    } else {
+      removed.push_back(s->config.text);
+    }
+  }
+  for (const std::string& ip : addresses) {
+    const bool known = std::any_of(next.begin(), next.end(), [&](const ServerPtr& s) {
+      return s->config_index == config_index && s->config.host == ip;
+    });
+    if (known) continue;
+    conf::UpstreamServer member = configured;
+    member.host = ip;
+    member.text = address_text(ip, configured.port);
+    added.push_back(member.text);
+    next.push_back(std::make_shared<ServerState>(member, config_index));
+  }
+  if (!added.empty() || !removed.empty()) publish(std::move(next));
+  return {added, removed};
+}
+
+bool Pool::available(ServerState& s, std::int64_t now_ms) const {
   if (!s.check_up.load(std::memory_order_acquire)) return false;
   std::int64_t until = s.ejected_until_ms.load(std::memory_order_acquire);
   if (until == 0) return true;
   if (now_ms < until) return false;
   // The ejection ran out: the first worker to notice ends it and says so.
   if (s.ejected_until_ms.compare_exchange_strong(until, 0, std::memory_order_acq_rel)) {
-    mark_back(i, now_ms);
+    mark_back(s, now_ms);
     log::info("upstream " + name_ + ": server " + s.config.text +
               " back in rotation after its passive ejection");
   }
   return true;
 }
 
-bool Pool::record_failure(std::size_t i, std::string_view why, std::int64_t now_ms) {
-  ServerState& s = *servers_[i];
+bool Pool::record_failure(ServerState& s, std::string_view why, std::int64_t now_ms) const {
   const std::uint32_t failures = s.consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
   if (eject_after_failures_ == 0 || failures < eject_after_failures_) return false;
   std::int64_t until = s.ejected_until_ms.load(std::memory_order_acquire);
@@ -66,16 +134,15 @@ bool Pool::record_failure(std::size_t i, std::string_view why, std::int64_t now_
   return true;
 }
 
-void Pool::record_success(std::size_t i) {
-  servers_[i]->consecutive_failures.store(0, std::memory_order_relaxed);
+void Pool::record_success(ServerState& s) {
+  s.consecutive_failures.store(0, std::memory_order_relaxed);
 }
 
-void Pool::mark_back(std::size_t i, std::int64_t now_ms) {
-  servers_[i]->back_since_ms.store(now_ms, std::memory_order_relaxed);
+void Pool::mark_back(ServerState& s, std::int64_t now_ms) {
+  s.back_since_ms.store(now_ms, std::memory_order_relaxed);
 }
 
-std::uint32_t Pool::effective_weight(std::size_t i, std::int64_t now_ms) const {
-  const ServerState& s = *servers_[i];
+std::uint32_t Pool::effective_weight(const ServerState& s, std::int64_t now_ms) const {
   const std::uint32_t full = s.config.weight * kWeightScale;
   const std::int64_t since = s.back_since_ms.load(std::memory_order_relaxed);
   if (slow_start_ms_ <= 0 || since == 0 || now_ms - since >= slow_start_ms_) return full;
@@ -86,21 +153,30 @@ std::uint32_t Pool::effective_weight(std::size_t i, std::int64_t now_ms) const {
 }
 
 std::string Pool::describe_unavailable(std::int64_t now_ms) const {
+  const auto members = this->members();
   std::string out;
-  for (const auto& s : servers_) {
-    std::string state;
-    const std::int64_t until = s->ejected_until_ms.load(std::memory_order_acquire);
-    if (!s->check_up.load(std::memory_order_acquire)) {
-      state = "down (health check)";
-    } else if (until != 0 && now_ms < until) {
-      state = "ejected after failures";
-    } else if (s->config.max_connections != 0 &&
-               s->active.load(std::memory_order_relaxed) >= s->config.max_connections) {
-      state = "at max_connections " + std::to_string(s->config.max_connections);
-    } else {
-      state = "failed this request";
+  for (std::size_t i = 0; i < upstream_.servers.size(); ++i) {
+    bool any = false;
+    for (const auto& s : members->servers) {
+      if (s->config_index != i) continue;
+      any = true;
+      std::string state;
+      const std::int64_t until = s->ejected_until_ms.load(std::memory_order_acquire);
+      if (!s->check_up.load(std::memory_order_acquire)) {
+        state = "down (health check)";
+      } else if (until != 0 && now_ms < until) {
+        state = "ejected after failures";
+      } else if (s->config.max_connections != 0 &&
+                 s->active.load(std::memory_order_relaxed) >= s->config.max_connections) {
+        state = "at max_connections " + std::to_string(s->config.max_connections);
+      } else {
+        state = "failed this request";
+      }
+      out += (out.empty() ? "" : ", ") + s->config.text + " " + state;
     }
-    out += (out.empty() ? "" : ", ") + s->config.text + " " + state;
+    if (!any)
+      out +=
+          (out.empty() ? "" : ", ") + upstream_.servers[i].text + " has no address (not resolved)";
   }
   return out;
 }

@@ -1,5 +1,14 @@
-// The runtime state of every upstream's servers, shared by all workers and the health
-// checker: connection counts, the active health check's verdict, passive ejection.
+// The runtime state of every upstream's servers, shared by all workers, the health
+// checker and the resolver: membership, connection counts, the active health check's
+// verdict, passive ejection, slow start.
+//
+// Members. A configured server given as an IP address is one member. A server given as a
+// host name, when its upstream has a resolve_interval, becomes one member per address
+// the name resolves to, re-resolved periodically (UpstreamResolver): the Pool then
+// publishes a new immutable Members set. Members that disappear are only dropped from
+// the set, so no new connection picks them; the connections they hold go on, each
+// keeping its member's state alive through its ServerLease (they drain, they are not
+// cut). A member whose address stays keeps its state (counts, health) across updates.
 //
 // Why shared atomics and not per-worker counts: least_conn and max_connections are about
 // what a server holds in total. Per-worker counts would let each of N workers fill a
@@ -8,16 +17,18 @@
 // sharing is one relaxed atomic add when an upstream connection starts and one subtract
 // when it ends; the relay (bytes moving) never touches this state, so the hot path stays
 // lock-free and contention-free. Health is published the same way: the checker stores a
-// flag, workers load it when they pick (no messages to lose or order).
+// flag, workers load it when they pick (no messages to lose or order). The membership
+// set is swapped under a mutex, but workers take it only when the generation counter
+// (one atomic load per pick) says it changed, i.e. once per DNS change per worker.
 //
 // Lifetime: one UpstreamPools per process, made from the config before the workers, held
-// by shared_ptr by the Server, every worker's Balancers and the health checker; a
-// ServerLease points into it and is always destroyed before the last holder lets go.
+// by shared_ptr by the Server and every worker's Balancers.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -27,13 +38,16 @@
 
 namespace wsgate::proxy {
 
-// Milliseconds on the steady clock (passive ejection deadlines).
+// Milliseconds on the steady clock (passive ejection deadlines, slow start).
 std::int64_t steady_now_ms();
 
 struct ServerState {
-  explicit ServerState(const conf::UpstreamServer& c) : config(c) {}
+  ServerState(const conf::UpstreamServer& c, std::size_t index) : config(c), config_index(index) {}
 
+  // For a member found by DNS: host is its address, text "address:port", the rest (weight,
+  // max_connections, backup) as configured for the name.
   const conf::UpstreamServer config;
+  const std::size_t config_index;        // the configured server it comes from
   std::atomic<std::uint32_t> active{0};  // connections held or being opened, all workers
   std::atomic<bool> check_up{true};      // the active health check's verdict
   std::atomic<std::uint32_t> consecutive_failures{0};  // passive health
@@ -45,18 +59,20 @@ struct ServerState {
   void release() { active.fetch_sub(1, std::memory_order_relaxed); }
 };
 
+using ServerPtr = std::shared_ptr<ServerState>;
+
 // One connection's slot on one server: taken when an attempt starts, given back when the
-// attempt fails or, for the attempt that succeeded, when the connection ends.
+// attempt fails or, for the attempt that succeeded, when the connection ends. It keeps
+// the member's state alive after the member left the pool.
 class ServerLease {
  public:
   ServerLease() = default;
-  ServerLease(ServerState* server, std::size_t index) : server_(server), index_(index) {}
-  ServerLease(ServerLease&& other) noexcept { *this = std::move(other); }
+  explicit ServerLease(ServerPtr server) : server_(std::move(server)) {}
+  ServerLease(ServerLease&& other) noexcept = default;
   ServerLease& operator=(ServerLease&& other) noexcept {
     if (this != &other) {
       reset();
-      server_ = std::exchange(other.server_, nullptr);
-      index_ = other.index_;
+      server_ = std::move(other.server_);
     }
     return *this;
   }
@@ -65,15 +81,21 @@ class ServerLease {
   ~ServerLease() { reset(); }
 
   void reset() {
-    if (server_ != nullptr) std::exchange(server_, nullptr)->release();
+    if (server_) std::exchange(server_, nullptr)->release();
   }
   explicit operator bool() const { return server_ != nullptr; }
-  ServerState* server() const { return server_; }
-  std::size_t index() const { return index_; }  // in the pool
+  ServerState* server() const { return server_.get(); }
 
  private:
-  ServerState* server_ = nullptr;
-  std::size_t index_ = 0;
+  ServerPtr server_;
+};
+
+// One published membership: never changed after publication.
+struct Members {
+  std::uint64_t generation = 0;
+  // Ordered by configured server, then by address text: the same on every instance
+  // that sees the same DNS answers (the hash balancer builds its table in this order).
+  std::vector<ServerPtr> servers;
 };
 
 class Pool {
@@ -81,38 +103,54 @@ class Pool {
   explicit Pool(const conf::Upstream& upstream);
 
   const std::string& name() const { return name_; }
-  std::size_t size() const { return servers_.size(); }
-  ServerState& server(std::size_t i) { return *servers_[i]; }
-  const ServerState& server(std::size_t i) const { return *servers_[i]; }
+  // Changes whenever members() does; cheap to poll.
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  std::shared_ptr<const Members> members() const;
+  // Convenience for tests and messages: member i of the current set.
+  std::size_t size() const { return members()->servers.size(); }
+  ServerState& server(std::size_t i) const { return *members()->servers.at(i); }
+
+  // Replaces the members that come from configured server `config_index` by one per
+  // address (IP literal text). Members whose address stays keep their state. Returns
+  // the addresses added and removed (both empty: nothing changed, nothing published).
+  std::pair<std::vector<std::string>, std::vector<std::string>> set_addresses(
+      std::size_t config_index, const std::vector<std::string>& addresses);
 
   // Up by the health check and not ejected at `now_ms` (an ejection that has run out
   // ends here, logged once). max_connections is not looked at: see try_acquire.
-  bool available(std::size_t i, std::int64_t now_ms);
+  bool available(ServerState& s, std::int64_t now_ms) const;
   // Passive health: a connect/handshake failure (`why` is logged on ejection) or a
   // success. eject_after_failures consecutive failures eject the server for
   // eject_duration; the failure count starts again afterwards. Returns true when this
   // failure ejected the server.
-  bool record_failure(std::size_t i, std::string_view why, std::int64_t now_ms);
-  void record_success(std::size_t i);
+  bool record_failure(ServerState& s, std::string_view why, std::int64_t now_ms) const;
+  static void record_success(ServerState& s);
   // The server came back (health check up, or its ejection ended) at `now_ms`.
-  void mark_back(std::size_t i, std::int64_t now_ms);
+  static void mark_back(ServerState& s, std::int64_t now_ms);
   // Its weight for the balancers now, in units of 1/kWeightScale: the configured weight,
   // ramped linearly from 10% to 100% during slow_start after the server came back.
   static constexpr std::uint32_t kWeightScale = 100;
-  std::uint32_t effective_weight(std::size_t i, std::int64_t now_ms) const;
-  // For a 503: every server and why it cannot take a connection now.
+  std::uint32_t effective_weight(const ServerState& s, std::int64_t now_ms) const;
+  // For a 503: every member (and every name without addresses) and why it cannot take a
+  // connection now.
   std::string describe_unavailable(std::int64_t now_ms) const;
 
  private:
+  void publish(std::vector<ServerPtr> servers);  // mutex_ held
+
+  const conf::Upstream& upstream_;
   std::string name_;
   unsigned eject_after_failures_;
   std::int64_t eject_ms_;
   std::int64_t slow_start_ms_;
-  std::vector<std::unique_ptr<ServerState>> servers_;  // atomics do not move
+  mutable std::mutex mutex_;  // guards members_; never taken on the relay path
+  std::shared_ptr<const Members> members_;
+  std::atomic<std::uint64_t> generation_{0};
 };
 
 class UpstreamPools {
  public:
+  // `config` must outlive the pools.
   explicit UpstreamPools(const conf::Config& config);
   Pool* find(std::string_view upstream_name);
   std::size_t size() const { return pools_.size(); }

@@ -32,6 +32,7 @@ conf::Config config_with(std::vector<conf::UpstreamServer> servers,
   u.name = "u";
   u.servers = std::move(servers);
   u.balancer = b;
+  u.resolve_interval = std::chrono::seconds(0);  // names are members as they are
   c.upstreams.push_back(u);
   return c;
 }
@@ -113,19 +114,19 @@ TEST_CASE("passive health: consecutive failures eject for the backoff, then it r
   c.upstreams[0].eject_after_failures = 3;
   c.upstreams[0].eject_duration = std::chrono::milliseconds(1000);
   Pool pool(c.upstreams[0]);
-  CHECK_FALSE(pool.record_failure(0, "refused", 100));
-  CHECK_FALSE(pool.record_failure(0, "refused", 100));
-  pool.record_success(0);  // a success in between starts the count again
-  CHECK_FALSE(pool.record_failure(0, "refused", 100));
-  CHECK_FALSE(pool.record_failure(0, "refused", 100));
-  CHECK(pool.available(0, 100));
-  CHECK(pool.record_failure(0, "refused", 100));  // third in a row: ejected
-  CHECK_FALSE(pool.available(0, 100));
-  CHECK_FALSE(pool.available(0, 1099));
-  CHECK(pool.available(1, 500));
+  CHECK_FALSE(pool.record_failure(pool.server(0), "refused", 100));
+  CHECK_FALSE(pool.record_failure(pool.server(0), "refused", 100));
+  Pool::record_success(pool.server(0));  // a success in between starts the count again
+  CHECK_FALSE(pool.record_failure(pool.server(0), "refused", 100));
+  CHECK_FALSE(pool.record_failure(pool.server(0), "refused", 100));
+  CHECK(pool.available(pool.server(0), 100));
+  CHECK(pool.record_failure(pool.server(0), "refused", 100));  // third in a row: ejected
+  CHECK_FALSE(pool.available(pool.server(0), 100));
+  CHECK_FALSE(pool.available(pool.server(0), 1099));
+  CHECK(pool.available(pool.server(1), 500));
   CHECK(pool.describe_unavailable(500) ==
         "a:9000 ejected after failures, b:9000 failed this request");
-  CHECK(pool.available(0, 1100));  // the backoff ran out
+  CHECK(pool.available(pool.server(0), 1100));  // the backoff ran out
   CHECK(pool.server(0).ejected_until_ms == 0);
 }
 
@@ -150,11 +151,11 @@ TEST_CASE("slow start: a server back from down gets a ramped share, not every co
   Pool& pool = pools->at(0);
   pool.server(0).active = 100;  // a holds 100 long-lived connections, b restarted empty
   const std::int64_t now = steady_now_ms();
-  pool.mark_back(1, now);
-  CHECK(pool.effective_weight(0, now) == 100);
-  CHECK(pool.effective_weight(1, now) == 10);  // the 10% floor
-  CHECK(pool.effective_weight(1, now + 50'000) == 50);
-  CHECK(pool.effective_weight(1, now + 100'000) == 100);
+  pool.mark_back(pool.server(1), now);
+  CHECK(pool.effective_weight(pool.server(0), now) == 100);
+  CHECK(pool.effective_weight(pool.server(1), now) == 10);  // the 10% floor
+  CHECK(pool.effective_weight(pool.server(1), now + 50'000) == 50);
+  CHECK(pool.effective_weight(pool.server(1), now + 100'000) == 100);
 
   Balancers balancers(pools, 1);
   std::vector<ServerLease> held;
@@ -177,7 +178,7 @@ TEST_CASE("slow start off: the empty server takes the new connections until it c
   const conf::Config c = config_with({server("a"), server("b")});
   auto pools = std::make_shared<UpstreamPools>(c);
   pools->at(0).server(0).active = 100;
-  pools->at(0).mark_back(1, steady_now_ms());
+  Pool::mark_back(pools->at(0).server(1), steady_now_ms());
   Balancers balancers(pools, 1);
   std::vector<ServerLease> held;
   for (int i = 0; i < 50; ++i) {
@@ -185,4 +186,56 @@ TEST_CASE("slow start off: the empty server takes the new connections until it c
     CHECK(sel.next()->host == "b");
     held.push_back(sel.succeeded());
   }
+}
+
+TEST_CASE("membership: a name's addresses become members; one that leaves drains") {
+  conf::Config c = config_with({server("10.0.0.1"), server("svc.local", 2)});
+  c.upstreams[0].resolve_interval = std::chrono::seconds(30);
+  c.upstreams[0].balancer = conf::Balancer::RoundRobin;
+  auto pools = std::make_shared<UpstreamPools>(c);
+  Pool& pool = pools->at(0);
+  // Until its first answer the name has no member; the 503 reason says so.
+  REQUIRE(pool.size() == 1);
+  CHECK(pool.describe_unavailable(0) ==
+        "10.0.0.1:9000 failed this request, svc.local:9000 has no address (not resolved)");
+  const auto generation = pool.generation();
+  const auto [added, removed] = pool.set_addresses(1, {"10.1.0.1", "10.1.0.2"});
+  CHECK(added == std::vector<std::string>{"10.1.0.1:9000", "10.1.0.2:9000"});
+  CHECK(removed.empty());
+  CHECK(pool.generation() > generation);
+  REQUIRE(pool.size() == 3);
+  CHECK(pool.server(1).config.weight == 2);  // options come from the configured name
+  CHECK(pool.server(1).config.host == "10.1.0.1");
+
+  Balancers balancers(pools, 1);
+  std::vector<ServerLease> held;
+  std::set<std::string> seen;
+  for (int i = 0; i < 5; ++i) {
+    ServerSelection sel = balancers.select(c.upstreams[0], "ip", kHead);
+    seen.insert(sel.next()->text);
+    held.push_back(sel.succeeded());
+  }
+  CHECK(seen == std::set<std::string>{"10.0.0.1:9000", "10.1.0.1:9000", "10.1.0.2:9000"});
+
+  // 10.1.0.2 leaves the answer: no new connection goes there, the held ones keep their
+  // slot (they drain) and the state outlives the pool's membership.
+  ServerState* leaving = &pool.server(2);
+  const auto still = leaving->active.load();
+  CHECK(still > 0);
+  const auto [added2, removed2] = pool.set_addresses(1, {"10.1.0.1"});
+  CHECK(added2.empty());
+  CHECK(removed2 == std::vector<std::string>{"10.1.0.2:9000"});
+  CHECK(pool.size() == 2);
+  for (int i = 0; i < 10; ++i) {
+    ServerSelection sel = balancers.select(c.upstreams[0], "ip", kHead);
+    CHECK(sel.next()->text != "10.1.0.2:9000");
+  }
+  CHECK(leaving->active.load() == still);
+  // The same answer again changes nothing.
+  const auto same = pool.generation();
+  const auto [added3, removed3] = pool.set_addresses(1, {"10.1.0.1"});
+  CHECK(added3.empty());
+  CHECK(removed3.empty());
+  CHECK(pool.generation() == same);
+  held.clear();  // the drained connections end; their states go with the last lease
 }
