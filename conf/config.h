@@ -77,15 +77,64 @@ struct Listener {
   SourcePosition where;
 };
 
-enum class Balancer { RoundRobin };
+// One backend of an upstream. It is a HostPort (servers[i].host / .port) plus the pool
+// options of the inline-table form {address = "host:port", weight = 2, ...}.
+struct UpstreamServer : HostPort {
+  std::string text;              // the address as written, e.g. "10.0.0.1:9001" (hash identity)
+  unsigned weight = 1;           // share of new connections relative to the others, 1..1000
+  unsigned max_connections = 0;  // 0: no limit; at the limit the server is skipped
+  bool backup = false;           // used only when no non-backup server is available
+};
+
+// least_conn is the default: WebSocket connections live long, so the number a server
+// holds, not the number it was given, is what needs balancing.
+enum class Balancer { RoundRobin, LeastConn, RandomTwo, Hash };
+
+// Where the hash balancer takes its key from ("client_ip", "header:X-User",
+// "cookie:sid", "query:user"). A request without the key falls back to its client IP.
+struct HashKey {
+  enum class Source { ClientIp, Header, Cookie, Query };
+  Source source = Source::ClientIp;
+  std::string name;  // header (any case), cookie or query parameter name
+};
+
+// [upstream.health_check]: active probes of every server from the main thread.
+struct HealthCheck {
+  enum class Type { Tcp, WebSocket };
+  bool enabled = false;    // true when the table is present
+  Type type = Type::Tcp;   // "tcp": connect; "websocket": a handshake expecting 101
+  std::string path = "/";  // websocket only
+  Duration interval = std::chrono::seconds(5);
+  Duration timeout = std::chrono::seconds(2);
+  unsigned rise = 2;  // consecutive successes that make a down server up
+  unsigned fall = 3;  // consecutive failures that make an up server down
+};
 
 struct Upstream {
   std::string name;
-  std::vector<HostPort> servers;
-  Balancer balancer = Balancer::RoundRobin;
+  std::vector<UpstreamServer> servers;
+  Balancer balancer = Balancer::LeastConn;
+  HashKey hash_key;  // Balancer::Hash only
+  // Other servers tried after a connect or handshake failure, while nothing has reached
+  // the client.
+  unsigned retries = 2;
+  // Passive health: this many consecutive connect/handshake failures eject a server for
+  // eject_duration (0: never).
+  unsigned eject_after_failures = 3;
+  Duration eject_duration = std::chrono::seconds(10);
+  // A server back from down or ejected has its weight ramped from 10% to 100% over this
+  // time (0: at once), so least_conn does not pile every new connection onto it.
+  Duration slow_start = std::chrono::seconds(0);
+  // Servers given as host names are resolved this often (asynchronously, on the main
+  // thread); every address becomes a member. 0: a name is resolved at each connect and
+  // stays one member.
+  Duration resolve_interval = std::chrono::seconds(30);
+  HealthCheck health_check;
   std::optional<UpstreamTls> tls;  // set: servers speak TLS
   SourcePosition where;
 };
+
+const char* to_string(Balancer b);
 
 struct Route {
   std::string name;        // defaults to "<host><path>"
@@ -121,6 +170,8 @@ struct Config {
   std::string access_log = "-";  // "-" stdout, "" off, otherwise a file path (appended)
   AccessLogFormat access_log_format = AccessLogFormat::Text;
   Admin admin;
+  // DNS servers for resolve_interval ("ip:port"); empty: those of /etc/resolv.conf.
+  std::vector<HostPort> nameservers;
   std::vector<Listener> listeners;
   std::vector<Upstream> upstreams;
   std::vector<Route> routes;  // in file order; the router picks the most specific match

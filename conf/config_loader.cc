@@ -14,6 +14,7 @@
 
 #include <toml++/toml.h>
 
+#include "conf/config_upstream.h"
 #include "conf/config_validate.h"
 #include "conf/units.h"
 
@@ -31,13 +32,12 @@ using detail::quoted;
 using detail::TableReader;
 
 constexpr std::string_view kTopKeys[] = {"workers",           "drain_timeout", "access_log",
-                                         "listener",          "upstream",      "route",
-                                         "access_log_format", "admin"};
+                                         "access_log_format", "nameservers",   "admin",
+                                         "listener",          "upstream",      "route"};
 constexpr std::string_view kAdminKeys[] = {"address", "token"};
 constexpr std::string_view kListenerKeys[] = {
     "address", "name", "max_header_bytes", "max_headers", "handshake_timeout", "tls",
     "http2",   "h2c"};
-constexpr std::string_view kUpstreamKeys[] = {"name", "servers", "balancer", "tls"};
 constexpr std::string_view kRouteKeys[] = {"name",
                                            "host",
                                            "path",
@@ -69,6 +69,12 @@ class ConfigBuilder {
         top.fail_expected("access_log_format", R"(one of: "text", "json")");
       }
     }
+    for (const auto& ns : top.strings("nameservers", R"(an IP address and port like "10.0.0.2:53")",
+                                      [](std::string_view s) {
+                                        const auto hp = parse_host_port(s);
+                                        return hp && is_ip_literal(hp->host);
+                                      }))
+      config_.nameservers.push_back(*parse_host_port(ns));
     for (const toml::table* table : top.tables("listener")) read_listener(*table);
     // Upstreams before routes: a route must name an upstream that exists.
     for (const toml::table* table : top.tables("upstream")) read_upstream(*table);
@@ -132,20 +138,8 @@ class ConfigBuilder {
   }
 
   void read_upstream(const toml::table& table) {
-    const TableReader r(file_, table, "upstream", kUpstreamKeys);
-    Upstream upstream;
-    upstream.where = r.position();
-    r.require("name");
-    read_name(r, &upstream.name);
-    r.require("servers");
-    const auto servers =
-        r.strings("servers", R"("host:port" like "10.0.0.1:9001", "[::1]:9001" or "backend:80")",
-                  [](std::string_view s) { return parse_host_port(s).has_value(); });
-    if (servers.empty()) r.fail_expected("servers", R"(at least one "host:port")");
-    for (const auto& server : servers) upstream.servers.push_back(*parse_host_port(server));
-    std::string balancer;
-    if (r.string("balancer", &balancer) && balancer != "round_robin")
-      r.fail_expected("balancer", R"(one of: "round_robin")");
+    const TableReader r(file_, table, "upstream", detail::kUpstreamKeys);
+    Upstream upstream = detail::read_upstream(file_, r);
     if (const toml::table* tls = r.table("tls"))
       upstream.tls = detail::read_upstream_tls(file_, *tls);
     claim(&upstream_names_, upstream.name, r.value_position("name"),

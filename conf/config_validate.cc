@@ -10,8 +10,6 @@
 #include "conf/units.h"
 
 namespace wsgate::conf::detail {
-namespace {
-
 // How a value found in the file reads in a message: strings quoted, others with their type.
 std::string describe(const toml::node& node) {
   std::ostringstream out;
@@ -33,6 +31,8 @@ std::string describe(const toml::node& node) {
       return "a date/time";
   }
 }
+
+namespace {
 
 // "1KiB", "16MiB", or plain bytes: how a size limit reads in a message.
 std::string format_size(std::uint64_t bytes) {

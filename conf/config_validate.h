@@ -24,6 +24,8 @@ constexpr std::uint64_t kNoLimit = UINT64_MAX;
 
 std::string quoted(std::string_view text);  // "text" with '"', '\' and controls escaped
 std::string lowercase(std::string text);    // ASCII only
+// A value as a message shows it: strings quoted, others with their type ("integer 3").
+std::string describe(const toml::node& node);
 
 // "*", "example.com", "*.example.com" (any subdomain) or an IP address; lowercase input.
 bool is_route_host(std::string_view host);

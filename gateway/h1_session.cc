@@ -92,6 +92,7 @@ H1Session::H1Session(Worker& worker, uint64_t id, conf::ConfigPtr config, tls::T
     bufferevent_openssl_set_allow_dirty_shutdown(client_.get(), 1);
   } else {
     client_.reset(bufferevent_socket_new(worker.base(), fd, BEV_OPT_CLOSE_ON_FREE));
+    client_is_plain_socket_ = true;
   }
 }
 
@@ -197,7 +198,7 @@ void H1Session::handle_request() {
       head_, {client_ip_, is_tls_ ? "https" : "http", client_subject_});
   connector_ = std::make_unique<proxy::UpstreamConnector>(
       worker_.base(), worker_.dns(), tls_ ? tls_->upstream(upstream->name) : nullptr,
-      worker_.balancers().candidates(*upstream), std::move(request),
+      worker_.balancers().select(*upstream, client_ip_, head_), std::move(request),
       proxy::UpstreamTimeouts{route_->connect_timeout, route_->upstream_handshake_timeout},
       [this](proxy::UpstreamResult&& r) { on_upstream(std::move(r)); });
   connector_->start();
@@ -205,6 +206,7 @@ void H1Session::handle_request() {
 
 void H1Session::on_upstream(proxy::UpstreamResult&& result) {
   upstream_addr_ = host_port_text(result.server);
+  upstream_lease_ = std::move(result.lease);  // counts for the balancers until we end
   if (!result.answered) {
     reject(result.status, std::move(result.reason));
     return;
@@ -250,9 +252,9 @@ void H1Session::start_relay(proxy::UpstreamResult&& result) {
   settings.buffer_size = route_->buffer_size;
   settings.idle_timeout = route_->idle_timeout;
   const bool upstream_plain = tls_ == nullptr || tls_->upstream(route_->upstream) == nullptr;
-  relay_ = std::make_unique<proxy::Relay>(worker_.base(), std::move(client_), !is_tls_,
-                                          std::move(result.connection), upstream_plain, settings,
-                                          stats_, [this] { finish({}); });
+  relay_ = std::make_unique<proxy::Relay>(worker_.base(), std::move(client_),
+                                          client_is_plain_socket_, std::move(result.connection),
+                                          upstream_plain, settings, stats_, [this] { finish({}); });
   relay_->start();
   // The handshake's state is not needed any more: an idle connection holds only the relay.
   head_ = http1::RequestHead();

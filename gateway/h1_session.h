@@ -110,6 +110,9 @@ class H1Session {
   tls::TlsSnapshotPtr tls_;
   const conf::Listener& listener_;
   bool is_tls_ = false;
+  // The client bufferevent is a plain TCP socket (not TLS, not an HTTP/2 stream's pair):
+  // only then may the relay write to its fd directly.
+  bool client_is_plain_socket_ = false;
   bool tls_established_ = false;
   std::string tls_version_;     // "TLSv1.3" once the handshake is done
   std::string client_subject_;  // verified client certificate subject, if any
@@ -123,7 +126,8 @@ class H1Session {
   http1::RequestHead head_;
   const conf::Route* route_ = nullptr;
   std::unique_ptr<proxy::UpstreamConnector> connector_;
-  BufferEventPtr refusing_upstream_;  // ForwardingRefusal only
+  proxy::ServerLease upstream_lease_;  // the chosen server's connection slot
+  BufferEventPtr refusing_upstream_;   // ForwardingRefusal only
   uint64_t refusal_body_left_ = 0;
   std::unique_ptr<proxy::Relay> relay_;
   metrics::ConnectionStats stats_;

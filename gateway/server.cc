@@ -10,11 +10,14 @@
 #include "gateway/listen_socket.h"
 #include "gateway/worker.h"
 #include "metrics/log.h"
+#include "proxy/health_checker.h"
 #include "proxy/libevent_ptr.h"
+#include "proxy/upstream_resolver.h"
 
 namespace wsgate::gateway {
 
-Server::Server(conf::ConfigPtr config) : config_(std::move(config)) {}
+Server::Server(conf::ConfigPtr config)
+    : config_(std::move(config)), pools_(std::make_shared<proxy::UpstreamPools>(*config_)) {}
 
 Server::~Server() = default;
 
@@ -118,7 +121,7 @@ int Server::run() {
   }
   for (unsigned w = 0; w < config_->workers; ++w) {
     workers_.push_back(std::make_unique<Worker>(static_cast<int>(w), config_, tls_,
-                                                std::move(per_worker[w]), access_log_));
+                                                std::move(per_worker[w]), access_log_, pools_));
   }
 
   WorkerScraper scraper(workers_, draining_);
@@ -131,6 +134,13 @@ int Server::run() {
       return 1;
     }
   }
+
+  // Host-name servers are re-resolved and health checks run on this thread's loop;
+  // workers read the results from the pools.
+  proxy::UpstreamResolver resolver(base.get(), *config_, *pools_);
+  resolver.start();
+  proxy::HealthChecker health_checker(base.get(), *config_, *pools_);
+  health_checker.start();
 
   for (auto& w : workers_) w->start();
   std::string where;

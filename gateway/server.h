@@ -11,6 +11,7 @@
 #include "metrics/access_log.h"
 #include "metrics/admin_server.h"
 #include "proxy/libevent_ptr.h"
+#include "proxy/upstream_pool.h"
 #include "tls/tls_snapshot.h"
 
 namespace wsgate::gateway {
@@ -37,6 +38,7 @@ class Server {
   conf::ConfigPtr config_;
   tls::TlsSnapshotPtr tls_;
   metrics::AccessLog access_log_;
+  std::shared_ptr<proxy::UpstreamPools> pools_;  // shared with workers and health checks
   std::vector<std::unique_ptr<Worker>> workers_;
   event_base* base_ = nullptr;
   bool draining_ = false;

@@ -11,8 +11,13 @@
 namespace wsgate::gateway {
 
 Worker::Worker(int index, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
-               std::vector<ListenSocket> sockets, const metrics::AccessLog& access_log)
-    : index_(index), config_(std::move(config)), tls_(std::move(tls)), access_log_(access_log) {
+               std::vector<ListenSocket> sockets, const metrics::AccessLog& access_log,
+               std::shared_ptr<proxy::UpstreamPools> pools)
+    : index_(index),
+      config_(std::move(config)),
+      tls_(std::move(tls)),
+      access_log_(access_log),
+      balancers_(std::move(pools), static_cast<uint64_t>(index) + 1) {
   // The epoll changelist folds the add/remove pairs of one loop turn into at most one
   // epoll_ctl per fd (we never dup() sockets, the one case it cannot handle).
   event_config* cfg = event_config_new();

@@ -38,7 +38,8 @@ struct ListenSocket {
 class Worker {
  public:
   Worker(int index, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
-         std::vector<ListenSocket> sockets, const metrics::AccessLog& access_log);
+         std::vector<ListenSocket> sockets, const metrics::AccessLog& access_log,
+         std::shared_ptr<proxy::UpstreamPools> pools);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;

@@ -186,8 +186,13 @@ void Pipe::write_to_sink_now() {
   // and HAProxy do too). The bufferevent keeps its output's front frozen except in its
   // own write callback; we do what that callback does.
   evbuffer* out = bufferevent_get_output(sink_);
+  const evutil_socket_t fd = bufferevent_getfd(sink_);
+  if (fd < 0) {  // not a socket after all (a pair): let the bufferevent move the bytes
+    bufferevent_enable(sink_, EV_WRITE);
+    return;
+  }
   evbuffer_unfreeze(out, 1);
-  evbuffer_write(out, bufferevent_getfd(sink_));
+  evbuffer_write(out, fd);
   evbuffer_freeze(out, 1);
   // Whatever did not fit (or an error to report) is left to the bufferevent.
   if (evbuffer_get_length(out) > 0) bufferevent_enable(sink_, EV_WRITE);

@@ -25,13 +25,12 @@ std::string describe(const conf::HostPort& s) {
 }  // namespace
 
 UpstreamConnector::UpstreamConnector(event_base* base, evdns_base* dns,
-                                     const tls::ClientContext* tls,
-                                     std::vector<conf::HostPort> candidates, std::string request,
-                                     UpstreamTimeouts timeouts, Done done)
+                                     const tls::ClientContext* tls, ServerSelection servers,
+                                     std::string request, UpstreamTimeouts timeouts, Done done)
     : base_(base),
       dns_(dns),
       tls_(tls),
-      candidates_(std::move(candidates)),
+      servers_(std::move(servers)),
       request_(std::move(request)),
       timeouts_(timeouts),
       done_(std::move(done)),
@@ -45,15 +44,30 @@ void UpstreamConnector::cancel() {
   state_ = State::Done;
   timer_.cancel();
   bev_.reset();
+  servers_ = ServerSelection();  // gives back the slot of an attempt in progress
+}
+
+void UpstreamConnector::attempt_failed(int status, std::string reason) {
+  servers_.failed(reason);
+  try_next(status, std::move(reason));
 }
 
 void UpstreamConnector::try_next(int last_status, std::string last_reason) {
   bev_.reset();
-  if (next_ >= candidates_.size()) {
-    fail(last_status, std::move(last_reason));
+  const conf::UpstreamServer* next = servers_.next();
+  if (next == nullptr) {
+    // Nothing to try at all (every server down, ejected or full): 503. Otherwise the
+    // last failure says what went wrong.
+    if (attempts_ == 0) {
+      fail(503, servers_.unavailable_reason());
+    } else {
+      if (attempts_ > 1) last_reason += " (" + std::to_string(attempts_) + " servers tried)";
+      fail(last_status, std::move(last_reason));
+    }
     return;
   }
-  const conf::HostPort& server = candidates_[next_++];
+  current_ = *next;
+  const conf::HostPort& server = current_;
   attempts_++;
   state_ = State::Connecting;
   if (tls_ != nullptr) {
@@ -73,14 +87,14 @@ void UpstreamConnector::try_next(int last_status, std::string last_reason) {
                                           server.port) != 0) {
     // Failed synchronously (e.g. no route); the event callback will not run.
     const int err = EVUTIL_SOCKET_ERROR();
-    try_next(502, "cannot connect to upstream " + describe(server) + ": " +
-                      evutil_socket_error_to_string(err));
+    attempt_failed(502, "cannot connect to upstream " + describe(server) + ": " +
+                            evutil_socket_error_to_string(err));
   }
 }
 
 void UpstreamConnector::on_event(bufferevent* /*bev*/, short what, void* self) {
   auto* c = static_cast<UpstreamConnector*>(self);
-  const conf::HostPort& server = c->candidates_[c->next_ - 1];
+  const conf::HostPort& server = c->current_;
   if ((what & BEV_EVENT_CONNECTED) != 0) {
     c->on_connected();
     return;
@@ -93,8 +107,8 @@ void UpstreamConnector::on_event(bufferevent* /*bev*/, short what, void* self) {
         const char* text = ERR_reason_error_string(err);
         while (bufferevent_get_openssl_error(c->bev_.get()) != 0) {
         }
-        c->try_next(502, "TLS handshake with upstream " + describe(server) + " failed: " +
-                             (text != nullptr ? text : "error " + std::to_string(err)));
+        c->attempt_failed(502, "TLS handshake with upstream " + describe(server) + " failed: " +
+                                   (text != nullptr ? text : "error " + std::to_string(err)));
         return;
       }
     }
@@ -102,12 +116,13 @@ void UpstreamConnector::on_event(bufferevent* /*bev*/, short what, void* self) {
                                          ": " + evutil_gai_strerror(dns_err)
                                    : "cannot connect to upstream " + describe(server) + ": " +
                                          evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
-    c->try_next(502, std::move(why));
+    c->attempt_failed(502, std::move(why));
     return;
   }
   if (c->state_ == State::AwaitingResponse) {
     // Nothing reached the client yet, so another server may still serve it.
-    c->try_next(502, "upstream " + describe(server) + " closed the connection before answering");
+    c->attempt_failed(502,
+                      "upstream " + describe(server) + " closed the connection before answering");
   }
 }
 
@@ -133,9 +148,10 @@ void UpstreamConnector::on_response_bytes() {
   const http1::ParseResult parsed =
       http1::parse_response_head(std::string_view(p, len), kResponseLimits, result.response);
   if (parsed.state == http1::ParseState::Incomplete) return;
-  const conf::HostPort& server = candidates_[next_ - 1];
+  const conf::HostPort& server = current_;
   if (parsed.state == http1::ParseState::Error) {
-    fail(502, "invalid response from upstream " + describe(server) + ": " + parsed.error_reason);
+    attempt_failed(
+        502, "invalid response from upstream " + describe(server) + ": " + parsed.error_reason);
     return;
   }
   evbuffer_drain(in, parsed.head_length);
@@ -146,17 +162,20 @@ void UpstreamConnector::on_response_bytes() {
   result.answered = true;
   result.connection = std::move(bev_);
   result.server = server;
+  result.lease = servers_.succeeded();
   result.attempts = attempts_;
   done_(std::move(result));
 }
 
 void UpstreamConnector::on_timeout() {
-  const conf::HostPort& server = candidates_[next_ - 1];
+  const conf::HostPort& server = current_;
   if (state_ == State::Connecting) {
-    try_next(504, "timed out connecting to upstream " + describe(server));
+    attempt_failed(504, "timed out connecting to upstream " + describe(server));
   } else if (state_ == State::AwaitingResponse) {
     // The request was sent: do not multiply the wait by trying every server.
-    fail(504, "upstream " + describe(server) + " did not answer the handshake in time");
+    std::string why = "upstream " + describe(server) + " did not answer the handshake in time";
+    servers_.failed(why);
+    fail(504, std::move(why));
   }
 }
 
@@ -168,7 +187,7 @@ void UpstreamConnector::fail(int status, std::string reason) {
   result.status = status;
   result.reason = std::move(reason);
   result.attempts = attempts_;
-  if (next_ > 0) result.server = candidates_[next_ - 1];
+  result.server = current_;
   done_(std::move(result));
 }
 

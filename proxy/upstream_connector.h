@@ -1,6 +1,9 @@
 // Opens the upstream side of one connection: resolve (async, evdns), TCP connect with a
-// timeout, send the handshake request, read the backend's response head. Tries the
-// next candidate server when one fails before anything reached the client.
+// timeout, send the handshake request, read the backend's response head. When a server
+// fails to connect or answers with something that is not an HTTP response, before
+// anything reached the client, the ServerSelection gives another one (bounded by the
+// upstream's retries); each failure counts toward that server's passive ejection.
+// A handshake timeout is not retried (it would multiply the client's wait).
 //
 // Ownership: the owner keeps the connector alive until `done` has run and must destroy
 // it later (deferred), never from inside `done`. On success the bufferevent moves to
@@ -12,6 +15,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "proxy/balancer.h"
 #include "proxy/http1_parser.h"
 #include "proxy/libevent_ptr.h"
 #include "tls/client_context.h"
@@ -24,7 +28,10 @@ struct UpstreamResult {
   BufferEventPtr connection;     // with answered
   http1::ResponseHead response;  // with answered
   conf::HostPort server;         // the server that answered, or the last one tried
-  int status = 0;                // without answer: 502 (unreachable, bad reply) or 504
+  ServerLease lease;             // with answered: the server's connection slot; hold it
+                                 // until the connection ends
+  int status = 0;                // without answer: 502 (unreachable, bad reply), 503 (no
+                                 // server available) or 504 (timeout)
   std::string reason;            // without answer: one line for the client and the log
   int attempts = 0;
 };
@@ -40,8 +47,8 @@ class UpstreamConnector {
 
   // `tls`: non-null for wss:// upstreams; must outlive the connector.
   UpstreamConnector(event_base* base, evdns_base* dns, const tls::ClientContext* tls,
-                    std::vector<conf::HostPort> candidates, std::string request,
-                    UpstreamTimeouts timeouts, Done done);
+                    ServerSelection servers, std::string request, UpstreamTimeouts timeouts,
+                    Done done);
   UpstreamConnector(const UpstreamConnector&) = delete;
   UpstreamConnector& operator=(const UpstreamConnector&) = delete;
 
@@ -59,12 +66,13 @@ class UpstreamConnector {
   void on_response_bytes();
   void on_timeout();
   void fail(int status, std::string reason);
+  void attempt_failed(int status, std::string reason);
 
   event_base* base_;
   evdns_base* dns_;
   const tls::ClientContext* tls_;
-  std::vector<conf::HostPort> candidates_;
-  std::size_t next_ = 0;
+  ServerSelection servers_;
+  conf::HostPort current_;  // the server of the attempt in progress (or the last one)
   std::string request_;
   UpstreamTimeouts timeouts_;
   Done done_;

@@ -81,7 +81,12 @@ TEST_CASE("a minimal config gets every default") {
   REQUIRE(upstream.servers.size() == 1);
   CHECK(upstream.servers[0].host == "127.0.0.1");
   CHECK(upstream.servers[0].port == 9001);
-  CHECK(upstream.balancer == Balancer::RoundRobin);
+  CHECK(upstream.balancer == Balancer::LeastConn);
+  CHECK(upstream.retries == 2);
+  CHECK(upstream.servers[0].weight == 1);
+  CHECK(upstream.servers[0].max_connections == 0);
+  CHECK_FALSE(upstream.servers[0].backup);
+  CHECK_FALSE(upstream.health_check.enabled);
 
   REQUIRE(config->routes.size() == 1);
   const Route& route = config->routes[0];
@@ -196,9 +201,9 @@ TEST_CASE("a value of the wrong type names the key, the expectation and the valu
       {Doc{.upstream = "name = 1\nservers = [\"a:1\"]"},
        "upstream.name: expected a string, got integer 1"},
       {Doc{.upstream = "name = \"echo\"\nservers = \"127.0.0.1:9001\""},
-       R"(upstream.servers: expected an array of strings, got "127.0.0.1:9001")"},
+       R"(upstream.servers: expected an array of "host:port" strings or server tables, got "127.0.0.1:9001")"},
       {Doc{.upstream = "name = \"echo\"\nservers = [9001]"},
-       R"(upstream.servers[0]: expected "host:port" like "10.0.0.1:9001", "[::1]:9001" or "backend:80", got integer 9001)"},
+       R"(upstream.servers[0]: expected "host:port" like "10.0.0.1:9001", "[::1]:9001" or "backend:80", or a table like {address = "10.0.0.1:9001", weight = 2}, got integer 9001)"},
       {Doc{.upstream = kUpstream + "\nbalancer = 1"},
        "upstream.balancer: expected a string, got integer 1"},
       {Doc{.route = kRoute + "\nname = []"}, "route.name: expected a string, got an empty array"},
@@ -286,13 +291,13 @@ TEST_CASE("durations: timeouts must be > 0, drain_timeout may be 0") {
 TEST_CASE("unknown keys are errors naming the key and the allowed ones") {
   CHECK(
       error_message(Doc{.top = "idle_timeout = \"5m\""}) ==
-      R"(unknown key "idle_timeout" at the top level (allowed: workers, drain_timeout, access_log, listener, upstream, route, access_log_format, admin))");
+      R"(unknown key "idle_timeout" at the top level (allowed: workers, drain_timeout, access_log, access_log_format, nameservers, admin, listener, upstream, route))");
   CHECK(
       error_message(Doc{.listener = kListener + "\nport = 80"}) ==
       R"(unknown key "port" in [[listener]] (allowed: address, name, max_header_bytes, max_headers, handshake_timeout, tls, http2, h2c))");
   CHECK(
       error_message(Doc{.upstream = kUpstream + "\nserver = \"a:1\""}) ==
-      R"(unknown key "server" in [[upstream]] (allowed: name, servers, balancer, tls); did you mean "servers"?)");
+      R"(unknown key "server" in [[upstream]] (allowed: name, servers, balancer, hash_key, retries, eject_after_failures, eject_duration, slow_start, resolve_interval, health_check, tls); did you mean "servers"?)");
   CHECK(
       error_message(Doc{.route = kRoute + "\nidle_timout = \"5m\""}) ==
       R"(unknown key "idle_timout" in [[route]] (allowed: name, host, path, upstream, allowed_origins, max_message_size, buffer_size, connect_timeout, upstream_handshake_timeout, idle_timeout); did you mean "idle_timeout"?)");
@@ -344,7 +349,7 @@ TEST_CASE("error positions are the offending value's line and column") {
     CHECK(e.column == 30);
     CHECK(
         e.message ==
-        R"(upstream.servers[1]: expected "host:port" like "10.0.0.1:9001", "[::1]:9001" or "backend:80", got "bad host:1")");
+        R"(upstream.servers[1]: expected "host:port" like "10.0.0.1:9001", "[::1]:9001" or "backend:80", or a table like {address = "10.0.0.1:9001", weight = 2}, got "bad host:1")");
   }
   SUBCASE("a missing required key: the table's header") {
     const ConfigError e = load_error(
@@ -496,9 +501,16 @@ TEST_CASE("names must not be empty") {
         R"(route.name: expected a non-empty string, got "")");
 }
 
-TEST_CASE("balancer: only round_robin") {
-  CHECK(error_message(Doc{.upstream = kUpstream + "\nbalancer = \"least_conn\""}) ==
-        R"(upstream.balancer: expected one of: "round_robin", got "least_conn")");
+TEST_CASE("balancer: the four names, anything else is an error") {
+  CHECK(load_ok(Doc{.upstream = kUpstream + "\nbalancer = \"round_robin\""}.text())
+            ->upstreams[0]
+            .balancer == Balancer::RoundRobin);
+  CHECK(load_ok(Doc{.upstream = kUpstream + "\nbalancer = \"random_two\""}.text())
+            ->upstreams[0]
+            .balancer == Balancer::RandomTwo);
+  CHECK(
+      error_message(Doc{.upstream = kUpstream + "\nbalancer = \"leastconn\""}) ==
+      R"(upstream.balancer: expected one of "least_conn", "round_robin", "random_two", "hash", got "leastconn")");
 }
 
 TEST_CASE("control characters in values are escaped in messages") {

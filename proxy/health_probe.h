@@ -1,0 +1,46 @@
+// One active health probe of one server: a TCP connect ("tcp"), or a connect plus a
+// WebSocket opening handshake that must be answered with 101 and the right
+// Sec-WebSocket-Accept ("websocket"); either within the check's timeout.
+//
+// Ownership: the HealthChecker owns the probe and destroys it only outside its
+// callbacks (when starting the next probe, or at shutdown). `done` runs at most once.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "conf/config.h"
+#include "proxy/libevent_ptr.h"
+
+namespace wsgate::proxy {
+
+class HealthProbe {
+ public:
+  using Done = std::function<void(bool ok, std::string detail)>;
+
+  HealthProbe(event_base* base, evdns_base* dns, const conf::UpstreamServer& server,
+              const conf::HealthCheck& check, Done done);
+  HealthProbe(const HealthProbe&) = delete;
+  HealthProbe& operator=(const HealthProbe&) = delete;
+
+  void start();
+
+ private:
+  static void on_read(bufferevent* bev, void* self);
+  static void on_event(bufferevent* bev, short what, void* self);
+  void on_connected();
+  void on_response();
+  void finish(bool ok, std::string detail);
+
+  const conf::UpstreamServer& server_;
+  const conf::HealthCheck& check_;
+  event_base* base_;
+  evdns_base* dns_;
+  Done done_;
+  std::string key_;  // the handshake's Sec-WebSocket-Key
+  BufferEventPtr bev_;
+  Timer timer_;
+  bool finished_ = false;
+};
+
+}  // namespace wsgate::proxy
