@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <type_traits>
 
 #include "metrics/connection_table.h"
 
@@ -71,67 +72,68 @@ void json_field(std::string& out, std::string_view key, unsigned long long value
 
 }  // namespace
 
+namespace {
+
+// Every field of an access line, in order, for both formats: `emit(key, value)` with a
+// string_view, an unsigned number, or nullptr for "no value" ("-" in text, null in JSON).
+template <class Emit>
+void for_each_field(const AccessRecord& r, Emit&& emit) {
+  emit("ts", std::string_view(timestamp()));
+  emit("client", r.client);
+  emit("listener", r.listener);
+  emit("route", r.route);
+  emit("upstream", r.upstream);
+  emit("status", static_cast<unsigned long long>(r.status));
+  emit("duration_ms", static_cast<unsigned long long>(r.duration_ms));
+  const ConnectionStats empty;
+  const ConnectionStats& s = r.stats != nullptr ? *r.stats : empty;
+  emit("c2u_bytes", static_cast<unsigned long long>(s.client_to_upstream.bytes));
+  emit("c2u_msgs", static_cast<unsigned long long>(s.client_to_upstream.messages));
+  emit("u2c_bytes", static_cast<unsigned long long>(s.upstream_to_client.bytes));
+  emit("u2c_msgs", static_cast<unsigned long long>(s.upstream_to_client.messages));
+  if (r.stats != nullptr) {
+    emit("close_code", static_cast<unsigned long long>(s.close_code));
+    emit("closed_by", std::string_view(to_string(s.closed_by)));
+  } else {
+    emit("close_code", nullptr);
+    emit("closed_by", nullptr);
+  }
+  if (!r.protocol.empty()) emit("proto", r.protocol);
+  if (!r.tls_version.empty()) emit("tls", r.tls_version);
+  if (!r.client_subject.empty()) emit("client_cert", r.client_subject);
+  std::string_view reason = r.reason;
+  if (reason.empty() && r.stats != nullptr) reason = s.close_reason;
+  if (!reason.empty()) emit("reason", reason);
+}
+
+}  // namespace
+
 std::string format_access_json(const AccessRecord& r) {
   std::string out = "{";
   out.reserve(400);
-  json_field(out, "ts", timestamp());
-  json_field(out, "client", r.client);
-  json_field(out, "listener", r.listener);
-  json_field(out, "route", r.route);
-  json_field(out, "upstream", r.upstream);
-  json_field(out, "status", static_cast<unsigned long long>(r.status));
-  json_field(out, "duration_ms", static_cast<unsigned long long>(r.duration_ms));
-  const ConnectionStats empty;
-  const ConnectionStats& s = r.stats != nullptr ? *r.stats : empty;
-  json_field(out, "c2u_bytes", s.client_to_upstream.bytes);
-  json_field(out, "c2u_msgs", s.client_to_upstream.messages);
-  json_field(out, "u2c_bytes", s.upstream_to_client.bytes);
-  json_field(out, "u2c_msgs", s.upstream_to_client.messages);
-  if (r.stats != nullptr) {
-    json_field(out, "close_code", s.close_code);
-    json_field(out, "closed_by", to_string(s.closed_by));
-  } else {
-    out += ",\"close_code\":null,\"closed_by\":null";
-  }
-  if (!r.tls_version.empty()) json_field(out, "tls", r.tls_version);
-  if (!r.client_subject.empty()) json_field(out, "client_cert", r.client_subject);
-  std::string_view reason = r.reason;
-  if (reason.empty() && r.stats != nullptr) reason = s.close_reason;
-  if (!reason.empty()) json_field(out, "reason", reason);
+  for_each_field(r, [&out](std::string_view key, auto value) {
+    if constexpr (std::is_same_v<decltype(value), std::nullptr_t>) {
+      out += out.size() > 1 ? ",\"" : "\"";
+      out += key;
+      out += "\":null";
+    } else {
+      json_field(out, key, value);
+    }
+  });
   out += "}\n";
   return out;
 }
 
 std::string format_access_line(const AccessRecord& r) {
-  const std::string ts = timestamp();
   std::string out = "access";
   out.reserve(320);
-  field(out, "ts", ts);
-  field(out, "client", r.client);
-  field(out, "listener", r.listener);
-  field(out, "route", r.route);
-  field(out, "upstream", r.upstream);
-  field(out, "status", static_cast<unsigned long long>(r.status));
-  field(out, "duration_ms", static_cast<unsigned long long>(r.duration_ms));
-  const ConnectionStats empty;
-  const ConnectionStats& s = r.stats != nullptr ? *r.stats : empty;
-  field(out, "c2u_bytes", s.client_to_upstream.bytes);
-  field(out, "c2u_msgs", s.client_to_upstream.messages);
-  field(out, "u2c_bytes", s.upstream_to_client.bytes);
-  field(out, "u2c_msgs", s.upstream_to_client.messages);
-  if (r.stats != nullptr) {
-    field(out, "close_code", s.close_code);
-    field(out, "closed_by", to_string(s.closed_by));
-  } else {
-    field(out, "close_code", "-");
-    field(out, "closed_by", "-");
-  }
-  if (!r.protocol.empty()) field(out, "proto", r.protocol);
-  if (!r.tls_version.empty()) field(out, "tls", r.tls_version);
-  if (!r.client_subject.empty()) field(out, "client_cert", r.client_subject);
-  std::string_view reason = r.reason;
-  if (reason.empty() && r.stats != nullptr) reason = s.close_reason;
-  if (!reason.empty()) field(out, "reason", reason);
+  for_each_field(r, [&out](std::string_view key, auto value) {
+    if constexpr (std::is_same_v<decltype(value), std::nullptr_t>) {
+      field(out, key, std::string_view("-"));
+    } else {
+      field(out, key, value);
+    }
+  });
   out += '\n';
   return out;
 }
