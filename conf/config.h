@@ -160,6 +160,10 @@ struct Admin {
   bool enabled = false;
   HostPort address{"127.0.0.1", 9090};
   std::string token;  // "" = no authentication; else "Authorization: Bearer <token>"
+  // Per-connection series on /metrics (wsgate_connection_*), for at most
+  // per_connection_limit live connections, oldest first.
+  bool per_connection_metrics = false;
+  unsigned per_connection_limit = 1000;
   SourcePosition where;
 };
 

@@ -34,7 +34,8 @@ using detail::TableReader;
 constexpr std::string_view kTopKeys[] = {"workers",           "drain_timeout", "access_log",
                                          "access_log_format", "nameservers",   "admin",
                                          "listener",          "upstream",      "route"};
-constexpr std::string_view kAdminKeys[] = {"address", "token"};
+constexpr std::string_view kAdminKeys[] = {"address", "token", "per_connection_metrics",
+                                           "per_connection_limit"};
 constexpr std::string_view kListenerKeys[] = {
     "address", "name", "max_header_bytes", "max_headers", "handshake_timeout", "tls",
     "http2",   "h2c"};
@@ -211,6 +212,8 @@ class ConfigBuilder {
                                        "0123456789-._~+/=") != std::string::npos))
       r.fail_at(r.find("token")->source(),  // the value is a secret: not echoed
                 "admin.token: expected a non-empty token of letters, digits and -._~+/=");
+    r.boolean("per_connection_metrics", &admin.per_connection_metrics);
+    r.integer("per_connection_limit", &admin.per_connection_limit, 1, 100000);
   }
 
   const std::string& file_;

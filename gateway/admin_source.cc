@@ -1,6 +1,7 @@
 #include "gateway/admin_source.h"
 
 #include "gateway/worker.h"
+#include "proxy/upstream_pool.h"
 
 namespace wsgate::gateway {
 
@@ -8,7 +9,19 @@ metrics::ScrapeResult WorkerScraper::scrape(bool with_connections) {
   auto collector = std::make_shared<metrics::ScrapeCollector>(workers_.size());
   const auto deadline = std::chrono::steady_clock::now() + kDeadline;
   for (const auto& w : workers_) w->post_report(collector, with_connections);
-  return metrics::merge_reports(collector->wait(deadline));
+  metrics::ScrapeResult result = metrics::merge_reports(collector->wait(deadline));
+  if (pools_ == nullptr) return result;
+  const std::int64_t now_ms = proxy::steady_now_ms();
+  for (std::size_t i = 0; i < pools_->size(); ++i) {
+    const proxy::Pool& pool = pools_->at(i);
+    for (const auto& s : pool.members()->servers) {
+      result.upstream_servers.push_back({pool.name(), s->config.text, s->up(now_ms),
+                                         s->active.load(std::memory_order_relaxed),
+                                         s->transitions_up.load(std::memory_order_relaxed),
+                                         s->transitions_down.load(std::memory_order_relaxed)});
+    }
+  }
+  return result;
 }
 
 }  // namespace wsgate::gateway

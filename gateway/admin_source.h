@@ -8,6 +8,10 @@
 
 #include "metrics/admin_server.h"
 
+namespace wsgate::proxy {
+class UpstreamPools;
+}
+
 namespace wsgate::gateway {
 
 class Worker;
@@ -18,9 +22,12 @@ class WorkerScraper final : public metrics::AdminSource {
   // reported by wsgate_scrape_workers_missing and its numbers are left out.
   static constexpr std::chrono::milliseconds kDeadline{1000};
 
-  // Both references must outlive the scraper; `draining` is the Server's flag.
-  WorkerScraper(const std::vector<std::unique_ptr<Worker>>& workers, const bool& draining)
-      : workers_(workers), draining_(draining) {}
+  // The references must outlive the scraper; `draining` is the Server's flag. `pools`
+  // (may be null) gives the backend servers' state (relaxed atomic loads, no locks
+  // but the membership snapshot's).
+  WorkerScraper(const std::vector<std::unique_ptr<Worker>>& workers, const bool& draining,
+                proxy::UpstreamPools* pools = nullptr)
+      : workers_(workers), draining_(draining), pools_(pools) {}
 
   metrics::ScrapeResult scrape(bool with_connections) override;
   bool ready() const override { return !draining_; }
@@ -28,6 +35,7 @@ class WorkerScraper final : public metrics::AdminSource {
  private:
   const std::vector<std::unique_ptr<Worker>>& workers_;
   const bool& draining_;
+  proxy::UpstreamPools* pools_;
 };
 
 }  // namespace wsgate::gateway

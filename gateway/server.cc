@@ -124,10 +124,12 @@ int Server::run() {
                                                 std::move(per_worker[w]), access_log_, pools_));
   }
 
-  WorkerScraper scraper(workers_, draining_);
+  WorkerScraper scraper(workers_, draining_, pools_.get());
   std::unique_ptr<metrics::AdminServer> admin;
   if (config_->admin.enabled) {
-    admin = std::make_unique<metrics::AdminServer>(base.get(), scraper, config_->admin.token);
+    admin = std::make_unique<metrics::AdminServer>(
+        base.get(), scraper, config_->admin.token,
+        config_->admin.per_connection_metrics ? config_->admin.per_connection_limit : 0);
     std::string error;
     if (!admin->listen(config_->admin.address.host, config_->admin.address.port, error)) {
       log::error(error);

@@ -45,8 +45,12 @@ bool bearer_token_matches(const char* header, const std::string& token) {
   return CRYPTO_memcmp(presented.data(), token.data(), token.size()) == 0;
 }
 
-AdminServer::AdminServer(event_base* base, AdminSource& source, std::string token)
-    : source_(source), token_(std::move(token)), http_(evhttp_new(base)) {
+AdminServer::AdminServer(event_base* base, AdminSource& source, std::string token,
+                         std::size_t per_connection_limit)
+    : source_(source),
+      token_(std::move(token)),
+      per_connection_limit_(per_connection_limit),
+      http_(evhttp_new(base)) {
   evhttp_set_allowed_methods(http_, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
   evhttp_set_timeout(http_, 30);
   evhttp_set_max_headers_size(http_, 16 * 1024);
@@ -99,9 +103,17 @@ void AdminServer::handle(evhttp_request* req) {
     return reply_text(req, 401, "Unauthorized", "missing or wrong bearer token\n");
   }
   if (path == "/metrics") {
-    const ScrapeResult r = source_.scrape(/*with_connections=*/false);
-    const std::string text = render_text(
-        build_families(r.metrics, {r.workers, r.workers_missing}, read_process_stats()));
+    const bool per_connection = per_connection_limit_ > 0;
+    const ScrapeResult r = source_.scrape(/*with_connections=*/per_connection);
+    ScrapeInfo info;
+    info.workers = r.workers;
+    info.workers_missing = r.workers_missing;
+    info.upstream_servers = r.upstream_servers;
+    if (per_connection) {
+      info.connections = &r.connections;
+      info.per_connection_limit = per_connection_limit_;
+    }
+    const std::string text = render_text(build_families(r.metrics, info, read_process_stats()));
     return reply(req, 200, "OK", kTextContentType, text);
   }
   ConnectionFilter filter;

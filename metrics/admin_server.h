@@ -9,6 +9,7 @@
 // (bounded by a deadline) while this loop waits: the admin thread does nothing else.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -35,7 +36,10 @@ class AdminServer {
  public:
   // `token`: "" = no authentication; otherwise /metrics and /connections require
   // "Authorization: Bearer <token>" (RFC 6750 2.1) and answer 401 without it.
-  AdminServer(event_base* base, AdminSource& source, std::string token);
+  // `per_connection_limit` > 0: /metrics also has the per-connection series
+  // (wsgate_connection_*) for at most that many relayed connections.
+  AdminServer(event_base* base, AdminSource& source, std::string token,
+              std::size_t per_connection_limit = 0);
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
@@ -51,6 +55,7 @@ class AdminServer {
 
   AdminSource& source_;
   std::string token_;
+  std::size_t per_connection_limit_;
   evhttp* http_ = nullptr;
 };
 

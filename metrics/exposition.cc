@@ -1,5 +1,6 @@
 #include "metrics/exposition.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include <prometheus/text_serializer.h>
@@ -70,6 +71,67 @@ void add_by_opcode(MetricFamily& f, const DirectionStats& c2u, const DirectionSt
 
 std::string status_label(int status) {
   return status == 0 ? std::string(names::kStatusNone) : std::to_string(status);
+}
+
+void add_upstream_servers(std::vector<MetricFamily>& out,
+                          std::span<const UpstreamServerStatus> servers) {
+  MetricFamily up = family(names::kUpstreamServerUp, MetricType::Gauge);
+  MetricFamily connections = family(names::kUpstreamServerConnections, MetricType::Gauge);
+  MetricFamily transitions = family(names::kUpstreamServerHealthTransitions, MetricType::Counter);
+  for (const UpstreamServerStatus& s : servers) {
+    const auto labels = [&s] {
+      return std::vector<ClientMetric::Label>{label(names::kUpstream, s.upstream),
+                                              label(names::kServer, s.server)};
+    };
+    add_value(up, labels(), s.up ? 1 : 0);
+    add_value(connections, labels(), static_cast<double>(s.connections));
+    const std::pair<std::string_view, uint64_t> by_state[] = {{names::kUp, s.transitions_up},
+                                                              {names::kDown, s.transitions_down}};
+    for (const auto& [to, n] : by_state) {
+      auto l = labels();
+      l.push_back(label(names::kTo, std::string(to)));
+      add_value(transitions, std::move(l), static_cast<double>(n));
+    }
+  }
+  out.push_back(std::move(up));
+  out.push_back(std::move(connections));
+  out.push_back(std::move(transitions));
+}
+
+void add_per_connection(std::vector<MetricFamily>& out, const std::vector<ConnectionInfo>& rows,
+                        std::size_t limit) {
+  std::vector<const ConnectionInfo*> relayed;
+  for (const ConnectionInfo& c : rows)
+    if (c.state == "relaying") relayed.push_back(&c);
+  // Oldest first, as /connections lists them; ties (same age) by id for a stable choice.
+  std::sort(relayed.begin(), relayed.end(), [](const ConnectionInfo* a, const ConnectionInfo* b) {
+    if (a->age_seconds != b->age_seconds) return a->age_seconds > b->age_seconds;
+    return std::pair(a->worker, a->id) < std::pair(b->worker, b->id);
+  });
+  const std::size_t kept = std::min(limit, relayed.size());
+  MetricFamily bytes = family(names::kConnectionBytesTotal, MetricType::Counter);
+  MetricFamily messages = family(names::kConnectionMessagesTotal, MetricType::Counter);
+  for (std::size_t i = 0; i < kept; ++i) {
+    const ConnectionInfo& c = *relayed[i];
+    const std::string id = std::to_string(c.worker) + "-" + std::to_string(c.id);
+    const std::pair<std::string_view, const DirectionStats*> dirs[] = {
+        {names::kClientToUpstream, &c.client_to_upstream},
+        {names::kUpstreamToClient, &c.upstream_to_client}};
+    for (const auto& [dir, stats] : dirs) {
+      const auto labels = [&, dir = dir] {
+        return std::vector<ClientMetric::Label>{
+            label(names::kId, id), label(names::kRoute, c.labels.route),
+            label(names::kServer, c.labels.server), label(names::kDirection, std::string(dir))};
+      };
+      add_value(bytes, labels(), static_cast<double>(stats->bytes));
+      add_value(messages, labels(), static_cast<double>(stats->messages));
+    }
+  }
+  out.push_back(std::move(bytes));
+  out.push_back(std::move(messages));
+  MetricFamily dropped = family(names::kConnectionSeriesDropped, MetricType::Gauge);
+  add_value(dropped, {}, static_cast<double>(relayed.size() - kept));
+  out.push_back(std::move(dropped));
 }
 
 }  // namespace
@@ -145,6 +207,10 @@ std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeI
               static_cast<double>(n));
   }
   out.push_back(std::move(tls_failed));
+
+  add_upstream_servers(out, info.upstream_servers);
+  if (info.connections != nullptr)
+    add_per_connection(out, *info.connections, info.per_connection_limit);
 
   MetricFamily workers = family(names::kWorkers, MetricType::Gauge);
   add_value(workers, {}, info.workers);

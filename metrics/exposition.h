@@ -3,13 +3,17 @@
 // them with prometheus::TextSerializer (format 0.0.4).
 #pragma once
 
+#include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include <prometheus/metric_family.h>
 
+#include "metrics/connection_table.h"
 #include "metrics/process_stats.h"
+#include "metrics/scrape.h"
 #include "metrics/worker_metrics.h"
 
 namespace wsgate::metrics {
@@ -17,6 +21,13 @@ namespace wsgate::metrics {
 struct ScrapeInfo {
   unsigned workers = 0;          // worker threads
   unsigned workers_missing = 0;  // did not answer before the deadline
+  // wsgate_upstream_server_*: one entry per pool member.
+  std::span<const UpstreamServerStatus> upstream_servers;
+  // Per-connection series ([admin] per_connection_metrics): when set, the connection
+  // table rows of this scrape; the relayed ones (state "relaying") get series, at most
+  // per_connection_limit of them, the oldest first.
+  const std::vector<ConnectionInfo>* connections = nullptr;
+  std::size_t per_connection_limit = 0;
 };
 
 std::vector<prometheus::MetricFamily> build_families(const MetricsSnapshot& s,

@@ -26,11 +26,15 @@ inline constexpr std::string_view kSide = "side";
 inline constexpr std::string_view kCode = "code";
 inline constexpr std::string_view kVersion = "version";
 inline constexpr std::string_view kReason = "reason";
+inline constexpr std::string_view kTo = "to";  // the health state a server changed to
+inline constexpr std::string_view kId = "id";  // a connection's "<worker>-<n>"
 
 // Label values that are not copied from the config or the traffic.
 inline constexpr std::string_view kClientToUpstream = "client_to_upstream";
 inline constexpr std::string_view kUpstreamToClient = "upstream_to_client";
 inline constexpr std::string_view kStatusNone = "none";  // the client left before an answer
+inline constexpr std::string_view kUp = "up";
+inline constexpr std::string_view kDown = "down";
 
 // WebSocket connections (after the 101), by listener/route/upstream/server/protocol.
 inline constexpr MetricDef kConnectionsActive{"wsgate_connections_active",
@@ -64,6 +68,30 @@ inline constexpr MetricDef kTlsHandshakesTotal{
 inline constexpr MetricDef kTlsHandshakeFailuresTotal{
     "wsgate_tls_handshake_failures_total",
     "Failed TLS handshakes with clients, by OpenSSL's reason (e.g. \"wrong version number\")."};
+// Backend servers, by upstream and server ("host:port"), read from the shared pools at
+// scrape time.
+inline constexpr MetricDef kUpstreamServerUp{
+    "wsgate_upstream_server_up",
+    "1 when the backend server is in rotation, 0 when down by the active health check or "
+    "passively ejected."};
+inline constexpr MetricDef kUpstreamServerConnections{
+    "wsgate_upstream_server_connections",
+    "Upstream connections the backend server holds now (all workers, including ones being "
+    "opened)."};
+inline constexpr MetricDef kUpstreamServerHealthTransitions{
+    "wsgate_upstream_server_health_transitions_total",
+    "Health state changes of the backend server, by the state it changed to (up, down)."};
+// Per-connection series ([admin] per_connection_metrics), by connection id, route,
+// server and direction; at most per_connection_limit connections, the oldest first.
+inline constexpr MetricDef kConnectionBytesTotal{
+    "wsgate_connection_bytes_total",
+    "WebSocket wire bytes relayed by one live connection, by direction."};
+inline constexpr MetricDef kConnectionMessagesTotal{
+    "wsgate_connection_messages_total",
+    "WebSocket data messages relayed by one live connection, by direction."};
+inline constexpr MetricDef kConnectionSeriesDropped{
+    "wsgate_connection_series_dropped",
+    "Live connections left out of the per-connection series by per_connection_limit."};
 // The scrape itself.
 inline constexpr MetricDef kWorkers{"wsgate_workers", "Worker threads."};
 inline constexpr MetricDef kScrapeWorkersMissing{

@@ -9,8 +9,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "metrics/connection_table.h"
@@ -41,10 +43,22 @@ class ScrapeCollector {
   std::size_t delivered_ = 0;
 };
 
+// One backend server's state, read from the shared upstream pools (relaxed atomic loads)
+// on the admin thread at scrape time.
+struct UpstreamServerStatus {
+  std::string upstream;  // the [[upstream]] name
+  std::string server;    // "host:port" (a member found by DNS: its address)
+  bool up = true;        // up by the health check and not ejected
+  uint64_t connections = 0;
+  uint64_t transitions_up = 0;
+  uint64_t transitions_down = 0;
+};
+
 // The merged result of one scrape.
 struct ScrapeResult {
   MetricsSnapshot metrics;
   std::vector<ConnectionInfo> connections;
+  std::vector<UpstreamServerStatus> upstream_servers;  // filled by the AdminSource
   unsigned workers = 0;
   unsigned workers_missing = 0;
 };

@@ -62,6 +62,8 @@ void HealthChecker::on_result(Checked& c, Target& t, bool ok, const std::string&
   const bool up = *changed == Health::Up;
   if (up) Pool::mark_back(*t.server, steady_now_ms());
   t.server->check_up.store(up, std::memory_order_release);
+  (up ? t.server->transitions_up : t.server->transitions_down)
+      .fetch_add(1, std::memory_order_relaxed);
   const conf::HealthCheck& hc = c.upstream.health_check;
   const std::string message =
       "upstream " + c.upstream.name + ": server " + t.server->config.text + " is " +

@@ -113,6 +113,7 @@ bool Pool::available(ServerState& s, std::int64_t now_ms) const {
   // The ejection ran out: the first worker to notice ends it and says so.
   if (s.ejected_until_ms.compare_exchange_strong(until, 0, std::memory_order_acq_rel)) {
     mark_back(s, now_ms);
+    s.transitions_up.fetch_add(1, std::memory_order_relaxed);
     log::info("upstream " + name_ + ": server " + s.config.text +
               " back in rotation after its passive ejection");
   }
@@ -128,6 +129,7 @@ bool Pool::record_failure(ServerState& s, std::string_view why, std::int64_t now
                                                   std::memory_order_acq_rel))
     return false;  // another worker ejected it just now
   s.consecutive_failures.store(0, std::memory_order_relaxed);
+  s.transitions_down.fetch_add(1, std::memory_order_relaxed);
   log::warn("upstream " + name_ + ": server " + s.config.text + " ejected for " +
             std::to_string(eject_ms_) + " ms after " + std::to_string(failures) +
             " consecutive failures (last: " + std::string(why) + ")");

@@ -53,6 +53,18 @@ struct ServerState {
   std::atomic<std::uint32_t> consecutive_failures{0};  // passive health
   std::atomic<std::int64_t> ejected_until_ms{0};       // passive ejection; 0: not ejected
   std::atomic<std::int64_t> back_since_ms{0};  // when it last came back (slow start); 0: never
+  // Health state changes as logged (wsgate_upstream_server_health_transitions_total):
+  // the active check's up/down, a passive ejection (down) and its end (up).
+  std::atomic<std::uint64_t> transitions_up{0};
+  std::atomic<std::uint64_t> transitions_down{0};
+
+  // In rotation now: up by the health check and not ejected (a lapsed ejection counts
+  // as over even before a worker notices it).
+  bool up(std::int64_t now_ms) const {
+    if (!check_up.load(std::memory_order_relaxed)) return false;
+    const std::int64_t until = ejected_until_ms.load(std::memory_order_relaxed);
+    return until == 0 || now_ms >= until;
+  }
 
   // Takes a connection slot; false when the server is at max_connections.
   bool try_acquire();

@@ -45,6 +45,24 @@ TEST_CASE("[admin] defaults to 127.0.0.1:9090 without a token") {
   CHECK(r.config->admin.address.host == "127.0.0.1");
   CHECK(r.config->admin.address.port == 9090);
   CHECK(r.config->admin.token.empty());
+  CHECK_FALSE(r.config->admin.per_connection_metrics);
+  CHECK(r.config->admin.per_connection_limit == 1000);
+}
+
+TEST_CASE("[admin] per-connection series") {
+  const LoadResult r =
+      load("", "[admin]\nper_connection_metrics = true\nper_connection_limit = 2\n");
+  REQUIRE(r.config);
+  CHECK(r.config->admin.per_connection_metrics);
+  CHECK(r.config->admin.per_connection_limit == 2);
+  CHECK(
+      error("", "[admin]\nper_connection_limit = 0\n") ==
+      "t.toml:10:24: admin.per_connection_limit: expected an integer in 1..100000, got integer 0");
+  CHECK(error("", "[admin]\nper_connection_limit = 100001\n") ==
+        "t.toml:10:24: admin.per_connection_limit: expected an integer in 1..100000, got integer "
+        "100001");
+  CHECK(error("", "[admin]\nper_connection_metrics = \"yes\"\n")
+            .find("t.toml:10:26: admin.per_connection_metrics: expected") != std::string::npos);
 }
 
 TEST_CASE("[admin] address and token") {

@@ -43,14 +43,21 @@ class MetricDocs(h.GatewayCase):
     async def test_every_metric_exposed(self):
         backend = await self.start_backend()
         admin_port = h.free_port()
+        # Per-connection series on, so that their families are exposed too.
         gw = await self.start_gateway(ac.with_admin(
-            h.simple_config(h.free_port(), [backend.address]), admin_port))
+            h.simple_config(h.free_port(), [backend.address]), admin_port)
+            + "per_connection_metrics = true\n")
         admin = ac.Admin(admin_port)
         await admin.wait_up()
         async with h.ws_connect(gw.port) as ws:  # so labelled families have a series
             await ws.send("x")
             await ws.recv()
-        m = await admin.wait_metrics(lambda m: m.value("wsgate_closes_total") >= 1, "a close")
+        async with h.ws_connect(gw.port) as live:  # open during the scrape
+            await live.send("y")
+            await live.recv()
+            m = await admin.wait_metrics(
+                lambda m: m.value("wsgate_closes_total") >= 1
+                and m.has("wsgate_connection_bytes_total"), "a close and a live connection")
         exposed = {re.sub(r"_(bucket|sum|count)$", "", n) for n, _, _ in m.samples}
         # Series that only a TLS listener creates; test_tls_metrics.py checks them.
         needs_tls = {"wsgate_tls_handshakes_total", "wsgate_tls_handshake_failures_total"}

@@ -14,7 +14,13 @@ bool has_line(const std::string& text, const std::string& line) {
   return text.find("\n" + line + "\n") != std::string::npos || text.rfind(line + "\n", 0) == 0;
 }
 
-std::string render(const MetricsSnapshot& s, const ScrapeInfo& info = {2, 0},
+ScrapeInfo two_workers() {
+  ScrapeInfo info;
+  info.workers = 2;
+  return info;
+}
+
+std::string render(const MetricsSnapshot& s, const ScrapeInfo& info = two_workers(),
                    const std::optional<ProcessStats>& p = std::nullopt) {
   return render_text(build_families(s, info, p));
 }
@@ -93,7 +99,10 @@ TEST_CASE("process metrics appear when /proc was read") {
   p.resident_bytes = 4096;
   p.open_fds = 12;
   p.max_fds = 1024;
-  const std::string text = render({}, {1, 1}, p);
+  ScrapeInfo info;
+  info.workers = 1;
+  info.workers_missing = 1;
+  const std::string text = render({}, info, p);
   CHECK(has_line(text, "process_cpu_seconds_total 1.5"));
   CHECK(has_line(text, "process_resident_memory_bytes 4096"));
   CHECK(has_line(text, "process_open_fds 12"));
@@ -116,4 +125,89 @@ TEST_CASE("/proc/self/stat parsing survives odd command names") {
   CHECK(p->resident_bytes == 40960);
   CHECK_FALSE(parse_proc_stat("garbage", 100, 4096, 0).has_value());
   CHECK(read_process_stats().has_value());
+}
+
+TEST_CASE("backend servers: up, connections and health transitions") {
+  const std::vector<UpstreamServerStatus> servers = {{"echo", "127.0.0.1:9001", true, 3, 1, 1},
+                                                     {"echo", "127.0.0.1:9002", false, 0, 0, 2}};
+  ScrapeInfo info = two_workers();
+  info.upstream_servers = servers;
+  const std::string text = render(MetricsSnapshot{}, info);
+  CHECK(has_line(text, "# TYPE wsgate_upstream_server_up gauge"));
+  CHECK(has_line(text, "# TYPE wsgate_upstream_server_connections gauge"));
+  CHECK(has_line(text, "# TYPE wsgate_upstream_server_health_transitions_total counter"));
+  CHECK(has_line(text, R"(wsgate_upstream_server_up{upstream="echo",server="127.0.0.1:9001"} 1)"));
+  CHECK(has_line(text, R"(wsgate_upstream_server_up{upstream="echo",server="127.0.0.1:9002"} 0)"));
+  CHECK(has_line(
+      text, R"(wsgate_upstream_server_connections{upstream="echo",server="127.0.0.1:9001"} 3)"));
+  CHECK(has_line(
+      text, R"(wsgate_upstream_server_connections{upstream="echo",server="127.0.0.1:9002"} 0)"));
+  CHECK(has_line(
+      text,
+      R"(wsgate_upstream_server_health_transitions_total{upstream="echo",server="127.0.0.1:9001",to="up"} 1)"));
+  CHECK(has_line(
+      text,
+      R"(wsgate_upstream_server_health_transitions_total{upstream="echo",server="127.0.0.1:9002",to="down"} 2)"));
+  CHECK(has_line(
+      text,
+      R"(wsgate_upstream_server_health_transitions_total{upstream="echo",server="127.0.0.1:9002",to="up"} 0)"));
+}
+
+namespace {
+
+ConnectionInfo relayed(uint64_t id, double age, uint64_t c2u_bytes, uint64_t u2c_bytes) {
+  ConnectionInfo c;
+  c.worker = 1;
+  c.id = id;
+  c.state = "relaying";
+  c.labels = {"public", "chat", "echo", "127.0.0.1:9001", Protocol::H1};
+  c.age_seconds = age;
+  c.client_to_upstream.bytes = c2u_bytes;
+  c.client_to_upstream.messages = 2;
+  c.upstream_to_client.bytes = u2c_bytes;
+  c.upstream_to_client.messages = 1;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("per-connection series: the oldest relayed connections up to the cap") {
+  std::vector<ConnectionInfo> rows = {relayed(7, 1.0, 10, 20), relayed(3, 5.0, 30, 40),
+                                      relayed(9, 0.5, 50, 60)};
+  ConnectionInfo handshaking;
+  handshaking.state = "reading_head";
+  handshaking.age_seconds = 100;  // oldest, but not relayed: no series, not dropped
+  rows.push_back(handshaking);
+  ScrapeInfo info = two_workers();
+  info.connections = &rows;
+  info.per_connection_limit = 2;
+  const std::string text = render(MetricsSnapshot{}, info);
+  CHECK(has_line(text, "# TYPE wsgate_connection_bytes_total counter"));
+  CHECK(has_line(text, "# TYPE wsgate_connection_messages_total counter"));
+  CHECK(has_line(text, "# TYPE wsgate_connection_series_dropped gauge"));
+  CHECK(has_line(
+      text,
+      R"(wsgate_connection_bytes_total{id="1-3",route="chat",server="127.0.0.1:9001",direction="client_to_upstream"} 30)"));
+  CHECK(has_line(
+      text,
+      R"(wsgate_connection_bytes_total{id="1-3",route="chat",server="127.0.0.1:9001",direction="upstream_to_client"} 40)"));
+  CHECK(has_line(
+      text,
+      R"(wsgate_connection_bytes_total{id="1-7",route="chat",server="127.0.0.1:9001",direction="client_to_upstream"} 10)"));
+  CHECK(has_line(
+      text,
+      R"(wsgate_connection_messages_total{id="1-7",route="chat",server="127.0.0.1:9001",direction="client_to_upstream"} 2)"));
+  CHECK(has_line(
+      text,
+      R"(wsgate_connection_messages_total{id="1-7",route="chat",server="127.0.0.1:9001",direction="upstream_to_client"} 1)"));
+  CHECK(text.find(R"(id="1-9")") == std::string::npos);  // the youngest is over the cap
+  CHECK(text.find(R"(id="1-0")") == std::string::npos);  // the handshaking one
+  CHECK(has_line(text, "wsgate_connection_series_dropped 1"));
+}
+
+TEST_CASE("per-connection series are absent unless asked for") {
+  const std::string text = render(MetricsSnapshot{});
+  CHECK(text.find("wsgate_connection_bytes_total") == std::string::npos);
+  CHECK(text.find("wsgate_connection_messages_total") == std::string::npos);
+  CHECK(text.find("wsgate_connection_series_dropped") == std::string::npos);
 }
