@@ -171,7 +171,7 @@ struct Config {
   std::string source_file;  // path the snapshot was loaded from
   unsigned workers = 0;     // 0 in the file means one per core; load_config resolves it (>= 1)
   Duration drain_timeout = std::chrono::seconds(10);  // SIGTERM: wait this long for closes
-  std::string access_log = "-";  // "-" stdout, "" off, otherwise a file path (appended)
+  std::string access_log = "-";  // "-" stdout, "stderr", "" off, otherwise a file path (appended)
   AccessLogFormat access_log_format = AccessLogFormat::Text;
   Admin admin;
   // DNS servers for resolve_interval ("ip:port"); empty: those of /etc/resolv.conf.

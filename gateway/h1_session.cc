@@ -498,7 +498,7 @@ metrics::ConnectionLabels H1Session::labels() const {
   l.route = route_ != nullptr ? route_->name : "-";
   l.upstream = route_ != nullptr ? route_->upstream : "-";
   l.server = upstream_addr_;
-  l.protocol = metrics::Protocol::H1;
+  l.protocol = protocol_ == "h2" ? metrics::Protocol::H2 : metrics::Protocol::H1;
   return l;
 }
 
@@ -510,6 +510,7 @@ metrics::ConnectionInfo H1Session::describe(int worker) const {
   c.state = to_string(state_);
   c.labels = labels();
   c.subprotocol = subprotocol_;
+  c.tls = tls_version_;
   c.age_seconds = seconds_since_accept();
   if (state_ == State::Relaying && relay_) {
     const timeval last = relay_->last_activity();

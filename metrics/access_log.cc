@@ -145,6 +145,10 @@ bool AccessLog::open(const std::string& target, AccessLogFormat format) {
     fd_ = STDOUT_FILENO;
     return true;
   }
+  if (target == "stderr") {  // next to the error log, e.g. under a process supervisor
+    fd_ = STDERR_FILENO;
+    return true;
+  }
   path_ = target;
   fd_ = ::open(target.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   owned_ = fd_ >= 0;

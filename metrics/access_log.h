@@ -38,7 +38,7 @@ std::string format_access_json(const AccessRecord& r);
 
 class AccessLog {
  public:
-  // `target`: "-" stdout, "" off, otherwise a file path opened for appending.
+  // `target`: "-" stdout, "stderr" stderr, "" off, otherwise a file path opened for appending.
   // Returns false (with errno set) when the file cannot be opened.
   bool open(const std::string& target, AccessLogFormat format = AccessLogFormat::Text);
   // Reopens the file by its path (after a rotation moved it away). Main thread only;

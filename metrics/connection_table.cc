@@ -76,7 +76,8 @@ void row_json(std::string& out, const ConnectionInfo& c) {
       {"route", &c.labels.route},
       {"upstream", &c.labels.upstream},
       {"server", &c.labels.server},
-      {"subprotocol", &c.subprotocol}};
+      {"subprotocol", &c.subprotocol},
+      {"tls", &c.tls}};
   for (const auto& [k, v] : strings) {
     out += ',';
     key(out, k);

@@ -175,6 +175,25 @@ class AccessLog(h.GatewayCase):
         self.assertEqual(fields["c2u_msgs"], "1")
         self.assertEqual(gw.access_log_lines(), [], "access lines on stdout with a log file")
 
+    async def test_access_log_to_stderr(self):
+        backend = await self.start_backend()
+        text = h.make_config(f"127.0.0.1:{h.free_port()}", {"echo": [backend.address]},
+                             [{"name": "echo-route", "host": "*", "path": "/echo",
+                               "upstream": "echo"}], access_log="stderr")
+        gw = await self.start_gateway(text)
+        async with h.ws_connect(gw.port) as ws:
+            local_port = ws.local_address[1]
+            await ws.send("to stderr")
+            await asyncio.wait_for(ws.recv(), 10)
+        marker = f"client=127.0.0.1:{local_port} "
+        line = await h.wait_until(
+            lambda: next((l for l in gw.stderr_text().splitlines()
+                          if l.startswith("access ") and marker in l), None),
+            10, "an access line on stderr")
+        self.assertIn("route=echo-route", line)
+        self.assertIn("c2u_msgs=1", line)
+        self.assertEqual(gw.access_log_lines(), [], "access lines on stdout with stderr chosen")
+
 
 if __name__ == "__main__":
     h.main()
