@@ -1488,3 +1488,24 @@ def tls_failure_lines(stderr_text: str, client_port: Optional[int] = None) -> li
         lines = [ln for ln in lines if f"TLS handshake with 127.0.0.1:{client_port} failed"
                  in ln]
     return lines
+
+
+class PkiCase(GatewayCase):
+    """A GatewayCase with a throwaway PKI made once per class, in a temporary folder
+    removed afterwards. Subclasses make their CAs and certificates in
+    make_certificates(pki) and keep them as class attributes."""
+
+    @classmethod
+    def make_certificates(cls, pki: "ThrowawayPki") -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.tmp = tempfile.TemporaryDirectory(prefix="wsgate-tls-pki-")
+        cls.make_certificates(ThrowawayPki(cls.tmp.name))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+        super().tearDownClass()

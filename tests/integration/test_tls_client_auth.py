@@ -10,7 +10,6 @@ import asyncio
 import os
 import ssl
 import sys
-import tempfile
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -20,14 +19,11 @@ HTTP_GET = b"GET /echo HTTP/1.1\r\nHost: a.test\r\n\r\n"
 SPOOFED = "/CN=admin/O=spoofed"
 
 
-class ClientAuthBase(h.GatewayCase):
+class ClientAuthBase(h.PkiCase):
     client_auth = "required"
 
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.tmp = tempfile.TemporaryDirectory(prefix="wsgate-tls-pki-")
-        pki = h.ThrowawayPki(cls.tmp.name)
+    def make_certificates(cls, pki):
         cls.ca = pki.ca("ca")
         cls.server = pki.leaf("a", cls.ca, ["a.test"])
         cls.client_ca = pki.ca("client-ca", cn="wsgate client CA")
@@ -35,11 +31,6 @@ class ClientAuthBase(h.GatewayCase):
                               org="Client Org")
         cls.rogue_ca = pki.ca("rogue-ca", cn="rogue CA")
         cls.rogue = pki.leaf("rogue", cls.rogue_ca, [], cn="client.test", usage="client")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-        super().tearDownClass()
 
     async def asyncSetUp(self):
         await super().asyncSetUp()

@@ -11,7 +11,6 @@ import collections
 import os
 import re
 import sys
-import tempfile
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -34,22 +33,14 @@ def vm_kib(pid: int, field: str) -> int:
     raise AssertionError(f"no {field} in /proc/{pid}/status")
 
 
-class GarbageBase(h.GatewayCase):
+class GarbageBase(h.PkiCase):
     workers = 1  # the log limit is per worker
     handshake_timeout = f"{HANDSHAKE_TIMEOUT_S}s"
 
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.tmp = tempfile.TemporaryDirectory(prefix="wsgate-tls-pki-")
-        pki = h.ThrowawayPki(cls.tmp.name)
+    def make_certificates(cls, pki):
         cls.ca = pki.ca("ca")
         cls.cert = pki.leaf("a", cls.ca, ["a.test"])
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-        super().tearDownClass()
 
     async def asyncSetUp(self):
         await super().asyncSetUp()

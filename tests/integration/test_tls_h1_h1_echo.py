@@ -10,26 +10,17 @@ import os
 import ssl
 import subprocess
 import sys
-import tempfile
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
 
-class TlsEcho(h.GatewayCase):
+class TlsEcho(h.PkiCase):
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.tmp = tempfile.TemporaryDirectory(prefix="wsgate-tls-pki-")
-        pki = h.ThrowawayPki(cls.tmp.name)
+    def make_certificates(cls, pki):
         cls.ca = pki.ca("ca")
         cls.cert = pki.leaf("a", cls.ca, ["a.test"])
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-        super().tearDownClass()
 
     async def asyncSetUp(self):
         await super().asyncSetUp()

@@ -9,7 +9,6 @@ import asyncio
 import os
 import ssl
 import sys
-import tempfile
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -17,19 +16,11 @@ import admin_client as ac  # noqa: E402
 import harness as h  # noqa: E402
 
 
-class TlsMetrics(h.GatewayCase):
+class TlsMetrics(h.PkiCase):
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.tmp = tempfile.TemporaryDirectory(prefix="wsgate-tls-metrics-")
-        pki = h.ThrowawayPki(cls.tmp.name)
+    def make_certificates(cls, pki):
         cls.ca = pki.ca("ca")
         cls.cert = pki.leaf("a", cls.ca, ["a.test"])
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-        super().tearDownClass()
 
     async def test_handshakes_and_failures_are_counted(self):
         backend = await self.start_backend()

@@ -11,7 +11,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -21,21 +20,13 @@ RELOADED = "certificates reloaded"
 NOT_RELOADED = "certificates not reloaded"
 
 
-class CertificateReload(h.GatewayCase):
+class CertificateReload(h.PkiCase):
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.tmp = tempfile.TemporaryDirectory(prefix="wsgate-tls-pki-")
-        pki = h.ThrowawayPki(cls.tmp.name)
+    def make_certificates(cls, pki):
         cls.ca = pki.ca("ca")
         cls.v1 = pki.leaf("v1", cls.ca, ["a.test"], org="generation one")
         cls.v2 = pki.leaf("v2", cls.ca, ["a.test"], org="generation two")
         cls.v3 = pki.leaf("v3", cls.ca, ["a.test"], org="generation three", key_type="ec")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-        super().tearDownClass()
 
     async def asyncSetUp(self):
         await super().asyncSetUp()

@@ -12,7 +12,6 @@ import logging
 import os
 import ssl
 import sys
-import tempfile
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -45,12 +44,9 @@ class TlsBackend:
         return handle
 
 
-class UpstreamTls(h.GatewayCase):
+class UpstreamTls(h.PkiCase):
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.tmp = tempfile.TemporaryDirectory(prefix="wsgate-tls-pki-")
-        pki = h.ThrowawayPki(cls.tmp.name)
+    def make_certificates(cls, pki):
         cls.ca = pki.ca("ca")
         cls.other_ca = pki.ca("other-ca", cn="unrelated CA")
         cls.backend_cert = pki.leaf("backend", cls.ca, ["backend.test"])
@@ -60,11 +56,6 @@ class UpstreamTls(h.GatewayCase):
         cls.gw_client = pki.leaf("gw-client", cls.client_ca, [], cn="wsgate.gateway",
                                  usage="client")
         cls.edge = pki.leaf("edge", cls.ca, ["a.test"])
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-        super().tearDownClass()
 
     async def start_tls_backend(self, cert, client_ca=None):
         tb = TlsBackend(cert, client_ca)
