@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "metrics/connection_table.h"
+#include "metrics/log.h"
 
 namespace wsgate::metrics {
 namespace {
@@ -44,18 +45,6 @@ void field(std::string& out, std::string_view key, unsigned long long value) {
   out += std::to_string(value);
 }
 
-// "2026-11-21T20:00:00.000Z", now.
-std::string timestamp() {
-  timeval tv{};
-  gettimeofday(&tv, nullptr);
-  tm utc{};
-  gmtime_r(&tv.tv_sec, &utc);
-  char ts[40];
-  const std::size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &utc);
-  snprintf(ts + n, sizeof(ts) - n, ".%03dZ", static_cast<int>(tv.tv_usec / 1000));
-  return ts;
-}
-
 void json_field(std::string& out, std::string_view key, std::string_view value) {
   out += out.size() > 1 ? ",\"" : "\"";
   out += key;
@@ -78,7 +67,7 @@ namespace {
 // string_view, an unsigned number, or nullptr for "no value" ("-" in text, null in JSON).
 template <class Emit>
 void for_each_field(const AccessRecord& r, Emit&& emit) {
-  emit("ts", std::string_view(timestamp()));
+  emit("ts", std::string_view(log::utc_timestamp()));
   emit("client", r.client);
   emit("listener", r.listener);
   emit("route", r.route);
