@@ -57,6 +57,12 @@ struct ServerState {
   // the active check's up/down, a passive ejection (down) and its end (up).
   std::atomic<std::uint64_t> transitions_up{0};
   std::atomic<std::uint64_t> transitions_down{0};
+  // Connections the gateway told to close (drain, rebalancing, admin) that have not ended
+  // yet: the rebalancer counts them as gone already, so a slow close handshake does not
+  // make it shed again (ServerLease::mark_closing).
+  std::atomic<std::uint32_t> closing{0};
+  // Connections shed by rebalancing (wsgate_upstream_rebalanced_connections_total).
+  std::atomic<std::uint64_t> rebalanced{0};
 
   // In rotation now: up by the health check and not ejected (a lapsed ejection counts
   // as over even before a worker notices it).
@@ -80,11 +86,13 @@ class ServerLease {
  public:
   ServerLease() = default;
   explicit ServerLease(ServerPtr server) : server_(std::move(server)) {}
-  ServerLease(ServerLease&& other) noexcept = default;
+  ServerLease(ServerLease&& other) noexcept
+      : server_(std::move(other.server_)), closing_(std::exchange(other.closing_, false)) {}
   ServerLease& operator=(ServerLease&& other) noexcept {
     if (this != &other) {
       reset();
       server_ = std::move(other.server_);
+      closing_ = std::exchange(other.closing_, false);
     }
     return *this;
   }
@@ -93,13 +101,23 @@ class ServerLease {
   ~ServerLease() { reset(); }
 
   void reset() {
-    if (server_) std::exchange(server_, nullptr)->release();
+    if (!server_) return;
+    if (std::exchange(closing_, false)) server_->closing.fetch_sub(1, std::memory_order_relaxed);
+    std::exchange(server_, nullptr)->release();
+  }
+  // The gateway is closing this connection: counted in the server's `closing` until the
+  // lease ends. Once per lease.
+  void mark_closing() {
+    if (!server_ || closing_) return;
+    closing_ = true;
+    server_->closing.fetch_add(1, std::memory_order_relaxed);
   }
   explicit operator bool() const { return server_ != nullptr; }
   ServerState* server() const { return server_.get(); }
 
  private:
   ServerPtr server_;
+  bool closing_ = false;
 };
 
 // One published membership: never changed after publication.
