@@ -9,6 +9,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "metrics/admin_close.h"
+#include "metrics/connection_table.h"
 #include "metrics/dashboard.h"
 #include "metrics/exposition.h"
 
@@ -51,7 +53,7 @@ AdminServer::AdminServer(event_base* base, AdminSource& source, std::string toke
       token_(std::move(token)),
       per_connection_limit_(per_connection_limit),
       http_(evhttp_new(base)) {
-  evhttp_set_allowed_methods(http_, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+  evhttp_set_allowed_methods(http_, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
   evhttp_set_timeout(http_, 30);
   evhttp_set_max_headers_size(http_, 16 * 1024);
   evhttp_set_max_body_size(http_, 0);
@@ -88,6 +90,20 @@ void AdminServer::handle(evhttp_request* req) {
   const std::string_view path = raw_path != nullptr && *raw_path != 0 ? raw_path : "/";
   const char* query = uri != nullptr ? evhttp_uri_get_query(uri) : nullptr;
 
+  // RFC 9110 15.5.6: a method the resource does not support is 405, with Allow.
+  const bool post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+  CloseRequest close;
+  if (const auto close_error = parse_close_path(path, close)) {
+    if (!post) {
+      evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+      return reply_text(req, 405, "Method Not Allowed", "use POST to close connections\n");
+    }
+    return handle_close(req, close, *close_error, query);
+  }
+  if (post) {
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+    return reply_text(req, 405, "Method Not Allowed", "only GET and HEAD here\n");
+  }
   if (path == "/healthz") return reply_text(req, 200, "OK", "ok\n");
   if (path == "/ready") {
     if (source_.ready()) return reply_text(req, 200, "OK", "ready\n");
@@ -122,6 +138,41 @@ void AdminServer::handle(evhttp_request* req) {
   ScrapeResult r = source_.scrape(/*with_connections=*/true);
   return reply(req, 200, "OK", "application/json",
                connections_json(std::move(r.connections), filter));
+}
+
+void AdminServer::handle_close(evhttp_request* req, CloseRequest& request,
+                               const std::string& path_error, const char* query) {
+  if (!authorized(req)) {
+    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                      "Bearer realm=\"wsgate admin\"");
+    return reply_text(req, 401, "Unauthorized", "missing or wrong bearer token\n");
+  }
+  if (!path_error.empty()) return reply_text(req, 400, "Bad Request", path_error + "\n");
+  const std::string error = parse_close_query(query != nullptr ? query : "", request);
+  if (!error.empty()) return reply_text(req, 400, "Bad Request", error + "\n");
+  std::string body = "{";
+  if (request.target == CloseRequest::Target::Connection) {
+    const std::string id = std::to_string(request.worker) + "-" + std::to_string(request.id);
+    if (!source_.close_connection(request.worker, request.id, request.code, request.reason))
+      return reply_text(req, 404, "Not Found", "no relayed connection " + id + "\n");
+    body += "\"id\":";
+    append_json_string(body, id);
+    body += ",\"closed\":1";
+  } else {
+    const std::optional<std::size_t> closed =
+        source_.close_server(request.upstream, request.server, request.code, request.reason);
+    if (!closed)
+      return reply_text(
+          req, 404, "Not Found",
+          "no server \"" + request.server + "\" in upstream \"" + request.upstream + "\"\n");
+    body += "\"upstream\":";
+    append_json_string(body, request.upstream);
+    body += ",\"server\":";
+    append_json_string(body, request.server);
+    body += ",\"closed\":" + std::to_string(*closed);
+  }
+  body += ",\"code\":" + std::to_string(request.code) + "}\n";
+  return reply(req, 200, "OK", "application/json", body);
 }
 
 }  // namespace wsgate::metrics
