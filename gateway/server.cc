@@ -140,6 +140,9 @@ int Server::run() {
   // Host-name servers are re-resolved and health checks run on this thread's loop;
   // workers read the results from the pools.
   proxy::UpstreamResolver resolver(base.get(), *config_, *pools_);
+  resolver.on_removed([this](const std::string& upstream, const proxy::ServerPtr& server) {
+    drain_server(upstream, server);
+  });
   resolver.start();
   proxy::HealthChecker health_checker(base.get(), *config_, *pools_);
   health_checker.start();

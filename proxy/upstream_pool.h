@@ -6,9 +6,10 @@
 // host name, when its upstream has a resolve_interval, becomes one member per address
 // the name resolves to, re-resolved periodically (UpstreamResolver): the Pool then
 // publishes a new immutable Members set. Members that disappear are only dropped from
-// the set, so no new connection picks them; the connections they hold go on, each
-// keeping its member's state alive through its ServerLease (they drain, they are not
-// cut). A member whose address stays keeps its state (counts, health) across updates.
+// the set, so no new connection picks them; the connections they hold are drained (Close
+// 1001 spread over drain_spread, Server::drain_server), each keeping its member's state
+// alive through its ServerLease until it ends. A member whose address stays keeps its
+// state (counts, health) across updates.
 //
 // Why shared atomics and not per-worker counts: least_conn and max_connections are about
 // what a server holds in total. Per-worker counts would let each of N workers fill a
