@@ -12,6 +12,7 @@
 #include "metrics/log.h"
 #include "proxy/health_checker.h"
 #include "proxy/libevent_ptr.h"
+#include "proxy/rebalancer.h"
 #include "proxy/upstream_resolver.h"
 
 namespace wsgate::gateway {
@@ -146,6 +147,11 @@ int Server::run() {
   resolver.start();
   proxy::HealthChecker health_checker(base.get(), *config_, *pools_);
   health_checker.start();
+  proxy::Rebalancer rebalancer(
+      base.get(), *config_, *pools_,
+      [this](const std::string& upstream, const proxy::ServerPtr& server, std::size_t count,
+             conf::Duration spread) { shed(upstream, server, count, spread); });
+  rebalancer.start();
 
   for (auto& w : workers_) w->start();
   std::string where;

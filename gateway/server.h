@@ -39,6 +39,10 @@ class Server {
   // endpoints (/ready says 503); it exits once every worker has finished.
   void begin_drain();
   void check_drained();
+  // Rebalancing (proxy/rebalancer.h): the workers close `count` of `server`'s youngest
+  // connections with 1001, spread over `spread` (gateway/server_drain.cc).
+  void shed(const std::string& upstream, const proxy::ServerPtr& server, std::size_t count,
+            conf::Duration spread);
 
   conf::ConfigPtr config_;
   tls::TlsSnapshotPtr tls_;

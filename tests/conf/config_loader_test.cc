@@ -559,5 +559,8 @@ TEST_CASE("the shipped configs load") {
     CHECK(result.config->listeners.size() == 2);
     CHECK(result.config->upstreams.size() == 2);
     CHECK(result.config->routes.size() == 3);
+    CHECK(result.config->drain_spread == std::chrono::seconds(20));
+    CHECK(result.config->upstreams[0].rebalance.enabled);
+    CHECK(result.config->upstreams[0].rebalance.max_per_second == 10);
   }
 }
