@@ -1,6 +1,7 @@
 // plan_shedding (proxy/rebalancer.h): who sheds how many, and never more than needed.
 #include <doctest/doctest.h>
 
+#include <memory>
 #include <vector>
 
 #include "proxy/rebalancer.h"
@@ -35,4 +36,27 @@ TEST_CASE("weights and unavailable servers") {
   CHECK(plan_shedding({{60, 0, 1, true}, {0, 0, 1, true}, {40, 0, 1, false}}, 1.2) == V{30, 0, 0});
   CHECK(plan_shedding({}, 1.2).empty());
   CHECK(plan_shedding({{0, 0, 1, true}, {0, 0, 1, true}}, 1.2) == V{0, 0});
+}
+
+TEST_CASE("ServerLease::mark_closing counts the connection as closing until it ends") {
+  wsgate::conf::UpstreamServer config;
+  config.host = "127.0.0.1";
+  config.port = 1;
+  auto server = std::make_shared<wsgate::proxy::ServerState>(config, 0);
+  REQUIRE(server->try_acquire());
+  REQUIRE(server->try_acquire());
+  wsgate::proxy::ServerLease a(server), b(server);
+  a.mark_closing();
+  a.mark_closing();  // once per lease
+  CHECK(server->closing.load() == 1);
+  wsgate::proxy::ServerLease moved(std::move(a));  // the mark moves with the slot
+  CHECK(server->closing.load() == 1);
+  a.reset();
+  CHECK(server->closing.load() == 1);
+  moved.reset();
+  CHECK(server->closing.load() == 0);
+  CHECK(server->active.load() == 1);
+  b = std::move(moved);  // an empty lease: b's slot is given back, nothing else changes
+  CHECK(server->active.load() == 0);
+  CHECK(server->closing.load() == 0);
 }
