@@ -33,6 +33,20 @@ async def echo(ws):
         await ws.send(msg)
 
 
+def rebalance_config(gw_port: int, servers: list) -> str:
+    """Three servers with fast TCP health checks; rebalancing every 500 ms, at most 20
+    sheds a second."""
+    return (f'workers = 2\ndrain_timeout = "10s"\naccess_log = ""\n\n'
+            f'[[listener]]\naddress = "127.0.0.1:{gw_port}"\n\n'
+            f'[[upstream]]\nname = "echo"\nservers = {h.toml_value(servers)}\n'
+            f'eject_after_failures = 0\n'
+            f'[upstream.health_check]\ntype = "tcp"\ninterval = "200ms"\n'
+            f'timeout = "100ms"\nrise = 1\nfall = 1\n'
+            f'[upstream.rebalance]\nfactor = 1.2\ninterval = "500ms"\n'
+            f'max_per_second = 20\n\n'
+            f'[[route]]\npath = "/echo"\nupstream = "echo"\n')
+
+
 class Rebalance(h.GatewayCase):
     async def test_h1_h1_rebalance_after_scale_out_reaches_fair_shares(self):
         a = await self.start_backend()
@@ -41,15 +55,7 @@ class Rebalance(h.GatewayCase):
         c_address = f"127.0.0.1:{c_port}"
         servers = [a.address, b.address, c_address]
         gw_port, admin_port = h.free_port(), h.free_port()
-        config = (f'workers = 2\ndrain_timeout = "10s"\naccess_log = ""\n\n'
-                  f'[[listener]]\naddress = "127.0.0.1:{gw_port}"\n\n'
-                  f'[[upstream]]\nname = "echo"\nservers = {h.toml_value(servers)}\n'
-                  f'eject_after_failures = 0\n'
-                  f'[upstream.health_check]\ntype = "tcp"\ninterval = "200ms"\n'
-                  f'timeout = "100ms"\nrise = 1\nfall = 1\n'
-                  f'[upstream.rebalance]\nfactor = 1.2\ninterval = "500ms"\n'
-                  f'max_per_second = 20\n\n'
-                  f'[[route]]\npath = "/echo"\nupstream = "echo"\n')
+        config = rebalance_config(gw_port, servers)
         gw = await self.start_gateway(ac.with_admin(config, admin_port))
         admin = ac.Admin(admin_port)
         await admin.wait_up()
@@ -140,6 +146,78 @@ class Rebalance(h.GatewayCase):
         self.assertGreaterEqual(len(closes_1001), 24, "too few sheds to move 30 connections")
         self.assertLessEqual(len(closes_1001), 33, "more connections shed than needed")
         self.assertEqual(shed_metric, len(closes_1001))
+
+    async def test_h1_h1_rebalance_slow_close_handshake_is_not_shed_twice(self):
+        """Clients that answer the Close only after 2.5 s: their connections still count
+        on the old servers for that long, past the next plan (1 s after the last batch).
+        Counting them as closing already, wsgate sheds 5 + 5 of 15/15/0, not more."""
+        a = await self.start_backend()
+        b = await self.start_backend()
+        c_port = h.free_port()
+        c_address = f"127.0.0.1:{c_port}"
+        servers = [a.address, b.address, c_address]
+        gw_port, admin_port = h.free_port(), h.free_port()
+        gw = await self.start_gateway(ac.with_admin(rebalance_config(gw_port, servers),
+                                                    admin_port))
+        admin = ac.Admin(admin_port)
+        await admin.wait_up()
+        await admin.wait_metrics(lambda m: m.has(SERVERS_UP)
+                                 and m.value(SERVERS_UP, server=c_address) == 0,
+                                 "the third server to be down")
+        clients, slow = 30, 2.5
+        connected = set()
+        sheds = []
+
+        async def client(i):
+            for _ in range(3):
+                ws = await h.RawWebSocket.connect("127.0.0.1", gw_port)
+                try:
+                    await ws.send_frame(h.OP_TEXT, b"hi")
+                    await ws.recv_frame(10)
+                    connected.add(i)
+                    close = await ws.expect_close(60)
+                    connected.discard(i)
+                    sheds.append((time.monotonic(), close.close_code))
+                    await asyncio.sleep(slow)  # a slow client: the Close is answered late
+                    await ws.send_frame(h.OP_CLOSE, close.payload[:2])
+                    await ws.wait_eof(10)
+                finally:
+                    ws.close()
+
+        tasks = []
+        for i in range(clients):
+            tasks.append(asyncio.create_task(client(i)))
+            await h.wait_until(lambda: len(connected) == i + 1, 10, f"client {i} to connect")
+
+        async def distribution():
+            m = await admin.metrics()
+            return ([int(m.value(CONNS, server=s)) for s in servers], int(m.value(SHED)),
+                    int(m.value("wsgate_upstream_server_connections")))
+
+        c_server = await websockets.serve(echo, "127.0.0.1", c_port, ping_interval=None)
+        started = time.monotonic()
+        timeline = []
+        try:
+            # Long enough for two more plans after the slow closes finish.
+            while time.monotonic() - started < 7.0:
+                dist, shed, _ = await distribution()
+                timeline.append((time.monotonic() - started, dist, shed, len(sheds)))
+                await asyncio.sleep(0.5)
+            final, shed_metric, _ = await distribution()
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            c_server.close()
+            await c_server.wait_closed()
+        print(f"\nslow close handshakes ({slow}s), 30 clients ([A, B, C], shed total):",
+              file=sys.stderr)
+        for t, dist, shed, seen in timeline:
+            print(f"  {t:5.2f}s  {dist}  shed={shed}  clients_saw_close={seen}", file=sys.stderr)
+        self.assertEqual({code for _, code in sheds}, {1001})
+        self.assertEqual(shed_metric, 10, f"shed more than 5 + 5: {timeline}")
+        self.assertEqual(len(sheds), 10)
+        self.assertTrue(all(9 <= n <= 11 for n in final), final)
 
 
 if __name__ == "__main__":
