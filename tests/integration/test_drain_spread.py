@@ -3,8 +3,9 @@ evenly over the window.
 
 100 open WebSockets, drain_spread = 2s, drain_timeout = 10s, 2 workers. After SIGTERM
 every client receives Close 1001 from wsgate; the moments the Closes arrive are spread
-over the window (not bunched at its start), all before drain_timeout; /ready says 503
-from the first moment; the process exits 0. The measured distribution is printed.
+over the window (not bunched at its start), all before drain_timeout; /ready says 503, the
+listeners close and a handshake in progress gets 503, all from the first moment; the
+process exits 0. The measured distribution is printed.
 """
 
 import asyncio
@@ -56,6 +57,12 @@ class DrainSpread(h.GatewayCase):
             except websockets.exceptions.ConnectionClosed:
                 closed_at[i] = time.monotonic()
 
+        # A client still sending its request head when the drain starts gets 503 at once.
+        slow = await h.RawConn.open("127.0.0.1", gw.port)
+        self.addCleanup(slow.close)
+        await slow.send(b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        await asyncio.sleep(0.1)
+
         watchers = [asyncio.create_task(watch(i, ws)) for i, ws in enumerate(clients)]
         signalled = time.monotonic()
         gw.send_signal(signal.SIGTERM)
@@ -66,6 +73,13 @@ class DrainSpread(h.GatewayCase):
         remaining = sum(1 for t in closed_at if t is None)
         self.assertEqual(status, 503, "/ready right after SIGTERM")
         self.assertGreater(remaining, 0, "every connection closed before /ready was asked")
+        # No new connection is accepted from the first moment either.
+        await h.wait_until(lambda: not h.tcp_accepts(gw.host, gw.port, timeout=0.2), 1.0,
+                           "the listeners to close")
+        answer, _ = await slow.read_until_eof(2.0)
+        answered_at = time.monotonic() - signalled
+        self.assertTrue(answer.startswith(b"HTTP/1.1 503 "), answer[:200])
+        self.assertLess(answered_at, 0.5 * SPREAD, "the handshake waited for the spread")
 
         await asyncio.wait_for(asyncio.gather(*watchers), DRAIN_TIMEOUT + 5)
         codes = [ws.close_code for ws in clients]
@@ -81,7 +95,8 @@ class DrainSpread(h.GatewayCase):
               f"max {offsets[-1]:.3f}s; deciles "
               + " ".join(f"{d:.3f}" for d in deciles)
               + f"; {first_tenth} in the first 10% of the window; "
-              f"/ready 503 at {asked_at:.3f}s with {remaining} still open", file=sys.stderr)
+              f"/ready 503 at {asked_at:.3f}s with {remaining} still open; pending handshake "
+              f"answered 503 at {answered_at:.3f}s", file=sys.stderr)
         self.assertLess(first_tenth, 0.2 * CLIENTS, "closes bunched at the start")
         self.assertGreater(offsets[-1], 0.7 * SPREAD, "the last close came too early")
         self.assertLess(offsets[-1], DRAIN_TIMEOUT, "closes after drain_timeout")
