@@ -108,9 +108,17 @@ void Worker::on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, in
     close(fd);
     return;
   }
-  w->add_session(std::make_unique<H1Session>(*w, w->next_connection_id_++, w->config_, w->tls_,
-                                             *socket->listener, socket->listener_index, fd, addr,
-                                             len));
+  ClientLimits::Decision admission = w->admit_client(addr);
+  if (admission.close_now) {
+    // Twice over a limit: not even a request head is read (its slot goes with it).
+    close(fd);
+    return;
+  }
+  auto session =
+      std::make_unique<H1Session>(*w, w->next_connection_id_++, w->config_, w->tls_,
+                                  *socket->listener, socket->listener_index, fd, addr, len);
+  session->set_admission(std::move(admission));
+  w->add_session(std::move(session));
 }
 
 H1Session* Worker::add_session(std::unique_ptr<H1Session> session) {
@@ -121,9 +129,11 @@ H1Session* Worker::add_session(std::unique_ptr<H1Session> session) {
 }
 
 void Worker::start_h2(BufferEventPtr client, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
-                      const conf::Listener& listener, DownstreamFacts facts) {
+                      const conf::Listener& listener, DownstreamFacts facts,
+                      ClientLimits::Decision admission) {
   auto session = std::make_unique<H2Session>(*this, std::move(config), std::move(tls), listener,
                                              std::move(client), std::move(facts));
+  session->hold_admission(std::move(admission));
   H2Session* raw = session.get();
   h2_sessions_.emplace(raw, std::move(session));
   raw->start();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "gateway/client_limits.h"
 #include "gateway/downstream.h"
 #include "metrics/access_log.h"
 #include "metrics/scrape.h"
@@ -83,13 +84,26 @@ class Worker {
 
   // HTTP/2 (worker thread only). A connection that chose h2 by ALPN, or sent the h2c
   // preface, leaves its H1Session for an H2Session owned here like any session.
+  // `admission`: the TCP connection's place in the [limits] counts, kept while it is open.
   void start_h2(BufferEventPtr client, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
-                const conf::Listener& listener, DownstreamFacts facts);
+                const conf::Listener& listener, DownstreamFacts facts,
+                ClientLimits::Decision admission = {});
   void h2_session_done(H2Session* session);
   // Starts and keeps an H1Session that an HTTP/2 stream made over a bufferevent pair; it
   // is drained and destroyed like an accepted one.
   H1Session* add_session(std::unique_ptr<H1Session> session);
   uint64_t next_connection_id() { return next_connection_id_++; }
+
+  // Connection limits ([limits]), shared by every worker; unset: no limits. Set before
+  // start().
+  void set_client_limits(std::shared_ptr<ClientLimits> limits) {
+    client_limits_ = std::move(limits);
+  }
+  // A new connection (accepted TCP connection, or HTTP/2 WebSocket stream from the client
+  // at `ip`) takes its place in the limits' counts; a refusal is counted in
+  // wsgate_limit_rejections_total (gateway/worker_limits.cc). Worker thread only.
+  ClientLimits::Decision admit_client(const sockaddr* addr);
+  ClientLimits::Decision admit_client(std::string_view ip);
 
  private:
   static void on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
@@ -124,6 +138,7 @@ class Worker {
   metrics::WorkerMetrics metrics_;  // written on the worker's thread only
   std::atomic<bool> finished_{false};
   std::unique_ptr<Timer> drain_deadline_;
+  std::shared_ptr<ClientLimits> client_limits_;
 
   // Cross-thread mailbox: the only lock, taken only by post() and the wakeup handler.
   int wake_fd_ = -1;  // eventfd

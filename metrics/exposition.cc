@@ -208,6 +208,15 @@ std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeI
   }
   out.push_back(std::move(tls_failed));
 
+  // Every limit has a series from the start (0 until it refuses something).
+  MetricFamily limited = family(names::kLimitRejectionsTotal, MetricType::Counter);
+  for (const std::string_view limit : names::kLimitValues) {
+    const auto it = s.limit_rejections.find(std::string(limit));
+    add_value(limited, {label(names::kLimit, std::string(limit))},
+              static_cast<double>(it == s.limit_rejections.end() ? 0 : it->second));
+  }
+  out.push_back(std::move(limited));
+
   add_upstream_servers(out, info.upstream_servers);
   if (info.connections != nullptr)
     add_per_connection(out, *info.connections, info.per_connection_limit);

@@ -1,0 +1,238 @@
+"""[limits]: connection limits per client address and for the whole gateway, and the
+rate of new connections per client, with python3-websockets, raw sockets and an HTTP/2
+client (python3-h2). A refused connection gets 429 (client limits) or 503 (the gateway
+is full) with Retry-After and a one-line reason naming the limit, before any upstream
+work; its place in the counts is released when it closes.
+"""
+
+import asyncio
+import contextlib
+import os
+import sys
+import time
+
+import websockets.exceptions
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import admin_client as ac  # noqa: E402
+import harness as h  # noqa: E402
+import h2_client as c  # noqa: E402
+
+
+def limits_table(**values) -> str:
+    return "\n" + h.toml_table("limits", values).replace("[[limits]]", "[limits]") + "\n"
+
+
+async def upgrade(port: int, host: str = "127.0.0.1") -> h.HttpResponse:
+    return await h.http_exchange(host, port, h.upgrade_request("/echo", "127.0.0.1"))
+
+
+async def connect_when_admitted(tc, port: int, stack: contextlib.AsyncExitStack,
+                                timeout: float = 10.0, host: str = "127.0.0.1"):
+    """Opens a WebSocket, retrying (bounded) while the gateway still answers 429/503:
+    a closed connection's slot is released when the gateway has finished with it."""
+    deadline = time.monotonic() + timeout
+    for _ in range(1000):
+        try:
+            return await stack.enter_async_context(h.ws_connect(port, host=host))
+        except websockets.exceptions.InvalidStatusCode as e:
+            if e.status_code not in (429, 503) or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.05)
+    tc.fail("no WebSocket admitted")
+
+
+class PerClient(h.GatewayCase):
+    async def test_h1_h1_per_client_429_then_slot_released(self):
+        backend = await self.start_backend()
+        admin_port = h.free_port()
+        gw = await self.start_gateway(ac.with_admin(
+            h.simple_config(h.free_port(), [backend.address]), admin_port)
+            + limits_table(max_connections_per_client=3))
+        admin = ac.Admin(admin_port)
+        await admin.wait_up()
+        async with contextlib.AsyncExitStack() as stack:
+            socks = [await stack.enter_async_context(h.ws_connect(gw.port)) for _ in range(3)]
+            for i, ws in enumerate(socks):
+                await ws.send(f"m{i}")
+                self.assertEqual(await ws.recv(), f"m{i}")
+            # The 4th, with websockets: 429.
+            with self.assertRaises(websockets.exceptions.InvalidStatusCode) as cm:
+                async with h.ws_connect(gw.port):
+                    pass
+            self.assertEqual(cm.exception.status_code, 429)
+            self.assertEqual(cm.exception.headers.get("Retry-After"), "1")
+            # ... and with a raw socket: the status line, Retry-After, the reason.
+            resp = await upgrade(gw.port)
+            h.assert_error_response(self, resp, 429, "4th connection")
+            self.assertEqual(resp.header("Retry-After"), "1")
+            self.assertEqual(resp.body.decode().strip(),
+                             "connection limit reached: max_connections_per_client = 3 "
+                             "for this client address")
+            self.assertEqual(len(backend.requests), 3, "a refused request reached the backend")
+            line = await gw.wait_access_line(lambda f: f.get("status") == "429", "a 429")
+            self.assertIn("max_connections_per_client", line.get("reason", ""))
+            # One closes: a new one gets in, and the count is exact again (the next is 429).
+            await socks[0].close()
+            ws = await connect_when_admitted(self, gw.port, stack)
+            await ws.send("again")
+            self.assertEqual(await ws.recv(), "again")
+            h.assert_error_response(self, await upgrade(gw.port), 429, "over again")
+            m = await admin.wait_metrics(
+                lambda m: m.value("wsgate_limit_rejections_total", limit="per_client") >= 3,
+                "per_client rejections")
+            self.assertEqual(m.value("wsgate_limit_rejections_total", limit="rate"), 0)
+            self.assertEqual(m.value("wsgate_limit_rejections_total", limit="max_connections"), 0)
+
+    async def test_h1_no_leak_after_many_refusals(self):
+        backend = await self.start_backend()
+        gw = await self.start_gateway(h.simple_config(h.free_port(), [backend.address])
+                                      + limits_table(max_connections_per_client=2))
+        for round_ in range(2):
+            async with contextlib.AsyncExitStack() as stack:
+                for _ in range(2):
+                    await connect_when_admitted(self, gw.port, stack)
+                # Refusals: a full request, a client that leaves before reading the answer,
+                # and one that sends half a head then closes.
+                for i in range(30):
+                    if i % 3 == 0:
+                        # 429, or closed at once while earlier refused ones are still
+                        # being closed (more than twice over).
+                        resp = await upgrade(gw.port)
+                        if resp.raw:
+                            h.assert_error_response(self, resp, 429, f"#{i}")
+                        else:
+                            self.assertTrue(resp.closed)
+                    else:
+                        conn = await h.RawConn.open("127.0.0.1", gw.port)
+                        data = h.upgrade_request("/echo", "127.0.0.1")
+                        await conn.send(data if i % 3 == 1 else data[:20])
+                        conn.close()
+            # Both closed: every slot (refused ones included) comes back, so two are
+            # admitted again in the next round.
+            self.assertEqual(len(backend.requests), 2 * (round_ + 1))
+
+    async def test_idle_tcp_connections_count_and_far_over_is_closed_at_once(self):
+        backend = await self.start_backend()
+        gw = await self.start_gateway(h.simple_config(h.free_port(), [backend.address])
+                                      + limits_table(max_connections_per_client=2))
+        idle = [await h.RawConn.open("127.0.0.1", gw.port) for _ in range(2)]
+        try:
+            # Two connections that never sent a byte hold this client's two places.
+            with self.assertRaises(websockets.exceptions.InvalidStatusCode) as cm:
+                async with h.ws_connect(gw.port):
+                    pass
+            self.assertEqual(cm.exception.status_code, 429)
+            # More than twice over (a 5th open connection here) is closed at once, with no
+            # answer and nothing read. Three more open: at least one of them is closed
+            # (two if the refused WebSocket above is still being closed), and at least
+            # one waits for its head.
+            extra = [await h.RawConn.open("127.0.0.1", gw.port) for _ in range(3)]
+            try:
+                results = await asyncio.gather(*(x.read_until_eof(2) for x in extra))
+                closed_empty = [data == b"" and closed for data, closed in results]
+                self.assertIn(sum(closed_empty), (1, 2), results)
+            finally:
+                for x in extra:
+                    x.close()
+        finally:
+            for conn in idle:
+                conn.close()
+        async with contextlib.AsyncExitStack() as stack:
+            ws = await connect_when_admitted(self, gw.port, stack)
+            await ws.send("ok")
+            self.assertEqual(await ws.recv(), "ok")
+
+
+class Rate(h.GatewayCase):
+    async def test_h1_rate_burst_then_429_then_refill(self):
+        if not h.ipv6_loopback_available():
+            self.skipTest("no ::1 on this machine")
+        backend = await self.start_backend()
+        # The harness's readiness probe connects to the first listener (127.0.0.1) and
+        # takes a token there; the burst is measured from ::1, whose bucket is untouched.
+        v6_port = h.free_port("::1")
+        gw = await self.start_gateway(
+            h.simple_config(h.free_port(), [backend.address],
+                            extra_listeners=[f"[::1]:{v6_port}"])
+            + limits_table(new_connections_per_second_per_client=2, new_connections_burst=3))
+        start = time.monotonic()
+        for i in range(3):
+            async with h.ws_connect(v6_port, host="::1") as ws:
+                await ws.send(f"b{i}")
+                self.assertEqual(await ws.recv(), f"b{i}")
+        resp = await upgrade(v6_port, "::1")
+        h.assert_error_response(self, resp, 429, "after the burst")
+        self.assertEqual(resp.header("Retry-After"), "1")
+        self.assertEqual(resp.body.decode().strip(),
+                         "connection rate limit reached: new_connections_per_second_per_client "
+                         "= 2 (burst 3) for this client address")
+        self.assertEqual(len(backend.requests), 3)
+        # A token comes back 0.5 s after the first was taken; until then: 429.
+        async with contextlib.AsyncExitStack() as stack:
+            ws = await connect_when_admitted(self, v6_port, stack, host="::1")
+            self.assertGreaterEqual(time.monotonic() - start, 0.4)
+            await ws.send("refilled")
+            self.assertEqual(await ws.recv(), "refilled")
+        line = await gw.wait_access_line(lambda f: f.get("status") == "429", "a 429")
+        self.assertIn("new_connections_per_second_per_client", line.get("reason", ""))
+        self.assertTrue(line.get("client", "").startswith("[::1]:"), line)
+
+
+class Overall(h.GatewayCase):
+    async def test_h1_max_connections_503(self):
+        backend = await self.start_backend()
+        gw = await self.start_gateway(h.simple_config(h.free_port(), [backend.address])
+                                      + limits_table(max_connections=2))
+        async with contextlib.AsyncExitStack() as stack:
+            socks = [await stack.enter_async_context(h.ws_connect(gw.port)) for _ in range(2)]
+            resp = await upgrade(gw.port)
+            h.assert_error_response(self, resp, 503, "3rd connection")
+            self.assertEqual(resp.header("Retry-After"), "1")
+            self.assertEqual(resp.body.decode().strip(),
+                             "connection limit reached: max_connections = 2 for the whole gateway")
+            self.assertEqual(len(backend.requests), 2)
+            await socks[1].close()
+            ws = await connect_when_admitted(self, gw.port, stack)
+            await ws.send("x")
+            self.assertEqual(await ws.recv(), "x")
+
+
+class Http2(h.GatewayCase):
+    async def test_h2_h1_streams_count_per_client(self):
+        backend = await self.start_backend(compression=None)
+        port = h.free_port()
+        gw = await self.start_gateway(
+            c.config(f"127.0.0.1:{port}", {"echo": [backend.address]},
+                     [{"path": "/echo", "upstream": "echo"}], h2c=True)
+            + limits_table(max_connections_per_client=3))
+        conn = await c.H2Conn.open("127.0.0.1", port, tls=False)
+        self.addAsyncCleanup(conn.close)
+        # The TCP connection is one; two streams make three.
+        streams = [await c.H2WebSocket.open(conn, "/echo", scheme="http") for _ in range(2)]
+        for i, ws in enumerate(streams):
+            await ws.send(h.OP_TEXT, f"s{i}".encode())
+            self.assertEqual(await ws.recv_message(), (h.OP_TEXT, f"s{i}".encode()))
+        refused = await c.H2WebSocket.open(conn, "/echo", scheme="http", expect_status=429)
+        self.assertEqual(refused.st.header("retry-after"), "1")
+        self.assertIn(b"max_connections_per_client = 3", bytes(refused.st.body))
+        self.assertEqual(len(backend.requests), 2)
+        # A stream reset gives its place back.
+        await conn.reset(streams[0].st)
+        deadline = time.monotonic() + 10
+        for _ in range(200):
+            st = await conn.request(c.connect_headers("/echo", scheme="http"))
+            await conn.response(st)
+            if st.status == 200 or time.monotonic() > deadline:
+                break
+            self.assertEqual(st.status, 429)
+            await asyncio.sleep(0.05)
+        self.assertEqual(st.status, 200)
+        ws = c.H2WebSocket(conn, st)
+        await ws.send(h.OP_TEXT, b"back")
+        self.assertEqual(await ws.recv_message(), (h.OP_TEXT, b"back"))
+
+
+if __name__ == "__main__":
+    h.main()
