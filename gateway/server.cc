@@ -121,6 +121,7 @@ int Server::run() {
     std::string error;
     if (!admin_->listen(config_->admin.address.host, config_->admin.address.port, error)) {
       log::error(error);
+      admin_.reset();  // it lives on `base`, which ends with this function
       return 1;
     }
   }
