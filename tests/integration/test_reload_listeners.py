@@ -1,7 +1,8 @@
 """A reload that adds one listener and removes another: the new port accepts at once,
 the removed port refuses new connections, and a WebSocket established through the
 removed listener keeps working. The listener that stays keeps its sockets (no accept
-gap): a client connecting in a loop while the reload happens is never refused."""
+gap): a client connecting in a loop while the reload happens is never refused; its
+changed options (here max_header_bytes) apply to new requests."""
 
 import asyncio
 import os
@@ -31,10 +32,12 @@ class ReloadListeners(h.GatewayCase):
         backend = await self.start_backend()
         kept, removed, added = h.free_port(), h.free_port(), h.free_port()
 
-        def config(extra):
+        def config(extra, listener=None):
             return h.make_config(f"127.0.0.1:{kept}", {"echo": [backend.address]},
                                  [{"host": "*", "path": "/echo", "upstream": "echo"}],
-                                 extra_listeners=[f"127.0.0.1:{extra}"])
+                                 extra_listeners=[f"127.0.0.1:{extra}"], listener=listener)
+
+        big_head = h.upgrade_request(extra=[("X-Padding", "p" * 3000)])
 
         gw = await self.start_gateway(config(removed))
         self.assertTrue(refuses(added))
@@ -62,12 +65,16 @@ class ReloadListeners(h.GatewayCase):
                 h.ws_connect(kept, "/echo") as through_kept:
             await self.echo(through_removed, "before")
             knocker = asyncio.create_task(knock())
-            rh.write_config(gw, config(added))
+            resp = await h.http_exchange("127.0.0.1", kept, big_head, timeout=1.0)
+            self.assertEqual(resp.status, 101, "a 3 KB head fits the default 16 KiB")
+            rh.write_config(gw, config(added, {"max_header_bytes": "1KiB"}))
             line = await rh.sighup(gw, rh.RELOADED)
             self.assertIn(f"opened 127.0.0.1:{added}", line)
             self.assertIn(f"closed 127.0.0.1:{removed}", line)
             await h.wait_until(lambda: refuses(removed), 10,
                                f"the removed port {removed} to refuse connections")
+            resp = await h.http_exchange("127.0.0.1", kept, big_head)
+            self.assertEqual(resp.status, 431, "the kept listener's new limit applies")
             async with h.ws_connect(added, "/echo") as through_added:
                 await self.echo(through_added, "through the new listener")
             for i in range(20):
