@@ -94,6 +94,7 @@ ClientLimits::Slot& ClientLimits::Slot::operator=(Slot&& other) noexcept {
   if (this != &other) {
     release();
     owner_ = std::exchange(other.owner_, nullptr);
+    keep_ = std::move(other.keep_);
     set_ = std::exchange(other.set_, -1);
     way_ = std::exchange(other.way_, -1);
   }
@@ -105,10 +106,14 @@ void ClientLimits::Slot::release() {
   std::exchange(owner_, nullptr)->release(*this);
   set_ = -1;
   way_ = -1;
+  keep_.reset();  // last: the table may go with it
 }
 
 ClientLimits::ClientLimits(const conf::Limits& limits)
     : limits_(limits),
+      max_total_(limits.max_connections),
+      max_per_client_(limits.max_connections_per_client),
+      rate_(limits.new_connections_per_second_per_client),
       burst_(static_cast<double>(limits.new_connections_burst)),
       seed_(std::random_device{}() | (static_cast<uint64_t>(std::random_device{}()) << 32)) {
   if (limits_.per_client()) {
@@ -128,10 +133,10 @@ std::size_t ClientLimits::set_of(const ClientKey& key) const {
 }
 
 void ClientLimits::refill(Entry& e, int64_t now_ns) const {
-  const double rate = limits_.new_connections_per_second_per_client;
+  const double rate = rate_.load(std::memory_order_relaxed);
   if (rate > 0 && now_ns > e.refilled_ns)
-    e.tokens =
-        std::min(burst_, e.tokens + rate * static_cast<double>(now_ns - e.refilled_ns) / 1e9);
+    e.tokens = std::min(burst_.load(std::memory_order_relaxed),
+                        e.tokens + rate * static_cast<double>(now_ns - e.refilled_ns) / 1e9);
   e.refilled_ns = std::max(e.refilled_ns, now_ns);
 }
 
@@ -139,7 +144,8 @@ bool ClientLimits::idle(const Entry& e, int64_t now_ns) const {
   if (e.open != 0) return false;
   Entry copy = e;
   refill(copy, now_ns);
-  return limits_.new_connections_per_second_per_client == 0 || copy.tokens >= burst_;
+  return rate_.load(std::memory_order_relaxed) == 0 ||
+         copy.tokens >= burst_.load(std::memory_order_relaxed);
 }
 
 int ClientLimits::find_or_claim(Set& set, const ClientKey& key, int64_t now_ns) {
@@ -167,7 +173,7 @@ int ClientLimits::find_or_claim(Set& set, const ClientKey& key, int64_t now_ns) 
   e = Entry{};
   e.key = key;
   e.used = true;
-  e.tokens = burst_;
+  e.tokens = burst_.load(std::memory_order_relaxed);
   e.refilled_ns = now_ns;
   return victim;
 }
@@ -176,13 +182,17 @@ ClientLimits::Decision ClientLimits::admit(const ClientKey& key, Clock::time_poi
   Decision d;
   const uint64_t total = total_.fetch_add(1, std::memory_order_relaxed) + 1;
   d.slot.owner_ = this;
-  if (limits_.max_connections > 0 && total > limits_.max_connections) {
+  d.slot.keep_ = weak_from_this().lock();  // null for a table not owned by a shared_ptr
+  const uint64_t max_total = max_total_.load(std::memory_order_relaxed);
+  const unsigned per_client = max_per_client_.load(std::memory_order_relaxed);
+  const double rate = rate_.load(std::memory_order_relaxed);
+  if (max_total > 0 && total > max_total) {
     d.exceeded = Limit::MaxConnections;
-    d.close_now = total > 2 * limits_.max_connections;
+    d.close_now = total > 2 * max_total;
     d.retry_after_s = kRetryAfterCountS;
     return d;  // not counted per client: it never gets that far
   }
-  if (!limits_.per_client()) return d;
+  if (!sets_ || (per_client == 0 && rate == 0)) return d;
   const int64_t now_ns = to_ns(now);
   const std::size_t set_index = set_of(key);
   Set& set = sets_[set_index];
@@ -198,14 +208,12 @@ ClientLimits::Decision ClientLimits::admit(const ClientKey& key, Clock::time_poi
   e.seen_ns = now_ns;
   d.slot.set_ = static_cast<int>(set_index);
   d.slot.way_ = way;
-  const unsigned per_client = limits_.max_connections_per_client;
   if (per_client > 0 && e.open > per_client) {
     d.exceeded = Limit::PerClient;
     d.close_now = e.open > 2 * per_client;
     d.retry_after_s = kRetryAfterCountS;
     return d;
   }
-  const double rate = limits_.new_connections_per_second_per_client;
   if (rate > 0) {
     refill(e, now_ns);
     if (e.tokens >= 1) {
@@ -217,6 +225,18 @@ ClientLimits::Decision ClientLimits::admit(const ClientKey& key, Clock::time_poi
     }
   }
   return d;
+}
+
+bool ClientLimits::can_update_to(const conf::Limits& next) const {
+  return next.client_ipv6_prefix == limits_.client_ipv6_prefix &&
+         next.client_table_size == limits_.client_table_size && (sets_ || !next.per_client());
+}
+
+void ClientLimits::update(const conf::Limits& next) {
+  max_total_.store(next.max_connections, std::memory_order_relaxed);
+  max_per_client_.store(next.max_connections_per_client, std::memory_order_relaxed);
+  rate_.store(next.new_connections_per_second_per_client, std::memory_order_relaxed);
+  burst_.store(static_cast<double>(next.new_connections_burst), std::memory_order_relaxed);
 }
 
 void ClientLimits::release(const Slot& slot) {

@@ -50,7 +50,7 @@ struct ClientKey {
   static std::optional<ClientKey> from_ip(std::string_view ip, unsigned ipv6_prefix);
 };
 
-class ClientLimits {
+class ClientLimits : public std::enable_shared_from_this<ClientLimits> {
  public:
   using Clock = std::chrono::steady_clock;
 
@@ -69,6 +69,9 @@ class ClientLimits {
    private:
     friend class ClientLimits;
     ClientLimits* owner_ = nullptr;
+    // Keeps the table alive while this slot is held when the table is shared (a reload
+    // that changes [limits] replaces it; connections admitted before release into theirs).
+    std::shared_ptr<ClientLimits> keep_;
     int set_ = -1;  // -1: counted in the total only
     int way_ = -1;
   };
@@ -90,7 +93,13 @@ class ClientLimits {
   // then the rate (a refused connection takes no token).
   Decision admit(const ClientKey& key, Clock::time_point now);
 
+  // As built: client_ipv6_prefix and client_table_size never change in a table.
   const conf::Limits& settings() const { return limits_; }
+  // A reload changed [limits]: true when this table can take `next` (same IPv6 grouping
+  // and table size, and a table exists if per-client limits are on); then update() applies
+  // the new numbers to every later admit(), counts kept. Thread-safe.
+  bool can_update_to(const conf::Limits& next) const;
+  void update(const conf::Limits& next);
   uint64_t open_total() const { return total_.load(std::memory_order_relaxed); }
   // For tests and reports (takes the set's lock).
   unsigned open_for(const ClientKey& key) const;
@@ -118,7 +127,11 @@ class ClientLimits {
   void release(const Slot& slot);
 
   const conf::Limits limits_;
-  const double burst_;
+  // The numbers a reload may change in place (update()); the rest of limits_ is fixed.
+  std::atomic<uint64_t> max_total_;
+  std::atomic<unsigned> max_per_client_;
+  std::atomic<double> rate_;
+  std::atomic<double> burst_;
   const uint64_t seed_;
   std::size_t sets_count_ = 0;  // a power of two
   std::unique_ptr<Set[]> sets_;

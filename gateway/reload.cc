@@ -67,6 +67,14 @@ std::vector<std::pair<std::string, std::string>> servers_left(proxy::UpstreamPoo
   return gone;
 }
 
+bool same_limits(const conf::Limits& a, const conf::Limits& b) {
+  return a.max_connections == b.max_connections &&
+         a.max_connections_per_client == b.max_connections_per_client &&
+         a.new_connections_per_second_per_client == b.new_connections_per_second_per_client &&
+         a.new_connections_burst == b.new_connections_burst &&
+         a.client_ipv6_prefix == b.client_ipv6_prefix && a.client_table_size == b.client_table_size;
+}
+
 std::string listener_list(const std::vector<std::string>& addresses) {
   std::string out;
   for (const auto& a : addresses) out += (out.empty() ? "" : " ") + a;
@@ -159,13 +167,28 @@ metrics::ReloadResult Server::reload(std::string_view trigger) {
   health_checker_.reset();
   resolver_.reset();
   auto pools = std::make_shared<proxy::UpstreamPools>(*next, pools_.get());
+  // Changed [limits]: new numbers apply in place, the counts of established connections
+  // kept. Only a new table size or IPv6 grouping, or limits turned on or per-client limits
+  // added, need a new table; connections admitted before stay counted in the old one
+  // (released into it when they end) and so do not count against the new limits.
+  std::shared_ptr<ClientLimits> client_limits = client_limits_;
+  if (!same_limits(config_->limits, next->limits)) {
+    if (!next->limits.any()) {
+      client_limits = nullptr;
+    } else if (client_limits && client_limits->can_update_to(next->limits)) {
+      client_limits->update(next->limits);
+    } else {
+      client_limits = std::make_shared<ClientLimits>(next->limits);
+    }
+  }
   const auto left = servers_left(*pools_, *pools);
   for (std::size_t w = 0; w < workers_.size(); ++w)
-    workers_[w]->adopt({next, tls, access_log, pools, std::move(sockets[w])});
+    workers_[w]->adopt({next, tls, access_log, pools, std::move(sockets[w]), client_limits});
   config_ = next;
   tls_ = tls;
   access_log_ = access_log;
   pools_ = pools;
+  client_limits_ = client_limits;
   if (scraper_) scraper_->set_pools(pools_.get());
   if (admin_) {
     admin_->set_token(config_->admin.token);

@@ -108,12 +108,12 @@ int Server::run() {
     }
   }
   // [limits] count every worker's connections together.
-  auto client_limits =
+  client_limits_ =
       config_->limits.any() ? std::make_shared<ClientLimits>(config_->limits) : nullptr;
   for (unsigned w = 0; w < config_->workers; ++w) {
     workers_.push_back(std::make_unique<Worker>(static_cast<int>(w), config_, tls_,
                                                 std::move(per_worker[w]), access_log_, pools_));
-    workers_.back()->set_client_limits(client_limits);
+    workers_.back()->set_client_limits(client_limits_);
   }
 
   scraper_ = std::make_unique<WorkerScraper>(workers_, draining_, pools_.get());

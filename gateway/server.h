@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "conf/config.h"
+#include "gateway/client_limits.h"
 #include "gateway/worker.h"
 #include "metrics/access_log.h"
 #include "metrics/admin_server.h"
@@ -57,6 +58,9 @@ class Server {
   tls::TlsSnapshotPtr tls_;
   std::shared_ptr<metrics::AccessLog> access_log_;  // shared with the workers
   std::shared_ptr<proxy::UpstreamPools> pools_;     // shared with workers and health checks
+  // [limits] counts of every worker's connections; null without limits. A reload that
+  // changes [limits] publishes a new table (gateway/reload.cc).
+  std::shared_ptr<ClientLimits> client_limits_;
   std::unique_ptr<proxy::UpstreamResolver> resolver_;
   std::unique_ptr<proxy::HealthChecker> health_checker_;
   std::vector<std::unique_ptr<Worker>> workers_;

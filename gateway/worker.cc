@@ -226,6 +226,7 @@ void Worker::adopt_now(Update update) {
   listen_sockets_.swap(sockets);
   listeners.clear();
   access_log_ = std::move(update.access_log);
+  client_limits_ = std::move(update.client_limits);
   use_generation(std::move(update.config), std::move(update.tls), std::move(update.pools));
 }
 

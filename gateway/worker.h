@@ -66,6 +66,7 @@ class Worker {
     // One per listener of `config`, in order; fd -1 keeps this worker's socket for that
     // address. Sockets of addresses not listed any more are closed.
     std::vector<ListenSocket> sockets;
+    std::shared_ptr<ClientLimits> client_limits;  // [limits] for new connections; null: none
   };
   // Thread-safe: new connections use the update; established ones keep the generation
   // they started with (see Generation). Listeners whose address stays keep their

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -283,4 +284,41 @@ TEST_CASE("limit names match the metric's label values") {
   REQUIRE(std::size(all) == metrics::names::kLimitValues.size());
   for (std::size_t i = 0; i < std::size(all); ++i)
     CHECK(std::string_view(gateway::to_string(all[i])) == metrics::names::kLimitValues[i]);
+}
+
+TEST_CASE("a reload's new numbers apply in place: established connections stay counted") {
+  conf::Limits l;
+  l.max_connections_per_client = 4;
+  auto limits = std::make_shared<ClientLimits>(l);
+  const ClientKey a = key("192.0.2.1");
+  std::vector<ClientLimits::Decision> open;
+  for (int i = 0; i < 3; ++i) open.push_back(limits->admit(a, t0));
+  for (const auto& d : open) CHECK_FALSE(d.refused());
+
+  conf::Limits tighter = l;
+  tighter.max_connections_per_client = 2;
+  REQUIRE(limits->can_update_to(tighter));
+  limits->update(tighter);
+  CHECK(limits->admit(a, t0).exceeded == Limit::PerClient);  // 3 open already, limit 2
+
+  conf::Limits other_prefix = l;
+  other_prefix.client_ipv6_prefix = 48;
+  CHECK_FALSE(limits->can_update_to(other_prefix));  // grouping changes need a new table
+  conf::Limits no_table;
+  no_table.max_connections = 10;
+  ClientLimits total_only(no_table);
+  CHECK_FALSE(total_only.can_update_to(l));  // per-client limits need a table it lacks
+  CHECK(total_only.can_update_to(no_table));
+}
+
+TEST_CASE("a slot keeps a shared table alive after its owner let it go") {
+  conf::Limits l;
+  l.max_connections_per_client = 1;
+  auto limits = std::make_shared<ClientLimits>(l);
+  std::weak_ptr<ClientLimits> watch = limits;
+  ClientLimits::Decision d = limits->admit(key("192.0.2.1"), t0);
+  limits.reset();  // a reload replaced the table
+  CHECK_FALSE(watch.expired());
+  d.slot.release();
+  CHECK(watch.expired());
 }

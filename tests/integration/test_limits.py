@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import admin_client as ac  # noqa: E402
 import harness as h  # noqa: E402
 import h2_client as c  # noqa: E402
+import reload_helpers as rh  # noqa: E402
 
 
 def limits_table(**values) -> str:
@@ -232,6 +233,36 @@ class Http2(h.GatewayCase):
         ws = c.H2WebSocket(conn, st)
         await ws.send(h.OP_TEXT, b"back")
         self.assertEqual(await ws.recv_message(), (h.OP_TEXT, b"back"))
+
+
+class Reload(h.GatewayCase):
+    async def test_h1_reload_tightens_the_limit_counting_open_connections(self):
+        """A reload that lowers max_connections_per_client applies at once and counts the
+        connections opened before it; raising it again lets new ones in."""
+        backend = await self.start_backend()
+        port = h.free_port()
+        base = h.simple_config(port, [backend.address])
+        gw = await self.start_gateway(base + limits_table(max_connections_per_client=4))
+        async with contextlib.AsyncExitStack() as stack:
+            socks = [await stack.enter_async_context(h.ws_connect(gw.port)) for _ in range(3)]
+            rh.write_config(gw, base + limits_table(max_connections_per_client=2))
+            await rh.sighup(gw, rh.RELOADED)
+            # 3 open (from before the reload) >= 2: refused, not "2 more".
+            h.assert_error_response(self, await upgrade(gw.port), 429, "after tightening")
+            for i, ws in enumerate(socks):  # the established ones are untouched
+                await ws.send(f"still {i}")
+                self.assertEqual(await ws.recv(), f"still {i}")
+            rh.write_config(gw, base + limits_table(max_connections_per_client=5))
+            await rh.sighup(gw, rh.RELOADED)
+            extra = [await connect_when_admitted(self, gw.port, stack) for _ in range(2)]
+            await extra[-1].send("in")
+            self.assertEqual(await extra[-1].recv(), "in")
+            h.assert_error_response(self, await upgrade(gw.port), 429, "6th after raising")
+            # [limits] removed: no limit at all.
+            rh.write_config(gw, base)
+            await rh.sighup(gw, rh.RELOADED)
+            for _ in range(3):
+                await stack.enter_async_context(h.ws_connect(gw.port))
 
 
 if __name__ == "__main__":
