@@ -86,7 +86,7 @@ class PerClient(h.GatewayCase):
             self.assertEqual(m.value("wsgate_limit_rejections_total", limit="rate"), 0)
             self.assertEqual(m.value("wsgate_limit_rejections_total", limit="max_connections"), 0)
 
-    async def test_h1_no_leak_after_many_refusals(self):
+    async def test_h1_h1_no_leak_after_many_refusals(self):
         backend = await self.start_backend()
         gw = await self.start_gateway(h.simple_config(h.free_port(), [backend.address])
                                       + limits_table(max_connections_per_client=2))
@@ -114,7 +114,7 @@ class PerClient(h.GatewayCase):
             # admitted again in the next round.
             self.assertEqual(len(backend.requests), 2 * (round_ + 1))
 
-    async def test_idle_tcp_connections_count_and_far_over_is_closed_at_once(self):
+    async def test_h1_idle_tcp_connections_count_and_far_over_closed_at_once(self):
         backend = await self.start_backend()
         gw = await self.start_gateway(h.simple_config(h.free_port(), [backend.address])
                                       + limits_table(max_connections_per_client=2))
@@ -147,7 +147,7 @@ class PerClient(h.GatewayCase):
 
 
 class Rate(h.GatewayCase):
-    async def test_h1_rate_burst_then_429_then_refill(self):
+    async def test_h1_h1_rate_burst_then_429_then_refill(self):
         if not h.ipv6_loopback_available():
             self.skipTest("no ::1 on this machine")
         backend = await self.start_backend()
@@ -182,7 +182,7 @@ class Rate(h.GatewayCase):
 
 
 class Overall(h.GatewayCase):
-    async def test_h1_max_connections_503(self):
+    async def test_h1_h1_max_connections_503(self):
         backend = await self.start_backend()
         gw = await self.start_gateway(h.simple_config(h.free_port(), [backend.address])
                                       + limits_table(max_connections=2))
