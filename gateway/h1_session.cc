@@ -205,7 +205,7 @@ void H1Session::handle_request() {
       head_, {client_ip_, is_tls_ ? "https" : "http", client_subject_});
   connector_ = std::make_unique<proxy::UpstreamConnector>(
       worker_.base(), worker_.dns(), tls_ ? tls_->upstream(upstream->name) : nullptr,
-      worker_.balancers().select(*upstream, client_ip_, head_), std::move(request),
+      worker_.balancers_for(*config_).select(*upstream, client_ip_, head_), std::move(request),
       proxy::UpstreamTimeouts{route_->connect_timeout, route_->upstream_handshake_timeout},
       [this](proxy::UpstreamResult&& r) { on_upstream(std::move(r)); });
   connector_->start();

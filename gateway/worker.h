@@ -31,6 +31,8 @@ class H2Session;
 
 // A listening socket made by the Server for one worker, bound to one [[listener]].
 struct ListenSocket {
+  // In a Worker::Update, -1: keep the socket this worker already has for the listener's
+  // address (reload; no accept gap).
   evutil_socket_t fd = -1;
   const conf::Listener* listener = nullptr;
   std::size_t listener_index = 0;  // in Config::listeners (and TlsSnapshot::listeners)
@@ -39,7 +41,7 @@ struct ListenSocket {
 class Worker {
  public:
   Worker(int index, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
-         std::vector<ListenSocket> sockets, const metrics::AccessLog& access_log,
+         std::vector<ListenSocket> sockets, std::shared_ptr<const metrics::AccessLog> access_log,
          std::shared_ptr<proxy::UpstreamPools> pools);
   ~Worker();
   Worker(const Worker&) = delete;
@@ -54,15 +56,31 @@ class Worker {
   // Thread-safe: stop accepting, close every connection gracefully, exit when none is
   // left or after drain_timeout.
   void begin_drain();
-  // Thread-safe: new connections use these TLS contexts (certificate reload);
-  // established ones keep theirs.
-  void replace_tls(tls::TlsSnapshotPtr tls);
+  // A reload, as published to one worker (gateway/reload.cc builds it, completely
+  // validated, before any worker sees it).
+  struct Update {
+    conf::ConfigPtr config;
+    tls::TlsSnapshotPtr tls;  // built from `config`
+    std::shared_ptr<const metrics::AccessLog> access_log;
+    std::shared_ptr<proxy::UpstreamPools> pools;  // built from `config`
+    // One per listener of `config`, in order; fd -1 keeps this worker's socket for that
+    // address. Sockets of addresses not listed any more are closed.
+    std::vector<ListenSocket> sockets;
+  };
+  // Thread-safe: new connections use the update; established ones keep the generation
+  // they started with (see Generation). Listeners whose address stays keep their
+  // sockets; connections accepted on a removed listener go on.
+  void adopt(Update update);
 
   // For sessions (worker thread only).
   event_base* base() const { return base_.get(); }
   evdns_base* dns() const { return dns_.get(); }
-  proxy::Balancers& balancers() { return balancers_; }
-  const metrics::AccessLog& access_log() const { return access_log_; }
+  // The balancers of the generation new connections use.
+  proxy::Balancers& balancers() { return generation_->balancers; }
+  // The balancers of the generation `config` belongs to (a session's own config, which
+  // keeps that generation alive).
+  proxy::Balancers& balancers_for(const conf::Config& config);
+  const metrics::AccessLog& access_log() const { return *access_log_; }
   // A TLS handshake failed: counted by reason, logged at a bounded rate.
   void record_tls_failure(const std::string& listener, const std::string& reason,
                           const std::string& client);
@@ -114,14 +132,37 @@ class Worker {
   void on_drain_deadline();
   void maybe_exit();
   metrics::WorkerReport build_report(bool with_connections) const;
+  void adopt_now(Update update);
+  void use_generation(conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
+                      std::shared_ptr<proxy::UpstreamPools> pools);
+
+  // One published config as this worker runs it. Ownership: sessions hold it through
+  // their ConfigPtr, which is an aliasing pointer into the generation (config_ below
+  // hands it out), so a generation lives until its last session ends. That keeps valid
+  // everything a live session points into: its conf::Listener, conf::Route and
+  // conf::Upstream (in `config`), its TLS contexts, and this worker's balancers over the
+  // config's pools, whose UpstreamBalancer* a ServerSelection holds during a connect
+  // (the pools, in turn, hold references into `config`). Worker thread only.
+  struct Generation {
+    Generation(conf::ConfigPtr c, tls::TlsSnapshotPtr t, std::shared_ptr<proxy::UpstreamPools> p,
+               std::uint64_t seed)
+        : config(std::move(c)), tls(std::move(t)), balancers(std::move(p), seed) {}
+    conf::ConfigPtr config;  // first: destroyed last, after the balancers and pools
+    tls::TlsSnapshotPtr tls;
+    proxy::Balancers balancers;
+  };
 
   const int index_;
-  conf::ConfigPtr config_;
+  std::shared_ptr<Generation> generation_;  // for new connections
+  // Earlier generations, alive while some session still holds one (balancers_for).
+  std::vector<std::weak_ptr<Generation>> past_generations_;
+  conf::ConfigPtr config_;  // generation_->config, aliasing generation_ (see Generation)
   tls::TlsSnapshotPtr tls_;
-  const metrics::AccessLog& access_log_;
+  // The current one; sessions read it when they end, so it never outlives this worker's use.
+  std::shared_ptr<const metrics::AccessLog> access_log_;
   EventBasePtr base_;
   DnsBasePtr dns_;
-  proxy::Balancers balancers_;
+  proxy::Balancers no_balancers_{nullptr, 0};  // finds nothing (a config of no generation)
   std::vector<ListenerPtr> listeners_;
   std::vector<ListenSocket> listen_sockets_;  // parallel to listeners_
   time_t tls_log_second_ = 0;

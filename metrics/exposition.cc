@@ -228,6 +228,18 @@ std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeI
   add_value(missing, {}, info.workers_missing);
   out.push_back(std::move(missing));
 
+  if (info.reloads != nullptr) {
+    MetricFamily reloads = family(names::kConfigReloadsTotal, MetricType::Counter);
+    add_value(reloads, {label(names::kResult, std::string(names::kSuccess))},
+              static_cast<double>(info.reloads->succeeded));
+    add_value(reloads, {label(names::kResult, std::string(names::kFailure))},
+              static_cast<double>(info.reloads->failed));
+    out.push_back(std::move(reloads));
+    MetricFamily last = family(names::kConfigLastReloadSuccess, MetricType::Gauge);
+    add_value(last, {}, info.reloads->last_success_unix);
+    out.push_back(std::move(last));
+  }
+
   if (process) {
     const std::pair<const names::MetricDef*, double> values[] = {
         {&names::kProcessCpu, process->cpu_seconds},

@@ -105,6 +105,18 @@ inline constexpr MetricDef kWorkers{"wsgate_workers", "Worker threads."};
 inline constexpr MetricDef kScrapeWorkersMissing{
     "wsgate_scrape_workers_missing",
     "Workers that did not answer this scrape in time (their numbers are missing)."};
+// Configuration reloads (SIGHUP, POST /reload).
+inline constexpr std::string_view kResult = "result";
+inline constexpr std::string_view kSuccess = "success";
+inline constexpr std::string_view kFailure = "failure";
+inline constexpr MetricDef kConfigReloadsTotal{
+    "wsgate_config_reloads_total",
+    "Configuration reloads (SIGHUP, POST /reload), by result: success (published) or failure "
+    "(rejected, the previous config kept)."};
+inline constexpr MetricDef kConfigLastReloadSuccess{
+    "wsgate_config_last_reload_success_timestamp_seconds",
+    "When the last successful configuration reload was published, in seconds since the epoch "
+    "(0: none since the start)."};
 // The process (the usual names of Prometheus client libraries, read from /proc/self).
 inline constexpr MetricDef kProcessCpu{"process_cpu_seconds_total",
                                        "Total user and system CPU time spent in seconds."};
