@@ -149,11 +149,12 @@ bool ClientLimits::idle(const Entry& e, int64_t now_ns) const {
 }
 
 int ClientLimits::find_or_claim(Set& set, const ClientKey& key, int64_t now_ns) {
+  for (std::size_t i = 0; i < kWays; ++i)
+    if (set.ways[i].used && set.ways[i].key == key) return static_cast<int>(i);
   int victim = -1;
   int victim_rank = 3;  // 0 unused, 1 idle, 2 no open connection; lower is better
   for (std::size_t i = 0; i < kWays; ++i) {
-    Entry& e = set.ways[i];
-    if (e.used && e.key == key) return static_cast<int>(i);
+    const Entry& e = set.ways[i];
     int rank = 3;
     if (!e.used) {
       rank = 0;

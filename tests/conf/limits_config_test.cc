@@ -109,3 +109,15 @@ TEST_CASE("[limits] must be a table") {
   CHECK(r.error->to_string().find("t.toml:1:") == 0);
   CHECK(r.error->to_string().find("a table ([limits])") != std::string::npos);
 }
+
+TEST_CASE("conf/example-full.toml sets every [limits] key") {
+  const LoadResult r = load_config(std::string(WSGATE_SOURCE_DIR) + "/conf/example-full.toml");
+  if (r.error) FAIL(r.error->to_string());
+  const Limits& l = r.config->limits;
+  CHECK(l.max_connections == 50000);
+  CHECK(l.max_connections_per_client == 200);
+  CHECK(l.new_connections_per_second_per_client == doctest::Approx(20));
+  CHECK(l.new_connections_burst == 50);
+  CHECK(l.client_ipv6_prefix == 64);
+  CHECK(l.client_table_size == 65536);
+}

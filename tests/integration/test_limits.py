@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import os
 import sys
+import tempfile
 import time
 
 import websockets.exceptions
@@ -86,7 +87,7 @@ class PerClient(h.GatewayCase):
             self.assertEqual(m.value("wsgate_limit_rejections_total", limit="rate"), 0)
             self.assertEqual(m.value("wsgate_limit_rejections_total", limit="max_connections"), 0)
 
-    async def test_h1_no_leak_after_many_refusals(self):
+    async def test_h1_h1_no_leak_after_many_refusals(self):
         backend = await self.start_backend()
         gw = await self.start_gateway(h.simple_config(h.free_port(), [backend.address])
                                       + limits_table(max_connections_per_client=2))
@@ -114,7 +115,7 @@ class PerClient(h.GatewayCase):
             # admitted again in the next round.
             self.assertEqual(len(backend.requests), 2 * (round_ + 1))
 
-    async def test_idle_tcp_connections_count_and_far_over_is_closed_at_once(self):
+    async def test_h1_idle_tcp_connections_count_and_far_over_closed_at_once(self):
         backend = await self.start_backend()
         gw = await self.start_gateway(h.simple_config(h.free_port(), [backend.address])
                                       + limits_table(max_connections_per_client=2))
@@ -147,7 +148,7 @@ class PerClient(h.GatewayCase):
 
 
 class Rate(h.GatewayCase):
-    async def test_h1_rate_burst_then_429_then_refill(self):
+    async def test_h1_h1_rate_burst_then_429_then_refill(self):
         if not h.ipv6_loopback_available():
             self.skipTest("no ::1 on this machine")
         backend = await self.start_backend()
@@ -182,7 +183,7 @@ class Rate(h.GatewayCase):
 
 
 class Overall(h.GatewayCase):
-    async def test_h1_max_connections_503(self):
+    async def test_h1_h1_max_connections_503(self):
         backend = await self.start_backend()
         gw = await self.start_gateway(h.simple_config(h.free_port(), [backend.address])
                                       + limits_table(max_connections=2))
@@ -200,30 +201,46 @@ class Overall(h.GatewayCase):
             self.assertEqual(await ws.recv(), "x")
 
 
-class Http2(h.GatewayCase):
+class Http2Tls(h.GatewayCase):
+    """HTTP/2 by ALPN over TLS (the TCP connection's place moves from its HTTP/1.1
+    session to the HTTP/2 one); Http2Cleartext runs the same over h2c."""
+    tls = True
+
+    async def asyncSetUp(self):
+        await super().asyncSetUp()
+        self._certdir = tempfile.TemporaryDirectory(prefix="wsgate-limits-")
+        self.addCleanup(self._certdir.cleanup)
+        self.cert = c.make_certificate(self._certdir.name) if self.tls else None
+
     async def test_h2_h1_streams_count_per_client(self):
         backend = await self.start_backend(compression=None)
         port = h.free_port()
+        scheme = "https" if self.tls else "http"
         gw = await self.start_gateway(
             c.config(f"127.0.0.1:{port}", {"echo": [backend.address]},
-                     [{"path": "/echo", "upstream": "echo"}], h2c=True)
+                     [{"path": "/echo", "upstream": "echo"}], tls=self.cert, h2c=not self.tls)
             + limits_table(max_connections_per_client=3))
-        conn = await c.H2Conn.open("127.0.0.1", port, tls=False)
+        conn = await c.H2Conn.open("127.0.0.1", port, tls=self.tls)
         self.addAsyncCleanup(conn.close)
         # The TCP connection is one; two streams make three.
-        streams = [await c.H2WebSocket.open(conn, "/echo", scheme="http") for _ in range(2)]
+        streams = [await c.H2WebSocket.open(conn, "/echo", scheme=scheme) for _ in range(2)]
         for i, ws in enumerate(streams):
             await ws.send(h.OP_TEXT, f"s{i}".encode())
             self.assertEqual(await ws.recv_message(), (h.OP_TEXT, f"s{i}".encode()))
-        refused = await c.H2WebSocket.open(conn, "/echo", scheme="http", expect_status=429)
+        refused = await c.H2WebSocket.open(conn, "/echo", scheme=scheme, expect_status=429)
         self.assertEqual(refused.st.header("retry-after"), "1")
-        self.assertIn(b"max_connections_per_client = 3", bytes(refused.st.body))
+        self.assertEqual(bytes(refused.st.body).decode().strip(),
+                         "connection limit reached: max_connections_per_client = 3 "
+                         "for this client address")
         self.assertEqual(len(backend.requests), 2)
+        line = await gw.wait_access_line(
+            lambda f: f.get("status") == "429" and f.get("proto") == "h2", "an h2 429")
+        self.assertIn("max_connections_per_client", line.get("reason", ""))
         # A stream reset gives its place back.
         await conn.reset(streams[0].st)
         deadline = time.monotonic() + 10
         for _ in range(200):
-            st = await conn.request(c.connect_headers("/echo", scheme="http"))
+            st = await conn.request(c.connect_headers("/echo", scheme=scheme))
             await conn.response(st)
             if st.status == 200 or time.monotonic() > deadline:
                 break
@@ -233,6 +250,10 @@ class Http2(h.GatewayCase):
         ws = c.H2WebSocket(conn, st)
         await ws.send(h.OP_TEXT, b"back")
         self.assertEqual(await ws.recv_message(), (h.OP_TEXT, b"back"))
+
+
+class Http2Cleartext(Http2Tls):
+    tls = False
 
 
 class Reload(h.GatewayCase):
