@@ -14,6 +14,7 @@
 
 #include <toml++/toml.h>
 
+#include "conf/config_limits.h"
 #include "conf/config_upstream.h"
 #include "conf/config_validate.h"
 #include "conf/units.h"
@@ -32,8 +33,9 @@ using detail::quoted;
 using detail::TableReader;
 
 constexpr std::string_view kTopKeys[] = {
-    "workers",  "drain_timeout", "access_log", "access_log_format", "nameservers", "admin",
-    "listener", "upstream",      "route",      "drain_spread"};
+    "workers",     "drain_timeout", "access_log",  "access_log_format",
+    "nameservers", "admin",         "listener",    "upstream",
+    "route",       "limits",        "drain_spread"};
 constexpr std::string_view kAdminKeys[] = {"address", "token", "per_connection_metrics",
                                            "per_connection_limit"};
 constexpr std::string_view kListenerKeys[] = {
@@ -87,6 +89,10 @@ class ConfigBuilder {
     if (const toml::node* admin = top.find("admin")) {
       if (!admin->is_table()) top.fail_expected("admin", "a table ([admin])");
       read_admin(*admin->as_table());
+    }
+    if (const toml::node* limits = top.find("limits")) {
+      if (!limits->is_table()) top.fail_expected("limits", "a table ([limits])");
+      config_.limits = detail::read_limits(file_, *limits->as_table());
     }
     return std::move(config_);
   }

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "conf/config.h"
+#include "gateway/client_limits.h"
 #include "gateway/downstream.h"
 #include "metrics/connection_stats.h"
 #include "metrics/connection_table.h"
@@ -75,6 +76,10 @@ class H1Session {
   const proxy::ServerState* upstream_server() const { return upstream_lease_.server(); }
   // Relaying, and a Close has been sent or received.
   bool closing() const { return state_ == State::Relaying && relay_ && relay_->closing(); }
+  // The connection's place in the [limits] counts (Worker::admit_client), held until the
+  // session is destroyed; a refusal is answered once the request head is read, before
+  // routing. Set before start().
+  void set_admission(ClientLimits::Decision admission) { admission_ = std::move(admission); }
 
   // The stream on the other end of the pair is gone: on_done must not run.
   void detach_observer() { on_done_ = nullptr; }
@@ -149,6 +154,7 @@ class H1Session {
   bool received_bytes_ = false;  // any request bytes at all (else no access-log line)
   std::string_view protocol_ = "http/1.1";
   DoneCallback on_done_;
+  ClientLimits::Decision admission_;
 };
 
 const char* to_string(H1Session::State s);

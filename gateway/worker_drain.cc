@@ -67,7 +67,7 @@ std::size_t Worker::drain_server(const proxy::ServerState* server, uint16_t code
                                  const std::string& reason, conf::Duration spread) {
   std::vector<CloseSchedule::Target> targets;
   for (auto& [raw, owned] : sessions_) {
-    if (raw->upstream_server() == server && raw->state() == H1Session::State::Relaying &&
+    if (server->holds(raw->upstream_server()) && raw->state() == H1Session::State::Relaying &&
         !raw->closing())
       targets.push_back({raw, raw->id()});
   }
@@ -84,7 +84,7 @@ std::size_t Worker::shed_server(const proxy::ServerPtr& server, std::atomic<std:
                                 conf::Duration spread) {
   std::vector<CloseSchedule::Target> candidates;
   for (auto& [raw, owned] : sessions_) {
-    if (raw->upstream_server() == server.get() && raw->state() == H1Session::State::Relaying &&
+    if (server->holds(raw->upstream_server()) && raw->state() == H1Session::State::Relaying &&
         !raw->closing() && !close_schedule().scheduled(raw->id()))
       candidates.push_back({raw, raw->id()});
   }

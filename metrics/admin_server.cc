@@ -92,6 +92,7 @@ void AdminServer::handle(evhttp_request* req) {
 
   // RFC 9110 15.5.6: a method the resource does not support is 405, with Allow.
   const bool post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+  if (path == "/reload") return handle_reload(req);
   CloseRequest close;
   if (const auto close_error = parse_close_path(path, close)) {
     if (!post) {
@@ -102,7 +103,8 @@ void AdminServer::handle(evhttp_request* req) {
   }
   if (post) {
     evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-    return reply_text(req, 405, "Method Not Allowed", "only GET and HEAD here\n");
+    return reply_text(req, 405, "Method Not Allowed",
+                      "only POST /reload and POST .../close change anything\n");
   }
   if (path == "/healthz") return reply_text(req, 200, "OK", "ok\n");
   if (path == "/ready") {
@@ -125,6 +127,8 @@ void AdminServer::handle(evhttp_request* req) {
     info.workers = r.workers;
     info.workers_missing = r.workers_missing;
     info.upstream_servers = r.upstream_servers;
+    const ReloadStats reloads = source_.reload_stats();
+    info.reloads = &reloads;
     if (per_connection) {
       info.connections = &r.connections;
       info.per_connection_limit = per_connection_limit_;
@@ -138,6 +142,21 @@ void AdminServer::handle(evhttp_request* req) {
   ScrapeResult r = source_.scrape(/*with_connections=*/true);
   return reply(req, 200, "OK", "application/json",
                connections_json(std::move(r.connections), filter));
+}
+
+void AdminServer::handle_reload(evhttp_request* req) {
+  if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+    return reply_text(req, 405, "Method Not Allowed", "use POST /reload\n");
+  }
+  if (!authorized(req)) {
+    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                      "Bearer realm=\"wsgate admin\"");
+    return reply_text(req, 401, "Unauthorized", "missing or wrong bearer token\n");
+  }
+  const ReloadResult r = source_.reload();
+  if (r.ok) return reply_text(req, 200, "OK", "reloaded: " + r.message + "\n");
+  return reply_text(req, 400, "Bad Request", "not reloaded: " + r.message + "\n");
 }
 
 void AdminServer::handle_close(evhttp_request* req, CloseRequest& request,

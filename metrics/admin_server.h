@@ -7,6 +7,8 @@
 //   POST /connections/<id>/close, POST /upstreams/<name>/servers/<address>/close
 //                     Close WebSockets (metrics/admin_close.h)    (token, when configured)
 //   GET /             the live dashboard (static page; its requests carry the token)
+//   POST /reload      reload the configuration file in place (token, when configured):
+//                     200 with a one-line summary, 400 with the config error
 // A request that needs data asks the AdminSource, which gathers every worker's report
 // (bounded by a deadline) while this loop waits: the admin thread does nothing else.
 #pragma once
@@ -16,6 +18,7 @@
 #include <optional>
 #include <string>
 
+#include "metrics/reload_stats.h"
 #include "metrics/scrape.h"
 
 struct event_base;
@@ -45,6 +48,10 @@ class AdminSource {
                                                   const std::string& /*reason*/) {
     return std::nullopt;
   }
+  // POST /reload: loads, validates and publishes the config file again; runs on this
+  // (the main) thread and returns when the new config is published or rejected.
+  virtual ReloadResult reload() = 0;
+  virtual ReloadStats reload_stats() const = 0;
 
  protected:
   ~AdminSource() = default;
@@ -65,6 +72,9 @@ class AdminServer {
   // Binds host:port (host: an IP literal, IPv6 without brackets). On failure returns
   // false and sets `error`.
   bool listen(const std::string& host, uint16_t port, std::string& error);
+  // A reload changed [admin] token or per-connection settings (main thread).
+  void set_token(std::string token) { token_ = std::move(token); }
+  void set_per_connection_limit(std::size_t limit) { per_connection_limit_ = limit; }
 
  private:
   static void on_request(evhttp_request* req, void* self);
@@ -73,6 +83,7 @@ class AdminServer {
   // POST to a close endpoint (metrics/admin_close.h); `path_error` from parse_close_path.
   void handle_close(evhttp_request* req, CloseRequest& request, const std::string& path_error,
                     const char* query);
+  void handle_reload(evhttp_request* req);
 
   AdminSource& source_;
   std::string token_;

@@ -87,8 +87,8 @@ void Rebalancer::tick(Upstream& u) {
     const std::shared_ptr<const Members> members = u.pool.members();
     std::vector<ServerLoad> loads;
     for (const ServerPtr& s : members->servers) {
-      loads.push_back({s->active.load(std::memory_order_relaxed),
-                       s->closing.load(std::memory_order_relaxed), s->config.weight,
+      // Connections still held on the states a reload replaced count too.
+      loads.push_back({s->connections(), s->closing_connections(), s->config.weight,
                        !s->config.backup && u.pool.available(*s, now)});
     }
     const std::vector<std::size_t> shed = plan_shedding(loads, cfg.factor);
