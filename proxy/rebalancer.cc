@@ -8,7 +8,8 @@
 
 namespace wsgate::proxy {
 
-std::vector<std::size_t> plan_shedding(const std::vector<ServerLoad>& servers, double factor) {
+std::vector<std::size_t> plan_shedding(const std::vector<ServerLoad>& servers, double factor,
+                                       double expected_total) {
   std::vector<std::size_t> shed(servers.size(), 0);
   double total = 0, weights = 0;
   for (const ServerLoad& s : servers) {
@@ -17,6 +18,7 @@ std::vector<std::size_t> plan_shedding(const std::vector<ServerLoad>& servers, d
     weights += s.weight;
   }
   if (weights <= 0 || total <= 0) return shed;
+  total = std::max(total, expected_total);
   for (std::size_t i = 0; i < servers.size(); ++i) {
     const ServerLoad& s = servers[i];
     if (!s.available) continue;
@@ -35,8 +37,10 @@ struct Rebalancer::Upstream {
   Pool& pool;
   Timer timer;
   std::vector<std::pair<ServerPtr, std::size_t>> plan;  // still to shed, per server
-  std::int64_t quiet_until_ms = 0;  // no new plan before this (reconnects settle)
-  double tokens = 0;                // sheds allowed now (max_per_second)
+  std::int64_t quiet_until_ms = 0;   // no new plan before this (reconnects settle)
+  double expected_total = 0;         // the last plan's total: its clients come back ...
+  std::int64_t expect_until_ms = 0;  // ... until this (kReconnectGraceMs after it)
+  double tokens = 0;                 // sheds allowed now (max_per_second)
   std::int64_t last_ms = 0;
   bool stopped = false;
 };
@@ -91,7 +95,8 @@ void Rebalancer::tick(Upstream& u) {
       loads.push_back({s->connections(), s->closing_connections(), s->config.weight,
                        !s->config.backup && u.pool.available(*s, now)});
     }
-    const std::vector<std::size_t> shed = plan_shedding(loads, cfg.factor);
+    const double expected = now < u.expect_until_ms ? u.expected_total : 0;
+    const std::vector<std::size_t> shed = plan_shedding(loads, cfg.factor, expected);
     std::string summary;
     std::size_t available = 0;
     double total = 0;
@@ -105,6 +110,8 @@ void Rebalancer::tick(Upstream& u) {
       if (shed[i] > 0) u.plan.emplace_back(members->servers[i], shed[i]);
     }
     if (u.plan.empty()) return;
+    total = std::max(total, expected);
+    u.expected_total = total;
     std::string what;
     for (const auto& [s, n] : u.plan)
       what += (what.empty() ? "" : ", ") + std::to_string(n) + " from " + s->config.text;
@@ -141,7 +148,10 @@ void Rebalancer::tick(Upstream& u) {
   std::erase_if(u.plan, [](const auto& p) { return p.second == 0; });
   // The last batch closes over the next interval; the clients then reconnect. Look again
   // only after both.
-  if (u.plan.empty()) u.quiet_until_ms = now + 2 * cfg.interval.count();
+  if (u.plan.empty()) {
+    u.quiet_until_ms = now + 2 * cfg.interval.count();
+    u.expect_until_ms = now + std::max(kReconnectGraceMs, 10 * cfg.interval.count());
+  }
 }
 
 }  // namespace wsgate::proxy

@@ -9,7 +9,11 @@
 // No over-shedding: connections the gateway is already closing (ServerState::closing)
 // count as gone; a plan is computed once and carried out at most max_per_second (each
 // batch spread over one interval by the workers); the next plan is computed only after
-// the shed clients have had time to reconnect (two intervals after the last batch).
+// the shed clients have had time to reconnect (two intervals after the last batch). Clients
+// that reconnect later than that (a backoff of a few seconds is common) would leave the
+// total low and make the old servers look overloaded again: for kReconnectGraceMs (or ten
+// intervals, whichever is longer) after a plan, the fair shares are computed from at
+// least the total the plan saw, so connections on their way back are not shed twice.
 //
 // Ownership: the Server owns it on the main thread; `shed` posts to the workers.
 #pragma once
@@ -38,8 +42,13 @@ struct ServerLoad {
 // How many connections each server should shed (same order as `servers`): for an
 // available server holding more than factor x fair share (after its closing ones), the
 // excess over its share, rounded down; 0 for the others. Fair share = (connections of
-// the available servers) x weight / (weights of the available servers).
-std::vector<std::size_t> plan_shedding(const std::vector<ServerLoad>& servers, double factor);
+// the available servers, or `expected_total` when that is more: clients shed by the last
+// plan that have not reconnected yet) x weight / (weights of the available servers).
+std::vector<std::size_t> plan_shedding(const std::vector<ServerLoad>& servers, double factor,
+                                       double expected_total = 0);
+
+// After a plan, how long its total still counts (see expected_total above), in ms.
+inline constexpr std::int64_t kReconnectGraceMs = 10000;
 
 class Rebalancer {
  public:
