@@ -38,7 +38,6 @@ TEST_CASE("weights and unavailable servers") {
   CHECK(plan_shedding({{0, 0, 1, true}, {0, 0, 1, true}}, 1.2) == V{0, 0});
 }
 
-<<<<<<< ours
 TEST_CASE("ServerLease::mark_closing counts the connection as closing until it ends") {
   wsgate::conf::UpstreamServer config;
   config.host = "127.0.0.1";
@@ -60,7 +59,8 @@ TEST_CASE("ServerLease::mark_closing counts the connection as closing until it e
   b = std::move(moved);  // an empty lease: b's slot is given back, nothing else changes
   CHECK(server->active.load() == 0);
   CHECK(server->closing.load() == 0);
-=======
+}
+
 TEST_CASE("clients shed by the last plan and not back yet: their total still counts") {
   // 45/45/0 shed 15 + 15; the 30 clients have not reconnected: 30/30/0 of an expected 90
   // is the fair share already, nothing more is shed.
@@ -71,5 +71,4 @@ TEST_CASE("clients shed by the last plan and not back yet: their total still cou
   // A higher real total wins over the expectation.
   CHECK(plan_shedding({{60, 0, 1, true}, {30, 0, 1, true}, {0, 0, 1, true}}, 1.2, 60) ==
         V{30, 0, 0});
->>>>>>> theirs
 }
