@@ -33,7 +33,6 @@ class Server {
   ~Server();
   // Runs until drained after SIGTERM/SIGINT. Returns the process exit code.
   int run();
-  void reload_certificates();
   // Main thread: closes, with Close 1001 spread over drain_spread, every WebSocket whose
   // upstream side is on `server`, in every worker (gateway/server_drain.cc). For servers
   // that leave the pool: DNS re-resolution calls it; so should a config reload, for each
