@@ -91,9 +91,13 @@ void Rebalancer::tick(Upstream& u) {
     const std::shared_ptr<const Members> members = u.pool.members();
     std::vector<ServerLoad> loads;
     for (const ServerPtr& s : members->servers) {
+      const bool available = !s->config.backup && u.pool.available(*s, now);
+      // A server in slow start takes only part of the new connections: clients shed now
+      // would mostly go back to the servers they left. Plan once its ramp is over.
+      if (available && u.pool.effective_weight(*s, now) < s->config.weight * Pool::kWeightScale)
+        return;
       // Connections still held on the states a reload replaced count too.
-      loads.push_back({s->connections(), s->closing_connections(), s->config.weight,
-                       !s->config.backup && u.pool.available(*s, now)});
+      loads.push_back({s->connections(), s->closing_connections(), s->config.weight, available});
     }
     const double expected = now < u.expect_until_ms ? u.expected_total : 0;
     const std::vector<std::size_t> shed = plan_shedding(loads, cfg.factor, expected);

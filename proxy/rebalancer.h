@@ -14,6 +14,8 @@
 // total low and make the old servers look overloaded again: for kReconnectGraceMs (or ten
 // intervals, whichever is longer) after a plan, the fair shares are computed from at
 // least the total the plan saw, so connections on their way back are not shed twice.
+// While a server is in slow start (its weight still ramping) no plan is made: the
+// balancer would send most of the shed clients back to the servers they left.
 //
 // Ownership: the Server owns it on the main thread; `shed` posts to the workers.
 #pragma once
