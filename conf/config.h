@@ -132,6 +132,15 @@ struct Upstream {
   HealthCheck health_check;
   std::optional<UpstreamTls> tls;  // set: servers speak TLS
   SourcePosition where;
+  // [upstream.rebalance]: after scale-out, shed the excess of overloaded servers.
+  struct Rebalance {
+    bool enabled = false;  // true when the table is present
+    // Act when a server holds more than factor x its fair share (weight share of the
+    // connections of the available servers); then shed it down to its share.
+    double factor = 1.2;
+    Duration interval = std::chrono::seconds(1);  // how often the main thread checks
+    unsigned max_per_second = 10;                 // connections shed per second, process-wide
+  } rebalance;
 };
 
 const char* to_string(Balancer b);
@@ -193,6 +202,10 @@ struct Config {
   std::string source_file;  // path the snapshot was loaded from
   unsigned workers = 0;     // 0 in the file means one per core; load_config resolves it (>= 1)
   Duration drain_timeout = std::chrono::seconds(10);  // SIGTERM: wait this long for closes
+  // A drain (SIGTERM, a server leaving the pool) closes its WebSockets evenly over this
+  // window rather than all at once, so clients do not reconnect in one storm; 0: at once.
+  // Shorter than drain_timeout.
+  Duration drain_spread = std::chrono::seconds(0);
   std::string access_log = "-";  // "-" stdout, "stderr", "" off, otherwise a file path (appended)
   AccessLogFormat access_log_format = AccessLogFormat::Text;
   Admin admin;

@@ -33,9 +33,9 @@ using detail::quoted;
 using detail::TableReader;
 
 constexpr std::string_view kTopKeys[] = {
-    "workers",     "drain_timeout", "access_log", "access_log_format",
-    "nameservers", "admin",         "listener",   "upstream",
-    "route",       "limits"};
+    "workers",     "drain_timeout", "access_log",  "access_log_format",
+    "nameservers", "admin",         "listener",    "upstream",
+    "route",       "limits",        "drain_spread"};
 constexpr std::string_view kAdminKeys[] = {"address", "token", "per_connection_metrics",
                                            "per_connection_limit"};
 constexpr std::string_view kListenerKeys[] = {
@@ -63,6 +63,10 @@ class ConfigBuilder {
     top.integer("workers", &config_.workers, 0, 1024);
     if (config_.workers == 0) config_.workers = std::max(1u, std::thread::hardware_concurrency());
     top.duration("drain_timeout", &config_.drain_timeout, /*must_be_positive=*/false);
+    top.duration("drain_spread", &config_.drain_spread, /*must_be_positive=*/false);
+    if (config_.drain_spread.count() > 0 && config_.drain_spread >= config_.drain_timeout)
+      top.fail_expected("drain_spread", "a duration shorter than drain_timeout (" +
+                                            std::to_string(config_.drain_timeout.count()) + "ms)");
     top.string("access_log", &config_.access_log);
     std::string format;
     if (top.string("access_log_format", &format)) {

@@ -27,7 +27,7 @@ namespace {
 constexpr std::string_view kKeys[] = {"name",           "servers",    "balancer",
                                       "hash_key",       "retries",    "eject_after_failures",
                                       "eject_duration", "slow_start", "resolve_interval",
-                                      "health_check",   "tls"};
+                                      "health_check",   "tls",        "rebalance"};
 constexpr std::string_view kServerKeys[] = {"address", "weight", "max_connections", "backup"};
 constexpr std::string_view kHealthKeys[] = {"type", "path", "interval", "timeout", "rise", "fall"};
 constexpr auto kServerForm =
@@ -179,6 +179,7 @@ Upstream read_upstream(const std::string& file, const TableReader& r) {
   r.duration("slow_start", &upstream.slow_start, /*must_be_positive=*/false);
   r.duration("resolve_interval", &upstream.resolve_interval, /*must_be_positive=*/false);
   read_health_check(file, r, &upstream);
+  read_rebalance(file, r, &upstream);
   return upstream;
 }
 

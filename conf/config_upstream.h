@@ -18,4 +18,7 @@ extern const std::span<const std::string_view> kUpstreamKeys;
 // `r` must have been made with kUpstreamKeys.
 Upstream read_upstream(const std::string& file, const TableReader& r);
 
+// [upstream.rebalance] of the upstream `r` reads (config_rebalance.cc); absent: off.
+void read_rebalance(const std::string& file, const TableReader& r, Upstream* upstream);
+
 }  // namespace wsgate::conf::detail

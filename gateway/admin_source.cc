@@ -18,7 +18,8 @@ metrics::ScrapeResult WorkerScraper::scrape(bool with_connections) {
       result.upstream_servers.push_back({pool.name(), s->config.text, s->up(now_ms),
                                          s->connections(),
                                          s->transitions_up.load(std::memory_order_relaxed),
-                                         s->transitions_down.load(std::memory_order_relaxed)});
+                                         s->transitions_down.load(std::memory_order_relaxed),
+                                         s->rebalanced.load(std::memory_order_relaxed)});
     }
   }
   return result;

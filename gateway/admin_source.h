@@ -33,6 +33,11 @@ class WorkerScraper final : public metrics::AdminSource {
 
   metrics::ScrapeResult scrape(bool with_connections) override;
   bool ready() const override { return !draining_; }
+  // The admin close endpoints (gateway/admin_close.cc): each posts to the workers and
+  // waits for their answers until kDeadline.
+  bool close_connection(int worker, uint64_t id, uint16_t code, const std::string& reason) override;
+  std::optional<std::size_t> close_server(const std::string& upstream, const std::string& server,
+                                          uint16_t code, const std::string& reason) override;
   metrics::ReloadResult reload() override {
     if (!reload_) return {false, "reload is not available"};
     return reload_();

@@ -448,6 +448,13 @@ void H1Session::drain() {
   }
 }
 
+bool H1Session::close_websocket(uint16_t code, std::string_view reason) {
+  if (state_ != State::Relaying || !relay_ || relay_->closing()) return false;
+  upstream_lease_.mark_closing();
+  relay_->close(code, reason);
+  return true;
+}
+
 void H1Session::finish(std::string_view reason) {
   if (state_ == State::Done) return;
   if (!reason.empty() && end_reason_.empty()) end_reason_.assign(reason);

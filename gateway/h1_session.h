@@ -67,6 +67,15 @@ class H1Session {
   // Graceful shutdown: a relayed WebSocket gets Close 1001; a pending handshake gets 503.
   void drain();
 
+  // The gateway ends a relayed WebSocket (spread drain, rebalancing, admin close): Close
+  // `code` to both sides at their next frame boundary; the lease counts the connection as
+  // closing on its server until it ends. False when not relaying or already closing.
+  bool close_websocket(uint16_t code, std::string_view reason);
+  // The backend server holding this connection's upstream side, once it answered 101
+  // (null before, and for connections that never relayed).
+  const proxy::ServerState* upstream_server() const { return upstream_lease_.server(); }
+  // Relaying, and a Close has been sent or received.
+  bool closing() const { return state_ == State::Relaying && relay_ && relay_->closing(); }
   // The connection's place in the [limits] counts (Worker::admit_client), held until the
   // session is destroyed; a refusal is answered once the request head is read, before
   // routing. Set before start().

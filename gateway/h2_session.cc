@@ -214,8 +214,9 @@ void H2Session::drain() {
   if (state_ != State::Running) return;
   state_ = State::Draining;
   idle_timer_.cancel();
-  // The GOAWAY goes out from process(), after the streams' pending DATA: the Worker has
-  // just told every relay to send Close 1001, and a client should see those first.
+  // The GOAWAY goes out from process(), after the streams' pending DATA (RFC 9113 6.8:
+  // the open streams go on). The Worker closes the streams' relays with 1001, at once or
+  // spread over drain_spread (gateway/worker_drain.cc).
   goaway_pending_ = true;
   event_active(process_event_.get(), EV_TIMEOUT, 0);
 }

@@ -122,9 +122,18 @@ void Server::start_upstream_tasks() {
   // Host-name servers are re-resolved and health checks run on this thread's loop;
   // workers read the results from the pools.
   resolver_ = std::make_unique<proxy::UpstreamResolver>(base_, *config_, *pools_);
+  // A member DNS drops is drained (gateway/server_drain.cc).
+  resolver_->on_removed([this](const std::string& upstream, const proxy::ServerPtr& server) {
+    drain_server(upstream, server);
+  });
   resolver_->start();
   health_checker_ = std::make_unique<proxy::HealthChecker>(base_, *config_, *pools_);
   health_checker_->start();
+  rebalancer_ = std::make_unique<proxy::Rebalancer>(
+      base_, *config_, *pools_,
+      [this](const std::string& upstream, const proxy::ServerPtr& server, std::size_t count,
+             conf::Duration spread) { shed(upstream, server, count, spread); });
+  rebalancer_->start();
 }
 
 metrics::ReloadResult Server::reload(std::string_view trigger) {
@@ -164,6 +173,7 @@ metrics::ReloadResult Server::reload(std::string_view trigger) {
     if (find_listener(*config_, l.address) == nullptr) added.push_back(to_string(l.address));
   for (const auto& l : config_->listeners)
     if (find_listener(*next, l.address) == nullptr) removed.push_back(to_string(l.address));
+  rebalancer_.reset();
   health_checker_.reset();
   resolver_.reset();
   auto pools = std::make_shared<proxy::UpstreamPools>(*next, pools_.get());

@@ -147,6 +147,7 @@ int Server::run() {
   for (auto& w : workers_) w->join();
   drain_poll_.reset();
   admin_.reset();
+  rebalancer_.reset();
   health_checker_.reset();
   resolver_.reset();
   workers_.clear();

@@ -18,6 +18,7 @@
 #include "metrics/reload_stats.h"
 #include "proxy/health_checker.h"
 #include "proxy/libevent_ptr.h"
+#include "proxy/rebalancer.h"
 #include "proxy/upstream_pool.h"
 #include "proxy/upstream_resolver.h"
 #include "tls/tls_snapshot.h"
@@ -32,6 +33,11 @@ class Server {
   ~Server();
   // Runs until drained after SIGTERM/SIGINT. Returns the process exit code.
   int run();
+  // Main thread: closes, with Close 1001 spread over drain_spread, every WebSocket whose
+  // upstream side is on `server`, in every worker (gateway/server_drain.cc). For servers
+  // that leave the pool: DNS re-resolution calls it; so should a config reload, for each
+  // server it removes.
+  void drain_server(const std::string& upstream, const proxy::ServerPtr& server);
   // Loads the config file again and, only if all of it is valid and every new socket
   // opened, publishes it (gateway/reload.cc). `trigger` ("SIGHUP", "POST /reload") is
   // named in the log line. Main thread only.
@@ -45,6 +51,10 @@ class Server {
   // endpoints (/ready says 503); it exits once every worker has finished.
   void begin_drain();
   void check_drained();
+  // Rebalancing (proxy/rebalancer.h): the workers close `count` of `server`'s youngest
+  // connections with 1001, spread over `spread` (gateway/server_drain.cc).
+  void shed(const std::string& upstream, const proxy::ServerPtr& server, std::size_t count,
+            conf::Duration spread);
   // gateway/reload.cc
   std::string reload_refusal(const conf::Config& next) const;
   bool open_new_listeners(const conf::Config& next, std::vector<std::vector<ListenSocket>>& out,
@@ -63,6 +73,7 @@ class Server {
   std::shared_ptr<ClientLimits> client_limits_;
   std::unique_ptr<proxy::UpstreamResolver> resolver_;
   std::unique_ptr<proxy::HealthChecker> health_checker_;
+  std::unique_ptr<proxy::Rebalancer> rebalancer_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<WorkerScraper> scraper_;
   std::unique_ptr<metrics::AdminServer> admin_;

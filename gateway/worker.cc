@@ -262,12 +262,7 @@ void Worker::drain_now() {
   listeners_.clear();  // stop accepting; the kernel sends new connections elsewhere
   drain_deadline_ = std::make_unique<Timer>(base_.get(), [this] { on_drain_deadline(); });
   drain_deadline_->arm_ms(config_->drain_timeout.count());
-  // Copy: drain() may finish a session, which moves it out of the table.
-  std::vector<H1Session*> live;
-  live.reserve(sessions_.size());
-  for (auto& [raw, owned] : sessions_) live.push_back(raw);
-  for (H1Session* s : live)
-    if (sessions_.count(s) != 0) s->drain();
+  drain_sessions(config_->drain_spread);
   // HTTP/2 connections get GOAWAY; their streams' H1Sessions were drained above.
   std::vector<H2Session*> live_h2;
   for (auto& [raw, owned] : h2_sessions_) live_h2.push_back(raw);

@@ -15,6 +15,7 @@
 
 #include "conf/config.h"
 #include "gateway/client_limits.h"
+#include "gateway/close_schedule.h"
 #include "gateway/downstream.h"
 #include "metrics/access_log.h"
 #include "metrics/scrape.h"
@@ -113,6 +114,20 @@ class Worker {
   H1Session* add_session(std::unique_ptr<H1Session> session);
   uint64_t next_connection_id() { return next_connection_id_++; }
 
+  // Closing chosen WebSockets, at once or spread over a window (gateway/worker_drain.cc).
+  // All on the worker's thread: other threads post() these. A connection counts when it
+  // is relaying and not already closing; `spread` 0 closes at once.
+  // Every relayed WebSocket whose upstream side is on `server` (per-server drain when a
+  // server leaves the pool; admin close of a server). Returns how many will be closed.
+  std::size_t drain_server(const proxy::ServerState* server, uint16_t code,
+                           const std::string& reason, conf::Duration spread);
+  // Rebalancing: Close 1001 to the youngest of this worker's connections on `server`, one
+  // per unit taken from `budget` (shared by all workers). Returns how many.
+  std::size_t shed_server(const proxy::ServerPtr& server, std::atomic<std::int64_t>& budget,
+                          conf::Duration spread);
+  // Admin close of connection `id` (its number in /connections); false when this worker
+  // has no such relayed connection.
+  bool close_connection(uint64_t id, uint16_t code, const std::string& reason);
   // Connection limits ([limits]), shared by every worker; unset: no limits. Set before
   // start().
   void set_client_limits(std::shared_ptr<ClientLimits> limits) {
@@ -130,6 +145,10 @@ class Worker {
   static void on_reap(evutil_socket_t fd, short what, void* arg);
   void run();
   void drain_now();
+  // SIGTERM: handshakes get 503 at once, relayed WebSockets Close 1001 spread over `spread`.
+  void drain_sessions(conf::Duration spread);
+  CloseSchedule& close_schedule();
+  bool close_now(const CloseSchedule::Target& target, const CloseSchedule::Close& close);
   void on_drain_deadline();
   void maybe_exit();
   metrics::WorkerReport build_report(bool with_connections) const;
@@ -188,6 +207,7 @@ class Worker {
   std::mutex mailbox_mutex_;
   std::vector<std::function<void()>> mailbox_;
   std::thread thread_;
+  std::unique_ptr<CloseSchedule> close_schedule_;  // made on first use
 };
 
 }  // namespace wsgate::gateway

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "metrics/admin_close.h"
+#include "metrics/connection_table.h"
 #include "metrics/dashboard.h"
 #include "metrics/exposition.h"
 
@@ -88,12 +90,21 @@ void AdminServer::handle(evhttp_request* req) {
   const std::string_view path = raw_path != nullptr && *raw_path != 0 ? raw_path : "/";
   const char* query = uri != nullptr ? evhttp_uri_get_query(uri) : nullptr;
 
+  // RFC 9110 15.5.6: a method the resource does not support is 405, with Allow.
   const bool post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
   if (path == "/reload") return handle_reload(req);
-  // RFC 9110 15.5.6: 405 names the methods the resource does support.
+  CloseRequest close;
+  if (const auto close_error = parse_close_path(path, close)) {
+    if (!post) {
+      evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+      return reply_text(req, 405, "Method Not Allowed", "use POST to close connections\n");
+    }
+    return handle_close(req, close, *close_error, query);
+  }
   if (post) {
     evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-    return reply_text(req, 405, "Method Not Allowed", "only POST /reload changes anything\n");
+    return reply_text(req, 405, "Method Not Allowed",
+                      "only POST /reload and POST .../close change anything\n");
   }
   if (path == "/healthz") return reply_text(req, 200, "OK", "ok\n");
   if (path == "/ready") {
@@ -146,6 +157,41 @@ void AdminServer::handle_reload(evhttp_request* req) {
   const ReloadResult r = source_.reload();
   if (r.ok) return reply_text(req, 200, "OK", "reloaded: " + r.message + "\n");
   return reply_text(req, 400, "Bad Request", "not reloaded: " + r.message + "\n");
+}
+
+void AdminServer::handle_close(evhttp_request* req, CloseRequest& request,
+                               const std::string& path_error, const char* query) {
+  if (!authorized(req)) {
+    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                      "Bearer realm=\"wsgate admin\"");
+    return reply_text(req, 401, "Unauthorized", "missing or wrong bearer token\n");
+  }
+  if (!path_error.empty()) return reply_text(req, 400, "Bad Request", path_error + "\n");
+  const std::string error = parse_close_query(query != nullptr ? query : "", request);
+  if (!error.empty()) return reply_text(req, 400, "Bad Request", error + "\n");
+  std::string body = "{";
+  if (request.target == CloseRequest::Target::Connection) {
+    const std::string id = std::to_string(request.worker) + "-" + std::to_string(request.id);
+    if (!source_.close_connection(request.worker, request.id, request.code, request.reason))
+      return reply_text(req, 404, "Not Found", "no relayed connection " + id + "\n");
+    body += "\"id\":";
+    append_json_string(body, id);
+    body += ",\"closed\":1";
+  } else {
+    const std::optional<std::size_t> closed =
+        source_.close_server(request.upstream, request.server, request.code, request.reason);
+    if (!closed)
+      return reply_text(
+          req, 404, "Not Found",
+          "no server \"" + request.server + "\" in upstream \"" + request.upstream + "\"\n");
+    body += "\"upstream\":";
+    append_json_string(body, request.upstream);
+    body += ",\"server\":";
+    append_json_string(body, request.server);
+    body += ",\"closed\":" + std::to_string(*closed);
+  }
+  body += ",\"code\":" + std::to_string(request.code) + "}\n";
+  return reply(req, 200, "OK", "application/json", body);
 }
 
 }  // namespace wsgate::metrics

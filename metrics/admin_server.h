@@ -4,6 +4,8 @@
 //                     ?route=NAME&server=HOST:PORT&limit=N
 //   GET /healthz      200 while the process runs
 //   GET /ready        200, or 503 while draining
+//   POST /connections/<id>/close, POST /upstreams/<name>/servers/<address>/close
+//                     Close WebSockets (metrics/admin_close.h)    (token, when configured)
 //   GET /             the live dashboard (static page; its requests carry the token)
 //   POST /reload      reload the configuration file in place (token, when configured):
 //                     200 with a one-line summary, 400 with the config error
@@ -13,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "metrics/reload_stats.h"
@@ -24,12 +27,27 @@ struct evhttp_request;
 
 namespace wsgate::metrics {
 
+struct CloseRequest;  // metrics/admin_close.h
+
 class AdminSource {
  public:
   // Every worker's report, merged; blocks at most the scrape deadline.
   virtual ScrapeResult scrape(bool with_connections) = 0;
   // false while draining (/ready answers 503).
   virtual bool ready() const = 0;
+  // Close connection `id` of `worker` with `code`; false when there is no such relayed
+  // connection. Blocks at most the scrape deadline. (Default: nothing to close.)
+  virtual bool close_connection(int /*worker*/, uint64_t /*id*/, uint16_t /*code*/,
+                                const std::string& /*reason*/) {
+    return false;
+  }
+  // Close every relayed connection of `server` ("host:port") of `upstream`; how many,
+  // or nullopt when the upstream or the server is unknown.
+  virtual std::optional<std::size_t> close_server(const std::string& /*upstream*/,
+                                                  const std::string& /*server*/, uint16_t /*code*/,
+                                                  const std::string& /*reason*/) {
+    return std::nullopt;
+  }
   // POST /reload: loads, validates and publishes the config file again; runs on this
   // (the main) thread and returns when the new config is published or rejected.
   virtual ReloadResult reload() = 0;
@@ -62,6 +80,9 @@ class AdminServer {
   static void on_request(evhttp_request* req, void* self);
   void handle(evhttp_request* req);
   bool authorized(evhttp_request* req) const;
+  // POST to a close endpoint (metrics/admin_close.h); `path_error` from parse_close_path.
+  void handle_close(evhttp_request* req, CloseRequest& request, const std::string& path_error,
+                    const char* query);
   void handle_reload(evhttp_request* req);
 
   AdminSource& source_;

@@ -43,6 +43,10 @@ std::string parse_connection_filter(std::string_view query, ConnectionFilter& ou
 // rows sorted by age, oldest first, at most filter.limit of them.
 std::string connections_json(std::vector<ConnectionInfo> rows, const ConnectionFilter& filter);
 
+// %XX is a byte; '+' is a space in a query value (application/x-www-form-urlencoded), not
+// in a path segment (plus_is_space = false).
+std::string percent_decode(std::string_view s, bool plus_is_space = true);
+
 // JSON string escaping (RFC 8259 7), shared with the JSON access log.
 void append_json_string(std::string& out, std::string_view s);
 

@@ -78,6 +78,7 @@ void add_upstream_servers(std::vector<MetricFamily>& out,
   MetricFamily up = family(names::kUpstreamServerUp, MetricType::Gauge);
   MetricFamily connections = family(names::kUpstreamServerConnections, MetricType::Gauge);
   MetricFamily transitions = family(names::kUpstreamServerHealthTransitions, MetricType::Counter);
+  MetricFamily rebalanced = family(names::kUpstreamRebalancedConnections, MetricType::Counter);
   for (const UpstreamServerStatus& s : servers) {
     const auto labels = [&s] {
       return std::vector<ClientMetric::Label>{label(names::kUpstream, s.upstream),
@@ -85,6 +86,7 @@ void add_upstream_servers(std::vector<MetricFamily>& out,
     };
     add_value(up, labels(), s.up ? 1 : 0);
     add_value(connections, labels(), static_cast<double>(s.connections));
+    add_value(rebalanced, labels(), static_cast<double>(s.rebalanced));
     const std::pair<std::string_view, uint64_t> by_state[] = {{names::kUp, s.transitions_up},
                                                               {names::kDown, s.transitions_down}};
     for (const auto& [to, n] : by_state) {
@@ -96,6 +98,7 @@ void add_upstream_servers(std::vector<MetricFamily>& out,
   out.push_back(std::move(up));
   out.push_back(std::move(connections));
   out.push_back(std::move(transitions));
+  out.push_back(std::move(rebalanced));
 }
 
 void add_per_connection(std::vector<MetricFamily>& out, const std::vector<ConnectionInfo>& rows,

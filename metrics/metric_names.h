@@ -89,6 +89,10 @@ inline constexpr MetricDef kUpstreamServerConnections{
 inline constexpr MetricDef kUpstreamServerHealthTransitions{
     "wsgate_upstream_server_health_transitions_total",
     "Health state changes of the backend server, by the state it changed to (up, down)."};
+inline constexpr MetricDef kUpstreamRebalancedConnections{
+    "wsgate_upstream_rebalanced_connections_total",
+    "Connections of the backend server closed with 1001 by rebalancing ([upstream.rebalance]), "
+    "so that their clients reconnect to less loaded servers."};
 // Per-connection series ([admin] per_connection_metrics), by connection id, route,
 // server and direction; at most per_connection_limit connections, the oldest first.
 inline constexpr MetricDef kConnectionBytesTotal{

@@ -52,6 +52,7 @@ struct UpstreamServerStatus {
   uint64_t connections = 0;
   uint64_t transitions_up = 0;
   uint64_t transitions_down = 0;
+  uint64_t rebalanced = 0;  // connections shed by rebalancing
 };
 
 // The merged result of one scrape.

@@ -49,6 +49,8 @@ class Relay final : private PipeEvents {
   void close(uint16_t code, std::string_view reason);
 
   bool finished() const { return finished_; }
+  // A Close has been sent or received: the connection is ending.
+  bool closing() const { return closing_ || finished_; }
   // Bytes waiting in the two output buffers (for the connection table).
   std::size_t buffered_bytes() const;
   // When bytes last arrived from either side (the loop's cached wall clock).

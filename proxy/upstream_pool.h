@@ -6,9 +6,10 @@
 // host name, when its upstream has a resolve_interval, becomes one member per address
 // the name resolves to, re-resolved periodically (UpstreamResolver): the Pool then
 // publishes a new immutable Members set. Members that disappear are only dropped from
-// the set, so no new connection picks them; the connections they hold go on, each
-// keeping its member's state alive through its ServerLease (they drain, they are not
-// cut). A member whose address stays keeps its state (counts, health) across updates.
+// the set, so no new connection picks them; the connections they hold are drained (Close
+// 1001 spread over drain_spread, Server::drain_server), each keeping its member's state
+// alive through its ServerLease until it ends. A member whose address stays keeps its
+// state (counts, health) across updates.
 //
 // Why shared atomics and not per-worker counts: least_conn and max_connections are about
 // what a server holds in total. Per-worker counts would let each of N workers fill a
@@ -72,6 +73,12 @@ struct ServerState {
   // the active check's up/down, a passive ejection (down) and its end (up).
   std::atomic<std::uint64_t> transitions_up{0};
   std::atomic<std::uint64_t> transitions_down{0};
+  // Connections the gateway told to close (drain, rebalancing, admin) that have not ended
+  // yet: the rebalancer counts them as gone already, so a slow close handshake does not
+  // make it shed again (ServerLease::mark_closing).
+  std::atomic<std::uint32_t> closing{0};
+  // Connections shed by rebalancing (wsgate_upstream_rebalanced_connections_total).
+  std::atomic<std::uint64_t> rebalanced{0};
 
   // In rotation now: up by the health check and not ejected (a lapsed ejection counts
   // as over even before a worker notices it).
@@ -91,6 +98,18 @@ struct ServerState {
   std::uint32_t connections() const {
     return active.load(std::memory_order_relaxed) + (predecessor ? predecessor->connections() : 0);
   }
+  // Of those, the ones the gateway is closing (see `closing`).
+  std::uint32_t closing_connections() const {
+    return closing.load(std::memory_order_relaxed) +
+           (predecessor ? predecessor->closing_connections() : 0);
+  }
+  // `lease_server` (a connection's ServerLease::server()) is this server, or one it
+  // replaced on a reload: the connection is on this server.
+  bool holds(const ServerState* lease_server) const {
+    for (const ServerState* s = this; s != nullptr; s = s->predecessor.get())
+      if (s == lease_server) return true;
+    return false;
+  }
 
   // Takes a connection slot; false when the server is at max_connections.
   bool try_acquire();
@@ -106,11 +125,13 @@ class ServerLease {
  public:
   ServerLease() = default;
   explicit ServerLease(ServerPtr server) : server_(std::move(server)) {}
-  ServerLease(ServerLease&& other) noexcept = default;
+  ServerLease(ServerLease&& other) noexcept
+      : server_(std::move(other.server_)), closing_(std::exchange(other.closing_, false)) {}
   ServerLease& operator=(ServerLease&& other) noexcept {
     if (this != &other) {
       reset();
       server_ = std::move(other.server_);
+      closing_ = std::exchange(other.closing_, false);
     }
     return *this;
   }
@@ -119,13 +140,23 @@ class ServerLease {
   ~ServerLease() { reset(); }
 
   void reset() {
-    if (server_) std::exchange(server_, nullptr)->release();
+    if (!server_) return;
+    if (std::exchange(closing_, false)) server_->closing.fetch_sub(1, std::memory_order_relaxed);
+    std::exchange(server_, nullptr)->release();
+  }
+  // The gateway is closing this connection: counted in the server's `closing` until the
+  // lease ends. Once per lease.
+  void mark_closing() {
+    if (!server_ || closing_) return;
+    closing_ = true;
+    server_->closing.fetch_add(1, std::memory_order_relaxed);
   }
   explicit operator bool() const { return server_ != nullptr; }
   ServerState* server() const { return server_.get(); }
 
  private:
   ServerPtr server_;
+  bool closing_ = false;
 };
 
 // One published membership: never changed after publication.

@@ -106,6 +106,7 @@ void UpstreamResolver::apply(Name& n, int result, evutil_addrinfo* res) {
     return;
   }
   std::sort(addresses.begin(), addresses.end());
+  const std::shared_ptr<const Members> before = n.pool.members();
   const auto [added, removed] = n.pool.set_addresses(n.index, addresses);
   if (added.empty() && removed.empty()) return;
   std::string message =
@@ -113,6 +114,11 @@ void UpstreamResolver::apply(Name& n, int result, evutil_addrinfo* res) {
   if (!added.empty()) message += "; added " + join(added);
   if (!removed.empty()) message += "; removed " + join(removed) + " (their connections drain)";
   log::info(message);
+  if (!on_removed_) return;
+  for (const ServerPtr& s : before->servers)
+    if (s->config_index == n.index &&
+        std::find(removed.begin(), removed.end(), s->config.text) != removed.end())
+      on_removed_(n.upstream.name, s);
 }
 
 }  // namespace wsgate::proxy

@@ -9,7 +9,9 @@
 // destructor cancels lookups in flight.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "conf/config.h"
@@ -28,6 +30,10 @@ class UpstreamResolver {
 
   // Resolves every name now, then every resolve_interval.
   void start();
+  // Called on this thread for each member that leaves its pool (its address is no longer
+  // in the answer), e.g. to drain its connections (Server::drain_server).
+  using RemovedFn = std::function<void(const std::string& upstream, const ServerPtr& server)>;
+  void on_removed(RemovedFn fn) { on_removed_ = std::move(fn); }
 
  private:
   struct Name {
@@ -52,6 +58,7 @@ class UpstreamResolver {
 
   DnsBasePtr dns_;
   std::vector<std::unique_ptr<Name>> names_;
+  RemovedFn on_removed_;
 };
 
 }  // namespace wsgate::proxy

@@ -291,13 +291,13 @@ TEST_CASE("durations: timeouts must be > 0, drain_timeout may be 0") {
 TEST_CASE("unknown keys are errors naming the key and the allowed ones") {
   CHECK(
       error_message(Doc{.top = "idle_timeout = \"5m\""}) ==
-      R"(unknown key "idle_timeout" at the top level (allowed: workers, drain_timeout, access_log, access_log_format, nameservers, admin, listener, upstream, route, limits))");
+      R"(unknown key "idle_timeout" at the top level (allowed: workers, drain_timeout, access_log, access_log_format, nameservers, admin, listener, upstream, route, limits, drain_spread))");
   CHECK(
       error_message(Doc{.listener = kListener + "\nport = 80"}) ==
       R"(unknown key "port" in [[listener]] (allowed: address, name, max_header_bytes, max_headers, handshake_timeout, tls, http2, h2c))");
   CHECK(
       error_message(Doc{.upstream = kUpstream + "\nserver = \"a:1\""}) ==
-      R"(unknown key "server" in [[upstream]] (allowed: name, servers, balancer, hash_key, retries, eject_after_failures, eject_duration, slow_start, resolve_interval, health_check, tls); did you mean "servers"?)");
+      R"(unknown key "server" in [[upstream]] (allowed: name, servers, balancer, hash_key, retries, eject_after_failures, eject_duration, slow_start, resolve_interval, health_check, tls, rebalance); did you mean "servers"?)");
   CHECK(
       error_message(Doc{.route = kRoute + "\nidle_timout = \"5m\""}) ==
       R"(unknown key "idle_timout" in [[route]] (allowed: name, host, path, upstream, allowed_origins, max_message_size, buffer_size, connect_timeout, upstream_handshake_timeout, idle_timeout); did you mean "idle_timeout"?)");
@@ -559,5 +559,8 @@ TEST_CASE("the shipped configs load") {
     CHECK(result.config->listeners.size() == 2);
     CHECK(result.config->upstreams.size() == 2);
     CHECK(result.config->routes.size() == 3);
+    CHECK(result.config->drain_spread == std::chrono::seconds(20));
+    CHECK(result.config->upstreams[0].rebalance.enabled);
+    CHECK(result.config->upstreams[0].rebalance.max_per_second == 10);
   }
 }

@@ -61,14 +61,14 @@ class Admin:
         self.token = token
 
     def get_sync(self, path: str, token: Optional[str] = "default",
-                 timeout: float = 10.0) -> tuple[int, dict, bytes]:
+                 timeout: float = 10.0, method: str = "GET") -> tuple[int, dict, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             headers = {}
             token = self.token if token == "default" else token
             if token is not None:
                 headers["Authorization"] = f"Bearer {token}"
-            conn.request("GET", path, headers=headers)
+            conn.request(method, path, headers=headers)
             resp = conn.getresponse()
             return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
         finally:
@@ -77,6 +77,9 @@ class Admin:
     async def get(self, path: str, token: Optional[str] = "default") -> tuple[int, dict, bytes]:
         # In a thread: the test's backends run on this event loop and must keep running.
         return await asyncio.to_thread(self.get_sync, path, token)
+
+    async def post(self, path: str, token: Optional[str] = "default") -> tuple[int, dict, bytes]:
+        return await asyncio.to_thread(self.get_sync, path, token, 10.0, "POST")
 
     async def metrics(self) -> Metrics:
         status, headers, body = await self.get("/metrics")

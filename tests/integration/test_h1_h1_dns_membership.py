@@ -1,6 +1,7 @@
 """HTTP/1.1 client -> HTTP/1.1 backends found by DNS: a server given as a host name is
 re-resolved every resolve_interval, every address becomes a member, a member that leaves
-the answer gets no new connections while its open ones go on (drain, not cut).
+the answer gets no new connections and its open ones get Close 1001 (drained over
+drain_spread; see test_drain_spread.py).
 
 The test runs a tiny DNS responder on 127.0.0.1 (UDP, A records for one name) and points
 wsgate at it with `nameservers`; the backends listen on 127.0.0.2 and 127.0.0.3 (loopback
@@ -127,9 +128,13 @@ class DnsMembership(h.GatewayCase):
             self.assertIn(f"added 127.0.0.3:{port}", gw.stderr_text())
             for i in range(4):
                 self.assertEqual(await ask(gw.port, f"b{i}"), f"127.0.0.3:b{i}")
-            # The drained member's connection was not cut.
-            await held.send("h2")
-            self.assertEqual(await asyncio.wait_for(held.recv(), 20), "127.0.0.2:h2")
+            # The member that left drains: its connection gets Close 1001 from wsgate (at
+            # once here: drain_spread is 0), and the client can reconnect to the new one.
+            with self.assertRaises(websockets.exceptions.ConnectionClosed):
+                await asyncio.wait_for(held.recv(), 20)
+            self.assertEqual((held.close_code, held.close_reason),
+                             (1001, "upstream server left the pool"))
+            self.assertIn("(left the pool)", gw.stderr_text())
 
         # Both addresses: both are members.
         dns.addresses = ["127.0.0.2", "127.0.0.3"]
