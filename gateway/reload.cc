@@ -13,8 +13,10 @@
 // tunnels, HTTP/2 sessions and their streams) and every request whose head was being
 // read: each session holds its config through the worker's generation, which keeps the
 // config, its TLS contexts, its pools and the worker's balancers over them alive until
-// the last such session ends (gateway/worker.h, Worker::Generation). Nothing is closed
-// by a reload but listening sockets of addresses no longer configured.
+// the last such session ends (gateway/worker.h, Worker::Generation). A reload closes
+// only listening sockets of addresses no longer configured, and the WebSockets of backend
+// servers it removes from their upstream (Close 1001 spread over drain_spread,
+// Server::drain_server).
 //
 // Cannot change in place (the reload is rejected, naming the key): `workers` (the
 // threads and their sockets are made at start) and the [admin] listener's presence and
@@ -47,11 +49,11 @@ const conf::Listener* find_listener(const conf::Config& c, const conf::HostPort&
 }
 
 // Servers of `before` that no pool of `after` holds any more (by address text within the
-// upstream): the reload took them out of rotation. Their established connections keep
-// running on the old generation.
-std::vector<std::pair<std::string, std::string>> servers_left(proxy::UpstreamPools& before,
-                                                              proxy::UpstreamPools& after) {
-  std::vector<std::pair<std::string, std::string>> gone;
+// upstream): the reload took them out of rotation. Their established connections run on
+// the old generation until Server::drain_server has closed them.
+std::vector<std::pair<std::string, proxy::ServerPtr>> servers_left(proxy::UpstreamPools& before,
+                                                                   proxy::UpstreamPools& after) {
+  std::vector<std::pair<std::string, proxy::ServerPtr>> gone;
   for (std::size_t i = 0; i < before.size(); ++i) {
     proxy::Pool& old_pool = before.at(i);
     const proxy::Pool* new_pool = after.find(old_pool.name());
@@ -61,7 +63,7 @@ std::vector<std::pair<std::string, std::string>> servers_left(proxy::UpstreamPoo
       bool stays = false;
       if (new_members)
         for (const auto& n : new_members->servers) stays |= n->config.text == s->config.text;
-      if (!stays) gone.emplace_back(old_pool.name(), s->config.text);
+      if (!stays) gone.emplace_back(old_pool.name(), s);
     }
   }
   return gone;
@@ -207,11 +209,13 @@ metrics::ReloadResult Server::reload(std::string_view trigger) {
   }
   start_upstream_tasks();
   // Servers the reload took out of their upstream: no new connection picks them; the
-  // connections they hold go on, on the generation they started with. This is where a
-  // drain of those connections (close 1001 after a grace period) will be started.
-  for (const auto& [upstream, server] : left)
-    log::info(who + ": upstream " + upstream + ": server " + server +
-              " left the pool; its established connections keep running");
+  // WebSockets they hold (on the generation they started with) get Close 1001 spread over
+  // the new drain_spread.
+  for (const auto& [upstream, server] : left) {
+    log::info(who + ": upstream " + upstream + ": server " + server->config.text +
+              " left the pool; its WebSockets are drained");
+    drain_server(upstream, server);
+  }
 
   reload_stats_.succeeded++;
   reload_stats_.last_success_unix = static_cast<double>(std::time(nullptr));

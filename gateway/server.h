@@ -35,8 +35,8 @@ class Server {
   int run();
   // Main thread: closes, with Close 1001 spread over drain_spread, every WebSocket whose
   // upstream side is on `server`, in every worker (gateway/server_drain.cc). For servers
-  // that leave the pool: DNS re-resolution calls it; so should a config reload, for each
-  // server it removes.
+  // that leave the pool: DNS re-resolution calls it, and so does a config reload for each
+  // server it removes (gateway/reload.cc).
   void drain_server(const std::string& upstream, const proxy::ServerPtr& server);
   // Loads the config file again and, only if all of it is valid and every new socket
   // opened, publishes it (gateway/reload.cc). `trigger` ("SIGHUP", "POST /reload") is

@@ -4,7 +4,9 @@ a reload keeps the config it started with, also for the streams it opens afterwa
 the new config. The WebSocket stream opened before the reload keeps echoing.
 
   v1: /echo -> upstream echo = [A]
-  v2: /echo -> upstream echo = [B] (a backend that answers "B:" + message)
+  v2: /echo -> upstream tagged = [B] (a backend that answers "B:" + message)
+Both upstreams are in both configs: a server a reload removes from its upstream has its
+WebSockets drained (test_reload_drains_removed_server.py), which is not what this tests.
 """
 
 import os
@@ -38,16 +40,16 @@ class ReloadH2(h.GatewayCase):
         b = await self.start_backend(tag_handler, compression=None)
         port = h.free_port()
 
-        def config(backend):
-            return c.config(f"127.0.0.1:{port}", {"echo": [backend.address]},
-                            [{"name": "ws", "path": "/echo", "upstream": "echo"}], h2c=True)
+        def config(upstream):
+            return c.config(f"127.0.0.1:{port}", {"echo": [a.address], "tagged": [b.address]},
+                            [{"name": "ws", "path": "/echo", "upstream": upstream}], h2c=True)
 
-        gw = await self.start_gateway(config(a))
+        gw = await self.start_gateway(config("echo"))
         old = await self.connect(port)
         first = await c.H2WebSocket.open(old, "/echo", scheme="http")
         self.assertEqual(await self.exchange(first, "one"), "one")
 
-        rh.write_config(gw, config(b))
+        rh.write_config(gw, config("tagged"))
         await rh.sighup(gw, rh.RELOADED)
 
         # A new stream on the old connection: still the old config (upstream A).
@@ -60,7 +62,7 @@ class ReloadH2(h.GatewayCase):
         self.assertEqual(await self.exchange(third, "three"), "B:three")
 
         # Once more, with the old connection now two generations behind.
-        rh.write_config(gw, config(a))
+        rh.write_config(gw, config("echo"))
         await rh.sighup(gw, rh.RELOADED)
         fourth = await c.H2WebSocket.open(old, "/echo", scheme="http")
         self.assertEqual(await self.exchange(fourth, "four"), "four")
