@@ -216,8 +216,13 @@ Decision check_address(const std::vector<conf::ConnectRule>& rules, std::string_
                        const Address& a, uint16_t port) {
   const std::optional<SpecialRange> special = special_range(a);
   bool name_allowed = false;
+  bool other_port = false;  // a rule covers the address, but not this port
   for (const auto& rule : rules) {
-    if (!port_allowed(rule.ports, port)) continue;
+    if (!port_allowed(rule.ports, port)) {
+      other_port = other_port || (rule.network && network_contains(*rule.network, a) &&
+                                  (!special || network_within(*rule.network, special->network)));
+      continue;
+    }
     if (rule.network) {
       if (!network_contains(*rule.network, a)) continue;
       // A special range opens only to a rule that names (part of) it.
@@ -229,6 +234,9 @@ Decision check_address(const std::vector<conf::ConnectRule>& rules, std::string_
   const std::string target = (name.empty() ? std::string() : std::string(name) + " -> ") +
                              (a.family == AF_INET6 ? "[" + to_string(a) + "]" : to_string(a)) +
                              ":" + std::to_string(port);
+  if (other_port)
+    return {false,
+            "no [[connect.allow]] rule allows port " + std::to_string(port) + " for " + target};
   if (special)
     return {false, target + " is in the " + std::string(special->name) +
                        " range, allowed only by a cidr rule inside it"};

@@ -30,6 +30,10 @@ std::size_t Pipe::sink_buffered() const {
 }
 
 void Pipe::pump() {
+  if (raw_) {
+    pump_raw();
+    return;
+  }
   evbuffer* in = bufferevent_get_input(source_);
   const std::size_t available = evbuffer_get_length(in);
   std::size_t checked = 0;  // bytes at the front of `in` that may leave now
@@ -135,6 +139,18 @@ void Pipe::pump() {
   if (close_pending_ && payload_left_ == 0 && state_ != State::Finished) {
     write_close_now(pending_code_, pending_reason_);
   }
+}
+
+void Pipe::pump_raw() {
+  evbuffer* in = bufferevent_get_input(source_);
+  const std::size_t available = evbuffer_get_length(in);
+  if (available == 0) return;
+  if (state_ == State::Finished) {
+    evbuffer_drain(in, available);
+    return;
+  }
+  stats_.count_raw(available);
+  move_checked_bytes(available);
 }
 
 void Pipe::move_checked_bytes(std::size_t n) {

@@ -66,6 +66,9 @@ class Pipe {
   void on_sink_drained();
   // Sets the sink's EV_WRITE to match its output (call once when the relay starts).
   void sync_sink_write_state();
+  // A CONNECT tunnel (set before the first pump): bytes pass without frame parsing; the
+  // same chain moves, direct writes and watermarks apply, only bytes are counted.
+  void set_raw() { raw_ = true; }
 
   // Write the gateway's own Close to the sink at the next frame boundary (RFC 6455 5.4:
   // control frames may sit between fragments, never inside a frame). From then on the
@@ -81,8 +84,10 @@ class Pipe {
   std::size_t sink_buffered() const;
   bufferevent* source() const { return source_; }
   bufferevent* sink() const { return sink_; }
+  bool sink_is_plain_socket() const { return direct_write_; }
 
  private:
+  void pump_raw();
   void move_checked_bytes(std::size_t n);
   void write_close_now(uint16_t code, std::string_view reason);
   void write_to_sink_now();
@@ -109,6 +114,7 @@ class Pipe {
   uint16_t pending_code_ = 0;
   std::string pending_reason_;
   uint8_t paused_ = 0;  // PauseReason bits
+  bool raw_ = false;    // set_raw(): no frames, just bytes
 };
 
 }  // namespace wsgate::proxy

@@ -160,7 +160,8 @@ TEST_CASE("connect: special ranges open only to a cidr rule inside them") {
   CHECK(check_address(loopback, "", addr("127.0.0.1"), 8080).allowed);
   CHECK(check_address(loopback, "localhost", addr("127.0.0.1"), 8080).allowed);
   CHECK(check_address(loopback, "", addr("::ffff:127.0.0.1"), 8080).allowed);
-  CHECK_FALSE(check_address(loopback, "", addr("127.0.0.1"), 8081).allowed);
+  CHECK(check_address(loopback, "", addr("127.0.0.1"), 8081).reason ==
+        "no [[connect.allow]] rule allows port 8081 for 127.0.0.1:8081");
   CHECK_FALSE(check_address(loopback, "", addr("127.0.0.2"), 8080).allowed);
   // A name may resolve into a cidr rule's network, so check_name lets it through.
   CHECK(check_name(loopback, "localhost", 8080).allowed);
