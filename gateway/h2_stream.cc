@@ -80,7 +80,11 @@ void H2Stream::on_request_headers() {
                              std::to_string(session_.listener().max_headers) + " fields");
     return;
   }
-  h2map::RequestMapping m = h2map::extended_connect_to_h1(fields_, ws::generate_key());
+  // RFC 9113 8.5: a plain CONNECT is a tunnel, served on listeners with connect = true
+  // by the HTTP/1.1 CONNECT path (gateway/h1_connect.cc); elsewhere it gets 501 below.
+  tunnel_ = session_.listener().connect && h2map::is_tunnel_request(fields_);
+  h2map::RequestMapping m = tunnel_ ? h2map::tunnel_connect_to_h1(fields_)
+                                    : h2map::extended_connect_to_h1(fields_, ws::generate_key());
   fields_.clear();
   if (!m.ok()) {
     respond_locally(m.status, std::move(m.reason));
@@ -188,7 +192,13 @@ void H2Stream::read_response_head() {
     return;
   }
   evbuffer_drain(in, parsed.head_length);
-  const h2map::ResponseMapping m = h2map::h1_response_to_h2(head);
+  h2map::ResponseMapping m = h2map::h1_response_to_h2(head);
+  if (tunnel_ && head.status == 200) {
+    // RFC 9113 8.5: the 2xx opens the tunnel; DATA frames carry its bytes both ways.
+    m = h2map::ResponseMapping{};
+    m.fields.push_back({":status", "200"});
+    m.websocket = true;
+  }
   if (m.websocket) {
     state_ = State::Relaying;
   } else {
