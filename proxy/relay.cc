@@ -49,8 +49,8 @@ Relay::Relay(event_base* base, BufferEventPtr client, bool client_is_plain, Buff
       idle_timer_(base, [this] { on_idle_check(); }),
       close_timer_(base, [this] { finish(); }) {
   if (settings_.raw) {
-    to_upstream_.set_raw();
-    to_client_.set_raw();
+    to_upstream_.set_raw(/*source_is_plain_socket=*/client_is_plain);
+    to_client_.set_raw(/*source_is_plain_socket=*/upstream_is_plain);
   }
 }
 
