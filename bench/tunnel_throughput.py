@@ -7,7 +7,9 @@ and directly to the same sink, in the same run (alternating rounds), medians rep
 The sink is a separate process that reads with recv_into until EOF and acknowledges the
 byte count, so the time covers delivery. wsgate runs with one worker; its CPU time
 (utime + stime of the whole process, /proc/<pid>/stat) is read before and after each
-tunnel round and reported per MB (10^6 bytes). MB/s are 10^6 bytes per second.
+tunnel round and reported per MB (10^6 bytes), next to the sender's and the sink's CPU
+per MB in both modes (the cost of the transfer at the ends). MB/s are 10^6 bytes per
+second.
 """
 
 import argparse
@@ -132,14 +134,23 @@ ports = [{sink_port}]
                     raise SystemExit("wsgate did not start")
                 time.sleep(0.05)
         direct, tunnel, cpu_ms_per_mb = [], [], []
+        ends_direct, ends_tunnel = [], []  # sender + sink CPU ms per MB
+        mb = total / 1e6
+
+        def ends_cpu() -> float:
+            return cpu_seconds(os.getpid()) + cpu_seconds(proc_sink.pid)
+
         for _ in range(args.rounds):
             s = socket.create_connection(("127.0.0.1", sink_port))
+            e0 = ends_cpu()
             direct.append(total / transfer(s, total) / 1e6)
+            ends_direct.append((ends_cpu() - e0) * 1000 / mb)
             s.close()
             s = open_tunnel(gw_port, sink_port)
-            cpu0 = cpu_seconds(gw.pid)
+            cpu0, e0 = cpu_seconds(gw.pid), ends_cpu()
             tunnel.append(total / transfer(s, total) / 1e6)
-            cpu_ms_per_mb.append((cpu_seconds(gw.pid) - cpu0) * 1000 / (total / 1e6))
+            cpu_ms_per_mb.append((cpu_seconds(gw.pid) - cpu0) * 1000 / mb)
+            ends_tunnel.append((ends_cpu() - e0) * 1000 / mb)
             s.close()
         print(f"transfer: {args.total_mib} MiB per round in 1 MiB writes, {args.rounds} rounds, "
               "one connection")
@@ -147,6 +158,8 @@ ports = [{sink_port}]
               f"(rounds: {', '.join(f'{x:.0f}' for x in direct)})")
         print(f"tunnel:  median {statistics.median(tunnel):8.0f} MB/s  "
               f"(rounds: {', '.join(f'{x:.0f}' for x in tunnel)})")
+        print(f"sender+sink CPU: direct median {statistics.median(ends_direct):.3f} ms per MB, "
+              f"tunnel median {statistics.median(ends_tunnel):.3f} ms per MB")
         print(f"wsgate CPU: median {statistics.median(cpu_ms_per_mb):.3f} ms per MB "
               f"(rounds: {', '.join(f'{x:.3f}' for x in cpu_ms_per_mb)})")
     finally:
