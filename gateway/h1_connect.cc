@@ -35,6 +35,11 @@ void H1Session::handle_connect() {
     const http1::Header* credentials = head_.find("proxy-authorization");
     ProxyAuthResult auth =
         check_proxy_authorization(settings.users, credentials ? &credentials->value : nullptr);
+    if (!auth.ok && auth.status == 503) {
+      // The worker's PBKDF2 budget is spent (gateway/proxy_auth.h); RFC 9110 10.2.3.
+      reject(503, std::move(auth.reason), {{"Retry-After", "1"}});
+      return;
+    }
     if (!auth.ok) {
       // RFC 9110 15.5.8: a 407 carries Proxy-Authenticate.
       reject(407, std::move(auth.reason),

@@ -34,6 +34,11 @@ struct VerifiedCache {
   }
 };
 thread_local VerifiedCache t_cache;
+thread_local VerificationBudget t_budget;
+
+// Verified when the user name is unknown, so that costs what a known one costs.
+constexpr std::string_view kDummyHash =
+    "pbkdf2-sha256$100000$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
 Digest cache_key(std::string_view stored, std::string_view user, std::string_view password) {
   Digest d{};
@@ -86,12 +91,26 @@ ProxyAuthResult check_proxy_authorization(const std::vector<conf::ConnectUser>& 
   const auto it = std::find_if(users.begin(), users.end(),
                                [&](const conf::ConnectUser& u) { return u.name == user; });
   const ProxyAuthResult wrong{false, {}, "proxy authentication failed"};
-  if (it == users.end()) return wrong;
-  const Digest key = cache_key(it->password_hash, user, password);
-  if (t_cache.contains(key)) return {true, it->name, {}};
-  if (!proxy::verify_password(it->password_hash, password)) return wrong;
+  const std::string_view stored = it != users.end() ? it->password_hash : kDummyHash;
+  const Digest key = cache_key(stored, user, password);
+  if (it != users.end() && t_cache.contains(key)) return {true, it->name, {}};
+  if (!t_budget.take(std::chrono::steady_clock::now()))
+    return {false, {}, "too many proxy authentication attempts on this worker, retry later", 503};
+  if (!proxy::verify_password(stored, password) || it == users.end()) return wrong;
   t_cache.add(key);
   return {true, it->name, {}};
+}
+
+bool VerificationBudget::take(std::chrono::steady_clock::time_point now) {
+  if (last_ != std::chrono::steady_clock::time_point{}) {
+    const double elapsed = std::chrono::duration<double>(now - last_).count();
+    tokens_ = std::min<double>(kVerificationsPerSecond,
+                               tokens_ + std::max(0.0, elapsed) * kVerificationsPerSecond);
+  }
+  last_ = now;
+  if (tokens_ < 1) return false;
+  tokens_ -= 1;
+  return true;
 }
 
 }  // namespace wsgate::gateway

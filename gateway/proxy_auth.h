@@ -6,8 +6,16 @@
 // bounded cache of credentials it has verified: keyed by SHA-256 of (stored hash, user,
 // password), never the plaintext; a changed hash in a reloaded config misses the cache.
 // Failed attempts are not cached (each costs one PBKDF2).
+//
+// One PBKDF2 run (100,000 iterations) costs tens of milliseconds of the worker's loop, so
+// wrong passwords sent in a loop could stall every connection on that worker. Each
+// worker therefore runs at most kVerificationsPerSecond of them (a token bucket); beyond
+// that a request whose credentials are not in the cache gets 503 with Retry-After, while
+// cached (already verified) credentials keep working. An unknown user name costs one run
+// against a dummy hash as well, so timing does not tell which user names exist.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,7 +27,21 @@ namespace wsgate::gateway {
 struct ProxyAuthResult {
   bool ok = false;
   std::string user;    // ok: the authenticated user name
-  std::string reason;  // !ok: one line for the 407 body (never echoes the credentials)
+  std::string reason;  // !ok: one line for the body (never echoes the credentials)
+  int status = 407;    // !ok: 407, or 503 when the worker's verification budget is spent
+};
+
+// PBKDF2 verifications a worker runs per second at most (burst: as many).
+inline constexpr int kVerificationsPerSecond = 10;
+
+// A token bucket of kVerificationsPerSecond tokens, refilled continuously.
+class VerificationBudget {
+ public:
+  bool take(std::chrono::steady_clock::time_point now);
+
+ private:
+  double tokens_ = kVerificationsPerSecond;
+  std::chrono::steady_clock::time_point last_{};
 };
 
 // `header`: the Proxy-Authorization value, or null when absent.
