@@ -4,7 +4,8 @@ TLS with ALPN h2, with python3-h2 as the client and a local TCP echo service as 
 The stream gets :status 200, its DATA frames carry the tunnel's bytes both ways (1 MiB
 echoed and compared; flow control is the backpressure), END_STREAM is passed on as a
 half-close and the service's close ends the stream; denied targets get 403; without
-connect = true on the listener a tunnel stream still gets 501.
+connect = true on the listener a tunnel stream still gets 501. Also: curl with this TLS
+listener as an HTTPS proxy (HTTP/1.1 CONNECT over TLS).
 """
 
 import asyncio
@@ -127,6 +128,27 @@ class ConnectH2Tunnel(h.GatewayCase):
         st = await conn.request([(":method", "CONNECT"), (":authority", "127.0.0.1")])
         await conn.response(st)
         self.assertEqual(st.status, 400)
+
+    async def test_tls_h1_connect_via_curl_https_proxy(self):
+        # HTTP/1.1 CONNECT on the TLS listener (curl speaks http/1.1 to an HTTPS proxy):
+        # the client side is TLS, so the target's close ends the tunnel as a whole.
+        web = ch.HttpServer({"index.html": b"over tls proxy\n"})
+        await web.__aenter__()
+        self.addAsyncCleanup(web.__aexit__, None, None, None)
+        port = h.free_port()
+        text = c.config(f"127.0.0.1:{port}", {"u": ["127.0.0.1:9"]},
+                        [{"path": "/", "upstream": "u"}], tls=self.cert)
+        text = text.replace(f'address = "127.0.0.1:{port}"\n',
+                            f'address = "127.0.0.1:{port}"\nconnect = true\n', 1)
+        text += "[connect]\n" + h.toml_table("connect.allow",
+                                            {"cidr": "127.0.0.1/32", "ports": [web.port]})
+        gw = await self.start_gateway(text)
+        rc, out, err = await ch.curl("--proxy-insecure", "-x", f"https://127.0.0.1:{gw.port}",
+                                     "--proxytunnel", f"http://127.0.0.1:{web.port}/index.html")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, b"over tls proxy\n")
+        line = await gw.wait_access_line(lambda f: f.get("status") == "200", "the tunnel")
+        self.assertEqual(line["tls"], "TLSv1.3")
 
     async def test_h2_connect_without_listener_connect_gets_501(self):
         gw = await self.gateway(connect=False)
