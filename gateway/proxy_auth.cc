@@ -94,23 +94,27 @@ ProxyAuthResult check_proxy_authorization(const std::vector<conf::ConnectUser>& 
   const std::string_view stored = it != users.end() ? it->password_hash : kDummyHash;
   const Digest key = cache_key(stored, user, password);
   if (it != users.end() && t_cache.contains(key)) return {true, it->name, {}};
-  if (!t_budget.take(std::chrono::steady_clock::now()))
+  const auto started = VerificationBudget::Clock::now();
+  if (!t_budget.may_start(started))
     return {false, {}, "too many proxy authentication attempts on this worker, retry later", 503};
-  if (!proxy::verify_password(stored, password) || it == users.end()) return wrong;
+  const bool matches = proxy::verify_password(stored, password);
+  t_budget.charge(VerificationBudget::Clock::now() - started);
+  if (!matches || it == users.end()) return wrong;
   t_cache.add(key);
   return {true, it->name, {}};
 }
 
-bool VerificationBudget::take(std::chrono::steady_clock::time_point now) {
-  if (last_ != std::chrono::steady_clock::time_point{}) {
-    const double elapsed = std::chrono::duration<double>(now - last_).count();
-    tokens_ = std::min<double>(kVerificationsPerSecond,
-                               tokens_ + std::max(0.0, elapsed) * kVerificationsPerSecond);
+bool VerificationBudget::may_start(Clock::time_point now) {
+  if (last_ != Clock::time_point{}) {
+    const double elapsed = std::max(0.0, std::chrono::duration<double>(now - last_).count());
+    credit_ = std::min(kVerificationBurstSeconds, credit_ + elapsed * kVerificationShare);
   }
   last_ = now;
-  if (tokens_ < 1) return false;
-  tokens_ -= 1;
-  return true;
+  return credit_ > 0;
+}
+
+void VerificationBudget::charge(Clock::duration spent) {
+  credit_ -= std::chrono::duration<double>(spent).count();
 }
 
 }  // namespace wsgate::gateway

@@ -8,11 +8,12 @@
 // Failed attempts are not cached (each costs one PBKDF2).
 //
 // One PBKDF2 run (100,000 iterations) costs tens of milliseconds of the worker's loop, so
-// wrong passwords sent in a loop could stall every connection on that worker. Each
-// worker therefore runs at most kVerificationsPerSecond of them (a token bucket); beyond
-// that a request whose credentials are not in the cache gets 503 with Retry-After, while
-// cached (already verified) credentials keep working. An unknown user name costs one run
-// against a dummy hash as well, so timing does not tell which user names exist.
+// wrong passwords sent in a flood could stall every connection on that worker. Each
+// worker therefore spends at most kVerificationShare of its time in PBKDF2 (measured, so
+// it holds whatever the iterations and the CPU); beyond that a request whose credentials
+// are not in the cache gets 503 with Retry-After, while cached (already verified)
+// credentials keep working. An unknown user name costs one run against a dummy hash as
+// well, so timing does not tell which user names exist.
 #pragma once
 
 #include <chrono>
@@ -31,17 +32,23 @@ struct ProxyAuthResult {
   int status = 407;    // !ok: 407, or 503 when the worker's verification budget is spent
 };
 
-// PBKDF2 verifications a worker runs per second at most (burst: as many).
-inline constexpr int kVerificationsPerSecond = 10;
+// The share of a worker's time PBKDF2 may take, and the burst (seconds of PBKDF2) an
+// idle worker allows at once.
+inline constexpr double kVerificationShare = 0.25;
+inline constexpr double kVerificationBurstSeconds = 0.25;
 
-// A token bucket of kVerificationsPerSecond tokens, refilled continuously.
+// Credit in seconds of PBKDF2 time: refilled at kVerificationShare per second up to the
+// burst; a verification may start while the credit is positive and is charged what it
+// took.
 class VerificationBudget {
  public:
-  bool take(std::chrono::steady_clock::time_point now);
+  using Clock = std::chrono::steady_clock;
+  bool may_start(Clock::time_point now);
+  void charge(Clock::duration spent);
 
  private:
-  double tokens_ = kVerificationsPerSecond;
-  std::chrono::steady_clock::time_point last_{};
+  double credit_ = kVerificationBurstSeconds;
+  Clock::time_point last_{};
 };
 
 // `header`: the Proxy-Authorization value, or null when absent.

@@ -1,14 +1,13 @@
-"""Proxy authentication under a flood of wrong passwords: each worker runs at most
-kVerificationsPerSecond PBKDF2 verifications (gateway/proxy_auth.h), so beyond that a
-CONNECT with unverified credentials gets 503 with Retry-After instead of stalling the
-worker, while credentials verified before keep getting 200 at once.
+"""Proxy authentication under a flood of wrong passwords: each worker spends at most a
+quarter of its time in PBKDF2 (gateway/proxy_auth.h), so beyond that a CONNECT with
+unverified credentials gets 503 with Retry-After instead of stalling the worker, while
+credentials verified before keep getting 200 at once.
 """
 
 import asyncio
 import base64
 import os
 import sys
-import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -44,19 +43,16 @@ class ConnectAuthBudget(h.GatewayCase):
         self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head)  # verified, now cached
 
         # 40 attempts at once, as a flood would send them.
-        started = time.monotonic()
         heads = await asyncio.gather(*(
             attempt(basic("frank" if i % 2 else "mallory", f"guess{i}")) for i in range(40)))
         statuses = [int(head.split(b" ")[1]) for head in heads]
         for head in heads:
             if b" 503 " in head.split(b"\r\n")[0]:
                 self.assertIn(b"\r\nRetry-After: 1\r\n", head)
-        elapsed = time.monotonic() - started
         self.assertEqual(set(statuses) - {407, 503}, set(), statuses)
         self.assertGreater(statuses.count(503), 0, statuses)
         self.assertGreater(statuses.count(407), 0, statuses)
-        # At most the burst plus the refill over the elapsed time ran PBKDF2.
-        self.assertLessEqual(statuses.count(407), 10 + 10 * elapsed + 1, (statuses, elapsed))
+        self.assertGreater(statuses.count(503), statuses.count(407), statuses)
 
         # The cached user is not locked out by the flood.
         head = await attempt(basic("frank", PASSWORD))
