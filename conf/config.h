@@ -208,6 +208,28 @@ struct Connect {
   SourcePosition where;
 };
 
+// [limits]: how many connections the process and each client may hold, and how fast a
+// client may open new ones (gateway/client_limits.h). A "connection" is an accepted TCP
+// connection or an HTTP/2 WebSocket stream. Every limit is off at 0 (the default).
+struct Limits {
+  std::uint64_t max_connections = 0;        // whole process; over -> 503 (Retry-After)
+  unsigned max_connections_per_client = 0;  // per client address; over -> 429 (Retry-After)
+  // Token bucket per client address: refills at this rate (fractions allowed, e.g. 0.5),
+  // holds at most new_connections_burst tokens; a new connection without a token -> 429.
+  double new_connections_per_second_per_client = 0;
+  unsigned new_connections_burst = 0;  // 0 in the file's absence: max(1, ceil(rate))
+  // IPv6 clients are grouped by this prefix length (one host owns a /64); IPv4 by address.
+  unsigned client_ipv6_prefix = 64;
+  // Clients tracked at once (fixed memory, about 64 bytes each); when every entry of a
+  // client's hash set holds open connections, a new client is refused with 503.
+  std::size_t client_table_size = 65536;
+  bool per_client() const {
+    return max_connections_per_client > 0 || new_connections_per_second_per_client > 0;
+  }
+  bool any() const { return max_connections > 0 || per_client(); }
+  SourcePosition where;
+};
+
 struct Config {
   std::string source_file;  // path the snapshot was loaded from
   unsigned workers = 0;     // 0 in the file means one per core; load_config resolves it (>= 1)
@@ -221,6 +243,7 @@ struct Config {
   std::vector<Upstream> upstreams;
   std::vector<Route> routes;  // in file order; the router picks the most specific match
   Connect connect;            // [connect]: CONNECT tunnels (listeners with connect = true)
+  Limits limits;
 
   const Upstream* find_upstream(const std::string& name) const {
     for (const auto& u : upstreams)

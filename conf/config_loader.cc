@@ -15,6 +15,7 @@
 #include <toml++/toml.h>
 
 #include "conf/config_connect.h"
+#include "conf/config_limits.h"
 #include "conf/config_upstream.h"
 #include "conf/config_validate.h"
 #include "conf/units.h"
@@ -33,9 +34,8 @@ using detail::quoted;
 using detail::TableReader;
 
 constexpr std::string_view kTopKeys[] = {
-    "workers",     "drain_timeout", "access_log", "access_log_format",
-    "nameservers", "admin",         "listener",   "upstream",
-    "route",       "connect"};
+    "workers",  "drain_timeout", "access_log", "access_log_format", "nameservers", "admin",
+    "listener", "upstream",      "route",      "connect",           "limits"};
 constexpr std::string_view kAdminKeys[] = {"address", "token", "per_connection_metrics",
                                            "per_connection_limit"};
 constexpr std::string_view kListenerKeys[] = {
@@ -89,6 +89,10 @@ class ConfigBuilder {
     if (const toml::node* connect = top.find("connect")) {
       if (!connect->is_table()) top.fail_expected("connect", "a table ([connect])");
       config_.connect = detail::read_connect(file_, *connect->as_table());
+    }
+    if (const toml::node* limits = top.find("limits")) {
+      if (!limits->is_table()) top.fail_expected("limits", "a table ([limits])");
+      config_.limits = detail::read_limits(file_, *limits->as_table());
     }
     return std::move(config_);
   }

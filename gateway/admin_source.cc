@@ -16,7 +16,7 @@ metrics::ScrapeResult WorkerScraper::scrape(bool with_connections) {
     const proxy::Pool& pool = pools_->at(i);
     for (const auto& s : pool.members()->servers) {
       result.upstream_servers.push_back({pool.name(), s->config.text, s->up(now_ms),
-                                         s->active.load(std::memory_order_relaxed),
+                                         s->connections(),
                                          s->transitions_up.load(std::memory_order_relaxed),
                                          s->transitions_down.load(std::memory_order_relaxed)});
     }

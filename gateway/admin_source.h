@@ -3,7 +3,9 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "metrics/admin_server.h"
@@ -31,11 +33,29 @@ class WorkerScraper final : public metrics::AdminSource {
 
   metrics::ScrapeResult scrape(bool with_connections) override;
   bool ready() const override { return !draining_; }
+  metrics::ReloadResult reload() override {
+    if (!reload_) return {false, "reload is not available"};
+    return reload_();
+  }
+  metrics::ReloadStats reload_stats() const override {
+    return reload_stats_ != nullptr ? *reload_stats_ : metrics::ReloadStats{};
+  }
+
+  // The Server's reload and its counts (`stats` must outlive the scraper).
+  void set_reload(std::function<metrics::ReloadResult()> reload,
+                  const metrics::ReloadStats* stats) {
+    reload_ = std::move(reload);
+    reload_stats_ = stats;
+  }
+  // A reload published new pools.
+  void set_pools(proxy::UpstreamPools* pools) { pools_ = pools; }
 
  private:
   const std::vector<std::unique_ptr<Worker>>& workers_;
   const bool& draining_;
   proxy::UpstreamPools* pools_;
+  std::function<metrics::ReloadResult()> reload_;
+  const metrics::ReloadStats* reload_stats_ = nullptr;
 };
 
 }  // namespace wsgate::gateway

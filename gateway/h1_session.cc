@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "gateway/error_response.h"
+#include "gateway/limit_refusal.h"
 #include "gateway/router.h"
 #include "gateway/websocket_handshake.h"
 #include "gateway/worker.h"
@@ -175,6 +176,12 @@ void H1Session::read_head() {
 }
 
 void H1Session::handle_request() {
+  if (admission_.refused()) {
+    // Over a [limits] value: answered before any routing or upstream work.
+    LimitRefusal refusal = refusal_for(admission_, config_->limits);
+    reject(refusal.status, std::move(refusal.reason), refusal.headers);
+    return;
+  }
   if (head_.method == "CONNECT") {
     handle_connect();
     return;
@@ -202,7 +209,7 @@ void H1Session::handle_request() {
       head_, {client_ip_, is_tls_ ? "https" : "http", client_subject_});
   connector_ = std::make_unique<proxy::UpstreamConnector>(
       worker_.base(), worker_.dns(), tls_ ? tls_->upstream(upstream->name) : nullptr,
-      worker_.balancers().select(*upstream, client_ip_, head_), std::move(request),
+      worker_.balancers_for(*config_).select(*upstream, client_ip_, head_), std::move(request),
       proxy::UpstreamTimeouts{route_->connect_timeout, route_->upstream_handshake_timeout},
       [this](proxy::UpstreamResult&& r) { on_upstream(std::move(r)); });
   connector_->start();
@@ -392,7 +399,8 @@ void H1Session::hand_to_h2() {
   state_ = State::Done;
   worker_.start_h2(
       std::move(client_), config_, tls_, listener_,
-      DownstreamFacts{client_addr_, client_ip_, is_tls_, tls_version_, client_subject_, "h2"});
+      DownstreamFacts{client_addr_, client_ip_, is_tls_, tls_version_, client_subject_, "h2"},
+      std::move(admission_));
   worker_.session_done(this);
 }
 

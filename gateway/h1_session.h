@@ -17,6 +17,7 @@
 #include <string>
 
 #include "conf/config.h"
+#include "gateway/client_limits.h"
 #include "gateway/downstream.h"
 #include "metrics/connection_stats.h"
 #include "metrics/connection_table.h"
@@ -66,6 +67,11 @@ class H1Session {
   void start();
   // Graceful shutdown: a relayed WebSocket gets Close 1001; a pending handshake gets 503.
   void drain();
+
+  // The connection's place in the [limits] counts (Worker::admit_client), held until the
+  // session is destroyed; a refusal is answered once the request head is read, before
+  // routing. Set before start().
+  void set_admission(ClientLimits::Decision admission) { admission_ = std::move(admission); }
 
   // The stream on the other end of the pair is gone: on_done must not run.
   void detach_observer() { on_done_ = nullptr; }
@@ -147,6 +153,7 @@ class H1Session {
   std::unique_ptr<proxy::ConnectDialer> dialer_;  // CONNECT: resolve + connect the target
   std::string tunnel_target_;                     // CONNECT: "host:port"; "" otherwise
   std::string proxy_user_;                        // CONNECT: the authenticated proxy user
+  ClientLimits::Decision admission_;
 };
 
 const char* to_string(H1Session::State s);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "gateway/client_limits.h"
 #include "gateway/downstream.h"
 #include "proxy/libevent_ptr.h"
 #include "tls/tls_snapshot.h"
@@ -47,6 +48,9 @@ class H2Session {
   void start();
   // Graceful shutdown: GOAWAY; the streams' H1Sessions get Close 1001 from the Worker.
   void drain();
+  // The TCP connection's place in the [limits] counts, released with the session. Its
+  // verdict is not answered: each WebSocket stream is admitted (and answered) on its own.
+  void hold_admission(ClientLimits::Decision admission) { admission_ = std::move(admission); }
 
   // For streams.
   nghttp2_session* ng() const { return ng_; }
@@ -106,6 +110,7 @@ class H2Session {
   bool goaway_pending_ = false;
   EventPtr process_event_;
   Timer idle_timer_;  // no stream for this long: GOAWAY and close
+  ClientLimits::Decision admission_;
 };
 
 const char* to_string(H2Session::State s);

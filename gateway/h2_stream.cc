@@ -115,10 +115,15 @@ void H2Stream::start_h1(std::string request_head) {
 
   DownstreamFacts facts = session_.facts();
   facts.protocol = "h2";
-  h1_ = worker.add_session(std::make_unique<H1Session>(
+  // Each WebSocket stream is a connection for [limits]: counted until its H1Session ends,
+  // and refused by that H1Session with 429/503 on this stream.
+  ClientLimits::Decision admission = worker.admit_client(facts.client_ip);
+  auto h1 = std::make_unique<H1Session>(
       worker, worker.next_connection_id(), session_.config(), session_.tls(), session_.listener(),
       std::move(theirs), std::move(facts),
-      [this](const H1Session::Outcome& outcome) { on_h1_done(outcome); }));
+      [this](const H1Session::Outcome& outcome) { on_h1_done(outcome); });
+  h1->set_admission(std::move(admission));
+  h1_ = worker.add_session(std::move(h1));
 }
 
 void H2Stream::on_relay_input_drained(evbuffer* /*buf*/, const evbuffer_cb_info* info, void* self) {

@@ -10,14 +10,14 @@
 #include "gateway/listen_socket.h"
 #include "gateway/worker.h"
 #include "metrics/log.h"
-#include "proxy/health_checker.h"
 #include "proxy/libevent_ptr.h"
-#include "proxy/upstream_resolver.h"
 
 namespace wsgate::gateway {
 
 Server::Server(conf::ConfigPtr config)
-    : config_(std::move(config)), pools_(std::make_shared<proxy::UpstreamPools>(*config_)) {}
+    : config_(std::move(config)),
+      access_log_(std::make_shared<metrics::AccessLog>()),
+      pools_(std::make_shared<proxy::UpstreamPools>(*config_)) {}
 
 Server::~Server() = default;
 
@@ -31,7 +31,7 @@ void Server::on_stop_signal(evutil_socket_t sig, short /*what*/, void* self) {
 
 void Server::on_reopen_signal(evutil_socket_t /*sig*/, short /*what*/, void* self) {
   auto* server = static_cast<Server*>(self);
-  if (server->access_log_.reopen()) {
+  if (server->access_log_->reopen()) {
     log::info("received SIGUSR1: access log reopened");
   } else {
     log::error("received SIGUSR1: cannot reopen access_log " + server->config_->access_log + ": " +
@@ -40,19 +40,7 @@ void Server::on_reopen_signal(evutil_socket_t /*sig*/, short /*what*/, void* sel
 }
 
 void Server::on_reload_signal(evutil_socket_t /*sig*/, short /*what*/, void* self) {
-  static_cast<Server*>(self)->reload_certificates();
-}
-
-void Server::reload_certificates() {
-  std::string error;
-  tls::TlsSnapshotPtr fresh = tls::build_tls_snapshot(*config_, error);
-  if (!fresh) {
-    log::error("SIGHUP: certificates not reloaded, the current ones stay in use: " + error);
-    return;
-  }
-  tls_ = fresh;
-  for (auto& w : workers_) w->replace_tls(fresh);
-  log::info("SIGHUP: certificates reloaded; new handshakes use them");
+  static_cast<Server*>(self)->reload("SIGHUP");
 }
 
 void Server::begin_drain() {
@@ -92,7 +80,7 @@ int Server::run() {
   const auto format = config_->access_log_format == conf::AccessLogFormat::Json
                           ? metrics::AccessLogFormat::Json
                           : metrics::AccessLogFormat::Text;
-  if (!access_log_.open(config_->access_log, format)) {
+  if (!access_log_->open(config_->access_log, format)) {
     log::error("cannot open access_log " + config_->access_log + ": " + std::strerror(errno));
     return 1;
   }
@@ -119,30 +107,30 @@ int Server::run() {
       per_worker[w].push_back({fd, &listener, i});
     }
   }
+  // [limits] count every worker's connections together.
+  client_limits_ =
+      config_->limits.any() ? std::make_shared<ClientLimits>(config_->limits) : nullptr;
   for (unsigned w = 0; w < config_->workers; ++w) {
     workers_.push_back(std::make_unique<Worker>(static_cast<int>(w), config_, tls_,
                                                 std::move(per_worker[w]), access_log_, pools_));
+    workers_.back()->set_client_limits(client_limits_);
   }
 
-  WorkerScraper scraper(workers_, draining_, pools_.get());
-  std::unique_ptr<metrics::AdminServer> admin;
+  scraper_ = std::make_unique<WorkerScraper>(workers_, draining_, pools_.get());
+  scraper_->set_reload([this] { return reload("POST /reload"); }, &reload_stats_);
   if (config_->admin.enabled) {
-    admin = std::make_unique<metrics::AdminServer>(
-        base.get(), scraper, config_->admin.token,
+    admin_ = std::make_unique<metrics::AdminServer>(
+        base.get(), *scraper_, config_->admin.token,
         config_->admin.per_connection_metrics ? config_->admin.per_connection_limit : 0);
     std::string error;
-    if (!admin->listen(config_->admin.address.host, config_->admin.address.port, error)) {
+    if (!admin_->listen(config_->admin.address.host, config_->admin.address.port, error)) {
       log::error(error);
+      admin_.reset();  // it lives on `base`, which ends with this function
       return 1;
     }
   }
 
-  // Host-name servers are re-resolved and health checks run on this thread's loop;
-  // workers read the results from the pools.
-  proxy::UpstreamResolver resolver(base.get(), *config_, *pools_);
-  resolver.start();
-  proxy::HealthChecker health_checker(base.get(), *config_, *pools_);
-  health_checker.start();
+  start_upstream_tasks();
 
   for (auto& w : workers_) w->start();
   std::string where;
@@ -151,14 +139,16 @@ int Server::run() {
   log::info("wsgate listening on " + where + " with " + std::to_string(config_->workers) +
             " worker(s), config " + config_->source_file);
 
-  if (admin) log::info("admin endpoints on " + to_string(config_->admin.address));
+  if (admin_) log::info("admin endpoints on " + to_string(config_->admin.address));
 
   event_base_dispatch(base.get());
 
   if (!draining_) begin_drain();  // the loop ended some other way: still drain
   for (auto& w : workers_) w->join();
   drain_poll_.reset();
-  admin.reset();
+  admin_.reset();
+  health_checker_.reset();
+  resolver_.reset();
   workers_.clear();
   log::info("drained, exiting");
   return 0;

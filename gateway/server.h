@@ -1,22 +1,30 @@
 // The process: opens listeners and the access log, starts the workers and the admin
 // server, and turns signals into actions (SIGTERM/SIGINT: graceful drain, then exit 0;
-// SIGUSR1: reopen the access log; SIGHUP: reload the certificates and keys named in the
-// config, keeping the old ones if any new one fails).
+// SIGUSR1: reopen the access log; SIGHUP: reload the configuration in place, see
+// gateway/reload.cc; POST /reload on the admin listener does the same).
 #pragma once
 
 #include <memory>
 #include <vector>
 
+#include <string>
+#include <string_view>
+
 #include "conf/config.h"
+#include "gateway/client_limits.h"
+#include "gateway/worker.h"
 #include "metrics/access_log.h"
 #include "metrics/admin_server.h"
+#include "metrics/reload_stats.h"
+#include "proxy/health_checker.h"
 #include "proxy/libevent_ptr.h"
 #include "proxy/upstream_pool.h"
+#include "proxy/upstream_resolver.h"
 #include "tls/tls_snapshot.h"
 
 namespace wsgate::gateway {
 
-class Worker;
+class WorkerScraper;
 
 class Server {
  public:
@@ -24,7 +32,10 @@ class Server {
   ~Server();
   // Runs until drained after SIGTERM/SIGINT. Returns the process exit code.
   int run();
-  void reload_certificates();
+  // Loads the config file again and, only if all of it is valid and every new socket
+  // opened, publishes it (gateway/reload.cc). `trigger` ("SIGHUP", "POST /reload") is
+  // named in the log line. Main thread only.
+  metrics::ReloadResult reload(std::string_view trigger);
 
  private:
   static void on_stop_signal(evutil_socket_t sig, short what, void* self);
@@ -34,12 +45,28 @@ class Server {
   // endpoints (/ready says 503); it exits once every worker has finished.
   void begin_drain();
   void check_drained();
+  // gateway/reload.cc
+  std::string reload_refusal(const conf::Config& next) const;
+  bool open_new_listeners(const conf::Config& next, std::vector<std::vector<ListenSocket>>& out,
+                          std::string& error) const;
+  void start_upstream_tasks();
 
+  // The published snapshot. The pools hold references into config_ and the resolver and
+  // health checker into both: declared in this order so that they go first, and
+  // reload() stops them before it replaces config_ and pools_.
   conf::ConfigPtr config_;
   tls::TlsSnapshotPtr tls_;
-  metrics::AccessLog access_log_;
-  std::shared_ptr<proxy::UpstreamPools> pools_;  // shared with workers and health checks
+  std::shared_ptr<metrics::AccessLog> access_log_;  // shared with the workers
+  std::shared_ptr<proxy::UpstreamPools> pools_;     // shared with workers and health checks
+  // [limits] counts of every worker's connections; null without limits. A reload that
+  // changes [limits] publishes a new table (gateway/reload.cc).
+  std::shared_ptr<ClientLimits> client_limits_;
+  std::unique_ptr<proxy::UpstreamResolver> resolver_;
+  std::unique_ptr<proxy::HealthChecker> health_checker_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<WorkerScraper> scraper_;
+  std::unique_ptr<metrics::AdminServer> admin_;
+  metrics::ReloadStats reload_stats_;
   event_base* base_ = nullptr;
   bool draining_ = false;
   std::unique_ptr<Timer> drain_poll_;

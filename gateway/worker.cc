@@ -11,13 +11,11 @@
 namespace wsgate::gateway {
 
 Worker::Worker(int index, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
-               std::vector<ListenSocket> sockets, const metrics::AccessLog& access_log,
+               std::vector<ListenSocket> sockets,
+               std::shared_ptr<const metrics::AccessLog> access_log,
                std::shared_ptr<proxy::UpstreamPools> pools)
-    : index_(index),
-      config_(std::move(config)),
-      tls_(std::move(tls)),
-      access_log_(access_log),
-      balancers_(std::move(pools), static_cast<uint64_t>(index) + 1) {
+    : index_(index), access_log_(std::move(access_log)) {
+  use_generation(std::move(config), std::move(tls), std::move(pools));
   // The epoll changelist folds the add/remove pairs of one loop turn into at most one
   // epoll_ctl per fd (we never dup() sockets, the one case it cannot handle).
   event_config* cfg = event_config_new();
@@ -121,9 +119,17 @@ void Worker::on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, in
     close(fd);
     return;
   }
-  w->add_session(std::make_unique<H1Session>(*w, w->next_connection_id_++, w->config_, w->tls_,
-                                             *socket->listener, socket->listener_index, fd, addr,
-                                             len));
+  ClientLimits::Decision admission = w->admit_client(addr);
+  if (admission.close_now) {
+    // Twice over a limit: not even a request head is read (its slot goes with it).
+    close(fd);
+    return;
+  }
+  auto session =
+      std::make_unique<H1Session>(*w, w->next_connection_id_++, w->config_, w->tls_,
+                                  *socket->listener, socket->listener_index, fd, addr, len);
+  session->set_admission(std::move(admission));
+  w->add_session(std::move(session));
 }
 
 H1Session* Worker::add_session(std::unique_ptr<H1Session> session) {
@@ -134,9 +140,11 @@ H1Session* Worker::add_session(std::unique_ptr<H1Session> session) {
 }
 
 void Worker::start_h2(BufferEventPtr client, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
-                      const conf::Listener& listener, DownstreamFacts facts) {
+                      const conf::Listener& listener, DownstreamFacts facts,
+                      ClientLimits::Decision admission) {
   auto session = std::make_unique<H2Session>(*this, std::move(config), std::move(tls), listener,
                                              std::move(client), std::move(facts));
+  session->hold_admission(std::move(admission));
   H2Session* raw = session.get();
   h2_sessions_.emplace(raw, std::move(session));
   raw->start();
@@ -174,8 +182,65 @@ void Worker::on_reap(evutil_socket_t /*fd*/, short /*what*/, void* arg) {
   w->maybe_exit();
 }
 
-void Worker::replace_tls(tls::TlsSnapshotPtr tls) {
-  post([this, tls = std::move(tls)]() mutable { tls_ = std::move(tls); });
+void Worker::use_generation(conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
+                            std::shared_ptr<proxy::UpstreamPools> pools) {
+  std::erase_if(past_generations_, [](const auto& g) { return g.expired(); });
+  if (generation_) past_generations_.push_back(generation_);
+  generation_ = std::make_shared<Generation>(std::move(config), std::move(tls), std::move(pools),
+                                             static_cast<uint64_t>(index_) + 1);
+  config_ = conf::ConfigPtr(generation_, generation_->config.get());
+  tls_ = generation_->tls;
+}
+
+proxy::Balancers& Worker::balancers_for(const conf::Config& config) {
+  if (&config == generation_->config.get()) return generation_->balancers;
+  for (const auto& weak : past_generations_) {
+    // The caller's ConfigPtr keeps its generation alive: the reference stays valid.
+    if (auto g = weak.lock(); g && g->config.get() == &config) return g->balancers;
+  }
+  log::error("worker " + std::to_string(index_) + ": a session's config has no generation");
+  return no_balancers_;
+}
+
+void Worker::adopt(Update update) {
+  post([this, update = std::move(update)]() mutable { adopt_now(std::move(update)); });
+}
+
+void Worker::adopt_now(Update update) {
+  if (draining_) {  // not accepting any more: the new sockets are not wanted
+    for (const auto& s : update.sockets)
+      if (s.fd >= 0) close(s.fd);
+    return;
+  }
+  // Listeners first, while the old config (which the old sockets point into) is current.
+  std::vector<ListenerPtr> listeners;
+  std::vector<ListenSocket> sockets;
+  for (const ListenSocket& s : update.sockets) {
+    if (s.fd >= 0) {
+      listeners.emplace_back(evconnlistener_new(base_.get(), &Worker::on_accept, this,
+                                                LEV_OPT_CLOSE_ON_FREE, 0, s.fd));
+      sockets.push_back(s);
+      continue;
+    }
+    // Same address: the very same socket (and its accept queue), now for the new listener.
+    for (std::size_t i = 0; i < listen_sockets_.size(); ++i) {
+      const conf::HostPort& had = listen_sockets_[i].listener->address;
+      if (!listeners_[i] || had.host != s.listener->address.host ||
+          had.port != s.listener->address.port)
+        continue;
+      listeners.push_back(std::move(listeners_[i]));
+      sockets.push_back({listen_sockets_[i].fd, s.listener, s.listener_index});
+      break;
+    }
+  }
+  // What is left of the old set are removed listeners: freeing them closes their sockets;
+  // the connections they accepted are sessions of their own and go on.
+  listeners_.swap(listeners);
+  listen_sockets_.swap(sockets);
+  listeners.clear();
+  access_log_ = std::move(update.access_log);
+  client_limits_ = std::move(update.client_limits);
+  use_generation(std::move(update.config), std::move(update.tls), std::move(update.pools));
 }
 
 void Worker::record_tls_failure(const std::string& listener, const std::string& reason,

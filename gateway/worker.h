@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "gateway/client_limits.h"
 #include "gateway/downstream.h"
 #include "metrics/access_log.h"
 #include "metrics/scrape.h"
@@ -30,6 +31,8 @@ class H2Session;
 
 // A listening socket made by the Server for one worker, bound to one [[listener]].
 struct ListenSocket {
+  // In a Worker::Update, -1: keep the socket this worker already has for the listener's
+  // address (reload; no accept gap).
   evutil_socket_t fd = -1;
   const conf::Listener* listener = nullptr;
   std::size_t listener_index = 0;  // in Config::listeners (and TlsSnapshot::listeners)
@@ -38,7 +41,7 @@ struct ListenSocket {
 class Worker {
  public:
   Worker(int index, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
-         std::vector<ListenSocket> sockets, const metrics::AccessLog& access_log,
+         std::vector<ListenSocket> sockets, std::shared_ptr<const metrics::AccessLog> access_log,
          std::shared_ptr<proxy::UpstreamPools> pools);
   ~Worker();
   Worker(const Worker&) = delete;
@@ -53,15 +56,32 @@ class Worker {
   // Thread-safe: stop accepting, close every connection gracefully, exit when none is
   // left or after drain_timeout.
   void begin_drain();
-  // Thread-safe: new connections use these TLS contexts (certificate reload);
-  // established ones keep theirs.
-  void replace_tls(tls::TlsSnapshotPtr tls);
+  // A reload, as published to one worker (gateway/reload.cc builds it, completely
+  // validated, before any worker sees it).
+  struct Update {
+    conf::ConfigPtr config;
+    tls::TlsSnapshotPtr tls;  // built from `config`
+    std::shared_ptr<const metrics::AccessLog> access_log;
+    std::shared_ptr<proxy::UpstreamPools> pools;  // built from `config`
+    // One per listener of `config`, in order; fd -1 keeps this worker's socket for that
+    // address. Sockets of addresses not listed any more are closed.
+    std::vector<ListenSocket> sockets;
+    std::shared_ptr<ClientLimits> client_limits;  // [limits] for new connections; null: none
+  };
+  // Thread-safe: new connections use the update; established ones keep the generation
+  // they started with (see Generation). Listeners whose address stays keep their
+  // sockets; connections accepted on a removed listener go on.
+  void adopt(Update update);
 
   // For sessions (worker thread only).
   event_base* base() const { return base_.get(); }
   evdns_base* dns() const { return dns_.get(); }
-  proxy::Balancers& balancers() { return balancers_; }
-  const metrics::AccessLog& access_log() const { return access_log_; }
+  // The balancers of the generation new connections use.
+  proxy::Balancers& balancers() { return generation_->balancers; }
+  // The balancers of the generation `config` belongs to (a session's own config, which
+  // keeps that generation alive).
+  proxy::Balancers& balancers_for(const conf::Config& config);
+  const metrics::AccessLog& access_log() const { return *access_log_; }
   // A TLS handshake failed: counted by reason, logged at a bounded rate.
   void record_tls_failure(const std::string& listener, const std::string& reason,
                           const std::string& client);
@@ -83,13 +103,26 @@ class Worker {
 
   // HTTP/2 (worker thread only). A connection that chose h2 by ALPN, or sent the h2c
   // preface, leaves its H1Session for an H2Session owned here like any session.
+  // `admission`: the TCP connection's place in the [limits] counts, kept while it is open.
   void start_h2(BufferEventPtr client, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
-                const conf::Listener& listener, DownstreamFacts facts);
+                const conf::Listener& listener, DownstreamFacts facts,
+                ClientLimits::Decision admission = {});
   void h2_session_done(H2Session* session);
   // Starts and keeps an H1Session that an HTTP/2 stream made over a bufferevent pair; it
   // is drained and destroyed like an accepted one.
   H1Session* add_session(std::unique_ptr<H1Session> session);
   uint64_t next_connection_id() { return next_connection_id_++; }
+
+  // Connection limits ([limits]), shared by every worker; unset: no limits. Set before
+  // start().
+  void set_client_limits(std::shared_ptr<ClientLimits> limits) {
+    client_limits_ = std::move(limits);
+  }
+  // A new connection (accepted TCP connection, or HTTP/2 WebSocket stream from the client
+  // at `ip`) takes its place in the limits' counts; a refusal is counted in
+  // wsgate_limit_rejections_total (gateway/worker_limits.cc). Worker thread only.
+  ClientLimits::Decision admit_client(const sockaddr* addr);
+  ClientLimits::Decision admit_client(std::string_view ip);
 
  private:
   static void on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
@@ -100,14 +133,37 @@ class Worker {
   void on_drain_deadline();
   void maybe_exit();
   metrics::WorkerReport build_report(bool with_connections) const;
+  void adopt_now(Update update);
+  void use_generation(conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
+                      std::shared_ptr<proxy::UpstreamPools> pools);
+
+  // One published config as this worker runs it. Ownership: sessions hold it through
+  // their ConfigPtr, which is an aliasing pointer into the generation (config_ below
+  // hands it out), so a generation lives until its last session ends. That keeps valid
+  // everything a live session points into: its conf::Listener, conf::Route and
+  // conf::Upstream (in `config`), its TLS contexts, and this worker's balancers over the
+  // config's pools, whose UpstreamBalancer* a ServerSelection holds during a connect
+  // (the pools, in turn, hold references into `config`). Worker thread only.
+  struct Generation {
+    Generation(conf::ConfigPtr c, tls::TlsSnapshotPtr t, std::shared_ptr<proxy::UpstreamPools> p,
+               std::uint64_t seed)
+        : config(std::move(c)), tls(std::move(t)), balancers(std::move(p), seed) {}
+    conf::ConfigPtr config;  // first: destroyed last, after the balancers and pools
+    tls::TlsSnapshotPtr tls;
+    proxy::Balancers balancers;
+  };
 
   const int index_;
-  conf::ConfigPtr config_;
+  std::shared_ptr<Generation> generation_;  // for new connections
+  // Earlier generations, alive while some session still holds one (balancers_for).
+  std::vector<std::weak_ptr<Generation>> past_generations_;
+  conf::ConfigPtr config_;  // generation_->config, aliasing generation_ (see Generation)
   tls::TlsSnapshotPtr tls_;
-  const metrics::AccessLog& access_log_;
+  // The current one; sessions read it when they end, so it never outlives this worker's use.
+  std::shared_ptr<const metrics::AccessLog> access_log_;
   EventBasePtr base_;
   DnsBasePtr dns_;
-  proxy::Balancers balancers_;
+  proxy::Balancers no_balancers_{nullptr, 0};  // finds nothing (a config of no generation)
   std::vector<ListenerPtr> listeners_;
   std::vector<ListenSocket> listen_sockets_;  // parallel to listeners_
   time_t tls_log_second_ = 0;
@@ -124,6 +180,7 @@ class Worker {
   metrics::WorkerMetrics metrics_;  // written on the worker's thread only
   std::atomic<bool> finished_{false};
   std::unique_ptr<Timer> drain_deadline_;
+  std::shared_ptr<ClientLimits> client_limits_;
 
   // Cross-thread mailbox: the only lock, taken only by post() and the wakeup handler.
   int wake_fd_ = -1;  // eventfd

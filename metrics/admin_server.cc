@@ -51,7 +51,7 @@ AdminServer::AdminServer(event_base* base, AdminSource& source, std::string toke
       token_(std::move(token)),
       per_connection_limit_(per_connection_limit),
       http_(evhttp_new(base)) {
-  evhttp_set_allowed_methods(http_, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+  evhttp_set_allowed_methods(http_, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
   evhttp_set_timeout(http_, 30);
   evhttp_set_max_headers_size(http_, 16 * 1024);
   evhttp_set_max_body_size(http_, 0);
@@ -88,6 +88,13 @@ void AdminServer::handle(evhttp_request* req) {
   const std::string_view path = raw_path != nullptr && *raw_path != 0 ? raw_path : "/";
   const char* query = uri != nullptr ? evhttp_uri_get_query(uri) : nullptr;
 
+  const bool post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+  if (path == "/reload") return handle_reload(req);
+  // RFC 9110 15.5.6: 405 names the methods the resource does support.
+  if (post) {
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+    return reply_text(req, 405, "Method Not Allowed", "only POST /reload changes anything\n");
+  }
   if (path == "/healthz") return reply_text(req, 200, "OK", "ok\n");
   if (path == "/ready") {
     if (source_.ready()) return reply_text(req, 200, "OK", "ready\n");
@@ -109,6 +116,8 @@ void AdminServer::handle(evhttp_request* req) {
     info.workers = r.workers;
     info.workers_missing = r.workers_missing;
     info.upstream_servers = r.upstream_servers;
+    const ReloadStats reloads = source_.reload_stats();
+    info.reloads = &reloads;
     if (per_connection) {
       info.connections = &r.connections;
       info.per_connection_limit = per_connection_limit_;
@@ -122,6 +131,21 @@ void AdminServer::handle(evhttp_request* req) {
   ScrapeResult r = source_.scrape(/*with_connections=*/true);
   return reply(req, 200, "OK", "application/json",
                connections_json(std::move(r.connections), filter));
+}
+
+void AdminServer::handle_reload(evhttp_request* req) {
+  if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+    return reply_text(req, 405, "Method Not Allowed", "use POST /reload\n");
+  }
+  if (!authorized(req)) {
+    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                      "Bearer realm=\"wsgate admin\"");
+    return reply_text(req, 401, "Unauthorized", "missing or wrong bearer token\n");
+  }
+  const ReloadResult r = source_.reload();
+  if (r.ok) return reply_text(req, 200, "OK", "reloaded: " + r.message + "\n");
+  return reply_text(req, 400, "Bad Request", "not reloaded: " + r.message + "\n");
 }
 
 }  // namespace wsgate::metrics

@@ -5,6 +5,8 @@
 //   GET /healthz      200 while the process runs
 //   GET /ready        200, or 503 while draining
 //   GET /             the live dashboard (static page; its requests carry the token)
+//   POST /reload      reload the configuration file in place (token, when configured):
+//                     200 with a one-line summary, 400 with the config error
 // A request that needs data asks the AdminSource, which gathers every worker's report
 // (bounded by a deadline) while this loop waits: the admin thread does nothing else.
 #pragma once
@@ -13,6 +15,7 @@
 #include <cstdint>
 #include <string>
 
+#include "metrics/reload_stats.h"
 #include "metrics/scrape.h"
 
 struct event_base;
@@ -27,6 +30,10 @@ class AdminSource {
   virtual ScrapeResult scrape(bool with_connections) = 0;
   // false while draining (/ready answers 503).
   virtual bool ready() const = 0;
+  // POST /reload: loads, validates and publishes the config file again; runs on this
+  // (the main) thread and returns when the new config is published or rejected.
+  virtual ReloadResult reload() = 0;
+  virtual ReloadStats reload_stats() const = 0;
 
  protected:
   ~AdminSource() = default;
@@ -47,11 +54,15 @@ class AdminServer {
   // Binds host:port (host: an IP literal, IPv6 without brackets). On failure returns
   // false and sets `error`.
   bool listen(const std::string& host, uint16_t port, std::string& error);
+  // A reload changed [admin] token or per-connection settings (main thread).
+  void set_token(std::string token) { token_ = std::move(token); }
+  void set_per_connection_limit(std::size_t limit) { per_connection_limit_ = limit; }
 
  private:
   static void on_request(evhttp_request* req, void* self);
   void handle(evhttp_request* req);
   bool authorized(evhttp_request* req) const;
+  void handle_reload(evhttp_request* req);
 
   AdminSource& source_;
   std::string token_;

@@ -218,6 +218,15 @@ std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeI
   }
   out.push_back(std::move(tls_failed));
 
+  // Every limit has a series from the start (0 until it refuses something).
+  MetricFamily limited = family(names::kLimitRejectionsTotal, MetricType::Counter);
+  for (const std::string_view limit : names::kLimitValues) {
+    const auto it = s.limit_rejections.find(std::string(limit));
+    add_value(limited, {label(names::kLimit, std::string(limit))},
+              static_cast<double>(it == s.limit_rejections.end() ? 0 : it->second));
+  }
+  out.push_back(std::move(limited));
+
   add_upstream_servers(out, info.upstream_servers);
   if (info.connections != nullptr)
     add_per_connection(out, *info.connections, info.per_connection_limit);
@@ -228,6 +237,18 @@ std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeI
   MetricFamily missing = family(names::kScrapeWorkersMissing, MetricType::Gauge);
   add_value(missing, {}, info.workers_missing);
   out.push_back(std::move(missing));
+
+  if (info.reloads != nullptr) {
+    MetricFamily reloads = family(names::kConfigReloadsTotal, MetricType::Counter);
+    add_value(reloads, {label(names::kResult, std::string(names::kSuccess))},
+              static_cast<double>(info.reloads->succeeded));
+    add_value(reloads, {label(names::kResult, std::string(names::kFailure))},
+              static_cast<double>(info.reloads->failed));
+    out.push_back(std::move(reloads));
+    MetricFamily last = family(names::kConfigLastReloadSuccess, MetricType::Gauge);
+    add_value(last, {}, info.reloads->last_success_unix);
+    out.push_back(std::move(last));
+  }
 
   if (process) {
     const std::pair<const names::MetricDef*, double> values[] = {

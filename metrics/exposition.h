@@ -13,6 +13,7 @@
 
 #include "metrics/connection_table.h"
 #include "metrics/process_stats.h"
+#include "metrics/reload_stats.h"
 #include "metrics/scrape.h"
 #include "metrics/worker_metrics.h"
 
@@ -28,6 +29,8 @@ struct ScrapeInfo {
   // per_connection_limit of them, the oldest first.
   const std::vector<ConnectionInfo>* connections = nullptr;
   std::size_t per_connection_limit = 0;
+  // wsgate_config_reloads_total and ..._last_reload_success_timestamp_seconds; null: left out.
+  const ReloadStats* reloads = nullptr;
 };
 
 std::vector<prometheus::MetricFamily> build_families(const MetricsSnapshot& s,

@@ -26,8 +26,9 @@ inline constexpr std::string_view kSide = "side";
 inline constexpr std::string_view kCode = "code";
 inline constexpr std::string_view kVersion = "version";
 inline constexpr std::string_view kReason = "reason";
-inline constexpr std::string_view kTo = "to";  // the health state a server changed to
-inline constexpr std::string_view kId = "id";  // a connection's "<worker>-<n>"
+inline constexpr std::string_view kTo = "to";        // the health state a server changed to
+inline constexpr std::string_view kId = "id";        // a connection's "<worker>-<n>"
+inline constexpr std::string_view kLimit = "limit";  // which [limits] value refused
 
 // Label values that are not copied from the config or the traffic.
 inline constexpr std::string_view kClientToUpstream = "client_to_upstream";
@@ -35,6 +36,9 @@ inline constexpr std::string_view kUpstreamToClient = "upstream_to_client";
 inline constexpr std::string_view kStatusNone = "none";  // the client left before an answer
 inline constexpr std::string_view kUp = "up";
 inline constexpr std::string_view kDown = "down";
+// The `limit` label's values (gateway::to_string(gateway::Limit) gives the same names).
+inline constexpr std::array<std::string_view, 4> kLimitValues{"max_connections", "per_client",
+                                                              "rate", "client_table"};
 
 // WebSocket connections (after the 101), by listener/route/upstream/server/protocol.
 inline constexpr MetricDef kConnectionsActive{"wsgate_connections_active",
@@ -70,6 +74,10 @@ inline constexpr MetricDef kTlsHandshakesTotal{
 inline constexpr MetricDef kTlsHandshakeFailuresTotal{
     "wsgate_tls_handshake_failures_total",
     "Failed TLS handshakes with clients, by OpenSSL's reason (e.g. \"wrong version number\")."};
+// Connections refused by [limits], by the limit that refused them.
+inline constexpr MetricDef kLimitRejectionsTotal{
+    "wsgate_limit_rejections_total",
+    "Connections and HTTP/2 WebSocket streams refused by a [limits] value, by limit."};
 // Backend servers, by upstream and server ("host:port"), read from the shared pools at
 // scrape time.
 inline constexpr MetricDef kUpstreamServerUp{
@@ -99,6 +107,18 @@ inline constexpr MetricDef kWorkers{"wsgate_workers", "Worker threads."};
 inline constexpr MetricDef kScrapeWorkersMissing{
     "wsgate_scrape_workers_missing",
     "Workers that did not answer this scrape in time (their numbers are missing)."};
+// Configuration reloads (SIGHUP, POST /reload).
+inline constexpr std::string_view kResult = "result";
+inline constexpr std::string_view kSuccess = "success";
+inline constexpr std::string_view kFailure = "failure";
+inline constexpr MetricDef kConfigReloadsTotal{
+    "wsgate_config_reloads_total",
+    "Configuration reloads (SIGHUP, POST /reload), by result: success (published) or failure "
+    "(rejected, the previous config kept)."};
+inline constexpr MetricDef kConfigLastReloadSuccess{
+    "wsgate_config_last_reload_success_timestamp_seconds",
+    "When the last successful configuration reload was published, in seconds since the epoch "
+    "(0: none since the start)."};
 // The process (the usual names of Prometheus client libraries, read from /proc/self).
 inline constexpr MetricDef kProcessCpu{"process_cpu_seconds_total",
                                        "Total user and system CPU time spent in seconds."};

@@ -26,6 +26,7 @@ void MetricsSnapshot::merge(const MetricsSnapshot& other) {
   for (const auto& [key, n] : other.closes) closes[key] += n;
   for (const auto& [key, n] : other.tls_handshakes) tls_handshakes[key] += n;
   for (const auto& [key, n] : other.tls_failures) tls_failures[key] += n;
+  for (const auto& [key, n] : other.limit_rejections) limit_rejections[key] += n;
   handshake_duration.merge(other.handshake_duration);
   connection_duration.merge(other.connection_duration);
 }
@@ -40,6 +41,10 @@ void WorkerMetrics::tls_handshake(std::string_view listener, std::string_view ve
 
 void WorkerMetrics::tls_failure(std::string_view listener, std::string_view reason) {
   totals_.tls_failures[{std::string(listener), std::string(reason)}]++;
+}
+
+void WorkerMetrics::limit_rejection(std::string_view limit) {
+  totals_.limit_rejections[std::string(limit)]++;
 }
 
 ConnectionCounts* WorkerMetrics::relay_started(const ConnectionLabels& labels,

@@ -50,6 +50,7 @@ struct MetricsSnapshot {
   std::map<std::pair<Side, uint16_t>, uint64_t> closes;  // (who closed first, close code)
   std::map<std::pair<std::string, std::string>, uint64_t> tls_handshakes;  // (listener, version)
   std::map<std::pair<std::string, std::string>, uint64_t> tls_failures;    // (listener, reason)
+  std::map<std::string, uint64_t> limit_rejections;  // by limit ("per_client", ...)
   Histogram handshake_duration{names::kHandshakeBuckets};
   Histogram connection_duration{names::kConnectionBuckets};
 
@@ -68,6 +69,8 @@ class WorkerMetrics {
   // A client's TLS handshake completed with `version`, or failed for `reason`.
   void tls_handshake(std::string_view listener, std::string_view version);
   void tls_failure(std::string_view listener, std::string_view reason);
+  // A connection (or HTTP/2 stream) was refused by the limit named `limit`.
+  void limit_rejection(std::string_view limit);
 
   // A 101 went to the client `handshake_seconds` after accept. The returned pointer
   // stays valid for the WorkerMetrics' life; pass it back to relay_ended().

@@ -40,7 +40,7 @@ ServerLease UpstreamBalancer::pick_in(Group& group, std::uint64_t key_hash,
   loads_.assign(group.servers.size(), MemberLoad{});
   for (std::size_t m = 0; m < group.servers.size(); ++m) {
     ServerState& s = *group.servers[m];
-    loads_[m].active = s.active.load(std::memory_order_relaxed);
+    loads_[m].active = s.connections();
     loads_[m].weight = pool_.effective_weight(s, now_ms);
     const bool full = s.config.max_connections != 0 && loads_[m].active >= s.config.max_connections;
     const bool was_tried = std::find(tried.begin(), tried.end(), &s) != tried.end();

@@ -40,7 +40,9 @@ class HealthChecker {
            HealthChecker* checker)
         : owner(c),
           server(std::move(s)),
-          state(hc.rise, hc.fall),
+          // A server carried over by a reload keeps its verdict (gateway/reload.cc).
+          state(hc.rise, hc.fall,
+                server->check_up.load(std::memory_order_acquire) ? Health::Up : Health::Down),
           timer(base, [this, checker] { checker->probe(*this); }) {}
     Checked* owner;
     ServerPtr server;

@@ -28,21 +28,38 @@ std::int64_t steady_now_ms() {
       .count();
 }
 
+ServerState::ServerState(const conf::UpstreamServer& c, std::size_t index,
+                         std::shared_ptr<ServerState> before)
+    : config(c), config_index(index), predecessor(std::move(before)) {
+  const ServerState& b = *predecessor;
+  check_up.store(b.check_up.load(std::memory_order_acquire), std::memory_order_relaxed);
+  consecutive_failures.store(b.consecutive_failures.load(std::memory_order_relaxed),
+                             std::memory_order_relaxed);
+  ejected_until_ms.store(b.ejected_until_ms.load(std::memory_order_acquire),
+                         std::memory_order_relaxed);
+  back_since_ms.store(b.back_since_ms.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  transitions_up.store(b.transitions_up.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  transitions_down.store(b.transitions_down.load(std::memory_order_relaxed),
+                         std::memory_order_relaxed);
+}
+
 bool ServerState::try_acquire() {
   const std::uint32_t limit = config.max_connections;
   if (limit == 0) {
     active.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
+  // Those still held on a predecessor (a reload changed this server's options) count too.
+  const std::uint32_t inherited = predecessor ? predecessor->connections() : 0;
   // Compare-and-swap so that concurrent workers never take the server past its limit.
   std::uint32_t now = active.load(std::memory_order_relaxed);
-  while (now < limit) {
+  while (now + inherited < limit) {
     if (active.compare_exchange_weak(now, now + 1, std::memory_order_relaxed)) return true;
   }
   return false;
 }
 
-Pool::Pool(const conf::Upstream& upstream)
+Pool::Pool(const conf::Upstream& upstream, const Pool* previous)
     : upstream_(upstream),
       name_(upstream.name),
       eject_after_failures_(upstream.eject_after_failures),
@@ -51,9 +68,17 @@ Pool::Pool(const conf::Upstream& upstream)
   std::vector<ServerPtr> servers;
   for (std::size_t i = 0; i < upstream.servers.size(); ++i) {
     const conf::UpstreamServer& s = upstream.servers[i];
+    const bool resolves = upstream.resolve_interval.count() > 0 && !conf::is_ip_literal(s.host);
+    if (previous != nullptr) {
+      std::vector<ServerPtr> carried = previous->carried_members(s, i, resolves);
+      if (!carried.empty()) {
+        servers.insert(servers.end(), carried.begin(), carried.end());
+        continue;
+      }
+    }
     // A name with a resolve_interval has no member until the resolver's first answer;
     // otherwise the configured server is the member (a name then resolves per connect).
-    if (upstream.resolve_interval.count() > 0 && !conf::is_ip_literal(s.host)) continue;
+    if (resolves) continue;
     servers.push_back(std::make_shared<ServerState>(s, i));
   }
   const std::lock_guard<std::mutex> lock(mutex_);
@@ -67,6 +92,30 @@ void Pool::publish(std::vector<ServerPtr> servers) {
   members->servers = std::move(servers);
   members_ = std::move(members);
   generation_.store(members_->generation, std::memory_order_release);
+}
+
+std::vector<ServerPtr> Pool::carried_members(const conf::UpstreamServer& s, std::size_t index,
+                                             bool resolves) const {
+  std::vector<ServerPtr> out;
+  for (const ServerPtr& m : members()->servers) {
+    const conf::UpstreamServer& was = upstream_.servers.at(m->config_index);
+    if (was.text != s.text) continue;
+    // A member found by DNS carries over only to a name that is still resolved, and the
+    // configured server itself only to one that is not.
+    const bool dns_member = m->config.text != was.text;
+    if (dns_member != resolves) continue;
+    const bool same = m->config_index == index && was.weight == s.weight &&
+                      was.max_connections == s.max_connections && was.backup == s.backup;
+    if (same) {
+      out.push_back(m);
+      continue;
+    }
+    conf::UpstreamServer member = s;
+    member.host = m->config.host;
+    member.text = m->config.text;
+    out.push_back(std::make_shared<ServerState>(member, index, m));
+  }
+  return out;
 }
 
 std::shared_ptr<const Members> Pool::members() const {
@@ -168,8 +217,7 @@ std::string Pool::describe_unavailable(std::int64_t now_ms) const {
         state = "down (health check)";
       } else if (until != 0 && now_ms < until) {
         state = "ejected after failures";
-      } else if (s->config.max_connections != 0 &&
-                 s->active.load(std::memory_order_relaxed) >= s->config.max_connections) {
+      } else if (s->config.max_connections != 0 && s->connections() >= s->config.max_connections) {
         state = "at max_connections " + std::to_string(s->config.max_connections);
       } else {
         state = "failed this request";
@@ -183,8 +231,14 @@ std::string Pool::describe_unavailable(std::int64_t now_ms) const {
   return out;
 }
 
-UpstreamPools::UpstreamPools(const conf::Config& config) {
-  for (const auto& u : config.upstreams) pools_.push_back(std::make_unique<Pool>(u));
+UpstreamPools::UpstreamPools(const conf::Config& config, const UpstreamPools* previous) {
+  for (const auto& u : config.upstreams) {
+    const Pool* before = nullptr;
+    if (previous != nullptr)
+      for (const auto& p : previous->pools_)
+        if (p->name() == u.name) before = p.get();
+    pools_.push_back(std::make_unique<Pool>(u, before));
+  }
 }
 
 Pool* UpstreamPools::find(std::string_view upstream_name) {

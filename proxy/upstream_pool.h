@@ -21,8 +21,18 @@
 // set is swapped under a mutex, but workers take it only when the generation counter
 // (one atomic load per pick) says it changed, i.e. once per DNS change per worker.
 //
-// Lifetime: one UpstreamPools per process, made from the config before the workers, held
-// by shared_ptr by the Server and every worker's Balancers.
+// Lifetime: one UpstreamPools per published config, made from it before the workers see
+// it, held by shared_ptr by the Server and by every worker's generation of that config
+// (gateway/worker.h). A Pool keeps a reference to its conf::Upstream: whoever holds the
+// pools also holds their config (a worker generation holds both).
+//
+// Reload (gateway/reload.cc): the new config gets new UpstreamPools built with the old
+// ones as `previous`. A server that stays in its upstream (same upstream name, same
+// address text) carries its state over: the very same ServerState when its options and
+// place are unchanged, so connection counts, health and ejection simply continue;
+// otherwise a successor that copies the health and ejection and counts the connections
+// still held on its predecessor (ServerState::predecessor), so least_conn and
+// max_connections keep seeing the connections that live on.
 #pragma once
 
 #include <atomic>
@@ -43,6 +53,11 @@ std::int64_t steady_now_ms();
 
 struct ServerState {
   ServerState(const conf::UpstreamServer& c, std::size_t index) : config(c), config_index(index) {}
+  // The successor of `before` across a reload that changed the server's options (weight,
+  // max_connections, backup) or its place in the list: health, ejection and transition
+  // counts copied, connections still counted on `before`.
+  ServerState(const conf::UpstreamServer& c, std::size_t index,
+              std::shared_ptr<ServerState> before);
 
   // For a member found by DNS: host is its address, text "address:port", the rest (weight,
   // max_connections, backup) as configured for the name.
@@ -64,6 +79,17 @@ struct ServerState {
     if (!check_up.load(std::memory_order_relaxed)) return false;
     const std::int64_t until = ejected_until_ms.load(std::memory_order_relaxed);
     return until == 0 || now_ms >= until;
+  }
+
+  // The state this one replaced on a reload (see the constructor above), or null. The
+  // connections opened before that reload hold their leases on it and release them
+  // there; while they live they count for this server too. Never changed after
+  // construction. A chain only grows when reloads keep changing one server's options.
+  const std::shared_ptr<ServerState> predecessor;
+
+  // Connections on this server: its own plus those still held on its predecessors.
+  std::uint32_t connections() const {
+    return active.load(std::memory_order_relaxed) + (predecessor ? predecessor->connections() : 0);
   }
 
   // Takes a connection slot; false when the server is at max_connections.
@@ -112,7 +138,10 @@ struct Members {
 
 class Pool {
  public:
-  explicit Pool(const conf::Upstream& upstream);
+  // `previous`: the pool of the same name in the config being replaced (reload), whose
+  // servers' state carries over (see the top of this file); its config must still be
+  // alive during this call.
+  explicit Pool(const conf::Upstream& upstream, const Pool* previous = nullptr);
 
   const std::string& name() const { return name_; }
   // Changes whenever members() does; cheap to poll.
@@ -149,6 +178,10 @@ class Pool {
 
  private:
   void publish(std::vector<ServerPtr> servers);  // mutex_ held
+  // The members of this (old) pool that configured server `s` of a new config, at place
+  // `index`, takes over: the same states when nothing about them changed, else successors.
+  std::vector<ServerPtr> carried_members(const conf::UpstreamServer& s, std::size_t index,
+                                         bool resolves) const;
 
   const conf::Upstream& upstream_;
   std::string name_;
@@ -162,8 +195,9 @@ class Pool {
 
 class UpstreamPools {
  public:
-  // `config` must outlive the pools.
-  explicit UpstreamPools(const conf::Config& config);
+  // `config` must outlive the pools. `previous` (reload): the pools of the config being
+  // replaced; servers that stay carry their state over (Pool's constructor).
+  explicit UpstreamPools(const conf::Config& config, const UpstreamPools* previous = nullptr);
   Pool* find(std::string_view upstream_name);
   std::size_t size() const { return pools_.size(); }
   Pool& at(std::size_t i) { return *pools_[i]; }

@@ -1,4 +1,4 @@
-"""SIGHUP reloads the TLS listener's certificates from the same files: new handshakes
+"""SIGHUP reloads the config, and with it the TLS listener's certificates from the same files: new handshakes
 get the new certificate, established wss connections carry on untouched, and a broken
 replacement (a key that does not match) is reported while the old certificate stays.
 
@@ -16,8 +16,8 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
-RELOADED = "certificates reloaded"
-NOT_RELOADED = "certificates not reloaded"
+RELOADED = "configuration reloaded"
+NOT_RELOADED = "configuration not reloaded"
 
 
 class CertificateReload(h.PkiCase):

@@ -1,0 +1,25 @@
+// The HTTP answer to a connection that a limit refused (gateway/client_limits.h):
+// 429 Too Many Requests (RFC 6585 4) for a client's own limits, 503 Service Unavailable
+// when the process is full; both with Retry-After (RFC 9110 10.2.3) and a one-line reason
+// that names the limit.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "conf/config.h"
+#include "gateway/client_limits.h"
+
+namespace wsgate::gateway {
+
+struct LimitRefusal {
+  int status = 0;
+  std::string reason;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// `decision` must be refused().
+LimitRefusal refusal_for(const ClientLimits::Decision& decision, const conf::Limits& limits);
+
+}  // namespace wsgate::gateway
