@@ -472,8 +472,9 @@ void H1Session::finish(std::string_view reason) {
   if (relayed) worker_.metrics().relay_ended(relay_counts_, stats_, seconds_since_accept());
   if (on_done_) {
     Outcome outcome;
-    outcome.upstream_vanished = relayed && !is_tunnel() &&
-                                stats_.closed_by == metrics::Side::Upstream &&
+    // In a tunnel, 1006 from the upstream means its TCP connection failed (a reset), not
+    // an EOF: over HTTP/2 the stream is reset with CONNECT_ERROR (RFC 9113 8.5).
+    outcome.upstream_vanished = relayed && stats_.closed_by == metrics::Side::Upstream &&
                                 stats_.close_code == ws::close_code::kAbnormal;
     std::exchange(on_done_, nullptr)(outcome);
   }

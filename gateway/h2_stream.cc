@@ -157,11 +157,14 @@ void H2Stream::on_end_stream() {
 void H2Stream::maybe_send_eof() {
   // The client ended its side (END_STREAM): once every byte it sent has reached the
   // H1 end (and the relay is reading it), the relay sees EOF and sends Close 1001 to the
-  // backend, unless the close handshake already ended the relay.
+  // backend, unless the close handshake already ended the relay. A tunnel's relay takes
+  // what is buffered before it acts on the EOF (proxy/relay_raw.cc), so it need not be
+  // reading: waiting for that would lose the EOF when the relay is paused by a full
+  // target and nothing more arrives to wake this stream.
   if (!client_ended_ || eof_sent_ || h1_ == nullptr || state_ != State::Relaying) return;
   bufferevent* theirs = bufferevent_pair_get_partner(pair_.get());
   if (evbuffer_get_length(bufferevent_get_output(pair_.get())) != 0 || theirs == nullptr ||
-      (bufferevent_get_enabled(theirs) & EV_READ) == 0) {
+      (!tunnel_ && (bufferevent_get_enabled(theirs) & EV_READ) == 0)) {
     return;
   }
   eof_sent_ = true;
@@ -314,8 +317,10 @@ void H2Stream::process() {
   }
   if (reset_pending_) {
     reset_pending_ = false;
-    // The backend's TCP connection ended without a Close (its 1011 went out as DATA).
-    nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
+    // The backend's TCP connection ended without a Close (its 1011 went out as DATA);
+    // a tunnel's target connection failed: RFC 9113 8.5 says CONNECT_ERROR.
+    nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id_,
+                              tunnel_ ? NGHTTP2_CONNECT_ERROR : NGHTTP2_CANCEL);
     state_ = State::Done;
     return;
   }
