@@ -332,7 +332,15 @@ void H2Stream::process() {
 }
 
 void H2Stream::on_closed(uint32_t error_code) {
-  (void)error_code;
+  if (tunnel_ && error_code != NGHTTP2_NO_ERROR && pair_ && !eof_sent_) {
+    // RFC 9113 8.5: a reset tunnel stream resets the target's TCP connection. The H1
+    // end hears an error instead of an EOF (deferred: the relay must not run inside
+    // nghttp2's callback), and proxy/relay_raw.cc resets the target.
+    if (bufferevent* theirs = bufferevent_pair_get_partner(pair_.get())) {
+      eof_sent_ = true;
+      bufferevent_trigger_event(theirs, BEV_EVENT_ERROR, BEV_TRIG_DEFER_CALLBACKS);
+    }
+  }
   // DATA received but never taken by the relay: the connection window gets it back.
   session_.return_connection_credit(unconsumed_);
   unconsumed_ = 0;

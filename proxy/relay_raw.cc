@@ -7,7 +7,10 @@
 //    side closes, after what it sent is delivered);
 //  - where the other side cannot be half-closed (TLS, an HTTP/2 stream's pair), on an
 //    error, an idle timeout or close() (drain): nothing more is read, what is buffered is
-//    flushed within close_timeout, then both sides close.
+//    flushed within close_timeout, then both sides close;
+//  - when a side fails (a TCP reset, an HTTP/2 stream reset), the other side is reset
+//    too (SO_LINGER 0, so its close sends RST) rather than closed as if all went well
+//    (RFC 9113 8.5 for HTTP/2; what a TCP proxy does for HTTP/1.1).
 // Close codes are only bookkeeping here: 1000 both sides ended, 1006 a side failed,
 // 1001 the gateway ended it.
 #include <event2/buffer.h>
@@ -46,6 +49,11 @@ void Relay::raw_side_gone(bool client_side, bool error) {
   const metrics::Side by = client_side ? metrics::Side::Client : metrics::Side::Upstream;
   if (error) {
     (client_side ? client_gone_ : upstream_gone_) = true;
+    if (const evutil_socket_t fd = bufferevent_getfd(client_side ? upstream_.get() : client_.get());
+        fd >= 0) {
+      const linger reset{1, 0};
+      setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+    }
     raw_record_end(by, ws::close_code::kAbnormal,
                    client_side ? "client connection failed" : "upstream connection failed", true);
     return;
