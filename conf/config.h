@@ -3,6 +3,7 @@
 // snapshot it started with until it ends. conf/ depends on nothing else of ours.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -74,6 +75,9 @@ struct Listener {
   // with prior knowledge on a plain one (`h2c`).
   bool http2 = true;
   bool h2c = false;
+  // HTTP CONNECT tunnels (RFC 9110 9.3.6; over HTTP/2, RFC 9113 8.5) to the destinations
+  // the [connect] allow-list names. Off: a CONNECT request gets 405.
+  bool connect = false;
   SourcePosition where;
 };
 
@@ -176,6 +180,43 @@ struct Admin {
   SourcePosition where;
 };
 
+// One entry of [[connect.allow]]: a destination a CONNECT tunnel may reach. Exactly one of
+// `host` and `network` is set. Loopback, link-local, private and other special addresses
+// are allowed only by a `network` rule inside their range (proxy/connect_acl.h).
+struct IpNetwork {
+  int family = 0;                     // AF_INET or AF_INET6
+  std::array<uint8_t, 16> address{};  // network byte order; IPv4 in the first 4 bytes
+  int prefix = 0;                     // 0..32 or 0..128
+};
+struct PortRange {
+  uint16_t first = 0;
+  uint16_t last = 0;
+};
+struct ConnectRule {
+  std::string host;                  // "example.com", "*.example.com", "*" (lowercase); or ""
+  std::optional<IpNetwork> network;  // cidr = "10.0.0.0/8"
+  std::vector<PortRange> ports;      // required, non-empty
+  SourcePosition where;
+};
+// [[connect.user]]: a proxy user (Proxy-Authorization: Basic). The hash is
+// "pbkdf2-sha256$<iterations>$<salt base64>$<hash base64>" (wsgate --hash-password).
+struct ConnectUser {
+  std::string name;
+  std::string password_hash;
+  SourcePosition where;
+};
+// [connect]: what CONNECT tunnels may reach and how they are timed. Used only by
+// listeners with connect = true; no allow rule denies every destination.
+struct Connect {
+  std::vector<ConnectRule> allow;
+  std::vector<ConnectUser> users;  // non-empty: every tunnel needs Proxy-Authorization
+  Duration resolve_timeout = std::chrono::seconds(5);  // DNS answer for the target -> 504
+  Duration connect_timeout = std::chrono::seconds(5);  // TCP connect per address -> 504
+  Duration idle_timeout = std::chrono::seconds(300);   // no bytes either way -> closed
+  std::size_t buffer_size = 256 * 1024;                // per-direction high watermark
+  SourcePosition where;
+};
+
 // [limits]: how many connections the process and each client may hold, and how fast a
 // client may open new ones (gateway/client_limits.h). A "connection" is an accepted TCP
 // connection or an HTTP/2 WebSocket stream. Every limit is off at 0 (the default).
@@ -214,6 +255,7 @@ struct Config {
   std::vector<Listener> listeners;
   std::vector<Upstream> upstreams;
   std::vector<Route> routes;  // in file order; the router picks the most specific match
+  Connect connect;            // [connect]: CONNECT tunnels (listeners with connect = true)
   Limits limits;
 
   const Upstream* find_upstream(const std::string& name) const {

@@ -14,6 +14,7 @@
 
 #include <toml++/toml.h>
 
+#include "conf/config_connect.h"
 #include "conf/config_limits.h"
 #include "conf/config_upstream.h"
 #include "conf/config_validate.h"
@@ -33,14 +34,13 @@ using detail::quoted;
 using detail::TableReader;
 
 constexpr std::string_view kTopKeys[] = {
-    "workers",     "drain_timeout", "access_log",  "access_log_format",
-    "nameservers", "admin",         "listener",    "upstream",
-    "route",       "limits",        "drain_spread"};
+    "workers",  "drain_timeout", "access_log", "access_log_format", "nameservers", "admin",
+    "listener", "upstream",      "route",      "connect",           "limits",      "drain_spread"};
 constexpr std::string_view kAdminKeys[] = {"address", "token", "per_connection_metrics",
                                            "per_connection_limit"};
 constexpr std::string_view kListenerKeys[] = {
     "address", "name", "max_header_bytes", "max_headers", "handshake_timeout", "tls",
-    "http2",   "h2c"};
+    "http2",   "h2c",  "connect"};
 constexpr std::string_view kRouteKeys[] = {"name",
                                            "host",
                                            "path",
@@ -89,6 +89,10 @@ class ConfigBuilder {
     if (const toml::node* admin = top.find("admin")) {
       if (!admin->is_table()) top.fail_expected("admin", "a table ([admin])");
       read_admin(*admin->as_table());
+    }
+    if (const toml::node* connect = top.find("connect")) {
+      if (!connect->is_table()) top.fail_expected("connect", "a table ([connect])");
+      config_.connect = detail::read_connect(file_, *connect->as_table());
     }
     if (const toml::node* limits = top.find("limits")) {
       if (!limits->is_table()) top.fail_expected("limits", "a table ([limits])");
@@ -143,6 +147,7 @@ class ConfigBuilder {
     if (r.boolean("h2c", &listener.h2c) && listener.tls)
       r.fail_at(r.find("h2c")->source(),
                 "listener.h2c: only for plain listeners (TLS ones use http2)");
+    r.boolean("connect", &listener.connect);
     claim(&listener_names_, listener.name, r.value_position("name"),
           "duplicate listener name " + quoted(listener.name));
     config_.listeners.push_back(std::move(listener));

@@ -182,6 +182,10 @@ void H1Session::handle_request() {
     reject(refusal.status, std::move(refusal.reason), refusal.headers);
     return;
   }
+  if (head_.method == "CONNECT") {
+    handle_connect();
+    return;
+  }
   const http1::Header* host = head_.find("host");
   const std::string host_name = normalize_host(host != nullptr ? host->value : "");
   route_ = match_route(*config_, host_name, target_path(head_.target));
@@ -319,6 +323,7 @@ void H1Session::pump_refusal(bool upstream_finished) {
 void H1Session::reject(int status, std::string reason,
                        const std::vector<std::pair<std::string, std::string>>& headers) {
   if (connector_) connector_->cancel();
+  if (dialer_) dialer_->cancel();
   answered(status);
   end_reason_ = std::move(reason);
   state_ = State::Rejecting;
@@ -441,7 +446,8 @@ void H1Session::drain() {
       reject(503, "server is shutting down");
       break;
     case State::Relaying:
-      relay_->close(ws::close_code::kGoingAway, "server shutting down");
+      // A tunnel has no Close frame to send: it runs until drain_timeout closes it.
+      if (!is_tunnel()) relay_->close(ws::close_code::kGoingAway, "server shutting down");
       break;
     default:
       break;
@@ -462,6 +468,7 @@ void H1Session::finish(std::string_view reason) {
   state_ = State::Done;
   timer_.cancel();
   if (connector_) connector_->cancel();
+  if (dialer_) dialer_->cancel();
   if (client_) bufferevent_disable(client_.get(), EV_READ | EV_WRITE);
   // A connection that sent nothing (a port probe, a health check) leaves no access line;
   // TLS handshake failures are in the error log.
@@ -472,6 +479,8 @@ void H1Session::finish(std::string_view reason) {
   if (relayed) worker_.metrics().relay_ended(relay_counts_, stats_, seconds_since_accept());
   if (on_done_) {
     Outcome outcome;
+    // In a tunnel, 1006 from the upstream means its TCP connection failed (a reset), not
+    // an EOF: over HTTP/2 the stream is reset with CONNECT_ERROR (RFC 9113 8.5).
     outcome.upstream_vanished = relayed && stats_.closed_by == metrics::Side::Upstream &&
                                 stats_.close_code == ws::close_code::kAbnormal;
     std::exchange(on_done_, nullptr)(outcome);
@@ -494,6 +503,8 @@ void H1Session::write_access_log(std::string_view reason) {
   r.reason = reason;
   r.tls_version = tls_version_;
   r.client_subject = client_subject_;
+  r.target = tunnel_target_;
+  r.user = proxy_user_;
   worker_.access_log().write(r);
 }
 
@@ -514,6 +525,11 @@ metrics::ConnectionLabels H1Session::labels() const {
   l.upstream = route_ != nullptr ? route_->upstream : "-";
   l.server = upstream_addr_;
   l.protocol = protocol_ == "h2" ? metrics::Protocol::H2 : metrics::Protocol::H1;
+  if (is_tunnel()) {
+    // Tunnel targets are unbounded: they stay out of metric labels (see describe()).
+    l.protocol = metrics::Protocol::Tunnel;
+    l.server = "-";
+  }
   return l;
 }
 
@@ -525,6 +541,8 @@ metrics::ConnectionInfo H1Session::describe(int worker) const {
   c.state = to_string(state_);
   c.labels = labels();
   c.subprotocol = subprotocol_;
+  c.target = tunnel_target_;
+  if (is_tunnel()) c.labels.server = upstream_addr_;
   c.tls = tls_version_;
   c.age_seconds = seconds_since_accept();
   if (state_ == State::Relaying && relay_) {

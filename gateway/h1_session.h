@@ -22,6 +22,7 @@
 #include "metrics/connection_stats.h"
 #include "metrics/connection_table.h"
 #include "metrics/worker_metrics.h"
+#include "proxy/connect_dialer.h"
 #include "proxy/http1_parser.h"
 #include "proxy/libevent_ptr.h"
 #include "proxy/relay.h"
@@ -118,6 +119,10 @@ class H1Session {
   void answered(int status);  // the client's answer is decided: counted once
   metrics::ConnectionLabels labels() const;
   double seconds_since_accept() const;
+  // CONNECT tunnels (gateway/h1_connect.cc).
+  void handle_connect();
+  void on_tunnel_dialed(proxy::DialResult&& result);
+  bool is_tunnel() const { return !tunnel_target_.empty(); }
 
   Worker& worker_;
   const uint64_t id_;
@@ -154,6 +159,9 @@ class H1Session {
   bool received_bytes_ = false;  // any request bytes at all (else no access-log line)
   std::string_view protocol_ = "http/1.1";
   DoneCallback on_done_;
+  std::unique_ptr<proxy::ConnectDialer> dialer_;  // CONNECT: resolve + connect the target
+  std::string tunnel_target_;                     // CONNECT: "host:port"; "" otherwise
+  std::string proxy_user_;                        // CONNECT: the authenticated proxy user
   ClientLimits::Decision admission_;
 };
 

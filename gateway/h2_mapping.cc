@@ -153,6 +153,34 @@ RequestMapping extended_connect_to_h1(const Fields& fields, std::string_view key
   return m;
 }
 
+bool is_tunnel_request(const Fields& fields) {
+  bool connect = false;
+  for (const auto& f : fields) {
+    if (f.name == ":protocol") return false;
+    if (f.name == ":method" && f.value == "CONNECT") connect = true;
+  }
+  return connect;
+}
+
+RequestMapping tunnel_connect_to_h1(const Fields& fields) {
+  Pseudo p;
+  if (std::string why = read_pseudo_headers(fields, p); !why.empty())
+    return refuse(400, "malformed request: " + why);
+  // RFC 9113 8.5: a CONNECT has :method and :authority only; :scheme and :path are omitted.
+  if (!p.authority || p.authority->empty()) return refuse(400, "missing :authority (RFC 9113 8.5)");
+  if (p.scheme || p.path) return refuse(400, "CONNECT with :scheme or :path (RFC 9113 8.5)");
+  RequestMapping m;
+  std::string& out = m.head;
+  out.append("CONNECT ").append(*p.authority).append(" HTTP/1.1\r\n");
+  append_header(out, "Host", *p.authority);
+  for (const auto& f : fields) {
+    if (f.name.starts_with(':') || f.name == "host" || f.name == "te") continue;
+    append_header(out, f.name, f.value);
+  }
+  out.append("\r\n");
+  return m;
+}
+
 Fields h1_upgrade_to_extended_connect(const http1::RequestHead& head, std::string_view scheme) {
   Fields out = {
       {":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", std::string(scheme)}};

@@ -49,6 +49,16 @@ struct RequestMapping {
 // rules. A client's own sec-websocket-key is dropped (RFC 8441 5: not used over h2).
 RequestMapping extended_connect_to_h1(const Fields& fields, std::string_view key);
 
+// A plain CONNECT (a tunnel, RFC 9113 8.5): :method CONNECT without :protocol.
+bool is_tunnel_request(const Fields& fields);
+
+// A plain CONNECT stream -> `CONNECT <:authority> HTTP/1.1` with Host: <:authority> and
+// every regular field (proxy-authorization included, so the HTTP/1.1 path does the
+// same checks). Refusals: a malformed field block (as above) -> 400; RFC 9113 8.5: a
+// missing :authority, or a :scheme or :path present -> 400. The authority's own form is
+// checked on the HTTP/1.1 path (400 there).
+RequestMapping tunnel_connect_to_h1(const Fields& fields);
+
 // The inverse, for round-trip tests and for HTTP/2 clients of HTTP/1.1 heads: an
 // HTTP/1.1 upgrade request -> :method CONNECT, :protocol websocket, :scheme `scheme`,
 // :path, :authority (from Host), then the end-to-end fields lowercased, without

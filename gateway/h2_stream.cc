@@ -80,7 +80,11 @@ void H2Stream::on_request_headers() {
                              std::to_string(session_.listener().max_headers) + " fields");
     return;
   }
-  h2map::RequestMapping m = h2map::extended_connect_to_h1(fields_, ws::generate_key());
+  // RFC 9113 8.5: a plain CONNECT is a tunnel, served on listeners with connect = true
+  // by the HTTP/1.1 CONNECT path (gateway/h1_connect.cc); elsewhere it gets 501 below.
+  tunnel_ = session_.listener().connect && h2map::is_tunnel_request(fields_);
+  h2map::RequestMapping m = tunnel_ ? h2map::tunnel_connect_to_h1(fields_)
+                                    : h2map::extended_connect_to_h1(fields_, ws::generate_key());
   fields_.clear();
   if (!m.ok()) {
     respond_locally(m.status, std::move(m.reason));
@@ -153,11 +157,14 @@ void H2Stream::on_end_stream() {
 void H2Stream::maybe_send_eof() {
   // The client ended its side (END_STREAM): once every byte it sent has reached the
   // H1 end (and the relay is reading it), the relay sees EOF and sends Close 1001 to the
-  // backend, unless the close handshake already ended the relay.
+  // backend, unless the close handshake already ended the relay. A tunnel's relay takes
+  // what is buffered before it acts on the EOF (proxy/relay_raw.cc), so it need not be
+  // reading: waiting for that would lose the EOF when the relay is paused by a full
+  // target and nothing more arrives to wake this stream.
   if (!client_ended_ || eof_sent_ || h1_ == nullptr || state_ != State::Relaying) return;
   bufferevent* theirs = bufferevent_pair_get_partner(pair_.get());
   if (evbuffer_get_length(bufferevent_get_output(pair_.get())) != 0 || theirs == nullptr ||
-      (bufferevent_get_enabled(theirs) & EV_READ) == 0) {
+      (!tunnel_ && (bufferevent_get_enabled(theirs) & EV_READ) == 0)) {
     return;
   }
   eof_sent_ = true;
@@ -193,7 +200,13 @@ void H2Stream::read_response_head() {
     return;
   }
   evbuffer_drain(in, parsed.head_length);
-  const h2map::ResponseMapping m = h2map::h1_response_to_h2(head);
+  h2map::ResponseMapping m = h2map::h1_response_to_h2(head);
+  if (tunnel_ && head.status == 200) {
+    // RFC 9113 8.5: the 2xx opens the tunnel; DATA frames carry its bytes both ways.
+    m = h2map::ResponseMapping{};
+    m.fields.push_back({":status", "200"});
+    m.websocket = true;
+  }
   if (m.websocket) {
     state_ = State::Relaying;
   } else {
@@ -304,8 +317,10 @@ void H2Stream::process() {
   }
   if (reset_pending_) {
     reset_pending_ = false;
-    // The backend's TCP connection ended without a Close (its 1011 went out as DATA).
-    nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
+    // The backend's TCP connection ended without a Close (its 1011 went out as DATA);
+    // a tunnel's target connection failed: RFC 9113 8.5 says CONNECT_ERROR.
+    nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id_,
+                              tunnel_ ? NGHTTP2_CONNECT_ERROR : NGHTTP2_CANCEL);
     state_ = State::Done;
     return;
   }
@@ -317,7 +332,15 @@ void H2Stream::process() {
 }
 
 void H2Stream::on_closed(uint32_t error_code) {
-  (void)error_code;
+  if (tunnel_ && error_code != NGHTTP2_NO_ERROR && pair_ && !eof_sent_) {
+    // RFC 9113 8.5: a reset tunnel stream resets the target's TCP connection. The H1
+    // end hears an error instead of an EOF (deferred: the relay must not run inside
+    // nghttp2's callback), and proxy/relay_raw.cc resets the target.
+    if (bufferevent* theirs = bufferevent_pair_get_partner(pair_.get())) {
+      eof_sent_ = true;
+      bufferevent_trigger_event(theirs, BEV_EVENT_ERROR, BEV_TRIG_DEFER_CALLBACKS);
+    }
+  }
   // DATA received but never taken by the relay: the connection window gets it back.
   session_.return_connection_credit(unconsumed_);
   unconsumed_ = 0;

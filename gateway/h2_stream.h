@@ -108,6 +108,7 @@ class H2Stream {
   bool body_until_close_ = false;
   uint64_t body_left_ = 0;  // ForwardingBody with a Content-Length
   std::string local_body_;  // LocalResponse
+  bool tunnel_ = false;     // a plain CONNECT (RFC 9113 8.5): DATA carries the tunnel's bytes
   std::size_t local_sent_ = 0;
 };
 

@@ -2,12 +2,15 @@
 //
 //   wsgate -c FILE                  run with FILE
 //   wsgate -t FILE | --check-config FILE   validate FILE, exit 0 (ok) or 1
+//   wsgate --hash-password [ITERATIONS]    read a password from stdin, print its hash
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "conf/config_loader.h"
 #include "gateway/server.h"
+#include "proxy/password_hash.h"
 #include "tls/tls_snapshot.h"
 
 namespace {
@@ -16,13 +19,43 @@ void usage(FILE* out) {
   std::fputs(
       "usage: wsgate -c FILE             run with the configuration in FILE\n"
       "       wsgate -t FILE             check FILE and exit (also --check-config FILE)\n"
+      "       wsgate --hash-password [ITERATIONS]\n"
+      "                                  read a password (one line) from stdin and print\n"
+      "                                  its hash for [[connect.user]] password_hash\n"
       "       wsgate --version\n",
       out);
+}
+
+// Reads one line from stdin (without its newline) and prints its PBKDF2 hash.
+int hash_password(int argc, char** argv) {
+  unsigned iterations = wsgate::proxy::kDefaultPbkdf2Iterations;
+  if (argc > 2) {
+    char* end = nullptr;
+    const unsigned long n = std::strtoul(argv[2], &end, 10);
+    if (end == argv[2] || *end != '\0' || n < 1000 || n > 10000000) {
+      std::fputs("wsgate: --hash-password ITERATIONS must be 1000..10000000\n", stderr);
+      return 1;
+    }
+    iterations = static_cast<unsigned>(n);
+  }
+  std::string password;
+  for (int c = std::getchar(); c != EOF && c != '\n'; c = std::getchar())
+    password.push_back(static_cast<char>(c));
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  if (password.empty()) {
+    std::fputs("wsgate: --hash-password: empty password on stdin\n", stderr);
+    return 1;
+  }
+  const std::string hash = wsgate::proxy::hash_password(password, iterations);
+  if (hash.empty()) return 1;
+  std::puts(hash.c_str());
+  return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "--hash-password") == 0) return hash_password(argc, argv);
   std::string config_path;
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {

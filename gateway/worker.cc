@@ -24,8 +24,21 @@ Worker::Worker(int index, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
   event_config_free(cfg);
   // Resolver for upstream names (reads resolv.conf and /etc/hosts); falls back to an
   // empty resolver when there is no resolv.conf, so IP literals still work.
-  dns_.reset(evdns_base_new(base_.get(), EVDNS_BASE_INITIALIZE_NAMESERVERS));
-  if (!dns_) dns_.reset(evdns_base_new(base_.get(), 0));
+  // With `nameservers` in the config (CONNECT targets are resolved here), those servers
+  // and /etc/hosts instead.
+  if (config_->nameservers.empty())
+    dns_.reset(evdns_base_new(base_.get(), EVDNS_BASE_INITIALIZE_NAMESERVERS));
+  if (!dns_) {
+    dns_.reset(evdns_base_new(base_.get(), 0));
+    evdns_base_load_hosts(dns_.get(), nullptr);
+    for (const auto& ns : config_->nameservers) {
+      const std::string text = ns.host.find(':') != std::string::npos
+                                   ? "[" + ns.host + "]:" + std::to_string(ns.port)
+                                   : ns.host + ":" + std::to_string(ns.port);
+      if (evdns_base_nameserver_ip_add(dns_.get(), text.c_str()) != 0)
+        log::warn("cannot use nameserver " + text);
+    }
+  }
   reap_event_.reset(event_new(base_.get(), -1, 0, &Worker::on_reap, this));
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   wake_event_.reset(

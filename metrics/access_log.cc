@@ -90,6 +90,8 @@ void for_each_field(const AccessRecord& r, Emit&& emit) {
   if (!r.protocol.empty()) emit("proto", r.protocol);
   if (!r.tls_version.empty()) emit("tls", r.tls_version);
   if (!r.client_subject.empty()) emit("client_cert", r.client_subject);
+  if (!r.target.empty()) emit("target", r.target);
+  if (!r.user.empty()) emit("user", r.user);
   std::string_view reason = r.reason;
   if (reason.empty() && r.stats != nullptr) reason = s.close_reason;
   if (!reason.empty()) emit("reason", reason);

@@ -29,6 +29,8 @@ struct AccessRecord {
   std::string_view tls_version;            // "TLSv1.3"; empty on plain connections
   std::string_view client_subject;         // verified client certificate subject, if any
   std::string_view protocol;               // "http/1.1" or "h2"; empty: not shown
+  std::string_view target;                 // CONNECT tunnels: "host:port" asked for
+  std::string_view user;                   // CONNECT tunnels: the proxy user, if any
 };
 
 enum class AccessLogFormat { Text, Json };

@@ -91,6 +91,10 @@ struct DirectionStats {
       bytes_by_opcode[static_cast<std::size_t>(opcode_slot(opcode))] += n;
     }
   }
+  // Bytes of a CONNECT tunnel (no frames in them).
+  void count_raw(uint64_t n) {
+    if constexpr (kRelayCounters) bytes += n;
+  }
   // A data message ended (FIN); its type is its first frame's opcode (RFC 6455 5.4).
   void count_message(uint8_t first_opcode) {
     if constexpr (kRelayCounters) {

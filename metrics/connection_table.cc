@@ -60,6 +60,7 @@ void row_json(std::string& out, const ConnectionInfo& c) {
       {"upstream", &c.labels.upstream},
       {"server", &c.labels.server},
       {"subprotocol", &c.subprotocol},
+      {"target", &c.target},
       {"tls", &c.tls}};
   for (const auto& [k, v] : strings) {
     out += ',';

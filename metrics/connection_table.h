@@ -20,6 +20,7 @@ struct ConnectionInfo {
   std::string state;              // the session's state ("relaying", "connecting_upstream", ...)
   ConnectionLabels labels;        // route/upstream/server are "-" until known
   std::string subprotocol;        // Sec-WebSocket-Protocol the upstream chose, "" if none
+  std::string target;             // CONNECT tunnels: "host:port" asked for, else ""
   std::string tls;                // the client's TLS version ("TLSv1.3"), "" when plain
   double age_seconds = 0;         // since accept
   double idle_seconds = 0;        // since the last bytes from either side (relaying only)

@@ -175,6 +175,16 @@ std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeI
   add_by_opcode(bytes, s.client_to_upstream, s.upstream_to_client,
                 &DirectionStats::bytes_by_opcode);
   out.push_back(std::move(bytes));
+  // Tunnel bytes are counted without an opcode: they are what the opcode split leaves.
+  MetricFamily tunnel_bytes = family(names::kTunnelBytesTotal, MetricType::Counter);
+  for (const auto& [dir, stats] : {std::pair{names::kClientToUpstream, &s.client_to_upstream},
+                                   std::pair{names::kUpstreamToClient, &s.upstream_to_client}}) {
+    uint64_t framed = 0;
+    for (const uint64_t b : stats->bytes_by_opcode) framed += b;
+    add_value(tunnel_bytes, {label(names::kDirection, std::string(dir))},
+              static_cast<double>(stats->bytes - framed));
+  }
+  out.push_back(std::move(tunnel_bytes));
 
   MetricFamily messages = family(names::kMessagesTotal, MetricType::Counter);
   const std::pair<std::string_view, const DirectionStats*> dirs[] = {

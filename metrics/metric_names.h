@@ -63,6 +63,8 @@ inline constexpr MetricDef kMessagesTotal{
 inline constexpr MetricDef kBytesTotal{
     "wsgate_bytes_total",
     "WebSocket wire bytes relayed (frame headers and payloads), by direction and opcode."};
+inline constexpr MetricDef kTunnelBytesTotal{
+    "wsgate_tunnel_bytes_total", "CONNECT tunnel bytes relayed (no frames), by direction."};
 inline constexpr MetricDef kClosesTotal{
     "wsgate_closes_total",
     "Ended WebSocket connections by the side that closed first and the close code."};

@@ -9,7 +9,7 @@ const char* to_string(Protocol p) {
     case Protocol::H2:
       return "h2";
     case Protocol::Tunnel:
-      return "tunnel";
+      return "connect";
   }
   return "?";
 }

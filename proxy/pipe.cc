@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <array>
 
+#include <sys/uio.h>
+
 namespace wsgate::proxy {
 
 Pipe::Pipe(bufferevent* source, bufferevent* sink, bool sink_is_plain_socket,
@@ -30,6 +32,10 @@ std::size_t Pipe::sink_buffered() const {
 }
 
 void Pipe::pump() {
+  if (raw_) {
+    pump_raw();
+    return;
+  }
   evbuffer* in = bufferevent_get_input(source_);
   const std::size_t available = evbuffer_get_length(in);
   std::size_t checked = 0;  // bytes at the front of `in` that may leave now
@@ -135,6 +141,53 @@ void Pipe::pump() {
   if (close_pending_ && payload_left_ == 0 && state_ != State::Finished) {
     write_close_now(pending_code_, pending_reason_);
   }
+}
+
+void Pipe::read_more_from_source() {
+  // libevent 2.1 reads at most 4096 bytes per readiness event (EVBUFFER_MAX_READ): for a
+  // bulk tunnel that is a readv and a writev per 4 KiB. Read what the socket holds into
+  // the same input buffer (its chains then move to the sink as usual), bounded by the
+  // room left under the sink's high watermark.
+  constexpr std::size_t kMaxRead = 256 * 1024;
+  evbuffer* in = bufferevent_get_input(source_);
+  const std::size_t pending = evbuffer_get_length(in) + sink_buffered();
+  if (pending >= high_watermark_) return;
+  const std::size_t room = std::min(kMaxRead, high_watermark_ - pending);
+  const evutil_socket_t fd = bufferevent_getfd(source_);
+  if (fd < 0) return;
+  std::array<evbuffer_iovec, 2> vec{};
+  // The bufferevent keeps its input's end frozen outside its own read callback; we do
+  // what that callback does.
+  evbuffer_unfreeze(in, 0);
+  const int n = evbuffer_reserve_space(in, static_cast<ev_ssize_t>(room), vec.data(), 2);
+  std::array<iovec, 2> iov{};
+  for (int i = 0; i < n; ++i)
+    iov[static_cast<std::size_t>(i)] = {vec[static_cast<std::size_t>(i)].iov_base,
+                                        vec[static_cast<std::size_t>(i)].iov_len};
+  // EOF, errors and EAGAIN are left to the bufferevent's next read, which reports them.
+  const ssize_t got = n > 0 ? readv(fd, iov.data(), n) : -1;
+  std::size_t left = got > 0 ? static_cast<std::size_t>(got) : 0;
+  int used = 0;
+  for (int i = 0; i < n && left > 0; ++i, ++used) {
+    auto& v = vec[static_cast<std::size_t>(i)];
+    v.iov_len = std::min(v.iov_len, left);
+    left -= v.iov_len;
+  }
+  evbuffer_commit_space(in, vec.data(), used);
+  evbuffer_freeze(in, 0);
+}
+
+void Pipe::pump_raw() {
+  if (read_source_directly_ && state_ != State::Finished) read_more_from_source();
+  evbuffer* in = bufferevent_get_input(source_);
+  const std::size_t available = evbuffer_get_length(in);
+  if (available == 0) return;
+  if (state_ == State::Finished) {
+    evbuffer_drain(in, available);
+    return;
+  }
+  stats_.count_raw(available);
+  move_checked_bytes(available);
 }
 
 void Pipe::move_checked_bytes(std::size_t n) {

@@ -66,6 +66,13 @@ class Pipe {
   void on_sink_drained();
   // Sets the sink's EV_WRITE to match its output (call once when the relay starts).
   void sync_sink_write_state();
+  // A CONNECT tunnel (set before the first pump): bytes pass without frame parsing; the
+  // same chain moves, direct writes and watermarks apply, only bytes are counted.
+  // `source_is_plain_socket`: the source may be read directly in larger reads.
+  void set_raw(bool source_is_plain_socket) {
+    raw_ = true;
+    read_source_directly_ = source_is_plain_socket;
+  }
 
   // Write the gateway's own Close to the sink at the next frame boundary (RFC 6455 5.4:
   // control frames may sit between fragments, never inside a frame). From then on the
@@ -81,8 +88,11 @@ class Pipe {
   std::size_t sink_buffered() const;
   bufferevent* source() const { return source_; }
   bufferevent* sink() const { return sink_; }
+  bool sink_is_plain_socket() const { return direct_write_; }
 
  private:
+  void pump_raw();
+  void read_more_from_source();
   void move_checked_bytes(std::size_t n);
   void write_close_now(uint16_t code, std::string_view reason);
   void write_to_sink_now();
@@ -109,6 +119,8 @@ class Pipe {
   uint16_t pending_code_ = 0;
   std::string pending_reason_;
   uint8_t paused_ = 0;  // PauseReason bits
+  bool raw_ = false;    // set_raw(): no frames, just bytes
+  bool read_source_directly_ = false;
 };
 
 }  // namespace wsgate::proxy

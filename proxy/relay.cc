@@ -47,7 +47,12 @@ Relay::Relay(event_base* base, BufferEventPtr client, bool client_is_plain, Buff
                  rules_for(ws::Direction::ServerToClient, settings),
                  /*mask_to_sink=*/false, settings.buffer_size, stats.upstream_to_client, *this),
       idle_timer_(base, [this] { on_idle_check(); }),
-      close_timer_(base, [this] { finish(); }) {}
+      close_timer_(base, [this] { finish(); }) {
+  if (settings_.raw) {
+    to_upstream_.set_raw(/*source_is_plain_socket=*/client_is_plain);
+    to_client_.set_raw(/*source_is_plain_socket=*/upstream_is_plain);
+  }
+}
 
 Relay::~Relay() = default;
 
@@ -121,7 +126,10 @@ void Relay::on_violation(Pipe& pipe, uint16_t code, std::string_view why) {
 }
 
 void Relay::on_side_gone(bool client_side, bool error) {
-  (void)error;
+  if (settings_.raw) {
+    raw_side_gone(client_side, error);
+    return;
+  }
   if (client_side) {
     if (client_gone_) return;
     client_gone_ = true;
@@ -141,6 +149,10 @@ void Relay::on_side_gone(bool client_side, bool error) {
 
 void Relay::close(uint16_t code, std::string_view reason) {
   if (finished_) return;
+  if (settings_.raw) {
+    raw_close(reason);
+    return;
+  }
   record_first_close(metrics::Side::Gateway, code, reason);
   to_client_.send_close(code, reason);
   to_upstream_.send_close(code, reason);
@@ -171,6 +183,10 @@ void Relay::record_first_close(metrics::Side by, uint16_t code, std::string_view
 }
 
 void Relay::maybe_finish() {
+  if (settings_.raw) {
+    raw_maybe_finish();
+    return;
+  }
   if (finished_ || !closing_) return;
   // Each side is done when it has nothing more to say (its Close arrived, it broke the
   // rules, or its TCP connection ended) and has been told everything (a Close is in its

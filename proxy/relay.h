@@ -25,6 +25,10 @@ struct RelaySettings {
   conf::Duration idle_timeout = std::chrono::minutes(5);
   // After the first Close, how long both sides get to finish the close handshake.
   conf::Duration close_timeout = std::chrono::seconds(5);
+  // A CONNECT tunnel: raw bytes, no frames (proxy/relay_raw.cc). A side's EOF is passed
+  // on as a TCP half-close where the other side is a plain socket; otherwise, and on
+  // errors, idle timeout or close(), both sides end once what is buffered is flushed.
+  bool raw = false;
 };
 
 // Sends a TLS close_notify on `bev` if it is a TLS bufferevent whose handshake finished
@@ -70,6 +74,11 @@ class Relay final : private PipeEvents {
   void record_first_close(metrics::Side by, uint16_t code, std::string_view reason);
   void maybe_finish();
   void finish();
+  // Raw mode (CONNECT tunnels), in proxy/relay_raw.cc.
+  void raw_side_gone(bool client_side, bool error);
+  void raw_close(std::string_view reason);
+  void raw_record_end(metrics::Side by, uint16_t code, std::string_view reason, bool full);
+  void raw_maybe_finish();
 
   event_base* base_;
   BufferEventPtr client_;
@@ -86,6 +95,13 @@ class Relay final : private PipeEvents {
   bool upstream_gone_ = false;
   bool closing_ = false;
   bool finished_ = false;
+  // Raw mode: a side sent EOF; the other side's write half was shut (or must be closed
+  // whole because it cannot be half-closed).
+  bool client_eof_ = false;
+  bool upstream_eof_ = false;
+  bool client_shut_ = false;
+  bool upstream_shut_ = false;
+  bool raw_full_close_ = false;
 };
 
 }  // namespace wsgate::proxy

@@ -1,0 +1,60 @@
+// Proxy authentication of CONNECT requests: Proxy-Authorization: Basic (RFC 9110 11.7.1,
+// RFC 7617) against the [[connect.user]] list. 407 with Proxy-Authenticate when missing
+// or wrong. The header's value is never logged or forwarded.
+//
+// PBKDF2 costs milliseconds of the worker's loop, so each worker thread keeps a small
+// bounded cache of credentials it has verified: keyed by SHA-256 of (stored hash, user,
+// password), never the plaintext; a changed hash in a reloaded config misses the cache.
+// Failed attempts are not cached (each costs one PBKDF2).
+//
+// One PBKDF2 run (100,000 iterations) costs tens of milliseconds of the worker's loop, so
+// wrong passwords sent in a flood could stall every connection on that worker. Each
+// worker therefore spends at most kVerificationShare of its time in PBKDF2 (measured, so
+// it holds whatever the iterations and the CPU); beyond that a request whose credentials
+// are not in the cache gets 503 with Retry-After, while cached (already verified)
+// credentials keep working. An unknown user name costs one run against a dummy hash as
+// well, so timing does not tell which user names exist.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "conf/config.h"
+
+namespace wsgate::gateway {
+
+struct ProxyAuthResult {
+  bool ok = false;
+  std::string user;    // ok: the authenticated user name
+  std::string reason;  // !ok: one line for the body (never echoes the credentials)
+  int status = 407;    // !ok: 407, or 503 when the worker's verification budget is spent
+};
+
+// The share of a worker's time PBKDF2 may take, and the burst (seconds of PBKDF2) an
+// idle worker allows at once.
+inline constexpr double kVerificationShare = 0.25;
+inline constexpr double kVerificationBurstSeconds = 0.25;
+
+// Credit in seconds of PBKDF2 time: refilled at kVerificationShare per second up to the
+// burst; a verification may start while the credit is positive and is charged what it
+// took.
+class VerificationBudget {
+ public:
+  using Clock = std::chrono::steady_clock;
+  bool may_start(Clock::time_point now);
+  void charge(Clock::duration spent);
+
+ private:
+  double credit_ = kVerificationBurstSeconds;
+  Clock::time_point last_{};
+};
+
+// `header`: the Proxy-Authorization value, or null when absent.
+ProxyAuthResult check_proxy_authorization(const std::vector<conf::ConnectUser>& users,
+                                          const std::string_view* header);
+
+inline constexpr std::string_view kProxyAuthenticate = R"(Basic realm="wsgate", charset="UTF-8")";
+
+}  // namespace wsgate::gateway

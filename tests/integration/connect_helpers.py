@@ -1,0 +1,110 @@
+"""Helpers for the CONNECT tunnel tests: config with [connect], a python http.server
+target in a subprocess, curl through the proxy, and a raw CONNECT over a socket."""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Optional
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+CURL = "/usr/bin/curl"
+
+
+def connect_config(gw_port: int, allow: list, *, users: Optional[list] = None,
+                   listener_connect: bool = True, extra: str = "", listener: Optional[dict] = None,
+                   connect_keys: Optional[dict] = None) -> str:
+    """One listener with connect = true, a placeholder upstream/route (the config needs
+    one), and [connect] with `allow` rules ({host|cidr, ports}) and `users` (name, hash)."""
+    keys = {"connect": listener_connect, **(listener or {})}
+    text = h.simple_config(gw_port, ["127.0.0.1:9"], listener=keys)
+    text += "[connect]\n"
+    for k, v in (connect_keys or {}).items():
+        text += f"{k} = {h.toml_value(v)}\n"
+    for rule in allow:
+        text += h.toml_table("connect.allow", rule)
+    for name, pw_hash in users or []:
+        text += h.toml_table("connect.user", {"name": name, "password_hash": pw_hash})
+    return text + extra
+
+
+def hash_password(password: str, iterations: int = 1000) -> str:
+    out = subprocess.run([h.WSGATE_BIN, "--hash-password", str(iterations)],
+                         input=(password + "\n").encode(), capture_output=True, timeout=30,
+                         check=True)
+    return out.stdout.decode().strip()
+
+
+class HttpServer:
+    """python3 -m http.server on 127.0.0.1 serving a temp folder; stopped by PID."""
+
+    def __init__(self, files: dict):
+        self._tmp = tempfile.TemporaryDirectory(prefix="wsgate-http-")
+        for name, data in files.items():
+            with open(os.path.join(self._tmp.name, name), "wb") as f:
+                f.write(data)
+        self.port = h.free_port()
+        self.proc: Optional[subprocess.Popen] = None
+
+    async def __aenter__(self) -> "HttpServer":
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "http.server", str(self.port), "--bind", "127.0.0.1",
+             "--directory", self._tmp.name],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        await h.wait_until(lambda: h.tcp_accepts("127.0.0.1", self.port), 10,
+                           "http.server to listen")
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self._tmp.cleanup()
+
+
+async def curl(*args: str, timeout: float = 20) -> tuple[int, bytes, bytes]:
+    """(exit code, stdout, stderr) of curl with `args`."""
+    proc = await asyncio.create_subprocess_exec(
+        CURL, "-sS", "--max-time", str(int(timeout)), *args, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout + 5)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    return proc.returncode, out, err
+
+
+async def raw_connect(gw_port: int, target: str, headers: str = "",
+                      timeout: float = 10.0) -> tuple[socket.socket, bytes]:
+    """Opens a socket to the gateway, sends CONNECT `target`, reads the response head.
+    Returns (blocking socket, head bytes); the socket is positioned after the head."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", gw_port)), timeout)
+    request = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{headers}\r\n".encode()
+    await loop.sock_sendall(sock, request)
+    head = b""
+    deadline = time.monotonic() + timeout
+    while b"\r\n\r\n" not in head:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no CONNECT answer within {timeout}s: {head!r}")
+        chunk = await asyncio.wait_for(loop.sock_recv(sock, 1), left)  # byte by byte: no overread
+        if not chunk:
+            break
+        head += chunk
+    return sock, head
