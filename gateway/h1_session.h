@@ -86,6 +86,8 @@ class H1Session {
   void detach_observer() { on_done_ = nullptr; }
 
   uint64_t id() const { return id_; }
+  // A CONNECT tunnel (raw bytes, no WebSocket frames).
+  bool is_tunnel() const { return !tunnel_target_.empty(); }
   State state() const { return state_; }
 
   // For the worker's scrape reports (gateway/worker_report.cc), on the worker's thread:
@@ -122,7 +124,6 @@ class H1Session {
   // CONNECT tunnels (gateway/h1_connect.cc).
   void handle_connect();
   void on_tunnel_dialed(proxy::DialResult&& result);
-  bool is_tunnel() const { return !tunnel_target_.empty(); }
 
   Worker& worker_;
   const uint64_t id_;

@@ -39,7 +39,8 @@ void Worker::drain_sessions(conf::Duration spread) {
   std::vector<H1Session*> handshaking;
   for (auto& [raw, owned] : sessions_) {
     if (raw->state() == H1Session::State::Relaying) {
-      relaying.push_back({raw, raw->id()});
+      // A tunnel has no Close frame to end it gracefully: it runs until drain_timeout.
+      if (!raw->is_tunnel()) relaying.push_back({raw, raw->id()});
     } else {
       handshaking.push_back(raw);
     }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 
 #include <sys/uio.h>
 
@@ -164,8 +165,11 @@ void Pipe::read_more_from_source() {
   for (int i = 0; i < n; ++i)
     iov[static_cast<std::size_t>(i)] = {vec[static_cast<std::size_t>(i)].iov_base,
                                         vec[static_cast<std::size_t>(i)].iov_len};
-  // EOF, errors and EAGAIN are left to the bufferevent's next read, which reports them.
   const ssize_t got = n > 0 ? readv(fd, iov.data(), n) : -1;
+  // EOF and EAGAIN are left to the bufferevent's next read, which reports them; an error
+  // is not (the kernel reports it once, the next read would say EOF): pump_raw() passes it on.
+  if (n > 0 && got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+    source_failed_ = true;
   std::size_t left = got > 0 ? static_cast<std::size_t>(got) : 0;
   int used = 0;
   for (int i = 0; i < n && left > 0; ++i, ++used) {
@@ -181,13 +185,16 @@ void Pipe::pump_raw() {
   if (read_source_directly_ && state_ != State::Finished) read_more_from_source();
   evbuffer* in = bufferevent_get_input(source_);
   const std::size_t available = evbuffer_get_length(in);
-  if (available == 0) return;
   if (state_ == State::Finished) {
     evbuffer_drain(in, available);
-    return;
+  } else if (available > 0) {
+    stats_.count_raw(available);
+    move_checked_bytes(available);
   }
-  stats_.count_raw(available);
-  move_checked_bytes(available);
+  if (source_failed_) {
+    source_failed_ = false;
+    events_.on_source_failed(*this);
+  }
 }
 
 void Pipe::move_checked_bytes(std::size_t n) {

@@ -27,6 +27,10 @@ class PipeEvents {
   virtual void on_close_frame(Pipe& pipe, uint16_t code) = 0;
   // The source broke a framing rule; `code` is what its sender must be told (1002, 1009).
   virtual void on_violation(Pipe& pipe, uint16_t code, std::string_view why) = 0;
+  // Raw mode: a read of the source socket failed (e.g. ECONNRESET). The error is reported
+  // once by the kernel, so the Pipe, having taken it, passes it on (after the bytes read
+  // before it have moved).
+  virtual void on_source_failed(Pipe& /*pipe*/) {}
 
  protected:
   ~PipeEvents() = default;
@@ -121,6 +125,7 @@ class Pipe {
   uint8_t paused_ = 0;  // PauseReason bits
   bool raw_ = false;    // set_raw(): no frames, just bytes
   bool read_source_directly_ = false;
+  bool source_failed_ = false;  // read_more_from_source() took an error from the socket
 };
 
 }  // namespace wsgate::proxy

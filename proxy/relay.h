@@ -69,6 +69,7 @@ class Relay final : private PipeEvents {
 
   void on_close_frame(Pipe& pipe, uint16_t code) override;
   void on_violation(Pipe& pipe, uint16_t code, std::string_view why) override;
+  void on_source_failed(Pipe& pipe) override;
   void on_side_gone(bool client_side, bool error);
   void on_idle_check();
   void record_first_close(metrics::Side by, uint16_t code, std::string_view reason);

@@ -62,6 +62,10 @@ void Relay::raw_side_gone(bool client_side, bool error) {
   raw_record_end(by, ws::close_code::kNormal, {}, !from.sink_is_plain_socket());
 }
 
+void Relay::on_source_failed(Pipe& pipe) {
+  raw_side_gone(&pipe == &to_upstream_, true);
+}
+
 void Relay::raw_close(std::string_view reason) {
   raw_record_end(metrics::Side::Gateway, ws::close_code::kGoingAway, reason, true);
   raw_maybe_finish();
