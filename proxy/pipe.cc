@@ -7,6 +7,9 @@
 #include <algorithm>
 #include <array>
 
+#include "proxy/keepalive.h"
+#include "proxy/message_rate_limiter.h"
+
 namespace wsgate::proxy {
 
 Pipe::Pipe(bufferevent* source, bufferevent* sink, bool sink_is_plain_socket,
@@ -31,7 +34,7 @@ std::size_t Pipe::sink_buffered() const {
 
 void Pipe::pump() {
   evbuffer* in = bufferevent_get_input(source_);
-  const std::size_t available = evbuffer_get_length(in);
+  std::size_t available = evbuffer_get_length(in);
   std::size_t checked = 0;  // bytes at the front of `in` that may leave now
 
   while (checked < available) {
@@ -55,6 +58,13 @@ void Pipe::pump() {
       write_close_now(pending_code_, pending_reason_);
       return pump();  // the rest of the input is now dropped frame by frame
     }
+    if (ping_pending_) {
+      // The gateway's Ping goes between frames (RFC 6455 5.4), after what was checked.
+      move_checked_bytes(checked);
+      available -= checked;
+      checked = 0;
+      write_ping_now();
+    }
 
     std::array<uint8_t, ws::kMaxHeaderSize> raw{};
     evbuffer_ptr pos;
@@ -71,6 +81,12 @@ void Pipe::pump() {
       why = "malformed frame length";
     } else if ((code = validator_.check(h)) != 0) {
       why = validator_.last_error();
+    } else if (message_limiter_ != nullptr && !h.is_control() &&
+               h.opcode != static_cast<uint8_t>(ws::Opcode::Continuation) &&
+               state_ == State::Forwarding && !message_allowed()) {
+      // RFC 6455 7.4.1: 1008, the endpoint broke a policy (the route's message rate).
+      code = ws::close_code::kPolicyViolation;
+      why = "message rate exceeded";
     }
     if (code != 0) {
       // The offending frame is never forwarded; what came before it is.
@@ -116,7 +132,21 @@ void Pipe::pump() {
         evbuffer_drain(in, evbuffer_get_length(in));
         return;
       }
-      if (state_ == State::Forwarding) stats_.count_frame(h.opcode, frame_len);
+      if (op == ws::Opcode::Pong && pings_to_source_ != nullptr &&
+          pings_to_source_->expects_pongs() && take_gateway_pong(in, checked, h)) {
+        // It answers the gateway's own Ping: consumed, never forwarded.
+        move_checked_bytes(checked);
+        evbuffer_drain(in, frame_len);
+        available -= checked + frame_len;
+        checked = 0;
+        continue;
+      }
+      if (state_ == State::Forwarding) {
+        stats_.count_frame(h.opcode, frame_len);
+        // RFC 6455 5.5.3: the peer may answer only this later Ping, not the gateway's.
+        if (op == ws::Opcode::Ping && pings_to_sink_ != nullptr)
+          pings_to_sink_->later_ping_forwarded();
+      }
       checked += frame_len;
       continue;
     }
@@ -132,9 +162,57 @@ void Pipe::pump() {
     }
   }
   move_checked_bytes(checked);
-  if (close_pending_ && payload_left_ == 0 && state_ != State::Finished) {
-    write_close_now(pending_code_, pending_reason_);
+  if (payload_left_ == 0 && state_ != State::Finished) {
+    if (ping_pending_) write_ping_now();
+    if (close_pending_) write_close_now(pending_code_, pending_reason_);
   }
+}
+
+void Pipe::drop_sink() {
+  sink_got_close_ = true;
+  close_pending_ = false;
+  ping_pending_ = false;
+  if (state_ == State::Forwarding) state_ = State::Dropping;
+}
+
+bool Pipe::take_gateway_pong(evbuffer* in, std::size_t at, const ws::FrameHeader& h) {
+  if (h.payload_length > kMaxPingPayload) return false;  // longer than any gateway Ping
+  std::array<uint8_t, ws::kMaxHeaderSize + kMaxPingPayload> frame{};
+  evbuffer_ptr pos;
+  evbuffer_ptr_set(in, &pos, at, EVBUFFER_PTR_SET);
+  const std::size_t n = h.header_length + h.payload_length;
+  evbuffer_copyout_from(in, &pos, frame.data(), n);
+  uint8_t* payload = frame.data() + h.header_length;
+  if (h.masked) ws::apply_mask(payload, h.payload_length, h.mask.data(), 0);
+  return pings_to_source_->take_pong({payload, h.payload_length});
+}
+
+bool Pipe::message_allowed() {
+  const int64_t now_ns = static_cast<int64_t>(loop_now_->tv_sec) * 1'000'000'000 +
+                         static_cast<int64_t>(loop_now_->tv_usec) * 1'000;
+  return message_limiter_->allow(now_ns);
+}
+
+bool Pipe::send_ping(std::span<const uint8_t> payload) {
+  if (sink_got_close_ || payload.size() > kMaxPingPayload) return false;
+  std::array<uint8_t, 4> mask{};
+  if (mask_to_sink_) RAND_bytes(mask.data(), static_cast<int>(mask.size()));  // RFC 6455 5.3
+  ping_frame_len_ = static_cast<uint8_t>(
+      ws::build_control_frame(ping_frame_.data(), ws::Opcode::Ping, payload.data(), payload.size(),
+                              mask_to_sink_ ? mask.data() : nullptr));
+  ping_pending_ = true;
+  // Between frames now: write it at once (else pump() does at the boundary).
+  if (payload_left_ == 0 && !close_pending_) write_ping_now();
+  return true;
+}
+
+void Pipe::write_ping_now() {
+  ping_pending_ = false;
+  if (sink_got_close_) return;
+  const bool sink_was_empty = sink_buffered() == 0;
+  bufferevent_write(sink_, ping_frame_.data(), ping_frame_len_);
+  if (sink_was_empty) write_to_sink_now();
+  if (pings_to_sink_ != nullptr) pings_to_sink_->ping_written();
 }
 
 void Pipe::move_checked_bytes(std::size_t n) {

@@ -9,11 +9,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string_view>
 
 #include "conf/config.h"
 #include "metrics/connection_stats.h"
+#include "proxy/keepalive.h"
 #include "proxy/libevent_ptr.h"
+#include "proxy/message_rate_limiter.h"
 #include "proxy/pipe.h"
 
 namespace wsgate::proxy {
@@ -25,6 +28,14 @@ struct RelaySettings {
   conf::Duration idle_timeout = std::chrono::minutes(5);
   // After the first Close, how long both sides get to finish the close handshake.
   conf::Duration close_timeout = std::chrono::seconds(5);
+  // The gateway's keepalive pings (route ping_interval; 0: off) and to whom.
+  conf::Duration ping_interval = std::chrono::seconds(0);
+  conf::Duration ping_timeout = std::chrono::seconds(10);
+  bool ping_client = true;
+  bool ping_upstream = true;
+  // Data messages per second from the client (0: no limit), and the burst (0: = rate).
+  uint32_t max_message_rate = 0;
+  uint32_t max_message_burst = 0;
 };
 
 // Sends a TLS close_notify on `bev` if it is a TLS bufferevent whose handshake finished
@@ -66,6 +77,10 @@ class Relay final : private PipeEvents {
   void on_side_gone(bool client_side, bool error);
   void on_idle_check();
   void record_first_close(metrics::Side by, uint16_t code, std::string_view reason);
+  void start_keepalive();
+  // A pinged side missed ping_timeout: it is dropped without a close handshake (1006),
+  // the other side gets Close 1001.
+  void on_ping_timeout(bool client_side);
   void maybe_finish();
   void finish();
 
@@ -75,8 +90,11 @@ class Relay final : private PipeEvents {
   RelaySettings settings_;
   metrics::ConnectionStats& stats_;
   std::function<void()> on_finished_;
-  Pipe to_upstream_;  // client -> upstream
-  Pipe to_client_;    // upstream -> client
+  Pipe to_upstream_;                                  // client -> upstream
+  Pipe to_client_;                                    // upstream -> client
+  std::unique_ptr<Keepalive> client_pings_;           // null: the client is not pinged
+  std::unique_ptr<Keepalive> upstream_pings_;         // null: the upstream is not pinged
+  std::unique_ptr<MessageRateLimiter> message_rate_;  // null: no client message rate limit
   Timer idle_timer_;
   Timer close_timer_;
   timeval last_activity_{};
