@@ -528,6 +528,8 @@ metrics::ConnectionInfo H1Session::describe(int worker) const {
     c.client_to_upstream = stats_.client_to_upstream;
     c.upstream_to_client = stats_.upstream_to_client;
     c.buffered_bytes = relay_->buffered_bytes();
+    c.client_pings = stats_.client_pings;
+    c.upstream_pings = stats_.upstream_pings;
   }
   return c;
 }
