@@ -114,7 +114,9 @@ void Relay::on_violation(Pipe& pipe, uint16_t code, std::string_view why) {
   record_first_close(metrics::Side::Gateway, code, why);
   if (by_client) {
     to_client_.send_close(code, why);  // the offender learns why
-    to_upstream_.send_close(ws::close_code::kGoingAway, "client protocol error");
+    to_upstream_.send_close(ws::close_code::kGoingAway, code == ws::close_code::kPolicyViolation
+                                                            ? "client message rate exceeded"
+                                                            : "client protocol error");
   } else {
     to_upstream_.send_close(code, why);
     // The backend failed: the client is told so (1011), not blamed.

@@ -257,6 +257,7 @@ TEST_CASE("rate limit: the message over the burst gets 1008, the upstream 1001")
   const auto up = frames_in(f.at_upstream);
   CHECK(count_opcode(f.at_upstream, 0x1) == 3);
   CHECK(close_code(first_with(up, 0x8)) == 1001);
+  CHECK(first_with(up, 0x8).payload.substr(2) == "client message rate exceeded");
   CHECK(f.stats.close_code == 1008);
   CHECK(f.stats.closed_by == metrics::Side::Gateway);
 }
