@@ -71,6 +71,7 @@ bool Keepalive::take_pong(std::span<const uint8_t> payload) {
     case PingTracker::Pong::Stale:
       return true;
     case PingTracker::Pong::Implied:
+      stats_.answered++;  // answered, but the round trip is the other Ping's
       schedule_next_ping();
       return false;
     case PingTracker::Pong::NotOurs:
