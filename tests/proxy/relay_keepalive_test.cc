@@ -219,7 +219,7 @@ TEST_CASE("keepalive: a ping waits for the frame in flight to end") {
   CHECK(frames_in(f.at_client)[1].opcode == 0x9);
 }
 
-TEST_CASE("keepalive: a client that does not answer is dropped; the upstream gets 1001") {
+TEST_CASE("keepalive: a client that does not answer is dropped, the upstream gets 1001") {
   Fixture f(pings(true, false));
   const auto start = std::chrono::steady_clock::now();
   REQUIRE(f.run_until([&] { return count_opcode(f.at_upstream, 0x8) == 1; }, false));
