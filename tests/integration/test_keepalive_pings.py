@@ -2,7 +2,8 @@
 
 A client that answers the gateway's pings stays connected past the route's idle timeout;
 one that stops answering is dropped after ping_timeout (no close handshake with it, the
-backend gets 1001); the Pongs that answer gateway pings never reach the other side, and
+backend gets 1001), and so is a backend that stops answering (the client gets 1001); the
+Pongs that answer gateway pings never reach the other side, and
 pings toward the backend are masked (RFC 6455 5.3). Peers: python3-websockets 10.4 (its
 own keepalive off, so the only pings on the wire are the gateway's), and raw sockets for
 a client that never answers and a backend that records every frame it receives.
@@ -29,10 +30,11 @@ GATEWAY_PING_TAG = b"wsgp"  # the gateway's own Ping payloads start with it
 class RecordingBackend:
     """A WebSocket server written on raw asyncio streams: it completes the handshake,
     records every frame it receives (masked flag, opcode, unmasked payload), answers
-    every Ping with a Pong carrying the same payload (RFC 6455 5.5.3), echoes text and
-    binary frames, and answers a Close with a Close."""
+    every Ping with a Pong carrying the same payload (RFC 6455 5.5.3) unless told not
+    to, echoes text and binary frames, and answers a Close with a Close."""
 
-    def __init__(self):
+    def __init__(self, answer_pings: bool = True):
+        self.answer_pings = answer_pings
         self.frames: list[h.Frame] = []
         self.writers = []
         self.closed = asyncio.Event()
@@ -72,7 +74,7 @@ class RecordingBackend:
             while time.monotonic() < deadline:
                 frame = await self._read_frame(reader)
                 self.frames.append(frame)
-                if frame.opcode == h.OP_PING:
+                if frame.opcode == h.OP_PING and self.answer_pings:
                     writer.write(h.encode_frame(h.OP_PONG, frame.payload, mask=False))
                 elif frame.opcode in (h.OP_TEXT, h.OP_BINARY):
                     writer.write(h.encode_frame(frame.opcode, frame.payload, mask=False))
@@ -185,6 +187,41 @@ class SilentClientDropped(h.GatewayCase):
         metrics = await admin.metrics()
         self.assertEqual(metrics.value("wsgate_ping_timeouts_total", side="client"), 1)
         self.assertEqual(metrics.value("wsgate_ping_timeouts_total", side="upstream"), 0)
+
+
+class SilentBackendDropped(h.GatewayCase):
+    async def test_backend_that_never_answers_is_dropped_and_the_client_gets_1001(self):
+        async with RecordingBackend(answer_pings=False) as backend:
+            admin_port = h.free_port()
+            gw = await self.start_gateway(ac.with_admin(h.simple_config(
+                h.free_port(), [backend.address],
+                route=ping_route(idle_timeout="20s", ping_to="upstream")), admin_port))
+            admin = ac.Admin(admin_port)
+            await admin.wait_up()
+            async with h.ws_connect(gw.port, compression=None) as ws:
+                opened = time.monotonic()
+                await ws.send("hello")
+                self.assertEqual(await asyncio.wait_for(ws.recv(), 10), "hello")
+                with self.assertRaises(websockets.exceptions.ConnectionClosed) as cm:
+                    await asyncio.wait_for(ws.recv(), 10)
+                took = time.monotonic() - opened
+            self.assertIsNotNone(cm.exception.rcvd, "the client got no Close frame")
+            self.assertEqual((cm.exception.rcvd.code, cm.exception.rcvd.reason),
+                             (1001, "upstream ping timeout"))
+            self.assertGreaterEqual(took, 1.3, "dropped before ping_interval + ping_timeout")
+            self.assertLess(took, 4.0, "not dropped within ping_interval + ping_timeout + slack")
+            # The backend saw masked gateway pings and no Close (it was taken for dead).
+            await asyncio.wait_for(backend.closed.wait(), 10)
+            opcodes = [f.opcode for f in backend.frames]
+            self.assertIn(h.OP_PING, opcodes, backend.frames)
+            self.assertNotIn(h.OP_CLOSE, opcodes, backend.frames)
+            self.assertTrue(all(f.masked for f in backend.frames), backend.frames)
+        line = await gw.wait_access_line(lambda f: f.get("route") == "*/echo", "the connection")
+        self.assertEqual((line["close_code"], line["closed_by"], line["reason"]),
+                         ("1006", "upstream", "upstream ping timeout"), line)
+        metrics = await admin.metrics()
+        self.assertEqual(metrics.value("wsgate_ping_timeouts_total", side="upstream"), 1)
+        self.assertEqual(metrics.value("wsgate_ping_timeouts_total", side="client"), 0)
 
 
 class PongsStayInTheGateway(h.GatewayCase):
