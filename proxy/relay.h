@@ -1,6 +1,7 @@
 // The relay of one WebSocket connection after its opening handshake: two Pipes, one per
 // direction, between the client's and the upstream's bufferevents, plus the close
-// rules that end both sides together.
+// rules that end both sides together, and the route's keepalive pings and client
+// message rate limit.
 //
 // Ownership: the Relay owns both bufferevents (and so both sockets) and frees them when
 // it is destroyed. When the relay is over it calls `on_finished` exactly once; the owner
