@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <functional>
 #include <string>
 #include <vector>
@@ -99,6 +100,8 @@ struct Fixture {
   std::string at_client, at_upstream;
 
   explicit Fixture(const proxy::RelaySettings& settings) {
+    // A peer the gateway drops is a socket the test may still write to (as in wsgate).
+    std::signal(SIGPIPE, SIG_IGN);
     int a[2], b[2];
     REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, a) == 0);
     REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, b) == 0);
@@ -129,13 +132,20 @@ struct Fixture {
     }
   }
   // Runs the loop until `done` holds or `limit` passes; the client is read unless told not.
+  bool read_upstream = true;
+  std::string client_out;  // bytes the client still has to write (its socket was full)
+
   bool run_until(const std::function<bool()>& done, bool read_client = true,
                  std::chrono::milliseconds limit = 3s) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
       event_base_loop(base.get(), EVLOOP_NONBLOCK);
+      if (!client_out.empty()) {
+        const ssize_t n = write(client_peer, client_out.data(), client_out.size());
+        if (n > 0) client_out.erase(0, static_cast<std::size_t>(n));
+      }
       if (read_client && !drain_into(client_peer, at_client)) client_eof = true;
-      drain_into(upstream_peer, at_upstream);
+      if (read_upstream) drain_into(upstream_peer, at_upstream);
       if (done()) return true;
       usleep(1000);
     }
@@ -273,4 +283,33 @@ TEST_CASE("rate limit: continuation frames and control frames are not messages")
   REQUIRE(f.run_until([&] { return f.at_upstream.size() >= msg.size(); }));
   CHECK(f.at_upstream == msg);
   CHECK(count_opcode(f.at_client, 0x8) == 0);
+}
+
+TEST_CASE("keepalive: a client the gateway is not reading (backpressure) is not dropped") {
+  proxy::RelaySettings s = pings(true, false);
+  s.buffer_size = 4096;
+  s.ping_timeout = 300ms;
+  Fixture f(s);
+  // The upstream reads nothing: its socket fills, the gateway stops reading the client,
+  // and the client's own socket fills behind it.
+  f.read_upstream = false;
+  const std::string one = frame(0x2, std::string(16 * 1024, 'c'), true);
+  for (int i = 0; i < 60; ++i) f.client_out += one;
+  const std::size_t total = f.client_out.size();
+  REQUIRE(f.run_until([&] { return count_opcode(f.at_client, 0x9) >= 1; }));
+  // Several ping timeouts pass: the client cannot be heard, so it is not judged.
+  f.run_until([] { return false; }, true, 1000ms);
+  CHECK_FALSE(f.stats.client_pings.timed_out);
+  CHECK_FALSE(f.finished);
+  REQUIRE(f.client_out.size() > 0);  // the client really was blocked
+  // The client answers at its next frame boundary; the upstream reads again.
+  const std::size_t written = total - f.client_out.size();
+  const std::size_t boundary = (written + one.size() - 1) / one.size() * one.size() - written;
+  const Frame ping = first_with(frames_in(f.at_client), 0x9);
+  f.client_out.insert(boundary, frame(0xA, ping.payload, true));
+  f.read_upstream = true;
+  REQUIRE(f.run_until([&] { return f.stats.client_pings.answered >= 1; }));
+  CHECK_FALSE(f.stats.client_pings.timed_out);
+  REQUIRE(f.run_until([&] { return f.client_out.empty() && f.at_upstream.size() >= total; }));
+  CHECK(f.at_upstream.size() == total);  // every data frame, and not the Pong
 }
