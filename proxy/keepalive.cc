@@ -41,6 +41,21 @@ void Keepalive::on_timer() {
     timer_.arm_ms(timeout_.count());
     return;
   }
+  // A slow reader is not a dead one. A Ping queued behind data the peer has not read yet
+  // cannot be answered: while the peer keeps taking our bytes it gets more time; once
+  // the Ping has reached it, one full ping_timeout to answer. No progress: dead.
+  const uint64_t delivered = to_peer_.sink_bytes_delivered();
+  const bool ping_delivered = delivered >= ping_end_;
+  const bool progress = delivered > delivered_at_check_;
+  const bool delivered_since_last_check =
+      ping_delivered && checked_once_ && !ping_delivered_at_check_;
+  delivered_at_check_ = delivered;
+  ping_delivered_at_check_ = ping_delivered;
+  checked_once_ = true;
+  if ((!ping_delivered && progress) || delivered_since_last_check) {
+    timer_.arm_ms(timeout_.count());
+    return;
+  }
   stats_.timed_out = true;
   stop();
   on_dead_();
@@ -58,6 +73,10 @@ void Keepalive::send_ping() {
 void Keepalive::ping_written() {
   tracker_.written(PingTracker::Clock::now());
   stats_.sent++;
+  ping_end_ = to_peer_.sink_bytes_queued();
+  delivered_at_check_ = to_peer_.sink_bytes_delivered();
+  ping_delivered_at_check_ = false;
+  checked_once_ = false;
 }
 
 bool Keepalive::take_pong(std::span<const uint8_t> payload) {

@@ -59,6 +59,12 @@ class Keepalive {
   metrics::PingStats& stats_;
   std::function<void()> on_dead_;
   PingTracker tracker_;
+  // Where the outstanding Ping ends in the byte stream to the peer, and how much of that
+  // stream had left the gateway at the last deadline check (Pipe::sink_bytes_delivered).
+  uint64_t ping_end_ = 0;
+  uint64_t delivered_at_check_ = 0;
+  bool ping_delivered_at_check_ = false;
+  bool checked_once_ = false;
   Timer timer_;
   bool stopped_ = true;
 };

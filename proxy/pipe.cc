@@ -2,7 +2,9 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <linux/sockios.h>
 #include <openssl/rand.h>
+#include <sys/ioctl.h>
 
 #include <algorithm>
 #include <array>
@@ -30,6 +32,14 @@ Pipe::Pipe(bufferevent* source, bufferevent* sink, bool sink_is_plain_socket,
 
 std::size_t Pipe::sink_buffered() const {
   return evbuffer_get_length(bufferevent_get_output(sink_));
+}
+
+uint64_t Pipe::sink_bytes_delivered() const {
+  uint64_t held = sink_buffered();
+  int unsent = 0;
+  if (direct_write_ && ioctl(bufferevent_getfd(sink_), SIOCOUTQ, &unsent) == 0 && unsent > 0)
+    held += static_cast<uint64_t>(unsent);
+  return sink_bytes_queued_ > held ? sink_bytes_queued_ - held : 0;
 }
 
 void Pipe::pump() {
@@ -211,6 +221,7 @@ void Pipe::write_ping_now() {
   if (sink_got_close_) return;
   const bool sink_was_empty = sink_buffered() == 0;
   bufferevent_write(sink_, ping_frame_.data(), ping_frame_len_);
+  sink_bytes_queued_ += ping_frame_len_;
   if (sink_was_empty) write_to_sink_now();
   if (pings_to_sink_ != nullptr) pings_to_sink_->ping_written();
 }
@@ -223,6 +234,7 @@ void Pipe::move_checked_bytes(std::size_t n) {
     const bool sink_was_empty = evbuffer_get_length(out) == 0;
     // Moves whole chains by pointer; only a partial last chain is copied.
     evbuffer_remove_buffer(in, out, n);
+    sink_bytes_queued_ += n;
     if (sink_was_empty) write_to_sink_now();
     check_sink_watermark();
   } else {

@@ -111,6 +111,12 @@ class Pipe {
   bool sink_got_close() const { return sink_got_close_; }
   bool source_done() const { return state_ == State::Finished; }
   std::size_t sink_buffered() const;
+  // Bytes this Pipe has queued to the sink so far (relayed frames and its own Pings).
+  uint64_t sink_bytes_queued() const { return sink_bytes_queued_; }
+  // How many of them have left the gateway: queued minus what the sink's output buffer
+  // and, on a plain socket, the kernel's send queue (unsent or unacknowledged, SIOCOUTQ)
+  // still hold. Costs a syscall: for keepalive deadlines only.
+  uint64_t sink_bytes_delivered() const;
   bufferevent* source() const { return source_; }
   bufferevent* sink() const { return sink_; }
 
@@ -149,6 +155,7 @@ class Pipe {
   Keepalive* pings_to_source_ = nullptr;
   MessageRateLimiter* message_limiter_ = nullptr;
   const timeval* loop_now_ = nullptr;
+  uint64_t sink_bytes_queued_ = 0;
   bool ping_pending_ = false;  // send_ping() waits for the current frame to end
   uint8_t ping_frame_len_ = 0;
   std::array<uint8_t, 6 + kMaxPingPayload> ping_frame_{};  // 2-byte header, mask, payload

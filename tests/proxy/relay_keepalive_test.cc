@@ -133,18 +133,28 @@ struct Fixture {
   }
   // Runs the loop until `done` holds or `limit` passes; the client is read unless told not.
   bool read_upstream = true;
-  std::string client_out;  // bytes the client still has to write (its socket was full)
+  std::size_t client_read_limit = 0;  // bytes the client reads per turn; 0: all there are
+  std::string client_out;             // bytes the client still has to write (its socket was full)
+  std::string upstream_out;           // ... and the upstream
 
   bool run_until(const std::function<bool()>& done, bool read_client = true,
                  std::chrono::milliseconds limit = 3s) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
       event_base_loop(base.get(), EVLOOP_NONBLOCK);
-      if (!client_out.empty()) {
-        const ssize_t n = write(client_peer, client_out.data(), client_out.size());
-        if (n > 0) client_out.erase(0, static_cast<std::size_t>(n));
+      for (auto [fd, out] : {std::pair{client_peer, &client_out}, {upstream_peer, &upstream_out}}) {
+        if (out->empty()) continue;
+        const ssize_t n = write(fd, out->data(), out->size());
+        if (n > 0) out->erase(0, static_cast<std::size_t>(n));
       }
-      if (read_client && !drain_into(client_peer, at_client)) client_eof = true;
+      if (read_client && client_read_limit > 0) {
+        char buf[65536];
+        const ssize_t n = read(client_peer, buf, std::min(sizeof(buf), client_read_limit));
+        if (n == 0) client_eof = true;
+        if (n > 0) at_client.append(buf, static_cast<std::size_t>(n));
+      } else if (read_client && !drain_into(client_peer, at_client)) {
+        client_eof = true;
+      }
       if (read_upstream) drain_into(upstream_peer, at_upstream);
       if (done()) return true;
       usleep(1000);
@@ -312,4 +322,49 @@ TEST_CASE("keepalive: a client the gateway is not reading (backpressure) is not 
   CHECK_FALSE(f.stats.client_pings.timed_out);
   REQUIRE(f.run_until([&] { return f.client_out.empty() && f.at_upstream.size() >= total; }));
   CHECK(f.at_upstream.size() == total);  // every data frame, and not the Pong
+}
+
+TEST_CASE("keepalive: a slow reader whose Ping waits behind its data is not dropped") {
+  proxy::RelaySettings s = pings(true, false);
+  s.ping_timeout = 100ms;
+  Fixture f(s);
+  // 2 MiB toward a client that reads 4 KiB a turn: the Ping waits behind far more than
+  // one ping_timeout's worth of data, but the client keeps reading.
+  const std::string one = frame(0x2, std::string(16 * 1024, 'u'), false);
+  for (int i = 0; i < 128; ++i) f.upstream_out += one;
+  f.client_read_limit = 4096;
+  // The client answers the gateway's Ping when it reaches it (walks headers as it reads).
+  std::size_t scan = 0;
+  int pongs = 0;
+  int data_frames = 0;
+  const auto answer_pings = [&] {
+    while (scan + 2 <= f.at_client.size()) {
+      std::size_t len = static_cast<uint8_t>(f.at_client[scan + 1]) & 0x7f;
+      std::size_t h = 2;
+      if (len == 126) {
+        if (scan + 4 > f.at_client.size()) break;
+        len = (static_cast<uint8_t>(f.at_client[scan + 2]) << 8) |
+              static_cast<uint8_t>(f.at_client[scan + 3]);
+        h = 4;
+      }
+      if (scan + h + len > f.at_client.size()) break;
+      if ((f.at_client[scan] & 0x0f) == 0x9) {
+        f.client_out += frame(0xA, f.at_client.substr(scan + h, len), true);
+        pongs++;
+      }
+      if ((f.at_client[scan] & 0x0f) == 0x2) data_frames++;
+      scan += h + len;
+    }
+    return data_frames == 128 && pongs >= 1;
+  };
+  const auto start = std::chrono::steady_clock::now();
+  REQUIRE(f.run_until(answer_pings, true, 20s));
+  INFO("reading took " << std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - start)
+                              .count()
+                       << " ms");
+  CHECK_FALSE(f.stats.client_pings.timed_out);
+  CHECK_FALSE(f.finished);
+  REQUIRE(f.run_until([&] { return f.stats.client_pings.answered >= 1; }));
+  CHECK(count_opcode(f.at_upstream, 0xA) == 0);
 }
