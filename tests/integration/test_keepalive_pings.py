@@ -2,7 +2,8 @@
 
 A client that answers the gateway's pings stays connected past the route's idle timeout;
 one that stops answering is dropped after ping_timeout (no close handshake with it, the
-backend gets 1001), and so is a backend that stops answering (the client gets 1001); the
+backend gets 1001), and so is a backend that stops answering (the client gets 1001), but
+a client that reads slowly is not taken for dead while its Ping waits behind data; the
 Pongs that answer gateway pings never reach the other side, and
 pings toward the backend are masked (RFC 6455 5.3). Peers: python3-websockets 10.4 (its
 own keepalive off, so the only pings on the wire are the gateway's), and raw sockets for
@@ -281,6 +282,41 @@ class PongsStayInTheGateway(h.GatewayCase):
         pings = rows[0]["pings"]
         self.assertGreater(pings["client"]["last_rtt_ms"], 0, pings)
         self.assertGreater(pings["upstream"]["last_rtt_ms"], 0, pings)
+
+
+class SlowReaderStays(h.GatewayCase):
+    async def test_slow_reader_that_answers_is_not_taken_for_dead(self):
+        # The backend pushes 64 KiB messages as fast as the gateway takes them; the client
+        # reads about 300 KB/s through a 16 KiB receive buffer and answers every Ping it
+        # sees. The gateway's Pings wait behind megabytes in the socket buffers, longer
+        # than ping_timeout, but the client keeps taking data: it is alive, not dropped.
+        backend = await self.start_backend(h.push_handler(64 * 1024 * 1024), compression=None)
+        gw = await self.start_gateway(h.simple_config(
+            h.free_port(), [backend.address],
+            route=ping_route(idle_timeout="20s", ping_to="client")))
+        async with await h.RawWebSocket.connect("127.0.0.1", gw.port, rcvbuf=16384) as raw:
+            started = time.monotonic()
+            answered = 0
+            for _ in range(1000):
+                if time.monotonic() - started >= 6.0:
+                    break
+                chunk = await raw.conn.recv(1.0, 16384)
+                self.assertNotEqual(chunk, b"", "the gateway dropped a slow but live reader")
+                raw.buf += chunk or b""
+                for _ in range(1000):
+                    frame = raw._parse_one()
+                    if frame is None:
+                        break
+                    if frame.opcode == h.OP_PING:
+                        await raw.send_frame(h.OP_PONG, frame.payload)
+                        answered += 1
+                await asyncio.sleep(0.05)
+            self.assertGreaterEqual(time.monotonic() - started, 6.0)
+        # The connection ended when the client closed it, not by a ping timeout.
+        line = await gw.wait_access_line(lambda f: f.get("route") == "*/echo", "the connection",
+                                         timeout=20)
+        self.assertEqual((line["closed_by"], line["close_code"]), ("client", "1006"), line)
+        self.assertNotIn("ping timeout", line.get("reason", ""), line)
 
 
 if __name__ == "__main__":
