@@ -47,8 +47,9 @@ void Keepalive::on_timer() {
   const uint64_t delivered = to_peer_.sink_bytes_delivered();
   const bool ping_delivered = delivered >= ping_end_;
   const bool progress = delivered > delivered_at_check_;
+  // (At the first deadline: the Ping waited behind data, so it may have left just now.)
   const bool delivered_since_last_check =
-      ping_delivered && checked_once_ && !ping_delivered_at_check_;
+      ping_delivered && !ping_delivered_at_check_ && (checked_once_ || behind_data_);
   delivered_at_check_ = delivered;
   ping_delivered_at_check_ = ping_delivered;
   checked_once_ = true;
@@ -70,11 +71,12 @@ void Keepalive::send_ping() {
   timer_.arm_ms(timeout_.count());
 }
 
-void Keepalive::ping_written() {
+void Keepalive::ping_written(std::size_t frame_len) {
   tracker_.written(PingTracker::Clock::now());
   stats_.sent++;
   ping_end_ = to_peer_.sink_bytes_queued();
   delivered_at_check_ = to_peer_.sink_bytes_delivered();
+  behind_data_ = delivered_at_check_ + frame_len < ping_end_;
   ping_delivered_at_check_ = false;
   checked_once_ = false;
 }

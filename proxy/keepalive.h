@@ -37,8 +37,9 @@ class Keepalive {
   // still recognised and consumed.
   void stop();
 
-  // From the Pipe that writes to the peer: our Ping is in the peer's output now.
-  void ping_written();
+  // From the Pipe that writes to the peer: our Ping (`frame_len` bytes) is in the
+  // peer's output now.
+  void ping_written(std::size_t frame_len);
   // From the same Pipe: it forwarded a Ping from the other side to the peer.
   void later_ping_forwarded() { tracker_.later_ping_forwarded(); }
   // For the Pipe that reads the peer: only then do its Pongs need a look.
@@ -65,6 +66,7 @@ class Keepalive {
   uint64_t delivered_at_check_ = 0;
   bool ping_delivered_at_check_ = false;
   bool checked_once_ = false;
+  bool behind_data_ = false;  // bytes were still queued ahead of the Ping when written
   Timer timer_;
   bool stopped_ = true;
 };

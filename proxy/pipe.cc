@@ -223,7 +223,7 @@ void Pipe::write_ping_now() {
   bufferevent_write(sink_, ping_frame_.data(), ping_frame_len_);
   sink_bytes_queued_ += ping_frame_len_;
   if (sink_was_empty) write_to_sink_now();
-  if (pings_to_sink_ != nullptr) pings_to_sink_->ping_written();
+  if (pings_to_sink_ != nullptr) pings_to_sink_->ping_written(ping_frame_len_);
 }
 
 void Pipe::move_checked_bytes(std::size_t n) {
