@@ -3,8 +3,8 @@
 A client that answers the gateway's pings stays connected past the route's idle timeout;
 one that stops answering is dropped after ping_timeout (no close handshake with it, the
 backend gets 1001), and so is a backend that stops answering (the client gets 1001), but
-a client that reads slowly is not taken for dead while its Ping waits behind data; the
-Pongs that answer gateway pings never reach the other side, and
+a client that reads slowly is not taken for dead while its Ping waits behind data (and a
+wss:// client is kept alive through TLS the same way); the Pongs that answer gateway pings never reach the other side, and
 pings toward the backend are masked (RFC 6455 5.3). Peers: python3-websockets 10.4 (its
 own keepalive off, so the only pings on the wire are the gateway's), and raw sockets for
 a client that never answers and a backend that records every frame it receives.
@@ -317,6 +317,36 @@ class SlowReaderStays(h.GatewayCase):
                                          timeout=20)
         self.assertEqual((line["closed_by"], line["close_code"]), ("client", "1006"), line)
         self.assertNotIn("ping timeout", line.get("reason", ""), line)
+
+
+class TlsClientAnswers(h.PkiCase):
+    @classmethod
+    def make_certificates(cls, pki):
+        cls.ca = pki.ca("ca")
+        cls.cert = pki.leaf("a", cls.ca, ["a.test"])
+
+    async def test_wss_client_that_answers_outlives_the_idle_timeout(self):
+        # Pings into a TLS stream (the gateway's output goes through OpenSSL's records).
+        backend = await self.start_backend(compression=None)
+        admin_port = h.free_port()
+        text = h.tls_config(f"127.0.0.1:{h.free_port()}", {"echo": [backend.address]},
+                            [{"path": "/echo", "upstream": "echo", **ping_route()}],
+                            listener_tls={"certificates": [{"cert": self.cert.cert,
+                                                            "key": self.cert.key}]})
+        gw = await self.start_gateway(ac.with_admin(text, admin_port))
+        admin = ac.Admin(admin_port)
+        await admin.wait_up()
+        ctx = h.client_ssl_context(self.ca.cert)
+        async with h.wss_connect(gw.port, ctx, "a.test", compression=None) as ws:
+            await asyncio.sleep(3.0)  # 1.5 idle timeouts without a message
+            self.assertIsNone(ws.close_code, "the gateway closed an answering wss client")
+            await ws.send("over TLS")
+            self.assertEqual(await asyncio.wait_for(ws.recv(), 10), "over TLS")
+            rows = (await admin.connections())["connections"]
+            self.assertEqual(len(rows), 1, rows)
+            self.assertEqual(rows[0]["tls"][:4], "TLSv", rows[0])
+            self.assertGreaterEqual(rows[0]["pings"]["client"]["answered"], 3, rows[0])
+            self.assertGreater(rows[0]["pings"]["client"]["last_rtt_ms"], 0, rows[0])
 
 
 if __name__ == "__main__":
