@@ -162,6 +162,17 @@ struct Route {
   Duration connect_timeout = std::chrono::seconds(5);  // TCP connect to a backend -> 504
   Duration upstream_handshake_timeout = std::chrono::seconds(10);  // backend's 101 -> 504
   Duration idle_timeout = std::chrono::seconds(300);  // no bytes either way -> close 1001
+  // Keepalive pings from the gateway (conf/config_keepalive.cc): every ping_interval
+  // (0: off) a Ping to the sides in ping_to; a side whose Pong is not back within
+  // ping_timeout is taken for dead (1006 "... ping timeout"), the other side gets 1001.
+  Duration ping_interval = std::chrono::seconds(0);
+  Duration ping_timeout = std::chrono::seconds(10);
+  enum class PingTo { Client, Upstream, Both };
+  PingTo ping_to = PingTo::Both;
+  // Data messages per second a client may send (token bucket; 0: no limit) and how many
+  // may come at once (0: one second's worth). Over the rate -> close 1008.
+  std::uint32_t max_message_rate = 0;
+  std::uint32_t max_message_burst = 0;
   SourcePosition where;
 };
 

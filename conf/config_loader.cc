@@ -50,7 +50,12 @@ constexpr std::string_view kRouteKeys[] = {"name",
                                            "buffer_size",
                                            "connect_timeout",
                                            "upstream_handshake_timeout",
-                                           "idle_timeout"};
+                                           "idle_timeout",
+                                           "ping_interval",
+                                           "ping_timeout",
+                                           "ping_to",
+                                           "max_message_rate",
+                                           "max_message_burst"};
 
 // Builds a Config from the parsed document, section by section. Names (and listener
 // addresses, and route host+path pairs) are checked for uniqueness as they are read.
@@ -184,6 +189,7 @@ class ConfigBuilder {
     r.duration("connect_timeout", &route.connect_timeout, /*must_be_positive=*/true);
     r.duration("upstream_handshake_timeout", &route.upstream_handshake_timeout, true);
     r.duration("idle_timeout", &route.idle_timeout, /*must_be_positive=*/true);
+    detail::read_route_keepalive(r, &route);
     route.name = route.host + route.path;
     read_name(r, &route.name);
 

@@ -95,6 +95,11 @@ class TableReader {
   bool single_table_ = false;  // [section] rather than [[section]]
 };
 
+// A [[route]]'s ping_interval, ping_timeout, ping_to, max_message_rate and
+// max_message_burst (config_keepalive.cc); reads idle_timeout from `route`, so call it
+// after that key.
+void read_route_keepalive(const TableReader& r, Route* route);
+
 // [listener.tls] and [upstream.tls] (config_tls.cc). Relative file paths are resolved
 // against the folder of `file`; files are not opened here (tls/ loads them).
 ListenerTls read_listener_tls(const std::string& file, const toml::table& table);

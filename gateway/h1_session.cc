@@ -262,6 +262,12 @@ void H1Session::start_relay(proxy::UpstreamResult&& result) {
   settings.max_message_size = route_->max_message_size;
   settings.buffer_size = route_->buffer_size;
   settings.idle_timeout = route_->idle_timeout;
+  settings.ping_interval = route_->ping_interval;
+  settings.ping_timeout = route_->ping_timeout;
+  settings.ping_client = route_->ping_to != conf::Route::PingTo::Upstream;
+  settings.ping_upstream = route_->ping_to != conf::Route::PingTo::Client;
+  settings.max_message_rate = route_->max_message_rate;
+  settings.max_message_burst = route_->max_message_burst;
   const bool upstream_plain = tls_ == nullptr || tls_->upstream(route_->upstream) == nullptr;
   relay_ = std::make_unique<proxy::Relay>(worker_.base(), std::move(client_),
                                           client_is_plain_socket_, std::move(result.connection),
@@ -555,6 +561,8 @@ metrics::ConnectionInfo H1Session::describe(int worker) const {
     c.client_to_upstream = stats_.client_to_upstream;
     c.upstream_to_client = stats_.upstream_to_client;
     c.buffered_bytes = relay_->buffered_bytes();
+    c.client_pings = stats_.client_pings;
+    c.upstream_pings = stats_.upstream_pings;
   }
   return c;
 }

@@ -87,6 +87,11 @@ void for_each_field(const AccessRecord& r, Emit&& emit) {
     emit("close_code", nullptr);
     emit("closed_by", nullptr);
   }
+  // The gateway's keepalive pings, when the route has them: the last round trip (us).
+  if (s.client_pings.sent > 0)
+    emit("client_ping_rtt_us", static_cast<unsigned long long>(s.client_pings.last_rtt_us));
+  if (s.upstream_pings.sent > 0)
+    emit("upstream_ping_rtt_us", static_cast<unsigned long long>(s.upstream_pings.last_rtt_us));
   if (!r.protocol.empty()) emit("proto", r.protocol);
   if (!r.tls_version.empty()) emit("tls", r.tls_version);
   if (!r.client_subject.empty()) emit("client_cert", r.client_subject);

@@ -133,9 +133,31 @@ inline const char* to_string(Side s) {
   return "?";
 }
 
+// The gateway's own keepalive pings to one side (route ping_interval). They and their
+// Pongs are not relayed, so they are not in DirectionStats.
+struct PingStats {
+  uint64_t sent = 0;      // Pings the gateway wrote to that side
+  uint64_t answered = 0;  // Pongs that answered them (consumed, never forwarded)
+  // Round-trip times in microseconds, from the Ping entering the side's output buffer to
+  // its Pong being read; 0 until the first answer.
+  uint64_t last_rtt_us = 0;
+  uint64_t min_rtt_us = 0;
+  uint64_t max_rtt_us = 0;
+  bool timed_out = false;  // the side missed ping_timeout and was dropped
+
+  void record_rtt(uint64_t us) {
+    answered++;
+    last_rtt_us = us;
+    if (min_rtt_us == 0 || us < min_rtt_us) min_rtt_us = us;
+    if (us > max_rtt_us) max_rtt_us = us;
+  }
+};
+
 struct ConnectionStats {
   DirectionStats client_to_upstream;
   DirectionStats upstream_to_client;
+  PingStats client_pings;      // the gateway's pings to the client
+  PingStats upstream_pings;    // ... and to the upstream
   uint16_t close_code = 1006;  // the first Close seen or sent; 1006 when none
   Side closed_by = Side::Gateway;
   std::string close_reason;  // why the gateway closed, when it did

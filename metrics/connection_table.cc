@@ -45,6 +45,23 @@ void direction_json(std::string& out, const DirectionStats& d) {
   out += '}';
 }
 
+void pings_json(std::string& out, const PingStats& p) {
+  out += '{';
+  key(out, "sent");
+  out += std::to_string(p.sent);
+  out += ',';
+  key(out, "answered");
+  out += std::to_string(p.answered);
+  const std::pair<std::string_view, uint64_t> rtts[] = {
+      {"last_rtt_ms", p.last_rtt_us}, {"min_rtt_ms", p.min_rtt_us}, {"max_rtt_ms", p.max_rtt_us}};
+  for (const auto& [k, us] : rtts) {
+    out += ',';
+    key(out, k);
+    append_number(out, static_cast<double>(us) / 1000.0);
+  }
+  out += '}';
+}
+
 void row_json(std::string& out, const ConnectionInfo& c) {
   out += '{';
   key(out, "id");
@@ -88,7 +105,15 @@ void row_json(std::string& out, const ConnectionInfo& c) {
   out += ',';
   key(out, "buffered_bytes");
   out += std::to_string(c.buffered_bytes);
-  out += '}';
+  out += ',';
+  key(out, "pings");
+  out += "{";
+  key(out, "client");
+  pings_json(out, c.client_pings);
+  out += ',';
+  key(out, "upstream");
+  pings_json(out, c.upstream_pings);
+  out += "}}";
 }
 
 }  // namespace

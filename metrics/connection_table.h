@@ -28,6 +28,8 @@ struct ConnectionInfo {
   DirectionStats client_to_upstream;
   DirectionStats upstream_to_client;
   uint64_t buffered_bytes = 0;  // waiting in both output buffers
+  PingStats client_pings;       // the gateway's keepalive pings (route ping_interval)
+  PingStats upstream_pings;
 };
 
 struct ConnectionFilter {

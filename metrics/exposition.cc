@@ -207,6 +207,12 @@ std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeI
               static_cast<double>(n));
   }
   out.push_back(std::move(closes));
+  MetricFamily ping_timeouts = family(names::kPingTimeoutsTotal, MetricType::Counter);
+  add_value(ping_timeouts, {label(names::kSide, to_string(Side::Client))},
+            static_cast<double>(s.client_ping_timeouts));
+  add_value(ping_timeouts, {label(names::kSide, to_string(Side::Upstream))},
+            static_cast<double>(s.upstream_ping_timeouts));
+  out.push_back(std::move(ping_timeouts));
 
   MetricFamily tls_ok = family(names::kTlsHandshakesTotal, MetricType::Counter);
   for (const auto& [key, n] : s.tls_handshakes) {

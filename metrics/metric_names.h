@@ -68,6 +68,9 @@ inline constexpr MetricDef kTunnelBytesTotal{
 inline constexpr MetricDef kClosesTotal{
     "wsgate_closes_total",
     "Ended WebSocket connections by the side that closed first and the close code."};
+inline constexpr MetricDef kPingTimeoutsTotal{
+    "wsgate_ping_timeouts_total",
+    "Connections ended because a side missed the route's ping_timeout, by that side."};
 // TLS at the edge, by listener.
 inline constexpr MetricDef kTlsHandshakesTotal{
     "wsgate_tls_handshakes_total", "Completed TLS handshakes with clients, by protocol version."};

@@ -48,6 +48,8 @@ struct MetricsSnapshot {
   DirectionStats client_to_upstream;
   DirectionStats upstream_to_client;
   std::map<std::pair<Side, uint16_t>, uint64_t> closes;  // (who closed first, close code)
+  uint64_t client_ping_timeouts = 0;                     // the client missed ping_timeout
+  uint64_t upstream_ping_timeouts = 0;                   // the upstream missed ping_timeout
   std::map<std::pair<std::string, std::string>, uint64_t> tls_handshakes;  // (listener, version)
   std::map<std::pair<std::string, std::string>, uint64_t> tls_failures;    // (listener, reason)
   std::map<std::string, uint64_t> limit_rejections;  // by limit ("per_client", ...)

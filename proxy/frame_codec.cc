@@ -221,6 +221,22 @@ std::size_t build_close_frame(uint8_t* out, uint16_t code, std::string_view reas
   return pos + payload_len;
 }
 
+std::size_t build_control_frame(uint8_t* out, Opcode op, const uint8_t* payload, std::size_t n,
+                                const uint8_t* mask) {
+  if (n > kMaxControlPayload) n = kMaxControlPayload;              // RFC 6455 5.5
+  out[0] = static_cast<uint8_t>(0x80 | static_cast<uint8_t>(op));  // FIN: never fragmented
+  out[1] = static_cast<uint8_t>(n);
+  std::size_t pos = 2;
+  if (mask != nullptr) {
+    out[1] |= 0x80;
+    std::memcpy(out + pos, mask, 4);
+    pos += 4;
+  }
+  if (n > 0) std::memcpy(out + pos, payload, n);
+  if (mask != nullptr) apply_mask(out + pos, n, mask, 0);  // RFC 6455 5.3
+  return pos + n;
+}
+
 void apply_mask(uint8_t* data, std::size_t n, const uint8_t* mask, std::size_t offset) {
   // RFC 6455 5.3: octet i is XORed with mask[i % 4]; `offset` is the position of data[0]
   // in the payload. Rotate the mask once, then XOR a 64-bit word at a time. memcpy keeps

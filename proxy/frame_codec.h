@@ -105,6 +105,12 @@ ClosePayload parse_close_payload(const uint8_t* payload, std::size_t n, const ui
 std::size_t build_close_frame(uint8_t* out, uint16_t code, std::string_view reason,
                               const uint8_t* mask);
 
+// Writes a complete Ping or Pong frame carrying `n` <= 125 bytes of `payload` into `out`
+// (at least kMaxHeaderSize + n bytes), masked with `mask` when non-null (RFC 6455 5.3).
+// Returns the frame's length.
+std::size_t build_control_frame(uint8_t* out, Opcode op, const uint8_t* payload, std::size_t n,
+                                const uint8_t* mask);
+
 // XORs `n` bytes in place with the 4-byte mask, starting at mask position `offset`.
 void apply_mask(uint8_t* data, std::size_t n, const uint8_t* mask, std::size_t offset);
 

@@ -2,13 +2,18 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <linux/sockios.h>
 #include <openssl/rand.h>
+#include <sys/ioctl.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
 
 #include <sys/uio.h>
+
+#include "proxy/keepalive.h"
+#include "proxy/message_rate_limiter.h"
 
 namespace wsgate::proxy {
 
@@ -32,13 +37,21 @@ std::size_t Pipe::sink_buffered() const {
   return evbuffer_get_length(bufferevent_get_output(sink_));
 }
 
+uint64_t Pipe::sink_bytes_delivered() const {
+  uint64_t held = sink_buffered();
+  int unsent = 0;
+  if (direct_write_ && ioctl(bufferevent_getfd(sink_), SIOCOUTQ, &unsent) == 0 && unsent > 0)
+    held += static_cast<uint64_t>(unsent);
+  return sink_bytes_queued_ > held ? sink_bytes_queued_ - held : 0;
+}
+
 void Pipe::pump() {
   if (raw_) {
     pump_raw();
     return;
   }
   evbuffer* in = bufferevent_get_input(source_);
-  const std::size_t available = evbuffer_get_length(in);
+  std::size_t available = evbuffer_get_length(in);
   std::size_t checked = 0;  // bytes at the front of `in` that may leave now
 
   while (checked < available) {
@@ -62,6 +75,13 @@ void Pipe::pump() {
       write_close_now(pending_code_, pending_reason_);
       return pump();  // the rest of the input is now dropped frame by frame
     }
+    if (ping_pending_) {
+      // The gateway's Ping goes between frames (RFC 6455 5.4), after what was checked.
+      move_checked_bytes(checked);
+      available -= checked;
+      checked = 0;
+      write_ping_now();
+    }
 
     std::array<uint8_t, ws::kMaxHeaderSize> raw{};
     evbuffer_ptr pos;
@@ -78,6 +98,12 @@ void Pipe::pump() {
       why = "malformed frame length";
     } else if ((code = validator_.check(h)) != 0) {
       why = validator_.last_error();
+    } else if (message_limiter_ != nullptr && !h.is_control() &&
+               h.opcode != static_cast<uint8_t>(ws::Opcode::Continuation) &&
+               state_ == State::Forwarding && !message_allowed()) {
+      // RFC 6455 7.4.1: 1008, the endpoint broke a policy (the route's message rate).
+      code = ws::close_code::kPolicyViolation;
+      why = "message rate exceeded";
     }
     if (code != 0) {
       // The offending frame is never forwarded; what came before it is.
@@ -123,7 +149,21 @@ void Pipe::pump() {
         evbuffer_drain(in, evbuffer_get_length(in));
         return;
       }
-      if (state_ == State::Forwarding) stats_.count_frame(h.opcode, frame_len);
+      if (op == ws::Opcode::Pong && pings_to_source_ != nullptr &&
+          pings_to_source_->expects_pongs() && take_gateway_pong(in, checked, h)) {
+        // It answers the gateway's own Ping: consumed, never forwarded.
+        move_checked_bytes(checked);
+        evbuffer_drain(in, frame_len);
+        available -= checked + frame_len;
+        checked = 0;
+        continue;
+      }
+      if (state_ == State::Forwarding) {
+        stats_.count_frame(h.opcode, frame_len);
+        // RFC 6455 5.5.3: the peer may answer only this later Ping, not the gateway's.
+        if (op == ws::Opcode::Ping && pings_to_sink_ != nullptr)
+          pings_to_sink_->later_ping_forwarded();
+      }
       checked += frame_len;
       continue;
     }
@@ -139,8 +179,9 @@ void Pipe::pump() {
     }
   }
   move_checked_bytes(checked);
-  if (close_pending_ && payload_left_ == 0 && state_ != State::Finished) {
-    write_close_now(pending_code_, pending_reason_);
+  if (payload_left_ == 0 && state_ != State::Finished) {
+    if (ping_pending_) write_ping_now();
+    if (close_pending_) write_close_now(pending_code_, pending_reason_);
   }
 }
 
@@ -197,6 +238,54 @@ void Pipe::pump_raw() {
   }
 }
 
+void Pipe::drop_sink() {
+  sink_got_close_ = true;
+  close_pending_ = false;
+  ping_pending_ = false;
+  if (state_ == State::Forwarding) state_ = State::Dropping;
+}
+
+bool Pipe::take_gateway_pong(evbuffer* in, std::size_t at, const ws::FrameHeader& h) {
+  if (h.payload_length > kMaxPingPayload) return false;  // longer than any gateway Ping
+  std::array<uint8_t, ws::kMaxHeaderSize + kMaxPingPayload> frame{};
+  evbuffer_ptr pos;
+  evbuffer_ptr_set(in, &pos, at, EVBUFFER_PTR_SET);
+  const std::size_t n = h.header_length + h.payload_length;
+  evbuffer_copyout_from(in, &pos, frame.data(), n);
+  uint8_t* payload = frame.data() + h.header_length;
+  if (h.masked) ws::apply_mask(payload, h.payload_length, h.mask.data(), 0);
+  return pings_to_source_->take_pong({payload, h.payload_length});
+}
+
+bool Pipe::message_allowed() {
+  const int64_t now_ns = static_cast<int64_t>(loop_now_->tv_sec) * 1'000'000'000 +
+                         static_cast<int64_t>(loop_now_->tv_usec) * 1'000;
+  return message_limiter_->allow(now_ns);
+}
+
+bool Pipe::send_ping(std::span<const uint8_t> payload) {
+  if (sink_got_close_ || payload.size() > kMaxPingPayload) return false;
+  std::array<uint8_t, 4> mask{};
+  if (mask_to_sink_) RAND_bytes(mask.data(), static_cast<int>(mask.size()));  // RFC 6455 5.3
+  ping_frame_len_ = static_cast<uint8_t>(
+      ws::build_control_frame(ping_frame_.data(), ws::Opcode::Ping, payload.data(), payload.size(),
+                              mask_to_sink_ ? mask.data() : nullptr));
+  ping_pending_ = true;
+  // Between frames now: write it at once (else pump() does at the boundary).
+  if (payload_left_ == 0 && !close_pending_) write_ping_now();
+  return true;
+}
+
+void Pipe::write_ping_now() {
+  ping_pending_ = false;
+  if (sink_got_close_) return;
+  const bool sink_was_empty = sink_buffered() == 0;
+  bufferevent_write(sink_, ping_frame_.data(), ping_frame_len_);
+  sink_bytes_queued_ += ping_frame_len_;
+  if (sink_was_empty) write_to_sink_now();
+  if (pings_to_sink_ != nullptr) pings_to_sink_->ping_written(ping_frame_len_);
+}
+
 void Pipe::move_checked_bytes(std::size_t n) {
   if (n == 0) return;
   evbuffer* in = bufferevent_get_input(source_);
@@ -205,6 +294,7 @@ void Pipe::move_checked_bytes(std::size_t n) {
     const bool sink_was_empty = evbuffer_get_length(out) == 0;
     // Moves whole chains by pointer; only a partial last chain is copied.
     evbuffer_remove_buffer(in, out, n);
+    sink_bytes_queued_ += n;
     if (sink_was_empty) write_to_sink_now();
     check_sink_watermark();
   } else {

@@ -8,7 +8,9 @@
 
 #include <event2/bufferevent.h>
 
+#include <array>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -18,6 +20,8 @@
 namespace wsgate::proxy {
 
 class Pipe;
+class Keepalive;
+class MessageRateLimiter;
 
 // What a Pipe tells its Relay. Called from inside Pipe::pump(); the Relay must not
 // destroy the Pipe from these callbacks (it defers teardown to the end of the iteration).
@@ -44,6 +48,7 @@ enum class PauseReason : uint8_t {
 
 class Pipe {
  public:
+  static constexpr std::size_t kMaxPingPayload = 16;  // the gateway's own Pings
   enum class State {
     Forwarding,  // frames pass from source to sink
     Dropping,    // the gateway sent the sink its own Close: source frames are discarded
@@ -85,11 +90,44 @@ class Pipe {
 
   // The source is finished (EOF, reset, or after a violation): stop reading it.
   void finish_source();
+  // The sink is gone for good (it missed a keepalive deadline): nothing more is written
+  // to it; the source's frames are checked and dropped until its Close, as in Dropping.
+  void drop_sink();
+
+  // Keepalive (proxy/keepalive.h): `to_sink` pings the sink, so this Pipe writes its
+  // Pings; `to_source` pings the source, so this Pipe consumes the Pongs that answer
+  // them. Either may be null. Set before start; they must outlive the Pipe's use.
+  void set_keepalive(Keepalive* to_sink, Keepalive* to_source) {
+    pings_to_sink_ = to_sink;
+    pings_to_source_ = to_source;
+  }
+  // Write the gateway's Ping with `payload` (<= kMaxPingPayload bytes) to the sink at the next
+  // frame boundary (RFC 6455 5.4), masked toward a server (5.3); calls to_sink's ping_written()
+  // when it is in the sink's output. False when the sink already got a Close (nothing may follow
+  // it, 5.5.1). A second call before the first Ping is written replaces it.
+  bool send_ping(std::span<const uint8_t> payload);
+  // Counts every data message from the source at its first frame; one over the rate is
+  // a violation (1008). `now` is the loop's cached time of the current read, which the
+  // Relay keeps. Null: no limit.
+  void set_message_limiter(MessageRateLimiter* limiter, const timeval* now) {
+    message_limiter_ = limiter;
+    loop_now_ = now;
+  }
+  // Reading the source is paused for backpressure (the sink is full).
+  bool reading_paused() const {
+    return (paused_ & static_cast<uint8_t>(PauseReason::SinkFull)) != 0;
+  }
 
   State state() const { return state_; }
   bool sink_got_close() const { return sink_got_close_; }
   bool source_done() const { return state_ == State::Finished; }
   std::size_t sink_buffered() const;
+  // Bytes this Pipe has queued to the sink so far (relayed frames and its own Pings).
+  uint64_t sink_bytes_queued() const { return sink_bytes_queued_; }
+  // How many of them have left the gateway: queued minus what the sink's output buffer
+  // and, on a plain socket, the kernel's send queue (unsent or unacknowledged, SIOCOUTQ)
+  // still hold. Costs a syscall: for keepalive deadlines only.
+  uint64_t sink_bytes_delivered() const;
   bufferevent* source() const { return source_; }
   bufferevent* sink() const { return sink_; }
   bool sink_is_plain_socket() const { return direct_write_; }
@@ -99,6 +137,9 @@ class Pipe {
   void read_more_from_source();
   void move_checked_bytes(std::size_t n);
   void write_close_now(uint16_t code, std::string_view reason);
+  void write_ping_now();
+  bool take_gateway_pong(evbuffer* in, std::size_t at, const ws::FrameHeader& h);
+  bool message_allowed();
   void write_to_sink_now();
   void pause(PauseReason r);
   void resume(PauseReason r);
@@ -126,6 +167,15 @@ class Pipe {
   bool raw_ = false;    // set_raw(): no frames, just bytes
   bool read_source_directly_ = false;
   bool source_failed_ = false;  // read_more_from_source() took an error from the socket
+  // Keepalive and rate limit (see the setters); all null when the route has neither.
+  Keepalive* pings_to_sink_ = nullptr;
+  Keepalive* pings_to_source_ = nullptr;
+  MessageRateLimiter* message_limiter_ = nullptr;
+  const timeval* loop_now_ = nullptr;
+  uint64_t sink_bytes_queued_ = 0;
+  bool ping_pending_ = false;  // send_ping() waits for the current frame to end
+  uint8_t ping_frame_len_ = 0;
+  std::array<uint8_t, 6 + kMaxPingPayload> ping_frame_{};  // 2-byte header, mask, payload
 };
 
 }  // namespace wsgate::proxy

@@ -4,6 +4,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
 namespace wsgate::proxy {
 namespace {
@@ -65,6 +66,7 @@ void Relay::start() {
   to_upstream_.sync_sink_write_state();
   event_base_gettimeofday_cached(base_, &last_activity_);
   idle_timer_.arm_ms(to_ms(settings_.idle_timeout));
+  start_keepalive();
   // Bytes that arrived with the handshake (a server's first message right behind its 101).
   to_client_.pump();
   to_upstream_.pump();
@@ -117,7 +119,9 @@ void Relay::on_violation(Pipe& pipe, uint16_t code, std::string_view why) {
   record_first_close(metrics::Side::Gateway, code, why);
   if (by_client) {
     to_client_.send_close(code, why);  // the offender learns why
-    to_upstream_.send_close(ws::close_code::kGoingAway, "client protocol error");
+    to_upstream_.send_close(ws::close_code::kGoingAway, code == ws::close_code::kPolicyViolation
+                                                            ? "client message rate exceeded"
+                                                            : "client protocol error");
   } else {
     to_upstream_.send_close(code, why);
     // The backend failed: the client is told so (1011), not blamed.
@@ -159,6 +163,54 @@ void Relay::close(uint16_t code, std::string_view reason) {
   maybe_finish();
 }
 
+void Relay::start_keepalive() {
+  if (settings_.max_message_rate > 0) {
+    message_rate_ = std::make_unique<MessageRateLimiter>(settings_.max_message_rate,
+                                                         settings_.max_message_burst);
+    // The bucket refills from the time on_read() caches for each read: no clock reads.
+    to_upstream_.set_message_limiter(message_rate_.get(), &last_activity_);
+  }
+  if (settings_.ping_interval.count() == 0) return;
+  if (settings_.ping_client) {
+    client_pings_ = std::make_unique<Keepalive>(
+        base_, to_client_, to_upstream_, settings_.ping_interval, settings_.ping_timeout,
+        stats_.client_pings, [this] { on_ping_timeout(true); });
+    client_pings_->start();
+  }
+  if (settings_.ping_upstream) {
+    upstream_pings_ = std::make_unique<Keepalive>(
+        base_, to_upstream_, to_client_, settings_.ping_interval, settings_.ping_timeout,
+        stats_.upstream_pings, [this] { on_ping_timeout(false); });
+    upstream_pings_->start();
+  }
+  to_client_.set_keepalive(client_pings_.get(), upstream_pings_.get());
+  to_upstream_.set_keepalive(upstream_pings_.get(), client_pings_.get());
+}
+
+void Relay::on_ping_timeout(bool client_side) {
+  if (finished_) return;
+  // A peer that does not answer is taken for dead: no close handshake with it (RFC 6455
+  // 7.1.5 "closed abnormally", 1006, never sent on the wire); its TCP connection is shut
+  // down and the other side is told the connection is going away (1001, 7.4.1).
+  bufferevent* dead = client_side ? client_.get() : upstream_.get();
+  Pipe& from_dead = client_side ? to_upstream_ : to_client_;  // its sink is the live side
+  Pipe& to_dead = client_side ? to_client_ : to_upstream_;
+  if (client_side) {
+    client_gone_ = true;
+  } else {
+    upstream_gone_ = true;
+  }
+  const std::string_view why = client_side ? "client ping timeout" : "upstream ping timeout";
+  record_first_close(client_side ? metrics::Side::Client : metrics::Side::Upstream,
+                     ws::close_code::kAbnormal, why);
+  from_dead.finish_source();
+  to_dead.drop_sink();  // the live side's frames, its Close included, stop here
+  bufferevent_disable(dead, EV_READ | EV_WRITE);
+  if (const evutil_socket_t fd = bufferevent_getfd(dead); fd >= 0) shutdown(fd, SHUT_RDWR);
+  from_dead.send_close(ws::close_code::kGoingAway, why);
+  maybe_finish();
+}
+
 void Relay::on_idle_check() {
   timeval now{};
   event_base_gettimeofday_cached(base_, &now);
@@ -175,6 +227,9 @@ void Relay::on_idle_check() {
 void Relay::record_first_close(metrics::Side by, uint16_t code, std::string_view reason) {
   if (!closing_) {
     closing_ = true;
+    // Closing: no more keepalive Pings (Pongs to one already sent are still consumed).
+    if (client_pings_) client_pings_->stop();
+    if (upstream_pings_) upstream_pings_->stop();
     stats_.closed_by = by;
     stats_.close_code = code;
     stats_.close_reason.assign(reason);

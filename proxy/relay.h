@@ -1,6 +1,7 @@
 // The relay of one WebSocket connection after its opening handshake: two Pipes, one per
 // direction, between the client's and the upstream's bufferevents, plus the close
-// rules that end both sides together.
+// rules that end both sides together, and the route's keepalive pings and client
+// message rate limit.
 //
 // Ownership: the Relay owns both bufferevents (and so both sockets) and frees them when
 // it is destroyed. When the relay is over it calls `on_finished` exactly once; the owner
@@ -9,11 +10,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string_view>
 
 #include "conf/config.h"
 #include "metrics/connection_stats.h"
+#include "proxy/keepalive.h"
 #include "proxy/libevent_ptr.h"
+#include "proxy/message_rate_limiter.h"
 #include "proxy/pipe.h"
 
 namespace wsgate::proxy {
@@ -29,6 +33,14 @@ struct RelaySettings {
   // on as a TCP half-close where the other side is a plain socket; otherwise, and on
   // errors, idle timeout or close(), both sides end once what is buffered is flushed.
   bool raw = false;
+  // The gateway's keepalive pings (route ping_interval; 0: off) and to whom.
+  conf::Duration ping_interval = std::chrono::seconds(0);
+  conf::Duration ping_timeout = std::chrono::seconds(10);
+  bool ping_client = true;
+  bool ping_upstream = true;
+  // Data messages per second from the client (0: no limit), and the burst (0: = rate).
+  uint32_t max_message_rate = 0;
+  uint32_t max_message_burst = 0;
 };
 
 // Sends a TLS close_notify on `bev` if it is a TLS bufferevent whose handshake finished
@@ -73,6 +85,10 @@ class Relay final : private PipeEvents {
   void on_side_gone(bool client_side, bool error);
   void on_idle_check();
   void record_first_close(metrics::Side by, uint16_t code, std::string_view reason);
+  void start_keepalive();
+  // A pinged side missed ping_timeout: it is dropped without a close handshake (1006),
+  // the other side gets Close 1001.
+  void on_ping_timeout(bool client_side);
   void maybe_finish();
   void finish();
   // Raw mode (CONNECT tunnels), in proxy/relay_raw.cc.
@@ -87,8 +103,11 @@ class Relay final : private PipeEvents {
   RelaySettings settings_;
   metrics::ConnectionStats& stats_;
   std::function<void()> on_finished_;
-  Pipe to_upstream_;  // client -> upstream
-  Pipe to_client_;    // upstream -> client
+  Pipe to_upstream_;                                  // client -> upstream
+  Pipe to_client_;                                    // upstream -> client
+  std::unique_ptr<Keepalive> client_pings_;           // null: the client is not pinged
+  std::unique_ptr<Keepalive> upstream_pings_;         // null: the upstream is not pinged
+  std::unique_ptr<MessageRateLimiter> message_rate_;  // null: no client message rate limit
   Timer idle_timer_;
   Timer close_timer_;
   timeval last_activity_{};

@@ -31,7 +31,7 @@ std::string error(const std::string& top, const std::string& tail = "") {
 
 }  // namespace
 
-TEST_CASE("no [admin] table: no admin listener; text access log") {
+TEST_CASE("no [admin] table: no admin listener, text access log") {
   const LoadResult r = load("");
   REQUIRE(r.config);
   CHECK_FALSE(r.config->admin.enabled);

@@ -31,7 +31,7 @@ std::string error_of(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("connect: off by default; no [connect] means no rules and default timeouts") {
+TEST_CASE("connect: off by default, no [connect] means no rules and default timeouts") {
   const LoadResult r = load_config_text(doc("", ""), "t.toml");
   REQUIRE(r.ok());
   CHECK_FALSE(r.config->listeners[0].connect);

@@ -49,7 +49,7 @@ TEST_CASE("drain_spread: default 0, must be shorter than drain_timeout") {
   CHECK(ok(doc("drain_timeout = \"0s\"\ndrain_spread = \"0s\""))->drain_spread == 0ms);
 }
 
-TEST_CASE("upstream.rebalance: off unless present; defaults; values") {
+TEST_CASE("upstream.rebalance: off unless present, defaults, values") {
   CHECK_FALSE(ok(doc(""))->upstreams[0].rebalance.enabled);
   const auto& d = ok(doc("", "[upstream.rebalance]"))->upstreams[0].rebalance;
   CHECK(d.enabled);

@@ -124,7 +124,7 @@ TEST_CASE("moving a slot moves the count, and it is released exactly once") {
   CHECK(limits.open_total() == 0);
 }
 
-TEST_CASE("max_connections counts every client together; more than twice over closes") {
+TEST_CASE("max_connections counts every client together, more than twice over closes") {
   conf::Limits l;
   l.max_connections = 2;
   ClientLimits limits(l);
@@ -191,7 +191,7 @@ TEST_CASE("rate: IPv6 clients of one /64 share a bucket") {
   CHECK_FALSE(limits.admit(key("2001:db8:0:2::1"), t0).refused());
 }
 
-TEST_CASE("the table has a fixed size; idle clients are evicted, busy ones never") {
+TEST_CASE("the table has a fixed size, idle clients are evicted, busy ones never") {
   conf::Limits l;
   l.max_connections_per_client = 1;
   l.client_table_size = 64;

@@ -141,7 +141,7 @@ TEST_CASE("h2 -> h1: the client's own sec-websocket-key and host are replaced") 
   CHECK(value_of(h, "host") == "server.example.com");
 }
 
-TEST_CASE("h2 -> h1: :protocol compares case-insensitively; http scheme is fine") {
+TEST_CASE("h2 -> h1: :protocol compares case-insensitively, http scheme is fine") {
   CHECK(map(replace(rfc8441_request(), ":protocol", "WebSocket")).ok());
   CHECK(map(replace(rfc8441_request(), ":scheme", "http")).ok());
 }

@@ -73,7 +73,7 @@ TEST_CASE("selection: a held lease counts for least_conn in every worker's balan
   CHECK(pools->at(0).server(1).active == 0);
 }
 
-TEST_CASE("selection: max_connections is a hard limit; full everywhere -> none, with a reason") {
+TEST_CASE("selection: max_connections is a hard limit, full everywhere -> none, with a reason") {
   const conf::Config c = config_with({server("a", 1, 2), server("b", 1, 1)});
   auto pools = std::make_shared<UpstreamPools>(c);
   Balancers balancers(pools, 1);
@@ -190,7 +190,7 @@ TEST_CASE("slow start off: the empty server takes the new connections until it c
   }
 }
 
-TEST_CASE("membership: a name's addresses become members; one that leaves drains") {
+TEST_CASE("membership: a name's addresses become members, one that leaves drains") {
   conf::Config c = config_with({server("10.0.0.1"), server("svc.local", 2)});
   c.upstreams[0].resolve_interval = std::chrono::seconds(30);
   c.upstreams[0].balancer = conf::Balancer::RoundRobin;

@@ -27,7 +27,7 @@ TEST_CASE("hash key: client_ip") {
   CHECK(proxy::hash_key_text(key(conf::HashKey::Source::ClientIp), "10.1.2.3", head) == "10.1.2.3");
 }
 
-TEST_CASE("hash key: header, any case; missing falls back to the client IP") {
+TEST_CASE("hash key: header, any case, missing falls back to the client IP") {
   const auto head = head_of("GET / HTTP/1.1\r\nHost: a\r\nx-user:  alice \r\n\r\n");
   CHECK(proxy::hash_key_text(key(conf::HashKey::Source::Header, "X-User"), "ip", head) == "alice");
   CHECK(proxy::hash_key_text(key(conf::HashKey::Source::Header, "X-Other"), "ip", head) == "ip");

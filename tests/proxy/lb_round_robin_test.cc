@@ -35,7 +35,7 @@ TEST_CASE("round_robin: smooth, the heavy server's picks are interleaved") {
   CHECK(seq[1] != 2);
 }
 
-TEST_CASE("round_robin: equal weights alternate; ineligible members are skipped") {
+TEST_CASE("round_robin: equal weights alternate, ineligible members are skipped") {
   auto lb = make_round_robin(members({1, 1, 1}));
   auto loads = all_eligible({1, 1, 1});
   loads[1].eligible = false;

@@ -94,7 +94,7 @@ TEST_CASE("raw relay: any bytes pass both ways unparsed and are counted") {
   CHECK_FALSE(f.finished);
 }
 
-TEST_CASE("raw relay: EOF is passed on as a half-close; the other way keeps flowing") {
+TEST_CASE("raw relay: EOF is passed on as a half-close, the other way keeps flowing") {
   RawFixture f;
   send_all(f.client_peer, "request");
   shutdown(f.client_peer, SHUT_WR);

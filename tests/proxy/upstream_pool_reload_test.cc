@@ -131,7 +131,7 @@ TEST_CASE("reload: least_conn in the new pools sees the connections that live on
   }
 }
 
-TEST_CASE("reload: an upstream renamed or new starts fresh; members found by DNS carry over") {
+TEST_CASE("reload: an upstream renamed or new starts fresh, members found by DNS carry over") {
   conf::Upstream named = upstream("dns", {server("backend.test")});
   named.resolve_interval = std::chrono::seconds(30);
   const conf::Config before = config_of({upstream("u", {server("10.0.0.1")}), named});
