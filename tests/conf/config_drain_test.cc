@@ -51,15 +51,15 @@ TEST_CASE("drain_spread: default 0, must be shorter than drain_timeout") {
 
 TEST_CASE("upstream.rebalance: off unless present, defaults, values") {
   CHECK_FALSE(ok(doc(""))->upstreams[0].rebalance.enabled);
-  const auto& d = ok(doc("", "[upstream.rebalance]"))->upstreams[0].rebalance;
+  const ConfigPtr defaults = ok(doc("", "[upstream.rebalance]"));  // keeps `d` alive
+  const auto& d = defaults->upstreams[0].rebalance;
   CHECK(d.enabled);
   CHECK(d.factor == doctest::Approx(1.2));
   CHECK(d.interval == 1s);
   CHECK(d.max_per_second == 10u);
-  const auto& v =
-      ok(doc("", "[upstream.rebalance]\nfactor = 1.5\ninterval = \"500ms\"\nmax_per_second = 40"))
-          ->upstreams[0]
-          .rebalance;
+  const ConfigPtr values =
+      ok(doc("", "[upstream.rebalance]\nfactor = 1.5\ninterval = \"500ms\"\nmax_per_second = 40"));
+  const auto& v = values->upstreams[0].rebalance;
   CHECK(v.factor == doctest::Approx(1.5));
   CHECK(v.interval == 500ms);
   CHECK(v.max_per_second == 40u);
