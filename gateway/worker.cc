@@ -249,20 +249,28 @@ void Worker::record_tls_failure(const std::string& listener, const std::string& 
   // At most 10 lines a second per worker: a flood of bad handshakes must not flood the log.
   const time_t now = time(nullptr);
   if (now != tls_log_second_) {
-    if (tls_log_suppressed_ > 0) {
-      log::warn("worker " + std::to_string(index_) + ": " + std::to_string(tls_log_suppressed_) +
-                " more TLS handshake failure(s) not logged");
-    }
+    flush_tls_failure_summary();
     tls_log_second_ = now;
     tls_logged_this_second_ = 0;
-    tls_log_suppressed_ = 0;
   }
   if (tls_logged_this_second_ < 10) {
     tls_logged_this_second_++;
     log::warn("TLS handshake with " + client + " failed: " + reason);
-  } else {
-    tls_log_suppressed_++;
+    return;
   }
+  tls_log_suppressed_++;
+  // The count is logged when the next failure comes in a later second, or after a second
+  // at the latest when none does.
+  if (!tls_log_flush_)
+    tls_log_flush_ = std::make_unique<Timer>(base_.get(), [this] { flush_tls_failure_summary(); });
+  if (!tls_log_flush_->pending()) tls_log_flush_->arm_ms(1000);
+}
+
+void Worker::flush_tls_failure_summary() {
+  if (tls_log_suppressed_ == 0) return;
+  log::warn("worker " + std::to_string(index_) + ": " + std::to_string(tls_log_suppressed_) +
+            " more TLS handshake failure(s) not logged");
+  tls_log_suppressed_ = 0;
 }
 
 void Worker::begin_drain() {

@@ -151,6 +151,7 @@ class Worker {
   bool close_now(const CloseSchedule::Target& target, const CloseSchedule::Close& close);
   void on_drain_deadline();
   void maybe_exit();
+  void flush_tls_failure_summary();
   metrics::WorkerReport build_report(bool with_connections) const;
   void adopt_now(Update update);
   void use_generation(conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
@@ -199,6 +200,7 @@ class Worker {
   metrics::WorkerMetrics metrics_;  // written on the worker's thread only
   std::atomic<bool> finished_{false};
   std::unique_ptr<Timer> drain_deadline_;
+  std::unique_ptr<Timer> tls_log_flush_;  // logs the count of unlogged TLS failures
   std::shared_ptr<ClientLimits> client_limits_;
 
   // Cross-thread mailbox: the only lock, taken only by post() and the wakeup handler.
