@@ -5,22 +5,16 @@ so the access log shows a CONNECT to the backend and the echo reaches the page.
 Skipped (saying why) when /usr/bin/chromium is not installed.
 """
 
-import asyncio
-import http.server
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
-import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import browser as b  # noqa: E402
 import connect_helpers as ch  # noqa: E402
 import harness as h  # noqa: E402
-
-CHROMIUM = "/usr/bin/chromium"
 
 PAGE = """<html><body><script>
 const ws = new WebSocket('ws://127.0.0.1:BACKEND/chat');
@@ -30,7 +24,7 @@ ws.onerror = () => fetch('/report?error=1');
 </script></body></html>"""
 
 
-@unittest.skipUnless(os.access(CHROMIUM, os.X_OK), "chromium is not installed (apt-get install chromium)")
+@b.needs_chromium
 class ChromiumThroughTunnel(h.GatewayCase):
     async def test_chromium_ws_through_connect_proxy(self):
         tmp = tempfile.mkdtemp(prefix="wsgate-chromium-")
@@ -40,45 +34,13 @@ class ChromiumThroughTunnel(h.GatewayCase):
             h.free_port(), [{"cidr": "127.0.0.1/32", "ports": [backend.port]}]))
         body = PAGE.replace("BACKEND", str(backend.port)).encode()
         reports = []
-
-        class Page(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                if self.path.startswith("/report"):
-                    reports.append(self.path)
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
-        page_port = server.server_address[1]
-        profile = os.path.join(tmp, "profile")
-        cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-               "--no-first-run", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", f"--user-data-dir={profile}",
-               f"--proxy-server=http://127.0.0.1:{gw.port}",
-               # Loopback is bypassed by default; <-loopback> undoes that, and only the
-               # page's own port goes direct.
-               f"--proxy-bypass-list=<-loopback>;127.0.0.1:{page_port}",
-               f"http://127.0.0.1:{page_port}/"]
-        proc = await asyncio.create_subprocess_exec(*cmd, stdout=subprocess.DEVNULL,
-                                                    stderr=subprocess.DEVNULL)
-        try:
+        page_port = b.serve_page(self, body, reports.append)
+        async with b.chromium(f"http://127.0.0.1:{page_port}/", os.path.join(tmp, "profile"),
+                              f"--proxy-server=http://127.0.0.1:{gw.port}",
+                              # Loopback is bypassed by default; <-loopback> undoes that,
+                              # and only the page's own port goes direct.
+                              f"--proxy-bypass-list=<-loopback>;127.0.0.1:{page_port}"):
             await h.wait_until(lambda: reports, 60, "the page to report the echo")
-        finally:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 20)
-            except asyncio.TimeoutError:
-                proc.kill()
-                await proc.wait()
         self.assertEqual(reports[0], "/report?echo=hello%20through%20the%20proxy")
         fields = await gw.wait_access_line(
             lambda f: f.get("target") == backend.address and f.get("status") == "200",

@@ -7,27 +7,21 @@ timing. The page reports each close (code, and when it arrives at the report ser
 Skipped (saying why) when /usr/bin/chromium is not installed.
 """
 
-import asyncio
-import http.server
 import os
 import shutil
 import signal
-import ssl
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import unittest
 import urllib.parse
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import browser as b  # noqa: E402
 import harness as h  # noqa: E402
 import h2_client as c  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
 STREAMS = 20
 SPREAD = 2.0
 DRAIN_TIMEOUT = 10.0
@@ -50,7 +44,7 @@ fetch('https://localhost:GWPORT/warmup', {mode: 'no-cors', credentials: 'include
 </script></body></html>"""
 
 
-@unittest.skipUnless(os.access(CHROMIUM, os.X_OK), "chromium is not installed (apt-get install chromium)")
+@b.needs_chromium
 class H2DrainSpread(h.GatewayCase):
     async def test_h2_h1_sigterm_goaway_at_once_closes_spread(self):
         tmp = tempfile.mkdtemp(prefix="wsgate-h2-drain-")
@@ -67,41 +61,18 @@ class H2DrainSpread(h.GatewayCase):
 
         reports: list = []  # (monotonic arrival time, query dict)
 
-        class Page(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                if self.path.startswith("/report"):
-                    query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-                    reports.append((time.monotonic(), {k: v[0] for k, v in query.items()}))
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        def on_report(path):
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+            reports.append((time.monotonic(), {k: v[0] for k, v in query.items()}))
 
-            def log_message(self, *args):
-                pass
-
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(*cert)
-        server.socket = ctx.wrap_socket(server.socket, server_side=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
+        page_port = b.serve_page(self, body, on_report, cert=cert)
 
         def of_kind(kind):
             return [(t, q) for t, q in list(reports) if kind in q]
 
-        profile = os.path.join(tmp, "profile")
-        cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-               "--no-first-run", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", f"--user-data-dir={profile}", "--ignore-certificate-errors",
-               f"https://localhost:{server.server_address[1]}/"]
-        # The browser runs until every close is reported (or the deadline); then it is
-        # stopped by its PID.
-        proc = await asyncio.create_subprocess_exec(*cmd, stdout=subprocess.DEVNULL,
-                                                    stderr=subprocess.DEVNULL)
-        try:
+        # The browser runs until every close is reported (or the deadline).
+        async with b.chromium(f"https://localhost:{page_port}/", os.path.join(tmp, "profile"),
+                              "--ignore-certificate-errors"):
             await h.wait_until(lambda: of_kind("ready") or of_kind("error"), 60,
                                "the page to open its WebSockets")
             self.assertEqual(of_kind("error"), [], "a WebSocket failed to open")
@@ -120,13 +91,6 @@ class H2DrainSpread(h.GatewayCase):
 
             await h.wait_until(lambda: len(of_kind("close")) >= STREAMS, DRAIN_TIMEOUT + 5,
                                "every WebSocket to report its close")
-        finally:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 20)
-            except asyncio.TimeoutError:
-                proc.kill()
-                await proc.wait()
         rc = await gw.wait_exit(DRAIN_TIMEOUT + 5)
         self.assertEqual(rc, 0, gw.describe())
 
