@@ -96,33 +96,25 @@ std::optional<std::string> parse_close_path(std::string_view path, CloseRequest&
 
 std::string parse_close_query(std::string_view query, CloseRequest& out) {
   bool seen_code = false, seen_reason = false;
-  while (!query.empty()) {
-    const std::size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    const std::size_t eq = pair.find('=');
-    const std::string_view name = pair.substr(0, eq);
-    const std::string value =
-        eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1));
+  return for_each_query_parameter(query, [&](std::string_view name, std::string value) {
     if (name == "code") {
-      if (std::exchange(seen_code, true)) return "code: given twice";
+      if (std::exchange(seen_code, true)) return std::string("code: given twice");
       std::uint32_t code = 0;
       if (!parse_int(std::string_view(value), code) || !is_admin_close_code(code))
         return "code: expected 1000, 1001, 1008, 1011 or 3000-4999 (RFC 6455 7.4), got \"" + value +
                "\"";
       out.code = static_cast<std::uint16_t>(code);
     } else if (name == "reason") {
-      if (std::exchange(seen_reason, true)) return "reason: given twice";
+      if (std::exchange(seen_reason, true)) return std::string("reason: given twice");
       if (value.size() > kMaxCloseReasonBytes)
         return "reason: at most 123 bytes (RFC 6455 5.5), got " + std::to_string(value.size());
-      if (!is_valid_utf8(value)) return "reason: not valid UTF-8 (RFC 6455 5.5.1)";
-      out.reason = value;
+      if (!is_valid_utf8(value)) return std::string("reason: not valid UTF-8 (RFC 6455 5.5.1)");
+      out.reason = std::move(value);
     } else {
       return "unknown parameter \"" + std::string(name) + "\" (allowed: code, reason)";
     }
-  }
-  return {};
+    return std::string();
+  });
 }
 
 }  // namespace wsgate::metrics

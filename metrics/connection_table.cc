@@ -167,20 +167,28 @@ std::string percent_decode(std::string_view s, bool plus_is_space) {
   return out;
 }
 
-std::string parse_connection_filter(std::string_view query, ConnectionFilter& out) {
+std::string for_each_query_parameter(
+    std::string_view query, const std::function<std::string(std::string_view, std::string)>& fn) {
   while (!query.empty()) {
     const std::size_t amp = query.find('&');
     const std::string_view pair = query.substr(0, amp);
     query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
     if (pair.empty()) continue;
     const std::size_t eq = pair.find('=');
-    const std::string_view name = pair.substr(0, eq);
-    const std::string value =
-        eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1));
+    std::string error =
+        fn(pair.substr(0, eq),
+           eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1)));
+    if (!error.empty()) return error;
+  }
+  return {};
+}
+
+std::string parse_connection_filter(std::string_view query, ConnectionFilter& out) {
+  return for_each_query_parameter(query, [&out](std::string_view name, std::string value) {
     if (name == "route") {
-      out.route = value;
+      out.route = std::move(value);
     } else if (name == "server") {
-      out.server = value;
+      out.server = std::move(value);
     } else if (name == "limit") {
       std::size_t n = 0;
       const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
@@ -190,8 +198,8 @@ std::string parse_connection_filter(std::string_view query, ConnectionFilter& ou
     } else {
       return "unknown parameter \"" + std::string(name) + "\" (allowed: route, server, limit)";
     }
-  }
-  return {};
+    return std::string();
+  });
 }
 
 std::string connections_json(std::vector<ConnectionInfo> rows, const ConnectionFilter& filter) {

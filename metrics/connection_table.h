@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,11 @@ std::string connections_json(std::vector<ConnectionInfo> rows, const ConnectionF
 // %XX is a byte; '+' is a space in a query value (application/x-www-form-urlencoded), not
 // in a path segment (plus_is_space = false).
 std::string percent_decode(std::string_view s, bool plus_is_space = true);
+// Calls fn(name, value) for each name=value pair of a URL query, the value
+// percent-decoded ("" without '='); empty pairs are skipped. Stops at the first non-empty
+// string fn returns (an error for the client) and returns it; "" when all were taken.
+std::string for_each_query_parameter(
+    std::string_view query, const std::function<std::string(std::string_view, std::string)>& fn);
 
 // JSON string escaping (RFC 8259 7), shared with the JSON access log.
 void append_json_string(std::string& out, std::string_view s);
