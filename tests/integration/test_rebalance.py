@@ -33,6 +33,43 @@ async def echo(ws):
         await ws.send(msg)
 
 
+async def reconnecting_client(port: int, i: int, open_ws: dict, stop: asyncio.Event,
+                              on_close, attempts: int, backoff: float = 0.0):
+    """Client i: connects, gets one echo, holds the connection (in open_ws[i]) until it is
+    closed, then reconnects while on_close(i, code, reason) says so, after `backoff` seconds
+    (cut short by `stop`); at most `attempts` connections."""
+    for _ in range(attempts):
+        if stop.is_set():
+            return
+        async with h.ws_connect(port) as ws:
+            await ws.send(f"c{i}")
+            await asyncio.wait_for(ws.recv(), 10)
+            open_ws[i] = ws
+            try:
+                while True:
+                    await ws.recv()
+            except websockets.exceptions.ConnectionClosed:
+                pass
+            open_ws.pop(i, None)
+            if stop.is_set() or not on_close(i, ws.close_code, ws.close_reason):
+                return
+        if backoff > 0:
+            try:
+                await asyncio.wait_for(stop.wait(), backoff)
+                return
+            except asyncio.TimeoutError:
+                pass
+
+
+async def start_clients(n: int, open_ws: dict, client) -> list:
+    """Starts client(i) for i < n, one at a time, each once the previous one is connected."""
+    tasks = []
+    for i in range(n):
+        tasks.append(asyncio.create_task(client(i)))
+        await h.wait_until(lambda: len(open_ws) == i + 1, 10, f"client {i} to connect")
+    return tasks
+
+
 def rebalance_config(gw_port: int, servers: list) -> str:
     """Three servers with fast TCP health checks; rebalancing every 500 ms, at most 20
     sheds a second."""
@@ -67,32 +104,15 @@ class Rebalance(h.GatewayCase):
         closes_1001 = []       # (time, client) of every Close 1001 a client received
         other_closes = []
 
-        async def client(i):
-            for _ in range(ATTEMPTS):
-                if stop.is_set():
-                    return
-                async with h.ws_connect(gw.port) as ws:
-                    await ws.send(f"c{i}")
-                    await asyncio.wait_for(ws.recv(), 10)
-                    open_ws[i] = ws
-                    try:
-                        while True:
-                            await ws.recv()
-                    except websockets.exceptions.ConnectionClosed:
-                        pass
-                    open_ws.pop(i, None)
-                    if stop.is_set():
-                        return
-                    if ws.close_code == 1001:
-                        closes_1001.append((time.monotonic(), i))
-                    else:
-                        other_closes.append((i, ws.close_code, ws.close_reason))
-                        return
+        def on_close(i, code, reason):
+            if code == 1001:
+                closes_1001.append((time.monotonic(), i))
+                return True
+            other_closes.append((i, code, reason))
+            return False
 
-        tasks = []
-        for i in range(CLIENTS):
-            tasks.append(asyncio.create_task(client(i)))
-            await h.wait_until(lambda: len(open_ws) == i + 1, 10, f"client {i} to connect")
+        tasks = await start_clients(CLIENTS, open_ws, lambda i: reconnecting_client(
+            gw.port, i, open_ws, stop, on_close, ATTEMPTS))
 
         async def distribution():
             m = await admin.metrics()

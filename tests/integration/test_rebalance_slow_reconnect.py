@@ -47,35 +47,16 @@ class RebalanceSlowReconnect(h.GatewayCase):
         sheds = []
         others = []
 
-        async def client(i):
-            for _ in range(ATTEMPTS):
-                async with h.ws_connect(gw_port) as ws:
-                    await ws.send(f"c{i}")
-                    await asyncio.wait_for(ws.recv(), 10)
-                    open_ws[i] = ws
-                    try:
-                        while True:
-                            await ws.recv()
-                    except websockets.exceptions.ConnectionClosed:
-                        pass
-                    open_ws.pop(i, None)
-                    if stop.is_set():
-                        return
-                    if ws.close_code != 1001:
-                        others.append((i, ws.close_code))
-                        return
-                    sheds.append(time.monotonic())
-                # A backoff before reconnecting, bounded by the stop event.
-                try:
-                    await asyncio.wait_for(stop.wait(), RECONNECT_AFTER)
-                    return
-                except asyncio.TimeoutError:
-                    pass
+        def on_close(i, code, reason):
+            if code != 1001:
+                others.append((i, code))
+                return False
+            sheds.append(time.monotonic())
+            return True
 
-        tasks = []
-        for i in range(CLIENTS):
-            tasks.append(asyncio.create_task(client(i)))
-            await h.wait_until(lambda: len(open_ws) == i + 1, 10, f"client {i} to connect")
+        # A shed client waits RECONNECT_AFTER before reconnecting.
+        tasks = await tr.start_clients(CLIENTS, open_ws, lambda i: tr.reconnecting_client(
+            gw_port, i, open_ws, stop, on_close, ATTEMPTS, backoff=RECONNECT_AFTER))
 
         async def distribution():
             m = await admin.metrics()
