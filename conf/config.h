@@ -193,7 +193,7 @@ struct Admin {
 
 // One entry of [[connect.allow]]: a destination a CONNECT tunnel may reach. Exactly one of
 // `host` and `network` is set. Loopback, link-local, private and other special addresses
-// are allowed only by a `network` rule inside their range (proxy/connect_acl.h).
+// are allowed only by a `network` rule inside their range (proxy/connect/connect_acl.h).
 struct IpNetwork {
   int family = 0;                     // AF_INET or AF_INET6
   std::array<uint8_t, 16> address{};  // network byte order; IPv4 in the first 4 bytes

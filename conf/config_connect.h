@@ -20,7 +20,7 @@ Connect read_connect(const std::string& file, const toml::table& table);
 std::optional<IpNetwork> parse_cidr(std::string_view text);
 
 // "pbkdf2-sha256$<iterations>$<salt base64>$<hash base64>", the form --hash-password
-// prints (checked for shape here; verified in proxy/password_hash.cc).
+// prints (checked for shape here; verified in proxy/connect/password_hash.cc).
 bool is_password_hash(std::string_view text);
 
 }  // namespace wsgate::conf::detail

@@ -1,5 +1,5 @@
 // [upstream.rebalance]: opt-in shedding of the connections an overloaded server holds
-// beyond its fair share (proxy/rebalancer.h). Internal to the loader.
+// beyond its fair share (proxy/upstream/rebalancer.h). Internal to the loader.
 #include <cmath>
 #include <cstdio>
 #include <string>

@@ -3,6 +3,7 @@
 #include <set>
 #include <utility>
 
+#include "conf/address.h"
 #include "conf/units.h"
 
 namespace wsgate::conf {
@@ -34,8 +35,7 @@ constexpr auto kServerForm =
     R"("host:port" like "10.0.0.1:9001", "[::1]:9001" or "backend:80", or a table like {address = "10.0.0.1:9001", weight = 2})";
 
 std::string server_text(const HostPort& hp) {
-  return hp.host.find(':') != std::string::npos ? "[" + hp.host + "]:" + std::to_string(hp.port)
-                                                : hp.host + ":" + std::to_string(hp.port);
+  return to_string(hp);
 }
 
 UpstreamServer read_server(const std::string& file, const TableReader& r, const toml::node& node,

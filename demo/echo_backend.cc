@@ -20,10 +20,10 @@
 #include <string>
 #include <unordered_map>
 
-#include "proxy/frame_codec.h"
-#include "proxy/http1_parser.h"
+#include "proxy/codec/frame_codec.h"
+#include "proxy/codec/http1_parser.h"
+#include "proxy/codec/websocket_key.h"
 #include "proxy/libevent_ptr.h"
-#include "proxy/websocket_key.h"
 
 namespace {
 

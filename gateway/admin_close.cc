@@ -6,7 +6,7 @@
 #include "gateway/worker.h"
 #include "gateway/worker_replies.h"
 #include "metrics/log.h"
-#include "proxy/upstream_pool.h"
+#include "proxy/upstream/upstream_pool.h"
 
 namespace wsgate::gateway {
 

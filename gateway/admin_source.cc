@@ -1,7 +1,7 @@
 #include "gateway/admin_source.h"
 
 #include "gateway/worker.h"
-#include "proxy/upstream_pool.h"
+#include "proxy/upstream/upstream_pool.h"
 
 namespace wsgate::gateway {
 

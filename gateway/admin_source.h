@@ -1,4 +1,4 @@
-// What the admin server (metrics/admin_server.h) asks the gateway: a scrape across the
+// What the admin server (metrics/admin/admin_server.h) asks the gateway: a scrape across the
 // workers, and whether the process is ready. Lives on the main thread.
 #pragma once
 
@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "metrics/admin_server.h"
+#include "metrics/admin/admin_server.h"
 
 namespace wsgate::proxy {
 class UpstreamPools;

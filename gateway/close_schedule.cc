@@ -2,7 +2,7 @@
 
 #include <chrono>
 
-#include "proxy/upstream_pool.h"
+#include "proxy/upstream/upstream_pool.h"
 
 namespace wsgate::gateway {
 

@@ -20,7 +20,7 @@
 
 #include "conf/config.h"
 #include "proxy/libevent_ptr.h"
-#include "proxy/upstream_pool.h"
+#include "proxy/upstream/upstream_pool.h"
 
 namespace wsgate::gateway {
 

@@ -9,12 +9,9 @@
 #include <cerrno>
 #include <cstring>
 
-namespace wsgate::gateway {
+#include "conf/address.h"
 
-std::string to_string(const conf::HostPort& a) {
-  return a.host.find(':') != std::string::npos ? "[" + a.host + "]:" + std::to_string(a.port)
-                                               : a.host + ":" + std::to_string(a.port);
-}
+namespace wsgate::gateway {
 
 int open_listen_socket(const conf::HostPort& address, std::string& error) {
   sockaddr_storage ss{};

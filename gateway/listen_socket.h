@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "conf/address.h"
 #include "conf/config.h"
 
 namespace wsgate::gateway {
@@ -11,7 +12,5 @@ namespace wsgate::gateway {
 // Returns the listening fd (non-blocking, close-on-exec), or -1 with `error` set to a
 // message naming the address and the system error (e.g. "address already in use").
 int open_listen_socket(const conf::HostPort& address, std::string& error);
-
-std::string to_string(const conf::HostPort& address);
 
 }  // namespace wsgate::gateway

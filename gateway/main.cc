@@ -10,7 +10,7 @@
 
 #include "conf/config_loader.h"
 #include "gateway/server.h"
-#include "proxy/password_hash.h"
+#include "proxy/connect/password_hash.h"
 #include "tls/tls_snapshot.h"
 
 namespace {

@@ -6,7 +6,7 @@
 // whose address is new. Any failure so far rejects the reload: what was opened is closed,
 // the error is logged and answered, the running config stays. Only then is the new
 // snapshot published: new pools (servers that stay keep their state, see
-// proxy/upstream_pool.h), every worker gets a Worker::Update by post(), the resolver and
+// proxy/upstream/upstream_pool.h), every worker gets a Worker::Update by post(), the resolver and
 // health checker restart for the new config.
 //
 // What keeps running on the old config: every established connection (WebSockets,

@@ -14,13 +14,13 @@
 #include "gateway/client_limits.h"
 #include "gateway/worker.h"
 #include "metrics/access_log.h"
-#include "metrics/admin_server.h"
+#include "metrics/admin/admin_server.h"
 #include "metrics/reload_stats.h"
-#include "proxy/health_checker.h"
 #include "proxy/libevent_ptr.h"
-#include "proxy/rebalancer.h"
-#include "proxy/upstream_pool.h"
-#include "proxy/upstream_resolver.h"
+#include "proxy/upstream/health_checker.h"
+#include "proxy/upstream/rebalancer.h"
+#include "proxy/upstream/upstream_pool.h"
+#include "proxy/upstream/upstream_resolver.h"
 #include "tls/tls_snapshot.h"
 
 namespace wsgate::gateway {
@@ -51,7 +51,7 @@ class Server {
   // endpoints (/ready says 503); it exits once every worker has finished.
   void begin_drain();
   void check_drained();
-  // Rebalancing (proxy/rebalancer.h): the workers close `count` of `server`'s youngest
+  // Rebalancing (proxy/upstream/rebalancer.h): the workers close `count` of `server`'s youngest
   // connections with 1001, spread over `spread` (gateway/server_drain.cc).
   void shed(const std::string& upstream, const proxy::ServerPtr& server, std::size_t count,
             conf::Duration spread);

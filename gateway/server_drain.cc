@@ -5,7 +5,7 @@
 #include "gateway/server.h"
 #include "gateway/worker.h"
 #include "metrics/log.h"
-#include "proxy/frame_codec.h"
+#include "proxy/codec/frame_codec.h"
 
 namespace wsgate::gateway {
 

@@ -4,9 +4,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "conf/address.h"
 #include "gateway/exchange/exchange.h"
 #include "gateway/h1/h1_connection.h"
-#include "gateway/h2_session.h"
+#include "gateway/h2/h2_session.h"
 #include "metrics/log.h"
 
 namespace wsgate::gateway {
@@ -33,9 +34,7 @@ Worker::Worker(int index, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
     dns_.reset(evdns_base_new(base_.get(), 0));
     evdns_base_load_hosts(dns_.get(), nullptr);
     for (const auto& ns : config_->nameservers) {
-      const std::string text = ns.host.find(':') != std::string::npos
-                                   ? "[" + ns.host + "]:" + std::to_string(ns.port)
-                                   : ns.host + ":" + std::to_string(ns.port);
+      const std::string text = conf::to_string(ns);
       if (evdns_base_nameserver_ip_add(dns_.get(), text.c_str()) != 0)
         log::warn("cannot use nameserver " + text);
     }

@@ -20,9 +20,9 @@
 #include "metrics/access_log.h"
 #include "metrics/scrape.h"
 #include "metrics/worker_metrics.h"
-#include "proxy/balancer.h"
 #include "proxy/libevent_ptr.h"
-#include "proxy/upstream_connector.h"
+#include "proxy/upstream/balancer.h"
+#include "proxy/upstream/upstream_connector.h"
 #include "tls/tls_snapshot.h"
 
 namespace wsgate::gateway {

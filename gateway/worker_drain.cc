@@ -11,7 +11,7 @@
 #include "gateway/h1/h1_connection.h"
 #include "gateway/worker.h"
 #include "metrics/log.h"
-#include "proxy/frame_codec.h"
+#include "proxy/codec/frame_codec.h"
 
 namespace wsgate::gateway {
 

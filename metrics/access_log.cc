@@ -7,7 +7,7 @@
 #include <ctime>
 #include <type_traits>
 
-#include "metrics/connection_table.h"
+#include "metrics/admin/connection_table.h"
 #include "metrics/log.h"
 
 namespace wsgate::metrics {

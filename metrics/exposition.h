@@ -11,7 +11,7 @@
 
 #include <prometheus/metric_family.h>
 
-#include "metrics/connection_table.h"
+#include "metrics/admin/connection_table.h"
 #include "metrics/process_stats.h"
 #include "metrics/reload_stats.h"
 #include "metrics/scrape.h"

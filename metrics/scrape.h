@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "metrics/connection_table.h"
+#include "metrics/admin/connection_table.h"
 #include "metrics/worker_metrics.h"
 
 namespace wsgate::metrics {

@@ -15,7 +15,7 @@
 #include <string_view>
 
 #include "metrics/connection_stats.h"
-#include "proxy/frame_codec.h"
+#include "proxy/codec/frame_codec.h"
 
 namespace wsgate::proxy {
 

@@ -16,7 +16,7 @@
 #include <event2/buffer.h>
 #include <sys/socket.h>
 
-#include "proxy/frame_codec.h"
+#include "proxy/codec/frame_codec.h"
 #include "proxy/relay.h"
 
 namespace wsgate::proxy {

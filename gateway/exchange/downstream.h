@@ -1,6 +1,6 @@
 // The client side of one request, as an exchange sees it: what is known about the
 // client, and the few ways to answer it. Two implementations: an HTTP/1.1 connection
-// (gateway/h1/h1_connection.h) and an HTTP/2 stream (gateway/h2_stream.h). An exchange
+// (gateway/h1/h1_connection.h) and an HTTP/2 stream (gateway/h2/h2_stream.h). An exchange
 // (gateway/exchange/exchange.h) calls these without knowing which protocol answers.
 //
 // Order of calls, by the exchange: at most one answer (refuse, accept_websocket,
@@ -14,8 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/codec/http1_parser.h"
 #include "proxy/codec/request_head.h"
-#include "proxy/http1_parser.h"
 #include "proxy/libevent_ptr.h"
 
 namespace wsgate::gateway {

@@ -2,11 +2,11 @@
 
 #include <utility>
 
+#include "gateway/exchange/limit_refusal.h"
 #include "gateway/exchange/tunnel_exchange.h"
 #include "gateway/exchange/websocket_exchange.h"
-#include "gateway/limit_refusal.h"
 #include "gateway/worker.h"
-#include "proxy/frame_codec.h"
+#include "proxy/codec/frame_codec.h"
 
 namespace wsgate::gateway {
 namespace {

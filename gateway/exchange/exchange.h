@@ -23,13 +23,13 @@
 #include "conf/config.h"
 #include "gateway/client_limits.h"
 #include "gateway/exchange/downstream.h"
+#include "metrics/admin/connection_table.h"
 #include "metrics/connection_stats.h"
-#include "metrics/connection_table.h"
 #include "metrics/worker_metrics.h"
-#include "proxy/balancer.h"
 #include "proxy/codec/request_head.h"
 #include "proxy/libevent_ptr.h"
 #include "proxy/relay.h"
+#include "proxy/upstream/balancer.h"
 #include "tls/tls_snapshot.h"
 
 namespace wsgate::gateway {

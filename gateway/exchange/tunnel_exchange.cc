@@ -2,9 +2,9 @@
 
 #include <utility>
 
-#include "gateway/proxy_auth.h"
+#include "gateway/exchange/proxy_auth.h"
 #include "gateway/worker.h"
-#include "proxy/connect_acl.h"
+#include "proxy/connect/connect_acl.h"
 
 namespace wsgate::gateway {
 
@@ -41,7 +41,7 @@ void TunnelExchange::decide() {
     ProxyAuthResult auth =
         check_proxy_authorization(settings.users, credentials != nullptr ? &value : nullptr);
     if (!auth.ok && auth.status == 503) {
-      // The worker's PBKDF2 budget is spent (gateway/proxy_auth.h); RFC 9110 10.2.3.
+      // The worker's PBKDF2 budget is spent (gateway/exchange/proxy_auth.h); RFC 9110 10.2.3.
       refuse({503, std::move(auth.reason), {{"Retry-After", "1"}}});
       return;
     }

@@ -1,14 +1,14 @@
 // A CONNECT tunnel (RFC 9110 9.3.6 over HTTP/1.1, RFC 9113 8.5 over HTTP/2), whatever
 // protocol the client spoke: the listener must serve tunnels, the request carries no
 // body, the target parses, the proxy user authenticates, the allow-list admits the
-// target; then resolve and connect it (proxy/connect_dialer.h), answer 2xx and relay raw
+// target; then resolve and connect it (proxy/connect/connect_dialer.h), answer 2xx and relay raw
 // bytes.
 #pragma once
 
 #include <memory>
 
 #include "gateway/exchange/exchange.h"
-#include "proxy/connect_dialer.h"
+#include "proxy/connect/connect_dialer.h"
 
 namespace wsgate::gateway {
 

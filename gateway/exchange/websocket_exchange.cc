@@ -4,12 +4,13 @@
 
 #include <utility>
 
-#include "gateway/router.h"
-#include "gateway/websocket_handshake.h"
+#include "conf/address.h"
+#include "gateway/exchange/router.h"
+#include "gateway/exchange/websocket_handshake.h"
 #include "gateway/worker.h"
-#include "proxy/upstream_request.h"
-#include "proxy/websocket_key.h"
-#include "proxy/websocket_upgrade_check.h"
+#include "proxy/codec/upstream_request.h"
+#include "proxy/codec/websocket_key.h"
+#include "proxy/codec/websocket_upgrade_check.h"
 
 namespace wsgate::gateway {
 namespace {
@@ -18,9 +19,7 @@ namespace {
 constexpr uint64_t kMaxRefusalBody = 1024 * 1024;
 
 std::string host_port_text(const conf::HostPort& s) {
-  if (s.host.empty()) return "-";
-  return s.host.find(':') != std::string::npos ? "[" + s.host + "]:" + std::to_string(s.port)
-                                               : s.host + ":" + std::to_string(s.port);
+  return s.host.empty() ? "-" : conf::to_string(s);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // A WebSocket request, whatever protocol the client spoke: route (host, path) -> policy
 // (Sec-WebSocket-Version, Origin) -> balancer -> upstream connector (HTTP/1.1 upgrade
-// with the gateway's own key) -> the 101 check (proxy/websocket_upgrade_check.h) ->
+// with the gateway's own key) -> the 101 check (proxy/codec/websocket_upgrade_check.h) ->
 // answer the client -> relay. An upstream that answers with anything but 101 has its
 // answer passed to the client (body bounded).
 #pragma once
@@ -9,7 +9,7 @@
 #include <string>
 
 #include "gateway/exchange/exchange.h"
-#include "proxy/upstream_connector.h"
+#include "proxy/upstream/upstream_connector.h"
 
 namespace wsgate::gateway {
 

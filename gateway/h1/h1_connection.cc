@@ -8,7 +8,8 @@
 
 #include <utility>
 
-#include "gateway/error_response.h"
+#include "conf/address.h"
+#include "gateway/exchange/error_response.h"
 #include "gateway/h1/h1_request.h"
 #include "gateway/worker.h"
 
@@ -17,21 +18,6 @@ namespace {
 
 // How long a refused client gets to read our answer before the socket closes.
 constexpr long long kLingerMs = 2000;
-
-void format_peer(const sockaddr* sa, std::string& ip, std::string& addr) {
-  char buf[INET6_ADDRSTRLEN] = "?";
-  if (sa->sa_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
-    inet_ntop(AF_INET, &in->sin_addr, buf, sizeof(buf));
-    ip = buf;
-    addr = ip + ":" + std::to_string(ntohs(in->sin_port));
-  } else if (sa->sa_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
-    inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof(buf));
-    ip = buf;
-    addr = "[" + ip + "]:" + std::to_string(ntohs(in6->sin6_port));
-  }
-}
 
 }  // namespace
 
@@ -61,7 +47,9 @@ H1Connection::H1Connection(Worker& worker, uint64_t id, conf::ConfigPtr config,
       listener_(listener),
       started_(std::chrono::steady_clock::now()),
       timer_(worker.base(), [this] { on_timer(); }) {
-  format_peer(peer, facts_.client_ip, facts_.client_addr);
+  conf::SocketAddressText peer_text = conf::describe(peer);
+  facts_.client_ip = std::move(peer_text.ip);
+  facts_.client_addr = std::move(peer_text.ip_port);
   const int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   const tls::ServerContext* server_tls = tls_ && listener_index < tls_->listeners.size()

@@ -21,8 +21,8 @@
 #include "gateway/client_limits.h"
 #include "gateway/exchange/downstream.h"
 #include "gateway/exchange/exchange.h"
-#include "metrics/connection_table.h"
-#include "proxy/http1_parser.h"
+#include "metrics/admin/connection_table.h"
+#include "proxy/codec/http1_parser.h"
 #include "proxy/libevent_ptr.h"
 #include "tls/tls_snapshot.h"
 

@@ -6,8 +6,8 @@
 
 #include <string_view>
 
+#include "proxy/codec/http1_parser.h"
 #include "proxy/codec/request_head.h"
-#include "proxy/http1_parser.h"
 
 namespace wsgate::gateway::h1 {
 

@@ -1,6 +1,6 @@
 // The protocol-neutral request: what every downstream protocol produces and every
 // exchange reads. The HTTP/1.1 connection builds it from a parsed head
-// (gateway/h1/h1_request.h), an HTTP/2 stream from its field list (gateway/h2_mapping.h);
+// (gateway/h1/h1_request.h), an HTTP/2 stream from its field list (gateway/h2/h2_mapping.h);
 // nothing downstream of those two knows which protocol the client spoke.
 //
 // A refusal on the way (a malformed request, a policy) is one `Refusal`: an HTTP status,

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "gateway/limit_refusal.h"
+#include "gateway/exchange/limit_refusal.h"
 #include "metrics/metric_names.h"
 
 using namespace wsgate;

@@ -1,5 +1,5 @@
 """Proxy authentication under a flood of wrong passwords: each worker spends at most a
-quarter of its time in PBKDF2 (gateway/proxy_auth.h), so beyond that a CONNECT with
+quarter of its time in PBKDF2 (gateway/exchange/proxy_auth.h), so beyond that a CONNECT with
 unverified credentials gets 503 with Retry-After instead of stalling the worker, while
 credentials verified before keep getting 200 at once, and the budget refills. Nothing
 here depends on how fast this machine runs PBKDF2.

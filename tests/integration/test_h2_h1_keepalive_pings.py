@@ -1,5 +1,5 @@
 """HTTP/2 client -> HTTP/1.1 backend: the gateway's keepalive pings on an RFC 8441
-WebSocket stream. The H1Session and Relay behind a stream are the HTTP/1.1 ones, so the
+WebSocket stream. A stream feeds the same WebSocket exchange and Relay as an HTTP/1.1 connection, so the
 stream gets the gateway's Pings; a stream that answers them stays open past the idle
 timeout, the Pongs never reach the backend; once it stops answering, the stream's relay
 ends (the backend gets 1001 "client ping timeout") while the HTTP/2 connection and its

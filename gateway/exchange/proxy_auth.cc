@@ -1,0 +1,118 @@
+#include "gateway/exchange/proxy_auth.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <array>
+
+#include "proxy/codec/http1_parser.h"
+#include "proxy/connect/password_hash.h"
+
+namespace wsgate::gateway {
+namespace {
+
+using Digest = ProxyAuthState::Digest;
+static_assert(sizeof(Digest) == SHA256_DIGEST_LENGTH);
+
+// Verified when the user name is unknown, so that costs what a known one costs.
+constexpr std::string_view kDummyHash =
+    "pbkdf2-sha256$100000$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+Digest cache_key(std::string_view stored, std::string_view user, std::string_view password) {
+  Digest d{};
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  for (std::string_view part :
+       {stored, std::string_view("\0", 1), user, std::string_view("\0", 1), password})
+    EVP_DigestUpdate(ctx, part.data(), part.size());
+  EVP_DigestFinal_ex(ctx, d.data(), nullptr);
+  EVP_MD_CTX_free(ctx);
+  return d;
+}
+
+std::string decode_base64(std::string_view text, bool& ok) {
+  ok = false;
+  if (text.empty() || text.size() % 4 != 0 || text.size() > 4096) return {};
+  std::string out(text.size() / 4 * 3, '\0');
+  const int len = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                  reinterpret_cast<const unsigned char*>(text.data()),
+                                  static_cast<int>(text.size()));
+  if (len < 0) return {};
+  std::size_t n = static_cast<std::size_t>(len);
+  for (std::size_t i = text.size(); i > 0 && text[i - 1] == '='; --i) --n;
+  out.resize(n);
+  ok = true;
+  return out;
+}
+
+}  // namespace
+
+ProxyAuthState& ProxyAuthState::for_this_thread() {
+  // Per worker thread (a connection never changes thread): no lock.
+  thread_local ProxyAuthState state;
+  return state;
+}
+
+bool ProxyAuthState::cached(const Digest& key) const {
+  return std::any_of(
+      entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(used_),
+      [&](const Digest& e) { return CRYPTO_memcmp(e.data(), key.data(), key.size()) == 0; });
+}
+
+void ProxyAuthState::remember(const Digest& key) {
+  entries_[next_] = key;
+  next_ = (next_ + 1) % kCacheEntries;
+  used_ = std::min(used_ + 1, kCacheEntries);
+}
+
+ProxyAuthResult check_proxy_authorization(const std::vector<conf::ConnectUser>& users,
+                                          const std::string_view* header, ProxyAuthState& state) {
+  if (header == nullptr) return {false, {}, "proxy authentication required"};
+  // RFC 9110 11.4: credentials = auth-scheme [ 1*SP token68 ]; the scheme is
+  // case-insensitive.
+  const std::string_view value = *header;
+  const auto sp = value.find(' ');
+  if (sp == std::string_view::npos || !http1::iequals(value.substr(0, sp), "basic"))
+    return {false, {}, "proxy authentication: only the Basic scheme is supported"};
+  std::string_view token = value.substr(sp + 1);
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  bool decoded = false;
+  const std::string pair = decode_base64(token, decoded);
+  const auto colon = pair.find(':');
+  // RFC 7617 2: user-id ":" password.
+  if (!decoded || colon == std::string::npos)
+    return {false, {}, "proxy authentication: malformed Basic credentials"};
+  const std::string_view user(pair.data(), colon);
+  const std::string_view password = std::string_view(pair).substr(colon + 1);
+  const auto it = std::find_if(users.begin(), users.end(),
+                               [&](const conf::ConnectUser& u) { return u.name == user; });
+  const ProxyAuthResult wrong{false, {}, "proxy authentication failed"};
+  const std::string_view stored = it != users.end() ? it->password_hash : kDummyHash;
+  const Digest key = cache_key(stored, user, password);
+  if (it != users.end() && state.cached(key)) return {true, it->name, {}};
+  const auto started = state.now();
+  if (!state.budget().may_start(started))
+    return {false, {}, "too many proxy authentication attempts on this worker, retry later", 503};
+  const bool matches = proxy::verify_password(stored, password);
+  state.budget().charge(state.now() - started);
+  if (!matches || it == users.end()) return wrong;
+  state.remember(key);
+  return {true, it->name, {}};
+}
+
+bool VerificationBudget::may_start(Clock::time_point now) {
+  if (last_ != Clock::time_point{}) {
+    const double elapsed = std::max(0.0, std::chrono::duration<double>(now - last_).count());
+    credit_ = std::min(kVerificationBurstSeconds, credit_ + elapsed * kVerificationShare);
+  }
+  last_ = now;
+  return credit_ > 0;
+}
+
+void VerificationBudget::charge(Clock::duration spent) {
+  credit_ -= std::chrono::duration<double>(spent).count();
+}
+
+}  // namespace wsgate::gateway

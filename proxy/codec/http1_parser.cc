@@ -1,0 +1,426 @@
+// HTTP/1.1 message-head codec (RFC 9112). Two passes over at most max_head_bytes: find
+// the end of the head (and reject bare LFs early), then copy the head into out.raw and
+// validate it line by line, pointing every view into out.raw. No regex, no allocation
+// per header.
+#include "proxy/codec/http1_parser.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <functional>
+#include <utility>
+
+namespace wsgate::http1 {
+namespace {
+
+// RFC 9110 5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
+//                        "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+constexpr std::array<bool, 256> make_tchar_table() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}
+constexpr std::array<bool, 256> kTchar = make_tchar_table();
+
+bool is_tchar(char c) {
+  return kTchar[static_cast<unsigned char>(c)];
+}
+bool is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+// VCHAR: visible US-ASCII, no SP, no CTL.
+bool is_vchar(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u >= 0x21 && u <= 0x7e;
+}
+// RFC 9110 5.5 field-value and RFC 9112 4 reason-phrase: HTAB / SP / VCHAR / obs-text,
+// i.e. anything but a CTL other than HTAB (DEL is a CTL too).
+bool is_text_char(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return c == '\t' || (u >= 0x20 && u != 0x7f);
+}
+
+bool is_token(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
+}
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+ParseResult error(int status, std::string_view reason) {
+  ParseResult r;
+  r.state = ParseState::Error;
+  r.error_status = status;
+  r.error_reason = reason;
+  return r;
+}
+
+enum class ScanState { Incomplete, Complete, BareLf, TooLarge };
+
+struct Scan {
+  ScanState state = ScanState::Incomplete;
+  std::size_t start = 0;   // first byte of the start line (after ignored empty lines)
+  std::size_t length = 0;  // with Complete: bytes up to and including the final CRLFCRLF
+};
+
+// Finds the CRLFCRLF that ends the head within the first max_bytes of input. Every LF
+// met on the way must follow a CR (RFC 9112 2.2: we do not accept a bare LF as a line
+// terminator), which also rejects "\n\n"-terminated heads before they can pile up.
+Scan find_head_end(std::string_view input, std::size_t max_bytes, bool skip_empty_lines) {
+  Scan scan;
+  const std::size_t n = std::min(input.size(), max_bytes);
+  // RFC 9112 2.2: a server SHOULD ignore empty lines (CRLF) received before the
+  // request-line. They still count towards the size limit and head_length.
+  if (skip_empty_lines) {
+    while (scan.start + 1 < n && input[scan.start] == '\r' && input[scan.start + 1] == '\n') {
+      scan.start += 2;
+    }
+  }
+  std::size_t pos = scan.start;
+  while (pos < n) {
+    const void* found = std::memchr(input.data() + pos, '\n', n - pos);
+    if (found == nullptr) break;
+    const auto i = static_cast<std::size_t>(static_cast<const char*>(found) - input.data());
+    if (i == 0 || input[i - 1] != '\r') {
+      scan.state = ScanState::BareLf;
+      return scan;
+    }
+    if (i >= scan.start + 3 && input[i - 2] == '\n' && input[i - 3] == '\r') {
+      scan.state = ScanState::Complete;
+      scan.length = i + 1;
+      return scan;
+    }
+    pos = i + 1;
+  }
+  // No terminator in the first max_bytes: if we already hold that many, the head can
+  // only end beyond the limit.
+  scan.state = input.size() >= max_bytes ? ScanState::TooLarge : ScanState::Incomplete;
+  return scan;
+}
+
+// Maps the scan to a result: Incomplete, an Error, or Complete with head_length set
+// (the caller then parses the head).
+ParseResult scan_result(const Scan& scan, std::string_view what_too_large) {
+  switch (scan.state) {
+    case ScanState::Incomplete:
+      return ParseResult{};
+    case ScanState::BareLf:
+      return error(400, "bare LF in message head, lines must end in CRLF (RFC 9112 2.2)");
+    case ScanState::TooLarge:
+      return error(431, what_too_large);
+    case ScanState::Complete:
+      break;
+  }
+  ParseResult r;
+  r.state = ParseState::Complete;
+  r.head_length = scan.length;
+  return r;
+}
+
+// Next line of `head` starting at `pos`, without its CRLF; advances `pos` past the LF.
+// The scan guaranteed every LF in the head follows a CR and that the head ends in CRLF.
+std::string_view next_line(std::string_view head, std::size_t& pos) {
+  const std::size_t lf = head.find('\n', pos);
+  std::string_view line = head.substr(pos, lf - 1 - pos);
+  pos = lf + 1;
+  return line;
+}
+
+// RFC 9112 2.3: HTTP-version = "HTTP" "/" DIGIT "." DIGIT (case-sensitive).
+// Returns 0 when valid and supported (1.0, 1.1), else the status to answer with.
+int parse_version(std::string_view v, int& minor) {
+  if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || !is_digit(v[5]) || v[6] != '.' ||
+      !is_digit(v[7])) {
+    return 400;
+  }
+  if (v[5] != '1' || v[7] > '1') return 505;
+  minor = v[7] - '0';
+  return 0;
+}
+
+ParseResult version_error(int status) {
+  return status == 505 ? error(505, "HTTP version not supported, use HTTP/1.1")
+                       : error(400, "invalid HTTP version");
+}
+
+// Header section: field lines from `pos` up to the empty line that ends the head.
+ParseResult parse_fields(std::string_view head, std::size_t pos, const Limits& limits,
+                         std::vector<Header>& headers) {
+  headers.clear();
+  // One line per LF, minus the final empty line: reserve once, no growth while parsing.
+  const auto lines = static_cast<std::size_t>(
+      std::count(head.begin() + static_cast<std::ptrdiff_t>(pos), head.end(), '\n'));
+  headers.reserve(std::min(lines > 0 ? lines - 1 : 0, limits.max_headers));
+
+  for (;;) {
+    const std::string_view line = next_line(head, pos);
+    if (line.empty()) break;  // the empty line ending the head
+    if (headers.size() == limits.max_headers) return error(431, "too many header fields");
+    // RFC 9112 5.2: obs-fold is rejected; RFC 9112 2.2: so is whitespace between the
+    // start line and the first field.
+    if (is_ows(line.front()))
+      return error(400, "obsolete line folding in header field (RFC 9112 5.2)");
+    const std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos) return error(400, "header field without colon");
+    const std::string_view name = line.substr(0, colon);
+    if (name.empty()) return error(400, "empty header field name");
+    // RFC 9112 5.1: no whitespace between field name and colon (request smuggling).
+    if (is_ows(name.back()))
+      return error(400, "whitespace before colon in header field (RFC 9112 5.1)");
+    if (!is_token(name)) return error(400, "invalid header field name");
+    const std::string_view value = line.substr(colon + 1);
+    // RFC 9110 5.5: CR, LF, NUL and other CTLs are not allowed in field values.
+    if (!std::all_of(value.begin(), value.end(), is_text_char)) {
+      return error(400, "invalid character in header field value");
+    }
+    headers.push_back(Header{name, trim_ows(value)});
+  }
+
+  // RFC 9112 6.3: framing that two parsers could read differently is refused
+  // (request smuggling): CL with TE, several CLs, or a CL that is not 1*DIGIT.
+  std::size_t content_lengths = 0;
+  bool transfer_encoding = false;
+  for (const Header& h : headers) {
+    if (iequals(h.name, "content-length")) {
+      ++content_lengths;
+      // Up to 18 digits: fits in int64 whatever the value.
+      if (h.value.empty() || h.value.size() > 18 ||
+          !std::all_of(h.value.begin(), h.value.end(), is_digit)) {
+        return error(400, "invalid Content-Length (RFC 9112 6.3)");
+      }
+    } else if (iequals(h.name, "transfer-encoding")) {
+      transfer_encoding = true;
+    }
+  }
+  if (content_lengths > 1) return error(400, "multiple Content-Length fields (RFC 9112 6.3)");
+  if (content_lengths == 1 && transfer_encoding) {
+    return error(400, "both Content-Length and Transfer-Encoding (RFC 9112 6.3)");
+  }
+
+  ParseResult r;
+  r.state = ParseState::Complete;
+  return r;
+}
+
+const Header* find_header(const std::vector<Header>& headers, std::string_view name) {
+  for (const Header& h : headers) {
+    if (iequals(h.name, name)) return &h;
+  }
+  return nullptr;
+}
+
+std::size_t count_headers(const std::vector<Header>& headers, std::string_view name) {
+  return static_cast<std::size_t>(std::count_if(
+      headers.begin(), headers.end(), [name](const Header& h) { return iequals(h.name, name); }));
+}
+
+// Re-points a view that lay in [old_base, old_base + old_size) at the same offset in
+// new_base. Other views (empty, or pointing elsewhere) are returned unchanged.
+std::string_view rebase(std::string_view v, const char* old_base, std::size_t old_size,
+                        const char* new_base) {
+  if (v.data() == nullptr || old_base == nullptr) return v;
+  const std::less_equal<> le;
+  if (!le(old_base, v.data()) || !le(v.data() + v.size(), old_base + old_size)) return v;
+  return {new_base + (v.data() - old_base), v.size()};
+}
+
+void rebase_headers(std::vector<Header>& headers, const char* old_base, std::size_t old_size,
+                    const char* new_base) {
+  for (Header& h : headers) {
+    h.name = rebase(h.name, old_base, old_size, new_base);
+    h.value = rebase(h.value, old_base, old_size, new_base);
+  }
+}
+
+}  // namespace
+
+// ---- RequestHead / ResponseHead: copies and moves keep the views pointing into raw ----
+
+RequestHead::RequestHead(const RequestHead& other) {
+  *this = other;
+}
+RequestHead::RequestHead(RequestHead&& other) noexcept {
+  *this = std::move(other);
+}
+
+RequestHead& RequestHead::operator=(const RequestHead& other) {
+  if (this == &other) return *this;
+  raw = other.raw;
+  method = rebase(other.method, other.raw.data(), other.raw.size(), raw.data());
+  target = rebase(other.target, other.raw.data(), other.raw.size(), raw.data());
+  version_minor = other.version_minor;
+  headers = other.headers;
+  rebase_headers(headers, other.raw.data(), other.raw.size(), raw.data());
+  return *this;
+}
+
+RequestHead& RequestHead::operator=(RequestHead&& other) noexcept {
+  if (this == &other) return *this;
+  // Taken before the move: a short string is copied out of its inline buffer, so the
+  // views must be re-pointed; a long one keeps its heap buffer and the rebase is a no-op.
+  const char* old_base = other.raw.data();
+  const std::size_t old_size = other.raw.size();
+  raw = std::move(other.raw);
+  method = rebase(other.method, old_base, old_size, raw.data());
+  target = rebase(other.target, old_base, old_size, raw.data());
+  version_minor = other.version_minor;
+  headers = std::move(other.headers);
+  rebase_headers(headers, old_base, old_size, raw.data());
+  other.raw.clear();
+  other.method = {};
+  other.target = {};
+  other.headers.clear();
+  return *this;
+}
+
+ResponseHead::ResponseHead(const ResponseHead& other) {
+  *this = other;
+}
+ResponseHead::ResponseHead(ResponseHead&& other) noexcept {
+  *this = std::move(other);
+}
+
+ResponseHead& ResponseHead::operator=(const ResponseHead& other) {
+  if (this == &other) return *this;
+  raw = other.raw;
+  version_minor = other.version_minor;
+  status = other.status;
+  reason = rebase(other.reason, other.raw.data(), other.raw.size(), raw.data());
+  headers = other.headers;
+  rebase_headers(headers, other.raw.data(), other.raw.size(), raw.data());
+  return *this;
+}
+
+ResponseHead& ResponseHead::operator=(ResponseHead&& other) noexcept {
+  if (this == &other) return *this;
+  const char* old_base = other.raw.data();
+  const std::size_t old_size = other.raw.size();
+  raw = std::move(other.raw);
+  version_minor = other.version_minor;
+  status = other.status;
+  reason = rebase(other.reason, old_base, old_size, raw.data());
+  headers = std::move(other.headers);
+  rebase_headers(headers, old_base, old_size, raw.data());
+  other.raw.clear();
+  other.reason = {};
+  other.headers.clear();
+  return *this;
+}
+
+const Header* RequestHead::find(std::string_view name) const {
+  return find_header(headers, name);
+}
+std::size_t RequestHead::count(std::string_view name) const {
+  return count_headers(headers, name);
+}
+const Header* ResponseHead::find(std::string_view name) const {
+  return find_header(headers, name);
+}
+std::size_t ResponseHead::count(std::string_view name) const {
+  return count_headers(headers, name);
+}
+
+// ---- parsing ----
+
+ParseResult parse_request_head(std::string_view input, const Limits& limits, RequestHead& out) {
+  const Scan scan = find_head_end(input, limits.max_head_bytes, /*skip_empty_lines=*/true);
+  ParseResult result = scan_result(scan, "request header fields too large");
+  if (result.state != ParseState::Complete) return result;
+
+  // Copy first, then take every view from the copy.
+  out.raw.assign(input.data(), scan.length);
+  const std::string_view head(out.raw);
+  std::size_t pos = scan.start;
+
+  // RFC 9112 3: request-line = method SP request-target SP HTTP-version CRLF
+  const std::string_view line = next_line(head, pos);
+  const std::size_t sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos) return error(400, "malformed request line");
+  out.method = line.substr(0, sp1);
+  if (!is_token(out.method)) return error(400, "invalid method");
+  const std::string_view rest = line.substr(sp1 + 1);
+  const std::size_t sp2 = rest.find(' ');
+  if (sp2 == std::string_view::npos) return error(400, "malformed request line");
+  out.target = rest.substr(0, sp2);
+  // RFC 9112 3.2: the target is a URI form: visible ASCII only, no SP or CTL.
+  if (out.target.empty() || !std::all_of(out.target.begin(), out.target.end(), is_vchar)) {
+    return error(400, "invalid request-target");
+  }
+  if (const int status = parse_version(rest.substr(sp2 + 1), out.version_minor); status != 0) {
+    return version_error(status);
+  }
+
+  ParseResult fields = parse_fields(head, pos, limits, out.headers);
+  if (fields.state != ParseState::Complete) return fields;
+  return result;
+}
+
+ParseResult parse_response_head(std::string_view input, const Limits& limits, ResponseHead& out) {
+  const Scan scan = find_head_end(input, limits.max_head_bytes, /*skip_empty_lines=*/false);
+  ParseResult result = scan_result(scan, "response head too large");
+  if (result.state != ParseState::Complete) return result;
+
+  out.raw.assign(input.data(), scan.length);
+  const std::string_view head(out.raw);
+  std::size_t pos = scan.start;
+
+  // RFC 9112 4: status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF
+  const std::string_view line = next_line(head, pos);
+  if (line.size() < 8) return error(400, "malformed status line");
+  if (const int status = parse_version(line.substr(0, 8), out.version_minor); status != 0) {
+    return version_error(status);
+  }
+  if (line.size() < 12 || line[8] != ' ') return error(400, "malformed status line");
+  const std::string_view code = line.substr(9, 3);
+  // RFC 9110 15: a status code is three digits, 100..599.
+  if (!std::all_of(code.begin(), code.end(), is_digit) || code[0] < '1' || code[0] > '5' ||
+      (line.size() > 12 && line[12] != ' ')) {
+    return error(400, "invalid status code");
+  }
+  out.status = (code[0] - '0') * 100 + (code[1] - '0') * 10 + (code[2] - '0');
+  // The SP before an empty reason is required of senders (RFC 9112 4) but commonly
+  // missing; "HTTP/1.1 101\r\n" is accepted with an empty reason.
+  out.reason = line.size() > 12 ? line.substr(13) : line.substr(12);
+  if (!std::all_of(out.reason.begin(), out.reason.end(), is_text_char)) {
+    return error(400, "invalid reason phrase");
+  }
+
+  ParseResult fields = parse_fields(head, pos, limits, out.headers);
+  if (fields.state != ParseState::Complete) return fields;
+  return result;
+}
+
+// RFC 9110 5.6.1: #element lists, OWS around commas, empty elements ignored.
+bool header_has_token(std::string_view value, std::string_view token) {
+  if (token.empty()) return false;
+  while (!value.empty()) {
+    const std::size_t comma = value.find(',');
+    if (iequals(trim_ows(value.substr(0, comma)), token)) return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace wsgate::http1

@@ -1,0 +1,112 @@
+#include "proxy/upstream/balancer.h"
+
+#include <algorithm>
+
+#include "proxy/upstream/hash_key.h"
+#include "proxy/upstream/stable_hash.h"
+
+namespace wsgate::proxy {
+
+UpstreamBalancer::UpstreamBalancer(const conf::Upstream& upstream, Pool& pool, std::uint64_t seed)
+    : upstream_(upstream), pool_(pool), seed_(seed) {
+  rebuild();
+}
+
+void UpstreamBalancer::rebuild() {
+  const std::shared_ptr<const Members> members = pool_.members();
+  generation_ = members->generation;
+  std::vector<Member> primary, backup;
+  primary_.servers.clear();
+  backup_.servers.clear();
+  for (const ServerPtr& s : members->servers) {
+    (s->config.backup ? backup : primary).push_back({s->config.text, s->config.weight});
+    (s->config.backup ? backup_ : primary_).servers.push_back(s);
+  }
+  primary_.lb = make_load_balancer(upstream_.balancer, std::move(primary), seed_);
+  backup_.lb = make_load_balancer(upstream_.balancer, std::move(backup), mix64(seed_));
+}
+
+ServerLease UpstreamBalancer::pick(std::uint64_t key_hash,
+                                   const std::vector<const ServerState*>& tried,
+                                   std::int64_t now_ms) {
+  if (pool_.generation() != generation_) rebuild();
+  if (ServerLease lease = pick_in(primary_, key_hash, tried, now_ms)) return lease;
+  return pick_in(backup_, key_hash, tried, now_ms);
+}
+
+ServerLease UpstreamBalancer::pick_in(Group& group, std::uint64_t key_hash,
+                                      const std::vector<const ServerState*>& tried,
+                                      std::int64_t now_ms) {
+  loads_.assign(group.servers.size(), MemberLoad{});
+  for (std::size_t m = 0; m < group.servers.size(); ++m) {
+    ServerState& s = *group.servers[m];
+    loads_[m].active = s.connections();
+    loads_[m].weight = pool_.effective_weight(s, now_ms);
+    const bool full = s.config.max_connections != 0 && loads_[m].active >= s.config.max_connections;
+    const bool was_tried = std::find(tried.begin(), tried.end(), &s) != tried.end();
+    loads_[m].eligible = !was_tried && !full && pool_.available(s, now_ms);
+  }
+  // Another worker may take the last slot between the snapshot and try_acquire: then
+  // that server is out for this pick and the balancer chooses again (at most N times).
+  for (std::size_t round = 0; round < group.servers.size(); ++round) {
+    const auto m = group.lb->pick(loads_, key_hash);
+    if (!m) break;
+    if (group.servers[*m]->try_acquire()) return ServerLease(group.servers[*m]);
+    loads_[*m].eligible = false;
+  }
+  return {};
+}
+
+ServerSelection::ServerSelection(UpstreamBalancer* balancer, std::uint64_t key_hash)
+    : balancer_(balancer), key_hash_(key_hash) {}
+
+const conf::UpstreamServer* ServerSelection::next() {
+  current_.reset();
+  if (balancer_ == nullptr) return nullptr;
+  if (attempts_ > static_cast<int>(balancer_->upstream().retries)) return nullptr;
+  current_ = balancer_->pick(key_hash_, tried_, steady_now_ms());
+  if (!current_) return nullptr;
+  tried_.push_back(current_.server());
+  ++attempts_;
+  return &current_.server()->config;
+}
+
+void ServerSelection::failed(std::string_view why) {
+  if (!current_) return;
+  balancer_->pool().record_failure(*current_.server(), why, steady_now_ms());
+  current_.reset();
+}
+
+ServerLease ServerSelection::succeeded() {
+  if (current_) Pool::record_success(*current_.server());
+  return std::move(current_);
+}
+
+std::string ServerSelection::unavailable_reason() const {
+  if (balancer_ == nullptr) return "no upstream server configured";
+  return "no server of upstream " + balancer_->pool().name() +
+         " can take the connection: " + balancer_->pool().describe_unavailable(steady_now_ms());
+}
+
+Balancers::Balancers(std::shared_ptr<UpstreamPools> pools, std::uint64_t seed)
+    : pools_(std::move(pools)), seed_(seed) {}
+
+ServerSelection Balancers::select(const conf::Upstream& upstream, std::string_view client_ip,
+                                  const http::RequestHead& request) {
+  UpstreamBalancer* found = nullptr;
+  for (auto& b : balancers_)
+    if (&b->upstream() == &upstream) found = b.get();
+  if (found == nullptr) {
+    Pool* pool = pools_ ? pools_->find(upstream.name) : nullptr;
+    if (pool == nullptr) return {};
+    balancers_.push_back(
+        std::make_unique<UpstreamBalancer>(upstream, *pool, mix64(seed_ + balancers_.size())));
+    found = balancers_.back().get();
+  }
+  std::uint64_t key_hash = 0;
+  if (upstream.balancer == conf::Balancer::Hash)
+    key_hash = stable_hash(hash_key_text(upstream.hash_key, client_ip, request));
+  return ServerSelection(found, key_hash);
+}
+
+}  // namespace wsgate::proxy

@@ -1,0 +1,97 @@
+// Picks the servers one connection tries, in order, for one upstream.
+//
+// One Balancers object per worker, holding one UpstreamBalancer per upstream: the
+// balancer algorithms' own state (round-robin positions, random generators, the Maglev
+// table) is the worker's, so picking takes no lock. What all workers share (membership,
+// connection counts, health, ejection) lives in the Pool (upstream_pool.h): counts and
+// health are read when picking; a new membership (DNS) is noticed by its generation
+// number and the worker's balancers are rebuilt for it.
+//
+// A connection's ServerSelection asks for one server per attempt: primaries first; the
+// backup servers only when no primary can take it; never a server it already tried;
+// at most 1 + retries attempts.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "conf/config.h"
+#include "proxy/codec/request_head.h"
+#include "proxy/upstream/load_balancer.h"
+#include "proxy/upstream/upstream_pool.h"
+
+namespace wsgate::proxy {
+
+class UpstreamBalancer {
+ public:
+  UpstreamBalancer(const conf::Upstream& upstream, Pool& pool, std::uint64_t seed);
+
+  Pool& pool() { return pool_; }
+  const conf::Upstream& upstream() const { return upstream_; }
+  // A server that is available, not in `tried` and below max_connections, with its
+  // connection slot taken; an empty lease when there is none.
+  ServerLease pick(std::uint64_t key_hash, const std::vector<const ServerState*>& tried,
+                   std::int64_t now_ms);
+
+ private:
+  struct Group {
+    std::unique_ptr<LoadBalancer> lb;
+    std::vector<ServerPtr> servers;  // by member index
+  };
+  void rebuild();  // for the pool's current members
+  ServerLease pick_in(Group& group, std::uint64_t key_hash,
+                      const std::vector<const ServerState*>& tried, std::int64_t now_ms);
+
+  const conf::Upstream& upstream_;
+  Pool& pool_;
+  std::uint64_t seed_;
+  std::uint64_t generation_ = 0;  // of the members the groups were built for
+  Group primary_, backup_;
+  std::vector<MemberLoad> loads_;  // scratch, reused
+};
+
+// The attempts of one connection. Move-only; used on one worker thread.
+class ServerSelection {
+ public:
+  ServerSelection() = default;
+  ServerSelection(UpstreamBalancer* balancer, std::uint64_t key_hash);
+
+  // The next server to try (its slot taken), or nullptr when the attempts are used up or
+  // no server can take the connection.
+  const conf::UpstreamServer* next();
+  // The current attempt failed before the backend answered (passive health counts it).
+  void failed(std::string_view why);
+  // The current attempt got the backend's answer: the slot, held until the connection ends.
+  ServerLease succeeded();
+  // One line for a 503 when next() found nothing at all.
+  std::string unavailable_reason() const;
+  int attempts() const { return attempts_; }
+
+ private:
+  UpstreamBalancer* balancer_ = nullptr;
+  std::uint64_t key_hash_ = 0;
+  std::vector<const ServerState*> tried_;
+  ServerLease current_;
+  int attempts_ = 0;
+};
+
+class Balancers {
+ public:
+  // `seed` varies the random balancers between workers.
+  Balancers(std::shared_ptr<UpstreamPools> pools, std::uint64_t seed);
+  // The selection for one request to `upstream` (the hash key is read from the request
+  // only when the upstream hashes). Unknown upstream: a selection that finds nothing.
+  ServerSelection select(const conf::Upstream& upstream, std::string_view client_ip,
+                         const http::RequestHead& request);
+
+ private:
+  std::shared_ptr<UpstreamPools> pools_;
+  std::uint64_t seed_;
+  std::vector<std::unique_ptr<UpstreamBalancer>> balancers_;  // made on first use
+};
+
+}  // namespace wsgate::proxy

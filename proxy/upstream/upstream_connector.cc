@@ -1,0 +1,194 @@
+#include "proxy/upstream/upstream_connector.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "conf/address.h"
+
+namespace wsgate::proxy {
+namespace {
+
+// A backend's response head is bounded like a client's request head.
+constexpr http1::Limits kResponseLimits{16 * 1024, 100};
+
+}  // namespace
+
+UpstreamConnector::UpstreamConnector(event_base* base, evdns_base* dns,
+                                     const tls::ClientContext* tls, ServerSelection servers,
+                                     std::string request, UpstreamTimeouts timeouts, Done done)
+    : base_(base),
+      dns_(dns),
+      tls_(tls),
+      servers_(std::move(servers)),
+      request_(std::move(request)),
+      timeouts_(timeouts),
+      done_(std::move(done)),
+      timer_(base, [this] { on_timeout(); }) {}
+
+void UpstreamConnector::start() {
+  try_next(502, "no upstream server configured");
+}
+
+void UpstreamConnector::cancel() {
+  state_ = State::Done;
+  timer_.cancel();
+  bev_.reset();
+  servers_ = ServerSelection();  // gives back the slot of an attempt in progress
+}
+
+void UpstreamConnector::attempt_failed(int status, std::string reason) {
+  servers_.failed(reason);
+  try_next(status, std::move(reason));
+}
+
+void UpstreamConnector::try_next(int last_status, std::string last_reason) {
+  bev_.reset();
+  const conf::UpstreamServer* next = servers_.next();
+  if (next == nullptr) {
+    // Nothing to try at all (every server down, ejected or full): 503. Otherwise the
+    // last failure says what went wrong.
+    if (attempts_ == 0) {
+      fail(503, servers_.unavailable_reason());
+    } else {
+      if (attempts_ > 1) last_reason += " (" + std::to_string(attempts_) + " servers tried)";
+      fail(last_status, std::move(last_reason));
+    }
+    return;
+  }
+  current_ = *next;
+  const conf::HostPort& server = current_;
+  attempts_++;
+  state_ = State::Connecting;
+  if (tls_ != nullptr) {
+    // wss:// upstream: BEV_EVENT_CONNECTED fires once the TLS handshake (with
+    // certificate and name verification) is done, within the same connect timeout.
+    bev_.reset(bufferevent_openssl_socket_new(base_, -1, tls_->new_ssl(server.host),
+                                              BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE));
+    bufferevent_openssl_set_allow_dirty_shutdown(bev_.get(), 1);
+  } else {
+    bev_.reset(bufferevent_socket_new(base_, -1, BEV_OPT_CLOSE_ON_FREE));
+  }
+  bufferevent_setcb(bev_.get(), &UpstreamConnector::on_read, nullptr, &UpstreamConnector::on_event,
+                    this);
+  timer_.arm_ms(timeouts_.connect.count());
+  // Names resolve through evdns without blocking the loop; IP literals connect at once.
+  if (bufferevent_socket_connect_hostname(bev_.get(), dns_, AF_UNSPEC, server.host.c_str(),
+                                          server.port) != 0) {
+    // Failed synchronously (e.g. no route); the event callback will not run.
+    const int err = EVUTIL_SOCKET_ERROR();
+    attempt_failed(502, "cannot connect to upstream " + conf::to_string(server) + ": " +
+                            evutil_socket_error_to_string(err));
+  }
+}
+
+void UpstreamConnector::on_event(bufferevent* /*bev*/, short what, void* self) {
+  auto* c = static_cast<UpstreamConnector*>(self);
+  const conf::HostPort& server = c->current_;
+  if ((what & BEV_EVENT_CONNECTED) != 0) {
+    c->on_connected();
+    return;
+  }
+  if ((what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) == 0) return;
+  if (c->state_ == State::Connecting) {
+    const int dns_err = bufferevent_socket_get_dns_error(c->bev_.get());
+    if (c->tls_ != nullptr && dns_err == 0) {
+      if (const unsigned long err = bufferevent_get_openssl_error(c->bev_.get()); err != 0) {
+        const char* text = ERR_reason_error_string(err);
+        while (bufferevent_get_openssl_error(c->bev_.get()) != 0) {
+        }
+        c->attempt_failed(
+            502, "TLS handshake with upstream " + conf::to_string(server) +
+                     " failed: " + (text != nullptr ? text : "error " + std::to_string(err)));
+        return;
+      }
+    }
+    std::string why = dns_err != 0
+                          ? std::string("cannot resolve upstream ") + conf::to_string(server) +
+                                ": " + evutil_gai_strerror(dns_err)
+                          : "cannot connect to upstream " + conf::to_string(server) + ": " +
+                                evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
+    c->attempt_failed(502, std::move(why));
+    return;
+  }
+  if (c->state_ == State::AwaitingResponse) {
+    // Nothing reached the client yet, so another server may still serve it.
+    c->attempt_failed(
+        502, "upstream " + conf::to_string(server) + " closed the connection before answering");
+  }
+}
+
+void UpstreamConnector::on_connected() {
+  state_ = State::AwaitingResponse;
+  const int one = 1;
+  setsockopt(bufferevent_getfd(bev_.get()), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  timer_.arm_ms(timeouts_.handshake.count());
+  bufferevent_write(bev_.get(), request_.data(), request_.size());
+  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+}
+
+void UpstreamConnector::on_read(bufferevent* /*bev*/, void* self) {
+  static_cast<UpstreamConnector*>(self)->on_response_bytes();
+}
+
+void UpstreamConnector::on_response_bytes() {
+  if (state_ != State::AwaitingResponse) return;
+  evbuffer* in = bufferevent_get_input(bev_.get());
+  const std::size_t len = std::min(evbuffer_get_length(in), kResponseLimits.max_head_bytes + 4);
+  const auto* p = reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(len)));
+  UpstreamResult result;
+  const http1::ParseResult parsed =
+      http1::parse_response_head(std::string_view(p, len), kResponseLimits, result.response);
+  if (parsed.state == http1::ParseState::Incomplete) return;
+  const conf::HostPort& server = current_;
+  if (parsed.state == http1::ParseState::Error) {
+    attempt_failed(502, "invalid response from upstream " + conf::to_string(server) + ": " +
+                            parsed.error_reason);
+    return;
+  }
+  evbuffer_drain(in, parsed.head_length);
+  state_ = State::Done;
+  timer_.cancel();
+  bufferevent_disable(bev_.get(), EV_READ);
+  bufferevent_setcb(bev_.get(), nullptr, nullptr, nullptr, nullptr);
+  result.answered = true;
+  result.connection = std::move(bev_);
+  result.server = server;
+  result.lease = servers_.succeeded();
+  result.attempts = attempts_;
+  done_(std::move(result));
+}
+
+void UpstreamConnector::on_timeout() {
+  const conf::HostPort& server = current_;
+  if (state_ == State::Connecting) {
+    attempt_failed(504, "timed out connecting to upstream " + conf::to_string(server));
+  } else if (state_ == State::AwaitingResponse) {
+    // The request was sent: do not multiply the wait by trying every server.
+    std::string why =
+        "upstream " + conf::to_string(server) + " did not answer the handshake in time";
+    servers_.failed(why);
+    fail(504, std::move(why));
+  }
+}
+
+void UpstreamConnector::fail(int status, std::string reason) {
+  state_ = State::Done;
+  timer_.cancel();
+  bev_.reset();
+  UpstreamResult result;
+  result.status = status;
+  result.reason = std::move(reason);
+  result.attempts = attempts_;
+  result.server = current_;
+  done_(std::move(result));
+}
+
+}  // namespace wsgate::proxy

@@ -1,0 +1,85 @@
+// Opens the upstream side of one connection: resolve (async, evdns), TCP connect with a
+// timeout, send the handshake request, read the backend's response head. When a server
+// fails to connect or answers with something that is not an HTTP response, before
+// anything reached the client, the ServerSelection gives another one (bounded by the
+// upstream's retries); each failure counts toward that server's passive ejection.
+// A handshake timeout is not retried (it would multiply the client's wait).
+//
+// Ownership: the owner keeps the connector alive until `done` has run and must destroy
+// it later (deferred), never from inside `done`. On success the bufferevent moves to
+// the result; whatever the backend sent after its response head stays in its input.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "conf/config.h"
+#include "proxy/codec/http1_parser.h"
+#include "proxy/libevent_ptr.h"
+#include "proxy/upstream/balancer.h"
+#include "tls/client_context.h"
+
+namespace wsgate::proxy {
+
+struct UpstreamResult {
+  // true: the backend answered (any status, see response.status); false: no answer.
+  bool answered = false;
+  BufferEventPtr connection;     // with answered
+  http1::ResponseHead response;  // with answered
+  conf::HostPort server;         // the server that answered, or the last one tried
+  ServerLease lease;             // with answered: the server's connection slot; hold it
+                                 // until the connection ends
+  int status = 0;                // without answer: 502 (unreachable, bad reply), 503 (no
+                                 // server available) or 504 (timeout)
+  std::string reason;            // without answer: one line for the client and the log
+  int attempts = 0;
+};
+
+struct UpstreamTimeouts {
+  conf::Duration connect;    // resolve + TCP connect, per attempt
+  conf::Duration handshake;  // request sent -> response head complete
+};
+
+class UpstreamConnector {
+ public:
+  using Done = std::function<void(UpstreamResult&&)>;
+
+  // `tls`: non-null for wss:// upstreams; must outlive the connector.
+  UpstreamConnector(event_base* base, evdns_base* dns, const tls::ClientContext* tls,
+                    ServerSelection servers, std::string request, UpstreamTimeouts timeouts,
+                    Done done);
+  UpstreamConnector(const UpstreamConnector&) = delete;
+  UpstreamConnector& operator=(const UpstreamConnector&) = delete;
+
+  void start();
+  // Stops everything in flight; `done` will not run.
+  void cancel();
+
+ private:
+  enum class State { Idle, Connecting, AwaitingResponse, Done };
+
+  static void on_read(bufferevent* bev, void* self);
+  static void on_event(bufferevent* bev, short what, void* self);
+  void try_next(int last_status, std::string last_reason);
+  void on_connected();
+  void on_response_bytes();
+  void on_timeout();
+  void fail(int status, std::string reason);
+  void attempt_failed(int status, std::string reason);
+
+  event_base* base_;
+  evdns_base* dns_;
+  const tls::ClientContext* tls_;
+  ServerSelection servers_;
+  conf::HostPort current_;  // the server of the attempt in progress (or the last one)
+  std::string request_;
+  UpstreamTimeouts timeouts_;
+  Done done_;
+  BufferEventPtr bev_;
+  Timer timer_;
+  State state_ = State::Idle;
+  int attempts_ = 0;
+};
+
+}  // namespace wsgate::proxy
