@@ -72,7 +72,7 @@ void H1Session::on_tunnel_dialed(proxy::DialResult&& result) {
 
   const conf::Connect& c = config_->connect;
   proxy::RelaySettings settings;
-  settings.raw = true;
+  settings.tunnel = true;
   settings.buffer_size = c.buffer_size;
   settings.idle_timeout = c.idle_timeout;
   relay_ = std::make_unique<proxy::Relay>(

@@ -485,10 +485,12 @@ void H1Session::finish(std::string_view reason) {
   if (relayed) worker_.metrics().relay_ended(relay_counts_, stats_, seconds_since_accept());
   if (on_done_) {
     Outcome outcome;
-    // In a tunnel, 1006 from the upstream means its TCP connection failed (a reset), not
-    // an EOF: over HTTP/2 the stream is reset with CONNECT_ERROR (RFC 9113 8.5).
-    outcome.upstream_vanished = relayed && stats_.closed_by == metrics::Side::Upstream &&
-                                stats_.close_code == ws::close_code::kAbnormal;
+    // The upstream's connection ended without a Close (1006), or, in a tunnel, failed (a
+    // reset, not an EOF): over HTTP/2 the stream is reset (RFC 9113 8.5).
+    const bool tunnel_reset = relay_ && relay_->tunnel_end() == proxy::TunnelEnd::UpstreamReset;
+    outcome.upstream_vanished =
+        relayed && (tunnel_reset || (!is_tunnel() && stats_.closed_by == metrics::Side::Upstream &&
+                                     stats_.close_code == ws::close_code::kAbnormal));
     std::exchange(on_done_, nullptr)(outcome);
   }
   worker_.session_done(this);

@@ -25,7 +25,7 @@
 #include "proxy/connect_dialer.h"
 #include "proxy/http1_parser.h"
 #include "proxy/libevent_ptr.h"
-#include "proxy/relay.h"
+#include "proxy/relay/relay.h"
 #include "proxy/upstream_connector.h"
 #include "tls/tls_snapshot.h"
 

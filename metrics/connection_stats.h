@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 // Build switch for measuring what counting costs the relay (CMake option
 // WSGATE_RELAY_COUNTERS): 0 turns the count_* functions below into no-ops.
@@ -161,6 +162,10 @@ struct ConnectionStats {
   uint16_t close_code = 1006;  // the first Close seen or sent; 1006 when none
   Side closed_by = Side::Gateway;
   std::string close_reason;  // why the gateway closed, when it did
+  // CONNECT tunnels (no Close frames, so no close_code): how the tunnel ended, a static
+  // name (proxy::to_string(TunnelEnd), e.g. "client_reset"); empty for WebSockets and
+  // while the tunnel is open.
+  std::string_view tunnel_end;
 };
 
 }  // namespace wsgate::metrics

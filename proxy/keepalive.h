@@ -4,7 +4,8 @@
 // Pipe that reads from the peer, is consumed there and gives the round-trip time. A peer
 // that does not answer within ping_timeout is reported dead (on_dead), once.
 //
-// Ownership: the Relay owns one Keepalive per pinged side, and both Pipes; the Pipes
+// Ownership: the Relay owns one Keepalive per pinged side, and both directions
+// (FrameObserver over a Pipe); the observers
 // hold plain pointers to it. Timers run on the relay's event loop. One timer per side:
 // it fires at the next Ping, then at that Ping's deadline.
 #pragma once
@@ -22,13 +23,15 @@
 
 namespace wsgate::proxy {
 
+class FrameObserver;
 class Pipe;
 
 class Keepalive {
  public:
   // `to_peer` writes to the peer, `from_peer` reads from it.
-  Keepalive(event_base* base, Pipe& to_peer, const Pipe& from_peer, conf::Duration interval,
-            conf::Duration timeout, metrics::PingStats& stats, std::function<void()> on_dead);
+  Keepalive(event_base* base, FrameObserver& to_peer, const Pipe& from_peer,
+            conf::Duration interval, conf::Duration timeout, metrics::PingStats& stats,
+            std::function<void()> on_dead);
   Keepalive(const Keepalive&) = delete;
   Keepalive& operator=(const Keepalive&) = delete;
 
@@ -53,7 +56,7 @@ class Keepalive {
   void send_ping();
   void schedule_next_ping();
 
-  Pipe& to_peer_;
+  FrameObserver& to_peer_;
   const Pipe& from_peer_;
   conf::Duration interval_;
   conf::Duration timeout_;
