@@ -21,11 +21,11 @@
 #include "proxy/relay/endpoint.h"
 #include "proxy/relay/relay_core.h"
 #include "proxy/relay/relay_settings.h"
-#include "proxy/relay/tunnel_end.h"
 
 namespace wsgate::proxy {
 
 class TunnelRelay;
+using metrics::TunnelEnd;
 
 class Relay final : private EndpointEvents {
  public:

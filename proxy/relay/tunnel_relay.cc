@@ -34,7 +34,7 @@ void TunnelRelay::record(metrics::Side by, TunnelEnd what, std::string_view reas
     core_.stats.closed_by = by;
     core_.stats.close_reason.assign(reason);
   }
-  core_.stats.tunnel_end = to_string(*end());
+  core_.stats.tunnel_end = end();
   if (full && !full_close_) {
     full_close_ = true;
     core_.to_upstream.stop_source();
@@ -106,7 +106,7 @@ void TunnelRelay::maybe_finish() {
 void TunnelRelay::finish() {
   if (core_.finished) return;
   close_timer_.cancel();
-  if (const auto e = end()) core_.stats.tunnel_end = to_string(*e);
+  core_.stats.tunnel_end = end();
   core_.finish(!client_.gone, !upstream_.gone);
 }
 

@@ -19,9 +19,11 @@
 
 #include "proxy/libevent_ptr.h"
 #include "proxy/relay/relay_core.h"
-#include "proxy/relay/tunnel_end.h"
 
 namespace wsgate::proxy {
+
+// The ending vocabulary lives with the stats that carry it (metrics/connection_stats.h).
+using metrics::TunnelEnd;
 
 class TunnelRelay final : public RelayPolicy {
  public:
