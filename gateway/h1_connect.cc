@@ -1,7 +1,8 @@
 // The CONNECT tunnel path of an H1Session (RFC 9110 9.3.6): after the request head,
 // instead of routing a WebSocket upgrade, check that the listener serves tunnels, the
 // request's form, the proxy user and the allow-list; then resolve and connect the
-// target (proxy/connect_dialer.cc), answer 200 and relay raw bytes (proxy/relay_raw.cc).
+// target (proxy/connect_dialer.cc), answer 200 and relay raw bytes
+// (proxy/relay/tunnel_relay.cc).
 // Over HTTP/2 (RFC 9113 8.5) the stream arrives here as the same HTTP/1.1 request
 // (gateway/h2_stream.cc), so both share these rules.
 #include <event2/buffer.h>

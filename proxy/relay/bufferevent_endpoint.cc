@@ -86,12 +86,13 @@ void BufferEventEndpoint::flush() {
   // and HAProxy do too). The bufferevent keeps its output's front frozen except in its
   // own write callback; we do what that callback does.
   evbuffer* out = output();
-  if (fd() < 0) {  // not a socket after all (a pair): let the bufferevent move the bytes
+  const evutil_socket_t s = fd();
+  if (s < 0) {  // not a socket after all (a pair): let the bufferevent move the bytes
     bufferevent_enable(bev_.get(), EV_WRITE);
     return;
   }
   evbuffer_unfreeze(out, 1);
-  evbuffer_write(out, fd());
+  evbuffer_write(out, s);
   evbuffer_freeze(out, 1);
   // Whatever did not fit (or an error to report) is left to the bufferevent.
   if (evbuffer_get_length(out) > 0) bufferevent_enable(bev_.get(), EV_WRITE);
@@ -101,7 +102,8 @@ bool BufferEventEndpoint::read_more(std::size_t max) {
   // libevent 2.1 reads at most 4096 bytes per readiness event (EVBUFFER_MAX_READ): for a
   // bulk tunnel that is a readv and a writev per 4 KiB. Read what the socket holds into
   // the same input buffer (its chains then move to the other side as usual).
-  if (!plain_socket_ || fd() < 0 || max == 0) return true;
+  const evutil_socket_t s = fd();
+  if (!plain_socket_ || s < 0 || max == 0) return true;
   evbuffer* in = input();
   std::array<evbuffer_iovec, 2> vec{};
   // The bufferevent keeps its input's end frozen outside its own read callback; we do
@@ -112,7 +114,7 @@ bool BufferEventEndpoint::read_more(std::size_t max) {
   for (int i = 0; i < n; ++i)
     iov[static_cast<std::size_t>(i)] = {vec[static_cast<std::size_t>(i)].iov_base,
                                         vec[static_cast<std::size_t>(i)].iov_len};
-  const ssize_t got = n > 0 ? readv(fd(), iov.data(), n) : -1;
+  const ssize_t got = n > 0 ? readv(s, iov.data(), n) : -1;
   // EOF and EAGAIN are left to the bufferevent's next read, which reports them; an error
   // is not (the kernel reports it once, the next read would say EOF): the caller has it.
   const bool failed = n > 0 && got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;

@@ -3,7 +3,7 @@
 // move bytes from one Endpoint's input() to the other's output() without copying
 // (evbuffer chain moves). Implementations: BufferEventEndpoint (a TCP or TLS
 // bufferevent, proxy/relay/bufferevent_endpoint.h); an HTTP/2 stream; the in-memory
-// endpoint of the relay's unit tests (tests/proxy/memory_endpoint.h).
+// endpoint of the relay's unit tests (tests/proxy/relay/memory_endpoint.h).
 //
 // The contract, for an implementation:
 //  - input(): bytes from the peer, in order. The endpoint appends; only the relay takes

@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <array>
 
-#include "proxy/keepalive.h"
-#include "proxy/message_rate_limiter.h"
+#include "proxy/relay/keepalive.h"
+#include "proxy/relay/message_rate_limiter.h"
 
 namespace wsgate::proxy {
 

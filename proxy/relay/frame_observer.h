@@ -78,7 +78,7 @@ class FrameObserver {
   // to it; the source's frames are checked and dropped until its Close, as in Dropping.
   void drop_sink();
 
-  // Keepalive (proxy/keepalive.h): `to_sink` pings the sink, so this direction writes its
+  // Keepalive (proxy/relay/keepalive.h): `to_sink` pings the sink, so this direction writes its
   // Pings; `to_source` pings the source, so this direction consumes the Pongs that answer
   // them. Either may be null. Set before start; they must outlive the observer's use.
   void set_keepalive(Keepalive* to_sink, Keepalive* to_source) {

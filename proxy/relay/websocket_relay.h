@@ -8,10 +8,10 @@
 #include <memory>
 #include <string_view>
 
-#include "proxy/keepalive.h"
 #include "proxy/libevent_ptr.h"
-#include "proxy/message_rate_limiter.h"
 #include "proxy/relay/frame_observer.h"
+#include "proxy/relay/keepalive.h"
+#include "proxy/relay/message_rate_limiter.h"
 #include "proxy/relay/relay_core.h"
 
 namespace wsgate::proxy {

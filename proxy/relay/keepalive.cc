@@ -1,4 +1,4 @@
-#include "proxy/keepalive.h"
+#include "proxy/relay/keepalive.h"
 
 #include <algorithm>
 #include <chrono>

@@ -19,7 +19,7 @@
 #include "conf/config.h"
 #include "metrics/connection_stats.h"
 #include "proxy/libevent_ptr.h"
-#include "proxy/ping_tracker.h"
+#include "proxy/relay/ping_tracker.h"
 
 namespace wsgate::proxy {
 

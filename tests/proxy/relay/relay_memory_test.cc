@@ -1,4 +1,4 @@
-// The relay over in-memory Endpoints (tests/proxy/memory_endpoint.h): no sockets, so
+// The relay over in-memory Endpoints (tests/proxy/relay/memory_endpoint.h): no sockets, so
 // this is what an HTTP/2 stream as an Endpoint relies on: frames pass, the close
 // handshake ends both sides, backpressure stops taking bytes out of input() (no
 // flow-control credit) and resumes with what was kept, a tunnel's EOF becomes a
@@ -9,7 +9,7 @@
 #include <string>
 
 #include "proxy/relay/relay.h"
-#include "tests/proxy/memory_endpoint.h"
+#include "tests/proxy/relay/memory_endpoint.h"
 
 using namespace wsgate;
 using test::MemoryEndpoint;
@@ -152,7 +152,7 @@ TEST_CASE("memory tunnel: an EOF becomes a half-close, both EOFs end it") {
   CHECK(r.client->write_shut());
   CHECK(r.finished);
   CHECK(r.relay->tunnel_end() == proxy::TunnelEnd::BothClosed);
-  CHECK(r.stats.tunnel_end == "both_closed");
+  CHECK(r.stats.tunnel_end == metrics::TunnelEnd::BothClosed);
   CHECK(r.stats.client_to_upstream.bytes == 7);
 }
 

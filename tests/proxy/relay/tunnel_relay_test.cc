@@ -106,7 +106,7 @@ TEST_CASE("raw relay: EOF is passed on as a half-close, the other way keeps flow
   CHECK(f.at_client == "response after the client's EOF");
   shutdown(f.upstream_peer, SHUT_WR);
   REQUIRE(f.run_until([&] { return f.finished; }));
-  CHECK(f.stats.tunnel_end == "both_closed");
+  CHECK(f.stats.tunnel_end == metrics::TunnelEnd::BothClosed);
   CHECK(f.relay->tunnel_end() == proxy::TunnelEnd::BothClosed);
   CHECK(f.stats.closed_by == metrics::Side::Client);
 }
@@ -135,7 +135,7 @@ TEST_CASE("raw relay: idle timeout ends the tunnel") {
   s.idle_timeout = std::chrono::milliseconds(100);
   RawFixture f(s);
   REQUIRE(f.run_until([&] { return f.finished; }));
-  CHECK(f.stats.tunnel_end == "idle_timeout");
+  CHECK(f.stats.tunnel_end == metrics::TunnelEnd::IdleTimeout);
   CHECK(f.stats.closed_by == metrics::Side::Gateway);
   CHECK(f.stats.close_reason == "idle timeout");
 }
