@@ -24,10 +24,12 @@
 //  - Callbacks (EndpointEvents) run from the event loop, never from inside a call the
 //    relay made on the endpoint, and only between attach() and detach():
 //      on_readable: input() has new bytes;
-//      on_drained:  output() was written down to the low watermark given to attach()
-//                   (or emptied);
+//      on_drained:  after each write that leaves output() at or below the low
+//                   watermark given to attach(), emptied included (the relay resumes
+//                   reading there, and waits for an empty output before it ends);
 //      on_eof:      the peer will send nothing more (TCP FIN, TLS close, END_STREAM),
-//                   after every byte before it is in input(); at most once;
+//                   after every byte before it is in input(), where the relay takes
+//                   them even while it is not reading; at most once;
 //      on_error:    the transport failed or the peer reset it (ECONNRESET, RST_STREAM);
 //                   possibly after on_eof; at most once.
 //  - shutdown_write(): the relay's half-close toward the peer, once output() is empty:

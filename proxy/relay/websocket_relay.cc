@@ -54,7 +54,11 @@ void WebSocketRelay::on_violation(FrameObserver& dir, uint16_t code, std::string
   }
 }
 
-void WebSocketRelay::on_side_ended(bool client_side, bool /*error*/) {
+void WebSocketRelay::on_side_ended(bool client_side, bool error) {
+  // Frames that side sent before its EOF and that are still in its input (an endpoint
+  // that kept bytes while the relay was not reading, like an HTTP/2 stream) go first.
+  if (!error && !(client_side ? client_gone_ : upstream_gone_))
+    (client_side ? to_upstream_ : to_client_).pump();
   // RFC 6455 7.1.5: a TCP end without a Close is "closed abnormally" (1006); the other
   // side is told with a Close of its own (7.4.1).
   if (client_side) {

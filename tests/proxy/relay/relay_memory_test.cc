@@ -122,6 +122,26 @@ TEST_CASE("memory relay: a full upstream output stops taking client bytes until 
   CHECK(got == big + big + big + big);
 }
 
+TEST_CASE("memory relay: frames kept while paused still pass when the client ends") {
+  proxy::RelaySettings s;
+  s.buffer_size = 128;
+  MemoryRelay r(s);
+  const std::string big = frame(0x2, std::string(120, 'x'), /*masked=*/true);
+  r.client->peer_send(big);
+  r.client->peer_send(big);  // over the watermark: not taken, kept in the input
+  REQUIRE_FALSE(r.client->reading());
+  REQUIRE(r.client->waiting() == 0);
+  r.client->peer_send(big);
+  REQUIRE(r.client->waiting() == big.size());
+  r.client->peer_end();  // like END_STREAM: its frames come before the gateway's Close
+  CHECK(r.client->waiting() == 0);
+  const std::string got = r.upstream->peer_receive();
+  REQUIRE(got.size() > 3 * big.size());
+  CHECK(got.substr(0, 3 * big.size()) == big + big + big);
+  CHECK(static_cast<uint8_t>(got[3 * big.size()]) == 0x88);  // then Close (1001)
+  CHECK(r.stats.closed_by == metrics::Side::Client);
+}
+
 TEST_CASE("memory relay: the gateway's close reaches both sides, masked toward the upstream") {
   MemoryRelay r;
   r.relay->close(1001, "going away");
