@@ -80,7 +80,12 @@ void for_each_field(const AccessRecord& r, Emit&& emit) {
   emit("c2u_msgs", static_cast<unsigned long long>(s.client_to_upstream.messages));
   emit("u2c_bytes", static_cast<unsigned long long>(s.upstream_to_client.bytes));
   emit("u2c_msgs", static_cast<unsigned long long>(s.upstream_to_client.messages));
-  if (r.stats != nullptr) {
+  if (s.tunnel_end) {
+    // A tunnel has no close code: how it ended instead.
+    emit("close_code", nullptr);
+    emit("closed_by", std::string_view(to_string(s.closed_by)));
+    emit("tunnel_end", std::string_view(to_string(*s.tunnel_end)));
+  } else if (r.stats != nullptr) {
     emit("close_code", static_cast<unsigned long long>(s.close_code));
     emit("closed_by", std::string_view(to_string(s.closed_by)));
   } else {

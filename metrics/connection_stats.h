@@ -7,6 +7,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 // Build switch for measuring what counting costs the relay (CMake option
@@ -133,6 +134,41 @@ inline const char* to_string(Side s) {
   return "?";
 }
 
+// How a CONNECT tunnel ended (it has no close code): the access log's `tunnel_end` and
+// wsgate_tunnel_ends_total. The TunnelRelay (proxy/relay/tunnel_relay.h) decides it.
+enum class TunnelEnd : uint8_t {
+  BothClosed,      // each side sent its EOF (passed on as a half-close where it could be)
+  ClientClosed,    // the client's EOF ended it (the upstream could not be half-closed, or
+                   // did not end within close_timeout)
+  UpstreamClosed,  // the same, from the upstream
+  ClientReset,     // the client's connection failed or was reset (RST, RST_STREAM)
+  UpstreamReset,   // the upstream's connection failed or was reset
+  IdleTimeout,     // nothing moved for idle_timeout
+  GatewayClosed,   // the gateway ended it (drain, admin close)
+};
+
+inline constexpr std::size_t kTunnelEnds = 7;
+
+constexpr const char* to_string(TunnelEnd e) {
+  switch (e) {
+    case TunnelEnd::BothClosed:
+      return "both_closed";
+    case TunnelEnd::ClientClosed:
+      return "client_closed";
+    case TunnelEnd::UpstreamClosed:
+      return "upstream_closed";
+    case TunnelEnd::ClientReset:
+      return "client_reset";
+    case TunnelEnd::UpstreamReset:
+      return "upstream_reset";
+    case TunnelEnd::IdleTimeout:
+      return "idle_timeout";
+    case TunnelEnd::GatewayClosed:
+      return "gateway_closed";
+  }
+  return "?";
+}
+
 // The gateway's own keepalive pings to one side (route ping_interval). They and their
 // Pongs are not relayed, so they are not in DirectionStats.
 struct PingStats {
@@ -161,6 +197,9 @@ struct ConnectionStats {
   uint16_t close_code = 1006;  // the first Close seen or sent; 1006 when none
   Side closed_by = Side::Gateway;
   std::string close_reason;  // why the gateway closed, when it did
+  // CONNECT tunnels (no Close frames, so no close_code): how the tunnel ended (or is
+  // ending, proxy/relay/tunnel_relay.h); empty for WebSockets and open tunnels.
+  std::optional<TunnelEnd> tunnel_end;
 };
 
 }  // namespace wsgate::metrics

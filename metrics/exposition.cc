@@ -207,6 +207,12 @@ std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeI
               static_cast<double>(n));
   }
   out.push_back(std::move(closes));
+  MetricFamily tunnel_ends = family(names::kTunnelEndsTotal, MetricType::Counter);
+  for (std::size_t i = 0; i < kTunnelEnds; ++i) {
+    add_value(tunnel_ends, {label(names::kEnd, to_string(static_cast<TunnelEnd>(i)))},
+              static_cast<double>(s.tunnel_ends[i]));
+  }
+  out.push_back(std::move(tunnel_ends));
   MetricFamily ping_timeouts = family(names::kPingTimeoutsTotal, MetricType::Counter);
   add_value(ping_timeouts, {label(names::kSide, to_string(Side::Client))},
             static_cast<double>(s.client_ping_timeouts));

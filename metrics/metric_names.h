@@ -24,6 +24,7 @@ inline constexpr std::string_view kDirection = "direction";
 inline constexpr std::string_view kOpcode = "opcode";
 inline constexpr std::string_view kSide = "side";
 inline constexpr std::string_view kCode = "code";
+inline constexpr std::string_view kEnd = "end";
 inline constexpr std::string_view kVersion = "version";
 inline constexpr std::string_view kReason = "reason";
 inline constexpr std::string_view kTo = "to";        // the health state a server changed to
@@ -68,6 +69,8 @@ inline constexpr MetricDef kTunnelBytesTotal{
 inline constexpr MetricDef kClosesTotal{
     "wsgate_closes_total",
     "Ended WebSocket connections by the side that closed first and the close code."};
+inline constexpr MetricDef kTunnelEndsTotal{"wsgate_tunnel_ends_total",
+                                            "Ended CONNECT tunnels by how they ended (end)."};
 inline constexpr MetricDef kPingTimeoutsTotal{
     "wsgate_ping_timeouts_total",
     "Connections ended because a side missed the route's ping_timeout, by that side."};

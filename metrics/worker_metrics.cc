@@ -24,6 +24,7 @@ void MetricsSnapshot::merge(const MetricsSnapshot& other) {
   client_to_upstream += other.client_to_upstream;
   upstream_to_client += other.upstream_to_client;
   for (const auto& [key, n] : other.closes) closes[key] += n;
+  for (std::size_t i = 0; i < kTunnelEnds; ++i) tunnel_ends[i] += other.tunnel_ends[i];
   client_ping_timeouts += other.client_ping_timeouts;
   upstream_ping_timeouts += other.upstream_ping_timeouts;
   for (const auto& [key, n] : other.tls_handshakes) tls_handshakes[key] += n;
@@ -62,7 +63,11 @@ void WorkerMetrics::relay_ended(ConnectionCounts* counts, const ConnectionStats&
                                 double seconds) {
   if (counts != nullptr && counts->active > 0) counts->active--;
   totals_.add_traffic(stats);
-  totals_.closes[{stats.closed_by, stats.close_code}]++;
+  if (stats.tunnel_end) {
+    totals_.tunnel_ends[static_cast<std::size_t>(*stats.tunnel_end)]++;
+  } else {
+    totals_.closes[{stats.closed_by, stats.close_code}]++;
+  }
   if (stats.client_pings.timed_out) totals_.client_ping_timeouts++;
   if (stats.upstream_pings.timed_out) totals_.upstream_ping_timeouts++;
   totals_.connection_duration.observe(seconds);

@@ -8,6 +8,7 @@
 // live connections' stats, built on the worker's thread) and merges them.
 #pragma once
 
+#include <array>
 #include <compare>
 #include <cstdint>
 #include <map>
@@ -48,6 +49,7 @@ struct MetricsSnapshot {
   DirectionStats client_to_upstream;
   DirectionStats upstream_to_client;
   std::map<std::pair<Side, uint16_t>, uint64_t> closes;  // (who closed first, close code)
+  std::array<uint64_t, kTunnelEnds> tunnel_ends{};       // ended CONNECT tunnels, by TunnelEnd
   uint64_t client_ping_timeouts = 0;                     // the client missed ping_timeout
   uint64_t upstream_ping_timeouts = 0;                   // the upstream missed ping_timeout
   std::map<std::pair<std::string, std::string>, uint64_t> tls_handshakes;  // (listener, version)

@@ -155,9 +155,12 @@ void Exchange::finish(std::string_view reason) {
   if (relayed) worker_.metrics().relay_ended(relay_counts_, stats_, seconds_since_accept());
   ExchangeEnd end;
   end.relayed = relayed;
-  // 1006 from the upstream: its TCP connection ended without a Close (a tunnel's: a reset).
-  end.upstream_failed = relayed && stats_.closed_by == metrics::Side::Upstream &&
-                        stats_.close_code == ws::close_code::kAbnormal;
+  // The upstream's connection ended without a Close (1006), or, in a tunnel, failed (a
+  // reset, not an EOF): over HTTP/2 the stream is reset (RFC 9113 8.5).
+  const bool tunnel_reset = relay_ && relay_->tunnel_end() == proxy::TunnelEnd::UpstreamReset;
+  end.upstream_failed =
+      relayed && (tunnel_reset || (!is_tunnel() && stats_.closed_by == metrics::Side::Upstream &&
+                                   stats_.close_code == ws::close_code::kAbnormal));
   if (Downstream* d = std::exchange(downstream_, nullptr)) d->exchange_finished(end);
   worker_.exchange_done(this);
 }

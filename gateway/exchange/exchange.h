@@ -28,7 +28,7 @@
 #include "metrics/worker_metrics.h"
 #include "proxy/codec/request_head.h"
 #include "proxy/libevent_ptr.h"
-#include "proxy/relay.h"
+#include "proxy/relay/relay.h"
 #include "proxy/upstream/balancer.h"
 #include "tls/tls_snapshot.h"
 

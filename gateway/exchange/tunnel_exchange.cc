@@ -68,7 +68,7 @@ void TunnelExchange::on_dialed(proxy::DialResult&& result) {
   }
   const conf::Connect& c = config_->connect;
   proxy::RelaySettings settings;
-  settings.raw = true;
+  settings.tunnel = true;
   settings.buffer_size = c.buffer_size;
   settings.idle_timeout = c.idle_timeout;
   ClientChannel client = downstream_->accept_tunnel();

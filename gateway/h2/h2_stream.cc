@@ -237,7 +237,7 @@ void H2Stream::maybe_send_eof() {
   // The client ended its side (END_STREAM): once every byte it sent has reached the
   // relay side (and the relay is reading it), the relay sees EOF and sends Close 1001 to
   // the upstream, unless the close handshake already ended the relay. A tunnel's relay
-  // takes what is buffered before it acts on the EOF (proxy/relay_raw.cc), so it need not
+  // takes what is buffered before it acts on the EOF (proxy/relay/tunnel_relay.cc), so it need not
   // be reading: waiting for that would lose the EOF when the relay is paused by a full
   // target and nothing more arrives to wake this stream.
   if (!client_ended_ || eof_sent_ || exchange_done_ || state_ != State::Relaying || !pair_) return;
@@ -333,7 +333,7 @@ void H2Stream::on_closed(uint32_t error_code) {
   if (tunnel_ && error_code != NGHTTP2_NO_ERROR && pair_ && !eof_sent_ && !exchange_done_) {
     // RFC 9113 8.5: a reset tunnel stream resets the target's TCP connection. The relay
     // side hears an error instead of an EOF (deferred: the relay must not run inside
-    // nghttp2's callback), and proxy/relay_raw.cc resets the target.
+    // nghttp2's callback), and proxy/relay/tunnel_relay.cc resets the target.
     if (bufferevent* theirs = bufferevent_pair_get_partner(pair_.get())) {
       eof_sent_ = true;
       bufferevent_trigger_event(theirs, BEV_EVENT_ERROR, BEV_TRIG_DEFER_CALLBACKS);

@@ -1,5 +1,5 @@
 // Who may be reached through a CONNECT tunnel: pure functions over the [connect] allow
-// rules, no I/O (unit-tested in tests/proxy/connect_acl_test.cc).
+// rules, no I/O (unit-tested in tests/proxy/connect/connect_acl_test.cc).
 //
 // The policy is default-deny. A destination is allowed when
 //  - its port is in the ports of a rule that matches it, and

@@ -4,7 +4,7 @@ the target seeing an orderly EOF as if the client had finished:
   - HTTP/2 (RFC 9113 8.5): RST_STREAM on a CONNECT stream -> the target gets a TCP RST;
   - HTTP/1.1 on a plain listener: the client's TCP RST -> the target gets a TCP RST.
 
-Both end with close_code 1006 closed_by client in the access log.
+Both end with tunnel_end=client_reset closed_by=client in the access log.
 """
 
 import asyncio
@@ -56,7 +56,7 @@ class ConnectClientResets(h.GatewayCase):
             self.fail(f"the target read {chunk!r} instead of a reset")
         line = await self.gw.wait_access_line(
             lambda f: f.get("target") == f"127.0.0.1:{self.port}", "the tunnel")
-        self.assertEqual((line["closed_by"], line["close_code"]), ("client", "1006"))
+        self.assertEqual((line["closed_by"], line["tunnel_end"]), ("client", "client_reset"))
 
     async def test_h2_connect_rst_stream_resets_the_target(self):
         loop = asyncio.get_running_loop()

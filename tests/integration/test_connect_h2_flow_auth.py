@@ -157,7 +157,7 @@ class ConnectH2FlowAuth(h.GatewayCase):
         line = await gw.wait_access_line(lambda f: f.get("target") == f"127.0.0.1:{port}",
                                          "the tunnel")
         self.assertEqual(line["closed_by"], "upstream")
-        self.assertEqual(line["close_code"], "1006")
+        self.assertEqual(line["tunnel_end"], "upstream_reset")
 
     async def test_h2_connect_proxy_authentication(self):
         target = socket.socket()

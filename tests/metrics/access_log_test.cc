@@ -39,3 +39,24 @@ TEST_CASE("JSON access line") {
   CHECK(j.find(R"("close_code":null,"closed_by":null,"reason":"no route for \"x\""})") !=
         std::string::npos);
 }
+
+TEST_CASE("a tunnel's access line says how it ended instead of a close code") {
+  ConnectionStats s;
+  s.client_to_upstream.count_raw(7);
+  s.closed_by = Side::Upstream;
+  s.tunnel_end = TunnelEnd::UpstreamReset;
+  AccessRecord r;
+  r.client = "127.0.0.1:5000";
+  r.listener = "proxy";
+  r.route = "-";
+  r.upstream = "-";
+  r.status = 200;
+  r.target = "example.org:443";
+  r.stats = &s;
+  const std::string line = format_access_line(r);
+  CHECK(line.find("close_code=- closed_by=upstream tunnel_end=upstream_reset") !=
+        std::string::npos);
+  CHECK(format_access_json(r).find(
+            R"("close_code":null,"closed_by":"upstream","tunnel_end":"upstream_reset")") !=
+        std::string::npos);
+}

@@ -78,6 +78,14 @@ TEST_CASE("a worker counts handshakes, gauges and ended connections") {
   CHECK(t.handshake_duration.count() == 2);
   CHECK(t.connection_duration.count() == 1);
   CHECK(t.connection_duration.sum() == doctest::Approx(12.5));
+
+  // A tunnel counts how it ended, not a close code.
+  ConnectionStats tunnel;
+  tunnel.closed_by = Side::Client;
+  tunnel.tunnel_end = TunnelEnd::ClientReset;
+  w.relay_ended(b, tunnel, 1.0);
+  CHECK(t.tunnel_ends[static_cast<std::size_t>(TunnelEnd::ClientReset)] == 1);
+  CHECK(t.closes.size() == 1);
 }
 
 TEST_CASE("snapshots of several workers merge into exact sums") {

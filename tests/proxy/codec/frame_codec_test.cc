@@ -1,4 +1,4 @@
-// Tests for proxy/frame_codec: header parsing, the validator, close payloads, masking.
+// Tests for proxy/codec/frame_codec: header parsing, the validator, close payloads, masking.
 #include "proxy/codec/frame_codec.h"
 
 #include <doctest/doctest.h>

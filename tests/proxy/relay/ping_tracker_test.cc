@@ -1,5 +1,5 @@
 // The gateway's Ping payloads and how Pongs from the peer are told apart.
-#include "proxy/ping_tracker.h"
+#include "proxy/relay/ping_tracker.h"
 
 #include <doctest/doctest.h>
 

@@ -1,12 +1,14 @@
 // The gateway's keepalive pings to one peer of a relay (the client or the upstream), per
 // the route's ping_interval and ping_timeout. Every interval a Ping goes to the peer at
-// the next frame boundary of the Pipe that writes to it; the matching Pong, read by the
-// Pipe that reads from the peer, is consumed there and gives the round-trip time. A peer
-// that does not answer within ping_timeout is reported dead (on_dead), once.
+// the next frame boundary of the direction that writes to it (its FrameObserver); the
+// matching Pong, read by the FrameObserver of the direction that reads from the peer, is
+// consumed there and gives the round-trip time. A peer that does not answer within
+// ping_timeout is reported dead (on_dead), once.
 //
-// Ownership: the Relay owns one Keepalive per pinged side, and both Pipes; the Pipes
-// hold plain pointers to it. Timers run on the relay's event loop. One timer per side:
-// it fires at the next Ping, then at that Ping's deadline.
+// Ownership: the WebSocketRelay owns one Keepalive per pinged side, and both
+// FrameObservers; the observers hold plain pointers to it. Timers run on the relay's
+// event loop. One timer per side: it fires at the next Ping, then at that Ping's
+// deadline.
 #pragma once
 
 #include <event2/event.h>
@@ -18,17 +20,20 @@
 #include "conf/config.h"
 #include "metrics/connection_stats.h"
 #include "proxy/libevent_ptr.h"
-#include "proxy/ping_tracker.h"
+#include "proxy/relay/ping_tracker.h"
 
 namespace wsgate::proxy {
 
+class FrameObserver;
 class Pipe;
 
 class Keepalive {
  public:
-  // `to_peer` writes to the peer, `from_peer` reads from it.
-  Keepalive(event_base* base, Pipe& to_peer, const Pipe& from_peer, conf::Duration interval,
-            conf::Duration timeout, metrics::PingStats& stats, std::function<void()> on_dead);
+  // `to_peer` writes to the peer; `from_peer` is the Pipe that reads from it (whether
+  // it is paused).
+  Keepalive(event_base* base, FrameObserver& to_peer, const Pipe& from_peer,
+            conf::Duration interval, conf::Duration timeout, metrics::PingStats& stats,
+            std::function<void()> on_dead);
   Keepalive(const Keepalive&) = delete;
   Keepalive& operator=(const Keepalive&) = delete;
 
@@ -37,12 +42,12 @@ class Keepalive {
   // still recognised and consumed.
   void stop();
 
-  // From the Pipe that writes to the peer: our Ping (`frame_len` bytes) is in the
+  // From the FrameObserver that writes to the peer: our Ping (`frame_len` bytes) is in the
   // peer's output now.
   void ping_written(std::size_t frame_len);
   // From the same Pipe: it forwarded a Ping from the other side to the peer.
   void later_ping_forwarded() { tracker_.later_ping_forwarded(); }
-  // For the Pipe that reads the peer: only then do its Pongs need a look.
+  // For the FrameObserver that reads the peer: only then do its Pongs need a look.
   bool expects_pongs() const { return tracker_.sequence() > 0; }
   // A Pong from the peer (payload unmasked). True: it answers a gateway Ping and must
   // not be forwarded.
@@ -53,7 +58,7 @@ class Keepalive {
   void send_ping();
   void schedule_next_ping();
 
-  Pipe& to_peer_;
+  FrameObserver& to_peer_;
   const Pipe& from_peer_;
   conf::Duration interval_;
   conf::Duration timeout_;

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/relay.h"
+#include "proxy/relay/relay.h"
 
 using namespace wsgate;
 using namespace std::chrono_literals;

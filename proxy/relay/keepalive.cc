@@ -1,13 +1,13 @@
-#include "proxy/keepalive.h"
+#include "proxy/relay/keepalive.h"
 
 #include <algorithm>
 #include <chrono>
 
-#include "proxy/pipe.h"
+#include "proxy/relay/frame_observer.h"
 
 namespace wsgate::proxy {
 
-Keepalive::Keepalive(event_base* base, Pipe& to_peer, const Pipe& from_peer,
+Keepalive::Keepalive(event_base* base, FrameObserver& to_peer, const Pipe& from_peer,
                      conf::Duration interval, conf::Duration timeout, metrics::PingStats& stats,
                      std::function<void()> on_dead)
     : to_peer_(to_peer),
@@ -44,7 +44,7 @@ void Keepalive::on_timer() {
   // A slow reader is not a dead one. A Ping queued behind data the peer has not read yet
   // cannot be answered: while the peer keeps taking our bytes it gets more time; once
   // the Ping has reached it, one full ping_timeout to answer. No progress: dead.
-  const uint64_t delivered = to_peer_.sink_bytes_delivered();
+  const uint64_t delivered = to_peer_.pipe().sink_bytes_delivered();
   const bool ping_delivered = delivered >= ping_end_;
   const bool progress = delivered > delivered_at_check_;
   // (At the first deadline: the Ping waited behind data, so it may have left just now.)
@@ -74,8 +74,8 @@ void Keepalive::send_ping() {
 void Keepalive::ping_written(std::size_t frame_len) {
   tracker_.written(PingTracker::Clock::now());
   stats_.sent++;
-  ping_end_ = to_peer_.sink_bytes_queued();
-  delivered_at_check_ = to_peer_.sink_bytes_delivered();
+  ping_end_ = to_peer_.pipe().sink_bytes_queued();
+  delivered_at_check_ = to_peer_.pipe().sink_bytes_delivered();
   behind_data_ = delivered_at_check_ + frame_len < ping_end_;
   ping_delivered_at_check_ = false;
   checked_once_ = false;

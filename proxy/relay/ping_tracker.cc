@@ -1,4 +1,4 @@
-#include "proxy/ping_tracker.h"
+#include "proxy/relay/ping_tracker.h"
 
 #include <algorithm>
 

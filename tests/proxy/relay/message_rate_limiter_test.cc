@@ -1,5 +1,5 @@
 // max_message_rate: a burst at once, then the rate.
-#include "proxy/message_rate_limiter.h"
+#include "proxy/relay/message_rate_limiter.h"
 
 #include <doctest/doctest.h>
 

@@ -1,4 +1,4 @@
-// The relay in raw mode (CONNECT tunnels, proxy/relay_raw.cc) on a real event_base over
+// The tunnel relay (CONNECT tunnels, proxy/relay/tunnel_relay.cc) on a real event_base over
 // socketpairs: bytes pass unparsed, EOF is passed on as a half-close, backpressure
 // bounds the buffering, the idle timeout ends the tunnel.
 #include <doctest/doctest.h>
@@ -10,7 +10,7 @@
 #include <functional>
 #include <string>
 
-#include "proxy/relay.h"
+#include "proxy/relay/relay.h"
 
 using namespace wsgate;
 
@@ -26,7 +26,7 @@ struct RawFixture {
   bool client_eof = false, upstream_eof = false;
 
   explicit RawFixture(proxy::RelaySettings settings = {}) {
-    settings.raw = true;
+    settings.tunnel = true;
     int a[2], b[2];
     REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, a) == 0);
     REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, b) == 0);
@@ -106,7 +106,8 @@ TEST_CASE("raw relay: EOF is passed on as a half-close, the other way keeps flow
   CHECK(f.at_client == "response after the client's EOF");
   shutdown(f.upstream_peer, SHUT_WR);
   REQUIRE(f.run_until([&] { return f.finished; }));
-  CHECK(f.stats.close_code == 1000);
+  CHECK(f.stats.tunnel_end == metrics::TunnelEnd::BothClosed);
+  CHECK(f.relay->tunnel_end() == proxy::TunnelEnd::BothClosed);
   CHECK(f.stats.closed_by == metrics::Side::Client);
 }
 
@@ -134,6 +135,7 @@ TEST_CASE("raw relay: idle timeout ends the tunnel") {
   s.idle_timeout = std::chrono::milliseconds(100);
   RawFixture f(s);
   REQUIRE(f.run_until([&] { return f.finished; }));
-  CHECK(f.stats.close_code == 1001);
+  CHECK(f.stats.tunnel_end == metrics::TunnelEnd::IdleTimeout);
+  CHECK(f.stats.closed_by == metrics::Side::Gateway);
   CHECK(f.stats.close_reason == "idle timeout");
 }

@@ -1,5 +1,5 @@
 // The state of the gateway's keepalive pings to one peer, without I/O or timers (those
-// are proxy/keepalive.h's): what the next Ping carries, whether one is outstanding, and
+// are proxy/relay/keepalive.h's): what the next Ping carries, whether one is outstanding, and
 // whether a Pong from the peer answers it.
 //
 // A gateway Ping's payload is a fixed 4-byte tag ("wsgp") and a 64-bit big-endian

@@ -1,0 +1,166 @@
+#include "proxy/relay/websocket_relay.h"
+
+namespace wsgate::proxy {
+namespace {
+
+ws::FrameRules rules_for(ws::Direction dir, const RelaySettings& s) {
+  ws::FrameRules r;
+  r.direction = dir;
+  r.rsv1_allowed = s.rsv1_allowed;
+  r.max_message_size = s.max_message_size;
+  return r;
+}
+
+}  // namespace
+
+WebSocketRelay::WebSocketRelay(RelayCore& core)
+    : core_(core),
+      // RFC 6455 5.1: client frames are masked, server frames are not; frames the
+      // gateway itself sends to the upstream must be masked (5.3).
+      to_upstream_(core.to_upstream, rules_for(ws::Direction::ClientToServer, core.settings),
+                   /*mask_to_sink=*/true, core.stats.client_to_upstream, *this),
+      to_client_(core.to_client, rules_for(ws::Direction::ServerToClient, core.settings),
+                 /*mask_to_sink=*/false, core.stats.upstream_to_client, *this),
+      close_timer_(core.base, [this] { finish(); }) {}
+
+void WebSocketRelay::start() {
+  start_keepalive();
+  // Bytes that arrived with the handshake (a server's first message right behind its 101).
+  to_client_.pump();
+  to_upstream_.pump();
+}
+
+void WebSocketRelay::pump(Pipe& pipe) {
+  (core_.from_client(pipe) ? to_upstream_ : to_client_).pump();
+}
+
+void WebSocketRelay::on_close_frame(FrameObserver& dir, uint16_t code) {
+  const bool from_client = &dir == &to_upstream_;
+  record_first_close(from_client ? metrics::Side::Client : metrics::Side::Upstream, code, {});
+}
+
+void WebSocketRelay::on_violation(FrameObserver& dir, uint16_t code, std::string_view why) {
+  const bool by_client = &dir == &to_upstream_;
+  record_first_close(metrics::Side::Gateway, code, why);
+  if (by_client) {
+    to_client_.send_close(code, why);  // the offender learns why
+    to_upstream_.send_close(ws::close_code::kGoingAway, code == ws::close_code::kPolicyViolation
+                                                            ? "client message rate exceeded"
+                                                            : "client protocol error");
+  } else {
+    to_upstream_.send_close(code, why);
+    // The upstream failed: the client is told so (1011), not blamed.
+    to_client_.send_close(ws::close_code::kInternalError, "upstream protocol error");
+  }
+}
+
+void WebSocketRelay::on_side_ended(bool client_side, bool error) {
+  // Frames that side sent before its EOF and that are still in its input (an endpoint
+  // that kept bytes while the relay was not reading, like an HTTP/2 stream) go first.
+  if (!error && !(client_side ? client_gone_ : upstream_gone_))
+    (client_side ? to_upstream_ : to_client_).pump();
+  // RFC 6455 7.1.5: a TCP end without a Close is "closed abnormally" (1006); the other
+  // side is told with a Close of its own (7.4.1).
+  if (client_side) {
+    if (client_gone_) return;
+    client_gone_ = true;
+    record_first_close(metrics::Side::Client, ws::close_code::kAbnormal,
+                       "client closed the TCP connection");
+    to_upstream_.finish_source();
+    to_upstream_.send_close(ws::close_code::kGoingAway, "client went away");
+  } else {
+    if (upstream_gone_) return;
+    upstream_gone_ = true;
+    record_first_close(metrics::Side::Upstream, ws::close_code::kAbnormal,
+                       "upstream closed the TCP connection");
+    to_client_.finish_source();
+    to_client_.send_close(ws::close_code::kInternalError, "upstream connection lost");
+  }
+}
+
+void WebSocketRelay::close(uint16_t code, std::string_view reason) {
+  record_first_close(metrics::Side::Gateway, code, reason);
+  to_client_.send_close(code, reason);
+  to_upstream_.send_close(code, reason);
+}
+
+void WebSocketRelay::on_idle_timeout() {
+  close(ws::close_code::kGoingAway, "idle timeout");
+}
+
+void WebSocketRelay::start_keepalive() {
+  const RelaySettings& s = core_.settings;
+  if (s.max_message_rate > 0) {
+    message_rate_ = std::make_unique<MessageRateLimiter>(s.max_message_rate, s.max_message_burst);
+    // The bucket refills from the time the Relay caches for each read: no clock reads.
+    to_upstream_.set_message_limiter(message_rate_.get(), &core_.last_activity);
+  }
+  if (s.ping_interval.count() == 0) return;
+  if (s.ping_client) {
+    client_pings_ = std::make_unique<Keepalive>(
+        core_.base, to_client_, core_.to_upstream, s.ping_interval, s.ping_timeout,
+        core_.stats.client_pings, [this] { on_ping_timeout(true); });
+    client_pings_->start();
+  }
+  if (s.ping_upstream) {
+    upstream_pings_ = std::make_unique<Keepalive>(
+        core_.base, to_upstream_, core_.to_client, s.ping_interval, s.ping_timeout,
+        core_.stats.upstream_pings, [this] { on_ping_timeout(false); });
+    upstream_pings_->start();
+  }
+  to_client_.set_keepalive(client_pings_.get(), upstream_pings_.get());
+  to_upstream_.set_keepalive(upstream_pings_.get(), client_pings_.get());
+}
+
+void WebSocketRelay::on_ping_timeout(bool client_side) {
+  if (core_.finished) return;
+  // A peer that does not answer is taken for dead: no close handshake with it (RFC 6455
+  // 7.1.5 "closed abnormally", 1006, never sent on the wire); its connection is shut
+  // down and the other side is told the connection is going away (1001, 7.4.1).
+  Endpoint& dead = client_side ? *core_.client : *core_.upstream;
+  FrameObserver& from_dead = client_side ? to_upstream_ : to_client_;  // sink: the live side
+  FrameObserver& to_dead = client_side ? to_client_ : to_upstream_;
+  (client_side ? client_gone_ : upstream_gone_) = true;
+  const std::string_view why = client_side ? "client ping timeout" : "upstream ping timeout";
+  record_first_close(client_side ? metrics::Side::Client : metrics::Side::Upstream,
+                     ws::close_code::kAbnormal, why);
+  from_dead.finish_source();
+  to_dead.drop_sink();  // the live side's frames, its Close included, stop here
+  dead.abandon();
+  from_dead.send_close(ws::close_code::kGoingAway, why);
+  maybe_finish();
+}
+
+void WebSocketRelay::record_first_close(metrics::Side by, uint16_t code, std::string_view reason) {
+  if (closing_) return;
+  closing_ = true;
+  // Closing: no more keepalive Pings (Pongs to one already sent are still consumed).
+  if (client_pings_) client_pings_->stop();
+  if (upstream_pings_) upstream_pings_->stop();
+  core_.stats.closed_by = by;
+  core_.stats.close_code = code;
+  core_.stats.close_reason.assign(reason);
+  close_timer_.arm_ms(core_.settings.close_timeout.count());
+}
+
+void WebSocketRelay::maybe_finish() {
+  if (core_.finished || !closing_) return;
+  // Each side is done when it has nothing more to say (its Close arrived, it broke the
+  // rules, or its TCP connection ended) and has been told everything (a Close is in its
+  // output and the output is flushed), or it is gone.
+  const bool client_done =
+      client_gone_ || (to_upstream_.source_done() && to_client_.sink_got_close() &&
+                       core_.to_client.sink_buffered() == 0);
+  const bool upstream_done =
+      upstream_gone_ || (to_client_.source_done() && to_upstream_.sink_got_close() &&
+                         core_.to_upstream.sink_buffered() == 0);
+  if (client_done && upstream_done) finish();
+}
+
+void WebSocketRelay::finish() {
+  if (core_.finished) return;
+  close_timer_.cancel();
+  core_.finish(!client_gone_, !upstream_gone_);
+}
+
+}  // namespace wsgate::proxy
