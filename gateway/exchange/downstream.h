@@ -11,12 +11,14 @@
 
 #include <event2/buffer.h>
 
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "proxy/codec/http1_parser.h"
 #include "proxy/codec/request_head.h"
 #include "proxy/libevent_ptr.h"
+#include "proxy/relay/endpoint.h"
 
 namespace wsgate::gateway {
 
@@ -29,10 +31,10 @@ struct DownstreamFacts {
   std::string_view protocol = "http/1.1";  // for the access log: "http/1.1" or "h2"
 };
 
-// The client side's bytes once the exchange relays: a bufferevent the relay owns.
+// The client side's bytes once the exchange relays, as the relay's Endpoint (a TCP or
+// TLS bufferevent, or an HTTP/2 stream); the relay owns it.
 struct ClientChannel {
-  BufferEventPtr bev;
-  bool plain_socket = false;  // a plain TCP socket: the relay may use its fd directly
+  std::unique_ptr<proxy::Endpoint> endpoint;
 };
 
 // How an exchange ended, for the downstream that carried it.

@@ -7,6 +7,7 @@
 #include "gateway/exchange/websocket_exchange.h"
 #include "gateway/worker.h"
 #include "proxy/codec/frame_codec.h"
+#include "proxy/relay/bufferevent_endpoint.h"
 
 namespace wsgate::gateway {
 namespace {
@@ -103,8 +104,8 @@ void Exchange::begin_relaying(int status, ClientChannel client, BufferEventPtr u
   answered(status);
   relay_counts_ = worker_.metrics().relay_started(labels(), seconds_since_accept());
   state_ = State::Relaying;
-  relay_ = std::make_unique<proxy::Relay>(worker_.base(), std::move(client.bev),
-                                          client.plain_socket, std::move(upstream), upstream_plain,
+  relay_ = std::make_unique<proxy::Relay>(worker_.base(), std::move(client.endpoint),
+                                          proxy::make_endpoint(std::move(upstream), upstream_plain),
                                           settings, stats_, [this] { finish({}); });
   // Bytes that came with the handshake (an upstream's first message right behind its
   // 101, a tunnel client's TLS ClientHello) go first.

@@ -12,6 +12,7 @@
 #include "gateway/exchange/error_response.h"
 #include "gateway/h1/h1_request.h"
 #include "gateway/worker.h"
+#include "proxy/relay/bufferevent_endpoint.h"
 
 namespace wsgate::gateway {
 namespace {
@@ -157,7 +158,7 @@ ClientChannel H1Connection::hand_over_client() {
   timer_.cancel();
   bufferevent_setwatermark(client_.get(), EV_READ, 0, 0);
   bufferevent_setcb(client_.get(), nullptr, nullptr, nullptr, nullptr);
-  return ClientChannel{std::move(client_), !facts_.tls};
+  return ClientChannel{proxy::make_endpoint(std::move(client_), /*plain_socket=*/!facts_.tls)};
 }
 
 ClientChannel H1Connection::accept_websocket(const http1::ResponseHead& upgrade) {

@@ -7,14 +7,12 @@
 
 #include "gateway/exchange/exchange.h"
 #include "gateway/h2/h2_session.h"
+#include "gateway/h2/h2_stream_endpoint.h"
 #include "gateway/worker.h"
 
 namespace wsgate::gateway {
 namespace {
 
-// Upstream -> client bytes waiting on our end of the pair; above this the pair stops
-// moving them, the relay side's output fills, and the relay stops reading the upstream.
-constexpr std::size_t kPairReadHigh = 256 * 1024;
 // RFC 7541 4.1: each field counts its name, its value and 32 bytes.
 constexpr std::size_t kFieldOverhead = 32;
 
@@ -57,8 +55,8 @@ const char* to_string(H2Stream::State s) {
 H2Stream::H2Stream(H2Session& session, int32_t id) : session_(session), id_(id) {}
 
 H2Stream::~H2Stream() {
+  unlink_endpoint(/*failed=*/true);
   if (Exchange* e = std::exchange(exchange_, nullptr)) e->detach_downstream();
-  unlink_pair();
 }
 
 const DownstreamFacts& H2Stream::facts() const {
@@ -131,36 +129,28 @@ void H2Stream::refuse(const http::Refusal& refusal) {
   submit(fields, true);
 }
 
-ClientChannel H2Stream::open_pair(h2map::Fields response) {
+ClientChannel H2Stream::open_relay(h2map::Fields response) {
   state_ = State::Relaying;
-  bufferevent* pair[2] = {nullptr, nullptr};
-  if (bufferevent_pair_new(session_.worker().base(), 0, pair) != 0) return {};
-  pair_.reset(pair[0]);
-  BufferEventPtr theirs(pair[1]);
-  bufferevent_setcb(pair_.get(), &H2Stream::on_pair_read, nullptr, nullptr, this);
-  bufferevent_setwatermark(pair_.get(), EV_READ, 0, kPairReadHigh);
-  bufferevent_enable(pair_.get(), EV_READ | EV_WRITE);
-  // What leaves the relay side's input is what the relay took: that is when the client
-  // gets its credit back.
-  relay_input_ = bufferevent_get_input(theirs.get());
-  relay_input_cb_ = evbuffer_add_cb(relay_input_, &H2Stream::on_relay_input_drained, this);
+  auto endpoint = std::make_unique<H2StreamEndpoint>(session_.worker().base(), *this);
+  endpoint_ = endpoint.get();
   if (early_data_) {
-    bufferevent_write_buffer(pair_.get(), early_data_.get());
+    endpoint_->peer_data(early_data_.get());
     early_data_.reset();
   }
+  if (client_ended_) endpoint_->peer_end();
   submit(response, true);
-  return ClientChannel{std::move(theirs), false};
+  return ClientChannel{std::move(endpoint)};
 }
 
 ClientChannel H2Stream::accept_websocket(const http1::ResponseHead& upgrade) {
   // RFC 8441 5: 200 with the upstream's end-to-end fields (subprotocol, extensions).
-  return open_pair(h2map::h1_response_to_h2(upgrade).fields);
+  return open_relay(h2map::h1_response_to_h2(upgrade).fields);
 }
 
 ClientChannel H2Stream::accept_tunnel() {
   // RFC 9113 8.5: the 2xx opens the tunnel; DATA frames carry its bytes both ways.
   tunnel_ = true;
-  return open_pair({{":status", "200"}});
+  return open_relay({{":status", "200"}});
 }
 
 void H2Stream::begin_upstream_answer(const http1::ResponseHead& head) {
@@ -196,18 +186,29 @@ void H2Stream::exchange_finished(const ExchangeEnd& end) {
   exchange_ = nullptr;
   exchange_done_ = true;
   upstream_failed_ = end.upstream_failed;
-  if (relay_input_cb_ != nullptr) evbuffer_remove_cb_entry(relay_input_, relay_input_cb_);
-  relay_input_cb_ = nullptr;
-  relay_input_ = nullptr;
+  // The upstream's connection failed: the stream is reset once what the relay wrote
+  // (a WebSocket's Close 1011) is out; otherwise it ends with END_STREAM.
+  if (upstream_failed_ && state_ == State::Relaying) reset_output(/*abandon=*/false);
   session_.mark_dirty(id_);
 }
 
-void H2Stream::on_relay_input_drained(evbuffer* /*buf*/, const evbuffer_cb_info* info, void* self) {
-  auto* s = static_cast<H2Stream*>(self);
-  const std::size_t n = std::min(info->n_deleted, s->unconsumed_ - s->to_consume_);
+void H2Stream::credit_taken(std::size_t n) {
+  n = std::min(n, unconsumed_ - to_consume_);
   if (n == 0) return;
-  s->to_consume_ += n;
-  s->session_.mark_dirty(s->id_);
+  to_consume_ += n;
+  session_.mark_dirty(id_);
+}
+
+void H2Stream::output_ready() {
+  session_.mark_dirty(id_);  // process() resumes the deferred data provider
+}
+
+void H2Stream::reset_output(bool abandon) {
+  if (state_ == State::Done) return;
+  reset_pending_ = true;
+  // RFC 9113 8.5: a tunnel whose target connection failed is reset with CONNECT_ERROR.
+  reset_code_ = abandon ? NGHTTP2_CANCEL : tunnel_ ? NGHTTP2_CONNECT_ERROR : NGHTTP2_CANCEL;
+  session_.mark_dirty(id_);
 }
 
 void H2Stream::on_data(const uint8_t* data, std::size_t len) {
@@ -218,46 +219,25 @@ void H2Stream::on_data(const uint8_t* data, std::size_t len) {
     evbuffer_add(early_data_.get(), data, len);
     return;
   }
-  if (state_ != State::Relaying || !pair_ || exchange_done_ || eof_sent_) {
-    // Nobody will read these bytes (RFC 8441 and RFC 9113 8.5 requests have no body
-    // before the 2xx): the credit goes back at once.
+  if (state_ != State::Relaying || endpoint_ == nullptr || exchange_done_) {
+    // Nobody will read these bytes: the credit goes back at once.
     nghttp2_session_consume(session_.ng(), id_, len);
     return;
   }
   unconsumed_ += len;
-  bufferevent_write(pair_.get(), data, len);
+  endpoint_->peer_data(data, len);
 }
 
 void H2Stream::on_end_stream() {
   client_ended_ = true;
+  // The relay hears it after the bytes before it (it takes them even while paused).
+  if (endpoint_ != nullptr) endpoint_->peer_end();
   session_.mark_dirty(id_);
-}
-
-void H2Stream::maybe_send_eof() {
-  // The client ended its side (END_STREAM): once every byte it sent has reached the
-  // relay side (and the relay is reading it), the relay sees EOF and sends Close 1001 to
-  // the upstream, unless the close handshake already ended the relay. A tunnel's relay
-  // takes what is buffered before it acts on the EOF (proxy/relay/tunnel_relay.cc), so it need not
-  // be reading: waiting for that would lose the EOF when the relay is paused by a full
-  // target and nothing more arrives to wake this stream.
-  if (!client_ended_ || eof_sent_ || exchange_done_ || state_ != State::Relaying || !pair_) return;
-  bufferevent* theirs = bufferevent_pair_get_partner(pair_.get());
-  if (evbuffer_get_length(bufferevent_get_output(pair_.get())) != 0 || theirs == nullptr ||
-      (!tunnel_ && (bufferevent_get_enabled(theirs) & EV_READ) == 0)) {
-    return;
-  }
-  eof_sent_ = true;
-  bufferevent_flush(pair_.get(), EV_WRITE, BEV_FINISHED);
-}
-
-void H2Stream::on_pair_read(bufferevent* /*bev*/, void* self) {
-  auto* s = static_cast<H2Stream*>(self);
-  if (s->data_deferred_) s->session_.mark_dirty(s->id_);
 }
 
 evbuffer* H2Stream::outgoing() const {
   if (state_ == State::Answering) return body_.get();
-  return pair_ ? bufferevent_get_input(pair_.get()) : nullptr;
+  return endpoint_ != nullptr ? endpoint_->output() : nullptr;
 }
 
 ssize_t H2Stream::read_data(nghttp2_session* /*ng*/, int32_t /*stream_id*/, uint8_t* /*buf*/,
@@ -269,18 +249,15 @@ ssize_t H2Stream::read_data(nghttp2_session* /*ng*/, int32_t /*stream_id*/, uint
   *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
   if (avail == 0) {
     const bool answer_complete = s->state_ == State::Answering && s->body_complete_;
-    // The relay finished after its close handshake (or the tunnel's orderly end).
-    const bool relay_complete =
-        s->state_ == State::Relaying && s->exchange_done_ && !s->upstream_failed_;
+    // The relay half-closed toward the client (a tunnel's EOF) or finished after its
+    // close handshake: END_STREAM. A reset, when one is due, goes out from process().
+    const bool relay_complete = s->state_ == State::Relaying && !s->reset_pending_ &&
+                                ((s->endpoint_ != nullptr && s->endpoint_->write_shut()) ||
+                                 (s->exchange_done_ && !s->upstream_failed_));
     if (answer_complete || relay_complete) {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF;
       s->state_ = State::Done;
       return 0;
-    }
-    if (s->state_ == State::Relaying && s->exchange_done_) {
-      // The upstream failed: RST_STREAM (CANCEL; CONNECT_ERROR for a tunnel).
-      s->reset_pending_ = true;
-      s->session_.mark_dirty(s->id_);
     }
     s->data_deferred_ = true;
     return NGHTTP2_ERR_DEFERRED;
@@ -298,6 +275,7 @@ int H2Stream::send_data(const nghttp2_frame* /*frame*/, const uint8_t* framehd,
   // chains (we never add padding, so there is no pad length byte).
   evbuffer_add(out, framehd, 9);
   if (length > 0) evbuffer_remove_buffer(outgoing(), out, length);
+  if (state_ == State::Relaying && endpoint_ != nullptr) endpoint_->moved_out();
   return 0;
 }
 
@@ -315,10 +293,9 @@ void H2Stream::process() {
   }
   if (reset_pending_) {
     reset_pending_ = false;
-    // The upstream's TCP connection ended without a Close (its 1011 went out as DATA);
-    // a tunnel's target connection failed: RFC 9113 8.5 says CONNECT_ERROR.
-    nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id_,
-                              tunnel_ ? NGHTTP2_CONNECT_ERROR : NGHTTP2_CANCEL);
+    // The relay reset or abandoned the client side, or the upstream's connection ended
+    // without a Close (its 1011 went out as DATA first when there was room).
+    nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id_, reset_code_);
     state_ = State::Done;
     return;
   }
@@ -326,49 +303,30 @@ void H2Stream::process() {
     data_deferred_ = false;
     nghttp2_session_resume_data(ng, id_);
   }
-  maybe_send_eof();
 }
 
 void H2Stream::on_closed(uint32_t error_code) {
-  if (tunnel_ && error_code != NGHTTP2_NO_ERROR && pair_ && !eof_sent_ && !exchange_done_) {
-    // RFC 9113 8.5: a reset tunnel stream resets the target's TCP connection. The relay
-    // side hears an error instead of an EOF (deferred: the relay must not run inside
-    // nghttp2's callback), and proxy/relay/tunnel_relay.cc resets the target.
-    if (bufferevent* theirs = bufferevent_pair_get_partner(pair_.get())) {
-      eof_sent_ = true;
-      bufferevent_trigger_event(theirs, BEV_EVENT_ERROR, BEV_TRIG_DEFER_CALLBACKS);
-    }
-  }
   // DATA received but never taken by the relay: the connection window gets it back.
   session_.return_connection_credit(unconsumed_);
   unconsumed_ = 0;
   to_consume_ = 0;
+  const bool clean = error_code == NGHTTP2_NO_ERROR && client_ended_;
   state_ = State::Done;
+  // A relay carries on without the stream: a reset (RFC 9113 8.5 for a tunnel: the
+  // target is reset too) or a connection that went away is an error to it; a stream
+  // that ended both ways already told it END_STREAM.
+  unlink_endpoint(/*failed=*/!clean);
   if (Exchange* e = std::exchange(exchange_, nullptr)) {
-    // Before a relay: the exchange ends here (its access-log line says so). A relay
-    // carries on: it hears the EOF below and closes the upstream side itself.
+    // Before a relay: the exchange ends here (its access-log line says so).
     e->detach_downstream();
   }
-  unlink_pair();
 }
 
-void H2Stream::unlink_pair() {
-  if (relay_input_cb_ != nullptr) evbuffer_remove_cb_entry(relay_input_, relay_input_cb_);
-  relay_input_cb_ = nullptr;
-  relay_input_ = nullptr;
-  if (pair_) {
-    // Reset or finished: bytes the relay has not taken are dropped, and the relay side
-    // sees EOF (a relaying WebSocket sends Close 1001 to the upstream; RFC 8441 does the
-    // same for a stream reset).
-    evbuffer_drain(bufferevent_get_output(pair_.get()),
-                   evbuffer_get_length(bufferevent_get_output(pair_.get())));
-    if (!eof_sent_ && bufferevent_pair_get_partner(pair_.get()) != nullptr) {
-      eof_sent_ = true;
-      bufferevent_flush(pair_.get(), EV_WRITE, BEV_FINISHED);
-    }
-    bufferevent_setcb(pair_.get(), nullptr, nullptr, nullptr, nullptr);
-    pair_.reset();
-  }
+void H2Stream::unlink_endpoint(bool failed) {
+  if (endpoint_ == nullptr) return;
+  if (failed) endpoint_->peer_failed();
+  endpoint_->stream_gone();
+  endpoint_ = nullptr;
 }
 
 }  // namespace wsgate::gateway

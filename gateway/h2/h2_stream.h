@@ -1,19 +1,20 @@
 // One request stream of an HTTP/2 connection, as the Downstream of one exchange: its
 // HEADERS (bounded like an HTTP/1.1 head) become the protocol-neutral request
 // (gateway/h2/h2_mapping.h, no HTTP/1.1 text), answers go out as HEADERS and DATA, and once
-// a WebSocket or tunnel is accepted its DATA frames carry the relayed bytes:
+// a WebSocket or tunnel is accepted its DATA frames feed the relay directly:
 //
-//   client DATA --> [our pair end] ==pair==> [relay's client side] --> Relay --> upstream
-//   client DATA <-- data provider  <==pair== [relay's client side] <-- Relay <-- upstream
+//   client DATA --> H2StreamEndpoint::input()  --> Relay --> upstream
+//   client DATA <-- H2StreamEndpoint::output() <-- Relay <-- upstream
+//                   (moved into DATA frames by the data provider, no copy)
 //
-// The pair carries payload bytes only. Flow control is the backpressure (STYLE.md habit
-// 6): a DATA payload's credit is returned (nghttp2_session_consume) only when the Relay
-// takes the bytes out of its side, so a stalled upstream stops this stream's client
-// window and nothing else.
+// Flow control is the backpressure (STYLE.md habit 6): a DATA payload's credit is
+// returned (nghttp2_session_consume) only when the Relay takes the bytes out of the
+// endpoint's input, so a stalled upstream stops this stream's client window and nothing
+// else (gateway/h2/h2_stream_endpoint.h).
 //
 // Ownership: the H2Session owns its streams; the Worker owns the exchange, which a
 // stream borrows and detaches from when it goes first (a reset while the relay still
-// closes the upstream side).
+// closes the upstream side); the relay owns the endpoint, which the stream borrows.
 #pragma once
 
 #include <nghttp2/nghttp2.h>
@@ -30,6 +31,7 @@ namespace wsgate::gateway {
 
 class Exchange;
 class H2Session;
+class H2StreamEndpoint;
 
 class H2Stream final : public Downstream {
  public:
@@ -77,17 +79,20 @@ class H2Stream final : public Downstream {
   void end_upstream_answer() override;
   void exchange_finished(const ExchangeEnd& end) override;
 
+  // From the relay's endpoint (gateway/h2/h2_stream_endpoint.h).
+  void credit_taken(std::size_t n);  // the relay took n DATA bytes
+  void output_ready();               // output() has bytes, or END_STREAM is wanted
+  void reset_output(bool abandon);   // RST_STREAM: CANCEL, or CONNECT_ERROR for a tunnel
+  void endpoint_gone() { endpoint_ = nullptr; }
+
  private:
-  static void on_pair_read(bufferevent* bev, void* self);
-  static void on_relay_input_drained(evbuffer* buf, const evbuffer_cb_info* info, void* self);
   static ssize_t read_data(nghttp2_session* ng, int32_t stream_id, uint8_t* buf, size_t length,
                            uint32_t* data_flags, nghttp2_data_source* source, void* user_data);
 
   void submit(const h2map::Fields& fields, bool with_body);
-  ClientChannel open_pair(h2map::Fields response);
+  ClientChannel open_relay(h2map::Fields response);
   evbuffer* outgoing() const;
-  void maybe_send_eof();
-  void unlink_pair();
+  void unlink_endpoint(bool failed);
 
   H2Session& session_;
   const int32_t id_;
@@ -97,21 +102,19 @@ class H2Stream final : public Downstream {
   bool headers_too_large_ = false;
   Exchange* exchange_ = nullptr;  // owned by the Worker; null when none or finished
 
-  BufferEventPtr pair_;              // Relaying: our end; the relay holds the other
-  evbuffer* relay_input_ = nullptr;  // the relay side's input, watched while the pair lives
-  evbuffer_cb_entry* relay_input_cb_ = nullptr;
-  std::size_t unconsumed_ = 0;  // DATA bytes received and not yet taken by the relay
-  std::size_t to_consume_ = 0;  // taken by the relay, credit not yet returned
-  EvbufferPtr early_data_;      // Exchanging: DATA sent before the 2xx, for the relay
-  EvbufferPtr body_;            // Answering: the response body waiting for DATA frames
-  bool body_complete_ = false;  // Answering: nothing more will be added to body_
+  H2StreamEndpoint* endpoint_ = nullptr;  // Relaying: owned by the relay; null once gone
+  std::size_t unconsumed_ = 0;            // DATA bytes received and not yet taken by the relay
+  std::size_t to_consume_ = 0;            // taken by the relay, credit not yet returned
+  EvbufferPtr early_data_;                // Exchanging: DATA sent before the 2xx, for the relay
+  EvbufferPtr body_;                      // Answering: the response body waiting for DATA frames
+  bool body_complete_ = false;            // Answering: nothing more will be added to body_
   bool exchange_done_ = false;
   bool upstream_failed_ = false;
   bool client_ended_ = false;
-  bool eof_sent_ = false;       // the relay was told the client is done
   bool data_deferred_ = false;  // our data provider said NGHTTP2_ERR_DEFERRED
-  bool reset_pending_ = false;  // RST_STREAM once the DATA is out
-  bool tunnel_ = false;         // accept_tunnel(): a failure resets with CONNECT_ERROR
+  bool reset_pending_ = false;  // RST_STREAM at the next process()
+  uint32_t reset_code_ = 0;
+  bool tunnel_ = false;  // accept_tunnel(): a failure resets with CONNECT_ERROR
 };
 
 const char* to_string(H2Stream::State s);
