@@ -24,7 +24,7 @@ struct SourcePosition {
   int column = 0;
 };
 
-// host:port of one backend server, or of a listener's bind address.
+// host:port of one upstream server, or of a listener's bind address.
 struct HostPort {
   std::string host;  // name, IPv4 literal, or IPv6 literal without brackets
   uint16_t port = 0;
@@ -52,7 +52,7 @@ struct ListenerTls {
   SourcePosition where;
 };
 
-// [upstream.tls]: connect to the servers with TLS (wss:// backends).
+// [upstream.tls]: connect to the servers with TLS (wss:// upstreams).
 struct UpstreamTls {
   std::string ca;           // CA file; "" = the system's trust store
   std::string server_name;  // SNI and the name verified; "" = each server's host
@@ -81,7 +81,7 @@ struct Listener {
   SourcePosition where;
 };
 
-// One backend of an upstream. It is a HostPort (servers[i].host / .port) plus the pool
+// One server of an upstream. It is a HostPort (servers[i].host / .port) plus the pool
 // options of the inline-table form {address = "host:port", weight = 2, ...}.
 struct UpstreamServer : HostPort {
   std::string text;              // the address as written, e.g. "10.0.0.1:9001" (hash identity)
@@ -159,8 +159,8 @@ struct Route {
   // High watermark of each direction's buffering; reading pauses above it and resumes
   // below half of it.
   std::size_t buffer_size = 256 * 1024;
-  Duration connect_timeout = std::chrono::seconds(5);  // TCP connect to a backend -> 504
-  Duration upstream_handshake_timeout = std::chrono::seconds(10);  // backend's 101 -> 504
+  Duration connect_timeout = std::chrono::seconds(5);  // TCP connect to an upstream -> 504
+  Duration upstream_handshake_timeout = std::chrono::seconds(10);  // upstream's 101 -> 504
   Duration idle_timeout = std::chrono::seconds(300);  // no bytes either way -> close 1001
   // Keepalive pings from the gateway (conf/config_keepalive.cc): every ping_interval
   // (0: off) a Ping to the sides in ping_to; a side whose Pong is not back within

@@ -25,7 +25,7 @@ class WorkerScraper final : public metrics::AdminSource {
   static constexpr std::chrono::milliseconds kDeadline{1000};
 
   // The references must outlive the scraper; `draining` is the Server's flag. `pools`
-  // (may be null) gives the backend servers' state (relaxed atomic loads, no locks
+  // (may be null) gives the upstream servers' state (relaxed atomic loads, no locks
   // but the membership snapshot's).
   WorkerScraper(const std::vector<std::unique_ptr<Worker>>& workers, const bool& draining,
                 proxy::UpstreamPools* pools = nullptr)

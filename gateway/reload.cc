@@ -14,7 +14,7 @@
 // read: each session holds its config through the worker's generation, which keeps the
 // config, its TLS contexts, its pools and the worker's balancers over them alive until
 // the last such session ends (gateway/worker.h, Worker::Generation). A reload closes
-// only listening sockets of addresses no longer configured, and the WebSockets of backend
+// only listening sockets of addresses no longer configured, and the WebSockets of upstream
 // servers it removes from their upstream (Close 1001 spread over drain_spread,
 // Server::drain_server).
 //

@@ -1,4 +1,4 @@
-// Draining one backend server's connections across the workers, when it leaves the pool.
+// Draining one upstream server's connections across the workers, when it leaves the pool.
 #include <atomic>
 #include <memory>
 

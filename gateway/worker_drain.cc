@@ -1,7 +1,7 @@
-// A worker closing chosen WebSockets: all of them on SIGTERM, those of one backend server
+// A worker closing chosen WebSockets: all of them on SIGTERM, those of one upstream server
 // (it left the pool, or an admin asked), a few of an overloaded server (rebalancing), or
 // one by id (admin). Every WebSocket gets a Close from the gateway at a frame boundary,
-// to the client and to the backend (proxy/relay/relay.h); a drain spreads them over
+// to the client and to the upstream (proxy/relay/relay.h); a drain spreads them over
 // drain_spread (gateway/close_schedule.h).
 #include <algorithm>
 #include <chrono>

@@ -21,7 +21,7 @@ struct AccessRecord {
   std::string_view client;  // "ip:port"
   std::string_view listener;
   std::string_view route;     // "-" when no route matched
-  std::string_view upstream;  // "-" when no backend was reached
+  std::string_view upstream;  // "-" when no upstream was reached
   int status = 0;             // what the client got; 0 when it left before any answer
   long long duration_ms = 0;
   const ConnectionStats* stats = nullptr;  // null when the connection never relayed

@@ -84,22 +84,22 @@ inline constexpr MetricDef kTlsHandshakeFailuresTotal{
 inline constexpr MetricDef kLimitRejectionsTotal{
     "wsgate_limit_rejections_total",
     "Connections and HTTP/2 WebSocket streams refused by a [limits] value, by limit."};
-// Backend servers, by upstream and server ("host:port"), read from the shared pools at
+// Upstream servers, by upstream and server ("host:port"), read from the shared pools at
 // scrape time.
 inline constexpr MetricDef kUpstreamServerUp{
     "wsgate_upstream_server_up",
-    "1 when the backend server is in rotation, 0 when down by the active health check or "
+    "1 when the upstream server is in rotation, 0 when down by the active health check or "
     "passively ejected."};
 inline constexpr MetricDef kUpstreamServerConnections{
     "wsgate_upstream_server_connections",
-    "Upstream connections the backend server holds now (all workers, including ones being "
+    "Upstream connections the upstream server holds now (all workers, including ones being "
     "opened)."};
 inline constexpr MetricDef kUpstreamServerHealthTransitions{
     "wsgate_upstream_server_health_transitions_total",
-    "Health state changes of the backend server, by the state it changed to (up, down)."};
+    "Health state changes of the upstream server, by the state it changed to (up, down)."};
 inline constexpr MetricDef kUpstreamRebalancedConnections{
     "wsgate_upstream_rebalanced_connections_total",
-    "Connections of the backend server closed with 1001 by rebalancing ([upstream.rebalance]), "
+    "Connections of the upstream server closed with 1001 by rebalancing ([upstream.rebalance]), "
     "so that their clients reconnect to less loaded servers."};
 // Per-connection series ([admin] per_connection_metrics), by connection id, route,
 // server and direction; at most per_connection_limit connections, the oldest first.

@@ -43,7 +43,7 @@ class ScrapeCollector {
   std::size_t delivered_ = 0;
 };
 
-// One backend server's state, read from the shared upstream pools (relaxed atomic loads)
+// One upstream server's state, read from the shared upstream pools (relaxed atomic loads)
 // on the admin thread at scrape time.
 struct UpstreamServerStatus {
   std::string upstream;  // the [[upstream]] name

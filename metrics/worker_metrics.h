@@ -32,7 +32,7 @@ struct ConnectionLabels {
   std::string listener;
   std::string route;
   std::string upstream;  // the [[upstream]] name
-  std::string server;    // "host:port" of the backend server that answered 101
+  std::string server;    // "host:port" of the upstream server that answered 101
   Protocol protocol = Protocol::H1;
   auto operator<=>(const ConnectionLabels&) const = default;
 };

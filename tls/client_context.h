@@ -1,4 +1,4 @@
-// The TLS side of connections to one upstream's servers (wss:// backends): trust store,
+// The TLS side of connections to one upstream's servers (wss:// upstreams): trust store,
 // verification of the server's name, SNI, optional client certificate.
 // Immutable once built; shared by all workers.
 #pragma once

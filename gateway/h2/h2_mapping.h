@@ -44,7 +44,7 @@ Fields h1_upgrade_to_extended_connect(const http1::RequestHead& head, std::strin
 
 struct ResponseMapping {
   Fields fields;                  // :status first
-  bool websocket = false;         // the backend accepted: DATA frames carry WebSocket bytes
+  bool websocket = false;         // the upstream accepted: DATA frames carry WebSocket bytes
   bool has_body = false;          // a refusal with a body follows as DATA frames
   bool body_until_close = false;  // no Content-Length: the body ends when the H1 side ends
   uint64_t content_length = 0;

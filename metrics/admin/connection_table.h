@@ -35,7 +35,7 @@ struct ConnectionInfo {
 
 struct ConnectionFilter {
   std::string route;   // "" = any; else the route name
-  std::string server;  // "" = any; else the backend "host:port"
+  std::string server;  // "" = any; else the upstream "host:port"
   std::size_t limit = 1000;
 };
 

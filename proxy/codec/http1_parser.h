@@ -1,6 +1,6 @@
 // HTTP/1.1 message-head codec (RFC 9112): request and response heads, strict and
 // bounded. A pure codec: it takes bytes and fills a struct, it does no I/O. Used by the
-// gateway for client requests and by the upstream side for the backend's response.
+// gateway for client requests and by the upstream side for the upstream's response.
 #pragma once
 
 #include <cstddef>

@@ -63,9 +63,9 @@ class ServerSelection {
   // The next server to try (its slot taken), or nullptr when the attempts are used up or
   // no server can take the connection.
   const conf::UpstreamServer* next();
-  // The current attempt failed before the backend answered (passive health counts it).
+  // The current attempt failed before the upstream answered (passive health counts it).
   void failed(std::string_view why);
-  // The current attempt got the backend's answer: the slot, held until the connection ends.
+  // The current attempt got the upstream's answer: the slot, held until the connection ends.
   ServerLease succeeded();
   // One line for a 503 when next() found nothing at all.
   std::string unavailable_reason() const;

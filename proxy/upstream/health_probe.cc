@@ -93,7 +93,7 @@ void HealthProbe::finish(bool ok, std::string detail) {
   if (finished_) return;
   finished_ = true;
   timer_.cancel();
-  // Closing the connection ends the probe at once; the backend sees the TCP connection
+  // Closing the connection ends the probe at once; the upstream sees the TCP connection
   // end (for "websocket", right after its 101). Freeing a bufferevent from inside its
   // own callback is safe: libevent reference-counts it.
   bev_.reset();

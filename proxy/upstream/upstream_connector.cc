@@ -16,7 +16,7 @@
 namespace wsgate::proxy {
 namespace {
 
-// A backend's response head is bounded like a client's request head.
+// An upstream's response head is bounded like a client's request head.
 constexpr http1::Limits kResponseLimits{16 * 1024, 100};
 
 }  // namespace

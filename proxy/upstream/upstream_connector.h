@@ -1,5 +1,5 @@
 // Opens the upstream side of one connection: resolve (async, evdns), TCP connect with a
-// timeout, send the handshake request, read the backend's response head. When a server
+// timeout, send the handshake request, read the upstream's response head. When a server
 // fails to connect or answers with something that is not an HTTP response, before
 // anything reached the client, the ServerSelection gives another one (bounded by the
 // upstream's retries); each failure counts toward that server's passive ejection.
@@ -7,7 +7,7 @@
 //
 // Ownership: the owner keeps the connector alive until `done` has run and must destroy
 // it later (deferred), never from inside `done`. On success the bufferevent moves to
-// the result; whatever the backend sent after its response head stays in its input.
+// the result; whatever the upstream sent after its response head stays in its input.
 #pragma once
 
 #include <functional>
@@ -23,7 +23,7 @@
 namespace wsgate::proxy {
 
 struct UpstreamResult {
-  // true: the backend answered (any status, see response.status); false: no answer.
+  // true: the upstream answered (any status, see response.status); false: no answer.
   bool answered = false;
   BufferEventPtr connection;     // with answered
   http1::ResponseHead response;  // with answered
