@@ -45,7 +45,7 @@ void WebSocketExchange::decide() {
     return;
   }
   if (std::optional<http::Refusal> refusal =
-          check_websocket_request(request_, route_->allowed_origins)) {
+          check_websocket_request(request_, {route_->allowed_origins, route_->require_origin})) {
     refuse(std::move(*refusal));
     return;
   }
