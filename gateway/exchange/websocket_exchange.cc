@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "gateway/path_normalize.h"
 #include "gateway/router.h"
 #include "gateway/websocket_handshake.h"
 #include "gateway/worker.h"
@@ -36,6 +37,16 @@ WebSocketExchange::~WebSocketExchange() {
 
 void WebSocketExchange::decide() {
   const std::string host_name = normalize_host(request_.authority);
+  // Routes are security boundaries: the route is chosen on the normalised path, and the
+  // upstream gets that same path (not the client's spelling), so it serves exactly what
+  // was routed; an upstream that resolved "/a/../admin" itself could otherwise serve a
+  // path that another route guards (docs/configuration.md, "Routing").
+  http::Checked<std::string> target = normalize_target(request_.path);
+  if (!target.ok()) {
+    refuse(std::move(target.refusal));
+    return;
+  }
+  request_.path = std::move(target.value);
   const std::string_view path = target_path(request_.path);
   route_ = match_route(*config_, host_name, path);
   if (route_ == nullptr) {

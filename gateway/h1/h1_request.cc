@@ -70,6 +70,8 @@ http::Checked<http::RequestHead> request_from_h1(const http1::RequestHead& head,
     r.authority.assign(rest.substr(0, slash));
     if (const auto at = r.authority.rfind('@'); at != std::string::npos)
       return refuse(400, "userinfo in the request-target (RFC 9110 4.2.4)");
+    // RFC 9110 4.2.1: an http(s) URI has a non-empty host.
+    if (r.authority.empty()) return refuse(400, "empty authority in the request-target");
     target = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
   }
   r.path.assign(target);

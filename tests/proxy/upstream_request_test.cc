@@ -98,3 +98,13 @@ TEST_CASE("the upstream gets the origin form and the gateway's key, whatever the
   CHECK(has_line(req, "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="));
   CHECK(req.find("Y2xpZW50cyBvd24ga2V5IQ==") == std::string::npos);
 }
+
+TEST_CASE("an absolute-form target without a host is refused, not routed by Host") {
+  http1::RequestHead head;
+  const std::string text = "GET http:///chat HTTP/1.1\r\nHost: app.example\r\n\r\n";
+  REQUIRE(http1::parse_request_head(text, http1::Limits{}, head).state ==
+          http1::ParseState::Complete);
+  const auto mapped = gateway::h1::request_from_h1(head, "http");
+  CHECK(mapped.refusal.status == 400);
+  CHECK(mapped.refusal.reason == "empty authority in the request-target");
+}
