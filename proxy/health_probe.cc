@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "proxy/http1_parser.h"
+#include "proxy/response_head_reader.h"
 #include "proxy/websocket_key.h"
 #include "proxy/websocket_upgrade_check.h"
 
@@ -73,10 +74,9 @@ void HealthProbe::on_response() {
   if (finished_) return;
   evbuffer* in = bufferevent_get_input(bev_.get());
   const http1::Limits limits{16 * 1024, 100};
-  const std::size_t len = std::min(evbuffer_get_length(in), limits.max_head_bytes + 4);
-  const auto* p = reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(len)));
   http1::ResponseHead head;
-  const auto parsed = http1::parse_response_head(std::string_view(p, len), limits, head);
+  // The same reading as a client's exchange: interim 1xx responses are skipped.
+  const auto parsed = read_final_response_head(in, limits, head, interim_responses_);
   if (parsed.state == http1::ParseState::Incomplete) return;
   if (parsed.state == http1::ParseState::Error) {
     finish(false, "invalid response: " + parsed.error_reason);
