@@ -64,7 +64,11 @@ http::Checked<http::RequestHead> request_from_h1(const http1::RequestHead& head,
   if (const auto scheme_end = target.find("://");
       scheme_end != std::string_view::npos && !target.starts_with('/')) {
     // RFC 9112 3.2.2: an absolute-form target's authority replaces Host; the upstream
-    // gets the origin form.
+    // gets the origin form. RFC 3986 3.1: the scheme is case-insensitive; only http and
+    // https name this gateway's resources.
+    const std::string_view uri_scheme = target.substr(0, scheme_end);
+    if (!iequals(uri_scheme, "http") && !iequals(uri_scheme, "https"))
+      return refuse(400, "request-target scheme must be http or https");
     std::string_view rest = target.substr(scheme_end + 3);
     const auto slash = rest.find_first_of("/?");
     r.authority.assign(rest.substr(0, slash));
