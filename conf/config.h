@@ -154,7 +154,10 @@ struct Route {
   std::string host = "*";  // "*", "example.com", "*.example.com" (matches sub.example.com)
   std::string path = "/";  // path prefix, matched on segment boundaries
   std::string upstream;    // name of an [[upstream]]; validated to exist
-  std::vector<std::string> allowed_origins;              // empty: any Origin is accepted
+  std::vector<std::string> allowed_origins;  // empty: any Origin is accepted
+  // With allowed_origins: a request without Origin is refused (403) too. Off by default:
+  // browsers always send Origin, other clients need not (gateway/websocket_handshake.h).
+  bool require_origin = false;
   std::uint64_t max_message_size = 16ull * 1024 * 1024;  // per message, each direction -> 1009
   // High watermark of each direction's buffering; reading pauses above it and resumes
   // below half of it.

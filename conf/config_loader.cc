@@ -46,6 +46,7 @@ constexpr std::string_view kRouteKeys[] = {"name",
                                            "path",
                                            "upstream",
                                            "allowed_origins",
+                                           "require_origin",
                                            "max_message_size",
                                            "buffer_size",
                                            "connect_timeout",
@@ -184,6 +185,11 @@ class ConfigBuilder {
                   R"(an origin like "https://app.example.com" (no path) or "null")", is_origin);
     // RFC 6454 6.1: browsers serialize the scheme and host in lowercase.
     for (auto& origin : route.allowed_origins) origin = lowercase(origin);
+    if (r.boolean("require_origin", &route.require_origin) && route.require_origin &&
+        route.allowed_origins.empty())
+      r.fail_at(r.find("require_origin")->source(),
+                "route.require_origin: only with a non-empty allowed_origins (without it any "
+                "Origin, or none, is accepted)");
     r.size("max_message_size", &route.max_message_size, 1, kNoLimit);
     r.size("buffer_size", &route.buffer_size, 4 * kKiB, 64 * kMiB);
     r.duration("connect_timeout", &route.connect_timeout, /*must_be_positive=*/true);

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "conf/address.h"
+#include "gateway/exchange/path_normalize.h"
 #include "gateway/exchange/router.h"
 #include "gateway/exchange/websocket_handshake.h"
 #include "gateway/worker.h"
@@ -15,7 +16,8 @@
 namespace wsgate::gateway {
 namespace {
 
-// An upstream's refusal body is passed on up to this size, then cut.
+// An upstream's refusal body is passed on up to this size: a larger declared one is
+// answered with 502 (see forward_refusal), one without Content-Length is cut here.
 constexpr uint64_t kMaxRefusalBody = 1024 * 1024;
 
 std::string host_port_text(const conf::HostPort& s) {
@@ -35,6 +37,16 @@ WebSocketExchange::~WebSocketExchange() {
 
 void WebSocketExchange::decide() {
   const std::string host_name = normalize_host(request_.authority);
+  // Routes are security boundaries: the route is chosen on the normalised path, and the
+  // upstream gets that same path (not the client's spelling), so it serves exactly what
+  // was routed; an upstream that resolved "/a/../admin" itself could otherwise serve a
+  // path that another route guards (docs/configuration.md, "Routing").
+  http::Checked<std::string> target = normalize_target(request_.path);
+  if (!target.ok()) {
+    refuse(std::move(target.refusal));
+    return;
+  }
+  request_.path = std::move(target.value);
   const std::string_view path = target_path(request_.path);
   route_ = match_route(*config_, host_name, path);
   if (route_ == nullptr) {
@@ -44,7 +56,7 @@ void WebSocketExchange::decide() {
     return;
   }
   if (std::optional<http::Refusal> refusal =
-          check_websocket_request(request_, route_->allowed_origins)) {
+          check_websocket_request(request_, {route_->allowed_origins, route_->require_origin})) {
     refuse(std::move(*refusal));
     return;
   }
@@ -109,16 +121,26 @@ void WebSocketExchange::on_upstream(proxy::UpstreamResult&& result) {
 void WebSocketExchange::forward_refusal(proxy::UpstreamResult&& result) {
   // The upstream refused the upgrade (401, 403, 404, ...): its answer goes to the client
   // as it is, body included (bounded), and the exchange ends.
+  const http1::Header* cl = result.response.find("content-length");
+  refusal_body_left_ = kMaxRefusalBody;
+  if (cl != nullptr) {
+    // The parser accepts only digits here (RFC 9112 6.3); strtoull saturates.
+    const uint64_t declared = std::strtoull(std::string(cl->value).c_str(), nullptr, 10);
+    if (declared > kMaxRefusalBody) {
+      // Forwarding the head would promise the client a body the gateway will not send
+      // in full: a cut body under its Content-Length is a malformed message (RFC 9113
+      // 8.1.1 on HTTP/2, RFC 9112 6.3 incomplete on HTTP/1.1), and dropping the field
+      // would make a truncated answer look complete. Nothing was sent yet, so the client
+      // gets the gateway's own, complete 502 instead.
+      refuse({502, "upstream refusal body over 1 MiB", {}});
+      return;
+    }
+    refusal_body_left_ = declared;
+  }
   answered(result.response.status);
   state_ = State::ForwardingRefusal;
   end_reason_ = "upstream refused the upgrade";
   downstream_->begin_upstream_answer(result.response);
-  const http1::Header* cl = result.response.find("content-length");
-  refusal_body_left_ = kMaxRefusalBody;
-  if (cl != nullptr) {
-    refusal_body_left_ = std::min<uint64_t>(
-        std::strtoull(std::string(cl->value).c_str(), nullptr, 10), kMaxRefusalBody);
-  }
   refusing_upstream_ = std::move(result.connection);
   bufferevent_setcb(refusing_upstream_.get(), &WebSocketExchange::on_refusal_read, nullptr,
                     &WebSocketExchange::on_refusal_event, this);

@@ -5,8 +5,8 @@
 
 namespace wsgate::gateway {
 
-std::optional<http::Refusal> check_websocket_request(
-    const http::RequestHead& request, const std::vector<std::string>& allowed_origins) {
+std::optional<http::Refusal> check_websocket_request(const http::RequestHead& request,
+                                                     OriginPolicy origins) {
   if (!request.is_websocket()) {
     // RFC 6455 4.2.1 item 1 (GET); RFC 9110 15.5.6: 405 carries Allow.
     if (request.method != "GET")
@@ -40,27 +40,31 @@ std::optional<http::Refusal> check_websocket_request(
   }
   // RFC 6455 10.2: browsers send Origin; a server that serves only some sites checks it
   // (cross-site WebSocket hijacking). Exact match, ignoring ASCII case: scheme and host
-  // are case-insensitive (RFC 6454 4).
-  if (!allowed_origins.empty()) {
-    const std::size_t origins = request.count("Origin");
-    if (origins == 0) return http::Refusal{403, "missing Origin header", {}};
-    if (origins > 1) return http::Refusal{403, "more than one Origin header", {}};
+  // are case-insensitive (RFC 6454 4). Browsers always send it on a WebSocket handshake
+  // (RFC 6455 4.1 item 8), so a request without one is no browser's: the check, which
+  // only protects browsers, lets it pass unless the route asks for strict mode.
+  if (!origins.allowed.empty()) {
+    const std::size_t count = request.count("Origin");
+    if (count == 0) {
+      if (origins.required) return http::Refusal{403, "missing Origin header", {}};
+      return std::nullopt;
+    }
+    if (count > 1) return http::Refusal{403, "more than one Origin header", {}};
     const std::string& origin = request.find("Origin")->value;
     bool allowed = false;
-    for (const std::string& o : allowed_origins) allowed = allowed || http::iequals(origin, o);
+    for (const std::string& o : origins.allowed) allowed = allowed || http::iequals(origin, o);
     if (!allowed) return http::Refusal{403, "origin not allowed", {}};
   }
   return std::nullopt;
 }
 
-HandshakeVerdict validate_upgrade_request(const http1::RequestHead& head,
-                                          const std::vector<std::string>& allowed_origins) {
+HandshakeVerdict validate_upgrade_request(const http1::RequestHead& head, OriginPolicy origins) {
   http::Checked<http::RequestHead> mapped = h1::request_from_h1(head, "http");
   std::optional<http::Refusal> refusal;
   if (!mapped.ok()) {
     refusal = std::move(mapped.refusal);
   } else {
-    refusal = check_websocket_request(mapped.value, allowed_origins);
+    refusal = check_websocket_request(mapped.value, origins);
   }
   if (!refusal) return {};
   return {refusal->status, std::move(refusal->reason), std::move(refusal->fields)};

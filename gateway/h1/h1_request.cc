@@ -64,12 +64,18 @@ http::Checked<http::RequestHead> request_from_h1(const http1::RequestHead& head,
   if (const auto scheme_end = target.find("://");
       scheme_end != std::string_view::npos && !target.starts_with('/')) {
     // RFC 9112 3.2.2: an absolute-form target's authority replaces Host; the upstream
-    // gets the origin form.
+    // gets the origin form. RFC 3986 3.1: the scheme is case-insensitive; only http and
+    // https name this gateway's resources.
+    const std::string_view uri_scheme = target.substr(0, scheme_end);
+    if (!iequals(uri_scheme, "http") && !iequals(uri_scheme, "https"))
+      return refuse(400, "request-target scheme must be http or https");
     std::string_view rest = target.substr(scheme_end + 3);
     const auto slash = rest.find_first_of("/?");
     r.authority.assign(rest.substr(0, slash));
     if (const auto at = r.authority.rfind('@'); at != std::string::npos)
       return refuse(400, "userinfo in the request-target (RFC 9110 4.2.4)");
+    // RFC 9110 4.2.1: an http(s) URI has a non-empty host.
+    if (r.authority.empty()) return refuse(400, "empty authority in the request-target");
     target = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
   }
   r.path.assign(target);

@@ -9,6 +9,7 @@
 #include "proxy/codec/http1_parser.h"
 #include "proxy/codec/websocket_key.h"
 #include "proxy/codec/websocket_upgrade_check.h"
+#include "proxy/upstream/response_head_reader.h"
 
 namespace wsgate::proxy {
 
@@ -73,10 +74,9 @@ void HealthProbe::on_response() {
   if (finished_) return;
   evbuffer* in = bufferevent_get_input(bev_.get());
   const http1::Limits limits{16 * 1024, 100};
-  const std::size_t len = std::min(evbuffer_get_length(in), limits.max_head_bytes + 4);
-  const auto* p = reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(len)));
   http1::ResponseHead head;
-  const auto parsed = http1::parse_response_head(std::string_view(p, len), limits, head);
+  // The same reading as a client's exchange: interim 1xx responses are skipped.
+  const auto parsed = read_final_response_head(in, limits, head, interim_responses_);
   if (parsed.state == http1::ParseState::Incomplete) return;
   if (parsed.state == http1::ParseState::Error) {
     finish(false, "invalid response: " + parsed.error_reason);

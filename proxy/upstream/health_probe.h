@@ -41,6 +41,7 @@ class HealthProbe {
   BufferEventPtr bev_;
   Timer timer_;
   bool finished_ = false;
+  int interim_responses_ = 0;  // 1xx heads skipped before the answer
 };
 
 }  // namespace wsgate::proxy

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "conf/address.h"
+#include "proxy/upstream/response_head_reader.h"
 
 namespace wsgate::proxy {
 namespace {
@@ -127,6 +128,7 @@ void UpstreamConnector::on_event(bufferevent* /*bev*/, short what, void* self) {
 
 void UpstreamConnector::on_connected() {
   state_ = State::AwaitingResponse;
+  interim_responses_ = 0;
   const int one = 1;
   setsockopt(bufferevent_getfd(bev_.get()), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   timer_.arm_ms(timeouts_.handshake.count());
@@ -141,11 +143,11 @@ void UpstreamConnector::on_read(bufferevent* /*bev*/, void* self) {
 void UpstreamConnector::on_response_bytes() {
   if (state_ != State::AwaitingResponse) return;
   evbuffer* in = bufferevent_get_input(bev_.get());
-  const std::size_t len = std::min(evbuffer_get_length(in), kResponseLimits.max_head_bytes + 4);
-  const auto* p = reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(len)));
   UpstreamResult result;
+  // Interim responses (100 Continue, 103 Early Hints) are skipped: the answer is the
+  // first 101 or final status after them (RFC 9110 15.2).
   const http1::ParseResult parsed =
-      http1::parse_response_head(std::string_view(p, len), kResponseLimits, result.response);
+      read_final_response_head(in, kResponseLimits, result.response, interim_responses_);
   if (parsed.state == http1::ParseState::Incomplete) return;
   const conf::HostPort& server = current_;
   if (parsed.state == http1::ParseState::Error) {

@@ -1,5 +1,6 @@
 // Opens the upstream side of one connection: resolve (async, evdns), TCP connect with a
-// timeout, send the handshake request, read the upstream's response head. When a server
+// timeout, send the handshake request, read the upstream's response head (after any
+// interim 1xx responses, proxy/upstream/response_head_reader.h). When a server
 // fails to connect or answers with something that is not an HTTP response, before
 // anything reached the client, the ServerSelection gives another one (bounded by the
 // upstream's retries); each failure counts toward that server's passive ejection.
@@ -80,6 +81,7 @@ class UpstreamConnector {
   Timer timer_;
   State state_ = State::Idle;
   int attempts_ = 0;
+  int interim_responses_ = 0;  // 1xx heads skipped in the current attempt
 };
 
 }  // namespace wsgate::proxy

@@ -95,6 +95,7 @@ TEST_CASE("a minimal config gets every default") {
   CHECK(route.path == "/");
   CHECK(route.upstream == "echo");
   CHECK(route.allowed_origins.empty());
+  CHECK_FALSE(route.require_origin);
   CHECK(route.max_message_size == 16 * 1024 * 1024);
   CHECK(route.buffer_size == 256 * 1024);
   CHECK(route.connect_timeout == 5s);
@@ -300,7 +301,7 @@ TEST_CASE("unknown keys are errors naming the key and the allowed ones") {
       R"(unknown key "server" in [[upstream]] (allowed: name, servers, balancer, hash_key, retries, eject_after_failures, eject_duration, slow_start, resolve_interval, health_check, tls, rebalance); did you mean "servers"?)");
   CHECK(
       error_message(Doc{.route = kRoute + "\nidle_timout = \"5m\""}) ==
-      R"(unknown key "idle_timout" in [[route]] (allowed: name, host, path, upstream, allowed_origins, max_message_size, buffer_size, connect_timeout, upstream_handshake_timeout, idle_timeout, ping_interval, ping_timeout, ping_to, max_message_rate, max_message_burst); did you mean "idle_timeout"?)");
+      R"(unknown key "idle_timout" in [[route]] (allowed: name, host, path, upstream, allowed_origins, require_origin, max_message_size, buffer_size, connect_timeout, upstream_handshake_timeout, idle_timeout, ping_interval, ping_timeout, ping_to, max_message_rate, max_message_burst); did you mean "idle_timeout"?)");
   // A sub-table is an unknown key of its parent.
   CHECK(error_message(Doc{.listener = kListener + "\n[listener.ssl]\ncert = \"x\""})
             .starts_with(R"(unknown key "ssl" in [[listener]])"));
@@ -490,6 +491,25 @@ TEST_CASE("route hosts, paths and origins") {
   CHECK(load_ok(Doc{.route = kRoute + "\nallowed_origins = [\"http://localhost:3000\"]"}.text())
             ->routes[0]
             .allowed_origins.at(0) == "http://localhost:3000");
+}
+
+TEST_CASE("require_origin: strict Origin mode, only with allowed_origins") {
+  const std::string origins = kRoute + "\nallowed_origins = [\"https://app.example.com\"]";
+  CHECK_FALSE(load_ok(Doc{.route = origins}.text())->routes[0].require_origin);
+  CHECK(
+      load_ok(Doc{.route = origins + "\nrequire_origin = true"}.text())->routes[0].require_origin);
+  CHECK_FALSE(
+      load_ok(Doc{.route = origins + "\nrequire_origin = false"}.text())->routes[0].require_origin);
+  CHECK(load_ok(Doc{.route = kRoute + "\nrequire_origin = false"}.text())->routes.size() == 1);
+  CHECK(error_message(Doc{.route = kRoute + "\nrequire_origin = \"yes\""}) ==
+        R"(route.require_origin: expected true or false, got "yes")");
+  // Without a list there is nothing to be strict about: any Origin passes.
+  const ConfigError e = load_error(Doc{.route = kRoute + "\nrequire_origin = true"}.text());
+  CHECK(e.line == 9);
+  CHECK(e.column == 18);
+  CHECK(e.message ==
+        "route.require_origin: only with a non-empty allowed_origins (without it any Origin, or "
+        "none, is accepted)");
 }
 
 TEST_CASE("names must not be empty") {

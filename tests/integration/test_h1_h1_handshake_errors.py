@@ -28,6 +28,8 @@ class HandshakeErrors(h.GatewayCase):
             f"127.0.0.1:{self.port}", {"echo": [self.backend.address]},
             [{"name": "app", "host": "app.example", "path": "/echo", "upstream": "echo",
               "allowed_origins": ["https://good.example"]},
+             {"name": "strict", "host": "app.example", "path": "/strict", "upstream": "echo",
+              "allowed_origins": ["https://good.example"], "require_origin": True},
              {"name": "open", "host": "*", "path": "/open", "upstream": "echo"}],
             listener={"max_header_bytes": "16KiB", "max_headers": 100,
                       "handshake_timeout": "1s"})
@@ -263,6 +265,20 @@ class HandshakeErrors(h.GatewayCase):
                                   extra=[("Origin", "https://good.example")])
         await self.expect_upgrade("allowed origin, other case", path="/echo",
                                   host="app.example", extra=[("Origin", "https://GOOD.example")])
+
+    async def test_missing_origin_passes_unless_required(self):
+        # Browsers always send Origin; a client without one is no browser, and the
+        # allowed_origins list (which protects browser users) lets it through.
+        await self.expect_upgrade("no Origin, allowed_origins set", path="/echo",
+                                  host="app.example")
+        # require_origin = true: strict mode refuses it before the backend sees it.
+        before = len(self.backend.requests)
+        resp = await self.expect_error(
+            "no Origin, require_origin", h.upgrade_request("/strict", "app.example"), 403)
+        self.assertIn(b"missing Origin header", resp.body)
+        self.assertEqual(len(self.backend.requests), before)
+        await self.expect_upgrade("strict route with its Origin", path="/strict",
+                                  host="app.example", extra=[("Origin", "https://good.example")])
 
 
 if __name__ == "__main__":

@@ -63,8 +63,8 @@ RequestHead make(const Fields& fields, std::string_view request_line = "GET /cha
 }
 
 HandshakeVerdict check(const Fields& fields, std::string_view request_line = "GET /chat HTTP/1.1",
-                       const std::vector<std::string>& origins = {}) {
-  return validate_upgrade_request(make(fields, request_line), origins);
+                       const std::vector<std::string>& origins = {}, bool require_origin = false) {
+  return validate_upgrade_request(make(fields, request_line), {origins, require_origin});
 }
 
 bool has_header(const HandshakeVerdict& v, std::string_view name, std::string_view value) {
@@ -228,8 +228,22 @@ TEST_CASE("handshake: Origin policy -> 403") {
       expect_reject(origin(value), 403);
     }
   }
-  SUBCASE("missing Origin with a non-empty list") {
-    expect_reject(check(without(rfc_fields(), "Origin"), "GET /chat HTTP/1.1", allowed), 403);
+  SUBCASE("missing Origin with a non-empty list: not a browser, passes by default") {
+    CHECK(check(without(rfc_fields(), "Origin"), "GET /chat HTTP/1.1", allowed).ok());
+    CHECK(check(without(rfc_fields(), "Origin"), "GET /chat HTTP/1.1", allowed, false).ok());
+  }
+  SUBCASE("missing Origin with require_origin -> 403") {
+    const HandshakeVerdict v =
+        check(without(rfc_fields(), "Origin"), "GET /chat HTTP/1.1", allowed, true);
+    expect_reject(v, 403);
+    CHECK(v.reason == "missing Origin header");
+  }
+  SUBCASE("require_origin changes nothing for requests that carry Origin") {
+    const auto strict = [&](std::string_view value) {
+      return check(with(rfc_fields(), "Origin", value), "GET /chat HTTP/1.1", allowed, true);
+    };
+    CHECK(strict("https://app.example.com").ok());
+    expect_reject(strict("https://evil.example"), 403);
   }
   SUBCASE("two Origin fields") {
     expect_reject(check(plus(with(rfc_fields(), "Origin", "https://app.example.com"), "Origin",

@@ -98,3 +98,37 @@ TEST_CASE("the upstream gets the origin form and the gateway's key, whatever the
   CHECK(has_line(req, "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="));
   CHECK(req.find("Y2xpZW50cyBvd24ga2V5IQ==") == std::string::npos);
 }
+
+TEST_CASE("an absolute-form target without a host is refused, not routed by Host") {
+  http1::RequestHead head;
+  const std::string text = "GET http:///chat HTTP/1.1\r\nHost: app.example\r\n\r\n";
+  REQUIRE(http1::parse_request_head(text, http1::Limits{}, head).state ==
+          http1::ParseState::Complete);
+  const auto mapped = gateway::h1::request_from_h1(head, "http");
+  CHECK(mapped.refusal.status == 400);
+  CHECK(mapped.refusal.reason == "empty authority in the request-target");
+}
+
+TEST_CASE("an absolute-form scheme is case-insensitive, and http or https") {
+  const auto map = [](const std::string& target) {
+    http1::RequestHead head;
+    const std::string text = "GET " + target + " HTTP/1.1\r\nHost: other.example\r\n\r\n";
+    REQUIRE(http1::parse_request_head(text, http1::Limits{}, head).state ==
+            http1::ParseState::Complete);
+    return gateway::h1::request_from_h1(head, "http");
+  };
+  for (const char* target :
+       {"HTTP://App.Example/chat", "https://App.Example/chat", "HtTpS://App.Example/chat"}) {
+    CAPTURE(target);
+    const auto mapped = map(target);
+    REQUIRE(mapped.ok());
+    CHECK(mapped.value.authority == "App.Example");
+    CHECK(mapped.value.path == "/chat");
+  }
+  for (const char* target : {"ftp://app.example/chat", "ws://app.example/chat"}) {
+    CAPTURE(target);
+    const auto mapped = map(target);
+    CHECK(mapped.refusal.status == 400);
+    CHECK(mapped.refusal.reason == "request-target scheme must be http or https");
+  }
+}
