@@ -201,9 +201,7 @@ std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeI
 
   MetricFamily closes = family(names::kClosesTotal, MetricType::Counter);
   for (const auto& [key, n] : s.closes) {
-    add_value(closes,
-              {label(names::kSide, to_string(key.first)),
-               label(names::kCode, std::to_string(key.second))},
+    add_value(closes, {label(names::kSide, to_string(key.first)), label(names::kCode, key.second)},
               static_cast<double>(n));
   }
   out.push_back(std::move(closes));

@@ -14,6 +14,16 @@ const char* to_string(Protocol p) {
   return "?";
 }
 
+std::string close_code_label(uint16_t code) {
+  // RFC 6455 7.4.1: 1000-1003, 1005-1011 (1005 and 1006 are what the gateway records
+  // for "no code" and "no Close"), 1015; 1012-1014 from the IANA registry. 1004 is
+  // reserved without a meaning.
+  if ((code >= 1000 && code <= 1003) || (code >= 1005 && code <= 1015)) return std::to_string(code);
+  if (code >= 3000 && code <= 3999) return "registered";  // RFC 6455 7.4.2: IANA-registered
+  if (code >= 4000 && code <= 4999) return "private";     // RFC 6455 7.4.2: private use
+  return "invalid";
+}
+
 void MetricsSnapshot::merge(const MetricsSnapshot& other) {
   for (const auto& [labels, counts] : other.connections) {
     ConnectionCounts& mine = connections[labels];
@@ -62,7 +72,7 @@ void WorkerMetrics::relay_ended(ConnectionCounts* counts, const ConnectionStats&
                                 double seconds) {
   if (counts != nullptr && counts->active > 0) counts->active--;
   totals_.add_traffic(stats);
-  totals_.closes[{stats.closed_by, stats.close_code}]++;
+  totals_.closes[{stats.closed_by, close_code_label(stats.close_code)}]++;
   if (stats.client_pings.timed_out) totals_.client_ping_timeouts++;
   if (stats.upstream_pings.timed_out) totals_.upstream_ping_timeouts++;
   totals_.connection_duration.observe(seconds);

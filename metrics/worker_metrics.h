@@ -26,6 +26,12 @@ namespace wsgate::metrics {
 enum class Protocol { H1, H2, Tunnel };
 const char* to_string(Protocol p);
 
+// The `code` label of wsgate_closes_total. A peer chooses its close code freely, so
+// only the codes RFC 6455 7.4.1 defines (and the IANA registry's 1012-1014) are labelled
+// as themselves; 3000-3999 is "registered", 4000-4999 "private" (RFC 6455 7.4.2) and any
+// other value "invalid". At most 19 values, whatever the peers send.
+std::string close_code_label(uint16_t code);
+
 // The labels of wsgate_connections_{active,total}.
 struct ConnectionLabels {
   std::string listener;
@@ -47,9 +53,10 @@ struct MetricsSnapshot {
   std::map<std::pair<std::string, int>, uint64_t> handshakes;  // (listener, status; 0 = none)
   DirectionStats client_to_upstream;
   DirectionStats upstream_to_client;
-  std::map<std::pair<Side, uint16_t>, uint64_t> closes;  // (who closed first, close code)
-  uint64_t client_ping_timeouts = 0;                     // the client missed ping_timeout
-  uint64_t upstream_ping_timeouts = 0;                   // the upstream missed ping_timeout
+  // (who closed first, close_code_label(code)): a bounded set of series.
+  std::map<std::pair<Side, std::string>, uint64_t> closes;
+  uint64_t client_ping_timeouts = 0;    // the client missed ping_timeout
+  uint64_t upstream_ping_timeouts = 0;  // the upstream missed ping_timeout
   std::map<std::pair<std::string, std::string>, uint64_t> tls_handshakes;  // (listener, version)
   std::map<std::pair<std::string, std::string>, uint64_t> tls_failures;    // (listener, reason)
   std::map<std::string, uint64_t> limit_rejections;  // by limit ("per_client", ...)
