@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "gateway/error_response.h"
+#include "metrics/text_escape.h"
 #include "proxy/websocket_key.h"
 
 namespace wsgate::gateway::h2map {
@@ -51,7 +52,7 @@ std::string lowercase(std::string_view s) {
 RequestMapping refuse(int status, std::string reason) {
   RequestMapping m;
   m.status = status;
-  m.reason = std::move(reason);
+  m.reason = metrics::printable(reason);  // names and values are client bytes
   return m;
 }
 
