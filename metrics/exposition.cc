@@ -234,6 +234,14 @@ std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeI
   }
   out.push_back(std::move(limited));
 
+  MetricFamily accept_errors = family(names::kAcceptErrorsTotal, MetricType::Counter);
+  for (const std::string_view reason : names::kAcceptErrorReasons) {
+    const auto it = s.accept_errors.find(std::string(reason));
+    add_value(accept_errors, {label(names::kReason, std::string(reason))},
+              static_cast<double>(it == s.accept_errors.end() ? 0 : it->second));
+  }
+  out.push_back(std::move(accept_errors));
+
   add_upstream_servers(out, info.upstream_servers);
   if (info.connections != nullptr)
     add_per_connection(out, *info.connections, info.per_connection_limit);

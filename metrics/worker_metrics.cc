@@ -39,6 +39,7 @@ void MetricsSnapshot::merge(const MetricsSnapshot& other) {
   for (const auto& [key, n] : other.tls_handshakes) tls_handshakes[key] += n;
   for (const auto& [key, n] : other.tls_failures) tls_failures[key] += n;
   for (const auto& [key, n] : other.limit_rejections) limit_rejections[key] += n;
+  for (const auto& [key, n] : other.accept_errors) accept_errors[key] += n;
   handshake_duration.merge(other.handshake_duration);
   connection_duration.merge(other.connection_duration);
 }
@@ -57,6 +58,10 @@ void WorkerMetrics::tls_failure(std::string_view listener, std::string_view reas
 
 void WorkerMetrics::limit_rejection(std::string_view limit) {
   totals_.limit_rejections[std::string(limit)]++;
+}
+
+void WorkerMetrics::accept_error(std::string_view reason) {
+  totals_.accept_errors[std::string(reason)]++;
 }
 
 ConnectionCounts* WorkerMetrics::relay_started(const ConnectionLabels& labels,

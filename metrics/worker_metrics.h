@@ -60,6 +60,7 @@ struct MetricsSnapshot {
   std::map<std::pair<std::string, std::string>, uint64_t> tls_handshakes;  // (listener, version)
   std::map<std::pair<std::string, std::string>, uint64_t> tls_failures;    // (listener, reason)
   std::map<std::string, uint64_t> limit_rejections;  // by limit ("per_client", ...)
+  std::map<std::string, uint64_t> accept_errors;     // by reason ("emfile", ...)
   Histogram handshake_duration{names::kHandshakeBuckets};
   Histogram connection_duration{names::kConnectionBuckets};
 
@@ -80,6 +81,8 @@ class WorkerMetrics {
   void tls_failure(std::string_view listener, std::string_view reason);
   // A connection (or HTTP/2 stream) was refused by the limit named `limit`.
   void limit_rejection(std::string_view limit);
+  // accept(2) on a listening socket failed for `reason` (names::kAcceptErrorReasons).
+  void accept_error(std::string_view reason);
 
   // A 101 went to the client `handshake_seconds` after accept. The returned pointer
   // stays valid for the WorkerMetrics' life; pass it back to relay_ended().
