@@ -4,8 +4,8 @@
 // i * window / n (spread_offsets_ms). Every worker spreads its own connections, so the
 // sum over the workers is even too.
 //
-// Entries name a session by pointer and id; the Worker checks, when one falls due, that
-// the session still exists (it may have ended meanwhile) before closing it.
+// Entries name an exchange by pointer and id; the Worker checks, when one falls due, that
+// the exchange still exists (it may have ended meanwhile) before closing it.
 // Threading: the worker's thread only.
 #pragma once
 
@@ -24,7 +24,7 @@
 
 namespace wsgate::gateway {
 
-class H1Session;
+class Exchange;
 
 // Offsets in ms at which n closes start when spread evenly over `spread_ms`: i * spread / n.
 // All 0 when spread_ms <= 0.
@@ -33,7 +33,7 @@ std::vector<std::int64_t> spread_offsets_ms(std::size_t n, std::int64_t spread_m
 class CloseSchedule {
  public:
   struct Target {
-    H1Session* session = nullptr;
+    Exchange* exchange = nullptr;
     std::uint64_t id = 0;
   };
   // Why a close is sent: the code and reason of the Close frame, and whether it is

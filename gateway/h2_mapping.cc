@@ -49,10 +49,9 @@ std::string lowercase(std::string_view s) {
   return out;
 }
 
-RequestMapping refuse(int status, std::string reason) {
-  RequestMapping m;
-  m.status = status;
-  m.reason = metrics::printable(reason);  // names and values are client bytes
+http::Checked<http::RequestHead> refuse(int status, std::string reason) {
+  http::Checked<http::RequestHead> m;
+  m.refusal = {status, metrics::printable(reason), {}};  // names and values are client bytes
   return m;
 }
 
@@ -94,30 +93,61 @@ void append_header(std::string& out, std::string_view name, std::string_view val
   out.append(name).append(": ").append(value).append("\r\n");
 }
 
+// The regular fields of the request, as the exchanges read them: Host is :authority
+// (RFC 9113 8.3.1), a client's Sec-WebSocket-Key means nothing over HTTP/2 (RFC 8441 5),
+// te ("trailers") concerns this hop only; cookie crumbs are joined with "; " (RFC 9113
+// 8.2.3) so that the request reads as one Cookie field, as over HTTP/1.1.
+http::Fields regular_fields(const Fields& fields) {
+  http::Fields out;
+  out.reserve(fields.size());
+  std::string cookie;
+  for (const auto& f : fields) {
+    if (f.name.starts_with(':')) continue;
+    if (f.name == "host" || f.name == "sec-websocket-key" || f.name == "te") continue;
+    if (f.name == "cookie") {
+      if (!cookie.empty()) cookie.append("; ");
+      cookie.append(f.value);
+      continue;
+    }
+    out.push_back(f);
+  }
+  if (!cookie.empty()) out.push_back({"cookie", std::move(cookie)});
+  return out;
+}
+
 }  // namespace
 
-RequestMapping extended_connect_to_h1(const Fields& fields, std::string_view key) {
+http::Checked<http::RequestHead> request_from_h2(const Fields& fields) {
   Pseudo p;
   if (std::string why = read_pseudo_headers(fields, p); !why.empty())
     return refuse(400, "malformed request: " + why);
   if (!p.method) return refuse(400, "missing :method");
-  if (*p.method != "CONNECT") {
-    // RFC 8441 4: :protocol belongs to CONNECT requests only.
-    if (p.protocol) return refuse(400, ":protocol on a " + std::string(*p.method) + " request");
-    return refuse(426,
-                  "this endpoint speaks WebSocket only: use CONNECT with :protocol websocket "
-                  "(RFC 8441)");
+  http::Checked<http::RequestHead> out;
+  http::RequestHead& r = out.value;
+  r.version = http::Version::Http2;
+  if (*p.method == "CONNECT" && !p.protocol) {
+    // RFC 9113 8.5: a CONNECT (a tunnel) has :method and :authority only.
+    if (!p.authority || p.authority->empty())
+      return refuse(400, "missing :authority (RFC 9113 8.5)");
+    if (p.scheme || p.path) return refuse(400, "CONNECT with :scheme or :path (RFC 9113 8.5)");
+    r.method = "CONNECT";
+    r.authority.assign(*p.authority);
+    r.fields = regular_fields(fields);
+    return out;
   }
-  if (!p.protocol) return refuse(501, "CONNECT tunnels over HTTP/2 are not supported here");
-  // RFC 8441 4: the :protocol value names the protocol from the Upgrade token registry;
-  // tokens compare case-insensitively (RFC 9110 7.8).
-  if (!http1::iequals(*p.protocol, "websocket"))
-    return refuse(501, "unsupported :protocol \"" + std::string(*p.protocol) +
-                           "\": only websocket (RFC 8441 4)");
-  // RFC 8441 4: an extended CONNECT carries :scheme and :path, and (as every CONNECT,
-  // RFC 9113 8.5) :authority.
-  if (!p.scheme) return refuse(400, "missing :scheme (RFC 8441 4)");
-  if (!p.path) return refuse(400, "missing :path (RFC 8441 4)");
+  if (p.protocol) {
+    // RFC 8441 4: :protocol belongs to CONNECT requests only, and names the protocol
+    // from the Upgrade token registry; tokens compare case-insensitively (RFC 9110 7.8).
+    if (*p.method != "CONNECT")
+      return refuse(400, ":protocol on a " + std::string(*p.method) + " request");
+    if (!http1::iequals(*p.protocol, "websocket"))
+      return refuse(501, "unsupported :protocol \"" + std::string(*p.protocol) +
+                             "\": only websocket (RFC 8441 4)");
+  }
+  // RFC 8441 4 (extended CONNECT) and RFC 9113 8.3.1 (every other request): :scheme,
+  // :path and an authority.
+  if (!p.scheme) return refuse(400, "missing :scheme (RFC 9113 8.3.1)");
+  if (!p.path) return refuse(400, "missing :path (RFC 9113 8.3.1)");
   if (!p.authority) return refuse(400, "missing :authority (RFC 8441 4)");
   // RFC 8441 5: "https" for wss:// URIs and "http" for ws:// ones.
   if (*p.scheme != "https" && *p.scheme != "http")
@@ -127,59 +157,14 @@ RequestMapping extended_connect_to_h1(const Fields& fields, std::string_view key
   if (p.authority->empty() || p.authority->find('@') != std::string_view::npos)
     return refuse(400, "invalid :authority \"" + std::string(*p.authority) +
                            "\" (RFC 9113 8.3.1: no userinfo)");
-
-  RequestMapping m;
-  std::string& out = m.head;
-  out.reserve(256);
-  out.append("GET ").append(*p.path).append(" HTTP/1.1\r\n");
-  append_header(out, "Host", *p.authority);
-  append_header(out, "Upgrade", "websocket");
-  append_header(out, "Connection", "Upgrade");
-  append_header(out, "Sec-WebSocket-Key", key);
-  std::string cookie;
-  for (const auto& f : fields) {
-    if (f.name.starts_with(':')) continue;
-    // The Host is :authority's (RFC 9113 8.3.1); the key is ours (RFC 8441 5).
-    if (f.name == "host" || f.name == "sec-websocket-key" || f.name == "te") continue;
-    if (f.name == "cookie") {
-      // RFC 9113 8.2.3: cookie crumbs are joined with "; " for HTTP/1.1.
-      if (!cookie.empty()) cookie.append("; ");
-      cookie.append(f.value);
-      continue;
-    }
-    append_header(out, f.name, f.value);
-  }
-  if (!cookie.empty()) append_header(out, "cookie", cookie);
-  out.append("\r\n");
-  return m;
-}
-
-bool is_tunnel_request(const Fields& fields) {
-  bool connect = false;
-  for (const auto& f : fields) {
-    if (f.name == ":protocol") return false;
-    if (f.name == ":method" && f.value == "CONNECT") connect = true;
-  }
-  return connect;
-}
-
-RequestMapping tunnel_connect_to_h1(const Fields& fields) {
-  Pseudo p;
-  if (std::string why = read_pseudo_headers(fields, p); !why.empty())
-    return refuse(400, "malformed request: " + why);
-  // RFC 9113 8.5: a CONNECT has :method and :authority only; :scheme and :path are omitted.
-  if (!p.authority || p.authority->empty()) return refuse(400, "missing :authority (RFC 9113 8.5)");
-  if (p.scheme || p.path) return refuse(400, "CONNECT with :scheme or :path (RFC 9113 8.5)");
-  RequestMapping m;
-  std::string& out = m.head;
-  out.append("CONNECT ").append(*p.authority).append(" HTTP/1.1\r\n");
-  append_header(out, "Host", *p.authority);
-  for (const auto& f : fields) {
-    if (f.name.starts_with(':') || f.name == "host" || f.name == "te") continue;
-    append_header(out, f.name, f.value);
-  }
-  out.append("\r\n");
-  return m;
+  // An extended CONNECT is the HTTP/2 form of a GET with Upgrade: websocket.
+  r.method = p.protocol ? "GET" : std::string(*p.method);
+  if (p.protocol) r.protocol = "websocket";
+  r.scheme.assign(*p.scheme);
+  r.authority.assign(*p.authority);
+  r.path.assign(*p.path);
+  r.fields = regular_fields(fields);
+  return out;
 }
 
 Fields h1_upgrade_to_extended_connect(const http1::RequestHead& head, std::string_view scheme) {

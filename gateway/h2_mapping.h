@@ -1,8 +1,7 @@
-// WebSocket opening handshakes between HTTP/2 (RFC 8441 extended CONNECT) and
-// HTTP/1.1 (RFC 6455 Upgrade), as pure functions: header lists and heads in, header
-// lists and heads out, no I/O (STYLE.md habit 8). An HTTP/2 WebSocket stream is mapped
-// to the HTTP/1.1 request the rest of the gateway already understands, and the HTTP/1.1
-// answer is mapped back to HTTP/2 response headers.
+// HTTP/2 requests and responses to and from the gateway's structured forms, as pure
+// functions: field lists in, structured heads out and back, no I/O (STYLE.md habit 8).
+// An HTTP/2 stream's request becomes the same protocol-neutral request an HTTP/1.1
+// connection produces; an upstream's HTTP/1.1 response head becomes HTTP/2 fields.
 #pragma once
 
 #include <cstdint>
@@ -11,53 +10,31 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/codec/request_head.h"
 #include "proxy/http1_parser.h"
 
 namespace wsgate::gateway::h2map {
 
-struct Field {
-  std::string name;  // HTTP/2 field names are lowercase (RFC 9113 8.2.1)
-  std::string value;
-  bool operator==(const Field&) const = default;
-};
-using Fields = std::vector<Field>;
-
-struct RequestMapping {
-  int status = 0;      // 0: `head` is the request; otherwise the status to answer with
-  std::string reason;  // one line, for the response body and the access log
-  std::string head;    // the HTTP/1.1 upgrade request head, CRLFCRLF included
-  [[nodiscard]] bool ok() const { return status == 0; }
-};
+using Field = http::Field;  // HTTP/2 field names are lowercase (RFC 9113 8.2.1)
+using Fields = http::Fields;
 
 // One HTTP/2 request's header list (pseudo-header fields included, in arrival order)
-// -> an HTTP/1.1 WebSocket upgrade request with `key` as its Sec-WebSocket-Key:
-//   GET <:path> HTTP/1.1, Host: <:authority>, Upgrade: websocket, Connection: Upgrade,
-//   Sec-WebSocket-Key: <key>, then every regular field (cookie fields joined with "; ",
-//   RFC 9113 8.2.3), names as received.
-// Refusals (checked in this order):
+// -> the protocol-neutral request (proxy/codec/request_head.h), or a refusal:
 //  - malformed field blocks (RFC 9113 8.2.1, 8.2.2, 8.3): a pseudo-header after a regular
 //    field, an unknown or repeated pseudo-header, an uppercase or invalid name, a value
 //    with NUL/CR/LF or surrounding whitespace, a connection-specific field -> 400
-//  - no :method -> 400; :protocol on a method other than CONNECT -> 400 (RFC 8441 4)
-//  - a method other than CONNECT -> 426 (this endpoint speaks WebSocket only)
-//  - CONNECT without :protocol (a tunnel, RFC 9113 8.5) -> 501
-//  - :protocol other than "websocket" -> 501 (RFC 8441 4)
-//  - missing :scheme, :path or :authority -> 400 (RFC 8441 4); :scheme not http/https
-//    (RFC 8441 5), :path not starting with "/", :authority with userinfo -> 400
-// Everything else (Sec-WebSocket-Version, Origin policy, routing) is left to the
-// HTTP/1.1 path the request goes through next, so HTTP/2 and HTTP/1.1 share one set of
-// rules. A client's own sec-websocket-key is dropped (RFC 8441 5: not used over h2).
-RequestMapping extended_connect_to_h1(const Fields& fields, std::string_view key);
-
-// A plain CONNECT (a tunnel, RFC 9113 8.5): :method CONNECT without :protocol.
-bool is_tunnel_request(const Fields& fields);
-
-// A plain CONNECT stream -> `CONNECT <:authority> HTTP/1.1` with Host: <:authority> and
-// every regular field (proxy-authorization included, so the HTTP/1.1 path does the
-// same checks). Refusals: a malformed field block (as above) -> 400; RFC 9113 8.5: a
-// missing :authority, or a :scheme or :path present -> 400. The authority's own form is
-// checked on the HTTP/1.1 path (400 there).
-RequestMapping tunnel_connect_to_h1(const Fields& fields);
+//  - no :method -> 400
+//  - CONNECT without :protocol is a tunnel (RFC 9113 8.5): :authority required, :scheme
+//    and :path absent (400); the request is CONNECT with the authority as its target
+//  - :protocol on a method other than CONNECT -> 400; other than "websocket" -> 501
+//    (RFC 8441 4); an extended CONNECT becomes method GET with protocol "websocket"
+//  - every other request needs :scheme http/https, a :path starting with "/" and an
+//    :authority without userinfo (RFC 9113 8.3.1, RFC 8441 4-5) -> 400
+// Regular fields keep their order; Host and a client's sec-websocket-key are dropped
+// (RFC 9113 8.3.1, RFC 8441 5) and cookie crumbs are joined (RFC 9113 8.2.3). What the
+// request may do (routing, Sec-WebSocket-Version, Origin, tunnels) is the exchange's
+// to decide, with the same rules as for HTTP/1.1.
+http::Checked<http::RequestHead> request_from_h2(const Fields& fields);
 
 // The inverse, for round-trip tests and for HTTP/2 clients of HTTP/1.1 heads: an
 // HTTP/1.1 upgrade request -> :method CONNECT, :protocol websocket, :scheme `scheme`,

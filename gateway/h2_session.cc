@@ -86,7 +86,7 @@ H2Session::H2Session(Worker& worker, conf::ConfigPtr config, tls::TlsSnapshotPtr
 
 H2Session::~H2Session() {
   // nghttp2 first (it calls nothing back when deleted), then the streams, which detach
-  // from their H1Sessions; then the client bufferevent.
+  // from their exchanges; then the client bufferevent.
   nghttp2_session_del(ng_);
   ng_ = nullptr;
   streams_.clear();

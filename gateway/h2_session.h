@@ -1,7 +1,7 @@
 // One downstream HTTP/2 connection (RFC 9113): an nghttp2 server session over the
 // client's bufferevent (TLS that chose h2 by ALPN, or plain h2c with prior knowledge).
 // It advertises SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441 3) and runs one H2Stream per
-// request; each WebSocket stream is handled by an H1Session of its own (h2_stream.h).
+// request; each stream is the downstream of one exchange (h2_stream.h).
 //
 // Ownership: the Worker owns the session (Worker::start_h2); the session owns its
 // client bufferevent, the nghttp2 session and its streams. Streams that close are
@@ -20,7 +20,7 @@
 
 #include "conf/config.h"
 #include "gateway/client_limits.h"
-#include "gateway/downstream.h"
+#include "gateway/exchange/downstream.h"
 #include "proxy/libevent_ptr.h"
 #include "tls/tls_snapshot.h"
 
@@ -46,7 +46,7 @@ class H2Session {
 
   // Sends our SETTINGS and reads whatever the client already sent (its preface).
   void start();
-  // Graceful shutdown: GOAWAY; the streams' H1Sessions get Close 1001 from the Worker.
+  // Graceful shutdown: GOAWAY; the streams' exchanges get Close 1001 from the Worker.
   void drain();
   // The TCP connection's place in the [limits] counts, released with the session. Its
   // verdict is not answered: each WebSocket stream is admitted (and answered) on its own.

@@ -1,20 +1,19 @@
-// One request stream of an HTTP/2 connection. A WebSocket (RFC 8441 extended CONNECT)
-// stream is bridged to an unchanged H1Session through a libevent bufferevent pair:
+// One request stream of an HTTP/2 connection, as the Downstream of one exchange: its
+// HEADERS (bounded like an HTTP/1.1 head) become the protocol-neutral request
+// (gateway/h2_mapping.h, no HTTP/1.1 text), answers go out as HEADERS and DATA, and once
+// a WebSocket or tunnel is accepted its DATA frames carry the relayed bytes:
 //
-//   client DATA --> [our pair end] ==pair==> [H1Session's end] --> Relay --> backend
-//   client DATA <-- data provider  <==pair== [H1Session's end] <-- Relay <-- backend
+//   client DATA --> [our pair end] ==pair==> [relay's client side] --> Relay --> upstream
+//   client DATA <-- data provider  <==pair== [relay's client side] <-- Relay <-- upstream
 //
-// The stream writes the mapped HTTP/1.1 upgrade request into the pair (h2_mapping.h),
-// so routing, Origin policy, balancing, the backend handshake and the relay are the
-// HTTP/1.1 code path. It reads the HTTP/1.1 answer back, maps it to HTTP/2 headers, and
-// then moves bytes both ways. Flow control is the backpressure (STYLE.md habit 6): a
-// DATA payload's credit is returned (nghttp2_session_consume) only when the Relay takes
-// the bytes out of its end of the pair, so a stalled backend stops this stream's client
+// The pair carries payload bytes only. Flow control is the backpressure (STYLE.md habit
+// 6): a DATA payload's credit is returned (nghttp2_session_consume) only when the Relay
+// takes the bytes out of its side, so a stalled upstream stops this stream's client
 // window and nothing else.
 //
-// Ownership: the H2Session owns its streams; the Worker owns the H1Session (which it
-// drains like any other). Each side tells the other when it goes (on_done /
-// detach_observer), and the pair end each holds is freed with it.
+// Ownership: the H2Session owns its streams; the Worker owns the exchange, which a
+// stream borrows and detaches from when it goes first (a reset while the relay still
+// closes the upstream side).
 #pragma once
 
 #include <nghttp2/nghttp2.h>
@@ -23,22 +22,22 @@
 #include <string>
 #include <string_view>
 
-#include "gateway/h1_session.h"
+#include "gateway/exchange/downstream.h"
 #include "gateway/h2_mapping.h"
 #include "proxy/libevent_ptr.h"
 
 namespace wsgate::gateway {
 
+class Exchange;
 class H2Session;
 
-class H2Stream {
+class H2Stream final : public Downstream {
  public:
   enum class State {
     ReadingHeaders,  // HEADERS/CONTINUATION arriving
-    Handshaking,     // the H1Session routes and talks to a backend; no answer yet
-    Relaying,        // 200 sent: WebSocket bytes both ways as DATA frames
-    ForwardingBody,  // a non-101 answer: its body goes out as DATA, then END_STREAM
-    LocalResponse,   // our own error answer (the request could not be mapped)
+    Exchanging,      // the exchange decides and reaches the upstream; no answer yet
+    Answering,       // an answer with a body (ours, or the upstream's refusal) goes out
+    Relaying,        // 200 sent: WebSocket or tunnel bytes both ways as DATA frames
     Done,            // the response is complete (or the stream was reset)
   };
 
@@ -52,8 +51,9 @@ class H2Stream {
   void on_request_headers();
   void on_data(const uint8_t* data, std::size_t len);
   void on_end_stream();
-  // The stream is closed (both ends done, or reset): detaches from the H1Session,
-  // which then sees EOF (the relay closes the backend side with Close 1001).
+  // The stream is closed (both ends done, or reset): the exchange hears the client is
+  // gone; a relay sees EOF (and sends the upstream Close 1001) or, for a reset tunnel,
+  // an error (and resets the target).
   void on_closed(uint32_t error_code);
 
   // Work recorded by callbacks, done from the session's process step: return credit,
@@ -63,27 +63,31 @@ class H2Stream {
   int32_t id() const { return id_; }
   State state() const { return state_; }
   bool client_ended() const { return client_ended_; }
+  // NGHTTP2_DATA_FLAG_NO_COPY: the session's send_data callback moves the bytes.
+  int send_data(const nghttp2_frame* frame, const uint8_t* framehd, std::size_t length);
+
+  // Downstream.
+  const DownstreamFacts& facts() const override;
+  int websocket_accepted_status() const override { return 200; }  // RFC 8441 5
+  void refuse(const http::Refusal& refusal) override;
+  ClientChannel accept_websocket(const http1::ResponseHead& upgrade) override;
+  ClientChannel accept_tunnel() override;
+  void begin_upstream_answer(const http1::ResponseHead& head) override;
+  void upstream_answer_body(evbuffer* from, std::size_t n) override;
+  void end_upstream_answer() override;
+  void exchange_finished(const ExchangeEnd& end) override;
 
  private:
   static void on_pair_read(bufferevent* bev, void* self);
-  static void on_pair_event(bufferevent* bev, short what, void* self);
   static void on_relay_input_drained(evbuffer* buf, const evbuffer_cb_info* info, void* self);
   static ssize_t read_data(nghttp2_session* ng, int32_t stream_id, uint8_t* buf, size_t length,
                            uint32_t* data_flags, nghttp2_data_source* source, void* user_data);
 
- public:
-  // NGHTTP2_DATA_FLAG_NO_COPY: the session's send_data callback moves the bytes.
-  int send_data(const nghttp2_frame* frame, const uint8_t* framehd, std::size_t length);
-
- private:
-  void start_h1(std::string request_head);
-  void on_h1_done(const H1Session::Outcome& outcome);
-  void read_response_head();
   void submit(const h2map::Fields& fields, bool with_body);
-  void respond_locally(int status, std::string reason);
-  void write_access_log(int status, std::string_view reason);
+  ClientChannel open_pair(h2map::Fields response);
+  evbuffer* outgoing() const;
   void maybe_send_eof();
-  void unlink_h1();
+  void unlink_pair();
 
   H2Session& session_;
   const int32_t id_;
@@ -91,25 +95,23 @@ class H2Stream {
   h2map::Fields fields_;
   std::size_t header_bytes_ = 0;
   bool headers_too_large_ = false;
+  Exchange* exchange_ = nullptr;  // owned by the Worker; null when none or finished
 
-  BufferEventPtr pair_;              // our end; the H1Session holds the other
-  H1Session* h1_ = nullptr;          // owned by the Worker; null once it is done
-  evbuffer* relay_input_ = nullptr;  // the H1 end's input, watched while h1_ lives
+  BufferEventPtr pair_;              // Relaying: our end; the relay holds the other
+  evbuffer* relay_input_ = nullptr;  // the relay side's input, watched while the pair lives
   evbuffer_cb_entry* relay_input_cb_ = nullptr;
-  std::size_t head_bytes_left_ = 0;  // request-head bytes ahead of DATA in relay_input_
-  std::size_t unconsumed_ = 0;       // DATA bytes received and not yet taken by the relay
-  std::size_t to_consume_ = 0;       // taken by the relay, credit not yet returned
-  bool h1_done_ = false;
-  bool upstream_vanished_ = false;
+  std::size_t unconsumed_ = 0;  // DATA bytes received and not yet taken by the relay
+  std::size_t to_consume_ = 0;  // taken by the relay, credit not yet returned
+  EvbufferPtr early_data_;      // Exchanging: DATA sent before the 2xx, for the relay
+  EvbufferPtr body_;            // Answering: the response body waiting for DATA frames
+  bool body_complete_ = false;  // Answering: nothing more will be added to body_
+  bool exchange_done_ = false;
+  bool upstream_failed_ = false;
   bool client_ended_ = false;
-  bool eof_sent_ = false;       // the H1 side was told the client is done
+  bool eof_sent_ = false;       // the relay was told the client is done
   bool data_deferred_ = false;  // our data provider said NGHTTP2_ERR_DEFERRED
-  bool reset_pending_ = false;  // RST_STREAM(CANCEL) once the DATA is out
-  bool body_until_close_ = false;
-  uint64_t body_left_ = 0;  // ForwardingBody with a Content-Length
-  std::string local_body_;  // LocalResponse
-  bool tunnel_ = false;     // a plain CONNECT (RFC 9113 8.5): DATA carries the tunnel's bytes
-  std::size_t local_sent_ = 0;
+  bool reset_pending_ = false;  // RST_STREAM once the DATA is out
+  bool tunnel_ = false;         // accept_tunnel(): a failure resets with CONNECT_ERROR
 };
 
 const char* to_string(H2Stream::State s);

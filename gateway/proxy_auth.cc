@@ -13,28 +13,8 @@
 namespace wsgate::gateway {
 namespace {
 
-using Digest = std::array<unsigned char, SHA256_DIGEST_LENGTH>;
-
-// Per worker thread (a connection never changes thread): no lock.
-constexpr std::size_t kCacheEntries = 64;
-struct VerifiedCache {
-  std::array<Digest, kCacheEntries> entries{};
-  std::size_t used = 0;
-  std::size_t next = 0;  // replaced next, round robin
-
-  bool contains(const Digest& d) const {
-    return std::any_of(
-        entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(used),
-        [&](const Digest& e) { return CRYPTO_memcmp(e.data(), d.data(), d.size()) == 0; });
-  }
-  void add(const Digest& d) {
-    entries[next] = d;
-    next = (next + 1) % kCacheEntries;
-    used = std::min(used + 1, kCacheEntries);
-  }
-};
-thread_local VerifiedCache t_cache;
-thread_local VerificationBudget t_budget;
+using Digest = ProxyAuthState::Digest;
+static_assert(sizeof(Digest) == SHA256_DIGEST_LENGTH);
 
 // Verified when the user name is unknown, so that costs what a known one costs.
 constexpr std::string_view kDummyHash =
@@ -69,8 +49,26 @@ std::string decode_base64(std::string_view text, bool& ok) {
 
 }  // namespace
 
+ProxyAuthState& ProxyAuthState::for_this_thread() {
+  // Per worker thread (a connection never changes thread): no lock.
+  thread_local ProxyAuthState state;
+  return state;
+}
+
+bool ProxyAuthState::cached(const Digest& key) const {
+  return std::any_of(
+      entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(used_),
+      [&](const Digest& e) { return CRYPTO_memcmp(e.data(), key.data(), key.size()) == 0; });
+}
+
+void ProxyAuthState::remember(const Digest& key) {
+  entries_[next_] = key;
+  next_ = (next_ + 1) % kCacheEntries;
+  used_ = std::min(used_ + 1, kCacheEntries);
+}
+
 ProxyAuthResult check_proxy_authorization(const std::vector<conf::ConnectUser>& users,
-                                          const std::string_view* header) {
+                                          const std::string_view* header, ProxyAuthState& state) {
   if (header == nullptr) return {false, {}, "proxy authentication required"};
   // RFC 9110 11.4: credentials = auth-scheme [ 1*SP token68 ]; the scheme is
   // case-insensitive.
@@ -93,14 +91,14 @@ ProxyAuthResult check_proxy_authorization(const std::vector<conf::ConnectUser>& 
   const ProxyAuthResult wrong{false, {}, "proxy authentication failed"};
   const std::string_view stored = it != users.end() ? it->password_hash : kDummyHash;
   const Digest key = cache_key(stored, user, password);
-  if (it != users.end() && t_cache.contains(key)) return {true, it->name, {}};
-  const auto started = VerificationBudget::Clock::now();
-  if (!t_budget.may_start(started))
+  if (it != users.end() && state.cached(key)) return {true, it->name, {}};
+  const auto started = state.now();
+  if (!state.budget().may_start(started))
     return {false, {}, "too many proxy authentication attempts on this worker, retry later", 503};
   const bool matches = proxy::verify_password(stored, password);
-  t_budget.charge(VerificationBudget::Clock::now() - started);
+  state.budget().charge(state.now() - started);
   if (!matches || it == users.end()) return wrong;
-  t_cache.add(key);
+  state.remember(key);
   return {true, it->name, {}};
 }
 

@@ -16,7 +16,9 @@
 // well, so timing does not tell which user names exist.
 #pragma once
 
+#include <array>
 #include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,9 +53,37 @@ class VerificationBudget {
   Clock::time_point last_{};
 };
 
+// What one worker thread remembers between verifications: the credentials it verified
+// (a bounded cache of SHA-256 keys), its PBKDF2 budget, and the clock that charges it.
+// Each worker uses its thread's own (for_this_thread); a test makes one with a clock it
+// steps, so that a verification costs the same on any machine.
+class ProxyAuthState {
+ public:
+  using Clock = VerificationBudget::Clock;
+  using Now = std::function<Clock::time_point()>;
+  using Digest = std::array<unsigned char, 32>;  // SHA-256
+
+  explicit ProxyAuthState(Now now = &Clock::now) : now_(std::move(now)) {}
+  static ProxyAuthState& for_this_thread();
+
+  bool cached(const Digest& key) const;
+  void remember(const Digest& key);
+  VerificationBudget& budget() { return budget_; }
+  Clock::time_point now() const { return now_(); }
+
+ private:
+  static constexpr std::size_t kCacheEntries = 64;
+  std::array<Digest, kCacheEntries> entries_{};
+  std::size_t used_ = 0;
+  std::size_t next_ = 0;  // replaced next, round robin
+  VerificationBudget budget_;
+  Now now_;
+};
+
 // `header`: the Proxy-Authorization value, or null when absent.
-ProxyAuthResult check_proxy_authorization(const std::vector<conf::ConnectUser>& users,
-                                          const std::string_view* header);
+ProxyAuthResult check_proxy_authorization(
+    const std::vector<conf::ConnectUser>& users, const std::string_view* header,
+    ProxyAuthState& state = ProxyAuthState::for_this_thread());
 
 inline constexpr std::string_view kProxyAuthenticate = R"(Basic realm="wsgate", charset="UTF-8")";
 

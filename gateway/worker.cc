@@ -4,7 +4,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "gateway/h1_session.h"
+#include "gateway/exchange/exchange.h"
+#include "gateway/h1/h1_connection.h"
 #include "gateway/h2_session.h"
 #include "metrics/log.h"
 
@@ -54,11 +55,7 @@ Worker::Worker(int index, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
 }
 
 Worker::~Worker() {
-  // HTTP/2 sessions first: their streams detach from the H1Sessions they feed.
-  h2_sessions_.clear();
-  h2_graveyard_.clear();
-  sessions_.clear();
-  graveyard_.clear();
+  close_everything();
   listeners_.clear();
   wake_event_.reset();
   if (wake_fd_ >= 0) close(wake_fd_);
@@ -82,10 +79,7 @@ void Worker::run() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   event_base_dispatch(base_.get());
   // Whatever is left after the drain deadline is closed here, on this thread.
-  h2_sessions_.clear();
-  h2_graveyard_.clear();
-  sessions_.clear();
-  graveyard_.clear();
+  close_everything();
   finished_.store(true, std::memory_order_release);
 }
 
@@ -127,18 +121,40 @@ void Worker::on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, in
     close(fd);
     return;
   }
-  auto session =
-      std::make_unique<H1Session>(*w, w->next_connection_id_++, w->config_, w->tls_,
-                                  *socket->listener, socket->listener_index, fd, addr, len);
-  session->set_admission(std::move(admission));
-  w->add_session(std::move(session));
+  (void)len;
+  auto connection =
+      std::make_unique<H1Connection>(*w, w->next_connection_id_++, w->config_, w->tls_,
+                                     *socket->listener, socket->listener_index, fd, addr);
+  connection->set_admission(std::move(admission));
+  H1Connection* raw = connection.get();
+  w->sessions_.emplace(raw, std::move(connection));
+  raw->start();
 }
 
-H1Session* Worker::add_session(std::unique_ptr<H1Session> session) {
-  H1Session* raw = session.get();
-  sessions_.emplace(raw, std::move(session));
-  raw->start();
+Exchange* Worker::add_exchange(std::unique_ptr<Exchange> exchange) {
+  Exchange* raw = exchange.get();
+  exchanges_.emplace(raw, std::move(exchange));
   return raw;
+}
+
+void Worker::exchange_done(Exchange* exchange) {
+  auto it = exchanges_.find(exchange);
+  if (it == exchanges_.end()) return;
+  // Deferred deletion: the exchange is deep in one of its own callbacks right now.
+  finished_exchanges_.push_back(std::move(it->second));
+  exchanges_.erase(it);
+  event_active(reap_event_.get(), EV_TIMEOUT, 0);
+}
+
+void Worker::close_everything() {
+  // Connections first (they detach from their exchanges), then the exchanges, whose
+  // relays close both sockets.
+  h2_sessions_.clear();
+  h2_graveyard_.clear();
+  sessions_.clear();
+  graveyard_.clear();
+  exchanges_.clear();
+  finished_exchanges_.clear();
 }
 
 void Worker::start_h2(BufferEventPtr client, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
@@ -161,7 +177,7 @@ void Worker::h2_session_done(H2Session* session) {
   event_active(reap_event_.get(), EV_TIMEOUT, 0);
 }
 
-void Worker::session_done(H1Session* session) {
+void Worker::session_done(H1Connection* session) {
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return;
   // Deferred deletion: the session may be deep in one of its own callbacks right now.
@@ -180,6 +196,7 @@ void Worker::on_reap(evutil_socket_t /*fd*/, short /*what*/, void* arg) {
   auto* w = static_cast<Worker*>(arg);
   w->h2_graveyard_.clear();
   w->graveyard_.clear();
+  w->finished_exchanges_.clear();
   w->retired_connectors_.clear();
   w->maybe_exit();
 }
@@ -287,7 +304,7 @@ void Worker::drain_now() {
   drain_deadline_ = std::make_unique<Timer>(base_.get(), [this] { on_drain_deadline(); });
   drain_deadline_->arm_ms(config_->drain_timeout.count());
   drain_sessions(config_->drain_spread);
-  // HTTP/2 connections get GOAWAY; their streams' H1Sessions were drained above.
+  // HTTP/2 connections get GOAWAY; their streams' exchanges were drained above.
   std::vector<H2Session*> live_h2;
   for (auto& [raw, owned] : h2_sessions_) live_h2.push_back(raw);
   for (H2Session* s : live_h2)
@@ -296,16 +313,16 @@ void Worker::drain_now() {
 }
 
 void Worker::on_drain_deadline() {
-  if (!sessions_.empty()) {
+  if (connection_count() != 0) {
     log::warn("worker " + std::to_string(index_) + ": drain_timeout reached, closing " +
-              std::to_string(sessions_.size()) + " connection(s)");
+              std::to_string(connection_count()) + " connection(s)");
   }
   event_base_loopexit(base_.get(), nullptr);
 }
 
 void Worker::maybe_exit() {
   if (draining_ && sessions_.empty() && graveyard_.empty() && h2_sessions_.empty() &&
-      h2_graveyard_.empty())
+      h2_graveyard_.empty() && exchanges_.empty() && finished_exchanges_.empty())
     event_base_loopexit(base_.get(), nullptr);
 }
 

@@ -17,7 +17,7 @@
 #include "gateway/accept_backoff.h"
 #include "gateway/client_limits.h"
 #include "gateway/close_schedule.h"
-#include "gateway/downstream.h"
+#include "gateway/exchange/downstream.h"
 #include "metrics/access_log.h"
 #include "metrics/scrape.h"
 #include "metrics/worker_metrics.h"
@@ -28,7 +28,8 @@
 
 namespace wsgate::gateway {
 
-class H1Session;
+class Exchange;
+class H1Connection;
 class H2Session;
 
 // A listening socket made by the Server for one worker, bound to one [[listener]].
@@ -87,8 +88,12 @@ class Worker {
   // A TLS handshake failed: counted by reason, logged at a bounded rate.
   void record_tls_failure(const std::string& listener, const std::string& reason,
                           const std::string& client);
-  // The session is over: it is destroyed after the current loop iteration.
-  void session_done(H1Session* session);
+  // The connection is over: it is destroyed after the current loop iteration.
+  void session_done(H1Connection* connection);
+  // Takes and lists an exchange (gateway/exchange/exchange.h) until exchange_done, after
+  // which it is destroyed at the end of the loop iteration.
+  Exchange* add_exchange(std::unique_ptr<Exchange> exchange);
+  void exchange_done(Exchange* exchange);
   // A finished connector (its callback may still be on the stack): destroyed later.
   void retire(std::unique_ptr<proxy::UpstreamConnector> connector);
   metrics::WorkerMetrics& metrics() { return metrics_; }
@@ -101,18 +106,17 @@ class Worker {
   int index() const { return index_; }
   // Thread-safe: the loop has exited (drained); nothing runs on the worker's thread any more.
   bool finished() const { return finished_.load(std::memory_order_acquire); }
-  std::size_t connection_count() const { return sessions_.size() + h2_sessions_.size(); }
+  std::size_t connection_count() const {
+    return sessions_.size() + h2_sessions_.size() + exchanges_.size();
+  }
 
   // HTTP/2 (worker thread only). A connection that chose h2 by ALPN, or sent the h2c
-  // preface, leaves its H1Session for an H2Session owned here like any session.
+  // preface, leaves its H1Connection for an H2Session owned here like any connection.
   // `admission`: the TCP connection's place in the [limits] counts, kept while it is open.
   void start_h2(BufferEventPtr client, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
                 const conf::Listener& listener, DownstreamFacts facts,
                 ClientLimits::Decision admission = {});
   void h2_session_done(H2Session* session);
-  // Starts and keeps an H1Session that an HTTP/2 stream made over a bufferevent pair; it
-  // is drained and destroyed like an accepted one.
-  H1Session* add_session(std::unique_ptr<H1Session> session);
   uint64_t next_connection_id() { return next_connection_id_++; }
 
   // Closing chosen WebSockets, at once or spread over a window (gateway/worker_drain.cc).
@@ -152,6 +156,7 @@ class Worker {
   bool close_now(const CloseSchedule::Target& target, const CloseSchedule::Close& close);
   void on_drain_deadline();
   void maybe_exit();
+  void close_everything();
   void flush_tls_failure_summary();
   metrics::WorkerReport build_report(bool with_connections) const;
   void adopt_now(Update update);
@@ -191,8 +196,10 @@ class Worker {
   time_t tls_log_second_ = 0;
   int tls_logged_this_second_ = 0;
   uint64_t tls_log_suppressed_ = 0;
-  std::unordered_map<H1Session*, std::unique_ptr<H1Session>> sessions_;
-  std::vector<std::unique_ptr<H1Session>> graveyard_;
+  std::unordered_map<H1Connection*, std::unique_ptr<H1Connection>> sessions_;
+  std::vector<std::unique_ptr<H1Connection>> graveyard_;
+  std::unordered_map<Exchange*, std::unique_ptr<Exchange>> exchanges_;
+  std::vector<std::unique_ptr<Exchange>> finished_exchanges_;
   std::unordered_map<H2Session*, std::unique_ptr<H2Session>> h2_sessions_;
   std::vector<std::unique_ptr<H2Session>> h2_graveyard_;
   std::vector<std::unique_ptr<proxy::UpstreamConnector>> retired_connectors_;

@@ -7,7 +7,8 @@
 #include <chrono>
 #include <random>
 
-#include "gateway/h1_session.h"
+#include "gateway/exchange/exchange.h"
+#include "gateway/h1/h1_connection.h"
 #include "gateway/worker.h"
 #include "metrics/log.h"
 #include "proxy/frame_codec.h"
@@ -25,10 +26,10 @@ CloseSchedule& Worker::close_schedule() {
 }
 
 bool Worker::close_now(const CloseSchedule::Target& target, const CloseSchedule::Close& close) {
-  // The session may have ended (and its address been reused) since it was scheduled.
-  const auto it = sessions_.find(target.session);
-  if (it == sessions_.end() || target.session->id() != target.id) return false;
-  if (!target.session->close_websocket(close.code, close.reason)) return false;
+  // The exchange may have ended (and its address been reused) since it was scheduled.
+  const auto it = exchanges_.find(target.exchange);
+  if (it == exchanges_.end() || target.exchange->id() != target.id) return false;
+  if (!target.exchange->close_websocket(close.code, close.reason)) return false;
   if (close.rebalance && close.server)
     close.server->rebalanced.fetch_add(1, std::memory_order_relaxed);
   return true;
@@ -36,18 +37,24 @@ bool Worker::close_now(const CloseSchedule::Target& target, const CloseSchedule:
 
 void Worker::drain_sessions(conf::Duration spread) {
   std::vector<CloseSchedule::Target> relaying;
-  std::vector<H1Session*> handshaking;
-  for (auto& [raw, owned] : sessions_) {
-    if (raw->state() == H1Session::State::Relaying) {
+  std::vector<Exchange*> handshaking;
+  for (auto& [raw, owned] : exchanges_) {
+    if (raw->relaying()) {
       // A tunnel has no Close frame to end it gracefully: it runs until drain_timeout.
       if (!raw->is_tunnel()) relaying.push_back({raw, raw->id()});
     } else {
       handshaking.push_back(raw);
     }
   }
-  // Handshakes in progress get 503 now (drain() finishes some sessions: check each).
-  for (H1Session* s : handshaking)
-    if (sessions_.count(s) != 0) s->drain();
+  // Heads still being read get 503 now; so do handshakes in progress (drain() ends some
+  // exchanges: check each).
+  std::vector<H1Connection*> reading;
+  for (auto& [raw, owned] : sessions_)
+    if (raw->exchange() == nullptr) reading.push_back(raw);
+  for (H1Connection* c : reading)
+    if (sessions_.count(c) != 0) c->drain();
+  for (Exchange* e : handshaking)
+    if (exchanges_.count(e) != 0) e->drain();
   // A shuffled order, so the Closes do not follow accept order (or a pattern clients
   // share) across the window.
   std::minstd_rand rng(
@@ -67,9 +74,8 @@ void Worker::drain_sessions(conf::Duration spread) {
 std::size_t Worker::drain_server(const proxy::ServerState* server, uint16_t code,
                                  const std::string& reason, conf::Duration spread) {
   std::vector<CloseSchedule::Target> targets;
-  for (auto& [raw, owned] : sessions_) {
-    if (server->holds(raw->upstream_server()) && raw->state() == H1Session::State::Relaying &&
-        !raw->closing())
+  for (auto& [raw, owned] : exchanges_) {
+    if (server->holds(raw->upstream_server()) && raw->relaying() && !raw->closing())
       targets.push_back({raw, raw->id()});
   }
   std::sort(targets.begin(), targets.end(),
@@ -84,9 +90,9 @@ std::size_t Worker::drain_server(const proxy::ServerState* server, uint16_t code
 std::size_t Worker::shed_server(const proxy::ServerPtr& server, std::atomic<std::int64_t>& budget,
                                 conf::Duration spread) {
   std::vector<CloseSchedule::Target> candidates;
-  for (auto& [raw, owned] : sessions_) {
-    if (server->holds(raw->upstream_server()) && raw->state() == H1Session::State::Relaying &&
-        !raw->closing() && !close_schedule().scheduled(raw->id()))
+  for (auto& [raw, owned] : exchanges_) {
+    if (server->holds(raw->upstream_server()) && raw->relaying() && !raw->closing() &&
+        !close_schedule().scheduled(raw->id()))
       candidates.push_back({raw, raw->id()});
   }
   // The youngest first (ids grow with accept order): they have the least to lose.
@@ -107,7 +113,7 @@ std::size_t Worker::shed_server(const proxy::ServerPtr& server, std::atomic<std:
 }
 
 bool Worker::close_connection(uint64_t id, uint16_t code, const std::string& reason) {
-  for (auto& [raw, owned] : sessions_) {
+  for (auto& [raw, owned] : exchanges_) {
     if (raw->id() != id) continue;
     CloseSchedule::Close close;
     close.code = code;

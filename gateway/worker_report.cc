@@ -1,7 +1,8 @@
 // A worker's answer to a scrape: its totals, the live connections' traffic and, when
 // asked, one connection-table row per session. Built on the worker's thread, so it reads
 // the sessions' plain counters without any synchronization (metrics/scrape.h).
-#include "gateway/h1_session.h"
+#include "gateway/exchange/exchange.h"
+#include "gateway/h1/h1_connection.h"
 #include "gateway/worker.h"
 
 namespace wsgate::gateway {
@@ -9,11 +10,16 @@ namespace wsgate::gateway {
 metrics::WorkerReport Worker::build_report(bool with_connections) const {
   metrics::WorkerReport report;
   report.metrics = metrics_.totals();
-  if (with_connections) report.connections.reserve(sessions_.size());
-  for (const auto& [raw, session] : sessions_) {
+  if (with_connections) report.connections.reserve(exchanges_.size() + sessions_.size());
+  for (const auto& [raw, exchange] : exchanges_) {
     if (const metrics::ConnectionStats* stats = raw->live_stats())
       report.metrics.add_traffic(*stats);
     if (with_connections) report.connections.push_back(raw->describe(index_));
+  }
+  // Connections whose request head is still arriving have no exchange yet.
+  if (with_connections) {
+    for (const auto& [raw, connection] : sessions_)
+      if (raw->exchange() == nullptr) report.connections.push_back(raw->describe(index_));
   }
   return report;
 }

@@ -92,7 +92,7 @@ Balancers::Balancers(std::shared_ptr<UpstreamPools> pools, std::uint64_t seed)
     : pools_(std::move(pools)), seed_(seed) {}
 
 ServerSelection Balancers::select(const conf::Upstream& upstream, std::string_view client_ip,
-                                  const http1::RequestHead& head) {
+                                  const http::RequestHead& request) {
   UpstreamBalancer* found = nullptr;
   for (auto& b : balancers_)
     if (&b->upstream() == &upstream) found = b.get();
@@ -105,7 +105,7 @@ ServerSelection Balancers::select(const conf::Upstream& upstream, std::string_vi
   }
   std::uint64_t key_hash = 0;
   if (upstream.balancer == conf::Balancer::Hash)
-    key_hash = stable_hash(hash_key_text(upstream.hash_key, client_ip, head));
+    key_hash = stable_hash(hash_key_text(upstream.hash_key, client_ip, request));
   return ServerSelection(found, key_hash);
 }
 

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "conf/config.h"
-#include "proxy/http1_parser.h"
+#include "proxy/codec/request_head.h"
 #include "proxy/load_balancer.h"
 #include "proxy/upstream_pool.h"
 
@@ -86,7 +86,7 @@ class Balancers {
   // The selection for one request to `upstream` (the hash key is read from the request
   // only when the upstream hashes). Unknown upstream: a selection that finds nothing.
   ServerSelection select(const conf::Upstream& upstream, std::string_view client_ip,
-                         const http1::RequestHead& head);
+                         const http::RequestHead& request);
 
  private:
   std::shared_ptr<UpstreamPools> pools_;

@@ -24,23 +24,23 @@ std::optional<std::string_view> find_pair(std::string_view list, char sep, std::
   return std::nullopt;
 }
 
-std::optional<std::string_view> find_key(const conf::HashKey& key, const http1::RequestHead& head) {
+std::optional<std::string_view> find_key(const conf::HashKey& key, const http::RequestHead& head) {
   switch (key.source) {
     case conf::HashKey::Source::ClientIp:
       return std::nullopt;
     case conf::HashKey::Source::Header:
-      if (const http1::Header* h = head.find(key.name)) return h->value;
+      if (const http::Field* h = head.find(key.name)) return h->value;
       return std::nullopt;
     case conf::HashKey::Source::Cookie:
       // RFC 6265 5.4: "name=value; name2=value2"; several Cookie fields are read in order.
-      for (const http1::Header& h : head.headers) {
-        if (!http1::iequals(h.name, "cookie")) continue;
+      for (const http::Field& h : head.fields) {
+        if (!http::iequals(h.name, "cookie")) continue;
         if (auto v = find_pair(h.value, ';', key.name)) return v;
       }
       return std::nullopt;
     case conf::HashKey::Source::Query: {
       // RFC 3986 3.4: the query follows the first '?' (values are compared undecoded).
-      std::string_view target = head.target;
+      std::string_view target = head.path;
       const auto q = target.find('?');
       if (q == std::string_view::npos) return std::nullopt;
       target.remove_prefix(q + 1);
@@ -54,8 +54,8 @@ std::optional<std::string_view> find_key(const conf::HashKey& key, const http1::
 }  // namespace
 
 std::string hash_key_text(const conf::HashKey& key, std::string_view client_ip,
-                          const http1::RequestHead& head) {
-  if (auto found = find_key(key, head); found && !found->empty()) return std::string(*found);
+                          const http::RequestHead& request) {
+  if (auto found = find_key(key, request); found && !found->empty()) return std::string(*found);
   return std::string(client_ip);
 }
 

@@ -7,13 +7,13 @@
 #include <string_view>
 
 #include "conf/config.h"
-#include "proxy/http1_parser.h"
+#include "proxy/codec/request_head.h"
 
 namespace wsgate::proxy {
 
 // The key's text. When the request has no such header, cookie or parameter, the client
 // IP is the key (so such clients are still sticky, by address).
 std::string hash_key_text(const conf::HashKey& key, std::string_view client_ip,
-                          const http1::RequestHead& head);
+                          const http::RequestHead& request);
 
 }  // namespace wsgate::proxy

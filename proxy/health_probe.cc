@@ -8,6 +8,7 @@
 
 #include "proxy/http1_parser.h"
 #include "proxy/websocket_key.h"
+#include "proxy/websocket_upgrade_check.h"
 
 namespace wsgate::proxy {
 
@@ -81,14 +82,8 @@ void HealthProbe::on_response() {
     finish(false, "invalid response: " + parsed.error_reason);
     return;
   }
-  if (head.status != 101) {
-    finish(false, "answered " + std::to_string(head.status) + " instead of 101");
-    return;
-  }
-  // RFC 6455 4.1: a 101 without the right accept value is not a WebSocket server.
-  const http1::Header* accept = head.find("sec-websocket-accept");
-  if (accept == nullptr || accept->value != ws::compute_accept(key_)) {
-    finish(false, "answered 101 without the right Sec-WebSocket-Accept");
+  if (std::optional<std::string> why = check_upgrade_response(head, key_)) {
+    finish(false, std::move(*why));
     return;
   }
   finish(true, "answered 101");

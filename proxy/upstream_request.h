@@ -1,11 +1,12 @@
-// Builds the opening-handshake request wsgate sends to a backend from the client's
-// (HTTP/1.1 -> HTTP/1.1). Pure function: no I/O.
+// Builds the opening-handshake request wsgate sends to an upstream from the
+// protocol-neutral request (HTTP/1.1 to the upstream, whatever the client spoke). Pure
+// function: no I/O.
 #pragma once
 
 #include <string>
 #include <string_view>
 
-#include "proxy/http1_parser.h"
+#include "proxy/codec/request_head.h"
 
 namespace wsgate::proxy {
 
@@ -15,13 +16,15 @@ struct ForwardedFor {
   std::string_view client_cert_subject;  // X-Client-Cert-Subject when a client cert was verified
 };
 
-// Keeps the request line and every end-to-end header (Host, Origin, Cookie,
-// Sec-WebSocket-Key/-Version/-Protocol/-Extensions, ...). Drops hop-by-hop headers
-// (RFC 9110 7.6.1: Connection, the headers it names, Keep-Alive, Proxy-Connection, TE,
-// Trailer, Transfer-Encoding, Upgrade, Proxy-Authorization), then adds
-// "Upgrade: websocket", "Connection: Upgrade" and X-Forwarded-For/-Proto/-Host, and
-// X-Client-Cert-Subject for a verified client certificate. Client-sent X-Forwarded-Proto,
-// X-Forwarded-Host and X-Client-Cert-Subject are dropped: only the gateway sets them.
-std::string build_upstream_request(const http1::RequestHead& head, const ForwardedFor& fwd);
+// "GET <path> HTTP/1.1", Host: <authority>, then every end-to-end field of the request
+// (Origin, Cookie, Sec-WebSocket-Version/-Protocol/-Extensions, ...) except hop-by-hop
+// ones (RFC 9110 7.6.1: Connection, Keep-Alive, Proxy-Connection, TE, Trailer,
+// Transfer-Encoding, Upgrade, Proxy-Authorization, Proxy-Authenticate), then
+// "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Key: <key>" and
+// X-Forwarded-For/-Proto/-Host, and X-Client-Cert-Subject for a verified client
+// certificate. Client-sent X-Forwarded-Proto, X-Forwarded-Host, X-Client-Cert-Subject
+// and Sec-WebSocket-Key are dropped: only the gateway sets them.
+std::string build_upstream_request(const http::RequestHead& request, const ForwardedFor& fwd,
+                                   std::string_view key);
 
 }  // namespace wsgate::proxy

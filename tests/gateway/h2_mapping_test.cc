@@ -5,17 +5,22 @@
 #include <string>
 #include <string_view>
 
+#include <algorithm>
+#include <cctype>
+
+#include "gateway/h1/h1_request.h"
 #include "proxy/http1_parser.h"
 #include "proxy/websocket_key.h"
 
-using wsgate::gateway::h2map::extended_connect_to_h1;
 using wsgate::gateway::h2map::Field;
 using wsgate::gateway::h2map::Fields;
 using wsgate::gateway::h2map::h1_response_to_h2;
 using wsgate::gateway::h2map::h1_upgrade_to_extended_connect;
 using wsgate::gateway::h2map::h2_response_to_h1;
-using wsgate::gateway::h2map::RequestMapping;
+using wsgate::gateway::h2map::request_from_h2;
 namespace http1 = wsgate::http1;
+namespace http = wsgate::http;
+using Mapped = http::Checked<http::RequestHead>;
 
 namespace {
 
@@ -52,9 +57,9 @@ http1::ResponseHead parse_response(const std::string& raw) {
   return head;
 }
 
-std::string value_of(const http1::RequestHead& h, std::string_view name) {
-  const http1::Header* f = h.find(name);
-  return f != nullptr ? std::string(f->value) : std::string("<none>");
+std::string value_of(const http::RequestHead& h, std::string_view name) {
+  const http::Field* f = h.find(name);
+  return f != nullptr ? f->value : std::string("<none>");
 }
 
 Fields replace(Fields f, std::string_view name, std::string_view value) {
@@ -68,85 +73,97 @@ Fields remove(Fields f, std::string_view name) {
   return f;
 }
 
-RequestMapping map(const Fields& f) {
-  return extended_connect_to_h1(f, kKey);
+Mapped map(const Fields& f) {
+  return request_from_h2(f);
 }
 
 }  // namespace
 
-TEST_CASE("h2 -> h1: RFC 8441 request becomes an RFC 6455 upgrade with our key") {
-  const RequestMapping m = map(rfc8441_request());
+TEST_CASE("h2 request: RFC 8441 extended CONNECT becomes a structured WebSocket request") {
+  const Mapped m = map(rfc8441_request());
   REQUIRE(m.ok());
-  const http1::RequestHead h = parse_request(m.head);
-  CHECK(h.method == "GET");
-  CHECK(h.target == "/chat?room=1");
-  CHECK(value_of(h, "host") == "server.example.com");
-  CHECK(value_of(h, "upgrade") == "websocket");
-  CHECK(value_of(h, "connection") == "Upgrade");
-  CHECK(value_of(h, "sec-websocket-key") == kKey);
-  CHECK(value_of(h, "sec-websocket-version") == "13");
-  CHECK(value_of(h, "sec-websocket-protocol") == "chat, superchat");
-  CHECK(value_of(h, "sec-websocket-extensions") == "permessage-deflate");
-  CHECK(value_of(h, "origin") == "http://www.example.com");
-  CHECK(value_of(h, "cookie") == "a=1; b=2");  // RFC 9113 8.2.3
-  CHECK(h.count("cookie") == 1);
-  CHECK(value_of(h, "x-custom") == "kept");
+  const http::RequestHead& r = m.value;
+  CHECK(r.method == "GET");
+  CHECK(r.protocol == "websocket");
+  CHECK(r.is_websocket());
+  CHECK(r.scheme == "https");
+  CHECK(r.authority == "server.example.com");
+  CHECK(r.path == "/chat?room=1");
+  CHECK(r.version == http::Version::Http2);
+  CHECK(value_of(r, "sec-websocket-version") == "13");
+  CHECK(value_of(r, "sec-websocket-protocol") == "chat, superchat");
+  CHECK(value_of(r, "sec-websocket-extensions") == "permessage-deflate");
+  CHECK(value_of(r, "origin") == "http://www.example.com");
+  CHECK(value_of(r, "cookie") == "a=1; b=2");  // RFC 9113 8.2.3
+  CHECK(r.count("cookie") == 1);
+  CHECK(value_of(r, "x-custom") == "kept");
+  // No pseudo-header and no HTTP/1.1 upgrade field is a field of the request.
+  for (const auto& f : r.fields) CHECK_FALSE(f.name.starts_with(':'));
+  CHECK(r.find("upgrade") == nullptr);
+  CHECK(r.find("connection") == nullptr);
 }
 
-TEST_CASE("h2 -> h1 -> h2 round trip keeps every field (cookies joined)") {
-  const RequestMapping m = map(rfc8441_request());
-  REQUIRE(m.ok());
-  const Fields back = h1_upgrade_to_extended_connect(parse_request(m.head), "https");
-  Fields want = remove(rfc8441_request(), "cookie");
-  // Pseudo-headers first, in the inverse's order, then the regular fields in order.
-  Fields want_sorted = {{":method", "CONNECT"},
-                        {":protocol", "websocket"},
-                        {":scheme", "https"},
-                        {":path", "/chat?room=1"},
-                        {":authority", "server.example.com"}};
-  for (const auto& f : want)
-    if (!f.name.starts_with(':')) want_sorted.push_back(f);
-  want_sorted.push_back({"cookie", "a=1; b=2"});
-  CHECK(back == want_sorted);
-}
-
-TEST_CASE("h1 -> h2 -> h1 round trip: same request, new key") {
+TEST_CASE("one request from both protocols: h1 upgrade and its h2 form map to the same request") {
   const std::string raw =
       "GET /ws?x=1 HTTP/1.1\r\nHost: example.com:8443\r\nUpgrade: websocket\r\n"
       "Connection: keep-alive, Upgrade\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
       "Sec-WebSocket-Version: 13\r\nOrigin: https://example.com\r\nCookie: s=1\r\n"
       "Sec-WebSocket-Protocol: v2.chat\r\n\r\n";
   const http1::RequestHead h1 = parse_request(raw);
-  const Fields h2 = h1_upgrade_to_extended_connect(h1, "https");
-  const RequestMapping m = map(h2);
-  REQUIRE(m.ok());
-  const http1::RequestHead again = parse_request(m.head);
-  CHECK(again.target == h1.target);
-  for (std::string_view name :
-       {"host", "upgrade", "sec-websocket-version", "origin", "cookie", "sec-websocket-protocol"}) {
-    CHECK(value_of(again, name) == value_of(h1, name));
+  const auto from_h1 = wsgate::gateway::h1::request_from_h1(h1, "https");
+  REQUIRE(from_h1.ok());
+  const Mapped from_h2 = map(h1_upgrade_to_extended_connect(h1, "https"));
+  REQUIRE(from_h2.ok());
+  CHECK(from_h2.value.method == from_h1.value.method);
+  CHECK(from_h2.value.protocol == from_h1.value.protocol);
+  CHECK(from_h2.value.scheme == from_h1.value.scheme);
+  CHECK(from_h2.value.authority == from_h1.value.authority);
+  CHECK(from_h2.value.path == from_h1.value.path);
+  // The same fields, but for the HTTP/1.1 key (RFC 8441 5: none over HTTP/2), the
+  // names' case and the place of the (joined) cookie field.
+  http::Fields want;
+  for (const auto& f : from_h1.value.fields) {
+    if (http::iequals(f.name, "sec-websocket-key")) continue;
+    std::string name = f.name;
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    want.push_back({name, f.value});
   }
-  CHECK(value_of(again, "sec-websocket-key") == kKey);
-  CHECK(value_of(again, "connection") == "Upgrade");
+  http::Fields got = from_h2.value.fields;
+  const auto by_name = [](const http::Field& a, const http::Field& b) { return a.name < b.name; };
+  std::stable_sort(want.begin(), want.end(), by_name);
+  std::stable_sort(got.begin(), got.end(), by_name);
+  CHECK(got == want);
 }
 
-TEST_CASE("h2 -> h1: the client's own sec-websocket-key and host are replaced") {
+TEST_CASE("h2 request: the client's own sec-websocket-key and host are dropped") {
   Fields f = rfc8441_request();
   f.push_back({"sec-websocket-key", "AAAAAAAAAAAAAAAAAAAAAA=="});
   f.push_back({"host", "evil.example"});
-  const http1::RequestHead h = parse_request(map(f).head);
-  CHECK(h.count("sec-websocket-key") == 1);
-  CHECK(value_of(h, "sec-websocket-key") == kKey);
-  CHECK(h.count("host") == 1);
-  CHECK(value_of(h, "host") == "server.example.com");
+  const Mapped m = map(f);
+  REQUIRE(m.ok());
+  CHECK(m.value.find("sec-websocket-key") == nullptr);
+  CHECK(m.value.find("host") == nullptr);
+  CHECK(m.value.authority == "server.example.com");
 }
 
-TEST_CASE("h2 -> h1: :protocol compares case-insensitively, http scheme is fine") {
+TEST_CASE("h2 request: :protocol compares case-insensitively, http scheme is fine") {
   CHECK(map(replace(rfc8441_request(), ":protocol", "WebSocket")).ok());
   CHECK(map(replace(rfc8441_request(), ":scheme", "http")).ok());
 }
 
-TEST_CASE("h2 -> h1: refusals carry a status and a reason") {
+TEST_CASE("h2 request: a plain GET and a plain CONNECT map; the exchange decides on them") {
+  const Mapped get = map(remove(replace(rfc8441_request(), ":method", "GET"), ":protocol"));
+  REQUIRE(get.ok());
+  CHECK(get.value.method == "GET");
+  CHECK_FALSE(get.value.is_websocket());
+  const Mapped tunnel = map({{":method", "CONNECT"}, {":authority", "example.com:443"}});
+  REQUIRE(tunnel.ok());
+  CHECK(tunnel.value.method == "CONNECT");
+  CHECK(tunnel.value.protocol.empty());
+  CHECK(tunnel.value.authority == "example.com:443");
+}
+
+TEST_CASE("h2 request: refusals carry a status and a reason") {
   struct Case {
     Fields fields;
     int status;
@@ -169,7 +186,6 @@ TEST_CASE("h2 -> h1: refusals carry a status and a reason") {
   repeated.insert(repeated.begin(), {":method", "CONNECT"});
   Fields unknown = good;
   unknown.insert(unknown.begin(), {":status", "200"});
-  Fields get = remove(replace(good, ":method", "GET"), ":protocol");
   const Case cases[] = {
       {late_pseudo, 400, "after a regular field"},
       {upper, 400, "invalid field name"},
@@ -181,8 +197,6 @@ TEST_CASE("h2 -> h1: refusals carry a status and a reason") {
       {unknown, 400, "unknown pseudo-header :status"},
       {remove(good, ":method"), 400, "missing :method"},
       {replace(good, ":method", "GET"), 400, ":protocol on a GET"},
-      {get, 426, "WebSocket only"},
-      {remove(good, ":protocol"), 501, "CONNECT tunnels"},
       {replace(good, ":protocol", "connect-udp"), 501, "unsupported :protocol \"connect-udp\""},
       {remove(good, ":scheme"), 400, "missing :scheme"},
       {remove(good, ":path"), 400, "missing :path"},
@@ -192,11 +206,11 @@ TEST_CASE("h2 -> h1: refusals carry a status and a reason") {
       {replace(good, ":authority", "user@host"), 400, "invalid :authority"},
   };
   for (const auto& c : cases) {
-    const RequestMapping m = map(c.fields);
-    INFO("expected ", c.status, " ", c.reason_part, ", got ", m.status, " ", m.reason);
-    CHECK(m.status == c.status);
-    CHECK(m.reason.find(c.reason_part) != std::string::npos);
-    CHECK(m.head.empty());
+    const Mapped m = map(c.fields);
+    INFO("expected ", c.status, " ", c.reason_part, ", got ", m.refusal.status, " ",
+         m.refusal.reason);
+    CHECK(m.refusal.status == c.status);
+    CHECK(m.refusal.reason.find(c.reason_part) != std::string::npos);
   }
 }
 
@@ -252,7 +266,7 @@ TEST_CASE("h1 -> h2 response: bodies without Content-Length run until the end") 
   CHECK_FALSE(empty.has_body);
 }
 
-TEST_CASE("h2 -> h1: refusal reasons never echo raw control bytes from the client") {
+TEST_CASE("h2 request: refusal reasons never echo raw control bytes from the client") {
   // Issue 14 item 5: reasons reach the access log and the refusal body; a name or value
   // with CR, LF or ESC must come out escaped, whatever field it was in.
   const Fields good = rfc8441_request();
@@ -264,14 +278,14 @@ TEST_CASE("h2 -> h1: refusal reasons never echo raw control bytes from the clien
                            replace(good, ":path", "c\x7f\x1b"),
                            remove(replace(good, ":method", "G\x1b\r\n"), ":protocol")};
   for (const auto& f : fields) {
-    const RequestMapping m = map(f);
-    INFO(m.reason);
-    CHECK(m.status >= 400);
-    CHECK_FALSE(m.reason.empty());
-    for (const char c : m.reason) {
+    const Mapped m = map(f);
+    INFO(m.refusal.reason);
+    CHECK(m.refusal.status >= 400);
+    CHECK_FALSE(m.refusal.reason.empty());
+    for (const char c : m.refusal.reason) {
       const auto u = static_cast<unsigned char>(c);
       CHECK((u >= 0x20 && u < 0x7f));
     }
   }
-  CHECK(map(name).reason.find(R"("X-\x1b[2J\r\naccess forged")") != std::string::npos);
+  CHECK(map(name).refusal.reason.find(R"("X-\x1b[2J\r\naccess forged")") != std::string::npos);
 }

@@ -1,7 +1,8 @@
 """Proxy authentication under a flood of wrong passwords: each worker spends at most a
 quarter of its time in PBKDF2 (gateway/proxy_auth.h), so beyond that a CONNECT with
 unverified credentials gets 503 with Retry-After instead of stalling the worker, while
-credentials verified before keep getting 200 at once.
+credentials verified before keep getting 200 at once, and the budget refills. Nothing
+here depends on how fast this machine runs PBKDF2.
 """
 
 import asyncio
@@ -50,8 +51,10 @@ class ConnectAuthBudget(h.GatewayCase):
             if b" 503 " in head.split(b"\r\n")[0]:
                 self.assertIn(b"\r\nRetry-After: 1\r\n", head)
         self.assertEqual(set(statuses) - {407, 503}, set(), statuses)
-        self.assertGreater(statuses.count(503), 0, statuses)
-        self.assertGreater(statuses.count(407), 0, statuses)
+        # How many of the 40 are verified (407) depends on what one PBKDF2 costs on this
+        # machine (a slow machine under ASan may verify none); that most are refused
+        # with 503 holds on any machine. The exact accounting is unit-tested with a
+        # stepped clock (tests/gateway/proxy_auth_budget_test.cc).
         self.assertGreater(statuses.count(503), statuses.count(407), statuses)
 
         # The cached user is not locked out by the flood.
@@ -59,6 +62,18 @@ class ConnectAuthBudget(h.GatewayCase):
         self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head)
         line = await gw.wait_access_line(lambda f: f.get("status") == "503", "a 503")
         self.assertIn("too many proxy authentication attempts", line["reason"])
+
+        # The budget refills at a quarter of the worker's time: wrong passwords are
+        # verified again (407) soon after the flood, on any machine (bounded wait).
+        deadline = asyncio.get_running_loop().time() + 60
+        for _ in range(120):
+            head = await attempt(basic("frank", "still-wrong"))
+            if b" 407 " in head.split(b"\r\n")[0]:
+                break
+            self.assertLess(asyncio.get_running_loop().time(), deadline, head)
+            await asyncio.sleep(0.5)
+        else:
+            self.fail("no 407 within 120 attempts after the flood")
 
 
 if __name__ == "__main__":

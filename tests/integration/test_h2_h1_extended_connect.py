@@ -162,8 +162,9 @@ class ExtendedConnectTls(h.GatewayCase):
                                   "missing :authority")
         await self.expect_refusal(conn, c.connect_headers(scheme=s, omit=[":scheme"]), 400,
                                   "missing :scheme")
-        await self.expect_refusal(conn, c.connect_headers(scheme=s, omit=[":protocol"]), 501,
-                                  "CONNECT tunnels")
+        # Without :protocol it is a plain CONNECT, which has no :scheme or :path.
+        await self.expect_refusal(conn, c.connect_headers(scheme=s, omit=[":protocol"]), 400,
+                                  "CONNECT with :scheme or :path (RFC 9113 8.5)")
         await self.expect_refusal(conn, [(":method", "GET"), (":scheme", s), (":path", "/echo"),
                                          (":authority", "127.0.0.1")], 426, "WebSocket only")
         # The same rules as HTTP/1.1, from the same code: routing, version, Origin policy.

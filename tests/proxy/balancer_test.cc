@@ -39,7 +39,7 @@ conf::Config config_with(std::vector<conf::UpstreamServer> servers,
   return c;
 }
 
-const http1::RequestHead kHead;
+const http::RequestHead kHead;
 
 }  // namespace
 

@@ -5,15 +5,19 @@
 
 #include <string>
 
+#include "gateway/h1/h1_request.h"
+
 using namespace wsgate;
 
 namespace {
 
-http1::RequestHead head_of(const std::string& text) {
+http::RequestHead head_of(const std::string& text) {
   http1::RequestHead head;
   const auto r = http1::parse_request_head(text, http1::Limits{}, head);
   REQUIRE(r.state == http1::ParseState::Complete);
-  return head;
+  auto mapped = gateway::h1::request_from_h1(head, "http");
+  REQUIRE(mapped.ok());
+  return mapped.value;
 }
 
 conf::HashKey key(conf::HashKey::Source source, std::string name = {}) {

@@ -44,7 +44,7 @@ ServerPtr member(UpstreamPools& pools, const std::string& name, const std::strin
   return nullptr;
 }
 
-const http1::RequestHead kHead;
+const http::RequestHead kHead;
 
 }  // namespace
 

@@ -1,17 +1,23 @@
 #include <doctest/doctest.h>
 
+#include "gateway/h1/h1_request.h"
 #include "proxy/upstream_request.h"
 
 using namespace wsgate;
 
 namespace {
 
-http1::RequestHead parse(const std::string& text) {
+// The request as an HTTP/1.1 client's head reaches the exchange.
+http::RequestHead parse(const std::string& text) {
   http1::RequestHead head;
   const auto r = http1::parse_request_head(text, http1::Limits{}, head);
   REQUIRE(r.state == http1::ParseState::Complete);
-  return head;
+  auto mapped = gateway::h1::request_from_h1(head, "http");
+  REQUIRE(mapped.ok());
+  return mapped.value;
 }
+
+constexpr std::string_view kKey = "dGhlIHNhbXBsZSBub25jZQ==";
 
 bool has_line(const std::string& req, const std::string& line) {
   return req.find("\r\n" + line + "\r\n") != std::string::npos;
@@ -37,7 +43,7 @@ TEST_CASE("end-to-end headers pass, hop-by-hop headers do not") {
       "Cookie: session=42\r\n"
       "X-Forwarded-Proto: https\r\n"
       "\r\n");
-  const std::string req = proxy::build_upstream_request(head, {"10.1.2.3", "http", ""});
+  const std::string req = proxy::build_upstream_request(head, {"10.1.2.3", "http", ""}, kKey);
   CHECK(req.starts_with("GET /chat?room=1 HTTP/1.1\r\n"));
   CHECK(req.ends_with("\r\n\r\n"));
   CHECK(has_line(req, "Host: example.com:8080"));
@@ -63,18 +69,32 @@ TEST_CASE("end-to-end headers pass, hop-by-hop headers do not") {
 TEST_CASE("X-Forwarded-For appends the client to what came before") {
   const auto head = parse(
       "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: 2.2.2.2\r\n\r\n");
-  const std::string req = proxy::build_upstream_request(head, {"127.0.0.1", "http", ""});
+  const std::string req = proxy::build_upstream_request(head, {"127.0.0.1", "http", ""}, kKey);
   CHECK(has_line(req, "X-Forwarded-For: 1.1.1.1, 2.2.2.2, 127.0.0.1"));
 }
 
 TEST_CASE("only the gateway sets X-Client-Cert-Subject") {
   const auto head = parse("GET / HTTP/1.1\r\nHost: h\r\nX-Client-Cert-Subject: /CN=forged\r\n\r\n");
-  const std::string anonymous = proxy::build_upstream_request(head, {"127.0.0.1", "https", ""});
+  const std::string anonymous =
+      proxy::build_upstream_request(head, {"127.0.0.1", "https", ""}, kKey);
   CHECK(anonymous.find("forged") == std::string::npos);
   CHECK(anonymous.find("X-Client-Cert-Subject") == std::string::npos);
   const std::string verified =
-      proxy::build_upstream_request(head, {"127.0.0.1", "https", "/CN=alice"});
+      proxy::build_upstream_request(head, {"127.0.0.1", "https", "/CN=alice"}, kKey);
   CHECK(has_line(verified, "X-Client-Cert-Subject: /CN=alice"));
   CHECK(has_line(verified, "X-Forwarded-Proto: https"));
   CHECK(verified.find("forged") == std::string::npos);
+}
+
+TEST_CASE("the upstream gets the origin form and the gateway's key, whatever the client sent") {
+  const auto head = parse(
+      "GET http://app.example/chat?x=1 HTTP/1.1\r\nHost: other.example\r\n"
+      "Sec-WebSocket-Key: Y2xpZW50cyBvd24ga2V5IQ==\r\n\r\n");
+  const std::string req = proxy::build_upstream_request(head, {"127.0.0.1", "http", ""}, kKey);
+  CHECK(req.starts_with("GET /chat?x=1 HTTP/1.1\r\n"));
+  // RFC 9112 3.2.2: the absolute-form authority replaces Host.
+  CHECK(has_line(req, "Host: app.example"));
+  CHECK(req.find("other.example") == std::string::npos);
+  CHECK(has_line(req, "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="));
+  CHECK(req.find("Y2xpZW50cyBvd24ga2V5IQ==") == std::string::npos);
 }

@@ -1,0 +1,239 @@
+#include "gateway/exchange/exchange.h"
+
+#include <utility>
+
+#include "gateway/exchange/tunnel_exchange.h"
+#include "gateway/exchange/websocket_exchange.h"
+#include "gateway/limit_refusal.h"
+#include "gateway/worker.h"
+#include "proxy/frame_codec.h"
+
+namespace wsgate::gateway {
+namespace {
+
+// Answers a request that was refused before any decision (a limit, a malformed request).
+class RefusedExchange final : public Exchange {
+ public:
+  RefusedExchange(ExchangeContext ctx, Downstream& downstream, http::RequestHead request)
+      : Exchange(std::move(ctx), downstream, std::move(request)) {}
+
+ private:
+  void decide() override {}
+};
+
+}  // namespace
+
+const char* to_string(Exchange::State s) {
+  switch (s) {
+    case Exchange::State::Deciding:
+      return "reading_head";  // the name /connections has always shown before a decision
+    case Exchange::State::ConnectingUpstream:
+      return "connecting_upstream";
+    case Exchange::State::ForwardingRefusal:
+      return "forwarding_refusal";
+    case Exchange::State::Relaying:
+      return "relaying";
+    case Exchange::State::Answered:
+      return "rejecting";
+    case Exchange::State::Done:
+      return "done";
+  }
+  return "?";
+}
+
+std::unique_ptr<Exchange> Exchange::make(ExchangeContext ctx, Downstream& downstream,
+                                         http::Checked<http::RequestHead> request,
+                                         ClientLimits::Decision admission) {
+  std::unique_ptr<Exchange> e;
+  if (admission.refused() || !request.ok()) {
+    e = std::make_unique<RefusedExchange>(std::move(ctx), downstream, std::move(request.value));
+  } else if (request.value.method == "CONNECT" && request.value.protocol.empty()) {
+    e = std::make_unique<TunnelExchange>(std::move(ctx), downstream, std::move(request.value));
+  } else {
+    e = std::make_unique<WebSocketExchange>(std::move(ctx), downstream, std::move(request.value));
+  }
+  if (admission.refused()) {
+    // Over a [limits] value: answered before any routing or upstream work.
+    LimitRefusal r = refusal_for(admission, e->config_->limits);
+    e->early_refusal_ = http::Refusal{r.status, std::move(r.reason), std::move(r.headers)};
+  } else if (!request.ok()) {
+    e->early_refusal_ = std::move(request.refusal);
+  }
+  e->admission_ = std::move(admission);
+  return e;
+}
+
+Exchange::Exchange(ExchangeContext ctx, Downstream& downstream, http::RequestHead request)
+    : worker_(ctx.worker),
+      id_(ctx.id),
+      config_(std::move(ctx.config)),
+      tls_(std::move(ctx.tls)),
+      listener_(ctx.listener),
+      downstream_(&downstream),
+      facts_(downstream.facts()),
+      accepted_status_(downstream.websocket_accepted_status()),
+      request_(std::move(request)),
+      started_(std::chrono::steady_clock::now()) {}
+
+Exchange::~Exchange() = default;
+
+void Exchange::start() {
+  if (early_refusal_) {
+    refuse(std::move(*early_refusal_));
+    return;
+  }
+  decide();
+}
+
+void Exchange::refuse(http::Refusal refusal) {
+  if (state_ == State::Done || state_ == State::Relaying) return;
+  stop_upstream_work();
+  answered(refusal.status);
+  end_reason_ = refusal.reason;
+  state_ = State::Answered;
+  if (downstream_ == nullptr) {
+    finish({});
+    return;
+  }
+  downstream_->refuse(refusal);
+}
+
+void Exchange::begin_relaying(int status, ClientChannel client, BufferEventPtr upstream,
+                              bool upstream_plain, const proxy::RelaySettings& settings) {
+  answered(status);
+  relay_counts_ = worker_.metrics().relay_started(labels(), seconds_since_accept());
+  state_ = State::Relaying;
+  relay_ = std::make_unique<proxy::Relay>(worker_.base(), std::move(client.bev),
+                                          client.plain_socket, std::move(upstream), upstream_plain,
+                                          settings, stats_, [this] { finish({}); });
+  // Bytes that came with the handshake (an upstream's first message right behind its
+  // 101, a tunnel client's TLS ClientHello) go first.
+  relay_->start();
+  request_ = http::RequestHead();
+}
+
+void Exchange::on_client_gone(std::string_view why) {
+  if (state_ == State::Relaying) return;  // the relay hears it itself
+  finish(state_ == State::Answered ? std::string_view{} : why);
+}
+
+void Exchange::detach_downstream() {
+  downstream_ = nullptr;
+  on_client_gone("client closed during the handshake");
+}
+
+void Exchange::drain() {
+  switch (state_) {
+    case State::Deciding:
+    case State::ConnectingUpstream:
+      refuse({503, "server is shutting down", {}});
+      break;
+    case State::Relaying:
+      // A tunnel has no Close frame to send: it runs until drain_timeout closes it.
+      if (!is_tunnel()) relay_->close(ws::close_code::kGoingAway, "server shutting down");
+      break;
+    default:
+      break;
+  }
+}
+
+bool Exchange::close_websocket(uint16_t code, std::string_view reason) {
+  if (state_ != State::Relaying || !relay_ || relay_->closing()) return false;
+  upstream_lease_.mark_closing();
+  relay_->close(code, reason);
+  return true;
+}
+
+void Exchange::finish(std::string_view reason) {
+  if (state_ == State::Done) return;
+  if (!reason.empty() && end_reason_.empty()) end_reason_.assign(reason);
+  const bool relayed = state_ == State::Relaying;
+  state_ = State::Done;
+  stop_upstream_work();
+  write_access_log(relayed ? std::string_view{} : std::string_view(end_reason_));
+  if (status_ == 0) worker_.metrics().handshake_answered(listener_.name, 0);
+  if (relayed) worker_.metrics().relay_ended(relay_counts_, stats_, seconds_since_accept());
+  ExchangeEnd end;
+  end.relayed = relayed;
+  // 1006 from the upstream: its TCP connection ended without a Close (a tunnel's: a reset).
+  end.upstream_failed = relayed && stats_.closed_by == metrics::Side::Upstream &&
+                        stats_.close_code == ws::close_code::kAbnormal;
+  if (Downstream* d = std::exchange(downstream_, nullptr)) d->exchange_finished(end);
+  worker_.exchange_done(this);
+}
+
+void Exchange::write_access_log(std::string_view reason) {
+  const DownstreamFacts& f = facts_;
+  const auto elapsed = std::chrono::steady_clock::now() - started_;
+  metrics::AccessRecord r;
+  r.client = f.client_addr;
+  r.listener = listener_.name;
+  r.route = route_ != nullptr ? std::string_view(route_->name) : std::string_view("-");
+  r.upstream = upstream_addr_;
+  r.status = status_ == 101 ? accepted_status_ : status_;
+  r.protocol = f.protocol;
+  r.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
+  r.stats = relay_ ? &stats_ : nullptr;
+  r.reason = reason;
+  r.tls_version = f.tls_version;
+  r.client_subject = f.client_subject;
+  r.target = target_;
+  r.user = user_;
+  worker_.access_log().write(r);
+}
+
+void Exchange::answered(int status) {
+  if (status_ != 0) return;
+  status_ = status;
+  worker_.metrics().handshake_answered(listener_.name, status);
+}
+
+double Exchange::seconds_since_accept() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+}
+
+metrics::ConnectionLabels Exchange::labels() const {
+  metrics::ConnectionLabels l;
+  l.listener = listener_.name;
+  l.route = route_ != nullptr ? route_->name : "-";
+  l.upstream = route_ != nullptr ? route_->upstream : "-";
+  l.server = upstream_addr_;
+  l.protocol = facts_.protocol == "h2" ? metrics::Protocol::H2 : metrics::Protocol::H1;
+  if (is_tunnel()) {
+    // Tunnel targets are unbounded: they stay out of metric labels (see describe()).
+    l.protocol = metrics::Protocol::Tunnel;
+    l.server = "-";
+  }
+  return l;
+}
+
+metrics::ConnectionInfo Exchange::describe(int worker) const {
+  const DownstreamFacts& f = facts_;
+  metrics::ConnectionInfo c;
+  c.worker = worker;
+  c.id = id_;
+  c.client = f.client_addr;
+  c.state = to_string(state_);
+  c.labels = labels();
+  c.subprotocol = subprotocol_;
+  c.target = target_;
+  if (is_tunnel()) c.labels.server = upstream_addr_;
+  c.tls = f.tls_version;
+  c.age_seconds = seconds_since_accept();
+  if (state_ == State::Relaying && relay_) {
+    const timeval last = relay_->last_activity();
+    timeval now{};
+    event_base_gettimeofday_cached(worker_.base(), &now);
+    c.last_activity_unix = static_cast<double>(last.tv_sec) + last.tv_usec / 1e6;
+    c.idle_seconds = static_cast<double>(now.tv_sec - last.tv_sec) +
+                     static_cast<double>(now.tv_usec - last.tv_usec) / 1e6;
+    c.client_to_upstream = stats_.client_to_upstream;
+    c.upstream_to_client = stats_.upstream_to_client;
+    c.buffered_bytes = relay_->buffered_bytes();
+    c.client_pings = stats_.client_pings;
+    c.upstream_pings = stats_.upstream_pings;
+  }
+  return c;
+}
+
+}  // namespace wsgate::gateway

@@ -1,0 +1,144 @@
+// One request from decision to close, whatever protocol the client spoke: admission and
+// mapping refusals, then a WebSocket exchange (route -> policy -> balancer -> upstream
+// handshake -> 101 check -> relay; websocket_exchange.cc) or a tunnel exchange (proxy
+// auth -> allow-list -> dialer -> raw relay; tunnel_exchange.cc). Both end in the same
+// "begin relaying" step and the same close: access-log line, metrics, the downstream
+// told. An exchange knows its client only as a Downstream.
+//
+// Ownership: the Worker owns every exchange (Worker::add_exchange), lists them for
+// drain, close, rebalancing and the connection table, and destroys one after the loop
+// iteration in which it finished (Worker::exchange_done). The downstream is borrowed:
+// an exchange may outlive it (an HTTP/2 stream reset while its relay still sends the
+// upstream its Close; an HTTP/1.1 connection whose socket the relay took), so a
+// downstream that goes away first calls detach_downstream(). Everything the exchange
+// needs to know of its client after that was copied at the start (DownstreamFacts).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "conf/config.h"
+#include "gateway/client_limits.h"
+#include "gateway/exchange/downstream.h"
+#include "metrics/connection_stats.h"
+#include "metrics/connection_table.h"
+#include "metrics/worker_metrics.h"
+#include "proxy/balancer.h"
+#include "proxy/codec/request_head.h"
+#include "proxy/libevent_ptr.h"
+#include "proxy/relay.h"
+#include "tls/tls_snapshot.h"
+
+namespace wsgate::gateway {
+
+class Worker;
+
+// What every exchange starts with, from its downstream.
+struct ExchangeContext {
+  Worker& worker;
+  uint64_t id;             // the connection's number in /connections and the close endpoints
+  conf::ConfigPtr config;  // the snapshot this request lives with
+  tls::TlsSnapshotPtr tls;
+  const conf::Listener& listener;
+};
+
+class Exchange {
+ public:
+  enum class State {
+    Deciding,            // checks and routing; nothing sent anywhere yet
+    ConnectingUpstream,  // upstream connector or tunnel dialer at work; the client waits
+    ForwardingRefusal,   // the upstream said no (non-101): its answer goes to the client
+    Relaying,            // the client was answered: the Relay owns both sides
+    Answered,            // our own answer (or the upstream's) is on its way; then close
+    Done,
+  };
+
+  // The exchange for `request` (a tunnel for CONNECT without a protocol, else a
+  // WebSocket exchange) - or, when `request` is a refusal or `admission` refused, one that
+  // answers that. Nothing happens before start().
+  static std::unique_ptr<Exchange> make(ExchangeContext ctx, Downstream& downstream,
+                                        http::Checked<http::RequestHead> request,
+                                        ClientLimits::Decision admission);
+  virtual ~Exchange();
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
+  void start();
+  // The client went away (closed, reset, or its answer is flushed and lingered out).
+  void on_client_gone(std::string_view why);
+  // The downstream object is gone: nothing more is called on it. Before relaying this
+  // ends the exchange (as on_client_gone); a relay carries on with its own bytes.
+  void detach_downstream();
+  // Graceful shutdown: a relayed WebSocket gets Close 1001; an undecided request 503.
+  void drain();
+  // The gateway ends a relayed WebSocket (spread drain, rebalancing, admin close): Close
+  // `code` to both sides at their next frame boundary; the lease counts the connection as
+  // closing on its server until it ends. False when not relaying or already closing.
+  bool close_websocket(uint16_t code, std::string_view reason);
+
+  uint64_t id() const { return id_; }
+  State state() const { return state_; }
+  bool relaying() const { return state_ == State::Relaying; }
+  bool closing() const { return relaying() && relay_ && relay_->closing(); }
+  virtual bool is_tunnel() const { return false; }
+  // The upstream server holding this exchange's upstream side, once it answered 101.
+  const proxy::ServerState* upstream_server() const { return upstream_lease_.server(); }
+  // For the worker's scrape reports: the relay's counters while relaying (else null),
+  // and a connection-table row.
+  const metrics::ConnectionStats* live_stats() const { return relaying() ? &stats_ : nullptr; }
+  metrics::ConnectionInfo describe(int worker) const;
+
+ protected:
+  Exchange(ExchangeContext ctx, Downstream& downstream, http::RequestHead request);
+
+  // The request is admitted and well-formed: route it, check it, reach the upstream.
+  virtual void decide() = 0;
+  // Stop a connect or dial in flight (the client is answered otherwise, or gone).
+  virtual void stop_upstream_work() {}
+
+  // Our own answer; the exchange ends when the client is gone.
+  void refuse(http::Refusal refusal);
+  // The client was answered `status`: from now on the relay carries both sides.
+  void begin_relaying(int status, ClientChannel client, BufferEventPtr upstream,
+                      bool upstream_plain, const proxy::RelaySettings& settings);
+  void finish(std::string_view reason);
+  void answered(int status);  // the client's answer is decided: counted once
+  metrics::ConnectionLabels labels() const;
+  double seconds_since_accept() const;
+
+  Worker& worker_;
+  const uint64_t id_;
+  conf::ConfigPtr config_;
+  tls::TlsSnapshotPtr tls_;
+  const conf::Listener& listener_;
+  Downstream* downstream_;       // null once detached
+  const DownstreamFacts facts_;  // copied: the downstream may go first
+  const int accepted_status_;    // the downstream's websocket_accepted_status()
+  http::RequestHead request_;    // dropped once relaying: an idle connection holds only the relay
+  std::chrono::steady_clock::time_point started_;
+  State state_ = State::Deciding;
+  const conf::Route* route_ = nullptr;
+  proxy::ServerLease upstream_lease_;  // the chosen server's connection slot
+  std::unique_ptr<proxy::Relay> relay_;
+  metrics::ConnectionStats stats_;
+  std::string upstream_addr_ = "-";
+  std::string subprotocol_;                            // the upstream's choice, if any
+  std::string target_;                                 // tunnels: "host:port"
+  std::string user_;                                   // tunnels: the authenticated proxy user
+  metrics::ConnectionCounts* relay_counts_ = nullptr;  // this worker's gauge, while relaying
+  int status_ = 0;
+  std::string end_reason_;
+
+ private:
+  void write_access_log(std::string_view reason);
+
+  ClientLimits::Decision admission_;
+  std::optional<http::Refusal> early_refusal_;  // a mapping refusal, answered at start()
+};
+
+const char* to_string(Exchange::State s);
+
+}  // namespace wsgate::gateway

@@ -1,0 +1,155 @@
+#include "gateway/exchange/websocket_exchange.h"
+
+#include <event2/buffer.h>
+
+#include <utility>
+
+#include "gateway/router.h"
+#include "gateway/websocket_handshake.h"
+#include "gateway/worker.h"
+#include "proxy/upstream_request.h"
+#include "proxy/websocket_key.h"
+#include "proxy/websocket_upgrade_check.h"
+
+namespace wsgate::gateway {
+namespace {
+
+// An upstream's refusal body is passed on up to this size, then cut.
+constexpr uint64_t kMaxRefusalBody = 1024 * 1024;
+
+std::string host_port_text(const conf::HostPort& s) {
+  if (s.host.empty()) return "-";
+  return s.host.find(':') != std::string::npos ? "[" + s.host + "]:" + std::to_string(s.port)
+                                               : s.host + ":" + std::to_string(s.port);
+}
+
+}  // namespace
+
+WebSocketExchange::WebSocketExchange(ExchangeContext ctx, Downstream& downstream,
+                                     http::RequestHead request)
+    : Exchange(std::move(ctx), downstream, std::move(request)),
+      timer_(worker_.base(), [this] { pump_refusal(true); }) {}
+
+WebSocketExchange::~WebSocketExchange() {
+  if (connector_) connector_->cancel();
+}
+
+void WebSocketExchange::decide() {
+  const std::string host_name = normalize_host(request_.authority);
+  const std::string_view path = target_path(request_.path);
+  route_ = match_route(*config_, host_name, path);
+  if (route_ == nullptr) {
+    refuse({404,
+            "no route for host \"" + host_name + "\" and path \"" + std::string(path) + "\"",
+            {}});
+    return;
+  }
+  if (std::optional<http::Refusal> refusal =
+          check_websocket_request(request_, route_->allowed_origins)) {
+    refuse(std::move(*refusal));
+    return;
+  }
+  const conf::Upstream* upstream = config_->find_upstream(route_->upstream);
+  if (upstream == nullptr || upstream->servers.empty()) {
+    refuse({502, "route has no upstream servers", {}});
+    return;
+  }
+  // An HTTP/1.1 client's key goes upstream unchanged, so the upstream's accept value
+  // answers it; an HTTP/2 client has none (RFC 8441 5): the gateway makes one.
+  const http::Field* client_key = request_.find("sec-websocket-key");
+  key_ = client_key != nullptr ? client_key->value : ws::generate_key();
+  const DownstreamFacts& f = facts_;
+  std::string upstream_request = proxy::build_upstream_request(
+      request_, {f.client_ip, f.tls ? "https" : "http", f.client_subject}, key_);
+  state_ = State::ConnectingUpstream;
+  connector_ = std::make_unique<proxy::UpstreamConnector>(
+      worker_.base(), worker_.dns(), tls_ ? tls_->upstream(upstream->name) : nullptr,
+      worker_.balancers_for(*config_).select(*upstream, f.client_ip, request_),
+      std::move(upstream_request),
+      proxy::UpstreamTimeouts{route_->connect_timeout, route_->upstream_handshake_timeout},
+      [this](proxy::UpstreamResult&& r) { on_upstream(std::move(r)); });
+  connector_->start();
+}
+
+void WebSocketExchange::on_upstream(proxy::UpstreamResult&& result) {
+  upstream_addr_ = host_port_text(result.server);
+  upstream_lease_ = std::move(result.lease);  // counts for the balancers until we end
+  worker_.retire(std::move(connector_));      // its callback is on the stack
+  if (!result.answered) {
+    refuse({result.status, std::move(result.reason), {}});
+    return;
+  }
+  if (result.response.status != 101) {
+    forward_refusal(std::move(result));
+    return;
+  }
+  // RFC 6455 4.1: the client would fail a 101 without the right accept value or the
+  // Upgrade token; the gateway checks first and answers 502 instead.
+  if (std::optional<std::string> why = proxy::check_upgrade_response(result.response, key_)) {
+    refuse({502, "upstream " + *why, {}});
+    return;
+  }
+  const proxy::AcceptedUpgrade accepted = proxy::accepted_upgrade(result.response);
+  subprotocol_ = accepted.subprotocol;
+  proxy::RelaySettings settings;
+  settings.rsv1_allowed = accepted.rsv1_allowed;  // RFC 7692 6
+  settings.max_message_size = route_->max_message_size;
+  settings.buffer_size = route_->buffer_size;
+  settings.idle_timeout = route_->idle_timeout;
+  settings.ping_interval = route_->ping_interval;
+  settings.ping_timeout = route_->ping_timeout;
+  settings.ping_client = route_->ping_to != conf::Route::PingTo::Upstream;
+  settings.ping_upstream = route_->ping_to != conf::Route::PingTo::Client;
+  settings.max_message_rate = route_->max_message_rate;
+  settings.max_message_burst = route_->max_message_burst;
+  const bool upstream_plain = tls_ == nullptr || tls_->upstream(route_->upstream) == nullptr;
+  ClientChannel client = downstream_->accept_websocket(result.response);
+  begin_relaying(101, std::move(client), std::move(result.connection), upstream_plain, settings);
+}
+
+void WebSocketExchange::forward_refusal(proxy::UpstreamResult&& result) {
+  // The upstream refused the upgrade (401, 403, 404, ...): its answer goes to the client
+  // as it is, body included (bounded), and the exchange ends.
+  answered(result.response.status);
+  state_ = State::ForwardingRefusal;
+  end_reason_ = "upstream refused the upgrade";
+  downstream_->begin_upstream_answer(result.response);
+  const http1::Header* cl = result.response.find("content-length");
+  refusal_body_left_ = kMaxRefusalBody;
+  if (cl != nullptr) {
+    refusal_body_left_ = std::min<uint64_t>(
+        std::strtoull(std::string(cl->value).c_str(), nullptr, 10), kMaxRefusalBody);
+  }
+  refusing_upstream_ = std::move(result.connection);
+  bufferevent_setcb(refusing_upstream_.get(), &WebSocketExchange::on_refusal_read, nullptr,
+                    &WebSocketExchange::on_refusal_event, this);
+  bufferevent_enable(refusing_upstream_.get(), EV_READ);
+  timer_.arm_ms(route_->upstream_handshake_timeout.count());
+  pump_refusal(false);
+}
+
+void WebSocketExchange::on_refusal_read(bufferevent* /*bev*/, void* self) {
+  static_cast<WebSocketExchange*>(self)->pump_refusal(false);
+}
+
+void WebSocketExchange::on_refusal_event(bufferevent* /*bev*/, short what, void* self) {
+  if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) != 0)
+    static_cast<WebSocketExchange*>(self)->pump_refusal(true);
+}
+
+void WebSocketExchange::pump_refusal(bool upstream_finished) {
+  if (state_ != State::ForwardingRefusal) return;
+  evbuffer* in = bufferevent_get_input(refusing_upstream_.get());
+  const uint64_t take = std::min<uint64_t>(evbuffer_get_length(in), refusal_body_left_);
+  if (take > 0) downstream_->upstream_answer_body(in, take);
+  refusal_body_left_ -= take;
+  if (refusal_body_left_ == 0 || upstream_finished) {
+    timer_.cancel();
+    bufferevent_setcb(refusing_upstream_.get(), nullptr, nullptr, nullptr, nullptr);
+    refusing_upstream_.reset();
+    state_ = State::Answered;
+    downstream_->end_upstream_answer();
+  }
+}
+
+}  // namespace wsgate::gateway

@@ -1,0 +1,39 @@
+// A WebSocket request, whatever protocol the client spoke: route (host, path) -> policy
+// (Sec-WebSocket-Version, Origin) -> balancer -> upstream connector (HTTP/1.1 upgrade
+// with the gateway's own key) -> the 101 check (proxy/websocket_upgrade_check.h) ->
+// answer the client -> relay. An upstream that answers with anything but 101 has its
+// answer passed to the client (body bounded).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "gateway/exchange/exchange.h"
+#include "proxy/upstream_connector.h"
+
+namespace wsgate::gateway {
+
+class WebSocketExchange final : public Exchange {
+ public:
+  WebSocketExchange(ExchangeContext ctx, Downstream& downstream, http::RequestHead request);
+  ~WebSocketExchange() override;
+
+ private:
+  void decide() override;
+  void stop_upstream_work() override {
+    if (connector_) connector_->cancel();
+  }
+  void on_upstream(proxy::UpstreamResult&& result);
+  void forward_refusal(proxy::UpstreamResult&& result);
+  void pump_refusal(bool upstream_finished);
+  static void on_refusal_read(bufferevent* bev, void* self);
+  static void on_refusal_event(bufferevent* bev, short what, void* self);
+
+  std::string key_;  // the Sec-WebSocket-Key sent upstream
+  std::unique_ptr<proxy::UpstreamConnector> connector_;
+  BufferEventPtr refusing_upstream_;  // ForwardingRefusal only
+  uint64_t refusal_body_left_ = 0;
+  Timer timer_;  // the upstream's refusal body must arrive within upstream_handshake_timeout
+};
+
+}  // namespace wsgate::gateway

@@ -1,0 +1,355 @@
+#include "gateway/h1/h1_connection.h"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+
+#include <utility>
+
+#include "gateway/error_response.h"
+#include "gateway/h1/h1_request.h"
+#include "gateway/worker.h"
+
+namespace wsgate::gateway {
+namespace {
+
+// How long a refused client gets to read our answer before the socket closes.
+constexpr long long kLingerMs = 2000;
+
+void format_peer(const sockaddr* sa, std::string& ip, std::string& addr) {
+  char buf[INET6_ADDRSTRLEN] = "?";
+  if (sa->sa_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+    inet_ntop(AF_INET, &in->sin_addr, buf, sizeof(buf));
+    ip = buf;
+    addr = ip + ":" + std::to_string(ntohs(in->sin_port));
+  } else if (sa->sa_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof(buf));
+    ip = buf;
+    addr = "[" + ip + "]:" + std::to_string(ntohs(in6->sin6_port));
+  }
+}
+
+}  // namespace
+
+const char* to_string(H1Connection::State s) {
+  switch (s) {
+    case H1Connection::State::ReadingHead:
+      return "reading_head";
+    case H1Connection::State::Exchanging:
+      return "exchanging";
+    case H1Connection::State::Answering:
+      return "answering";
+    case H1Connection::State::Relaying:
+      return "relaying";
+    case H1Connection::State::Done:
+      return "done";
+  }
+  return "?";
+}
+
+H1Connection::H1Connection(Worker& worker, uint64_t id, conf::ConfigPtr config,
+                           tls::TlsSnapshotPtr tls, const conf::Listener& listener,
+                           std::size_t listener_index, evutil_socket_t fd, const sockaddr* peer)
+    : worker_(worker),
+      id_(id),
+      config_(std::move(config)),
+      tls_(std::move(tls)),
+      listener_(listener),
+      started_(std::chrono::steady_clock::now()),
+      timer_(worker.base(), [this] { on_timer(); }) {
+  format_peer(peer, facts_.client_ip, facts_.client_addr);
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  const tls::ServerContext* server_tls = tls_ && listener_index < tls_->listeners.size()
+                                             ? tls_->listeners[listener_index].get()
+                                             : nullptr;
+  if (server_tls != nullptr) {
+    facts_.tls = true;
+    client_.reset(bufferevent_openssl_socket_new(worker.base(), fd, server_tls->new_ssl(),
+                                                 BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE));
+    // A peer that closes TCP without close_notify is an EOF, not an error.
+    bufferevent_openssl_set_allow_dirty_shutdown(client_.get(), 1);
+  } else {
+    client_.reset(bufferevent_socket_new(worker.base(), fd, BEV_OPT_CLOSE_ON_FREE));
+  }
+}
+
+H1Connection::~H1Connection() {
+  if (exchange_ != nullptr) exchange_->detach_downstream();
+}
+
+void H1Connection::start() {
+  bufferevent_setcb(client_.get(), &H1Connection::on_client_read, &H1Connection::on_client_write,
+                    &H1Connection::on_client_event, this);
+  // Stop reading once a head's worth (plus slack) is buffered: a client must wait for
+  // our answer before sending frames (RFC 6455 4.1), so more is never needed here.
+  bufferevent_setwatermark(client_.get(), EV_READ, 0, listener_.max_header_bytes + 4096);
+  bufferevent_enable(client_.get(), EV_READ);
+  timer_.arm_ms(listener_.handshake_timeout.count());
+}
+
+void H1Connection::on_client_read(bufferevent* /*bev*/, void* self) {
+  auto* c = static_cast<H1Connection*>(self);
+  if (c->state_ == State::ReadingHead) {
+    c->read_head();
+  } else if (c->state_ == State::Answering) {
+    // Discard what the client still sends while it reads our answer.
+    evbuffer* in = bufferevent_get_input(c->client_.get());
+    evbuffer_drain(in, evbuffer_get_length(in));
+  }
+}
+
+void H1Connection::read_head() {
+  evbuffer* in = bufferevent_get_input(client_.get());
+  if (listener_.h2c && !facts_.tls) {
+    // RFC 9113 3.3: with prior knowledge an HTTP/2 client starts with the preface.
+    constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    const std::size_t n = std::min(evbuffer_get_length(in), kPreface.size());
+    const auto* p = reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(n)));
+    if (std::string_view(p, n) == kPreface.substr(0, n)) {
+      if (n == kPreface.size()) hand_to_h2();
+      return;
+    }
+  }
+  received_bytes_ = true;
+  const http1::Limits limits{listener_.max_header_bytes, listener_.max_headers};
+  const std::size_t len = std::min(evbuffer_get_length(in), limits.max_head_bytes + 4);
+  const auto* p = reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(len)));
+  const http1::ParseResult parsed = parse_request_head(std::string_view(p, len), limits, head_);
+  switch (parsed.state) {
+    case http1::ParseState::Incomplete:
+      return;
+    case http1::ParseState::Error: {
+      http::Checked<http::RequestHead> refused;
+      refused.refusal = {parsed.error_status, parsed.error_reason, {}};
+      start_exchange(std::move(refused));
+      return;
+    }
+    case http1::ParseState::Complete:
+      // Anything after the head stays buffered: it belongs to the relay, if one starts.
+      evbuffer_drain(in, parsed.head_length);
+      timer_.cancel();
+      start_exchange(h1::request_from_h1(head_, facts_.tls ? "https" : "http"));
+      head_ = http1::RequestHead();
+      return;
+  }
+}
+
+void H1Connection::start_exchange(http::Checked<http::RequestHead> request) {
+  timer_.cancel();
+  state_ = State::Exchanging;
+  exchange_ =
+      worker_.add_exchange(Exchange::make(ExchangeContext{worker_, id_, config_, tls_, listener_},
+                                          *this, std::move(request), std::move(admission_)));
+  exchange_->start();
+}
+
+void H1Connection::refuse(const http::Refusal& refusal) {
+  const std::string response = error_response(refusal.status, refusal.reason, refusal.fields);
+  bufferevent_write(client_.get(), response.data(), response.size());
+  answer_then_linger();
+}
+
+void H1Connection::answer_then_linger() {
+  state_ = State::Answering;
+  bufferevent_setwatermark(client_.get(), EV_READ, 0, 0);
+  bufferevent_setwatermark(client_.get(), EV_WRITE, 0, 0);
+  bufferevent_enable(client_.get(), EV_READ | EV_WRITE);
+  timer_.arm_ms(kLingerMs);
+  if (evbuffer_get_length(bufferevent_get_output(client_.get())) == 0)
+    on_client_write(client_.get(), this);
+}
+
+ClientChannel H1Connection::hand_over_client() {
+  state_ = State::Relaying;
+  timer_.cancel();
+  bufferevent_setwatermark(client_.get(), EV_READ, 0, 0);
+  bufferevent_setcb(client_.get(), nullptr, nullptr, nullptr, nullptr);
+  return ClientChannel{std::move(client_), !facts_.tls};
+}
+
+ClientChannel H1Connection::accept_websocket(const http1::ResponseHead& upgrade) {
+  // The upstream's 101 head goes to the client as it is: its accept value answers the
+  // client's own key, which went upstream unchanged.
+  bufferevent_write(client_.get(), upgrade.raw.data(), upgrade.raw.size());
+  return hand_over_client();
+}
+
+ClientChannel H1Connection::accept_tunnel() {
+  // RFC 9110 9.3.6: any 2xx turns the connection into a tunnel; it has no content.
+  constexpr std::string_view kEstablished = "HTTP/1.1 200 Connection Established\r\n\r\n";
+  bufferevent_write(client_.get(), kEstablished.data(), kEstablished.size());
+  return hand_over_client();
+}
+
+void H1Connection::begin_upstream_answer(const http1::ResponseHead& head) {
+  bufferevent_write(client_.get(), head.raw.data(), head.raw.size());
+}
+
+void H1Connection::upstream_answer_body(evbuffer* from, std::size_t n) {
+  evbuffer_remove_buffer(from, bufferevent_get_output(client_.get()), n);
+}
+
+void H1Connection::end_upstream_answer() {
+  answer_then_linger();
+}
+
+void H1Connection::on_client_write(bufferevent* bev, void* self) {
+  auto* c = static_cast<H1Connection*>(self);
+  if (c->state_ != State::Answering) return;
+  if (evbuffer_get_length(bufferevent_get_output(bev)) != 0) return;
+  // Answer flushed: half-close and let the client read it before the socket goes
+  // (closing with unread input would reset the connection and lose our answer).
+  // On TLS the half-close starts with close_notify (RFC 8446 6.1).
+  proxy::send_close_notify(bev);
+  shutdown(bufferevent_getfd(bev), SHUT_WR);
+}
+
+void H1Connection::on_client_event(bufferevent* /*bev*/, short what, void* self) {
+  auto* c = static_cast<H1Connection*>(self);
+  if ((what & BEV_EVENT_CONNECTED) != 0) {
+    c->on_tls_established();
+    return;
+  }
+  if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) == 0) return;
+  switch (c->state_) {
+    case State::ReadingHead:
+      if (c->facts_.tls && !c->tls_established_) {
+        c->on_tls_failed();
+        break;
+      }
+      c->close("client closed before sending a complete request");
+      break;
+    case State::Exchanging:
+      c->exchange_->on_client_gone("client closed during the handshake");
+      break;
+    case State::Answering:
+      c->exchange_->on_client_gone({});
+      break;
+    default:
+      break;
+  }
+}
+
+void H1Connection::on_tls_established() {
+  tls_established_ = true;
+  SSL* ssl = bufferevent_openssl_get_ssl(client_.get());
+  facts_.tls_version = tls::describe_session(ssl);
+  worker_.metrics().tls_handshake(listener_.name, facts_.tls_version);
+  // Only a certificate that passed verification counts (client_auth optional/required).
+  if (X509* peer = SSL_get0_peer_certificate(ssl);
+      peer != nullptr && SSL_get_verify_result(ssl) == X509_V_OK) {
+    char subject[512];
+    X509_NAME_oneline(X509_get_subject_name(peer), subject, sizeof(subject));
+    facts_.client_subject = subject;
+  }
+  // RFC 9113 3.2: ALPN chose h2 (offered only when the listener has http2 = true).
+  const unsigned char* alpn = nullptr;
+  unsigned int alpn_len = 0;
+  SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+  if (alpn_len == 2 && alpn[0] == 'h' && alpn[1] == '2') hand_to_h2();
+}
+
+void H1Connection::hand_to_h2() {
+  // The connection speaks HTTP/2: it leaves this object for an H2Session, whose streams
+  // carry exchanges of their own. This one ends without an access-log line.
+  timer_.cancel();
+  state_ = State::Done;
+  DownstreamFacts facts = facts_;
+  facts.protocol = "h2";
+  worker_.start_h2(std::move(client_), config_, tls_, listener_, std::move(facts),
+                   std::move(admission_));
+  worker_.session_done(this);
+}
+
+void H1Connection::on_tls_failed() {
+  std::string reason = "connection closed during the TLS handshake";
+  if (const unsigned long err = bufferevent_get_openssl_error(client_.get()); err != 0) {
+    const char* text = ERR_reason_error_string(err);
+    reason = text != nullptr ? text : "TLS error " + std::to_string(err);
+  }
+  while (bufferevent_get_openssl_error(client_.get()) != 0) {
+  }
+  worker_.record_tls_failure(listener_.name, reason, facts_.client_addr);
+  close("TLS handshake failed: " + reason);
+}
+
+void H1Connection::on_timer() {
+  switch (state_) {
+    case State::ReadingHead: {
+      if (facts_.tls && !tls_established_) {
+        // No TLS session to carry a 408: just close.
+        worker_.record_tls_failure(listener_.name, "handshake timeout", facts_.client_addr);
+        close("TLS handshake not completed in time");
+        break;
+      }
+      http::Checked<http::RequestHead> refused;
+      refused.refusal = {408,
+                         "request head not received within " +
+                             std::to_string(listener_.handshake_timeout.count()) + " ms",
+                         {}};
+      received_bytes_ = true;
+      start_exchange(std::move(refused));
+      break;
+    }
+    case State::Answering:
+      exchange_->on_client_gone({});  // lingered long enough
+      break;
+    default:
+      break;
+  }
+}
+
+void H1Connection::drain() {
+  if (state_ == State::ReadingHead) {
+    http::Checked<http::RequestHead> refused;
+    refused.refusal = {503, "server is shutting down", {}};
+    start_exchange(std::move(refused));
+    return;
+  }
+  if (exchange_) exchange_->drain();
+}
+
+void H1Connection::close(std::string_view why) {
+  // The connection ends before any request: a client that sent something still gets an
+  // access-log line (with no status), through an exchange that never starts.
+  if (received_bytes_ && state_ == State::ReadingHead) {
+    state_ = State::Exchanging;
+    exchange_ = worker_.add_exchange(Exchange::make(
+        ExchangeContext{worker_, id_, config_, tls_, listener_}, *this, {}, std::move(admission_)));
+    exchange_->on_client_gone(why);
+    return;
+  }
+  exchange_finished({});
+}
+
+void H1Connection::exchange_finished(const ExchangeEnd& /*end*/) {
+  exchange_ = nullptr;
+  if (state_ == State::Done) return;
+  state_ = State::Done;
+  timer_.cancel();
+  if (client_) bufferevent_disable(client_.get(), EV_READ | EV_WRITE);
+  worker_.session_done(this);
+}
+
+metrics::ConnectionInfo H1Connection::describe(int worker) const {
+  metrics::ConnectionInfo c;
+  c.worker = worker;
+  c.id = id_;
+  c.client = facts_.client_addr;
+  c.state = to_string(state_);
+  c.labels.listener = listener_.name;
+  c.labels.route = "-";
+  c.labels.upstream = "-";
+  c.labels.server = "-";
+  c.tls = facts_.tls_version;
+  c.age_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  return c;
+}
+
+}  // namespace wsgate::gateway

@@ -1,0 +1,110 @@
+// One client HTTP/1.1 connection, plain or TLS, from accept to close: the TLS handshake,
+// the request head (strict, bounded, timed: handshake_timeout), the hand-off to HTTP/2
+// (ALPN h2, or the h2c preface with prior knowledge), then the one Exchange its request
+// starts, which this connection serves as its Downstream: our refusals (then flush,
+// half-close and linger so the client reads them), the upstream's refusal passed on, or
+// the 101 / 200 after which the relay owns the socket.
+//
+// Ownership: the Worker owns every connection (Worker::session_done destroys it after
+// the current loop iteration) and every exchange; a connection borrows its exchange
+// until exchange_finished, and detaches from it if it goes first.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "conf/config.h"
+#include "gateway/client_limits.h"
+#include "gateway/exchange/downstream.h"
+#include "gateway/exchange/exchange.h"
+#include "metrics/connection_table.h"
+#include "proxy/http1_parser.h"
+#include "proxy/libevent_ptr.h"
+#include "tls/tls_snapshot.h"
+
+namespace wsgate::gateway {
+
+class Worker;
+
+class H1Connection final : public Downstream {
+ public:
+  enum class State {
+    ReadingHead,  // TLS handshake and request head (handshake_timeout)
+    Exchanging,   // the exchange decides and reaches the upstream; the client waits
+    Answering,    // an answer (ours or the upstream's refusal) is flushed, then we linger
+    Relaying,     // the relay owns the socket
+    Done,
+  };
+
+  // `tls`: the TLS contexts in force at accept; the connection keeps them alive.
+  H1Connection(Worker& worker, uint64_t id, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
+               const conf::Listener& listener, std::size_t listener_index, evutil_socket_t fd,
+               const sockaddr* peer);
+  ~H1Connection();
+  H1Connection(const H1Connection&) = delete;
+  H1Connection& operator=(const H1Connection&) = delete;
+
+  void start();
+  // Graceful shutdown: a head still being read gets 503; the exchange drains its own way.
+  void drain();
+  // The connection's place in the [limits] counts (Worker::admit_client), held until the
+  // connection is destroyed; a refusal is answered once the request head is read.
+  void set_admission(ClientLimits::Decision admission) { admission_ = std::move(admission); }
+
+  uint64_t id() const { return id_; }
+  State state() const { return state_; }
+  // Null until the request head is read.
+  Exchange* exchange() const { return exchange_; }
+  // A connection-table row while no exchange exists yet.
+  metrics::ConnectionInfo describe(int worker) const;
+
+  // Downstream.
+  const DownstreamFacts& facts() const override { return facts_; }
+  int websocket_accepted_status() const override { return 101; }
+  void refuse(const http::Refusal& refusal) override;
+  ClientChannel accept_websocket(const http1::ResponseHead& upgrade) override;
+  ClientChannel accept_tunnel() override;
+  void begin_upstream_answer(const http1::ResponseHead& head) override;
+  void upstream_answer_body(evbuffer* from, std::size_t n) override;
+  void end_upstream_answer() override;
+  void exchange_finished(const ExchangeEnd& end) override;
+
+ private:
+  static void on_client_read(bufferevent* bev, void* self);
+  static void on_client_write(bufferevent* bev, void* self);
+  static void on_client_event(bufferevent* bev, short what, void* self);
+
+  void read_head();
+  void start_exchange(http::Checked<http::RequestHead> request);
+  void answer_then_linger();
+  void on_timer();
+  void on_tls_established();
+  void on_tls_failed();
+  void hand_to_h2();
+  void close(std::string_view why);
+  ClientChannel hand_over_client();
+
+  Worker& worker_;
+  const uint64_t id_;
+  conf::ConfigPtr config_;  // the snapshot this connection lives with
+  tls::TlsSnapshotPtr tls_;
+  const conf::Listener& listener_;
+  bool tls_established_ = false;
+  bool received_bytes_ = false;  // any request bytes at all (else no access-log line)
+  DownstreamFacts facts_;
+  std::chrono::steady_clock::time_point started_;
+  State state_ = State::ReadingHead;
+  BufferEventPtr client_;  // moves to the relay once the exchange relays
+  Timer timer_;            // handshake_timeout while reading the head; linger after an answer
+  http1::RequestHead head_;
+  Exchange* exchange_ = nullptr;  // owned by the Worker; null before the head and after the end
+  ClientLimits::Decision admission_;
+};
+
+const char* to_string(H1Connection::State s);
+
+}  // namespace wsgate::gateway

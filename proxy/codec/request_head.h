@@ -1,0 +1,72 @@
+// The protocol-neutral request: what every downstream protocol produces and every
+// exchange reads. The HTTP/1.1 connection builds it from a parsed head
+// (gateway/h1/h1_request.h), an HTTP/2 stream from its field list (gateway/h2_mapping.h);
+// nothing downstream of those two knows which protocol the client spoke.
+//
+// A refusal on the way (a malformed request, a policy) is one `Refusal`: an HTTP status,
+// a one-line reason safe to send and log, and extra response fields.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace wsgate::http {
+
+struct Field {
+  std::string name;  // as received (HTTP/2: lowercase); compare case-insensitively
+  std::string value;
+  bool operator==(const Field&) const = default;
+};
+using Fields = std::vector<Field>;
+
+using ExtraFields = std::vector<std::pair<std::string, std::string>>;
+
+// A request the gateway answers itself.
+struct Refusal {
+  int status = 0;      // the HTTP status
+  std::string reason;  // one line for the response body and the access log
+  ExtraFields fields;  // e.g. Allow, Sec-WebSocket-Version, Proxy-Authenticate
+};
+
+enum class Version { Http10, Http11, Http2 };
+const char* to_string(Version v);
+
+struct RequestHead {
+  std::string method;     // "GET", "CONNECT", ...
+  std::string scheme;     // "http" or "https" (HTTP/1.1: from the connection)
+  std::string authority;  // host[:port]: Host or :authority; CONNECT: the tunnel target
+  std::string path;       // origin-form path and query; empty for CONNECT
+  // The protocol the client asks to switch to: "websocket" for an RFC 6455 Upgrade or
+  // an RFC 8441 extended CONNECT; empty for every other request.
+  std::string protocol;
+  Version version = Version::Http11;
+  // End-to-end fields, in arrival order; Host is `authority`, and the fields that only
+  // carried the HTTP/1.1 upgrade (Upgrade, Connection) are not here.
+  Fields fields;
+  // HTTP/1.1 only: the client asked to upgrade but broke a rule of RFC 6455 4.2.1 (not
+  // GET, not HTTP/1.1, Upgrade without "websocket", Connection without "upgrade"). The
+  // WebSocket exchange answers it once the route is known, as every handshake problem.
+  Refusal upgrade_refusal;  // status 0: none
+
+  [[nodiscard]] bool is_websocket() const { return protocol == "websocket"; }
+  // First field with this name (case-insensitive), or nullptr.
+  [[nodiscard]] const Field* find(std::string_view name) const;
+  // Number of fields with this name (case-insensitive).
+  [[nodiscard]] std::size_t count(std::string_view name) const;
+};
+
+// Either a value or the refusal that replaced it.
+template <typename T>
+struct Checked {
+  T value{};
+  Refusal refusal;  // status 0: `value` is good
+  [[nodiscard]] bool ok() const { return refusal.status == 0; }
+};
+
+// ASCII case-insensitive equality.
+bool iequals(std::string_view a, std::string_view b);
+
+}  // namespace wsgate::http
