@@ -186,7 +186,13 @@ enum class AccessLogFormat { Text, Json };  // logfmt lines, or one JSON object 
 struct Admin {
   bool enabled = false;
   HostPort address{"127.0.0.1", 9090};
-  std::string token;  // "" = no authentication; else "Authorization: Bearer <token>"
+  // Bearer tokens (RFC 6750 2.1), from `token` (both), `read_token`, `write_token` or
+  // their `*_file` forms. read_token guards GET /metrics and /connections ("" = open);
+  // write_token guards POST /reload and the close endpoints, and reads too. Without a
+  // write token, a write must come from this host: Host is the admin address or
+  // localhost, and the request carries X-Wsgate-Admin (metrics/admin_server.h).
+  std::string read_token;
+  std::string write_token;
   // Per-connection series on /metrics (wsgate_connection_*), for at most
   // per_connection_limit live connections, oldest first.
   bool per_connection_metrics = false;

@@ -7,8 +7,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -36,7 +38,14 @@ using detail::TableReader;
 constexpr std::string_view kTopKeys[] = {
     "workers",  "drain_timeout", "access_log", "access_log_format", "nameservers", "admin",
     "listener", "upstream",      "route",      "connect",           "limits",      "drain_spread"};
-constexpr std::string_view kAdminKeys[] = {"address", "token", "per_connection_metrics",
+constexpr std::string_view kAdminKeys[] = {"address",
+                                           "token",
+                                           "token_file",
+                                           "read_token",
+                                           "read_token_file",
+                                           "write_token",
+                                           "write_token_file",
+                                           "per_connection_metrics",
                                            "per_connection_limit"};
 constexpr std::string_view kListenerKeys[] = {
     "address", "name", "max_header_bytes", "max_headers", "handshake_timeout", "tls",
@@ -215,6 +224,46 @@ class ConfigBuilder {
     config_.routes.push_back(std::move(route));
   }
 
+  // `key` or `key`_file (a file holding the token on one line, relative to the config
+  // file's folder); true when one was given. The token is a secret: never echoed.
+  bool read_token(const TableReader& r, const std::string& key, std::string* out) const {
+    const std::string file_key = key + "_file";
+    const toml::node* inline_value = r.find(key);
+    const toml::node* file_value = r.find(file_key);
+    if (inline_value != nullptr && file_value != nullptr)
+      r.fail_at(file_value->source(),
+                "admin." + file_key + ": at most one of " + key + " and " + file_key);
+    std::string where = "admin." + key;
+    if (file_value != nullptr) {
+      std::string path;
+      r.string(file_key, &path);
+      if (path.empty()) r.fail_expected(file_key, "a file path");
+      if (path.front() != '/') {
+        const auto slash = file_.rfind('/');
+        if (slash != std::string::npos) path = file_.substr(0, slash + 1) + path;
+      }
+      std::ifstream in(path, std::ios::binary);
+      std::ostringstream contents;
+      contents << in.rdbuf();
+      if (!in)
+        r.fail_at(file_value->source(),
+                  "admin." + file_key + ": cannot read " + path + ": " + std::strerror(errno));
+      *out = contents.str();
+      while (!out->empty() && (out->back() == '\n' || out->back() == '\r')) out->pop_back();
+      where = "admin." + file_key + " (" + path + ")";
+    } else if (!r.string(key, out)) {
+      return false;
+    }
+    // RFC 6750 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+    if (out->empty() ||
+        out->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                               "0123456789-._~+/=") != std::string::npos)
+      r.fail_at((file_value != nullptr ? file_value : inline_value)->source(),
+                where + ": expected a non-empty token of letters, digits and -._~+/=" +
+                    (file_value != nullptr ? " on one line" : ""));
+    return true;
+  }
+
   void read_admin(const toml::table& table) {
     const TableReader r(file_, table, "admin", kAdminKeys, /*single_table=*/true);
     Admin& admin = config_.admin;
@@ -232,13 +281,20 @@ class ConfigBuilder {
       throw ConfigError{file_, r.value_position("address").line, r.value_position("address").column,
                         "admin.address is also the address of the [[listener]] at line " +
                             std::to_string(it->second)};
-    // RFC 6750 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-    if (r.string("token", &admin.token) &&
-        (admin.token.empty() ||
-         admin.token.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                       "0123456789-._~+/=") != std::string::npos))
-      r.fail_at(r.find("token")->source(),  // the value is a secret: not echoed
-                "admin.token: expected a non-empty token of letters, digits and -._~+/=");
+    std::string both;
+    const bool has_both = read_token(r, "token", &both);
+    const bool has_read = read_token(r, "read_token", &admin.read_token);
+    const bool has_write = read_token(r, "write_token", &admin.write_token);
+    if (has_both && (has_read || has_write)) {
+      const std::string_view split = r.find("write_token") != nullptr        ? "write_token"
+                                     : r.find("write_token_file") != nullptr ? "write_token_file"
+                                     : r.find("read_token") != nullptr       ? "read_token"
+                                                                             : "read_token_file";
+      r.fail_at(r.find(split)->source(),
+                "admin." + std::string(split) +
+                    ": at most one of token (for reads and writes) and read_token/write_token");
+    }
+    if (has_both) admin.read_token = admin.write_token = both;
     r.boolean("per_connection_metrics", &admin.per_connection_metrics);
     r.integer("per_connection_limit", &admin.per_connection_limit, 1, 100000);
   }

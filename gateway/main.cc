@@ -9,7 +9,9 @@
 #include <string>
 
 #include "conf/config_loader.h"
+#include "gateway/fd_limit.h"
 #include "gateway/server.h"
+#include "metrics/log.h"
 #include "proxy/connect/password_hash.h"
 #include "tls/tls_snapshot.h"
 
@@ -95,6 +97,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s: configuration ok\n", config_path.c_str());
     return 0;
   }
+  // Before any worker opens a socket; each connection holds two descriptors.
+  wsgate::log::info(wsgate::gateway::raise_open_file_limit());
   wsgate::gateway::Server server(loaded.config);
   return server.run();
 }

@@ -203,7 +203,7 @@ metrics::ReloadResult Server::reload(std::string_view trigger) {
   client_limits_ = client_limits;
   if (scraper_) scraper_->set_pools(pools_.get());
   if (admin_) {
-    admin_->set_token(config_->admin.token);
+    admin_->set_tokens({config_->admin.read_token, config_->admin.write_token});
     admin_->set_per_connection_limit(
         config_->admin.per_connection_metrics ? config_->admin.per_connection_limit : 0);
   }

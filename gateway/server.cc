@@ -120,7 +120,8 @@ int Server::run() {
   scraper_->set_reload([this] { return reload("POST /reload"); }, &reload_stats_);
   if (config_->admin.enabled) {
     admin_ = std::make_unique<metrics::AdminServer>(
-        base.get(), *scraper_, config_->admin.token,
+        base.get(), *scraper_,
+        metrics::AdminTokens{config_->admin.read_token, config_->admin.write_token},
         config_->admin.per_connection_metrics ? config_->admin.per_connection_limit : 0);
     std::string error;
     if (!admin_->listen(config_->admin.address.host, config_->admin.address.port, error)) {

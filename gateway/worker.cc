@@ -44,9 +44,11 @@ Worker::Worker(int index, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
   wake_event_.reset(
       event_new(base_.get(), wake_fd_, EV_READ | EV_PERSIST, &Worker::on_wakeup, this));
   event_add(wake_event_.get(), nullptr);
+  accept_backoff_ = std::make_unique<AcceptBackoff>(base_.get(), &listeners_, &metrics_);
   for (const auto& s : sockets) {
     listeners_.emplace_back(
         evconnlistener_new(base_.get(), &Worker::on_accept, this, LEV_OPT_CLOSE_ON_FREE, 0, s.fd));
+    accept_backoff_->watch(listeners_.back().get());
     listen_sockets_.push_back(s);
   }
 }
@@ -235,6 +237,7 @@ void Worker::adopt_now(Update update) {
     if (s.fd >= 0) {
       listeners.emplace_back(evconnlistener_new(base_.get(), &Worker::on_accept, this,
                                                 LEV_OPT_CLOSE_ON_FREE, 0, s.fd));
+      accept_backoff_->watch(listeners.back().get());
       sockets.push_back(s);
       continue;
     }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "gateway/accept_backoff.h"
 #include "gateway/client_limits.h"
 #include "gateway/close_schedule.h"
 #include "gateway/exchange/downstream.h"
@@ -190,7 +191,8 @@ class Worker {
   DnsBasePtr dns_;
   proxy::Balancers no_balancers_{nullptr, 0};  // finds nothing (a config of no generation)
   std::vector<ListenerPtr> listeners_;
-  std::vector<ListenSocket> listen_sockets_;  // parallel to listeners_
+  std::vector<ListenSocket> listen_sockets_;       // parallel to listeners_
+  std::unique_ptr<AcceptBackoff> accept_backoff_;  // pauses listeners_ on EMFILE and such
   time_t tls_log_second_ = 0;
   int tls_logged_this_second_ = 0;
   uint64_t tls_log_suppressed_ = 0;

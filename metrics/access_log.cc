@@ -9,33 +9,16 @@
 
 #include "metrics/admin/connection_table.h"
 #include "metrics/log.h"
+#include "metrics/text_escape.h"
 
 namespace wsgate::metrics {
 namespace {
-
-// logfmt: bare when the value has no space, quote or '=', else quoted and escaped.
-void append_value(std::string& out, std::string_view v) {
-  if (v.empty()) {
-    out += "\"\"";
-    return;
-  }
-  if (v.find_first_of(" \"=\\") == std::string_view::npos) {
-    out += v;
-    return;
-  }
-  out += '"';
-  for (char c : v) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  out += '"';
-}
 
 void field(std::string& out, std::string_view key, std::string_view value) {
   out += ' ';
   out += key;
   out += '=';
-  append_value(out, value);
+  append_logfmt_value(out, value);  // escaped: a client cannot forge a line
 }
 
 void field(std::string& out, std::string_view key, unsigned long long value) {

@@ -201,9 +201,7 @@ std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeI
 
   MetricFamily closes = family(names::kClosesTotal, MetricType::Counter);
   for (const auto& [key, n] : s.closes) {
-    add_value(closes,
-              {label(names::kSide, to_string(key.first)),
-               label(names::kCode, std::to_string(key.second))},
+    add_value(closes, {label(names::kSide, to_string(key.first)), label(names::kCode, key.second)},
               static_cast<double>(n));
   }
   out.push_back(std::move(closes));
@@ -241,6 +239,14 @@ std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeI
               static_cast<double>(it == s.limit_rejections.end() ? 0 : it->second));
   }
   out.push_back(std::move(limited));
+
+  MetricFamily accept_errors = family(names::kAcceptErrorsTotal, MetricType::Counter);
+  for (const std::string_view reason : names::kAcceptErrorReasons) {
+    const auto it = s.accept_errors.find(std::string(reason));
+    add_value(accept_errors, {label(names::kReason, std::string(reason))},
+              static_cast<double>(it == s.accept_errors.end() ? 0 : it->second));
+  }
+  out.push_back(std::move(accept_errors));
 
   add_upstream_servers(out, info.upstream_servers);
   if (info.connections != nullptr)

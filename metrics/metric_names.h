@@ -31,6 +31,9 @@ inline constexpr std::string_view kTo = "to";        // the health state a serve
 inline constexpr std::string_view kId = "id";        // a connection's "<worker>-<n>"
 inline constexpr std::string_view kLimit = "limit";  // which [limits] value refused
 
+// The `reason` values of wsgate_accept_errors_total (gateway/accept_backoff.cc).
+inline constexpr std::array<std::string_view, 4> kAcceptErrorReasons{"emfile", "enfile", "nomem",
+                                                                     "other"};
 // Label values that are not copied from the config or the traffic.
 inline constexpr std::string_view kClientToUpstream = "client_to_upstream";
 inline constexpr std::string_view kUpstreamToClient = "upstream_to_client";
@@ -84,6 +87,12 @@ inline constexpr MetricDef kTlsHandshakeFailuresTotal{
 inline constexpr MetricDef kLimitRejectionsTotal{
     "wsgate_limit_rejections_total",
     "Connections and HTTP/2 WebSocket streams refused by a [limits] value, by limit."};
+// accept(2) failures on the listening sockets, by reason (each pauses accepting).
+inline constexpr MetricDef kAcceptErrorsTotal{
+    "wsgate_accept_errors_total",
+    "accept() failures on the listening sockets, by reason (emfile: the process is out of "
+    "file descriptors, enfile: the system is, nomem, other); each pauses accepting for a "
+    "moment."};
 // Upstream servers, by upstream and server ("host:port"), read from the shared pools at
 // scrape time.
 inline constexpr MetricDef kUpstreamServerUp{

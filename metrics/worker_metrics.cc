@@ -14,6 +14,16 @@ const char* to_string(Protocol p) {
   return "?";
 }
 
+std::string close_code_label(uint16_t code) {
+  // RFC 6455 7.4.1: 1000-1003, 1005-1011 (1005 and 1006 are what the gateway records
+  // for "no code" and "no Close"), 1015; 1012-1014 from the IANA registry. 1004 is
+  // reserved without a meaning.
+  if ((code >= 1000 && code <= 1003) || (code >= 1005 && code <= 1015)) return std::to_string(code);
+  if (code >= 3000 && code <= 3999) return "registered";  // RFC 6455 7.4.2: IANA-registered
+  if (code >= 4000 && code <= 4999) return "private";     // RFC 6455 7.4.2: private use
+  return "invalid";
+}
+
 void MetricsSnapshot::merge(const MetricsSnapshot& other) {
   for (const auto& [labels, counts] : other.connections) {
     ConnectionCounts& mine = connections[labels];
@@ -30,6 +40,7 @@ void MetricsSnapshot::merge(const MetricsSnapshot& other) {
   for (const auto& [key, n] : other.tls_handshakes) tls_handshakes[key] += n;
   for (const auto& [key, n] : other.tls_failures) tls_failures[key] += n;
   for (const auto& [key, n] : other.limit_rejections) limit_rejections[key] += n;
+  for (const auto& [key, n] : other.accept_errors) accept_errors[key] += n;
   handshake_duration.merge(other.handshake_duration);
   connection_duration.merge(other.connection_duration);
 }
@@ -50,6 +61,10 @@ void WorkerMetrics::limit_rejection(std::string_view limit) {
   totals_.limit_rejections[std::string(limit)]++;
 }
 
+void WorkerMetrics::accept_error(std::string_view reason) {
+  totals_.accept_errors[std::string(reason)]++;
+}
+
 ConnectionCounts* WorkerMetrics::relay_started(const ConnectionLabels& labels,
                                                double handshake_seconds) {
   ConnectionCounts& counts = totals_.connections[labels];  // std::map: stable address
@@ -66,7 +81,7 @@ void WorkerMetrics::relay_ended(ConnectionCounts* counts, const ConnectionStats&
   if (stats.tunnel_end) {
     totals_.tunnel_ends[static_cast<std::size_t>(*stats.tunnel_end)]++;
   } else {
-    totals_.closes[{stats.closed_by, stats.close_code}]++;
+    totals_.closes[{stats.closed_by, close_code_label(stats.close_code)}]++;
   }
   if (stats.client_pings.timed_out) totals_.client_ping_timeouts++;
   if (stats.upstream_pings.timed_out) totals_.upstream_ping_timeouts++;

@@ -27,6 +27,12 @@ namespace wsgate::metrics {
 enum class Protocol { H1, H2, Tunnel };
 const char* to_string(Protocol p);
 
+// The `code` label of wsgate_closes_total. A peer chooses its close code freely, so
+// only the codes RFC 6455 7.4.1 defines (and the IANA registry's 1012-1014) are labelled
+// as themselves; 3000-3999 is "registered", 4000-4999 "private" (RFC 6455 7.4.2) and any
+// other value "invalid". At most 19 values, whatever the peers send.
+std::string close_code_label(uint16_t code);
+
 // The labels of wsgate_connections_{active,total}.
 struct ConnectionLabels {
   std::string listener;
@@ -48,13 +54,15 @@ struct MetricsSnapshot {
   std::map<std::pair<std::string, int>, uint64_t> handshakes;  // (listener, status; 0 = none)
   DirectionStats client_to_upstream;
   DirectionStats upstream_to_client;
-  std::map<std::pair<Side, uint16_t>, uint64_t> closes;  // (who closed first, close code)
-  std::array<uint64_t, kTunnelEnds> tunnel_ends{};       // ended CONNECT tunnels, by TunnelEnd
-  uint64_t client_ping_timeouts = 0;                     // the client missed ping_timeout
-  uint64_t upstream_ping_timeouts = 0;                   // the upstream missed ping_timeout
+  // (who closed first, close_code_label(code)): a bounded set of series.
+  std::map<std::pair<Side, std::string>, uint64_t> closes;
+  std::array<uint64_t, kTunnelEnds> tunnel_ends{};  // ended CONNECT tunnels, by TunnelEnd
+  uint64_t client_ping_timeouts = 0;                // the client missed ping_timeout
+  uint64_t upstream_ping_timeouts = 0;              // the upstream missed ping_timeout
   std::map<std::pair<std::string, std::string>, uint64_t> tls_handshakes;  // (listener, version)
   std::map<std::pair<std::string, std::string>, uint64_t> tls_failures;    // (listener, reason)
   std::map<std::string, uint64_t> limit_rejections;  // by limit ("per_client", ...)
+  std::map<std::string, uint64_t> accept_errors;     // by reason ("emfile", ...)
   Histogram handshake_duration{names::kHandshakeBuckets};
   Histogram connection_duration{names::kConnectionBuckets};
 
@@ -75,6 +83,8 @@ class WorkerMetrics {
   void tls_failure(std::string_view listener, std::string_view reason);
   // A connection (or HTTP/2 stream) was refused by the limit named `limit`.
   void limit_rejection(std::string_view limit);
+  // accept(2) on a listening socket failed for `reason` (names::kAcceptErrorReasons).
+  void accept_error(std::string_view reason);
 
   // A 101 went to the client `handshake_seconds` after accept. The returned pointer
   // stays valid for the WorkerMetrics' life; pass it back to relay_ended().

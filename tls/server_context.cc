@@ -1,10 +1,13 @@
 #include "tls/server_context.h"
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "tls/ticket_keys.h"
 
@@ -35,10 +38,43 @@ std::string at(const std::string& file, const conf::SourcePosition& where) {
 
 ServerContext::~ServerContext() = default;
 
+ResumptionScope resumption_scope(const conf::ListenerTls& config, const std::string& listener,
+                                 std::string& error) {
+  ResumptionScope scope{};
+  std::string input = "wsgate resumption scope 1";
+  input += '\0';
+  input += listener;
+  input += '\0';
+  input += std::to_string(static_cast<int>(config.client_auth));
+  input += '\0';
+  if (config.client_auth != conf::ClientAuth::None) {
+    std::ifstream in(config.client_ca, std::ios::binary);
+    std::ostringstream contents;
+    contents << in.rdbuf();
+    if (!in) {
+      error = "cannot read " + config.client_ca;
+      return scope;
+    }
+    input += contents.str();
+  }
+  unsigned int length = 0;
+  EVP_Digest(input.data(), input.size(), scope.data(), &length, EVP_sha256(), nullptr);
+  static_assert(sizeof(ResumptionScope) <= SSL_MAX_SID_CTX_LENGTH);
+  return scope;
+}
+
 std::shared_ptr<const ServerContext> ServerContext::create(const conf::ListenerTls& config,
                                                            const std::string& config_file,
-                                                           std::string& error, bool offer_h2) {
+                                                           std::string& error, bool offer_h2,
+                                                           const std::string& listener) {
   std::shared_ptr<ServerContext> self(new ServerContext());
+  std::string why_scope;
+  const ResumptionScope scope = resumption_scope(config, listener, why_scope);
+  if (!why_scope.empty()) {
+    error = at(config_file, config.where) + "listener.tls.client_ca: " + why_scope;
+    return nullptr;
+  }
+  self->tickets_ = ticket_key_ring(scope);
   for (const auto& files : config.certificates) {
     LoadedCertificate cert;
     std::string why;
@@ -79,12 +115,13 @@ std::shared_ptr<const ServerContext> ServerContext::create(const conf::ListenerT
                 config.ciphersuites + "\"";
         return nullptr;
       }
-      // Resumption: a server-side cache for session IDs, and rotating ticket keys.
+      // Resumption: a server-side cache for session IDs, and rotating ticket keys, both
+      // bound to this listener's scope: OpenSSL resumes a session (from the cache or a
+      // ticket) only when its session id context is this one.
       SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
       SSL_CTX_sess_set_cache_size(ctx, 20000);
-      static const unsigned char kSessionContext[] = "wsgate";
-      SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
-      enable_rotating_tickets(ctx);
+      SSL_CTX_set_session_id_context(ctx, scope.data(), static_cast<unsigned>(scope.size()));
+      enable_rotating_tickets(ctx, self->tickets_.get());
       if (config.client_auth != conf::ClientAuth::None) {
         if (SSL_CTX_load_verify_locations(ctx, config.client_ca.c_str(), nullptr) != 1) {
           error = at(config_file, config.where) + "listener.tls.client_ca: cannot load " +

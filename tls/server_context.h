@@ -13,6 +13,7 @@
 
 #include "conf/config.h"
 #include "tls/certificate.h"
+#include "tls/ticket_keys.h"
 
 namespace wsgate::tls {
 
@@ -20,10 +21,13 @@ class ServerContext {
  public:
   // Loads every file and builds the contexts; nullptr with `error` (naming the file and
   // the config position) when anything is wrong. `offer_h2`: ALPN offers h2, then
-  // http/1.1 (else http/1.1 only).
+  // http/1.1 (else http/1.1 only). `listener`: the listener's name, part of the
+  // resumption scope (a session resumes only on the listener, and with the client
+  // certificate settings, it was made with).
   static std::shared_ptr<const ServerContext> create(const conf::ListenerTls& config,
                                                      const std::string& config_file,
-                                                     std::string& error, bool offer_h2 = false);
+                                                     std::string& error, bool offer_h2 = false,
+                                                     const std::string& listener = {});
   ~ServerContext();
   ServerContext(const ServerContext&) = delete;
   ServerContext& operator=(const ServerContext&) = delete;
@@ -52,8 +56,17 @@ class ServerContext {
   static int on_ocsp_status(SSL* ssl, void* arg);
   const Group* select(const std::string& server_name) const;
 
+  std::shared_ptr<TicketKeyRing> tickets_;      // outlives groups_' SSL_CTXs
   std::vector<std::unique_ptr<Group>> groups_;  // groups_[0] is the default
 };
+
+// The resumption scope of a listener (its SSL_CTXs' session id context, and the key of
+// its ticket keys): SHA-256 over the listener name, the client_auth mode and the bytes of
+// the client CA file. Sessions never cross scopes: not to another listener, and not past
+// a reload that changes client_auth or the CAs (RFC 8446 4.6.1, RFC 5077 3.4: a server
+// must not resume a session under other verification settings). Empty `error` on success.
+ResumptionScope resumption_scope(const conf::ListenerTls& config, const std::string& listener,
+                                 std::string& error);
 
 // A short description of the negotiated session for logs: "TLSv1.3".
 std::string describe_session(const SSL* ssl);

@@ -7,7 +7,8 @@ TlsSnapshotPtr build_tls_snapshot(const conf::Config& config, std::string& error
   for (const auto& listener : config.listeners) {
     std::shared_ptr<const ServerContext> ctx;
     if (listener.tls) {
-      ctx = ServerContext::create(*listener.tls, config.source_file, error, listener.http2);
+      ctx = ServerContext::create(*listener.tls, config.source_file, error, listener.http2,
+                                  listener.name);
       if (!ctx) return nullptr;
     }
     snapshot->listeners.push_back(std::move(ctx));

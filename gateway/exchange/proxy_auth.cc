@@ -4,8 +4,13 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <array>
+#include <cstring>
+#include <map>
 
 #include "proxy/codec/http1_parser.h"
 #include "proxy/connect/password_hash.h"
@@ -16,9 +21,16 @@ namespace {
 using Digest = ProxyAuthState::Digest;
 static_assert(sizeof(Digest) == SHA256_DIGEST_LENGTH);
 
-// Verified when the user name is unknown, so that costs what a known one costs.
-constexpr std::string_view kDummyHash =
-    "pbkdf2-sha256$100000$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+// The client's key in the budget table: its address, IPv6 cut to the /64 (RFC 4291
+// 2.5.4: one subnet, usually one host), so one host cannot get a fresh budget per address.
+std::string client_key(std::string_view ip) {
+  in6_addr six{};
+  const std::string text(ip);
+  if (inet_pton(AF_INET6, text.c_str(), &six) != 1) return text;
+  std::memset(reinterpret_cast<unsigned char*>(&six) + 8, 0, 8);
+  char buf[INET6_ADDRSTRLEN];
+  return inet_ntop(AF_INET6, &six, buf, sizeof buf) != nullptr ? std::string(buf) + "/64" : text;
+}
 
 Digest cache_key(std::string_view stored, std::string_view user, std::string_view password) {
   Digest d{};
@@ -49,6 +61,36 @@ std::string decode_base64(std::string_view text, bool& ok) {
 
 }  // namespace
 
+std::string dummy_hash(const std::vector<conf::ConnectUser>& users) {
+  std::map<unsigned, std::size_t> counts;
+  for (const auto& u : users)
+    if (const unsigned n = proxy::hash_iterations(u.password_hash); n > 0) ++counts[n];
+  unsigned iterations = proxy::kDefaultPbkdf2Iterations;
+  std::size_t most = 0;
+  for (const auto& [n, count] : counts)  // ascending: ties go to the higher count
+    if (count >= most) {
+      most = count;
+      iterations = n;
+    }
+  return "pbkdf2-sha256$" + std::to_string(iterations) +
+         "$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+}
+
+VerificationBudget& ProxyAuthState::client_budget(std::string_view client_ip) {
+  std::string key = client_key(client_ip);
+  if (const auto it = client_index_.find(key); it != client_index_.end()) {
+    clients_.splice(clients_.end(), clients_, it->second);  // most recently used
+    return it->second->second;
+  }
+  if (clients_.size() >= kClientEntries) {
+    client_index_.erase(clients_.front().first);
+    clients_.pop_front();
+  }
+  clients_.emplace_back(key, VerificationBudget(kClientShare, kClientBurstSeconds));
+  client_index_.emplace(std::move(key), std::prev(clients_.end()));
+  return clients_.back().second;
+}
+
 ProxyAuthState& ProxyAuthState::for_this_thread() {
   // Per worker thread (a connection never changes thread): no lock.
   thread_local ProxyAuthState state;
@@ -68,7 +110,8 @@ void ProxyAuthState::remember(const Digest& key) {
 }
 
 ProxyAuthResult check_proxy_authorization(const std::vector<conf::ConnectUser>& users,
-                                          const std::string_view* header, ProxyAuthState& state) {
+                                          const std::string_view* header,
+                                          std::string_view client_ip, ProxyAuthState& state) {
   if (header == nullptr) return {false, {}, "proxy authentication required"};
   // RFC 9110 11.4: credentials = auth-scheme [ 1*SP token68 ]; the scheme is
   // case-insensitive.
@@ -89,14 +132,21 @@ ProxyAuthResult check_proxy_authorization(const std::vector<conf::ConnectUser>& 
   const auto it = std::find_if(users.begin(), users.end(),
                                [&](const conf::ConnectUser& u) { return u.name == user; });
   const ProxyAuthResult wrong{false, {}, "proxy authentication failed"};
-  const std::string_view stored = it != users.end() ? it->password_hash : kDummyHash;
+  // An unknown user costs one PBKDF2 run of the configured users' usual cost.
+  const std::string stored = it != users.end() ? it->password_hash : dummy_hash(users);
   const Digest key = cache_key(stored, user, password);
   if (it != users.end() && state.cached(key)) return {true, it->name, {}};
   const auto started = state.now();
+  // The client's own budget first: its flood is refused before it reaches the worker's.
+  VerificationBudget& client = state.client_budget(client_ip);
+  if (!client.may_start(started))
+    return {false, {}, "too many proxy authentication attempts from this client, retry later", 503};
   if (!state.budget().may_start(started))
     return {false, {}, "too many proxy authentication attempts on this worker, retry later", 503};
   const bool matches = proxy::verify_password(stored, password);
-  state.budget().charge(state.now() - started);
+  const auto spent = state.now() - started;
+  client.charge(spent);
+  state.budget().charge(spent);
   if (!matches || it == users.end()) return wrong;
   state.remember(key);
   return {true, it->name, {}};
@@ -105,7 +155,7 @@ ProxyAuthResult check_proxy_authorization(const std::vector<conf::ConnectUser>& 
 bool VerificationBudget::may_start(Clock::time_point now) {
   if (last_ != Clock::time_point{}) {
     const double elapsed = std::max(0.0, std::chrono::duration<double>(now - last_).count());
-    credit_ = std::min(kVerificationBurstSeconds, credit_ + elapsed * kVerificationShare);
+    credit_ = std::min(burst_, credit_ + elapsed * share_);
   }
   last_ = now;
   return credit_ > 0;

@@ -13,14 +13,25 @@
 // it holds whatever the iterations and the CPU); beyond that a request whose credentials
 // are not in the cache gets 503 with Retry-After, while cached (already verified)
 // credentials keep working. An unknown user name costs one run against a dummy hash as
-// well, so timing does not tell which user names exist.
+// well, with the iteration count most of the configured users have (dummy_hash()), so
+// timing does not tell which user names exist.
+//
+// In front of the worker's budget each client (by IP address; IPv6 by its /64, what one
+// host usually gets) has its own, smaller one (kClientShare, kClientBurstSeconds), so a
+// flood of wrong passwords from one client gets 503 from its own budget while another
+// client's first attempt is still verified. The per-client budgets sit in a table of at
+// most kClientEntries per worker; the least recently used entry makes room (a forgotten
+// client starts again with a full burst, which the worker budget still bounds).
 #pragma once
 
 #include <array>
 #include <chrono>
 #include <functional>
+#include <list>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "conf/config.h"
@@ -38,6 +49,11 @@ struct ProxyAuthResult {
 // idle worker allows at once.
 inline constexpr double kVerificationShare = 0.25;
 inline constexpr double kVerificationBurstSeconds = 0.25;
+// The same for one client: a fifth of the worker's share; a burst that leaves the
+// worker 0.2 s of its own for the other clients.
+inline constexpr double kClientShare = 0.05;
+inline constexpr double kClientBurstSeconds = 0.05;
+inline constexpr std::size_t kClientEntries = 1024;
 
 // Credit in seconds of PBKDF2 time: refilled at kVerificationShare per second up to the
 // burst; a verification may start while the credit is positive and is charged what it
@@ -45,11 +61,16 @@ inline constexpr double kVerificationBurstSeconds = 0.25;
 class VerificationBudget {
  public:
   using Clock = std::chrono::steady_clock;
+  explicit VerificationBudget(double share = kVerificationShare,
+                              double burst = kVerificationBurstSeconds)
+      : share_(share), burst_(burst), credit_(burst) {}
   bool may_start(Clock::time_point now);
   void charge(Clock::duration spent);
 
  private:
-  double credit_ = kVerificationBurstSeconds;
+  double share_;
+  double burst_;
+  double credit_;
   Clock::time_point last_{};
 };
 
@@ -69,6 +90,9 @@ class ProxyAuthState {
   bool cached(const Digest& key) const;
   void remember(const Digest& key);
   VerificationBudget& budget() { return budget_; }
+  // The budget of the client at `client_ip` (made on first use, most recently used now).
+  VerificationBudget& client_budget(std::string_view client_ip);
+  std::size_t client_entries() const { return clients_.size(); }
   Clock::time_point now() const { return now_(); }
 
  private:
@@ -77,13 +101,21 @@ class ProxyAuthState {
   std::size_t used_ = 0;
   std::size_t next_ = 0;  // replaced next, round robin
   VerificationBudget budget_;
+  // Least recently used first; the index finds a client's entry.
+  std::list<std::pair<std::string, VerificationBudget>> clients_;
+  std::unordered_map<std::string, decltype(clients_)::iterator> client_index_;
   Now now_;
 };
 
-// `header`: the Proxy-Authorization value, or null when absent.
+// The hash an unknown user name is verified against: the iteration count most configured
+// users have (the highest among equally common ones; the default without users).
+std::string dummy_hash(const std::vector<conf::ConnectUser>& users);
+
+// `header`: the Proxy-Authorization value, or null when absent. `client_ip`: the
+// client's address (no port), whose own budget is charged.
 ProxyAuthResult check_proxy_authorization(
     const std::vector<conf::ConnectUser>& users, const std::string_view* header,
-    ProxyAuthState& state = ProxyAuthState::for_this_thread());
+    std::string_view client_ip, ProxyAuthState& state = ProxyAuthState::for_this_thread());
 
 inline constexpr std::string_view kProxyAuthenticate = R"(Basic realm="wsgate", charset="UTF-8")";
 

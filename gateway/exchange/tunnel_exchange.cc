@@ -38,8 +38,8 @@ void TunnelExchange::decide() {
   if (!settings.users.empty()) {
     const http::Field* credentials = request_.find("proxy-authorization");
     const std::string_view value = credentials != nullptr ? credentials->value : std::string_view();
-    ProxyAuthResult auth =
-        check_proxy_authorization(settings.users, credentials != nullptr ? &value : nullptr);
+    ProxyAuthResult auth = check_proxy_authorization(
+        settings.users, credentials != nullptr ? &value : nullptr, facts_.client_ip);
     if (!auth.ok && auth.status == 503) {
       // The worker's PBKDF2 budget is spent (gateway/exchange/proxy_auth.h); RFC 9110 10.2.3.
       refuse({503, std::move(auth.reason), {{"Retry-After", "1"}}});

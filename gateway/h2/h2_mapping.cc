@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "gateway/exchange/error_response.h"
+#include "metrics/text_escape.h"
 #include "proxy/codec/websocket_key.h"
 
 namespace wsgate::gateway::h2map {
@@ -50,7 +51,7 @@ std::string lowercase(std::string_view s) {
 
 http::Checked<http::RequestHead> refuse(int status, std::string reason) {
   http::Checked<http::RequestHead> m;
-  m.refusal = {status, std::move(reason), {}};
+  m.refusal = {status, metrics::printable(reason), {}};  // names and values are client bytes
   return m;
 }
 

@@ -1,11 +1,15 @@
 #include "metrics/admin/admin_server.h"
 
+#include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 
@@ -35,7 +39,14 @@ void reply_text(evhttp_request* req, int status, const char* reason, std::string
 
 }  // namespace
 
-bool bearer_token_matches(const char* header, const std::string& token) {
+TokenDigest token_digest(std::string_view token) {
+  TokenDigest d{};
+  unsigned int length = 0;
+  EVP_Digest(token.data(), token.size(), d.data(), &length, EVP_sha256(), nullptr);
+  return d;
+}
+
+bool bearer_token_matches(const char* header, const TokenDigest& token) {
   if (header == nullptr) return false;
   // RFC 6750 2.1: credentials = "Bearer" 1*SP b64token; the scheme is case-insensitive.
   constexpr std::string_view kScheme = "bearer ";
@@ -44,16 +55,56 @@ bool bearer_token_matches(const char* header, const std::string& token) {
     return false;
   std::string_view presented = h.substr(kScheme.size());
   while (!presented.empty() && presented.front() == ' ') presented.remove_prefix(1);
-  if (presented.size() != token.size()) return false;
-  return CRYPTO_memcmp(presented.data(), token.data(), token.size()) == 0;
+  // Digests of equal length: the comparison time says nothing of the token's length.
+  const TokenDigest mine = token_digest(presented);
+  return CRYPTO_memcmp(mine.data(), token.data(), token.size()) == 0;
 }
 
-AdminServer::AdminServer(event_base* base, AdminSource& source, std::string token,
+bool bearer_token_matches(const char* header, const std::string& token) {
+  return bearer_token_matches(header, token_digest(token));
+}
+
+bool host_is_admin_listener(std::string_view host_header, const std::string& host, uint16_t port) {
+  std::string_view name = host_header;
+  std::string_view port_text;
+  if (name.starts_with('[')) {  // RFC 3986 3.2.2: IP-literal
+    const auto close = name.find(']');
+    if (close == std::string_view::npos) return false;
+    port_text = name.substr(close + 1);
+    name = name.substr(1, close - 1);
+    if (!port_text.empty() && !port_text.starts_with(':')) return false;
+    if (!port_text.empty()) port_text.remove_prefix(1);
+  } else if (const auto colon = name.rfind(':'); colon != std::string_view::npos) {
+    port_text = name.substr(colon + 1);
+    name = name.substr(0, colon);
+  }
+  unsigned long got_port = 80;
+  if (!port_text.empty()) {
+    char* end = nullptr;
+    const std::string p(port_text);
+    got_port = std::strtoul(p.c_str(), &end, 10);
+    if (end == p.c_str() || *end != 0) return false;
+  }
+  if (got_port != port || name.empty()) return false;
+  std::string lower(name);
+  for (char& c : lower)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  if (lower == "localhost" || lower == host) return true;
+  // An IP literal cannot be rebound: only DNS names can point at us by surprise.
+  unsigned char buf[sizeof(in6_addr)];
+  const bool v4 = inet_pton(AF_INET, lower.c_str(), buf) == 1;
+  const bool v6 = !v4 && inet_pton(AF_INET6, lower.c_str(), buf) == 1;
+  if (!v4 && !v6) return false;
+  if (host == "0.0.0.0" || host == "::") return true;
+  if (v4) return buf[0] == 127;  // 127.0.0.0/8
+  static const unsigned char kLoopback6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  return std::memcmp(buf, kLoopback6, 16) == 0;
+}
+
+AdminServer::AdminServer(event_base* base, AdminSource& source, AdminTokens tokens,
                          std::size_t per_connection_limit)
-    : source_(source),
-      token_(std::move(token)),
-      per_connection_limit_(per_connection_limit),
-      http_(evhttp_new(base)) {
+    : source_(source), per_connection_limit_(per_connection_limit), http_(evhttp_new(base)) {
+  set_tokens(std::move(tokens));
   evhttp_set_allowed_methods(http_, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
   evhttp_set_timeout(http_, 30);
   evhttp_set_max_headers_size(http_, 16 * 1024);
@@ -65,7 +116,16 @@ AdminServer::~AdminServer() {
   if (http_ != nullptr) evhttp_free(http_);
 }
 
+void AdminServer::set_tokens(AdminTokens tokens) {
+  read_.reset();
+  write_.reset();
+  if (!tokens.read.empty()) read_ = token_digest(tokens.read);
+  if (!tokens.write.empty()) write_ = token_digest(tokens.write);
+}
+
 bool AdminServer::listen(const std::string& host, uint16_t port, std::string& error) {
+  host_ = host;
+  port_ = port;
   if (evhttp_bind_socket_with_handle(http_, host.c_str(), port) == nullptr) {
     error = "cannot listen on admin address " + conf::format_host_port(host, port) + ": " +
             std::strerror(errno);
@@ -78,10 +138,55 @@ void AdminServer::on_request(evhttp_request* req, void* self) {
   static_cast<AdminServer*>(self)->handle(req);
 }
 
-bool AdminServer::authorized(evhttp_request* req) const {
-  if (token_.empty()) return true;
+namespace {
+
+bool unauthorized(evhttp_request* req, std::string_view why) {
+  evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                    "Bearer realm=\"wsgate admin\"");
+  reply_text(req, 401, "Unauthorized", why);
+  return false;
+}
+
+}  // namespace
+
+bool AdminServer::authorize_read(evhttp_request* req) {
+  if (!read_) return true;
   const char* header = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-  return bearer_token_matches(header, token_);
+  // Both checks always run: which token matched is not visible in the time taken.
+  const bool as_reader = bearer_token_matches(header, *read_);
+  const bool as_writer = write_ && bearer_token_matches(header, *write_);
+  if (as_reader || as_writer) return true;
+  return unauthorized(req, "missing or wrong bearer token\n");
+}
+
+bool AdminServer::authorize_write(evhttp_request* req) {
+  const evkeyvalq* in = evhttp_request_get_input_headers(req);
+  if (write_) {
+    const char* header = evhttp_find_header(in, "Authorization");
+    if (bearer_token_matches(header, *write_)) return true;
+    if (read_ && bearer_token_matches(header, *read_)) {
+      reply_text(req, 403, "Forbidden",
+                 "the read token cannot change anything: use the write token\n");
+      return false;
+    }
+    return unauthorized(req, "missing or wrong bearer token (writes need the write token)\n");
+  }
+  // No write token: only a request a browser page on another site cannot make.
+  const char* host = evhttp_find_header(in, "Host");
+  if (host == nullptr || !host_is_admin_listener(host, host_, port_)) {
+    reply_text(req, 403, "Forbidden",
+               "writes without an admin write token need a Host header naming this admin "
+               "listener (localhost or its IP address and port)\n");
+    return false;
+  }
+  const char* marker = evhttp_find_header(in, "X-Wsgate-Admin");
+  if (marker == nullptr || *marker == 0) {
+    reply_text(req, 403, "Forbidden",
+               "writes without an admin write token need the header X-Wsgate-Admin: 1 "
+               "(which a web page on another site cannot send)\n");
+    return false;
+  }
+  return true;
 }
 
 void AdminServer::handle(evhttp_request* req) {
@@ -115,11 +220,7 @@ void AdminServer::handle(evhttp_request* req) {
 
   if (path != "/metrics" && path != "/connections")
     return reply_text(req, 404, "Not Found", "not found (try /metrics, /connections, /)\n");
-  if (!authorized(req)) {
-    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                      "Bearer realm=\"wsgate admin\"");
-    return reply_text(req, 401, "Unauthorized", "missing or wrong bearer token\n");
-  }
+  if (!authorize_read(req)) return;
   if (path == "/metrics") {
     const bool per_connection = per_connection_limit_ > 0;
     const ScrapeResult r = source_.scrape(/*with_connections=*/per_connection);
@@ -149,11 +250,7 @@ void AdminServer::handle_reload(evhttp_request* req) {
     evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
     return reply_text(req, 405, "Method Not Allowed", "use POST /reload\n");
   }
-  if (!authorized(req)) {
-    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                      "Bearer realm=\"wsgate admin\"");
-    return reply_text(req, 401, "Unauthorized", "missing or wrong bearer token\n");
-  }
+  if (!authorize_write(req)) return;
   const ReloadResult r = source_.reload();
   if (r.ok) return reply_text(req, 200, "OK", "reloaded: " + r.message + "\n");
   return reply_text(req, 400, "Bad Request", "not reloaded: " + r.message + "\n");
@@ -161,11 +258,7 @@ void AdminServer::handle_reload(evhttp_request* req) {
 
 void AdminServer::handle_close(evhttp_request* req, CloseRequest& request,
                                const std::string& path_error, const char* query) {
-  if (!authorized(req)) {
-    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                      "Bearer realm=\"wsgate admin\"");
-    return reply_text(req, 401, "Unauthorized", "missing or wrong bearer token\n");
-  }
+  if (!authorize_write(req)) return;
   if (!path_error.empty()) return reply_text(req, 400, "Bad Request", path_error + "\n");
   const std::string error = parse_close_query(query != nullptr ? query : "", request);
   if (!error.empty()) return reply_text(req, 400, "Bad Request", error + "\n");

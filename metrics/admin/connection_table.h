@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "metrics/connection_stats.h"
+#include "metrics/text_escape.h"
 #include "metrics/worker_metrics.h"
 
 namespace wsgate::metrics {
@@ -55,8 +56,5 @@ std::string percent_decode(std::string_view s, bool plus_is_space = true);
 // string fn returns (an error for the client) and returns it; "" when all were taken.
 std::string for_each_query_parameter(
     std::string_view query, const std::function<std::string(std::string_view, std::string)>& fn);
-
-// JSON string escaping (RFC 8259 7), shared with the JSON access log.
-void append_json_string(std::string& out, std::string_view s);
 
 }  // namespace wsgate::metrics

@@ -36,13 +36,24 @@ const std::vector<SpecialRange>& special_ranges() {
       {"loopback 127.0.0.0/8", v4(127, 0, 0, 0, 8)},
       {"link-local 169.254.0.0/16", v4(169, 254, 0, 0, 16)},
       {"private 172.16.0.0/12", v4(172, 16, 0, 0, 12)},
+      {"IETF protocol assignments 192.0.0.0/24", v4(192, 0, 0, 0, 24)},
       {"private 192.168.0.0/16", v4(192, 168, 0, 0, 16)},
+      {"benchmarking 198.18.0.0/15", v4(198, 18, 0, 0, 15)},  // RFC 2544
       {"multicast 224.0.0.0/4", v4(224, 0, 0, 0, 4)},
       {"reserved 240.0.0.0/4", v4(240, 0, 0, 0, 4)},  // includes broadcast 255.255.255.255
       {"unspecified ::/128", v6({}, 128)},
       {"loopback ::1/128", v6({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128)},
+      // After :: and ::1, which it contains: the first match names the range, so a rule
+      // inside ::/96 never opens loopback. RFC 4291 2.5.5.1 (deprecated IPv4-compatible).
+      {"IPv4-compatible ::/96", v6({}, 96)},
+      // NAT64 prefixes (RFC 6052 2.1, RFC 8215) and 6to4 (RFC 3056) embed an IPv4
+      // address the translator or relay reaches on our behalf: loopback, 10/8, ...
+      {"NAT64 64:ff9b::/96", v6({0x00, 0x64, 0xff, 0x9b}, 96)},
+      {"local-use NAT64 64:ff9b:1::/48", v6({0x00, 0x64, 0xff, 0x9b, 0x00, 0x01}, 48)},
+      {"6to4 2002::/16", v6({0x20, 0x02}, 16)},
       {"unique local fc00::/7", v6({0xfc}, 7)},
       {"link-local fe80::/10", v6({0xfe, 0x80}, 10)},
+      {"site-local fec0::/10", v6({0xfe, 0xc0}, 10)},  // RFC 3879: deprecated, still routed
       {"multicast ff00::/8", v6({0xff}, 8)},
   };
   return ranges;

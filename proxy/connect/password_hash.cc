@@ -56,6 +56,18 @@ std::string hash_password(std::string_view password, unsigned iterations) {
          base64(salt.data(), salt.size()) + "$" + base64(hash.data(), hash.size());
 }
 
+unsigned hash_iterations(std::string_view stored) {
+  if (!stored.starts_with(kScheme) || stored.size() <= kScheme.size() ||
+      stored[kScheme.size()] != '$')
+    return 0;
+  stored.remove_prefix(kScheme.size() + 1);
+  const auto d1 = stored.find('$');
+  if (d1 == std::string_view::npos) return 0;
+  unsigned iterations = 0;
+  const auto [rest, ec] = std::from_chars(stored.data(), stored.data() + d1, iterations);
+  return ec == std::errc() && rest == stored.data() + d1 ? iterations : 0;
+}
+
 bool verify_password(std::string_view stored, std::string_view password) {
   if (!stored.starts_with(kScheme) || stored.size() <= kScheme.size() ||
       stored[kScheme.size()] != '$')

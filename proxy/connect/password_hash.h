@@ -13,6 +13,9 @@ inline constexpr unsigned kDefaultPbkdf2Iterations = 100000;
 std::string hash_password(std::string_view password,
                           unsigned iterations = kDefaultPbkdf2Iterations);
 
+// The iteration count of a stored hash, or 0 when `stored` is malformed.
+unsigned hash_iterations(std::string_view stored);
+
 // True when `password` matches `stored` (compared in constant time). A malformed
 // `stored` never matches.
 bool verify_password(std::string_view stored, std::string_view password);

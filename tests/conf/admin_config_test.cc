@@ -44,7 +44,8 @@ TEST_CASE("[admin] defaults to 127.0.0.1:9090 without a token") {
   CHECK(r.config->admin.enabled);
   CHECK(r.config->admin.address.host == "127.0.0.1");
   CHECK(r.config->admin.address.port == 9090);
-  CHECK(r.config->admin.token.empty());
+  CHECK(r.config->admin.read_token.empty());
+  CHECK(r.config->admin.write_token.empty());
   CHECK_FALSE(r.config->admin.per_connection_metrics);
   CHECK(r.config->admin.per_connection_limit == 1000);
 }
@@ -70,7 +71,8 @@ TEST_CASE("[admin] address and token") {
   REQUIRE(r.config);
   CHECK(r.config->admin.address.host == "::1");
   CHECK(r.config->admin.address.port == 9100);
-  CHECK(r.config->admin.token == "abc-123_x=");
+  CHECK(r.config->admin.read_token == "abc-123_x=");
+  CHECK(r.config->admin.write_token == "abc-123_x=");
 }
 
 TEST_CASE("[admin] errors") {
@@ -98,4 +100,28 @@ TEST_CASE("access_log_format") {
   CHECK(text.config->access_log_format == AccessLogFormat::Text);
   CHECK(error("access_log_format = \"xml\"\n") ==
         R"(t.toml:1:21: access_log_format: expected one of: "text", "json", got "xml")");
+}
+
+TEST_CASE("[admin] read and write tokens, token files, and their conflicts") {
+  const LoadResult split = load("", "[admin]\nread_token = \"r-1\"\nwrite_token = \"w-2\"\n");
+  REQUIRE(split.config);
+  CHECK(split.config->admin.read_token == "r-1");
+  CHECK(split.config->admin.write_token == "w-2");
+  const LoadResult only_write = load("", "[admin]\nwrite_token = \"w-2\"\n");
+  REQUIRE(only_write.config);
+  CHECK(only_write.config->admin.read_token.empty());
+
+  // Conflicts name the second key's position; the token is never echoed.
+  const std::string both = error("", "[admin]\ntoken = \"sec\"\ntoken_file = \"x\"\n");
+  CHECK(both.find("t.toml:11:") != std::string::npos);
+  CHECK(both.find("admin.token_file: at most one of token and token_file") != std::string::npos);
+  const std::string mixed = error("", "[admin]\ntoken = \"sec\"\nread_token = \"x\"\n");
+  CHECK(mixed.find("t.toml:11:") != std::string::npos);
+  CHECK(mixed.find("admin.read_token: at most one of token") != std::string::npos);
+  CHECK(mixed.find("sec") == std::string::npos);
+  const std::string missing = error("", "[admin]\nwrite_token_file = \"no/such.token\"\n");
+  CHECK(missing.find("t.toml:10:") != std::string::npos);
+  CHECK(missing.find("admin.write_token_file: cannot read no/such.token") != std::string::npos);
+  CHECK(error("", "[admin]\nread_token = \"has space\"\n")
+            .find("admin.read_token: expected a non-empty token") != std::string::npos);
 }

@@ -68,6 +68,8 @@ class Admin:
             token = self.token if token == "default" else token
             if token is not None:
                 headers["Authorization"] = f"Bearer {token}"
+            if method == "POST":
+                headers["X-Wsgate-Admin"] = "1"  # writes without a write token need it
             conn.request(method, path, headers=headers)
             resp = conn.getresponse()
             return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()

@@ -88,11 +88,15 @@ async def curl(*args: str, timeout: float = 20) -> tuple[int, bytes, bytes]:
 
 
 async def raw_connect(gw_port: int, target: str, headers: str = "",
-                      timeout: float = 10.0) -> tuple[socket.socket, bytes]:
+                      timeout: float = 10.0,
+                      source: Optional[str] = None) -> tuple[socket.socket, bytes]:
     """Opens a socket to the gateway, sends CONNECT `target`, reads the response head.
-    Returns (blocking socket, head bytes); the socket is positioned after the head."""
+    Returns (blocking socket, head bytes); the socket is positioned after the head.
+    `source`: the client's address (any of 127.0.0.0/8), e.g. to be another client."""
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if source is not None:
+        sock.bind((source, 0))
     sock.setblocking(False)
     await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", gw_port)), timeout)
     request = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{headers}\r\n".encode()

@@ -45,7 +45,8 @@ def post_sync(port: int, path: str, token: Optional[str], method: str = "POST",
               timeout: float = 20.0) -> tuple[int, dict, str]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        headers = {"Content-Length": "0"}
+        # Writes without a write token need it (and a Host naming the admin listener).
+        headers = {"Content-Length": "0", "X-Wsgate-Admin": "1"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         conn.request(method, path, headers=headers)

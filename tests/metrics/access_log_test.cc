@@ -60,3 +60,53 @@ TEST_CASE("a tunnel's access line says how it ended instead of a close code") {
             R"("close_code":null,"closed_by":"upstream","tunnel_end":"upstream_reset")") !=
         std::string::npos);
 }
+
+namespace {
+
+AccessRecord hostile_record() {
+  AccessRecord r;
+  r.client = "127.0.0.1:5000";
+  r.listener = "public";
+  r.route = "-";
+  r.upstream = "-";
+  r.status = 400;
+  // A target and a reason (which may quote a header) a client wrote to forge lines and
+  // drive a terminal: CR, LF, ESC, DEL, a C1 CSI, an invalid UTF-8 byte, quote, backslash.
+  r.target = "x\r\naccess ts=now client=forged \x1b[2J\x7f\xc2\x9b\xff\"\\";
+  r.reason = "bad header \"a\nb\" \t";
+  return r;
+}
+
+bool only_printable_ascii(std::string_view line) {
+  for (std::size_t i = 0; i + 1 < line.size(); ++i) {
+    const auto c = static_cast<unsigned char>(line[i]);
+    if (c < 0x20 || c >= 0x7f) return false;
+  }
+  return line.back() == '\n';
+}
+
+}  // namespace
+
+TEST_CASE("access lines escape control bytes, quotes and non-UTF-8 in every field") {
+  const std::string text = format_access_line(hostile_record());
+  INFO(text);
+  CHECK(only_printable_ascii(text));
+  CHECK(text.find('\n') == text.size() - 1);  // exactly one line
+  CHECK(text.find(R"( target="x\r\naccess ts=now client=forged \x1b[2J\x7f\u009b\xff\"\\")") !=
+        std::string::npos);
+  CHECK(text.find(R"( reason="bad header \"a\nb\" \t")") != std::string::npos);
+
+  const std::string json = format_access_json(hostile_record());
+  INFO(json);
+  CHECK(only_printable_ascii(json));
+  CHECK(
+      json.find(R"("target":"x\r\naccess ts=now client=forged \u001b[2J\u007f\u009b\u00ff\"\\")") !=
+      std::string::npos);
+
+  // Plain UTF-8 (not control characters) stays readable in both.
+  AccessRecord r = hostile_record();
+  r.target = "caf\xc3\xa9.example:443";
+  r.reason = "";
+  CHECK(format_access_line(r).find(" target=caf\xc3\xa9.example:443") != std::string::npos);
+  CHECK(format_access_json(r).find("\"target\":\"caf\xc3\xa9.example:443\"") != std::string::npos);
+}

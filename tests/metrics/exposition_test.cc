@@ -63,7 +63,7 @@ TEST_CASE("traffic by direction and opcode, closes by side and code") {
   s.upstream_to_client.count_payload(0x2, 300);
   s.upstream_to_client.count_message(0x2);
   s.upstream_to_client.count_frame(0xA, 2);
-  s.closes[{Side::Gateway, 1009}] = 2;
+  s.closes[{Side::Gateway, "1009"}] = 2;
   const std::string text = render(s);
   CHECK(has_line(text, R"(wsgate_frames_total{direction="client_to_upstream",opcode="text"} 1)"));
   CHECK(has_line(text, R"(wsgate_bytes_total{direction="client_to_upstream",opcode="text"} 100)"));
@@ -75,6 +75,39 @@ TEST_CASE("traffic by direction and opcode, closes by side and code") {
       has_line(text, R"(wsgate_messages_total{direction="upstream_to_client",opcode="binary"} 1)"));
   CHECK(has_line(text, R"(wsgate_messages_total{direction="upstream_to_client",opcode="text"} 0)"));
   CHECK(has_line(text, R"(wsgate_closes_total{side="gateway",code="1009"} 2)"));
+}
+
+TEST_CASE("close codes a peer chooses are bucketed, so the series stay bounded") {
+  // Issue 14 item 8: a peer may send any code; only RFC 6455 7.4.1 (and the IANA
+  // registry's 1012-1014) codes are labelled as themselves.
+  WorkerMetrics w;
+  auto end = [&w](Side side, uint16_t code) {
+    ConnectionStats st;
+    st.closed_by = side;
+    st.close_code = code;
+    w.relay_ended(nullptr, st, 1.0);
+  };
+  for (uint32_t code = 0; code <= 65535; code += 1) end(Side::Client, static_cast<uint16_t>(code));
+  end(Side::Gateway, 1009);
+  const std::string text = render(w.totals());
+  std::size_t series = 0;
+  for (std::size_t at = text.find("\nwsgate_closes_total{"); at != std::string::npos;
+       at = text.find("\nwsgate_closes_total{", at + 1))
+    ++series;
+  CHECK(series <= 20);
+  CHECK(has_line(text, R"(wsgate_closes_total{side="client",code="1000"} 1)"));
+  CHECK(has_line(text, R"(wsgate_closes_total{side="client",code="1006"} 1)"));
+  CHECK(has_line(text, R"(wsgate_closes_total{side="client",code="1011"} 1)"));
+  CHECK(has_line(text, R"(wsgate_closes_total{side="client",code="1014"} 1)"));
+  CHECK(has_line(text, R"(wsgate_closes_total{side="client",code="registered"} 1000)"));
+  CHECK(has_line(text, R"(wsgate_closes_total{side="client",code="private"} 1000)"));
+  // 0-999, 1004, 1016-2999, 5000-65535: codes no Close frame may carry (RFC 6455 7.4.2).
+  CHECK(has_line(text, R"(wsgate_closes_total{side="client",code="invalid"} 63521)"));
+  CHECK(has_line(text, R"(wsgate_closes_total{side="gateway",code="1009"} 1)"));
+  CHECK(close_code_label(4999) == "private");
+  CHECK(close_code_label(3000) == "registered");
+  CHECK(close_code_label(1004) == "invalid");
+  CHECK(close_code_label(1015) == "1015");
 }
 
 TEST_CASE("histograms are cumulative and end with +Inf") {

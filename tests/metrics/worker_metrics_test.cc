@@ -74,7 +74,7 @@ TEST_CASE("a worker counts handshakes, gauges and ended connections") {
   CHECK(t.client_to_upstream.messages == 3);
   CHECK(t.client_to_upstream.bytes == 318);
   CHECK(t.upstream_to_client.bytes == 306);
-  CHECK(t.closes.at({Side::Client, 1000}) == 1);
+  CHECK(t.closes.at({Side::Client, "1000"}) == 1);
   CHECK(t.handshake_duration.count() == 2);
   CHECK(t.connection_duration.count() == 1);
   CHECK(t.connection_duration.sum() == doctest::Approx(12.5));
@@ -115,7 +115,7 @@ TEST_CASE("snapshots of several workers merge into exact sums") {
   CHECK(all.client_to_upstream.messages == 7);
   CHECK(all.upstream_to_client.text_messages == 7);
   CHECK(all.client_to_upstream.bytes == 7 * 16);
-  CHECK(all.closes.at({Side::Upstream, 1011}) == 1);
+  CHECK(all.closes.at({Side::Upstream, "1011"}) == 1);
   CHECK(all.handshake_duration.count() == 3);
   // Buckets: 0.001 twice (le=0.001), 0.3 once (le=0.5).
   CHECK(all.handshake_duration.counts()[1] == 2);

@@ -35,8 +35,13 @@ TEST_CASE("proxy auth: wrong passwords beyond the budget get 503, cached credent
   auto fake_now = Clock::time_point{} + std::chrono::hours(1);
   gateway::ProxyAuthState state([&] { return fake_now += milliseconds(40); });
   const std::vector<conf::ConnectUser> users = {{"dave", proxy::hash_password("pw", 1000), {}}};
+  // Every attempt from another client: this test is about the worker's budget alone.
+  int client = 0;
   const auto check = [&](std::string_view header) {
-    return gateway::check_proxy_authorization(users, &header, state);
+    const std::string ip =
+        "10.0." + std::to_string(client / 250) + "." + std::to_string(client % 250 + 1);
+    ++client;
+    return gateway::check_proxy_authorization(users, &header, ip, state);
   };
   const std::string_view good = "Basic ZGF2ZTpwdw==";   // dave:pw
   const std::string_view wrong = "Basic ZGF2ZTpubw==";  // dave:no
@@ -70,4 +75,75 @@ TEST_CASE("proxy auth: each worker thread has its own state") {
   std::thread([&] { other_state = &gateway::ProxyAuthState::for_this_thread(); }).join();
   CHECK(main_state != other_state);
   CHECK(main_state == &gateway::ProxyAuthState::for_this_thread());
+}
+
+TEST_CASE("proxy auth: one client's flood spends its own budget, not another client's") {
+  // Issue 14 item 9. The same stepped clock: each verification costs 40 ms.
+  using Clock = gateway::ProxyAuthState::Clock;
+  auto fake_now = Clock::time_point{} + std::chrono::hours(1);
+  gateway::ProxyAuthState state([&] { return fake_now += milliseconds(40); });
+  const std::vector<conf::ConnectUser> users = {{"dave", proxy::hash_password("pw", 1000), {}}};
+  const auto check = [&](std::string_view header, std::string_view ip) {
+    return gateway::check_proxy_authorization(users, &header, ip, state);
+  };
+  const std::string_view good = "Basic ZGF2ZTpwdw==";   // dave:pw
+  const std::string_view wrong = "Basic ZGF2ZTpubw==";  // dave:no
+  CHECK(check(good, "192.0.2.9").ok);                   // cached from now on
+  int verified = 0;
+  for (int i = 0; i < 100; ++i) {
+    const gateway::ProxyAuthResult r = check(wrong, "192.0.2.1");
+    CHECK_FALSE(r.ok);
+    if (r.status == 407) ++verified;
+    if (r.status == 503) CHECK(r.reason.find("from this client") != std::string::npos);
+  }
+  // 50 ms of client burst (2 verifications), then 5% of the time: each 503 reads the
+  // clock once (40 ms, 2 ms of refill), so one more every ~20 attempts: about 7 of the
+  // 100, where the worker's budget alone would verify 10 at once and then one in three.
+  CHECK(verified >= 2);
+  CHECK(verified <= 9);
+  // Another client's first attempts are verified: the worker budget was hardly touched.
+  for (const char* other : {"192.0.2.2", "192.0.2.3", "2001:db8::1"}) {
+    const gateway::ProxyAuthResult r = check(wrong, other);
+    INFO(other, " ", r.reason);
+    CHECK(r.status == 407);
+  }
+  // The same /64 is the same client: 2001:db8::1 spends the budget 2001:db8::2 would use.
+  for (int i = 0; i < 3; ++i) check(wrong, "2001:db8::1");
+  CHECK(check(wrong, "2001:db8::2").status == 503);
+  CHECK(check(wrong, "2001:db8:0:1::2").status == 407);
+  // Cached credentials pass whatever the client's budget says.
+  CHECK(check(good, "192.0.2.1").ok);
+}
+
+TEST_CASE("proxy auth: the client table is bounded, least recently used first out") {
+  gateway::ProxyAuthState state;
+  for (int i = 0; i < 3000; ++i)
+    state.client_budget("10." + std::to_string(i / 65536) + "." + std::to_string(i / 256 % 256) +
+                        "." + std::to_string(i % 256));
+  CHECK(state.client_entries() == gateway::kClientEntries);
+}
+
+TEST_CASE("proxy auth: an unknown user costs what the configured users cost") {
+  // The dummy hash has the iteration count most users have, not a fixed 100,000.
+  const std::vector<conf::ConnectUser> users = {{"a", proxy::hash_password("x", 2000), {}},
+                                                {"b", proxy::hash_password("y", 2000), {}},
+                                                {"c", proxy::hash_password("z", 3000), {}}};
+  CHECK(proxy::hash_iterations(gateway::dummy_hash(users)) == 2000);
+  CHECK(proxy::hash_iterations(gateway::dummy_hash({})) == proxy::kDefaultPbkdf2Iterations);
+  // In time too: the fastest of five runs each, known user (wrong password) vs unknown.
+  // A 100,000-iteration dummy would take ~50 times as long as these 2,000-iteration runs.
+  const auto fastest = [&](std::string_view header) {
+    auto best = std::chrono::steady_clock::duration::max();
+    for (int i = 0; i < 5; ++i) {
+      gateway::ProxyAuthState fresh;  // full budgets every time
+      const auto t0 = std::chrono::steady_clock::now();
+      CHECK(gateway::check_proxy_authorization(users, &header, "192.0.2.1", fresh).status == 407);
+      best = std::min(best, std::chrono::steady_clock::now() - t0);
+    }
+    return best;
+  };
+  const auto known = fastest("Basic YTpubw==");    // a:no
+  const auto unknown = fastest("Basic enp6Om5v");  // zzz:no
+  CHECK(unknown < known * 5);
+  CHECK(known < unknown * 5);
 }

@@ -265,3 +265,27 @@ TEST_CASE("h1 -> h2 response: bodies without Content-Length run until the end") 
       h1_response_to_h2(parse_response("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"));
   CHECK_FALSE(empty.has_body);
 }
+
+TEST_CASE("h2 request: refusal reasons never echo raw control bytes from the client") {
+  // Issue 14 item 5: reasons reach the access log and the refusal body; a name or value
+  // with CR, LF or ESC must come out escaped, whatever field it was in.
+  const Fields good = rfc8441_request();
+  Fields name = good;
+  name.push_back({"X-\x1b[2J\r\naccess forged", "1"});
+  Fields unknown = good;
+  unknown.insert(unknown.begin(), {":x\r\n\x1b", "1"});
+  const Fields fields[] = {name, unknown, replace(good, ":protocol", "w\x1b\r\nx"),
+                           replace(good, ":path", "c\x7f\x1b"),
+                           remove(replace(good, ":method", "G\x1b\r\n"), ":protocol")};
+  for (const auto& f : fields) {
+    const Mapped m = map(f);
+    INFO(m.refusal.reason);
+    CHECK(m.refusal.status >= 400);
+    CHECK_FALSE(m.refusal.reason.empty());
+    for (const char c : m.refusal.reason) {
+      const auto u = static_cast<unsigned char>(c);
+      CHECK((u >= 0x20 && u < 0x7f));
+    }
+  }
+  CHECK(map(name).refusal.reason.find(R"("X-\x1b[2J\r\naccess forged")") != std::string::npos);
+}

@@ -18,6 +18,37 @@ TEST_CASE("bearer token check") {
   CHECK_FALSE(bearer_token_matches("s3cr3t-T0ken", token));
 }
 
+TEST_CASE("admin writes without a write token: the Host must name the admin listener") {
+  // DNS rebinding brings the attacker's name in Host; IP literals cannot be rebound.
+  CHECK(host_is_admin_listener("127.0.0.1:9090", "127.0.0.1", 9090));
+  CHECK(host_is_admin_listener("localhost:9090", "127.0.0.1", 9090));
+  CHECK(host_is_admin_listener("LocalHost:9090", "127.0.0.1", 9090));
+  CHECK(host_is_admin_listener("127.0.0.2:9090", "127.0.0.1", 9090));
+  CHECK(host_is_admin_listener("[::1]:9090", "::1", 9090));
+  CHECK(host_is_admin_listener("10.1.2.3:9090", "10.1.2.3", 9090));
+  CHECK(host_is_admin_listener("10.1.2.3:9090", "0.0.0.0", 9090));
+  CHECK(host_is_admin_listener("[2001:db8::1]:9090", "::", 9090));
+  CHECK(host_is_admin_listener("localhost", "127.0.0.1", 80));
+  CHECK_FALSE(host_is_admin_listener("evil.example:9090", "127.0.0.1", 9090));
+  CHECK_FALSE(host_is_admin_listener("evil.example:9090", "0.0.0.0", 9090));
+  CHECK_FALSE(host_is_admin_listener("127.0.0.1:9091", "127.0.0.1", 9090));
+  CHECK_FALSE(host_is_admin_listener("127.0.0.1", "127.0.0.1", 9090));
+  CHECK_FALSE(host_is_admin_listener("10.9.9.9:9090", "10.1.2.3", 9090));
+  CHECK_FALSE(host_is_admin_listener("[::1:9090", "::1", 9090));
+  CHECK_FALSE(host_is_admin_listener("127.0.0.1:90x", "127.0.0.1", 9090));
+  CHECK_FALSE(host_is_admin_listener("", "127.0.0.1", 9090));
+  CHECK_FALSE(host_is_admin_listener("localhost.evil.example:9090", "127.0.0.1", 9090));
+}
+
+TEST_CASE("bearer tokens compare by digest, so a wrong length is just a mismatch") {
+  const TokenDigest d = token_digest("s3cr3t-T0ken");
+  CHECK(bearer_token_matches("Bearer s3cr3t-T0ken", d));
+  CHECK(bearer_token_matches("Bearer   s3cr3t-T0ken", d));
+  CHECK_FALSE(bearer_token_matches("Bearer s", d));
+  CHECK_FALSE(bearer_token_matches("Bearer ", d));
+  CHECK_FALSE(bearer_token_matches(("Bearer " + std::string(10000, 'x')).c_str(), d));
+}
+
 TEST_CASE("connection filter parsing") {
   ConnectionFilter f;
   CHECK(parse_connection_filter("route=chat%2Fv1&server=10.0.0.1%3A9000&limit=5", f).empty());

@@ -124,6 +124,42 @@ TEST_CASE("connect: special ranges, IPv4-mapped IPv6 unwrapped") {
   CHECK(addr("::ffff:127.0.0.1").family == AF_INET);
 }
 
+TEST_CASE("connect: translation, 6to4, site-local and IETF/benchmark ranges are special") {
+  // Issue 14 item 12: NAT64 (RFC 6052, RFC 8215), IPv4-compatible (RFC 4291 2.5.5.1),
+  // 6to4 (RFC 3056), site-local (RFC 3879), IETF protocol assignments (RFC 6890) and
+  // benchmarking (RFC 2544) addresses reach private or internal hosts by other names.
+  for (const char* special :
+       {"64:ff9b::7f00:1", "64:ff9b::a00:1", "64:ff9b::808:808", "64:ff9b:1::1",
+        "64:ff9b:1:ffff::1", "::7f00:1", "::808:808", "2002:7f00:1::1", "2002::1", "fec0::1",
+        "feff::1", "192.0.0.1", "192.0.0.255", "198.18.0.1", "198.19.255.255"}) {
+    INFO(special);
+    CHECK(special_range(addr(special)).has_value());
+  }
+  for (const char* pub : {"64:ff9b:2::1", "2003::1", "192.0.1.1", "198.20.0.1", "198.17.255.255",
+                          "fe00::1", "::1:0:0:1"}) {
+    INFO(pub);
+    CHECK_FALSE(special_range(addr(pub)).has_value());
+  }
+  const std::vector<conf::ConnectRule> everything = {cidr_rule("0.0.0.0/0", {{1, 65535}}),
+                                                     cidr_rule("::/0", {{1, 65535}})};
+  CHECK_FALSE(check_address(everything, "", addr("64:ff9b::7f00:1"), 80).allowed);
+  CHECK_FALSE(check_address(everything, "", addr("2002:a00:1::1"), 80).allowed);
+  CHECK_FALSE(check_address(everything, "", addr("198.18.0.1"), 80).allowed);
+  CHECK(check_address(everything, "", addr("64:ff9b::7f00:1"), 80).reason ==
+        "[64:ff9b::7f00:1]:80 is in the NAT64 64:ff9b::/96 range, allowed only by a cidr rule "
+        "inside it");
+  // An explicit rule inside the range opens it.
+  const std::vector<conf::ConnectRule> nat64 = {cidr_rule("64:ff9b::/96", {{443, 443}})};
+  CHECK(check_address(nat64, "", addr("64:ff9b::808:808"), 443).allowed);
+  const std::vector<conf::ConnectRule> bench = {cidr_rule("198.18.0.0/16", {{80, 80}})};
+  CHECK(check_address(bench, "", addr("198.18.3.4"), 80).allowed);
+  CHECK_FALSE(check_address(bench, "", addr("198.19.3.4"), 80).allowed);
+  // ::/96 does not swallow the narrower loopback: a ::/96 rule leaves ::1 closed.
+  const std::vector<conf::ConnectRule> compat = {cidr_rule("::/96", {{80, 80}})};
+  CHECK(check_address(compat, "", addr("::808:808"), 80).allowed);
+  CHECK_FALSE(check_address(compat, "", addr("::1"), 80).allowed);
+}
+
 TEST_CASE("connect: default deny") {
   CHECK_FALSE(check_name({}, "example.com", 443).allowed);
   CHECK_FALSE(check_address({}, "", addr("8.8.8.8"), 443).allowed);

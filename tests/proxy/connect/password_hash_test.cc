@@ -27,9 +27,9 @@ TEST_CASE("proxy auth: Basic credentials against the users") {
       {"alice", proxy::hash_password("pw:with:colons", 1000), {}}};
   const auto check = [&](const char* header) {
     const std::string_view v(header);
-    return gateway::check_proxy_authorization(users, &v);
+    return gateway::check_proxy_authorization(users, &v, "192.0.2.1");
   };
-  CHECK_FALSE(gateway::check_proxy_authorization(users, nullptr).ok);
+  CHECK_FALSE(gateway::check_proxy_authorization(users, nullptr, "192.0.2.1").ok);
   // "alice:pw:with:colons"
   const auto ok = check("Basic YWxpY2U6cHc6d2l0aDpjb2xvbnM=");
   CHECK(ok.ok);
