@@ -88,6 +88,9 @@ struct UpstreamServer : HostPort {
   unsigned weight = 1;           // share of new connections relative to the others, 1..1000
   unsigned max_connections = 0;  // 0: no limit; at the limit the server is skipped
   bool backup = false;           // used only when no non-backup server is available
+  // A member found by DNS (resolve_interval): `host` is its address, `name` the host name
+  // it was found by, which TLS sends as SNI and verifies (RFC 6125). "" = `host` is it.
+  std::string name;
 };
 
 // least_conn is the default: WebSocket connections live long, so the number a server

@@ -65,13 +65,15 @@ void UpstreamConnector::try_next(int last_status, std::string last_reason) {
     return;
   }
   current_ = *next;
+  tls_name_ = next->name.empty() ? next->host : next->name;
   const conf::HostPort& server = current_;
   attempts_++;
   state_ = State::Connecting;
   if (tls_ != nullptr) {
     // wss:// upstream: BEV_EVENT_CONNECTED fires once the TLS handshake (with
     // certificate and name verification) is done, within the same connect timeout.
-    bev_.reset(bufferevent_openssl_socket_new(base_, -1, tls_->new_ssl(server.host),
+    // A DNS-found member is verified as the name it was found by, not as its address.
+    bev_.reset(bufferevent_openssl_socket_new(base_, -1, tls_->new_ssl(tls_name_),
                                               BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE));
     bufferevent_openssl_set_allow_dirty_shutdown(bev_.get(), 1);
   } else {

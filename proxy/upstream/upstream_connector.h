@@ -74,6 +74,7 @@ class UpstreamConnector {
   const tls::ClientContext* tls_;
   ServerSelection servers_;
   conf::HostPort current_;  // the server of the attempt in progress (or the last one)
+  std::string tls_name_;    // its name for TLS: the configured name of a DNS-found member
   std::string request_;
   UpstreamTimeouts timeouts_;
   Done done_;

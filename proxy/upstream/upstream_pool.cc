@@ -141,6 +141,7 @@ std::pair<std::vector<std::string>, std::vector<std::string>> Pool::set_addresse
     });
     if (known) continue;
     conf::UpstreamServer member = configured;
+    member.name = configured.host;  // TLS: SNI and verification by the configured name
     member.host = ip;
     member.text = conf::format_host_port(ip, configured.port);
     added.push_back(member.text);

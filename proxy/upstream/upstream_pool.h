@@ -60,8 +60,8 @@ struct ServerState {
   ServerState(const conf::UpstreamServer& c, std::size_t index,
               std::shared_ptr<ServerState> before);
 
-  // For a member found by DNS: host is its address, text "address:port", the rest (weight,
-  // max_connections, backup) as configured for the name.
+  // For a member found by DNS: host is its address, name the configured host name (for
+  // TLS), text "address:port", the rest (weight, max_connections, backup) as configured.
   const conf::UpstreamServer config;
   const std::size_t config_index;        // the configured server it comes from
   std::atomic<std::uint32_t> active{0};  // connections held or being opened, all workers
