@@ -12,6 +12,7 @@
 //  - the ACL never allows more than its contract (no false allow): an allowed address
 //    is covered by a rule for that port, and an address in a special range only by a
 //    cidr rule that lies inside that range; check_name allows only what some rule can;
+//  - nor less: rules only ever allow, so what one rule allows alone the whole set allows;
 //  - every refusal reason is one line (for a target that is: the error quotes it, and
 //    the HTTP/1.1 parser lets only visible ASCII into a request-target).
 #include <arpa/inet.h>
@@ -64,6 +65,8 @@ const std::vector<std::vector<conf::ConnectRule>>& rule_sets() {
       {cidr_rule("0.0.0.0", 0, 1, 65535), cidr_rule("::", 0, 1, 65535)},
       {cidr_rule("127.0.0.1", 32, 8080, 8080), cidr_rule("192.168.0.0", 16, 1, 1024),
        host_rule("*", 443, 443)},
+      {host_rule("*.example.com", 443, 443), cidr_rule("0.0.0.0", 0, 80, 80),
+       cidr_rule("::", 0, 80, 80)},
   };
   return sets;
 }
@@ -82,6 +85,8 @@ void check_acl(const std::vector<conf::ConnectRule>& rules, std::string_view nam
   const acl::Decision d = acl::check_address(rules, name, a, port);
   if (!d.allowed) {
     FUZZ_CHECK(!d.reason.empty() && is_one_line(d.reason));
+    // Rules only allow: what one of them allows alone, all of them allow together.
+    for (const auto& rule : rules) FUZZ_CHECK(!acl::check_address({rule}, name, a, port).allowed);
     return;
   }
   const auto special = acl::special_range(a);
@@ -135,7 +140,14 @@ void check_authority(std::string_view text) {
           (rule.network || acl::host_matches(rule.host, a.host)))
         some_rule = true;
     FUZZ_CHECK(some_rule);
-    if (a.is_ip) check_acl(rules, "", *acl::parse_address(a.host), a.port);
+    if (a.is_ip) {
+      check_acl(rules, "", *acl::parse_address(a.host), a.port);
+      continue;
+    }
+    // A name: check the addresses it might resolve to, public and special.
+    for (const char* resolved : {"93.184.216.34", "2606:2800:220:1::1", "10.1.2.3", "127.0.0.1",
+                                 "fd00::1", "::ffff:192.168.1.1"})
+      check_acl(rules, a.host, *acl::parse_address(resolved), a.port);
   }
 }
 
