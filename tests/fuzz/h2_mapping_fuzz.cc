@@ -11,7 +11,7 @@
 //    head_length == its size) or refused (400/431): never a shorter head followed by
 //    bytes the gateway would take for WebSocket data, never Incomplete;
 //  - when it parses: target == :path, Host == :authority, one Sec-WebSocket-Key (ours),
-//    and h1 -> h2 -> h1 gives the same head again;
+//    and h1 -> h2 -> h1 gives the same head again (as parsed);
 //  - tunnels: "CONNECT <:authority>", Host == :authority;
 //  - refusals have a status in the documented set and a one-line reason (checked only
 //    with WSGATE_FUZZ_STRICT=1 until issue 14 defect 5 is fixed: tests/fuzz/known/);
@@ -70,11 +70,19 @@ void check_websocket(const h2map::Fields& fields) {
   FUZZ_CHECK(head.count("sec-websocket-key") == 1);
   FUZZ_CHECK(head.find("sec-websocket-key")->value == kKey);
 
-  // h1 -> h2 -> h1: the same head.
+  // h1 -> h2 -> h1: the same head, as the upstream's parser reads it. (Not byte for
+  // byte: an empty cookie crumb leaves "a=1; " whose trailing space the parser trims.)
   const h2map::Fields back = h2map::h1_upgrade_to_extended_connect(head, *find(fields, ":scheme"));
   const h2map::RequestMapping again = h2map::extended_connect_to_h1(back, kKey);
   FUZZ_CHECK(again.ok());
-  FUZZ_CHECK(again.head == m.head);
+  http1::RequestHead head2;
+  FUZZ_CHECK(parse_mapped(again.head, head2));
+  FUZZ_CHECK(head2.method == head.method && head2.target == head.target);
+  FUZZ_CHECK(head2.headers.size() == head.headers.size());
+  for (std::size_t i = 0; i < head.headers.size(); ++i) {
+    FUZZ_CHECK(head2.headers[i].name == head.headers[i].name);
+    FUZZ_CHECK(head2.headers[i].value == head.headers[i].value);
+  }
 }
 
 void check_tunnel(const h2map::Fields& fields) {
