@@ -7,7 +7,8 @@ set -euo pipefail
 
 build=(g++ cmake ninja-build pkg-config libevent-dev libssl-dev libnghttp2-dev
        libtomlplusplus-dev prometheus-cpp-dev doctest-dev python3 python3-websockets)
-test=(clang-format python3-h2 curl nghttp2-client openssl procps chromium)
+# clang + libclang-rt-dev: the libFuzzer targets (tests/fuzz/, -fsanitize=fuzzer).
+test=(clang-format python3-h2 curl nghttp2-client openssl procps chromium clang libclang-rt-dev)
 bench=(nginx-light haproxy nghttp2-proxy valgrind)
 
 want=("${build[@]}")

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds wsgate (warnings as errors) in a plain and an
-# ASan+UBSan variant, and runs every unit and integration test under ctest.
+# ASan+UBSan variant plus the libFuzzer targets (clang), and runs every unit,
+# integration and fuzz test under ctest. WSGATE_TSAN=1 also builds and runs the
+# ThreadSanitizer variant (label tsan); it is off by default and in CI because it adds
+# about as much build time as the rest of the suite (docs/testing.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh test
-if [ ! -f build-test/build.ninja ]; then
-  cmake -S . -B build-test -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DWSGATE_WERROR=ON -DWSGATE_SANITIZER_VARIANT=ON
-fi
+tsan=OFF
+[ "${WSGATE_TSAN:-0}" = 1 ] && tsan=ON
+# Configured every time (quick when nothing changed) so WSGATE_TSAN takes effect.
+cmake -S . -B build-test -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DWSGATE_WERROR=ON -DWSGATE_SANITIZER_VARIANT=ON -DWSGATE_TSAN_VARIANT="$tsan"
 cmake --build build-test -j "$(nproc)"
 cd build-test
 ctest --output-on-failure -j "$(nproc)" --timeout 600

@@ -245,13 +245,15 @@ Decision check_address(const std::vector<conf::ConnectRule>& rules, std::string_
   const std::string target = (name.empty() ? std::string() : std::string(name) + " -> ") +
                              (a.family == AF_INET6 ? "[" + to_string(a) + "]" : to_string(a)) +
                              ":" + std::to_string(port);
+  // Rules only ever allow: a host rule that allows this name and port is not undone by
+  // a cidr rule that covers the address on other ports.
+  if (name_allowed && !special) return {true, {}};
   if (other_port)
     return {false,
             "no [[connect.allow]] rule allows port " + std::to_string(port) + " for " + target};
   if (special)
     return {false, target + " is in the " + std::string(special->name) +
                        " range, allowed only by a cidr rule inside it"};
-  if (name_allowed) return {true, {}};
   return {false, "no [[connect.allow]] rule allows " + target};
 }
 

@@ -185,6 +185,19 @@ TEST_CASE("connect: host rules allow names on their ports and public addresses o
   CHECK_FALSE(check_address({host_rule("*", {{443, 443}})}, "", addr("8.8.8.8"), 443).allowed);
 }
 
+// Found by tests/fuzz/connect_acl_fuzz.cc (rules only allow): a cidr rule covering the
+// address on another port used to deny what a host rule allowed.
+TEST_CASE("connect: a cidr rule for other ports does not undo a host rule") {
+  const std::vector<conf::ConnectRule> rules = {host_rule("*.example.com", {{443, 443}}),
+                                                cidr_rule("0.0.0.0/0", {{80, 80}})};
+  CHECK(check_address(rules, "a.example.com", addr("93.184.216.34"), 443).allowed);
+  CHECK(check_address(rules, "", addr("93.184.216.34"), 80).allowed);
+  CHECK(check_address(rules, "", addr("93.184.216.34"), 443).reason ==
+        "no [[connect.allow]] rule allows port 443 for 93.184.216.34:443");
+  // Special ranges stay closed to host rules.
+  CHECK_FALSE(check_address(rules, "a.example.com", addr("10.0.0.1"), 443).allowed);
+}
+
 TEST_CASE("connect: special ranges open only to a cidr rule inside them") {
   const std::vector<conf::ConnectRule> everything = {cidr_rule("0.0.0.0/0", {{1, 65535}}),
                                                      cidr_rule("::/0", {{1, 65535}})};
