@@ -54,7 +54,10 @@ const char* to_string(H2Stream::State s) {
   return "?";
 }
 
-H2Stream::H2Stream(H2Session& session, int32_t id) : session_(session), id_(id) {}
+H2Stream::H2Stream(H2Session& session, int32_t id)
+    : session_(session),
+      id_(id),
+      stall_timer_(session.worker().base(), [this] { on_send_stall_timer(); }) {}
 
 H2Stream::~H2Stream() {
   if (Exchange* e = std::exchange(exchange_, nullptr)) e->detach_downstream();
@@ -110,6 +113,33 @@ void H2Stream::submit(const h2map::Fields& fields, bool with_body) {
   provider.read_callback = &H2Stream::read_data;
   nghttp2_submit_response(session_.ng(), id_, nv.data(), nv.size(),
                           with_body ? &provider : nullptr);
+  session_.mark_dirty(id_);
+  if (with_body) watch_send_stall();
+}
+
+void H2Stream::watch_send_stall() {
+  if (stall_timer_.pending() || state_ == State::Done) return;
+  evbuffer* out = outgoing();
+  if (out == nullptr || evbuffer_get_length(out) == 0) return;
+  waiting_since_ = std::chrono::steady_clock::now();
+  stall_timer_.arm_ms(session_.listener().http2_send_timeout.count());
+}
+
+void H2Stream::on_send_stall_timer() {
+  evbuffer* out = outgoing();
+  if (state_ == State::Done || out == nullptr || evbuffer_get_length(out) == 0) return;
+  const auto limit = session_.listener().http2_send_timeout;
+  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - waiting_since_);
+  if (waited < limit) {
+    stall_timer_.arm_ms((limit - waited).count());  // some DATA went out meanwhile
+    return;
+  }
+  // RFC 9113 6.9: the client keeps its window closed (or does not read at all) while our
+  // bytes wait: they would be held for as long as it likes. The reset ends the exchange
+  // as a client reset does (a relayed WebSocket's upstream gets Close 1001).
+  nghttp2_submit_rst_stream(session_.ng(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
+  state_ = State::Done;
   session_.mark_dirty(id_);
 }
 
@@ -184,6 +214,7 @@ void H2Stream::upstream_answer_body(evbuffer* from, std::size_t n) {
   }
   evbuffer_remove_buffer(from, body_.get(), n);
   if (data_deferred_) session_.mark_dirty(id_);
+  watch_send_stall();
 }
 
 void H2Stream::end_upstream_answer() {
@@ -253,6 +284,7 @@ void H2Stream::maybe_send_eof() {
 void H2Stream::on_pair_read(bufferevent* /*bev*/, void* self) {
   auto* s = static_cast<H2Stream*>(self);
   if (s->data_deferred_) s->session_.mark_dirty(s->id_);
+  s->watch_send_stall();
 }
 
 evbuffer* H2Stream::outgoing() const {
@@ -297,7 +329,10 @@ int H2Stream::send_data(const nghttp2_frame* /*frame*/, const uint8_t* framehd,
   // RFC 9113 6.1: the 9-byte frame header, then the payload moved without copying its
   // chains (we never add padding, so there is no pad length byte).
   evbuffer_add(out, framehd, 9);
-  if (length > 0) evbuffer_remove_buffer(outgoing(), out, length);
+  if (length > 0) {
+    evbuffer_remove_buffer(outgoing(), out, length);
+    waiting_since_ = std::chrono::steady_clock::now();  // not stalled
+  }
   return 0;
 }
 
@@ -344,6 +379,7 @@ void H2Stream::on_closed(uint32_t error_code) {
   unconsumed_ = 0;
   to_consume_ = 0;
   state_ = State::Done;
+  stall_timer_.cancel();
   if (Exchange* e = std::exchange(exchange_, nullptr)) {
     // Before a relay: the exchange ends here (its access-log line says so). A relay
     // carries on: it hears the EOF below and closes the upstream side itself.

@@ -18,6 +18,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -84,6 +85,10 @@ class H2Stream final : public Downstream {
                            uint32_t* data_flags, nghttp2_data_source* source, void* user_data);
 
   void submit(const h2map::Fields& fields, bool with_body);
+  // Bytes for the client are waiting: from now on, sending none of them for the
+  // listener's http2_send_timeout resets the stream.
+  void watch_send_stall();
+  void on_send_stall_timer();
   ClientChannel open_pair(h2map::Fields response);
   evbuffer* outgoing() const;
   void maybe_send_eof();
@@ -112,6 +117,10 @@ class H2Stream final : public Downstream {
   bool data_deferred_ = false;  // our data provider said NGHTTP2_ERR_DEFERRED
   bool reset_pending_ = false;  // RST_STREAM once the DATA is out
   bool tunnel_ = false;         // accept_tunnel(): a failure resets with CONNECT_ERROR
+  // The send stall deadline: armed while bytes wait for the client; sending any of them
+  // moves the start of the wait.
+  Timer stall_timer_;
+  std::chrono::steady_clock::time_point waiting_since_;
 };
 
 const char* to_string(H2Stream::State s);

@@ -84,7 +84,13 @@ class H2Client {
                     const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(v.data())), n.size(),
                     v.size(), NGHTTP2_NV_FLAG_NONE});
     }
-    const int32_t id = nghttp2_submit_request(ng_, nullptr, nv.data(), nv.size(), nullptr, this);
+    // A data provider that never has data: the stream stays open from our side (no
+    // END_STREAM on the HEADERS), as a WebSocket's or a tunnel's does.
+    nghttp2_data_provider provider{};
+    provider.read_callback = [](nghttp2_session*, int32_t, uint8_t*, size_t, uint32_t*,
+                                nghttp2_data_source*,
+                                void*) -> ssize_t { return NGHTTP2_ERR_DEFERRED; };
+    const int32_t id = nghttp2_submit_request(ng_, nullptr, nv.data(), nv.size(), &provider, this);
     streams[id];
     return id;
   }

@@ -134,5 +134,182 @@ TEST_CASE("h2_h1: an upstream 403 with a body is passed to the client") {
   }));
   CHECK(c->streams[id].status() == 403);
   CHECK(c->streams[id].body == "go away now\n");
-  CHECK_FALSE(c->streams[id].reset);
+  // RFC 9113 8.1: the answer is complete; the client, still open, is asked to stop.
+  CHECK(c->streams[id].error_code == NGHTTP2_NO_ERROR);
+}
+
+// Deadlines and bounds (hostile clients): each of these held the connection or its
+// upstream side forever before.
+
+TEST_CASE(
+    "h2: a connection that sends only its preface and SETTINGS ends after handshake_timeout") {
+  UpstreamListener up;
+  Gateway g(up.port, "handshake_timeout = \"300ms\"\n");
+  auto c = h2_connect(g);
+  // Before: held for the 5-minute idle time; HTTP/1.1 gets handshake_timeout.
+  CHECK(g.run_until(
+      [&] {
+        c->pump();
+        return c->peer.eof;
+      },
+      3000ms));
+  CHECK(c->goaway);
+}
+
+TEST_CASE("h2: HEADERS without its CONTINUATION ends the connection after handshake_timeout") {
+  UpstreamListener up;
+  Gateway g(up.port, "handshake_timeout = \"300ms\"\nmax_header_bytes = 65536\n");
+  auto c = h2_connect(g);
+  // A first request completes (404: no route), so the connection is past its first
+  // request head.
+  const int32_t first = c->submit(extended_connect("/nope"));
+  c->flush();
+  REQUIRE(g.run_until([&] {
+    c->pump();
+    return c->streams[first].closed;
+  }));
+  CHECK(c->streams[first].status() == 404);
+  // RFC 9113 6.10: nothing else may come on the connection until the CONTINUATION does.
+  c->drop_continuation = true;
+  c->submit(extended_connect("/ws/chat", {{"x-padding", std::string(40000, 'a')}}));
+  c->flush();
+  CHECK(std::count(c->frame_types_sent.begin(), c->frame_types_sent.end(), NGHTTP2_CONTINUATION) ==
+        0);
+  // Before: the stream waited for its CONTINUATION forever, pinning the connection.
+  CHECK(g.run_until(
+      [&] {
+        c->pump();
+        return c->peer.eof;
+      },
+      3000ms));
+  CHECK(c->goaway);
+  Peer none;
+  CHECK_FALSE(up.accept(none));
+}
+
+TEST_CASE("h2_h1: a stream whose client never opens its window is reset after http2_send_timeout") {
+  UpstreamListener up;
+  Gateway g(up.port, "http2_send_timeout = \"300ms\"\n");
+  // RFC 9113 6.9.2: the client gives every stream a window of 0 and never raises it.
+  auto c = h2_connect(g, {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 0}});
+  const int32_t id = c->submit(extended_connect("/ws/chat"));
+  c->flush();
+  Peer u = upstream_request(g, up, *c);
+  u.write(upstream_101(u.head()));
+  REQUIRE(g.run_until([&] {
+    c->pump();
+    return c->streams[id].status() != 0;
+  }));
+  CHECK(c->streams[id].status() == 200);
+  u.in.clear();
+  u.write(std::string("\x82\x05hello", 7));  // stuck in the gateway: no window
+  // Before: the bytes (up to 256 KiB a stream) waited forever.
+  REQUIRE(g.run_until(
+      [&] {
+        c->pump();
+        u.pump();
+        return c->streams[id].closed;
+      },
+      3000ms));
+  CHECK(c->streams[id].reset);
+  CHECK(c->streams[id].body.empty());
+  // The exchange ends cleanly: the upstream gets Close 1001 (RFC 6455 7.4.1: going away).
+  REQUIRE(g.run_until([&] {
+    u.pump();
+    return u.in.size() >= 8 || u.eof;
+  }));
+  REQUIRE(u.in.size() >= 8);
+  CHECK(static_cast<uint8_t>(u.in[0]) == 0x88);
+  CHECK((static_cast<uint8_t>(u.in[1]) & 0x80) != 0);  // masked: the gateway is the client
+  const auto unmasked = [&](std::size_t i) {
+    return static_cast<uint8_t>(u.in[6 + i] ^ u.in[2 + i % 4]);
+  };
+  CHECK(((unmasked(0) << 8) | unmasked(1)) == 1001);
+}
+
+TEST_CASE("h2: new streams beyond the per-connection rate are refused, then GOAWAY") {
+  UpstreamListener up;
+  Gateway g(up.port);
+  auto c = h2_connect(g);
+  // Rapid reset (CVE-2023-44487) with streams that each would start an upstream connect:
+  // 150 at once; 100 are taken (404 here: no route), the rest refused (RFC 9113 8.7:
+  // REFUSED_STREAM, safe to retry).
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 150; ++i) ids.push_back(c->submit(extended_connect("/nope")));
+  c->flush();
+  REQUIRE(g.run_until([&] {
+    c->pump();
+    return std::all_of(ids.begin(), ids.end(), [&](int32_t id) { return c->streams[id].closed; });
+  }));
+  int answered = 0;
+  int refused = 0;
+  for (int32_t id : ids) {
+    if (c->streams[id].status() == 404) ++answered;
+    if (c->streams[id].reset && c->streams[id].error_code == NGHTTP2_REFUSED_STREAM) ++refused;
+  }
+  CHECK(answered >= 100);
+  CHECK(answered <= 110);  // a few tokens may come back while the test runs
+  CHECK(answered + refused == 150);
+  CHECK_FALSE(c->goaway);
+  const auto& rejections = g.worker->metrics().totals().limit_rejections;
+  REQUIRE(rejections.count("h2_stream_rate") == 1);
+  CHECK(rejections.at("h2_stream_rate") == static_cast<uint64_t>(refused));
+  // A client that goes on regardless is told to calm down and disconnected.
+  for (int i = 0; i < 150; ++i) c->submit(extended_connect("/nope"));
+  c->flush();
+  REQUIRE(g.run_until([&] {
+    c->pump();
+    return c->peer.eof;
+  }));
+  CHECK(c->goaway);
+  CHECK(c->goaway_error == NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+TEST_CASE("h2: a closing connection whose client reads nothing ends after handshake_timeout") {
+  UpstreamListener up;
+  Gateway g(up.port, "handshake_timeout = \"300ms\"\n");
+  // A client that stops reading with large windows, so the gateway's output fills.
+  auto c = std::make_unique<H2Client>(
+      g.connect(8192),
+      std::vector<nghttp2_settings_entry>{{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (1U << 31) - 1}});
+  nghttp2_session_set_local_window_size(c->ng(), NGHTTP2_FLAG_NONE, 0, (1 << 30));
+  c->flush();
+  REQUIRE(g.run_until([&] {
+    c->pump();
+    return c->settings_received;
+  }));
+  const int32_t id = c->submit(extended_connect("/ws/chat"));
+  c->flush();
+  Peer u = upstream_request(g, up, *c);
+  u.write(upstream_101(u.head()));
+  u.in.clear();
+  REQUIRE(g.run_until([&] {
+    c->pump();
+    return c->streams[id].status() == 200;
+  }));
+  // The upstream sends until everything between it and the client is full.
+  std::string frame = std::string("\x82\x7e\xff\xff", 4) + std::string(65535, 'x');
+  std::size_t sent_in_frame = 0;
+  int blocked_turns = 0;
+  REQUIRE(g.run_until(
+      [&] {
+        const std::size_t n = u.write_some(std::string_view(frame).substr(sent_in_frame));
+        sent_in_frame = (sent_in_frame + n) % frame.size();
+        blocked_turns = n == 0 ? blocked_turns + 1 : 0;
+        return blocked_turns > 50;
+      },
+      20000ms));
+  // A PING flood while nothing can be written: more acks than nghttp2 queues
+  // (max_outbound_ack) fails the connection, which then only wants to flush its output.
+  std::string pings;
+  for (int i = 0; i < 1100; ++i) pings += std::string("\0\0\x08\x06\0\0\0\0\0", 9) + "12345678";
+  c->peer.write(pings);
+  // Before: the closing connection had no deadline: the client, its stream and the
+  // upstream connection were held for as long as the client kept its socket open.
+  CHECK(g.run_until(
+      [&] {
+        u.pump();
+        return !u.in.empty() || u.eof;
+      },
+      3000ms));
 }

@@ -194,8 +194,11 @@ struct Gateway {
       worker->set_client_limits(std::make_shared<gateway::ClientLimits>(config->limits));
   }
 
-  Peer connect() const {
+  // `rcvbuf` > 0: a small receive buffer (set before connecting, so the kernel keeps it),
+  // for a client that stops reading.
+  Peer connect(int rcvbuf = 0) const {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
