@@ -25,8 +25,8 @@ constexpr std::size_t kClientOutputHigh = 256 * 1024;
 constexpr long long kIdleConnectionMs = 5 * 60 * 1000;
 // New streams per connection: a burst of one full set of concurrent streams, then this
 // many a second. Beyond: RST_STREAM(REFUSED_STREAM) (RFC 9113 8.7: the client may retry
-// them), and a client that goes on opening a burst's worth more without waiting gets
-// GOAWAY(ENHANCE_YOUR_CALM).
+// them), and a client that goes on to be refused a burst's worth more (refusals fade at
+// the same rate) gets GOAWAY(ENHANCE_YOUR_CALM).
 constexpr double kNewStreamBurst = kMaxConcurrentStreams;
 constexpr double kNewStreamsPerSecond = 20;
 
@@ -273,12 +273,13 @@ bool H2Session::take_stream_token() {
   const double elapsed = std::chrono::duration<double>(now - tokens_at_).count();
   tokens_at_ = now;
   stream_tokens_ = std::min(kNewStreamBurst, stream_tokens_ + elapsed * kNewStreamsPerSecond);
+  // Refusals fade at the same rate: a client that retries slowly is never cut off.
+  refusals_ = std::max(0.0, refusals_ - elapsed * kNewStreamsPerSecond);
   if (stream_tokens_ >= 1) {
     stream_tokens_ -= 1;
-    refused_in_a_row_ = 0;
     return true;
   }
-  ++refused_in_a_row_;
+  refusals_ += 1;
   worker_.metrics().limit_rejection(metrics::names::kLimitH2StreamRate);
   return false;
 }
@@ -313,7 +314,7 @@ int H2Session::on_begin_headers_cb(nghttp2_session* ng, const nghttp2_frame* fra
   // until its END_HEADERS: RFC 9113 6.10).
   s->deadline_.arm_ms(s->listener_.handshake_timeout.count());
   if (!s->take_stream_token()) {
-    if (s->refused_in_a_row_ > kNewStreamBurst) {
+    if (s->refusals_ > kNewStreamBurst) {
       log::warn("HTTP/2 connection from " + s->facts_.client_addr +
                 " keeps opening streams over the rate limit; closing");
       nghttp2_session_terminate_session(ng, NGHTTP2_ENHANCE_YOUR_CALM);

@@ -123,7 +123,7 @@ class H2Session {
   Timer deadline_;
   double stream_tokens_;
   std::chrono::steady_clock::time_point tokens_at_;
-  unsigned refused_in_a_row_ = 0;  // streams refused since the last one taken
+  double refusals_ = 0;  // streams refused, fading at the stream rate
   ClientLimits::Decision admission_;
 };
 

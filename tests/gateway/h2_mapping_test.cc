@@ -151,7 +151,7 @@ TEST_CASE("h2 request: :protocol compares case-insensitively, http scheme is fin
   CHECK(map(replace(rfc8441_request(), ":scheme", "http")).ok());
 }
 
-TEST_CASE("h2 request: a plain GET and a plain CONNECT map; the exchange decides on them") {
+TEST_CASE("h2 request: a plain GET and a plain CONNECT map, and the exchange decides on them") {
   const Mapped get = map(remove(replace(rfc8441_request(), ":method", "GET"), ":protocol"));
   REQUIRE(get.ok());
   CHECK(get.value.method == "GET");
