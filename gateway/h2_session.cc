@@ -308,11 +308,12 @@ ssize_t H2Session::send_cb(nghttp2_session* /*ng*/, const uint8_t* data, size_t 
 
 int H2Session::on_begin_headers_cb(nghttp2_session* ng, const nghttp2_frame* frame, void* self) {
   auto* s = static_cast<H2Session*>(self);
-  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-  const int32_t id = frame->hd.stream_id;
-  // The header block must be complete in handshake_timeout (the connection is pinned
-  // until its END_HEADERS: RFC 9113 6.10).
+  if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+  // Every header block (a request's, or trailers on an open stream) must be complete in
+  // handshake_timeout: the connection is pinned until its END_HEADERS (RFC 9113 6.10).
   s->deadline_.arm_ms(s->listener_.handshake_timeout.count());
+  if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  const int32_t id = frame->hd.stream_id;
   if (!s->take_stream_token()) {
     if (s->refusals_ > kNewStreamBurst) {
       log::warn("HTTP/2 connection from " + s->facts_.client_addr +
@@ -347,7 +348,8 @@ int H2Session::on_frame_recv_cb(nghttp2_session* /*ng*/, const nghttp2_frame* fr
   auto* s = static_cast<H2Session*>(self);
   const bool request_head =
       frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST;
-  if (request_head && s->state_ != State::Closing) s->deadline_.cancel();  // the block is complete
+  // A header block is complete (the deadline in Closing is the flush's).
+  if (frame->hd.type == NGHTTP2_HEADERS && s->state_ != State::Closing) s->deadline_.cancel();
   H2Stream* stream = s->find(frame->hd.stream_id);
   if (stream == nullptr) return 0;
   if (request_head) stream->on_request_headers();

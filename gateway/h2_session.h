@@ -118,8 +118,8 @@ class H2Session {
   EventPtr process_event_;
   Timer idle_timer_;  // no stream for this long: GOAWAY and close
   // handshake_timeout: for the first request head from start(), for every header block
-  // from its HEADERS to its END_HEADERS (RFC 9113 6.10: nothing else may come
-  // meanwhile), and for flushing our output once Closing.
+  // (request or trailers) from its HEADERS to its END_HEADERS (RFC 9113 6.10: nothing
+  // else may come meanwhile), and for flushing our output once Closing.
   Timer deadline_;
   double stream_tokens_;
   std::chrono::steady_clock::time_point tokens_at_;

@@ -187,6 +187,37 @@ TEST_CASE("h2: HEADERS without its CONTINUATION ends the connection after handsh
   CHECK_FALSE(up.accept(none));
 }
 
+TEST_CASE("h2_h1: a relaying stream's trailing HEADERS without END_HEADERS ends the connection") {
+  UpstreamListener up;
+  Gateway g(up.port, "handshake_timeout = \"300ms\"\n");
+  auto c = h2_connect(g);
+  const int32_t id = c->submit(extended_connect("/ws/chat"));
+  c->flush();
+  Peer u = upstream_request(g, up, *c);
+  u.write(upstream_101(u.head()));
+  REQUIRE(g.run_until([&] {
+    c->pump();
+    return c->streams[id].status() == 200;
+  }));
+  // A trailer block on the open stream (one literal field, "x-t: 1") whose CONTINUATION
+  // never comes: RFC 9113 6.10 pins the connection until it does.
+  std::string headers("\0\0\x07\x01\0\0\0\0\0", 9);
+  headers[8] = static_cast<char>(id);
+  headers += std::string(
+      "\0\x03x-t\x01"
+      "1",
+      7);
+  c->peer.write(headers);
+  // Before: only request heads had a deadline; this held the connection forever.
+  CHECK(g.run_until(
+      [&] {
+        c->pump();
+        return c->peer.eof;
+      },
+      3000ms));
+  CHECK(c->goaway);
+}
+
 TEST_CASE("h2_h1: a stream whose client never opens its window is reset after http2_send_timeout") {
   UpstreamListener up;
   Gateway g(up.port, "http2_send_timeout = \"300ms\"\n");
