@@ -75,6 +75,9 @@ struct Listener {
   // with prior knowledge on a plain one (`h2c`).
   bool http2 = true;
   bool h2c = false;
+  // An HTTP/2 stream with bytes for the client that could send none of them for this
+  // long (the client keeps its flow-control window closed) is reset.
+  Duration http2_send_timeout = std::chrono::seconds(60);
   // HTTP CONNECT tunnels (RFC 9110 9.3.6; over HTTP/2, RFC 9113 8.5) to the destinations
   // the [connect] allow-list names. Off: a CONNECT request gets 405.
   bool connect = false;

@@ -48,8 +48,8 @@ constexpr std::string_view kAdminKeys[] = {"address",
                                            "per_connection_metrics",
                                            "per_connection_limit"};
 constexpr std::string_view kListenerKeys[] = {
-    "address", "name", "max_header_bytes", "max_headers", "handshake_timeout", "tls",
-    "http2",   "h2c",  "connect"};
+    "address", "name", "max_header_bytes",   "max_headers", "handshake_timeout", "tls",
+    "http2",   "h2c",  "http2_send_timeout", "connect"};
 constexpr std::string_view kRouteKeys[] = {"name",
                                            "host",
                                            "path",
@@ -153,6 +153,7 @@ class ConfigBuilder {
     r.size("max_header_bytes", &listener.max_header_bytes, kKiB, kMiB);
     r.integer("max_headers", &listener.max_headers, 1, 1000);
     r.duration("handshake_timeout", &listener.handshake_timeout, /*must_be_positive=*/true);
+    r.duration("http2_send_timeout", &listener.http2_send_timeout, /*must_be_positive=*/true);
     if (const toml::table* tls = r.table("tls"))
       listener.tls = detail::read_listener_tls(file_, *tls);
     // http2 is negotiated by ALPN, so it needs TLS; h2c is for plain listeners only.

@@ -40,9 +40,11 @@ inline constexpr std::string_view kUpstreamToClient = "upstream_to_client";
 inline constexpr std::string_view kStatusNone = "none";  // the client left before an answer
 inline constexpr std::string_view kUp = "up";
 inline constexpr std::string_view kDown = "down";
-// The `limit` label's values (gateway::to_string(gateway::Limit) gives the same names).
-inline constexpr std::array<std::string_view, 4> kLimitValues{"max_connections", "per_client",
-                                                              "rate", "client_table"};
+// The `limit` label's values: the [limits] ones (gateway::to_string(gateway::Limit) gives
+// the same names), then the HTTP/2 new-stream rate per connection (gateway/h2_session.cc).
+inline constexpr std::string_view kLimitH2StreamRate = "h2_stream_rate";
+inline constexpr std::array<std::string_view, 5> kLimitValues{
+    "max_connections", "per_client", "rate", "client_table", kLimitH2StreamRate};
 
 // WebSocket connections (after the 101), by listener/route/upstream/server/protocol.
 inline constexpr MetricDef kConnectionsActive{"wsgate_connections_active",
@@ -86,7 +88,8 @@ inline constexpr MetricDef kTlsHandshakeFailuresTotal{
 // Connections refused by [limits], by the limit that refused them.
 inline constexpr MetricDef kLimitRejectionsTotal{
     "wsgate_limit_rejections_total",
-    "Connections and HTTP/2 WebSocket streams refused by a [limits] value, by limit."};
+    "Connections and HTTP/2 WebSocket streams refused by a [limits] value or the HTTP/2 "
+    "new-stream rate, by limit."};
 // accept(2) failures on the listening sockets, by reason (each pauses accepting).
 inline constexpr MetricDef kAcceptErrorsTotal{
     "wsgate_accept_errors_total",

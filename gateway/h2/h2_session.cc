@@ -2,11 +2,13 @@
 
 #include <event2/buffer.h>
 
+#include <algorithm>
 #include <array>
 
 #include "gateway/h2/h2_stream.h"
 #include "gateway/worker.h"
 #include "metrics/log.h"
+#include "metrics/metric_names.h"
 
 namespace wsgate::gateway {
 namespace {
@@ -21,6 +23,12 @@ constexpr int32_t kConnectionWindow = kStreamWindow * static_cast<int32_t>(kMaxC
 constexpr std::size_t kClientOutputHigh = 256 * 1024;
 // An HTTP/2 connection with no stream for this long is closed (GOAWAY).
 constexpr long long kIdleConnectionMs = 5 * 60 * 1000;
+// New streams per connection: a burst of one full set of concurrent streams, then this
+// many a second. Beyond: RST_STREAM(REFUSED_STREAM) (RFC 9113 8.7: the client may retry
+// them), and a client that goes on to be refused a burst's worth more (refusals fade at
+// the same rate) gets GOAWAY(ENHANCE_YOUR_CALM).
+constexpr double kNewStreamBurst = kMaxConcurrentStreams;
+constexpr double kNewStreamsPerSecond = 20;
 
 int send_data_cb(nghttp2_session* /*ng*/, nghttp2_frame* frame, const uint8_t* framehd,
                  size_t length, nghttp2_data_source* source, void* /*self*/) {
@@ -51,7 +59,10 @@ H2Session::H2Session(Worker& worker, conf::ConfigPtr config, tls::TlsSnapshotPtr
       listener_(listener),
       facts_(std::move(facts)),
       client_(std::move(client)),
-      idle_timer_(worker.base(), [this] { drain(); }) {
+      idle_timer_(worker.base(), [this] { drain(); }),
+      deadline_(worker.base(), [this] { on_deadline(); }),
+      stream_tokens_(kNewStreamBurst),
+      tokens_at_(std::chrono::steady_clock::now()) {
   process_event_.reset(event_new(worker.base(), -1, 0, &H2Session::on_process, this));
 
   nghttp2_session_callbacks* cbs = nullptr;
@@ -110,6 +121,8 @@ void H2Session::start() {
                     this);
   bufferevent_enable(client_.get(), EV_READ | EV_WRITE);
   idle_timer_.arm_ms(kIdleConnectionMs);
+  // Like an HTTP/1.1 connection's head: the first request must come in handshake_timeout.
+  deadline_.arm_ms(listener_.handshake_timeout.count());
   read_input();  // the preface may have come with the TLS handshake or the h2c sniff
   send();
 }
@@ -205,7 +218,7 @@ void H2Session::maybe_close() {
   // RFC 9113 6.8: after GOAWAY both ways, or a fatal error, nghttp2 wants nothing more.
   if (state_ != State::Closing && nghttp2_session_want_read(ng_) == 0 &&
       nghttp2_session_want_write(ng_) == 0) {
-    state_ = State::Closing;
+    enter_closing();
   }
   if (state_ == State::Closing && evbuffer_get_length(client_output()) == 0) finish();
 }
@@ -225,15 +238,57 @@ void H2Session::fail(std::string_view why) {
   if (state_ == State::Done || state_ == State::Closing) return;
   log::warn("HTTP/2 connection from " + facts_.client_addr + " failed: " + std::string(why));
   // nghttp2 has queued a GOAWAY where the protocol asks for one; flush it, then close.
-  state_ = State::Closing;
+  enter_closing();
   nghttp2_session_send(ng_);
   maybe_close();
+}
+
+void H2Session::enter_closing() {
+  state_ = State::Closing;
+  idle_timer_.cancel();
+  // Nothing the client sends matters any more: stop reading (its bytes must not pile up
+  // in our input), and give the flush a deadline (a client that does not read).
+  bufferevent_disable(client_.get(), EV_READ);
+  evbuffer* in = bufferevent_get_input(client_.get());
+  evbuffer_drain(in, evbuffer_get_length(in));
+  deadline_.arm_ms(listener_.handshake_timeout.count());
+}
+
+void H2Session::on_deadline() {
+  if (state_ == State::Done) return;
+  if (state_ == State::Closing) {
+    finish();  // the client did not take our last frames in time
+    return;
+  }
+  // A request head (the first one, or a header block waiting for its CONTINUATION) did
+  // not arrive in handshake_timeout, as HTTP/1.1 answers 408.
+  log::info("HTTP/2 connection from " + facts_.client_addr +
+            ": no complete request head within handshake_timeout; closing");
+  nghttp2_session_terminate_session(ng_, NGHTTP2_NO_ERROR);
+  send();
+}
+
+bool H2Session::take_stream_token() {
+  const auto now = std::chrono::steady_clock::now();
+  const double elapsed = std::chrono::duration<double>(now - tokens_at_).count();
+  tokens_at_ = now;
+  stream_tokens_ = std::min(kNewStreamBurst, stream_tokens_ + elapsed * kNewStreamsPerSecond);
+  // Refusals fade at the same rate: a client that retries slowly is never cut off.
+  refusals_ = std::max(0.0, refusals_ - elapsed * kNewStreamsPerSecond);
+  if (stream_tokens_ >= 1) {
+    stream_tokens_ -= 1;
+    return true;
+  }
+  refusals_ += 1;
+  worker_.metrics().limit_rejection(metrics::names::kLimitH2StreamRate);
+  return false;
 }
 
 void H2Session::finish() {
   if (state_ == State::Done) return;
   state_ = State::Done;
   idle_timer_.cancel();
+  deadline_.cancel();
   bufferevent_disable(client_.get(), EV_READ | EV_WRITE);
   worker_.h2_session_done(this);
 }
@@ -251,11 +306,25 @@ ssize_t H2Session::send_cb(nghttp2_session* /*ng*/, const uint8_t* data, size_t 
   return static_cast<ssize_t>(length);
 }
 
-int H2Session::on_begin_headers_cb(nghttp2_session* /*ng*/, const nghttp2_frame* frame,
-                                   void* self) {
+int H2Session::on_begin_headers_cb(nghttp2_session* ng, const nghttp2_frame* frame, void* self) {
   auto* s = static_cast<H2Session*>(self);
-  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+  // Every header block (a request's, or trailers on an open stream) must be complete in
+  // handshake_timeout: the connection is pinned until its END_HEADERS (RFC 9113 6.10).
+  s->deadline_.arm_ms(s->listener_.handshake_timeout.count());
+  if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   const int32_t id = frame->hd.stream_id;
+  if (!s->take_stream_token()) {
+    if (s->refusals_ > kNewStreamBurst) {
+      log::warn("HTTP/2 connection from " + s->facts_.client_addr +
+                " keeps opening streams over the rate limit; closing");
+      nghttp2_session_terminate_session(ng, NGHTTP2_ENHANCE_YOUR_CALM);
+      return 0;
+    }
+    // No H2Stream: its header fields and frames are ignored.
+    nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
+    return 0;
+  }
   auto stream = std::make_unique<H2Stream>(*s, id);
   nghttp2_session_set_stream_user_data(s->ng_, id, stream.get());
   s->streams_.emplace(id, std::move(stream));
@@ -277,10 +346,13 @@ int H2Session::on_header_cb(nghttp2_session* /*ng*/, const nghttp2_frame* frame,
 
 int H2Session::on_frame_recv_cb(nghttp2_session* /*ng*/, const nghttp2_frame* frame, void* self) {
   auto* s = static_cast<H2Session*>(self);
+  const bool request_head =
+      frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST;
+  // A header block is complete (the deadline in Closing is the flush's).
+  if (frame->hd.type == NGHTTP2_HEADERS && s->state_ != State::Closing) s->deadline_.cancel();
   H2Stream* stream = s->find(frame->hd.stream_id);
   if (stream == nullptr) return 0;
-  if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
-    stream->on_request_headers();
+  if (request_head) stream->on_request_headers();
   if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
       (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
     stream->on_end_stream();

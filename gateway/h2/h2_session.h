@@ -12,6 +12,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -34,7 +35,8 @@ class H2Session {
   enum class State {
     Running,   // streams come and go
     Draining,  // GOAWAY sent: no new streams; ends when the last one has
-    Closing,   // flushing what is left, then the socket closes
+    Closing,   // flushing what is left (no more reading; handshake_timeout), then the
+               // socket closes
     Done,
   };
 
@@ -88,6 +90,11 @@ class H2Session {
                                 void* self);
 
   H2Stream* find(int32_t stream_id) const;
+  // RFC 8441 streams start upstream connects at once: a token bucket per connection
+  // bounds how fast a client may open them (rapid reset). False: refuse this one.
+  bool take_stream_token();
+  void on_deadline();
+  void enter_closing();
   void read_input();
   void process();
   void send();
@@ -110,6 +117,13 @@ class H2Session {
   bool goaway_pending_ = false;
   EventPtr process_event_;
   Timer idle_timer_;  // no stream for this long: GOAWAY and close
+  // handshake_timeout: for the first request head from start(), for every header block
+  // (request or trailers) from its HEADERS to its END_HEADERS (RFC 9113 6.10: nothing
+  // else may come meanwhile), and for flushing our output once Closing.
+  Timer deadline_;
+  double stream_tokens_;
+  std::chrono::steady_clock::time_point tokens_at_;
+  double refusals_ = 0;  // streams refused, fading at the stream rate
   ClientLimits::Decision admission_;
 };
 

@@ -52,7 +52,10 @@ const char* to_string(H2Stream::State s) {
   return "?";
 }
 
-H2Stream::H2Stream(H2Session& session, int32_t id) : session_(session), id_(id) {}
+H2Stream::H2Stream(H2Session& session, int32_t id)
+    : session_(session),
+      id_(id),
+      stall_timer_(session.worker().base(), [this] { on_send_stall_timer(); }) {}
 
 H2Stream::~H2Stream() {
   unlink_endpoint(/*failed=*/true);
@@ -108,6 +111,33 @@ void H2Stream::submit(const h2map::Fields& fields, bool with_body) {
   provider.read_callback = &H2Stream::read_data;
   nghttp2_submit_response(session_.ng(), id_, nv.data(), nv.size(),
                           with_body ? &provider : nullptr);
+  session_.mark_dirty(id_);
+  if (with_body) watch_send_stall();
+}
+
+void H2Stream::watch_send_stall() {
+  if (stall_timer_.pending() || state_ == State::Done) return;
+  evbuffer* out = outgoing();
+  if (out == nullptr || evbuffer_get_length(out) == 0) return;
+  waiting_since_ = std::chrono::steady_clock::now();
+  stall_timer_.arm_ms(session_.listener().http2_send_timeout.count());
+}
+
+void H2Stream::on_send_stall_timer() {
+  evbuffer* out = outgoing();
+  if (state_ == State::Done || out == nullptr || evbuffer_get_length(out) == 0) return;
+  const auto limit = session_.listener().http2_send_timeout;
+  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - waiting_since_);
+  if (waited < limit) {
+    stall_timer_.arm_ms((limit - waited).count());  // some DATA went out meanwhile
+    return;
+  }
+  // RFC 9113 6.9: the client keeps its window closed (or does not read at all) while our
+  // bytes wait: they would be held for as long as it likes. The reset ends the exchange
+  // as a client reset does (a relayed WebSocket's upstream gets Close 1001).
+  nghttp2_submit_rst_stream(session_.ng(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_CANCEL);
+  state_ = State::Done;
   session_.mark_dirty(id_);
 }
 
@@ -174,6 +204,7 @@ void H2Stream::upstream_answer_body(evbuffer* from, std::size_t n) {
   }
   evbuffer_remove_buffer(from, body_.get(), n);
   if (data_deferred_) session_.mark_dirty(id_);
+  watch_send_stall();
 }
 
 void H2Stream::end_upstream_answer() {
@@ -201,6 +232,7 @@ void H2Stream::credit_taken(std::size_t n) {
 
 void H2Stream::output_ready() {
   session_.mark_dirty(id_);  // process() resumes the deferred data provider
+  watch_send_stall();
 }
 
 void H2Stream::reset_output(bool abandon) {
@@ -274,7 +306,10 @@ int H2Stream::send_data(const nghttp2_frame* /*frame*/, const uint8_t* framehd,
   // RFC 9113 6.1: the 9-byte frame header, then the payload moved without copying its
   // chains (we never add padding, so there is no pad length byte).
   evbuffer_add(out, framehd, 9);
-  if (length > 0) evbuffer_remove_buffer(outgoing(), out, length);
+  if (length > 0) {
+    evbuffer_remove_buffer(outgoing(), out, length);
+    waiting_since_ = std::chrono::steady_clock::now();  // not stalled
+  }
   if (state_ == State::Relaying && endpoint_ != nullptr) endpoint_->moved_out();
   return 0;
 }
@@ -312,6 +347,7 @@ void H2Stream::on_closed(uint32_t error_code) {
   to_consume_ = 0;
   const bool clean = error_code == NGHTTP2_NO_ERROR && client_ended_;
   state_ = State::Done;
+  stall_timer_.cancel();
   // A relay carries on without the stream: a reset (RFC 9113 8.5 for a tunnel: the
   // target is reset too) or a connection that went away is an error to it; a stream
   // that ended both ways already told it END_STREAM.

@@ -19,6 +19,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -90,6 +91,10 @@ class H2Stream final : public Downstream {
                            uint32_t* data_flags, nghttp2_data_source* source, void* user_data);
 
   void submit(const h2map::Fields& fields, bool with_body);
+  // Bytes for the client are waiting: from now on, sending none of them for the
+  // listener's http2_send_timeout resets the stream.
+  void watch_send_stall();
+  void on_send_stall_timer();
   ClientChannel open_relay(h2map::Fields response);
   evbuffer* outgoing() const;
   void unlink_endpoint(bool failed);
@@ -115,6 +120,10 @@ class H2Stream final : public Downstream {
   bool reset_pending_ = false;  // RST_STREAM at the next process()
   uint32_t reset_code_ = 0;
   bool tunnel_ = false;  // accept_tunnel(): a failure resets with CONNECT_ERROR
+  // The send stall deadline: armed while bytes wait for the client; sending any of them
+  // moves the start of the wait.
+  Timer stall_timer_;
+  std::chrono::steady_clock::time_point waiting_since_;
 };
 
 const char* to_string(H2Stream::State s);

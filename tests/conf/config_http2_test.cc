@@ -49,3 +49,16 @@ TEST_CASE("listener http2 needs TLS, h2c needs a plain listener, both are boolea
   REQUIRE(r.error);
   CHECK(r.error->message == R"(listener.h2c: expected true or false, got "yes")");
 }
+
+TEST_CASE("listener http2_send_timeout: 60 s by default, a positive duration") {
+  LoadResult def = load_config_text(doc("address = \"127.0.0.1:1\""), "t.toml");
+  REQUIRE(def.ok());
+  CHECK(def.config->listeners[0].http2_send_timeout == std::chrono::seconds(60));
+  LoadResult set =
+      load_config_text(doc("address = \"127.0.0.1:1\"\nhttp2_send_timeout = \"5s\""), "t.toml");
+  REQUIRE(set.ok());
+  CHECK(set.config->listeners[0].http2_send_timeout == std::chrono::seconds(5));
+  LoadResult zero =
+      load_config_text(doc("address = \"127.0.0.1:1\"\nhttp2_send_timeout = \"0s\""), "t.toml");
+  CHECK_FALSE(zero.ok());
+}

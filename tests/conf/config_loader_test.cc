@@ -295,7 +295,7 @@ TEST_CASE("unknown keys are errors naming the key and the allowed ones") {
       R"(unknown key "idle_timeout" at the top level (allowed: workers, drain_timeout, access_log, access_log_format, nameservers, admin, listener, upstream, route, connect, limits, drain_spread))");
   CHECK(
       error_message(Doc{.listener = kListener + "\nport = 80"}) ==
-      R"(unknown key "port" in [[listener]] (allowed: address, name, max_header_bytes, max_headers, handshake_timeout, tls, http2, h2c, connect))");
+      R"(unknown key "port" in [[listener]] (allowed: address, name, max_header_bytes, max_headers, handshake_timeout, tls, http2, h2c, http2_send_timeout, connect))");
   CHECK(
       error_message(Doc{.upstream = kUpstream + "\nserver = \"a:1\""}) ==
       R"(unknown key "server" in [[upstream]] (allowed: name, servers, balancer, hash_key, retries, eject_after_failures, eject_duration, slow_start, resolve_interval, health_check, tls, rebalance); did you mean "servers"?)");

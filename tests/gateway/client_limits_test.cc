@@ -281,7 +281,9 @@ TEST_CASE("refusals: 429 for a client's limits, 503 when the gateway is full") {
 
 TEST_CASE("limit names match the metric's label values") {
   const Limit all[] = {Limit::MaxConnections, Limit::PerClient, Limit::Rate, Limit::ClientTable};
-  REQUIRE(std::size(all) == metrics::names::kLimitValues.size());
+  // The [limits] ones, then the HTTP/2 stream rate (not a [limits] value).
+  REQUIRE(std::size(all) + 1 == metrics::names::kLimitValues.size());
+  CHECK(metrics::names::kLimitValues.back() == metrics::names::kLimitH2StreamRate);
   for (std::size_t i = 0; i < std::size(all); ++i)
     CHECK(std::string_view(gateway::to_string(all[i])) == metrics::names::kLimitValues[i]);
 }
