@@ -4,6 +4,7 @@
 
 #include "gateway/admin_source.h"
 #include "gateway/worker.h"
+#include "gateway/worker_fanout.h"
 #include "gateway/worker_replies.h"
 #include "metrics/log.h"
 #include "proxy/upstream/upstream_pool.h"
@@ -37,21 +38,15 @@ std::optional<std::size_t> WorkerScraper::close_server(const std::string& upstre
   for (const auto& s : pool->members()->servers)
     if (s->config.text == server) target = s;
   if (!target) return std::nullopt;
-  auto replies = std::make_shared<WorkerReplies<std::size_t>>(workers_.size());
-  for (std::size_t i = 0; i < workers_.size(); ++i) {
-    Worker& w = *workers_[i];
-    if (w.finished()) {
-      replies->deliver(i, 0);
-      continue;
-    }
-    // The closure holds the ServerPtr: the state outlives the comparison.
-    w.post([&w, replies, i, target, code, reason] {
-      replies->deliver(i, w.drain_server(target.get(), code, reason, conf::Duration(0)));
-    });
-  }
+  // The job holds the ServerPtr: the state outlives the comparison.
+  const auto answers = gather<std::size_t>(
+      workers_,
+      [target, code, reason](Worker& w) {
+        return w.drain_server(target.get(), code, reason, conf::Duration(0));
+      },
+      std::chrono::steady_clock::now() + kDeadline);
   std::size_t closed = 0;
-  for (const auto& n : replies->wait(std::chrono::steady_clock::now() + kDeadline))
-    closed += n.value_or(0);
+  for (const auto& n : answers) closed += n.value_or(0);
   log::info("admin: closing " + std::to_string(closed) + " connection(s) of server " + server +
             " of upstream " + upstream + " with code " + std::to_string(code));
   return closed;

@@ -1,15 +1,15 @@
 #include "gateway/admin_source.h"
 
 #include "gateway/worker.h"
+#include "gateway/worker_fanout.h"
 #include "proxy/upstream/upstream_pool.h"
 
 namespace wsgate::gateway {
 
 metrics::ScrapeResult WorkerScraper::scrape(bool with_connections) {
-  auto collector = std::make_shared<metrics::ScrapeCollector>(workers_.size());
-  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
-  for (const auto& w : workers_) w->post_report(collector, with_connections);
-  metrics::ScrapeResult result = metrics::merge_reports(collector->wait(deadline));
+  metrics::ScrapeResult result = metrics::merge_reports(gather<metrics::WorkerReport>(
+      workers_, [with_connections](Worker& w) { return w.build_report(with_connections); },
+      std::chrono::steady_clock::now() + kDeadline));
   if (pools_ == nullptr) return result;
   const std::int64_t now_ms = proxy::steady_now_ms();
   for (std::size_t i = 0; i < pools_->size(); ++i) {

@@ -4,6 +4,7 @@
 
 #include "gateway/server.h"
 #include "gateway/worker.h"
+#include "gateway/worker_fanout.h"
 #include "metrics/log.h"
 #include "proxy/codec/frame_codec.h"
 
@@ -11,18 +12,15 @@ namespace wsgate::gateway {
 
 void Server::drain_server(const std::string& upstream, const proxy::ServerPtr& server) {
   const conf::Duration spread = config_->drain_spread;
-  for (auto& w : workers_) {
-    Worker* worker = w.get();
-    // The closure holds the ServerPtr, so the state outlives the comparison.
-    worker->post([worker, upstream, server, spread] {
-      const std::size_t n = worker->drain_server(server.get(), ws::close_code::kGoingAway,
-                                                 "upstream server left the pool", spread);
-      if (n > 0)
-        log::info("worker " + std::to_string(worker->index()) + ": closing " + std::to_string(n) +
-                  " WebSocket(s) of server " + server->config.text + " of upstream " + upstream +
-                  " (left the pool) over " + std::to_string(spread.count()) + " ms");
-    });
-  }
+  // The job holds the ServerPtr, so the state outlives the comparison.
+  broadcast(workers_, [upstream, server, spread](Worker& worker) {
+    const std::size_t n = worker.drain_server(server.get(), ws::close_code::kGoingAway,
+                                              "upstream server left the pool", spread);
+    if (n > 0)
+      log::info("worker " + std::to_string(worker.index()) + ": closing " + std::to_string(n) +
+                " WebSocket(s) of server " + server->config.text + " of upstream " + upstream +
+                " (left the pool) over " + std::to_string(spread.count()) + " ms");
+  });
 }
 
 void Server::shed(const std::string& /*upstream*/, const proxy::ServerPtr& server,
@@ -31,12 +29,9 @@ void Server::shed(const std::string& /*upstream*/, const proxy::ServerPtr& serve
   // One budget for all workers: each close takes one unit, so together they close at
   // most `count` (the main thread does not know which worker holds which connection).
   auto budget = std::make_shared<std::atomic<std::int64_t>>(static_cast<std::int64_t>(count));
-  for (auto& w : workers_) {
-    Worker* worker = w.get();
-    worker->post([worker, server, budget, spread] {
-      if (budget->load(std::memory_order_relaxed) > 0) worker->shed_server(server, *budget, spread);
-    });
-  }
+  broadcast(workers_, [server, budget, spread](Worker& worker) {
+    if (budget->load(std::memory_order_relaxed) > 0) worker.shed_server(server, *budget, spread);
+  });
 }
 
 }  // namespace wsgate::gateway

@@ -140,8 +140,12 @@ void Worker::exchange_done(Exchange* exchange) {
   auto it = exchanges_.find(exchange);
   if (it == exchanges_.end()) return;
   // Deferred deletion: the exchange is deep in one of its own callbacks right now.
-  finished_exchanges_.push_back(std::move(it->second));
+  defer_delete(std::move(it->second));
   exchanges_.erase(it);
+}
+
+void Worker::defer_delete(std::shared_ptr<void> object) {
+  deferred_.push_back(std::move(object));
   event_active(reap_event_.get(), EV_TIMEOUT, 0);
 }
 
@@ -149,11 +153,13 @@ void Worker::close_everything() {
   // Connections first (they detach from their exchanges), then the exchanges, whose
   // relays close both sockets.
   h2_sessions_.clear();
-  h2_graveyard_.clear();
   sessions_.clear();
-  graveyard_.clear();
   exchanges_.clear();
-  finished_exchanges_.clear();
+  // Destructors may defer more deletions: empty the list until it stays empty.
+  while (!deferred_.empty()) {
+    std::vector<std::shared_ptr<void>> due;
+    due.swap(deferred_);
+  }
 }
 
 void Worker::start_h2(BufferEventPtr client, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
@@ -171,32 +177,29 @@ void Worker::start_h2(BufferEventPtr client, conf::ConfigPtr config, tls::TlsSna
 void Worker::h2_session_done(H2Session* session) {
   auto it = h2_sessions_.find(session);
   if (it == h2_sessions_.end()) return;
-  h2_graveyard_.push_back(std::move(it->second));
+  defer_delete(std::move(it->second));
   h2_sessions_.erase(it);
-  event_active(reap_event_.get(), EV_TIMEOUT, 0);
 }
 
 void Worker::session_done(H1Connection* session) {
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return;
   // Deferred deletion: the session may be deep in one of its own callbacks right now.
-  graveyard_.push_back(std::move(it->second));
+  defer_delete(std::move(it->second));
   sessions_.erase(it);
-  event_active(reap_event_.get(), EV_TIMEOUT, 0);
 }
 
 void Worker::retire(std::unique_ptr<proxy::UpstreamConnector> connector) {
   if (!connector) return;
-  retired_connectors_.push_back(std::move(connector));
-  event_active(reap_event_.get(), EV_TIMEOUT, 0);
+  defer_delete(std::move(connector));
 }
 
 void Worker::on_reap(evutil_socket_t /*fd*/, short /*what*/, void* arg) {
   auto* w = static_cast<Worker*>(arg);
-  w->h2_graveyard_.clear();
-  w->graveyard_.clear();
-  w->finished_exchanges_.clear();
-  w->retired_connectors_.clear();
+  // Destructors may defer more deletions: those wait for the next reap.
+  std::vector<std::shared_ptr<void>> due;
+  due.swap(w->deferred_);
+  due.clear();
   w->maybe_exit();
 }
 
@@ -320,8 +323,8 @@ void Worker::on_drain_deadline() {
 }
 
 void Worker::maybe_exit() {
-  if (draining_ && sessions_.empty() && graveyard_.empty() && h2_sessions_.empty() &&
-      h2_graveyard_.empty() && exchanges_.empty() && finished_exchanges_.empty())
+  if (draining_ && sessions_.empty() && h2_sessions_.empty() && exchanges_.empty() &&
+      deferred_.empty())
     event_base_loopexit(base_.get(), nullptr);
 }
 

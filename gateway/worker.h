@@ -98,11 +98,9 @@ class Worker {
   void retire(std::unique_ptr<proxy::UpstreamConnector> connector);
   metrics::WorkerMetrics& metrics() { return metrics_; }
 
-  // Thread-safe: builds this worker's metrics report on its thread and delivers it to
-  // `collector` as worker number index() (gateway/worker_report.cc). Once finished(),
-  // builds it on the calling thread instead: the worker's thread is gone.
-  void post_report(const std::shared_ptr<metrics::ScrapeCollector>& collector,
-                   bool with_connections);
+  // This worker's metrics report (gateway/worker_report.cc): on the worker's thread
+  // (gateway/worker_fanout.h gathers them), or on any thread once finished().
+  metrics::WorkerReport build_report(bool with_connections) const;
   int index() const { return index_; }
   // Thread-safe: the loop has exited (drained); nothing runs on the worker's thread any more.
   bool finished() const { return finished_.load(std::memory_order_acquire); }
@@ -157,8 +155,8 @@ class Worker {
   void on_drain_deadline();
   void maybe_exit();
   void close_everything();
+  void defer_delete(std::shared_ptr<void> object);
   void flush_tls_failure_summary();
-  metrics::WorkerReport build_report(bool with_connections) const;
   void adopt_now(Update update);
   void use_generation(conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
                       std::shared_ptr<proxy::UpstreamPools> pools);
@@ -197,12 +195,13 @@ class Worker {
   int tls_logged_this_second_ = 0;
   uint64_t tls_log_suppressed_ = 0;
   std::unordered_map<H1Connection*, std::unique_ptr<H1Connection>> sessions_;
-  std::vector<std::unique_ptr<H1Connection>> graveyard_;
+
   std::unordered_map<Exchange*, std::unique_ptr<Exchange>> exchanges_;
-  std::vector<std::unique_ptr<Exchange>> finished_exchanges_;
+
   std::unordered_map<H2Session*, std::unique_ptr<H2Session>> h2_sessions_;
-  std::vector<std::unique_ptr<H2Session>> h2_graveyard_;
-  std::vector<std::unique_ptr<proxy::UpstreamConnector>> retired_connectors_;
+  // Deferred deletion (one list for every kind): objects whose callbacks may still be
+  // on the stack are destroyed by reap_event_ at the end of the loop iteration.
+  std::vector<std::shared_ptr<void>> deferred_;
   EventPtr reap_event_;
   uint64_t next_connection_id_ = 1;
   bool draining_ = false;

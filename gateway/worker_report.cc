@@ -24,15 +24,4 @@ metrics::WorkerReport Worker::build_report(bool with_connections) const {
   return report;
 }
 
-void Worker::post_report(const std::shared_ptr<metrics::ScrapeCollector>& collector,
-                         bool with_connections) {
-  if (finished()) {
-    collector->deliver(static_cast<std::size_t>(index_), build_report(with_connections));
-    return;
-  }
-  post([this, collector, with_connections] {
-    collector->deliver(static_cast<std::size_t>(index_), build_report(with_connections));
-  });
-}
-
 }  // namespace wsgate::gateway

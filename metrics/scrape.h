@@ -1,16 +1,11 @@
-// One scrape across the workers. The admin thread creates a ScrapeCollector, posts a
-// job to every worker (Worker::post, the existing mailbox) that builds that worker's
-// WorkerReport on its own thread and delivers it here, then waits for the reports with a
-// deadline. The collector is the only thing the threads share, and only for the length
-// of one scrape (shared_ptr: a worker that answers after the deadline writes into a
-// collector nobody reads any more, never into freed memory).
+// One scrape across the workers: each worker builds its WorkerReport on its own thread
+// and the admin thread gathers them with a deadline (gateway/worker_fanout.h, the one
+// gather the main thread has), then merges them here.
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,24 +18,6 @@ namespace wsgate::metrics {
 struct WorkerReport {
   MetricsSnapshot metrics;                  // totals + live connections' traffic
   std::vector<ConnectionInfo> connections;  // only when asked for
-};
-
-class ScrapeCollector {
- public:
-  explicit ScrapeCollector(std::size_t workers) : reports_(workers) {}
-
-  // Any thread; a second report for the same worker is ignored.
-  void deliver(std::size_t worker, WorkerReport report);
-
-  // Waits until every worker has delivered or `deadline` passes; returns the reports
-  // that arrived (moved out, so call once).
-  std::vector<std::optional<WorkerReport>> wait(std::chrono::steady_clock::time_point deadline);
-
- private:
-  std::mutex mutex_;
-  std::condition_variable arrived_;
-  std::vector<std::optional<WorkerReport>> reports_;
-  std::size_t delivered_ = 0;
 };
 
 // One upstream server's state, read from the shared upstream pools (relaxed atomic loads)

@@ -1,14 +1,17 @@
-// One scrape across threads: reports arrive from other threads, the deadline bounds the
-// wait, and a late report is dropped safely.
+// One scrape across threads (gateway/worker_fanout.h gathers with WorkerReplies): reports
+// arrive from other threads, the deadline bounds the wait, and a late report is dropped
+// safely.
 #include <doctest/doctest.h>
 
 #include <chrono>
 #include <memory>
 #include <thread>
 
+#include "gateway/worker_replies.h"
 #include "metrics/scrape.h"
 
 using namespace wsgate::metrics;
+using ScrapeCollector = wsgate::gateway::WorkerReplies<WorkerReport>;
 using namespace std::chrono_literals;
 
 namespace {
