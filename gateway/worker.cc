@@ -268,19 +268,13 @@ void Worker::adopt_now(Update update) {
 void Worker::record_tls_failure(const std::string& listener, const std::string& reason,
                                 const std::string& client) {
   metrics_.tls_failure(listener, reason);
-  // At most 10 lines a second per worker: a flood of bad handshakes must not flood the log.
-  const time_t now = time(nullptr);
-  if (now != tls_log_second_) {
-    flush_tls_failure_summary();
-    tls_log_second_ = now;
-    tls_logged_this_second_ = 0;
-  }
-  if (tls_logged_this_second_ < 10) {
-    tls_logged_this_second_++;
+  // A flood of bad handshakes must not flood the log (tls/failure_log_limiter.h).
+  const tls::FailureLogLimiter::Verdict v = tls_log_.on_failure(time(nullptr));
+  report_tls_failures_not_logged(v.report_count);
+  if (v.log_this) {
     log::warn("TLS handshake with " + client + " failed: " + reason);
     return;
   }
-  tls_log_suppressed_++;
   // The count is logged when the next failure comes in a later second, or after a second
   // at the latest when none does.
   if (!tls_log_flush_)
@@ -289,10 +283,13 @@ void Worker::record_tls_failure(const std::string& listener, const std::string& 
 }
 
 void Worker::flush_tls_failure_summary() {
-  if (tls_log_suppressed_ == 0) return;
-  log::warn("worker " + std::to_string(index_) + ": " + std::to_string(tls_log_suppressed_) +
+  report_tls_failures_not_logged(tls_log_.take_suppressed());
+}
+
+void Worker::report_tls_failures_not_logged(uint64_t count) {
+  if (count == 0) return;
+  log::warn("worker " + std::to_string(index_) + ": " + std::to_string(count) +
             " more TLS handshake failure(s) not logged");
-  tls_log_suppressed_ = 0;
 }
 
 void Worker::begin_drain() {

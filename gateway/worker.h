@@ -24,6 +24,7 @@
 #include "proxy/libevent_ptr.h"
 #include "proxy/upstream/balancer.h"
 #include "proxy/upstream/upstream_connector.h"
+#include "tls/failure_log_limiter.h"
 #include "tls/tls_snapshot.h"
 
 namespace wsgate::gateway {
@@ -157,6 +158,7 @@ class Worker {
   void close_everything();
   void defer_delete(std::shared_ptr<void> object);
   void flush_tls_failure_summary();
+  void report_tls_failures_not_logged(uint64_t count);
   void adopt_now(Update update);
   void use_generation(conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
                       std::shared_ptr<proxy::UpstreamPools> pools);
@@ -191,9 +193,7 @@ class Worker {
   std::vector<ListenerPtr> listeners_;
   std::vector<ListenSocket> listen_sockets_;       // parallel to listeners_
   std::unique_ptr<AcceptBackoff> accept_backoff_;  // pauses listeners_ on EMFILE and such
-  time_t tls_log_second_ = 0;
-  int tls_logged_this_second_ = 0;
-  uint64_t tls_log_suppressed_ = 0;
+  tls::FailureLogLimiter tls_log_;
   std::unordered_map<H1Connection*, std::unique_ptr<H1Connection>> sessions_;
 
   std::unordered_map<Exchange*, std::unique_ptr<Exchange>> exchanges_;
