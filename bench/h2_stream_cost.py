@@ -137,7 +137,7 @@ def main():
                     "-keyout", key, "-out", cert], check=True, capture_output=True)
     bport = base.free_port()
     backend = subprocess.Popen([args.echo_backend, "--listen", f"127.0.0.1:{bport}"],
-                               stdout=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results = {label: {"cpu": [], "rss": []} for label, _ in builds}
     try:
         base.wait_port(bport)
