@@ -72,7 +72,9 @@ class FrameObserver {
   // replaces it.
   bool send_ping(std::span<const uint8_t> payload);
 
-  // The source is finished (EOF, reset, or after a violation): stop reading it.
+  // The source is finished (EOF, reset, ping timeout, or after a violation): stop
+  // reading it. When that leaves a data frame partly forwarded, the sink's frame is cut
+  // (sink_cut()): nothing more may be written to it, not even a Close (RFC 6455 5.4).
   void finish_source();
   // The sink is gone for good (it missed a keepalive deadline): nothing more is written
   // to it; the source's frames are checked and dropped until its Close, as in Dropping.
@@ -95,6 +97,11 @@ class FrameObserver {
 
   State state() const { return state_; }
   bool sink_got_close() const { return sink_got_close_; }
+  // The source ended inside a data frame whose header and some payload already went to
+  // the sink: the sink's stream ends mid-frame, so no Close or Ping can follow (they
+  // would land inside the payload). The relay ends the sink's connection instead, once
+  // its output is flushed: no close handshake with it (1006 on that side, 7.1.5).
+  bool sink_cut() const { return sink_cut_; }
   bool source_done() const { return state_ == State::Finished; }
   Pipe& pipe() const { return pipe_; }
 
@@ -117,6 +124,7 @@ class FrameObserver {
   uint8_t message_opcode_ = 0;  // opcode of the open message's first frame
   uint8_t frame_opcode_ = 0;    // opcode of the data frame whose payload is passing
   bool sink_got_close_ = false;
+  bool sink_cut_ = false;       // see sink_cut()
   bool close_pending_ = false;  // send_close() waits for the current frame to end
   uint16_t pending_code_ = 0;
   std::string pending_reason_;

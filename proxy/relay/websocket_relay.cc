@@ -67,6 +67,7 @@ void WebSocketRelay::on_side_ended(bool client_side, bool error) {
     record_first_close(metrics::Side::Client, ws::close_code::kAbnormal,
                        "client closed the TCP connection");
     to_upstream_.finish_source();
+    end_if_cut(to_upstream_);
     to_upstream_.send_close(ws::close_code::kGoingAway, "client went away");
   } else {
     if (upstream_gone_) return;
@@ -74,6 +75,7 @@ void WebSocketRelay::on_side_ended(bool client_side, bool error) {
     record_first_close(metrics::Side::Upstream, ws::close_code::kAbnormal,
                        "upstream closed the TCP connection");
     to_client_.finish_source();
+    end_if_cut(to_client_);
     to_client_.send_close(ws::close_code::kInternalError, "upstream connection lost");
   }
 }
@@ -127,8 +129,20 @@ void WebSocketRelay::on_ping_timeout(bool client_side) {
   from_dead.finish_source();
   to_dead.drop_sink();  // the live side's frames, its Close included, stop here
   dead.abandon();
+  end_if_cut(from_dead);
   from_dead.send_close(ws::close_code::kGoingAway, why);
   maybe_finish();
+}
+
+void WebSocketRelay::end_if_cut(FrameObserver& from_gone) {
+  if (!from_gone.sink_cut()) return;
+  // RFC 6455 5.4: a Close may not go inside a frame, and the frame toward this side can
+  // never end, so no Close can reach it: its TCP connection (or stream) ends instead,
+  // once what it was sent is flushed. For that side the connection is closed abnormally
+  // (1006, 7.1.5), and with no close handshake its further frames have nowhere to go.
+  const bool to_client = &from_gone == &to_client_;
+  (to_client ? client_cut_ : upstream_cut_) = true;
+  (to_client ? to_upstream_ : to_client_).finish_source();
 }
 
 void WebSocketRelay::record_first_close(metrics::Side by, uint16_t code, std::string_view reason) {
@@ -148,19 +162,23 @@ void WebSocketRelay::maybe_finish() {
   // Each side is done when it has nothing more to say (its Close arrived, it broke the
   // rules, or its TCP connection ended) and has been told everything (a Close is in its
   // output and the output is flushed), or it is gone.
-  const bool client_done =
-      client_gone_ || (to_upstream_.source_done() && to_client_.sink_got_close() &&
-                       core_.to_client.sink_buffered() == 0);
-  const bool upstream_done =
-      upstream_gone_ || (to_client_.source_done() && to_upstream_.sink_got_close() &&
-                         core_.to_upstream.sink_buffered() == 0);
+  // A side whose frame was cut is done once its output is flushed (end_if_cut).
+  const bool client_done = client_gone_ || (client_cut_ && core_.to_client.sink_buffered() == 0) ||
+                           (to_upstream_.source_done() && to_client_.sink_got_close() &&
+                            core_.to_client.sink_buffered() == 0);
+  const bool upstream_done = upstream_gone_ ||
+                             (upstream_cut_ && core_.to_upstream.sink_buffered() == 0) ||
+                             (to_client_.source_done() && to_upstream_.sink_got_close() &&
+                              core_.to_upstream.sink_buffered() == 0);
   if (client_done && upstream_done) finish();
 }
 
 void WebSocketRelay::finish() {
   if (core_.finished) return;
   close_timer_.cancel();
-  core_.finish(!client_gone_, !upstream_gone_);
+  // A cut side is not finished cleanly either: no TLS close_notify (RFC 8446 6.1) that
+  // would tell it the stream ended as meant; an HTTP/2 stream is reset.
+  core_.finish(!client_gone_ && !client_cut_, !upstream_gone_ && !upstream_cut_);
 }
 
 }  // namespace wsgate::proxy

@@ -201,3 +201,77 @@ TEST_CASE("memory tunnel: an EOF toward a side that cannot half-close ends both"
   CHECK(r.finished);
   CHECK(r.relay->tunnel_end() == proxy::TunnelEnd::ClientClosed);
 }
+
+// Defect 6 (issue 14): a data frame cut by its sender's end. The header announces 1000
+// payload bytes (16-bit length, RFC 6455 5.2); only 10 follow.
+namespace {
+std::string cut_frame(bool masked) {
+  std::string f = "\x82";
+  f.push_back(static_cast<char>((masked ? 0x80 : 0) | 126));
+  f += std::string("\x03\xe8", 2);
+  if (masked) f += "\x0a\x0b\x0c\x0d";
+  return f + std::string(10, 'p');
+}
+}  // namespace
+
+TEST_CASE(
+    "memory relay: an upstream that ends inside a frame: the client gets no Close, it is ended") {
+  MemoryRelay r;
+  const std::string cut = cut_frame(/*masked=*/false);
+  r.upstream->peer_send(cut);
+  r.upstream->peer_end();
+  // RFC 6455 5.4: no Close inside the payload; the frame can never end, so the client's
+  // connection ends once these bytes are out, with no close handshake (1006).
+  CHECK(r.client->peer_receive() == cut);
+  CHECK(r.finished);
+  CHECK_FALSE(r.client->finished_cleanly());  // no TLS close_notify on a cut stream
+  CHECK_FALSE(r.client->attached());
+  CHECK(r.stats.close_code == 1006);
+  CHECK(r.stats.closed_by == metrics::Side::Upstream);
+  CHECK(r.upstream->peer_receive().empty());  // the upstream is gone: told nothing
+}
+
+TEST_CASE("memory relay: a client reset inside a frame: the upstream gets no Close, it is ended") {
+  MemoryRelay r;
+  const std::string answer = frame(0x1, "still whole", /*masked=*/false);
+  const std::string cut = cut_frame(/*masked=*/true);
+  r.client->peer_send(cut);
+  r.upstream->peer_send(answer);  // the other direction is whole: it passes as is
+  CHECK(r.client->peer_receive() == answer);
+  r.client->peer_reset();
+  CHECK(r.upstream->peer_receive() == cut);
+  CHECK(r.finished);
+  CHECK_FALSE(r.upstream->finished_cleanly());
+  CHECK(r.stats.close_code == 1006);
+  CHECK(r.stats.closed_by == metrics::Side::Client);
+}
+
+TEST_CASE(
+    "memory relay: a Close waiting for a frame boundary is never written if the frame is cut") {
+  MemoryRelay r;
+  const std::string cut = cut_frame(/*masked=*/false);
+  r.upstream->peer_send(cut);
+  CHECK(r.client->peer_receive() == cut);
+  r.relay->close(1001, "draining");  // the client's Close waits for the frame to end
+  const std::string to_upstream = r.upstream->peer_receive();
+  REQUIRE(to_upstream.size() >= 2);
+  CHECK(static_cast<uint8_t>(to_upstream[0]) == 0x88);  // the upstream is at a boundary
+  CHECK(r.client->peer_receive().empty());
+  r.upstream->peer_end();  // ... which now never comes
+  CHECK(r.client->peer_receive().empty());
+  CHECK(r.finished);  // no wait for a close_timeout: the client is ended at once
+  CHECK_FALSE(r.client->finished_cleanly());
+}
+
+TEST_CASE("memory relay: a Close waiting for a frame boundary follows the frame when it ends") {
+  MemoryRelay r;
+  const std::string head = "\x82\x7e\x03\xe8";
+  r.upstream->peer_send(head + std::string(10, 'p'));
+  r.relay->close(1001, "draining");
+  r.upstream->peer_send(std::string(990, 'q'));
+  const std::string got = r.client->peer_receive();
+  REQUIRE(got.size() > 1004);
+  CHECK(got.substr(0, 1004) == head + std::string(10, 'p') + std::string(990, 'q'));
+  CHECK(static_cast<uint8_t>(got[1004]) == 0x88);
+  CHECK_FALSE(r.finished);
+}
