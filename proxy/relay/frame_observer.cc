@@ -66,7 +66,7 @@ void FrameObserver::pump() {
       why = validator_.last_error();
     } else if (message_limiter_ != nullptr && !h.is_control() &&
                h.opcode != static_cast<uint8_t>(ws::Opcode::Continuation) &&
-               state_ == State::Forwarding && !message_allowed()) {
+               state_ == State::Forwarding && !allowed(*message_limiter_)) {
       // RFC 6455 7.4.1: 1008, the endpoint broke a policy (the route's message rate).
       code = ws::close_code::kPolicyViolation;
       why = "message rate exceeded";
@@ -120,6 +120,16 @@ void FrameObserver::pump() {
         available -= checked + frame_len;
         checked = 0;
         continue;
+      }
+      if (control_limiter_ != nullptr && state_ == State::Forwarding &&
+          !allowed(*control_limiter_)) {
+        // A Ping or Pong flood, which would reach the upstream (and have it answer
+        // every Ping, RFC 6455 5.5.2): the same policy as for data messages, 1008.
+        pass(checked);
+        finish_source();
+        events_.on_violation(*this, ws::close_code::kPolicyViolation,
+                             "control frame rate exceeded");
+        return;
       }
       if (state_ == State::Forwarding) {
         stats_.count_frame(h.opcode, frame_len);
@@ -176,10 +186,10 @@ bool FrameObserver::take_gateway_pong(evbuffer* in, std::size_t at, const ws::Fr
   return pings_to_source_->take_pong({payload, h.payload_length});
 }
 
-bool FrameObserver::message_allowed() {
+bool FrameObserver::allowed(MessageRateLimiter& limiter) const {
   const int64_t now_ns = static_cast<int64_t>(loop_now_->tv_sec) * 1'000'000'000 +
                          static_cast<int64_t>(loop_now_->tv_usec) * 1'000;
-  return message_limiter_->allow(now_ns);
+  return limiter.allow(now_ns);
 }
 
 bool FrameObserver::send_ping(std::span<const uint8_t> payload) {

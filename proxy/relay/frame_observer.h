@@ -87,11 +87,16 @@ class FrameObserver {
     pings_to_sink_ = to_sink;
     pings_to_source_ = to_source;
   }
-  // Counts every data message from the source at its first frame; one over the rate is
-  // a violation (1008). `now` is the loop's cached time of the current read, which the
+  // Counts every data message from the source at its first frame in `messages`, and
+  // every Ping and Pong it sends in `control` (not the Pongs that answer the gateway's
+  // own Pings, which the gateway paces; not a Close, of which only one passes), when the
+  // frame is whole; one over either rate is a violation (1008). Only frames that are
+  // forwarded count. `now` is the loop's cached time of the current read, which the
   // Relay keeps. Null: no limit.
-  void set_message_limiter(MessageRateLimiter* limiter, const timeval* now) {
-    message_limiter_ = limiter;
+  void set_message_limiter(MessageRateLimiter* messages, MessageRateLimiter* control,
+                           const timeval* now) {
+    message_limiter_ = messages;
+    control_limiter_ = control;
     loop_now_ = now;
   }
 
@@ -111,7 +116,7 @@ class FrameObserver {
   void write_close_now(uint16_t code, std::string_view reason);
   void write_ping_now();
   bool take_gateway_pong(evbuffer* in, std::size_t at, const ws::FrameHeader& h);
-  bool message_allowed();
+  bool allowed(MessageRateLimiter& limiter) const;
 
   Pipe& pipe_;
   ws::FrameValidator validator_;
@@ -132,6 +137,7 @@ class FrameObserver {
   Keepalive* pings_to_sink_ = nullptr;
   Keepalive* pings_to_source_ = nullptr;
   MessageRateLimiter* message_limiter_ = nullptr;
+  MessageRateLimiter* control_limiter_ = nullptr;
   const timeval* loop_now_ = nullptr;
   bool ping_pending_ = false;  // send_ping() waits for the current frame to end
   uint8_t ping_frame_len_ = 0;

@@ -1,5 +1,8 @@
 #include "proxy/relay/websocket_relay.h"
 
+#include <algorithm>
+#include <cstdint>
+
 namespace wsgate::proxy {
 namespace {
 
@@ -9,6 +12,28 @@ ws::FrameRules rules_for(ws::Direction dir, const RelaySettings& s) {
   r.rsv1_allowed = s.rsv1_allowed;
   r.max_message_size = s.max_message_size;
   return r;
+}
+
+// The client's Pings and Pongs under max_message_rate: a bucket of their own, with
+// kControlFactor times the data rate and burst, and at least kControlFloor of each.
+//  - Counted at all, because each one is forwarded to the upstream (a Ping also makes
+//    the upstream answer, RFC 6455 5.5.2): uncounted, a Ping flood passes any limit.
+//  - Their own bucket, because legitimate control traffic is unrelated to the data
+//    rate: a client's keepalive Ping must not be the "message over the rate" of a
+//    client that uses its data budget, and Pings must not spend that budget.
+//  - Generous, because legitimate control traffic is small and slow (a keepalive Ping
+//    every few seconds; Pongs paced by the upstream's own Pings) while a flood is
+//    thousands a second: 10x, and 10/s even for a route allowing 1 message/s.
+//  - Closed with 1008 like a data message over the rate, not answered or dropped: the
+//    client's Ping asks the upstream (the gateway answering would hide a dead upstream),
+//    dropping it leaves a Ping without its Pong, and either way the client stays
+//    connected while flooding. The route asked for a rate; over it is a policy violation.
+constexpr uint64_t kControlFactor = 10;
+constexpr uint64_t kControlFloor = 10;
+
+uint32_t control_allowance(uint32_t data_allowance) {
+  const uint64_t n = std::max<uint64_t>(kControlFactor * data_allowance, kControlFloor);
+  return static_cast<uint32_t>(std::min<uint64_t>(n, UINT32_MAX));
 }
 
 }  // namespace
@@ -94,8 +119,12 @@ void WebSocketRelay::start_keepalive() {
   const RelaySettings& s = core_.settings;
   if (s.max_message_rate > 0) {
     message_rate_ = std::make_unique<MessageRateLimiter>(s.max_message_rate, s.max_message_burst);
-    // The bucket refills from the time the Relay caches for each read: no clock reads.
-    to_upstream_.set_message_limiter(message_rate_.get(), &core_.last_activity);
+    control_rate_ = std::make_unique<MessageRateLimiter>(
+        control_allowance(s.max_message_rate),
+        control_allowance(s.max_message_burst == 0 ? s.max_message_rate : s.max_message_burst));
+    // The buckets refill from the time the Relay caches for each read: no clock reads.
+    to_upstream_.set_message_limiter(message_rate_.get(), control_rate_.get(),
+                                     &core_.last_activity);
   }
   if (s.ping_interval.count() == 0) return;
   if (s.ping_client) {

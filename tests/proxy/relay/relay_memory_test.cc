@@ -275,3 +275,55 @@ TEST_CASE("memory relay: a Close waiting for a frame boundary follows the frame 
   CHECK(static_cast<uint8_t>(got[1004]) == 0x88);
   CHECK_FALSE(r.finished);
 }
+
+namespace {
+// The code of the Close at the front of `bytes` (masked or not), 0 if there is none.
+uint16_t close_code_at(const std::string& bytes) {
+  if (bytes.size() < 4 || static_cast<uint8_t>(bytes[0]) != 0x88) return 0;
+  const bool masked = (static_cast<uint8_t>(bytes[1]) & 0x80) != 0;
+  const std::size_t at = masked ? 6 : 2;
+  if (bytes.size() < at + 2) return 0;
+  auto byte = [&](std::size_t i) {
+    return static_cast<uint8_t>(bytes[at + i] ^ (masked ? bytes[2 + i] : 0));
+  };
+  return static_cast<uint16_t>((byte(0) << 8) | byte(1));
+}
+}  // namespace
+
+TEST_CASE("memory relay: a Ping flood over max_message_rate gets 1008, the upstream 1001") {
+  proxy::RelaySettings s;
+  s.max_message_rate = 2;
+  s.max_message_burst = 3;  // control frames: 10x, a burst of 30
+  MemoryRelay r(s);
+  const std::string ping = frame(0x9, "are you there", /*masked=*/true);
+  std::string flood;
+  for (int i = 0; i < 100; ++i) flood += ping;
+  r.client->peer_send(flood);
+  std::string forwarded;
+  for (int i = 0; i < 30; ++i) forwarded += ping;
+  const std::string at_upstream = r.upstream->peer_receive();
+  REQUIRE(at_upstream.size() > forwarded.size());
+  CHECK(at_upstream.substr(0, forwarded.size()) == forwarded);  // the burst, no more
+  CHECK(close_code_at(at_upstream.substr(forwarded.size())) == 1001);
+  const std::string at_client = r.client->peer_receive();
+  CHECK(close_code_at(at_client) == 1008);
+  CHECK(at_client.substr(4) == "control frame rate exceeded");
+  CHECK(r.stats.close_code == 1008);
+  CHECK(r.stats.closed_by == metrics::Side::Gateway);
+  CHECK_FALSE(r.client->reading());  // nothing more is taken from the offender
+}
+
+TEST_CASE("memory relay: Pings and Pongs do not spend the data message budget") {
+  proxy::RelaySettings s;
+  s.max_message_rate = 1;
+  s.max_message_burst = 1;  // control frames: the floor, 10 at once
+  MemoryRelay r(s);
+  std::string control;
+  for (int i = 0; i < 5; ++i)
+    control += frame(0x9, "ping", /*masked=*/true) + frame(0xA, "pong", /*masked=*/true);
+  const std::string msg = frame(0x1, "the one message", /*masked=*/true);
+  r.client->peer_send(control + msg);
+  CHECK(r.upstream->peer_receive() == control + msg);
+  CHECK(r.client->peer_receive().empty());
+  CHECK_FALSE(r.relay->closing());
+}
