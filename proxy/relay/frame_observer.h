@@ -107,6 +107,9 @@ class FrameObserver {
   // would land inside the payload). The relay ends the sink's connection instead, once
   // its output is flushed: no close handshake with it (1006 on that side, 7.1.5).
   bool sink_cut() const { return sink_cut_; }
+  // The sink has part of a data frame and the rest is still to come (a relay that gives
+  // up now, at close_timeout, cuts it).
+  bool sink_in_frame() const { return payload_left_ > 0 && state_ == State::Forwarding; }
   bool source_done() const { return state_ == State::Finished; }
   Pipe& pipe() const { return pipe_; }
 

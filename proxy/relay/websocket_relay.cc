@@ -205,9 +205,16 @@ void WebSocketRelay::maybe_finish() {
 void WebSocketRelay::finish() {
   if (core_.finished) return;
   close_timer_.cancel();
-  // A cut side is not finished cleanly either: no TLS close_notify (RFC 8446 6.1) that
-  // would tell it the stream ended as meant; an HTTP/2 stream is reset.
-  core_.finish(!client_gone_ && !client_cut_, !upstream_gone_ && !upstream_cut_);
+  // A side whose frame was cut, or is cut now because the relay gives up (close_timeout)
+  // in the middle of one, is not finished cleanly: no TLS close_notify (RFC 8446 6.1),
+  // which would tell it the stream ended as meant, but an abandoned transport (TCP
+  // shutdown, an HTTP/2 stream reset). What it was sent has left the gateway's buffers,
+  // unless the relay gave up waiting for that too.
+  const bool client_cut = !client_gone_ && (client_cut_ || to_client_.sink_in_frame());
+  const bool upstream_cut = !upstream_gone_ && (upstream_cut_ || to_upstream_.sink_in_frame());
+  if (client_cut) core_.client->abandon();
+  if (upstream_cut) core_.upstream->abandon();
+  core_.finish(!client_gone_ && !client_cut, !upstream_gone_ && !upstream_cut);
 }
 
 }  // namespace wsgate::proxy

@@ -205,6 +205,20 @@ TEST_CASE("memory tunnel: an EOF toward a side that cannot half-close ends both"
 // Defect 6 (issue 14): a data frame cut by its sender's end. The header announces 1000
 // payload bytes (16-bit length, RFC 6455 5.2); only 10 follow.
 namespace {
+// The code of the Close at the front of `bytes` (masked or not), 0 if there is none.
+uint16_t close_code_at(const std::string& bytes) {
+  if (bytes.size() < 4 || static_cast<uint8_t>(bytes[0]) != 0x88) return 0;
+  const bool masked = (static_cast<uint8_t>(bytes[1]) & 0x80) != 0;
+  const std::size_t at = masked ? 6 : 2;
+  if (bytes.size() < at + 2) return 0;
+  auto byte = [&](std::size_t i) {
+    return static_cast<uint8_t>(bytes[at + i] ^ (masked ? bytes[2 + i] : 0));
+  };
+  return static_cast<uint16_t>((byte(0) << 8) | byte(1));
+}
+}  // namespace
+
+namespace {
 std::string cut_frame(bool masked) {
   std::string f = "\x82";
   f.push_back(static_cast<char>((masked ? 0x80 : 0) | 126));
@@ -225,6 +239,7 @@ TEST_CASE(
   CHECK(r.client->peer_receive() == cut);
   CHECK(r.finished);
   CHECK_FALSE(r.client->finished_cleanly());  // no TLS close_notify on a cut stream
+  CHECK(r.client->abandoned());
   CHECK_FALSE(r.client->attached());
   CHECK(r.stats.close_code == 1006);
   CHECK(r.stats.closed_by == metrics::Side::Upstream);
@@ -242,6 +257,7 @@ TEST_CASE("memory relay: a client reset inside a frame: the upstream gets no Clo
   CHECK(r.upstream->peer_receive() == cut);
   CHECK(r.finished);
   CHECK_FALSE(r.upstream->finished_cleanly());
+  CHECK(r.upstream->abandoned());
   CHECK(r.stats.close_code == 1006);
   CHECK(r.stats.closed_by == metrics::Side::Client);
 }
@@ -261,6 +277,24 @@ TEST_CASE(
   CHECK(r.client->peer_receive().empty());
   CHECK(r.finished);  // no wait for a close_timeout: the client is ended at once
   CHECK_FALSE(r.client->finished_cleanly());
+  CHECK(r.client->abandoned());
+}
+
+TEST_CASE("memory relay: at close_timeout a side in the middle of a frame is abandoned") {
+  proxy::RelaySettings s;
+  s.close_timeout = std::chrono::milliseconds(10);
+  MemoryRelay r(s);
+  const std::string cut = cut_frame(/*masked=*/false);
+  r.upstream->peer_send(cut);  // ... and the upstream stalls inside the frame
+  r.relay->close(1001, "draining");
+  CHECK(r.client->peer_receive() == cut);
+  CHECK(close_code_at(r.upstream->peer_receive()) == 1001);
+  event_base_loop(r.base.get(), EVLOOP_ONCE);  // the close_timeout
+  REQUIRE(r.finished);
+  CHECK(r.client->abandoned());  // the frame toward it is cut: no clean end
+  CHECK_FALSE(r.client->finished_cleanly());
+  CHECK(r.upstream->finished_cleanly());  // it got its Close and is still there
+  CHECK_FALSE(r.upstream->abandoned());
 }
 
 TEST_CASE("memory relay: a Close waiting for a frame boundary follows the frame when it ends") {
@@ -275,20 +309,6 @@ TEST_CASE("memory relay: a Close waiting for a frame boundary follows the frame 
   CHECK(static_cast<uint8_t>(got[1004]) == 0x88);
   CHECK_FALSE(r.finished);
 }
-
-namespace {
-// The code of the Close at the front of `bytes` (masked or not), 0 if there is none.
-uint16_t close_code_at(const std::string& bytes) {
-  if (bytes.size() < 4 || static_cast<uint8_t>(bytes[0]) != 0x88) return 0;
-  const bool masked = (static_cast<uint8_t>(bytes[1]) & 0x80) != 0;
-  const std::size_t at = masked ? 6 : 2;
-  if (bytes.size() < at + 2) return 0;
-  auto byte = [&](std::size_t i) {
-    return static_cast<uint8_t>(bytes[at + i] ^ (masked ? bytes[2 + i] : 0));
-  };
-  return static_cast<uint16_t>((byte(0) << 8) | byte(1));
-}
-}  // namespace
 
 TEST_CASE("memory relay: a Ping flood over max_message_rate gets 1008, the upstream 1001") {
   proxy::RelaySettings s;
