@@ -66,7 +66,7 @@ void FrameObserver::pump() {
       why = validator_.last_error();
     } else if (message_limiter_ != nullptr && !h.is_control() &&
                h.opcode != static_cast<uint8_t>(ws::Opcode::Continuation) &&
-               state_ == State::Forwarding && !message_allowed()) {
+               state_ == State::Forwarding && !allowed(*message_limiter_)) {
       // RFC 6455 7.4.1: 1008, the endpoint broke a policy (the route's message rate).
       code = ws::close_code::kPolicyViolation;
       why = "message rate exceeded";
@@ -120,6 +120,16 @@ void FrameObserver::pump() {
         available -= checked + frame_len;
         checked = 0;
         continue;
+      }
+      if (control_limiter_ != nullptr && state_ == State::Forwarding &&
+          !allowed(*control_limiter_)) {
+        // A Ping or Pong flood, which would reach the upstream (and have it answer
+        // every Ping, RFC 6455 5.5.2): the same policy as for data messages, 1008.
+        pass(checked);
+        finish_source();
+        events_.on_violation(*this, ws::close_code::kPolicyViolation,
+                             "control frame rate exceeded");
+        return;
       }
       if (state_ == State::Forwarding) {
         stats_.count_frame(h.opcode, frame_len);
@@ -176,14 +186,14 @@ bool FrameObserver::take_gateway_pong(evbuffer* in, std::size_t at, const ws::Fr
   return pings_to_source_->take_pong({payload, h.payload_length});
 }
 
-bool FrameObserver::message_allowed() {
+bool FrameObserver::allowed(MessageRateLimiter& limiter) const {
   const int64_t now_ns = static_cast<int64_t>(loop_now_->tv_sec) * 1'000'000'000 +
                          static_cast<int64_t>(loop_now_->tv_usec) * 1'000;
-  return message_limiter_->allow(now_ns);
+  return limiter.allow(now_ns);
 }
 
 bool FrameObserver::send_ping(std::span<const uint8_t> payload) {
-  if (sink_got_close_ || payload.size() > kMaxPingPayload) return false;
+  if (sink_got_close_ || sink_cut_ || payload.size() > kMaxPingPayload) return false;
   std::array<uint8_t, 4> mask{};
   if (mask_to_sink_) RAND_bytes(mask.data(), static_cast<int>(mask.size()));  // RFC 6455 5.3
   ping_frame_len_ = static_cast<uint8_t>(
@@ -197,13 +207,14 @@ bool FrameObserver::send_ping(std::span<const uint8_t> payload) {
 
 void FrameObserver::write_ping_now() {
   ping_pending_ = false;
-  if (sink_got_close_) return;
+  if (sink_got_close_ || sink_cut_) return;
   pipe_.write(ping_frame_.data(), ping_frame_len_);
   if (pings_to_sink_ != nullptr) pings_to_sink_->ping_written(ping_frame_len_);
 }
 
 void FrameObserver::send_close(uint16_t code, std::string_view reason) {
-  if (sink_got_close_ || close_pending_) return;
+  // A cut sink gets no Close: it would sit inside the cut frame's payload (5.4).
+  if (sink_got_close_ || close_pending_ || sink_cut_) return;
   if (payload_left_ == 0) {
     write_close_now(code, reason);
     // Whatever is still waiting in the source is now dropped frame by frame.
@@ -229,6 +240,14 @@ void FrameObserver::write_close_now(uint16_t code, std::string_view reason) {
 }
 
 void FrameObserver::finish_source() {
+  if (payload_left_ > 0 && state_ == State::Forwarding) {
+    // The sink has this frame's header and part of its payload, and the rest will never
+    // come: the frame is cut. Whatever the gateway meant to write at its end (a Close
+    // waiting for the boundary, a Ping) cannot be written anywhere now (RFC 6455 5.4).
+    sink_cut_ = true;
+    close_pending_ = false;
+    ping_pending_ = false;
+  }
   state_ = State::Finished;
   payload_left_ = 0;
   pipe_.stop_source();

@@ -72,7 +72,9 @@ class FrameObserver {
   // replaces it.
   bool send_ping(std::span<const uint8_t> payload);
 
-  // The source is finished (EOF, reset, or after a violation): stop reading it.
+  // The source is finished (EOF, reset, ping timeout, or after a violation): stop
+  // reading it. When that leaves a data frame partly forwarded, the sink's frame is cut
+  // (sink_cut()): nothing more may be written to it, not even a Close (RFC 6455 5.4).
   void finish_source();
   // The sink is gone for good (it missed a keepalive deadline): nothing more is written
   // to it; the source's frames are checked and dropped until its Close, as in Dropping.
@@ -85,16 +87,29 @@ class FrameObserver {
     pings_to_sink_ = to_sink;
     pings_to_source_ = to_source;
   }
-  // Counts every data message from the source at its first frame; one over the rate is
-  // a violation (1008). `now` is the loop's cached time of the current read, which the
+  // Counts every data message from the source at its first frame in `messages`, and
+  // every Ping and Pong it sends in `control` (not the Pongs that answer the gateway's
+  // own Pings, which the gateway paces; not a Close, of which only one passes), when the
+  // frame is whole; one over either rate is a violation (1008). Only frames that are
+  // forwarded count. `now` is the loop's cached time of the current read, which the
   // Relay keeps. Null: no limit.
-  void set_message_limiter(MessageRateLimiter* limiter, const timeval* now) {
-    message_limiter_ = limiter;
+  void set_message_limiter(MessageRateLimiter* messages, MessageRateLimiter* control,
+                           const timeval* now) {
+    message_limiter_ = messages;
+    control_limiter_ = control;
     loop_now_ = now;
   }
 
   State state() const { return state_; }
   bool sink_got_close() const { return sink_got_close_; }
+  // The source ended inside a data frame whose header and some payload already went to
+  // the sink: the sink's stream ends mid-frame, so no Close or Ping can follow (they
+  // would land inside the payload). The relay ends the sink's connection instead, once
+  // its output is flushed: no close handshake with it (1006 on that side, 7.1.5).
+  bool sink_cut() const { return sink_cut_; }
+  // The sink has part of a data frame and the rest is still to come (a relay that gives
+  // up now, at close_timeout, cuts it).
+  bool sink_in_frame() const { return payload_left_ > 0 && state_ == State::Forwarding; }
   bool source_done() const { return state_ == State::Finished; }
   Pipe& pipe() const { return pipe_; }
 
@@ -104,7 +119,7 @@ class FrameObserver {
   void write_close_now(uint16_t code, std::string_view reason);
   void write_ping_now();
   bool take_gateway_pong(evbuffer* in, std::size_t at, const ws::FrameHeader& h);
-  bool message_allowed();
+  bool allowed(MessageRateLimiter& limiter) const;
 
   Pipe& pipe_;
   ws::FrameValidator validator_;
@@ -117,6 +132,7 @@ class FrameObserver {
   uint8_t message_opcode_ = 0;  // opcode of the open message's first frame
   uint8_t frame_opcode_ = 0;    // opcode of the data frame whose payload is passing
   bool sink_got_close_ = false;
+  bool sink_cut_ = false;       // see sink_cut()
   bool close_pending_ = false;  // send_close() waits for the current frame to end
   uint16_t pending_code_ = 0;
   std::string pending_reason_;
@@ -124,6 +140,7 @@ class FrameObserver {
   Keepalive* pings_to_sink_ = nullptr;
   Keepalive* pings_to_source_ = nullptr;
   MessageRateLimiter* message_limiter_ = nullptr;
+  MessageRateLimiter* control_limiter_ = nullptr;
   const timeval* loop_now_ = nullptr;
   bool ping_pending_ = false;  // send_ping() waits for the current frame to end
   uint8_t ping_frame_len_ = 0;

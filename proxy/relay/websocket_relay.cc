@@ -1,5 +1,8 @@
 #include "proxy/relay/websocket_relay.h"
 
+#include <algorithm>
+#include <cstdint>
+
 namespace wsgate::proxy {
 namespace {
 
@@ -9,6 +12,28 @@ ws::FrameRules rules_for(ws::Direction dir, const RelaySettings& s) {
   r.rsv1_allowed = s.rsv1_allowed;
   r.max_message_size = s.max_message_size;
   return r;
+}
+
+// The client's Pings and Pongs under max_message_rate: a bucket of their own, with
+// kControlFactor times the data rate and burst, and at least kControlFloor of each.
+//  - Counted at all, because each one is forwarded to the upstream (a Ping also makes
+//    the upstream answer, RFC 6455 5.5.2): uncounted, a Ping flood passes any limit.
+//  - Their own bucket, because legitimate control traffic is unrelated to the data
+//    rate: a client's keepalive Ping must not be the "message over the rate" of a
+//    client that uses its data budget, and Pings must not spend that budget.
+//  - Generous, because legitimate control traffic is small and slow (a keepalive Ping
+//    every few seconds; Pongs paced by the upstream's own Pings) while a flood is
+//    thousands a second: 10x, and 10/s even for a route allowing 1 message/s.
+//  - Closed with 1008 like a data message over the rate, not answered or dropped: the
+//    client's Ping asks the upstream (the gateway answering would hide a dead upstream),
+//    dropping it leaves a Ping without its Pong, and either way the client stays
+//    connected while flooding. The route asked for a rate; over it is a policy violation.
+constexpr uint64_t kControlFactor = 10;
+constexpr uint64_t kControlFloor = 10;
+
+uint32_t control_allowance(uint32_t data_allowance) {
+  const uint64_t n = std::max<uint64_t>(kControlFactor * data_allowance, kControlFloor);
+  return static_cast<uint32_t>(std::min<uint64_t>(n, UINT32_MAX));
 }
 
 }  // namespace
@@ -67,6 +92,7 @@ void WebSocketRelay::on_side_ended(bool client_side, bool error) {
     record_first_close(metrics::Side::Client, ws::close_code::kAbnormal,
                        "client closed the TCP connection");
     to_upstream_.finish_source();
+    end_if_cut(to_upstream_);
     to_upstream_.send_close(ws::close_code::kGoingAway, "client went away");
   } else {
     if (upstream_gone_) return;
@@ -74,6 +100,7 @@ void WebSocketRelay::on_side_ended(bool client_side, bool error) {
     record_first_close(metrics::Side::Upstream, ws::close_code::kAbnormal,
                        "upstream closed the TCP connection");
     to_client_.finish_source();
+    end_if_cut(to_client_);
     to_client_.send_close(ws::close_code::kInternalError, "upstream connection lost");
   }
 }
@@ -92,8 +119,12 @@ void WebSocketRelay::start_keepalive() {
   const RelaySettings& s = core_.settings;
   if (s.max_message_rate > 0) {
     message_rate_ = std::make_unique<MessageRateLimiter>(s.max_message_rate, s.max_message_burst);
-    // The bucket refills from the time the Relay caches for each read: no clock reads.
-    to_upstream_.set_message_limiter(message_rate_.get(), &core_.last_activity);
+    control_rate_ = std::make_unique<MessageRateLimiter>(
+        control_allowance(s.max_message_rate),
+        control_allowance(s.max_message_burst == 0 ? s.max_message_rate : s.max_message_burst));
+    // The buckets refill from the time the Relay caches for each read: no clock reads.
+    to_upstream_.set_message_limiter(message_rate_.get(), control_rate_.get(),
+                                     &core_.last_activity);
   }
   if (s.ping_interval.count() == 0) return;
   if (s.ping_client) {
@@ -127,8 +158,20 @@ void WebSocketRelay::on_ping_timeout(bool client_side) {
   from_dead.finish_source();
   to_dead.drop_sink();  // the live side's frames, its Close included, stop here
   dead.abandon();
+  end_if_cut(from_dead);
   from_dead.send_close(ws::close_code::kGoingAway, why);
   maybe_finish();
+}
+
+void WebSocketRelay::end_if_cut(FrameObserver& from_gone) {
+  if (!from_gone.sink_cut()) return;
+  // RFC 6455 5.4: a Close may not go inside a frame, and the frame toward this side can
+  // never end, so no Close can reach it: its TCP connection (or stream) ends instead,
+  // once what it was sent is flushed. For that side the connection is closed abnormally
+  // (1006, 7.1.5), and with no close handshake its further frames have nowhere to go.
+  const bool to_client = &from_gone == &to_client_;
+  (to_client ? client_cut_ : upstream_cut_) = true;
+  (to_client ? to_upstream_ : to_client_).finish_source();
 }
 
 void WebSocketRelay::record_first_close(metrics::Side by, uint16_t code, std::string_view reason) {
@@ -148,19 +191,30 @@ void WebSocketRelay::maybe_finish() {
   // Each side is done when it has nothing more to say (its Close arrived, it broke the
   // rules, or its TCP connection ended) and has been told everything (a Close is in its
   // output and the output is flushed), or it is gone.
-  const bool client_done =
-      client_gone_ || (to_upstream_.source_done() && to_client_.sink_got_close() &&
-                       core_.to_client.sink_buffered() == 0);
-  const bool upstream_done =
-      upstream_gone_ || (to_client_.source_done() && to_upstream_.sink_got_close() &&
-                         core_.to_upstream.sink_buffered() == 0);
+  // A side whose frame was cut is done once its output is flushed (end_if_cut).
+  const bool client_done = client_gone_ || (client_cut_ && core_.to_client.sink_buffered() == 0) ||
+                           (to_upstream_.source_done() && to_client_.sink_got_close() &&
+                            core_.to_client.sink_buffered() == 0);
+  const bool upstream_done = upstream_gone_ ||
+                             (upstream_cut_ && core_.to_upstream.sink_buffered() == 0) ||
+                             (to_client_.source_done() && to_upstream_.sink_got_close() &&
+                              core_.to_upstream.sink_buffered() == 0);
   if (client_done && upstream_done) finish();
 }
 
 void WebSocketRelay::finish() {
   if (core_.finished) return;
   close_timer_.cancel();
-  core_.finish(!client_gone_, !upstream_gone_);
+  // A side whose frame was cut, or is cut now because the relay gives up (close_timeout)
+  // in the middle of one, is not finished cleanly: no TLS close_notify (RFC 8446 6.1),
+  // which would tell it the stream ended as meant, but an abandoned transport (TCP
+  // shutdown, an HTTP/2 stream reset). What it was sent has left the gateway's buffers,
+  // unless the relay gave up waiting for that too.
+  const bool client_cut = !client_gone_ && (client_cut_ || to_client_.sink_in_frame());
+  const bool upstream_cut = !upstream_gone_ && (upstream_cut_ || to_upstream_.sink_in_frame());
+  if (client_cut) core_.client->abandon();
+  if (upstream_cut) core_.upstream->abandon();
+  core_.finish(!client_gone_ && !client_cut, !upstream_gone_ && !upstream_cut);
 }
 
 }  // namespace wsgate::proxy

@@ -40,6 +40,10 @@ class WebSocketRelay final : public RelayPolicy, private FrameEvents {
   // A pinged side missed ping_timeout: it is dropped without a close handshake (1006),
   // the other side gets Close 1001.
   void on_ping_timeout(bool client_side);
+  // `from_gone`'s source just ended: if that cut a frame toward its sink, the sink side
+  // gets no Close (RFC 6455 5.4) and is not read any more; its connection ends once its
+  // output is flushed (maybe_finish), without a close handshake.
+  void end_if_cut(FrameObserver& from_gone);
   void finish();
 
   RelayCore& core_;
@@ -48,9 +52,12 @@ class WebSocketRelay final : public RelayPolicy, private FrameEvents {
   std::unique_ptr<Keepalive> client_pings_;    // null: the client is not pinged
   std::unique_ptr<Keepalive> upstream_pings_;  // null: the upstream is not pinged
   std::unique_ptr<MessageRateLimiter> message_rate_;  // null: no client message rate limit
+  std::unique_ptr<MessageRateLimiter> control_rate_;  // the client's Pings and Pongs, with it
   Timer close_timer_;
   bool client_gone_ = false;
   bool upstream_gone_ = false;
+  bool client_cut_ = false;    // a frame toward the client was cut: see end_if_cut()
+  bool upstream_cut_ = false;  // ... toward the upstream
   bool closing_ = false;
 };
 

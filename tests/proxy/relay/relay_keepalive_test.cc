@@ -370,3 +370,18 @@ TEST_CASE("keepalive: a slow reader whose Ping waits behind its data is not drop
   REQUIRE(f.run_until([&] { return f.stats.client_pings.answered >= 1; }));
   CHECK(count_opcode(f.at_upstream, 0xA) == 0);
 }
+
+TEST_CASE("keepalive: a client dropped inside a frame: the upstream gets no Close, it is ended") {
+  Fixture f(pings(true, false));
+  // A frame announcing 1000 payload bytes (RFC 6455 5.2), 10 of them sent.
+  const std::string cut =
+      std::string("\x82\xfe\x03\xe8", 4) + "\x21\x43\x65\x87" + std::string(10, 'p');
+  Fixture::send_all(f.client_peer, cut);
+  // The client answers no Ping: after ping_timeout it is taken for dead. The frame
+  // toward the upstream can never end, so no Close may follow it (5.4).
+  REQUIRE(f.run_until([&] { return f.finished; }, false));
+  f.run_until([] { return false; }, false, 50ms);
+  CHECK(f.at_upstream == cut);
+  CHECK(f.stats.close_code == 1006);
+  CHECK(f.stats.close_reason == "client ping timeout");
+}
