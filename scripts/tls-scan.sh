@@ -2,32 +2,40 @@
 # Scans a wsgate TLS listener with the default TLS settings using testssl.sh (Debian's
 # package: `apt-get install testssl.sh`, or scripts/install-deps.sh bench).
 #
-#   scripts/tls-scan.sh [--build DIR] [--out DIR] [-- EXTRA TESTSSL ARGS...]
+#   scripts/tls-scan.sh [--build DIR] [--out DIR] [--path /P] [-- EXTRA TESTSSL ARGS...]
 #
 #   --build DIR  where wsgate and wsgate-echo-backend are (default: build-test)
 #   --out DIR    where to keep the config, certificates, logs and testssl's
 #                text/JSON output (default: a new folder under /tmp, printed at the end)
-#   after --     passed to testssl.sh, e.g. `-- --fast`
+#   --path /P    the path testssl.sh's HTTP checks request (default /, which has no
+#                route: wsgate answers 404; /echo is routed: a plain GET gets 426)
+#   after --     passed to testssl.sh, e.g. `-- --fast`, or `-- --headers` for the
+#                HTTP header checks only
 #
 # What it does: makes a self-signed RSA-2048 and a self-signed ECDSA P-256 certificate
 # for localhost/127.0.0.1 with the openssl CLI, starts the echo backend and wsgate (one
 # worker, one TLS listener whose [listener.tls] sets only `certificates`, so protocols,
 # ciphers and suites are wsgate's defaults) on kernel-chosen free ports on 127.0.0.1,
 # runs testssl.sh against it, and stops both processes by their PIDs.
-# The exit code is testssl.sh's. Talks only to 127.0.0.1.
+# Findings above INFO are listed at the end in two groups: those of the self-signed test
+# certificate (chain of trust, revocation, CAA: expected) and the rest, which come from
+# wsgate. Exit status: 1 when one of the latter is above LOW, 2 when testssl.sh itself
+# failed, else 0. Talks only to 127.0.0.1.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$here/build-test"
 out=""
+path="/"
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build="$(cd "$2" && pwd)"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
+    --path) path="$2"; shift 2 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
-    *) echo "usage: $0 [--build DIR] [--out DIR] [-- TESTSSL ARGS]" >&2; exit 2 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    *) echo "usage: $0 [--build DIR] [--out DIR] [--path /P] [-- TESTSSL ARGS]" >&2; exit 2 ;;
   esac
 done
 
@@ -113,22 +121,29 @@ set +e
 # --warnings off: no interactive questions; --ip: never resolve anything. No --severity:
 # the JSON keeps every finding (INFO and OK too); the summary below filters.
 "$testssl_bin" --quiet --color 0 --warnings off --ip 127.0.0.1 \
-  --logfile testssl.txt --jsonfile testssl.json "${extra[@]}" "127.0.0.1:$tls_port"
+  --logfile testssl.txt --jsonfile testssl.json "${extra[@]}" "https://127.0.0.1:$tls_port$path"
 rc=$?
 set -e
 echo
 echo "testssl.sh exit code $rc; output, config and logs in $out"
-echo "findings above INFO (severity from testssl.json):"
-python3 - testssl.json <<'PY'
+python3 - testssl.json "$rc" <<'PY'
 import json, sys
 rank = {"LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4}
+name = {0: "none above INFO", **{v: k for k, v in rank.items()}}
 with open(sys.argv[1]) as f:
-    items = json.load(f)
-shown = [i for i in items if i.get("severity") in rank]
-for i in sorted(shown, key=lambda i: -rank[i["severity"]]):
-    print(f'  {i["severity"]:8} {i["id"]}: {i["finding"]}')
-worst = max((rank[i["severity"]] for i in shown), default=0)
-print("  (none)" if not shown else "")
-print("worst severity:", {0: "INFO or below", **{v: k for k, v in rank.items()}}[worst])
+    items = [i for i in json.load(f) if i.get("severity") in rank]
+def from_cert(i):  # properties of the self-signed test certificate, not of wsgate
+    return i["id"].startswith(("cert_", "DNS_CAArecord"))
+worst = {}
+for title, group in (("from the self-signed test certificate (expected)", True),
+                     ("from wsgate", False)):
+    shown = sorted((i for i in items if from_cert(i) == group), key=lambda i: -rank[i["severity"]])
+    print(f"findings above INFO {title}:")
+    for i in shown:
+        print(f'  {i["severity"]:8} {i["id"]}: {i["finding"]}')
+    if not shown:
+        print("  (none)")
+    worst[group] = max((rank[i["severity"]] for i in shown), default=0)
+print(f"worst: certificate {name[worst[True]]}, wsgate {name[worst[False]]}")
+sys.exit(2 if sys.argv[2] != "0" else 1 if worst[False] > rank["LOW"] else 0)
 PY
-exit $rc
