@@ -15,20 +15,22 @@ by dropping the TCP connection without one.
   dropped     connections that ended abnormally before the client closed them
 
 wsgate's RSS (VmRSS from /proc/PID/status) and open file descriptors are sampled every
---sample seconds. At the end: first / last / max RSS and the least-squares slope of RSS
-after --warmup seconds, plus the same after every client has gone (idle). Progress is
-printed every --report seconds.
+--sample seconds. At the end: first (before any load) / last / max RSS, the
+least-squares slope of RSS after --warmup seconds and over the last half of that window,
+and RSS and descriptors once every client has gone (idle); then wsgate's own counters
+from its admin /metrics to cross-check the client's. Progress is printed every --report
+seconds.
 
   bench/soak.py [--build build-test] [--duration 180] [--connections 1500]
                 [--lifetime 10] [--rate 2] [--size 128] [--size-max 2048] [--workers 1]
-                [--procs 4] [--json out.json]
+                [--procs 4] [--json out.json] [--wrapper "valgrind --leak-check=full ..."]
 
 The client load is spread over --procs processes (multiprocessing, asyncio and
 python3-websockets in each). Everything is bounded in time: connections stop at
 --duration, get --drain seconds to finish, and every process this script starts (the
 client processes, wsgate, the echo backend) is stopped by its PID. Talks only to
-127.0.0.1. Exit status 1 when any message was lost, reordered or corrupt, or a
-connection was dropped.
+127.0.0.1. Exit status 1 when any message was lost, reordered, corrupt or duplicated, a
+connection was dropped, or a client process did not finish in time.
 """
 
 import argparse
@@ -38,6 +40,7 @@ import multiprocessing as mp
 import os
 import queue
 import random
+import shlex
 import signal
 import socket
 import subprocess
@@ -394,6 +397,9 @@ def main():
                     help="seconds excluded from the RSS slope (default: 2 x --lifetime)")
     ap.add_argument("--idle", type=float, default=6,
                     help="seconds to sample RSS after every client has gone (6)")
+    ap.add_argument("--wrapper", default="",
+                    help='command to run wsgate under, e.g. "valgrind --leak-check=full '
+                         '--log-file=vg.log" (RSS is then the wrapper\'s)')
     ap.add_argument("--json", help="write the results here as JSON")
     args = ap.parse_args()
     if args.ramp is None:
@@ -446,9 +452,10 @@ address = "127.0.0.1:{admin_port}"
                                     "--quiet"], stdin=subprocess.DEVNULL, stdout=logs,
                                    stderr=subprocess.STDOUT)
         wait_until(lambda: port_open(backend_port), 10, "the echo backend", backend)
-        gate = subprocess.Popen([wsgate_bin, "-c", config], stdin=subprocess.DEVNULL,
-                                stdout=logs, stderr=subprocess.STDOUT, cwd=tmp.name)
-        wait_until(lambda: port_open(port), 10, "wsgate", gate)
+        gate = subprocess.Popen(shlex.split(args.wrapper) + [wsgate_bin, "-c", config],
+                                stdin=subprocess.DEVNULL, stdout=logs,
+                                stderr=subprocess.STDOUT)
+        wait_until(lambda: port_open(port), 60 if args.wrapper else 10, "wsgate", gate)
         print(f"soak {started}: {args.connections} connections, lifetime ~{args.lifetime:g} s, "
               f"{args.rate:g} msg/s each, {args.size}..{args.size_max} B, "
               f"{args.duration:g} s, wsgate workers={args.workers} (pid {gate.pid}), "
@@ -556,7 +563,7 @@ address = "127.0.0.1:{admin_port}"
             if p.is_alive():
                 os.kill(p.pid, signal.SIGKILL)
                 p.join(timeout=5)
-        stop_pid(gate)
+        stop_pid(gate, 60 if args.wrapper else 10)
         stop_pid(backend)
         logs.close()
 
