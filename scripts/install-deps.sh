@@ -9,7 +9,7 @@ build=(g++ cmake ninja-build pkg-config libevent-dev libssl-dev libnghttp2-dev
        libtomlplusplus-dev prometheus-cpp-dev doctest-dev python3 python3-websockets)
 # clang + libclang-rt-dev: the libFuzzer targets (tests/fuzz/, -fsanitize=fuzzer).
 test=(clang-format python3-h2 curl nghttp2-client openssl procps chromium clang libclang-rt-dev)
-bench=(nginx-light haproxy nghttp2-proxy valgrind)
+bench=(nginx-light haproxy nghttp2-proxy valgrind testssl.sh)
 
 want=("${build[@]}")
 case "${1:-build}" in
