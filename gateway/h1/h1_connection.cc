@@ -321,7 +321,13 @@ void H1Connection::exchange_finished(const ExchangeEnd& /*end*/) {
   if (state_ == State::Done) return;
   state_ = State::Done;
   timer_.cancel();
-  if (client_) bufferevent_disable(client_.get(), EV_READ | EV_WRITE);
+  if (client_) {
+    bufferevent_disable(client_.get(), EV_READ | EV_WRITE);
+    // A TLS session that ends without close_notify is dropped from OpenSSL's session
+    // cache (RFC 8446 6.1 asks for the alert): a client that closed before sending a
+    // request could not resume by session ID afterwards.
+    if (tls_established_) proxy::send_close_notify(client_.get());
+  }
   worker_.session_done(this);
 }
 

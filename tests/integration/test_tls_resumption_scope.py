@@ -83,6 +83,17 @@ class ResumptionScope(h.PkiCase):
                                                         f"certificate:\n{other.out[-3000:]}")
         self.assertEqual(self.backend.conns, [])
 
+    async def test_tls_session_of_a_connection_without_request_resumes_by_id(self):
+        # A client that completes the handshake and closes before sending a request: the
+        # gateway ends the TLS session with close_notify (RFC 8446 6.1), so OpenSSL keeps
+        # it in the cache and the next connection resumes by session ID (before: "New").
+        sess = os.path.join(self.tmp.name, "no-request.pem")
+        first = await h.s_client_async(self.open_port, servername="a.test", ca=self.ca.cert,
+                                       args=["-tls1_2", "-no_ticket", "-sess_out", sess])
+        self.assertTrue(first.handshake_done and not first.reused, first.out[-3000:])
+        again = await self.s_client(self.open_port, ["-tls1_2", "-no_ticket", "-sess_in", sess])
+        self.assertTrue(again.reused, f"not resumed by session ID:\n{again.out[-3000:]}")
+
     async def test_tls_reload_removing_client_ca_ends_resumption_at_once(self):
         sessions = {}
         for what, args in MODES:
