@@ -44,6 +44,10 @@ std::string error_response(int status, std::string_view reason,
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " + status_text(status) + "\r\n";
   out += "Content-Type: text/plain; charset=utf-8\r\n";
   out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  // The gateway's own answers are plain text for this one request: never sniffed as
+  // something else, never cached (RFC 9111 5.2.2.5).
+  out += "X-Content-Type-Options: nosniff\r\n";
+  out += "Cache-Control: no-store\r\n";
   for (const auto& [name, value] : headers) out += name + ": " + value + "\r\n";
   out += "Connection: close\r\n\r\n";
   out += body;

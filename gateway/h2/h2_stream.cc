@@ -149,7 +149,9 @@ void H2Stream::refuse(const http::Refusal& refusal) {
   body_complete_ = true;
   h2map::Fields fields = {{":status", std::to_string(refusal.status)},
                           {"content-type", "text/plain; charset=utf-8"},
-                          {"content-length", std::to_string(evbuffer_get_length(body_.get()))}};
+                          {"content-length", std::to_string(evbuffer_get_length(body_.get()))},
+                          {"x-content-type-options", "nosniff"},
+                          {"cache-control", "no-store"}};
   for (const auto& [name, value] : refusal.fields) {
     // RFC 9113 8.2.2: no connection-specific fields (a 426's Upgrade/Connection).
     std::string n = lowercase(name);
