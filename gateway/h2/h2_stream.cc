@@ -225,6 +225,13 @@ void H2Stream::exchange_finished(const ExchangeEnd& end) {
   session_.mark_dirty(id_);
 }
 
+void H2Stream::endpoint_gone(evbuffer* unsent) {
+  endpoint_ = nullptr;
+  if (evbuffer_get_length(unsent) == 0) return;
+  if (!orphan_out_) orphan_out_.reset(evbuffer_new());
+  evbuffer_add_buffer(orphan_out_.get(), unsent);  // moves the chains, no copy
+}
+
 void H2Stream::credit_taken(std::size_t n) {
   n = std::min(n, unconsumed_ - to_consume_);
   if (n == 0) return;
@@ -271,7 +278,8 @@ void H2Stream::on_end_stream() {
 
 evbuffer* H2Stream::outgoing() const {
   if (state_ == State::Answering) return body_.get();
-  return endpoint_ != nullptr ? endpoint_->output() : nullptr;
+  if (endpoint_ != nullptr) return endpoint_->output();
+  return orphan_out_.get();
 }
 
 ssize_t H2Stream::read_data(nghttp2_session* /*ng*/, int32_t /*stream_id*/, uint8_t* /*buf*/,

@@ -84,7 +84,9 @@ class H2Stream final : public Downstream {
   void credit_taken(std::size_t n);  // the relay took n DATA bytes
   void output_ready();               // output() has bytes, or END_STREAM is wanted
   void reset_output(bool abandon);   // RST_STREAM: CANCEL, or CONNECT_ERROR for a tunnel
-  void endpoint_gone() { endpoint_ = nullptr; }
+  // The relay's endpoint is destroyed; `unsent` (its output) may still be promised to a
+  // DATA frame nghttp2 holds back (a full client socket), so the stream keeps it.
+  void endpoint_gone(evbuffer* unsent);
 
  private:
   static ssize_t read_data(nghttp2_session* ng, int32_t stream_id, uint8_t* buf, size_t length,
@@ -112,6 +114,7 @@ class H2Stream final : public Downstream {
   std::size_t to_consume_ = 0;            // taken by the relay, credit not yet returned
   EvbufferPtr early_data_;                // Exchanging: DATA sent before the 2xx, for the relay
   EvbufferPtr body_;                      // Answering: the response body waiting for DATA frames
+  EvbufferPtr orphan_out_;                // Relaying, endpoint gone: its output not yet sent
   bool body_complete_ = false;            // Answering: nothing more will be added to body_
   bool exchange_done_ = false;
   bool upstream_failed_ = false;

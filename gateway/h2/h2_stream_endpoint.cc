@@ -19,7 +19,7 @@ H2StreamEndpoint::H2StreamEndpoint(event_base* base, H2Stream& stream)
 }
 
 H2StreamEndpoint::~H2StreamEndpoint() {
-  if (stream_ != nullptr) stream_->endpoint_gone();
+  if (stream_ != nullptr) stream_->endpoint_gone(out_.get());
 }
 
 void H2StreamEndpoint::on_input_taken(evbuffer* /*buf*/, const evbuffer_cb_info* info, void* self) {
