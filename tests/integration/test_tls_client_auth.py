@@ -76,7 +76,12 @@ class ClientAuthBase(h.PkiCase):
         # looked at its certificate, so "refused" means: no HTTP answer, an alert instead.
         self.assertFalse("HTTP/1.1" in r.out, f"{what}: the request was answered:\n"
                                                f"{r.out[-3000:]}")
-        self.assertTrue("alert" in r.out, f"{what}: no TLS alert:\n{r.out[-3000:]}")
+        # The alert is sent, but over TLS 1.3 the client's request is already in flight:
+        # the gateway closes a socket with unread input, the kernel sends a reset, and a
+        # reset that overtakes the alert makes s_client report the reset instead (seen
+        # once under ASan). Either way the connection was refused.
+        self.assertTrue("alert" in r.out or "errno=104" in r.out,
+                        f"{what}: neither a TLS alert nor a reset:\n{r.out[-3000:]}")
         self.assertEqual(self.backend.requests, [], f"{what}: a request reached the backend")
         return r
 
@@ -86,7 +91,7 @@ class ClientAuthRequired(ClientAuthBase):
 
     async def test_tls_client_auth_required_rejects_no_certificate(self):
         r = await self.assert_refused(None, "TLS 1.3 without a certificate")
-        self.assertTrue("certificate required" in r.out, r.out[-3000:])
+        self.assertTrue("certificate required" in r.out or "errno=104" in r.out, r.out[-3000:])
         r = await self.assert_refused(None, "TLS 1.2 without a certificate", ["-tls1_2"])
         self.assertTrue("alert handshake failure" in r.out, r.out[-3000:])
         await h.wait_until(lambda: len([ln for ln in h.tls_failure_lines(self.gw.stderr_text())
