@@ -236,6 +236,9 @@ class Http2Tls(h.GatewayCase):
             await ws.send(h.OP_TEXT, f"s{i}".encode())
             self.assertEqual(await ws.recv_message(), (h.OP_TEXT, f"s{i}".encode()))
         refused = await c.H2WebSocket.open(conn, "/echo", scheme=scheme, expect_status=429)
+        # The body's DATA may come in a later read than the HEADERS: wait for the end.
+        await conn.wait_for(lambda: refused.st.ended or refused.st.reset is not None, 15,
+                            "the 429's body")
         self.assertEqual(refused.st.header("retry-after"), "1")
         self.assertEqual(bytes(refused.st.body).decode().strip(),
                          "connection limit reached: max_connections_per_client = 3 "
