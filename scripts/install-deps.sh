@@ -5,7 +5,7 @@
 #   scripts/install-deps.sh bench   the above plus nginx, HAProxy and nghttpx to compare with
 set -euo pipefail
 
-build=(g++ cmake ninja-build pkg-config libevent-dev libssl-dev libnghttp2-dev
+build=(g++ cmake ninja-build ccache pkg-config libevent-dev libssl-dev libnghttp2-dev
        libtomlplusplus-dev prometheus-cpp-dev doctest-dev python3 python3-websockets)
 # clang + libclang-rt-dev: the libFuzzer targets (tests/fuzz/, -fsanitize=fuzzer).
 test=(clang-format python3-h2 curl nghttp2-client openssl procps chromium clang libclang-rt-dev)
