@@ -883,6 +883,35 @@ def accept_for(key: str) -> str:
     return base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
 
 
+async def start_scripted_upgrade_backend(case, after_101) -> tuple:
+    """A backend that answers the WebSocket upgrade by hand (101 with the right accept
+    value), then runs after_101(reader, writer, seen). Returns (port, seen): `seen` is the
+    dict after_101 records in, plus "error" when the exchange failed. Closed at `case`'s
+    cleanup."""
+    seen = {}
+
+    async def on_conn(reader, writer):
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            key = [ln.split(b":", 1)[1].strip().decode() for ln in head.split(b"\r\n")
+                   if ln.lower().startswith(b"sec-websocket-key:")][0]
+            writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                         + accept_for(key).encode() + b"\r\n\r\n")
+            await writer.drain()
+            await after_101(reader, writer, seen)
+        except (asyncio.TimeoutError, ConnectionError, IndexError,
+                asyncio.IncompleteReadError) as e:
+            seen["error"] = repr(e)
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(on_conn, "127.0.0.1", 0)
+    case.addAsyncCleanup(server.wait_closed)
+    case.addCleanup(server.close)
+    return server.sockets[0].getsockname()[1], seen
+
+
 def upgrade_request(path: str = "/echo", host: str = "127.0.0.1", *, method: str = "GET",
                     key: Optional[str] = None, version: Optional[str] = "13",
                     upgrade: Optional[str] = "websocket", connection: Optional[str] = "Upgrade",

@@ -26,28 +26,7 @@ class CutFrames(h.GatewayCase):
     async def start_raw_backend(self, after_101):
         """A backend that answers the upgrade by hand, then runs after_101(reader, writer);
         returns the dict it records in ("after": bytes up to EOF, or "error")."""
-        seen = {}
-
-        async def on_conn(reader, writer):
-            try:
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-                key = [ln.split(b":", 1)[1].strip().decode() for ln in head.split(b"\r\n")
-                       if ln.lower().startswith(b"sec-websocket-key:")][0]
-                writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                             b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
-                             + h.accept_for(key).encode() + b"\r\n\r\n")
-                await writer.drain()
-                await after_101(reader, writer, seen)
-            except (asyncio.TimeoutError, ConnectionError, IndexError,
-                    asyncio.IncompleteReadError) as e:
-                seen["error"] = repr(e)
-            finally:
-                writer.close()
-
-        server = await asyncio.start_server(on_conn, "127.0.0.1", 0)
-        self.addAsyncCleanup(server.wait_closed)
-        self.addCleanup(server.close)
-        port = server.sockets[0].getsockname()[1]
+        port, seen = await h.start_scripted_upgrade_backend(self, after_101)
         self.gw = await self.start_gateway(
             h.simple_config(h.free_port(), [f"127.0.0.1:{port}"]))
         return seen

@@ -26,28 +26,7 @@ class CutFramesH2(h.GatewayCase):
     async def start(self, after_101):
         """A backend answering the upgrade by hand, then after_101(reader, writer, seen);
         the gateway (h2c) in front of it; an HTTP/2 WebSocket through both."""
-        seen = {}
-
-        async def on_conn(reader, writer):
-            try:
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-                key = [ln.split(b":", 1)[1].strip().decode() for ln in head.split(b"\r\n")
-                       if ln.lower().startswith(b"sec-websocket-key:")][0]
-                writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                             b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
-                             + h.accept_for(key).encode() + b"\r\n\r\n")
-                await writer.drain()
-                await after_101(reader, writer, seen)
-            except (asyncio.TimeoutError, ConnectionError, IndexError,
-                    asyncio.IncompleteReadError) as e:
-                seen["error"] = repr(e)
-            finally:
-                writer.close()
-
-        server = await asyncio.start_server(on_conn, "127.0.0.1", 0)
-        self.addAsyncCleanup(server.wait_closed)
-        self.addCleanup(server.close)
-        port = server.sockets[0].getsockname()[1]
+        port, seen = await h.start_scripted_upgrade_backend(self, after_101)
         text = c.config(f"127.0.0.1:{h.free_port()}", {"echo": [f"127.0.0.1:{port}"]},
                         [{"name": "ws", "path": "/echo", "upstream": "echo"}], h2c=True)
         self.gw = await self.start_gateway(text)
