@@ -152,6 +152,13 @@ int Server::run() {
   health_checker_.reset();
   resolver_.reset();
   workers_.clear();
+  // The exit is decided: a further SIGTERM/SIGINT (an impatient supervisor, a test's
+  // cleanup) must not turn exit 0 into death by signal while the process tears down.
+  // Freeing the signal events restores the default action, so ignore them after that.
+  sigterm.reset();
+  sigint.reset();
+  signal(SIGTERM, SIG_IGN);
+  signal(SIGINT, SIG_IGN);
   log::info("drained, exiting");
   return 0;
 }

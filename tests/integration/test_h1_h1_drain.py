@@ -76,6 +76,28 @@ class Drain(h.GatewayCase):
         self.assertLess(time.monotonic() - sent_at, 5.0,
                         "with no connections, wsgate should not wait for drain_timeout")
 
+    async def test_repeated_sigterm_during_exit_still_exits_0(self):
+        # A supervisor (or a test's cleanup) may signal again while wsgate tears down
+        # after the drain; that must not turn exit 0 into death by SIGTERM.
+        backend = await self.start_backend()
+        gw = await self.start_gateway(h.simple_config(h.free_port(), [backend.address],
+                                                      drain_timeout="10s"))
+        ws = await h.ws_connect(gw.port)
+        self.addAsyncCleanup(ws.close)
+        await ws.send("hi")
+        self.assertEqual(await asyncio.wait_for(ws.recv(), 10), "hi")
+        deadline = time.monotonic() + 15
+        sent = 0
+        while gw.proc.poll() is None and time.monotonic() < deadline:
+            gw.send_signal(signal.SIGTERM)
+            sent += 1
+            await asyncio.sleep(0.002)
+        rc = await gw.wait_exit(1)
+        self.assertGreater(sent, 1)
+        self.assertEqual(rc, 0, f"after {sent} SIGTERMs\n{gw.describe()}")
+        await asyncio.wait_for(ws.wait_closed(), 10)
+        self.assertEqual(ws.close_code, 1001)
+
 
 if __name__ == "__main__":
     h.main()
