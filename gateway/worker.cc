@@ -1,7 +1,5 @@
 #include "gateway/worker.h"
 
-#include <signal.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "conf/address.h"
@@ -16,93 +14,54 @@ Worker::Worker(int index, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
                std::vector<ListenSocket> sockets,
                std::shared_ptr<const metrics::AccessLog> access_log,
                std::shared_ptr<proxy::UpstreamPools> pools)
-    : index_(index), access_log_(std::move(access_log)) {
-  use_generation(std::move(config), std::move(tls), std::move(pools));
-  // The epoll changelist folds the add/remove pairs of one loop turn into at most one
-  // epoll_ctl per fd (we never dup() sockets, the one case it cannot handle).
-  event_config* cfg = event_config_new();
-  event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-  base_.reset(event_base_new_with_config(cfg));
-  event_config_free(cfg);
-  // Resolver for upstream names (reads resolv.conf and /etc/hosts); falls back to an
-  // empty resolver when there is no resolv.conf, so IP literals still work.
-  // With `nameservers` in the config (CONNECT targets are resolved here), those servers
-  // and /etc/hosts instead.
-  if (config_->nameservers.empty())
-    dns_.reset(evdns_base_new(base_.get(), EVDNS_BASE_INITIALIZE_NAMESERVERS));
-  if (!dns_) {
-    dns_.reset(evdns_base_new(base_.get(), 0));
-    evdns_base_load_hosts(dns_.get(), nullptr);
-    for (const auto& ns : config_->nameservers) {
-      const std::string text = conf::to_string(ns);
-      if (evdns_base_nameserver_ip_add(dns_.get(), text.c_str()) != 0)
-        log::warn("cannot use nameserver " + text);
-    }
-  }
-  reap_event_.reset(event_new(base_.get(), -1, 0, &Worker::on_reap, this));
-  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  wake_event_.reset(
-      event_new(base_.get(), wake_fd_, EV_READ | EV_PERSIST, &Worker::on_wakeup, this));
-  event_add(wake_event_.get(), nullptr);
-  accept_backoff_ = std::make_unique<AcceptBackoff>(base_.get(), &listeners_, &metrics_);
-  for (const auto& s : sockets) {
-    listeners_.emplace_back(
-        evconnlistener_new(base_.get(), &Worker::on_accept, this, LEV_OPT_CLOSE_ON_FREE, 0, s.fd));
-    accept_backoff_->watch(listeners_.back().get());
-    listen_sockets_.push_back(s);
-  }
+    : index_(index),
+      generations_(std::move(config), std::move(tls), std::move(pools),
+                   static_cast<uint64_t>(index) + 1),
+      access_log_(std::move(access_log)) {
+  make_dns();
+  dispatcher_.set_after_reap([this] { maybe_exit(); });
+  accept_backoff_ = std::make_unique<AcceptBackoff>(base(), &listeners_, &metrics_);
+  for (const auto& s : sockets) listen_on(s, listeners_, listen_sockets_);
 }
 
 Worker::~Worker() {
   close_everything();
   listeners_.clear();
-  wake_event_.reset();
-  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+void Worker::make_dns() {
+  // Resolver for upstream names (reads resolv.conf and /etc/hosts); falls back to an
+  // empty resolver when there is no resolv.conf, so IP literals still work.
+  // With `nameservers` in the config (CONNECT targets are resolved here), those servers
+  // and /etc/hosts instead.
+  const conf::Config& config = *generations_.config();
+  if (config.nameservers.empty())
+    dns_.reset(evdns_base_new(base(), EVDNS_BASE_INITIALIZE_NAMESERVERS));
+  if (dns_) return;
+  dns_.reset(evdns_base_new(base(), 0));
+  evdns_base_load_hosts(dns_.get(), nullptr);
+  for (const auto& ns : config.nameservers) {
+    const std::string text = conf::to_string(ns);
+    if (evdns_base_nameserver_ip_add(dns_.get(), text.c_str()) != 0)
+      log::warn("cannot use nameserver " + text);
+  }
+}
+
+void Worker::listen_on(const ListenSocket& socket, std::vector<ListenerPtr>& listeners,
+                       std::vector<ListenSocket>& sockets) {
+  listeners.emplace_back(
+      evconnlistener_new(base(), &Worker::on_accept, this, LEV_OPT_CLOSE_ON_FREE, 0, socket.fd));
+  accept_backoff_->watch(listeners.back().get());
+  sockets.push_back(socket);
 }
 
 void Worker::start() {
-  thread_ = std::thread([this] { run(); });
+  // Whatever is left after the drain deadline is closed on the worker's thread.
+  dispatcher_.start([this] { close_everything(); });
 }
 
 void Worker::join() {
-  if (thread_.joinable()) thread_.join();
-}
-
-void Worker::run() {
-  // Signals belong to the main thread.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  event_base_dispatch(base_.get());
-  // Whatever is left after the drain deadline is closed here, on this thread.
-  close_everything();
-  finished_.store(true, std::memory_order_release);
-}
-
-void Worker::post(std::function<void()> fn) {
-  {
-    std::lock_guard<std::mutex> lock(mailbox_mutex_);
-    mailbox_.push_back(std::move(fn));
-  }
-  const uint64_t one = 1;
-  ssize_t ignored = write(wake_fd_, &one, sizeof(one));
-  (void)ignored;
-}
-
-void Worker::on_wakeup(evutil_socket_t fd, short /*what*/, void* arg) {
-  auto* w = static_cast<Worker*>(arg);
-  uint64_t count = 0;
-  ssize_t ignored = read(fd, &count, sizeof(count));
-  (void)ignored;
-  std::vector<std::function<void()>> jobs;
-  {
-    std::lock_guard<std::mutex> lock(w->mailbox_mutex_);
-    jobs.swap(w->mailbox_);
-  }
-  for (auto& job : jobs) job();
+  dispatcher_.join();
 }
 
 void Worker::on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, int len, void* arg) {
@@ -121,45 +80,38 @@ void Worker::on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, in
     return;
   }
   (void)len;
-  auto connection =
-      std::make_unique<H1Connection>(*w, w->next_connection_id_++, w->config_, w->tls_,
-                                     *socket->listener, socket->listener_index, fd, addr);
+  auto connection = std::make_unique<H1Connection>(
+      *w, w->next_connection_id_++, w->generations_.config(), w->generations_.tls(),
+      *socket->listener, socket->listener_index, fd, addr);
   connection->set_admission(std::move(admission));
-  H1Connection* raw = connection.get();
-  w->sessions_.emplace(raw, std::move(connection));
-  raw->start();
+  w->registry_.add(std::move(connection))->start();
 }
 
 Exchange* Worker::add_exchange(std::unique_ptr<Exchange> exchange) {
-  Exchange* raw = exchange.get();
-  exchanges_.emplace(raw, std::move(exchange));
-  return raw;
+  return registry_.add(std::move(exchange));
 }
 
+// The three ways a connection ends: listed no more, destroyed after the loop iteration
+// (each is deep in one of its own callbacks right now).
 void Worker::exchange_done(Exchange* exchange) {
-  auto it = exchanges_.find(exchange);
-  if (it == exchanges_.end()) return;
-  // Deferred deletion: the exchange is deep in one of its own callbacks right now.
-  defer_delete(std::move(it->second));
-  exchanges_.erase(it);
+  if (auto owned = registry_.remove(exchange)) dispatcher_.defer_delete(std::move(owned));
 }
 
-void Worker::defer_delete(std::shared_ptr<void> object) {
-  deferred_.push_back(std::move(object));
-  event_active(reap_event_.get(), EV_TIMEOUT, 0);
+void Worker::session_done(H1Connection* connection) {
+  if (auto owned = registry_.remove(connection)) dispatcher_.defer_delete(std::move(owned));
+}
+
+void Worker::h2_session_done(H2Session* session) {
+  if (auto owned = registry_.remove(session)) dispatcher_.defer_delete(std::move(owned));
+}
+
+void Worker::retire(std::unique_ptr<proxy::UpstreamConnector> connector) {
+  if (connector) dispatcher_.defer_delete(std::move(connector));
 }
 
 void Worker::close_everything() {
-  // Connections first (they detach from their exchanges), then the exchanges, whose
-  // relays close both sockets.
-  h2_sessions_.clear();
-  sessions_.clear();
-  exchanges_.clear();
-  // Destructors may defer more deletions: empty the list until it stays empty.
-  while (!deferred_.empty()) {
-    std::vector<std::shared_ptr<void>> due;
-    due.swap(deferred_);
-  }
+  registry_.clear();
+  dispatcher_.destroy_deferred();
 }
 
 void Worker::start_h2(BufferEventPtr client, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
@@ -168,59 +120,9 @@ void Worker::start_h2(BufferEventPtr client, conf::ConfigPtr config, tls::TlsSna
   auto session = std::make_unique<H2Session>(*this, std::move(config), std::move(tls), listener,
                                              std::move(client), std::move(facts));
   session->hold_admission(std::move(admission));
-  H2Session* raw = session.get();
-  h2_sessions_.emplace(raw, std::move(session));
+  H2Session* raw = registry_.add(std::move(session));
   raw->start();
   if (draining_) raw->drain();
-}
-
-void Worker::h2_session_done(H2Session* session) {
-  auto it = h2_sessions_.find(session);
-  if (it == h2_sessions_.end()) return;
-  defer_delete(std::move(it->second));
-  h2_sessions_.erase(it);
-}
-
-void Worker::session_done(H1Connection* session) {
-  auto it = sessions_.find(session);
-  if (it == sessions_.end()) return;
-  // Deferred deletion: the session may be deep in one of its own callbacks right now.
-  defer_delete(std::move(it->second));
-  sessions_.erase(it);
-}
-
-void Worker::retire(std::unique_ptr<proxy::UpstreamConnector> connector) {
-  if (!connector) return;
-  defer_delete(std::move(connector));
-}
-
-void Worker::on_reap(evutil_socket_t /*fd*/, short /*what*/, void* arg) {
-  auto* w = static_cast<Worker*>(arg);
-  // Destructors may defer more deletions: those wait for the next reap.
-  std::vector<std::shared_ptr<void>> due;
-  due.swap(w->deferred_);
-  due.clear();
-  w->maybe_exit();
-}
-
-void Worker::use_generation(conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
-                            std::shared_ptr<proxy::UpstreamPools> pools) {
-  std::erase_if(past_generations_, [](const auto& g) { return g.expired(); });
-  if (generation_) past_generations_.push_back(generation_);
-  generation_ = std::make_shared<Generation>(std::move(config), std::move(tls), std::move(pools),
-                                             static_cast<uint64_t>(index_) + 1);
-  config_ = conf::ConfigPtr(generation_, generation_->config.get());
-  tls_ = generation_->tls;
-}
-
-proxy::Balancers& Worker::balancers_for(const conf::Config& config) {
-  if (&config == generation_->config.get()) return generation_->balancers;
-  for (const auto& weak : past_generations_) {
-    // The caller's ConfigPtr keeps its generation alive: the reference stays valid.
-    if (auto g = weak.lock(); g && g->config.get() == &config) return g->balancers;
-  }
-  log::error("worker " + std::to_string(index_) + ": a session's config has no generation");
-  return no_balancers_;
 }
 
 void Worker::adopt(Update update) {
@@ -238,10 +140,7 @@ void Worker::adopt_now(Update update) {
   std::vector<ListenSocket> sockets;
   for (const ListenSocket& s : update.sockets) {
     if (s.fd >= 0) {
-      listeners.emplace_back(evconnlistener_new(base_.get(), &Worker::on_accept, this,
-                                                LEV_OPT_CLOSE_ON_FREE, 0, s.fd));
-      accept_backoff_->watch(listeners.back().get());
-      sockets.push_back(s);
+      listen_on(s, listeners, sockets);
       continue;
     }
     // Same address: the very same socket (and its accept queue), now for the new listener.
@@ -262,7 +161,7 @@ void Worker::adopt_now(Update update) {
   listeners.clear();
   access_log_ = std::move(update.access_log);
   client_limits_ = std::move(update.client_limits);
-  use_generation(std::move(update.config), std::move(update.tls), std::move(update.pools));
+  generations_.use(std::move(update.config), std::move(update.tls), std::move(update.pools));
 }
 
 void Worker::record_tls_failure(const std::string& listener, const std::string& reason,
@@ -278,7 +177,7 @@ void Worker::record_tls_failure(const std::string& listener, const std::string& 
   // The count is logged when the next failure comes in a later second, or after a second
   // at the latest when none does.
   if (!tls_log_flush_)
-    tls_log_flush_ = std::make_unique<Timer>(base_.get(), [this] { flush_tls_failure_summary(); });
+    tls_log_flush_ = std::make_unique<Timer>(base(), [this] { flush_tls_failure_summary(); });
   if (!tls_log_flush_->pending()) tls_log_flush_->arm_ms(1000);
 }
 
@@ -300,14 +199,13 @@ void Worker::drain_now() {
   if (draining_) return;
   draining_ = true;
   listeners_.clear();  // stop accepting; the kernel sends new connections elsewhere
-  drain_deadline_ = std::make_unique<Timer>(base_.get(), [this] { on_drain_deadline(); });
-  drain_deadline_->arm_ms(config_->drain_timeout.count());
-  drain_sessions(config_->drain_spread);
+  const conf::Config& config = *generations_.config();
+  drain_deadline_ = std::make_unique<Timer>(base(), [this] { on_drain_deadline(); });
+  drain_deadline_->arm_ms(config.drain_timeout.count());
+  drain_sessions(config.drain_spread);
   // HTTP/2 connections get GOAWAY; their streams' exchanges were drained above.
-  std::vector<H2Session*> live_h2;
-  for (auto& [raw, owned] : h2_sessions_) live_h2.push_back(raw);
-  for (H2Session* s : live_h2)
-    if (h2_sessions_.count(s) != 0) s->drain();
+  for (H2Session* s : registry_.h2_sessions())
+    if (registry_.contains(s)) s->drain();
   maybe_exit();
 }
 
@@ -316,13 +214,11 @@ void Worker::on_drain_deadline() {
     log::warn("worker " + std::to_string(index_) + ": drain_timeout reached, closing " +
               std::to_string(connection_count()) + " connection(s)");
   }
-  event_base_loopexit(base_.get(), nullptr);
+  dispatcher_.stop();
 }
 
 void Worker::maybe_exit() {
-  if (draining_ && sessions_.empty() && h2_sessions_.empty() && exchanges_.empty() &&
-      deferred_.empty())
-    event_base_loopexit(base_.get(), nullptr);
+  if (draining_ && registry_.empty() && dispatcher_.nothing_deferred()) dispatcher_.stop();
 }
 
 }  // namespace wsgate::gateway

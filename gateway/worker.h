@@ -1,22 +1,26 @@
-// One worker thread: its own event_base, its own SO_REUSEPORT listening sockets, and
-// every connection it accepted (with that connection's upstream side). Connections
-// never move between workers, so nothing on the relay path takes a lock. Other threads
-// talk to a worker only through post().
+// One worker thread: its own event loop (gateway/dispatcher.h), its own SO_REUSEPORT
+// listening sockets, every connection it accepted with that connection's upstream side
+// (gateway/connection_registry.h), and the configs those connections run under
+// (gateway/config_generations.h). Connections never move between workers, so nothing on
+// the relay path takes a lock. Other threads talk to a worker only through post().
+//
+// The Worker is what connections and exchanges see of their thread; it puts those three
+// parts together with accepting, draining, reloading and [limits].
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
-#include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "conf/config.h"
 #include "gateway/accept_backoff.h"
 #include "gateway/client_limits.h"
 #include "gateway/close_schedule.h"
+#include "gateway/config_generations.h"
+#include "gateway/connection_registry.h"
+#include "gateway/dispatcher.h"
 #include "gateway/exchange/downstream.h"
 #include "metrics/access_log.h"
 #include "metrics/scrape.h"
@@ -56,7 +60,7 @@ class Worker {
   void join();
 
   // Thread-safe: runs `fn` on the worker's thread, soon.
-  void post(std::function<void()> fn);
+  void post(std::function<void()> fn) { dispatcher_.post(std::move(fn)); }
   // Thread-safe: stop accepting, close every connection gracefully, exit when none is
   // left or after drain_timeout.
   void begin_drain();
@@ -73,18 +77,20 @@ class Worker {
     std::shared_ptr<ClientLimits> client_limits;  // [limits] for new connections; null: none
   };
   // Thread-safe: new connections use the update; established ones keep the generation
-  // they started with (see Generation). Listeners whose address stays keep their
+  // they started with (gateway/config_generations.h). Listeners whose address stays keep their
   // sockets; connections accepted on a removed listener go on.
   void adopt(Update update);
 
   // For sessions (worker thread only).
-  event_base* base() const { return base_.get(); }
+  event_base* base() const { return dispatcher_.base(); }
   evdns_base* dns() const { return dns_.get(); }
   // The balancers of the generation new connections use.
-  proxy::Balancers& balancers() { return generation_->balancers; }
+  proxy::Balancers& balancers() { return generations_.balancers(); }
   // The balancers of the generation `config` belongs to (a session's own config, which
   // keeps that generation alive).
-  proxy::Balancers& balancers_for(const conf::Config& config);
+  proxy::Balancers& balancers_for(const conf::Config& config) {
+    return generations_.balancers_for(config);
+  }
   const metrics::AccessLog& access_log() const { return *access_log_; }
   // A TLS handshake failed: counted by reason, logged at a bounded rate.
   void record_tls_failure(const std::string& listener, const std::string& reason,
@@ -104,10 +110,8 @@ class Worker {
   metrics::WorkerReport build_report(bool with_connections) const;
   int index() const { return index_; }
   // Thread-safe: the loop has exited (drained); nothing runs on the worker's thread any more.
-  bool finished() const { return finished_.load(std::memory_order_acquire); }
-  std::size_t connection_count() const {
-    return sessions_.size() + h2_sessions_.size() + exchanges_.size();
-  }
+  bool finished() const { return dispatcher_.finished(); }
+  std::size_t connection_count() const { return registry_.size(); }
 
   // HTTP/2 (worker thread only). A connection that chose h2 by ALPN, or sent the h2c
   // preface, leaves its H1Connection for an H2Session owned here like any connection.
@@ -145,9 +149,9 @@ class Worker {
 
  private:
   static void on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
-  static void on_wakeup(evutil_socket_t fd, short what, void* arg);
-  static void on_reap(evutil_socket_t fd, short what, void* arg);
-  void run();
+  void make_dns();
+  void listen_on(const ListenSocket& socket, std::vector<ListenerPtr>& listeners,
+                 std::vector<ListenSocket>& sockets);
   void drain_now();
   // SIGTERM: handshakes get 503 at once, relayed WebSockets Close 1001 spread over `spread`.
   void drain_sessions(conf::Duration spread);
@@ -156,67 +160,27 @@ class Worker {
   void on_drain_deadline();
   void maybe_exit();
   void close_everything();
-  void defer_delete(std::shared_ptr<void> object);
   void flush_tls_failure_summary();
   void report_tls_failures_not_logged(uint64_t count);
   void adopt_now(Update update);
-  void use_generation(conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
-                      std::shared_ptr<proxy::UpstreamPools> pools);
-
-  // One published config as this worker runs it. Ownership: sessions hold it through
-  // their ConfigPtr, which is an aliasing pointer into the generation (config_ below
-  // hands it out), so a generation lives until its last session ends. That keeps valid
-  // everything a live session points into: its conf::Listener, conf::Route and
-  // conf::Upstream (in `config`), its TLS contexts, and this worker's balancers over the
-  // config's pools, whose UpstreamBalancer* a ServerSelection holds during a connect
-  // (the pools, in turn, hold references into `config`). Worker thread only.
-  struct Generation {
-    Generation(conf::ConfigPtr c, tls::TlsSnapshotPtr t, std::shared_ptr<proxy::UpstreamPools> p,
-               std::uint64_t seed)
-        : config(std::move(c)), tls(std::move(t)), balancers(std::move(p), seed) {}
-    conf::ConfigPtr config;  // first: destroyed last, after the balancers and pools
-    tls::TlsSnapshotPtr tls;
-    proxy::Balancers balancers;
-  };
 
   const int index_;
-  std::shared_ptr<Generation> generation_;  // for new connections
-  // Earlier generations, alive while some session still holds one (balancers_for).
-  std::vector<std::weak_ptr<Generation>> past_generations_;
-  conf::ConfigPtr config_;  // generation_->config, aliasing generation_ (see Generation)
-  tls::TlsSnapshotPtr tls_;
+  ConfigGenerations generations_;
+  Dispatcher dispatcher_;  // after generations_: the loop ends before any config does
   // The current one; sessions read it when they end, so it never outlives this worker's use.
   std::shared_ptr<const metrics::AccessLog> access_log_;
-  EventBasePtr base_;
   DnsBasePtr dns_;
-  proxy::Balancers no_balancers_{nullptr, 0};  // finds nothing (a config of no generation)
   std::vector<ListenerPtr> listeners_;
   std::vector<ListenSocket> listen_sockets_;       // parallel to listeners_
   std::unique_ptr<AcceptBackoff> accept_backoff_;  // pauses listeners_ on EMFILE and such
   tls::FailureLogLimiter tls_log_;
-  std::unordered_map<H1Connection*, std::unique_ptr<H1Connection>> sessions_;
-
-  std::unordered_map<Exchange*, std::unique_ptr<Exchange>> exchanges_;
-
-  std::unordered_map<H2Session*, std::unique_ptr<H2Session>> h2_sessions_;
-  // Deferred deletion (one list for every kind): objects whose callbacks may still be
-  // on the stack are destroyed by reap_event_ at the end of the loop iteration.
-  std::vector<std::shared_ptr<void>> deferred_;
-  EventPtr reap_event_;
+  ConnectionRegistry registry_;
   uint64_t next_connection_id_ = 1;
   bool draining_ = false;
   metrics::WorkerMetrics metrics_;  // written on the worker's thread only
-  std::atomic<bool> finished_{false};
   std::unique_ptr<Timer> drain_deadline_;
   std::unique_ptr<Timer> tls_log_flush_;  // logs the count of unlogged TLS failures
   std::shared_ptr<ClientLimits> client_limits_;
-
-  // Cross-thread mailbox: the only lock, taken only by post() and the wakeup handler.
-  int wake_fd_ = -1;  // eventfd
-  EventPtr wake_event_;
-  std::mutex mailbox_mutex_;
-  std::vector<std::function<void()>> mailbox_;
-  std::thread thread_;
   std::unique_ptr<CloseSchedule> close_schedule_;  // made on first use
 };
 

@@ -18,7 +18,7 @@ namespace wsgate::gateway {
 CloseSchedule& Worker::close_schedule() {
   if (!close_schedule_) {
     close_schedule_ = std::make_unique<CloseSchedule>(
-        base_.get(), [this](const CloseSchedule::Target& t, const CloseSchedule::Close& c) {
+        base(), [this](const CloseSchedule::Target& t, const CloseSchedule::Close& c) {
           return close_now(t, c);
         });
   }
@@ -27,9 +27,9 @@ CloseSchedule& Worker::close_schedule() {
 
 bool Worker::close_now(const CloseSchedule::Target& target, const CloseSchedule::Close& close) {
   // The exchange may have ended (and its address been reused) since it was scheduled.
-  const auto it = exchanges_.find(target.exchange);
-  if (it == exchanges_.end() || target.exchange->id() != target.id) return false;
-  if (!target.exchange->close_websocket(close.code, close.reason)) return false;
+  Exchange* exchange = registry_.find_exchange(target.id);
+  if (exchange == nullptr || exchange != target.exchange) return false;
+  if (!exchange->close_websocket(close.code, close.reason)) return false;
   if (close.rebalance && close.server)
     close.server->rebalanced.fetch_add(1, std::memory_order_relaxed);
   return true;
@@ -38,23 +38,20 @@ bool Worker::close_now(const CloseSchedule::Target& target, const CloseSchedule:
 void Worker::drain_sessions(conf::Duration spread) {
   std::vector<CloseSchedule::Target> relaying;
   std::vector<Exchange*> handshaking;
-  for (auto& [raw, owned] : exchanges_) {
-    if (raw->relaying()) {
+  for (Exchange* e : registry_.exchanges()) {
+    if (e->relaying()) {
       // A tunnel has no Close frame to end it gracefully: it runs until drain_timeout.
-      if (!raw->is_tunnel()) relaying.push_back({raw, raw->id()});
+      if (!e->is_tunnel()) relaying.push_back({e, e->id()});
     } else {
-      handshaking.push_back(raw);
+      handshaking.push_back(e);
     }
   }
   // Heads still being read get 503 now; so do handshakes in progress (drain() ends some
   // exchanges: check each).
-  std::vector<H1Connection*> reading;
-  for (auto& [raw, owned] : sessions_)
-    if (raw->exchange() == nullptr) reading.push_back(raw);
-  for (H1Connection* c : reading)
-    if (sessions_.count(c) != 0) c->drain();
+  for (H1Connection* c : registry_.connections_reading_head())
+    if (registry_.contains(c)) c->drain();
   for (Exchange* e : handshaking)
-    if (exchanges_.count(e) != 0) e->drain();
+    if (registry_.contains(e)) e->drain();
   // A shuffled order, so the Closes do not follow accept order (or a pattern clients
   // share) across the window.
   std::minstd_rand rng(
@@ -73,13 +70,11 @@ void Worker::drain_sessions(conf::Duration spread) {
 
 std::size_t Worker::drain_server(const proxy::ServerState* server, uint16_t code,
                                  const std::string& reason, conf::Duration spread) {
-  std::vector<CloseSchedule::Target> targets;
-  for (auto& [raw, owned] : exchanges_) {
-    if (server->holds(raw->upstream_server()) && raw->relaying() && !raw->closing())
-      targets.push_back({raw, raw->id()});
+  std::vector<CloseSchedule::Target> targets;  // in id order: the oldest first
+  for (Exchange* e : registry_.exchanges()) {
+    if (server->holds(e->upstream_server()) && e->relaying() && !e->closing())
+      targets.push_back({e, e->id()});
   }
-  std::sort(targets.begin(), targets.end(),
-            [](const auto& a, const auto& b) { return a.id < b.id; });
   auto close = std::make_shared<CloseSchedule::Close>();
   close->code = code;
   close->reason = reason;
@@ -90,14 +85,13 @@ std::size_t Worker::drain_server(const proxy::ServerState* server, uint16_t code
 std::size_t Worker::shed_server(const proxy::ServerPtr& server, std::atomic<std::int64_t>& budget,
                                 conf::Duration spread) {
   std::vector<CloseSchedule::Target> candidates;
-  for (auto& [raw, owned] : exchanges_) {
-    if (server->holds(raw->upstream_server()) && raw->relaying() && !raw->closing() &&
-        !close_schedule().scheduled(raw->id()))
-      candidates.push_back({raw, raw->id()});
+  for (Exchange* e : registry_.exchanges()) {
+    if (server->holds(e->upstream_server()) && e->relaying() && !e->closing() &&
+        !close_schedule().scheduled(e->id()))
+      candidates.push_back({e, e->id()});
   }
   // The youngest first (ids grow with accept order): they have the least to lose.
-  std::sort(candidates.begin(), candidates.end(),
-            [](const auto& a, const auto& b) { return a.id > b.id; });
+  std::reverse(candidates.begin(), candidates.end());
   std::vector<CloseSchedule::Target> chosen;
   for (const auto& c : candidates) {
     if (budget.fetch_sub(1, std::memory_order_relaxed) <= 0) break;
@@ -113,14 +107,12 @@ std::size_t Worker::shed_server(const proxy::ServerPtr& server, std::atomic<std:
 }
 
 bool Worker::close_connection(uint64_t id, uint16_t code, const std::string& reason) {
-  for (auto& [raw, owned] : exchanges_) {
-    if (raw->id() != id) continue;
-    CloseSchedule::Close close;
-    close.code = code;
-    close.reason = reason;
-    return close_now({raw, id}, close);
-  }
-  return false;
+  Exchange* exchange = registry_.find_exchange(id);
+  if (exchange == nullptr) return false;
+  CloseSchedule::Close close;
+  close.code = code;
+  close.reason = reason;
+  return close_now({exchange, id}, close);
 }
 
 }  // namespace wsgate::gateway

@@ -10,16 +10,15 @@ namespace wsgate::gateway {
 metrics::WorkerReport Worker::build_report(bool with_connections) const {
   metrics::WorkerReport report;
   report.metrics = metrics_.totals();
-  if (with_connections) report.connections.reserve(exchanges_.size() + sessions_.size());
-  for (const auto& [raw, exchange] : exchanges_) {
-    if (const metrics::ConnectionStats* stats = raw->live_stats())
-      report.metrics.add_traffic(*stats);
-    if (with_connections) report.connections.push_back(raw->describe(index_));
+  if (with_connections) report.connections.reserve(registry_.size());
+  for (const Exchange* e : registry_.exchanges()) {
+    if (const metrics::ConnectionStats* stats = e->live_stats()) report.metrics.add_traffic(*stats);
+    if (with_connections) report.connections.push_back(e->describe(index_));
   }
   // Connections whose request head is still arriving have no exchange yet.
   if (with_connections) {
-    for (const auto& [raw, connection] : sessions_)
-      if (raw->exchange() == nullptr) report.connections.push_back(raw->describe(index_));
+    for (const H1Connection* c : registry_.connections_reading_head())
+      report.connections.push_back(c->describe(index_));
   }
   return report;
 }
