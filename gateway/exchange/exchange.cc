@@ -55,8 +55,7 @@ std::unique_ptr<Exchange> Exchange::make(ExchangeContext ctx, Downstream& downst
   }
   if (admission.refused()) {
     // Over a [limits] value: answered before any routing or upstream work.
-    LimitRefusal r = refusal_for(admission, e->config_->limits);
-    e->early_refusal_ = http::Refusal{r.status, std::move(r.reason), std::move(r.headers)};
+    e->early_refusal_ = refusal_for(admission, e->config_->limits);
   } else if (!request.ok()) {
     e->early_refusal_ = std::move(request.refusal);
   }

@@ -14,8 +14,8 @@ std::string rate_text(double rate) {
 
 }  // namespace
 
-LimitRefusal refusal_for(const ClientLimits::Decision& decision, const conf::Limits& limits) {
-  LimitRefusal r;
+http::Refusal refusal_for(const ClientLimits::Decision& decision, const conf::Limits& limits) {
+  http::Refusal r;
   switch (decision.exceeded) {
     case Limit::MaxConnections:
       r.status = 503;
@@ -44,7 +44,7 @@ LimitRefusal refusal_for(const ClientLimits::Decision& decision, const conf::Lim
       r.reason = "internal error: connection not refused";
       return r;
   }
-  r.headers.emplace_back("Retry-After", std::to_string(std::max(1u, decision.retry_after_s)));
+  r.fields.emplace_back("Retry-After", std::to_string(std::max(1u, decision.retry_after_s)));
   return r;
 }
 

@@ -10,16 +10,11 @@
 
 #include "conf/config.h"
 #include "gateway/client_limits.h"
+#include "proxy/codec/request_head.h"
 
 namespace wsgate::gateway {
 
-struct LimitRefusal {
-  int status = 0;
-  std::string reason;
-  std::vector<std::pair<std::string, std::string>> headers;
-};
-
 // `decision` must be refused().
-LimitRefusal refusal_for(const ClientLimits::Decision& decision, const conf::Limits& limits);
+http::Refusal refusal_for(const ClientLimits::Decision& decision, const conf::Limits& limits);
 
 }  // namespace wsgate::gateway

@@ -109,16 +109,30 @@ void ProxyAuthState::remember(const Digest& key) {
   used_ = std::min(used_ + 1, kCacheEntries);
 }
 
+namespace {
+
+// RFC 9110 15.5.8: a 407 carries Proxy-Authenticate.
+ProxyAuthResult denied(std::string reason) {
+  return {{}, {407, std::move(reason), {{"Proxy-Authenticate", std::string(kProxyAuthenticate)}}}};
+}
+
+// A verification budget is spent: RFC 9110 10.2.3, try again in a second.
+ProxyAuthResult busy(std::string reason) {
+  return {{}, {503, std::move(reason), {{"Retry-After", "1"}}}};
+}
+
+}  // namespace
+
 ProxyAuthResult check_proxy_authorization(const std::vector<conf::ConnectUser>& users,
                                           const std::string_view* header,
                                           std::string_view client_ip, ProxyAuthState& state) {
-  if (header == nullptr) return {false, {}, "proxy authentication required"};
+  if (header == nullptr) return denied("proxy authentication required");
   // RFC 9110 11.4: credentials = auth-scheme [ 1*SP token68 ]; the scheme is
   // case-insensitive.
   const std::string_view value = *header;
   const auto sp = value.find(' ');
   if (sp == std::string_view::npos || !http1::iequals(value.substr(0, sp), "basic"))
-    return {false, {}, "proxy authentication: only the Basic scheme is supported"};
+    return denied("proxy authentication: only the Basic scheme is supported");
   std::string_view token = value.substr(sp + 1);
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   bool decoded = false;
@@ -126,30 +140,30 @@ ProxyAuthResult check_proxy_authorization(const std::vector<conf::ConnectUser>& 
   const auto colon = pair.find(':');
   // RFC 7617 2: user-id ":" password.
   if (!decoded || colon == std::string::npos)
-    return {false, {}, "proxy authentication: malformed Basic credentials"};
+    return denied("proxy authentication: malformed Basic credentials");
   const std::string_view user(pair.data(), colon);
   const std::string_view password = std::string_view(pair).substr(colon + 1);
   const auto it = std::find_if(users.begin(), users.end(),
                                [&](const conf::ConnectUser& u) { return u.name == user; });
-  const ProxyAuthResult wrong{false, {}, "proxy authentication failed"};
+
   // An unknown user costs one PBKDF2 run of the configured users' usual cost.
   const std::string stored = it != users.end() ? it->password_hash : dummy_hash(users);
   const Digest key = cache_key(stored, user, password);
-  if (it != users.end() && state.cached(key)) return {true, it->name, {}};
+  if (it != users.end() && state.cached(key)) return {it->name, {}};
   const auto started = state.now();
   // The client's own budget first: its flood is refused before it reaches the worker's.
   VerificationBudget& client = state.client_budget(client_ip);
   if (!client.may_start(started))
-    return {false, {}, "too many proxy authentication attempts from this client, retry later", 503};
+    return busy("too many proxy authentication attempts from this client, retry later");
   if (!state.budget().may_start(started))
-    return {false, {}, "too many proxy authentication attempts on this worker, retry later", 503};
+    return busy("too many proxy authentication attempts on this worker, retry later");
   const bool matches = proxy::verify_password(stored, password);
   const auto spent = state.now() - started;
   client.charge(spent);
   state.budget().charge(spent);
-  if (!matches || it == users.end()) return wrong;
+  if (!matches || it == users.end()) return denied("proxy authentication failed");
   state.remember(key);
-  return {true, it->name, {}};
+  return {it->name, {}};
 }
 
 bool VerificationBudget::may_start(Clock::time_point now) {

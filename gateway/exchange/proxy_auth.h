@@ -35,15 +35,14 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "proxy/codec/request_head.h"
 
 namespace wsgate::gateway {
 
-struct ProxyAuthResult {
-  bool ok = false;
-  std::string user;    // ok: the authenticated user name
-  std::string reason;  // !ok: one line for the body (never echoes the credentials)
-  int status = 407;    // !ok: 407, or 503 when the worker's verification budget is spent
-};
+// ok(): `value` is the authenticated user name. Otherwise the refusal to answer with: 407
+// with Proxy-Authenticate (RFC 9110 15.5.8), or 503 with Retry-After (RFC 9110 10.2.3)
+// when a verification budget is spent; the reason never echoes the credentials.
+using ProxyAuthResult = http::Checked<std::string>;
 
 // The share of a worker's time PBKDF2 may take, and the burst (seconds of PBKDF2) an
 // idle worker allows at once.

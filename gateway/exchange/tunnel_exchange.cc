@@ -40,18 +40,11 @@ void TunnelExchange::decide() {
     const std::string_view value = credentials != nullptr ? credentials->value : std::string_view();
     ProxyAuthResult auth = check_proxy_authorization(
         settings.users, credentials != nullptr ? &value : nullptr, facts_.client_ip);
-    if (!auth.ok && auth.status == 503) {
-      // The worker's PBKDF2 budget is spent (gateway/exchange/proxy_auth.h); RFC 9110 10.2.3.
-      refuse({503, std::move(auth.reason), {{"Retry-After", "1"}}});
+    if (!auth.ok()) {
+      refuse(std::move(auth.refusal));  // 407, or 503 when the PBKDF2 budget is spent
       return;
     }
-    if (!auth.ok) {
-      // RFC 9110 15.5.8: a 407 carries Proxy-Authenticate.
-      refuse(
-          {407, std::move(auth.reason), {{"Proxy-Authenticate", std::string(kProxyAuthenticate)}}});
-      return;
-    }
-    user_ = std::move(auth.user);
+    user_ = std::move(auth.value);
   }
   state_ = State::ConnectingUpstream;
   dialer_ = std::make_unique<proxy::ConnectDialer>(
@@ -63,7 +56,7 @@ void TunnelExchange::decide() {
 void TunnelExchange::on_dialed(proxy::DialResult&& result) {
   upstream_addr_ = result.address;
   if (!result.connection) {
-    refuse({result.status, std::move(result.reason), {}});
+    refuse(std::move(result.refusal));
     return;
   }
   const conf::Connect& c = config_->connect;

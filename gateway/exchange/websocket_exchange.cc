@@ -87,7 +87,7 @@ void WebSocketExchange::on_upstream(proxy::UpstreamResult&& result) {
   upstream_lease_ = std::move(result.lease);  // counts for the balancers until we end
   worker_.retire(std::move(connector_));      // its callback is on the stack
   if (!result.answered) {
-    refuse({result.status, std::move(result.reason), {}});
+    refuse(std::move(result.refusal));
     return;
   }
   if (result.response.status != 101) {

@@ -60,14 +60,10 @@ std::optional<http::Refusal> check_websocket_request(const http::RequestHead& re
 
 HandshakeVerdict validate_upgrade_request(const http1::RequestHead& head, OriginPolicy origins) {
   http::Checked<http::RequestHead> mapped = h1::request_from_h1(head, "http");
-  std::optional<http::Refusal> refusal;
-  if (!mapped.ok()) {
-    refusal = std::move(mapped.refusal);
-  } else {
-    refusal = check_websocket_request(mapped.value, origins);
-  }
-  if (!refusal) return {};
-  return {refusal->status, std::move(refusal->reason), std::move(refusal->fields)};
+  if (!mapped.ok()) return mapped;
+  if (std::optional<http::Refusal> refusal = check_websocket_request(mapped.value, origins))
+    mapped.refusal = std::move(*refusal);
+  return mapped;
 }
 
 }  // namespace wsgate::gateway

@@ -34,14 +34,10 @@ struct OriginPolicy {
 std::optional<http::Refusal> check_websocket_request(const http::RequestHead& request,
                                                      OriginPolicy origins);
 
-// An HTTP/1.1 upgrade request's whole check: gateway/h1/h1_request.h, then the above.
-// For tests and tools; the gateway runs the two steps at their own places.
-struct HandshakeVerdict {
-  int status = 0;      // 0: valid upgrade; otherwise the HTTP status to answer with
-  std::string reason;  // one line for the response body and the access log
-  http::ExtraFields headers;
-  [[nodiscard]] bool ok() const { return status == 0; }
-};
+// An HTTP/1.1 upgrade request's whole check: gateway/h1/h1_request.h, then the above;
+// the protocol-neutral request, or the refusal to answer with. For tests and tools; the
+// gateway runs the two steps at their own places.
+using HandshakeVerdict = http::Checked<http::RequestHead>;
 HandshakeVerdict validate_upgrade_request(const http1::RequestHead& head, OriginPolicy origins);
 
 }  // namespace wsgate::gateway

@@ -190,8 +190,7 @@ void ConnectDialer::fail(int status, std::string reason) {
   timer_.cancel();
   bev_.reset();
   DialResult result;
-  result.status = status;
-  result.reason = std::move(reason);
+  result.refusal = {status, std::move(reason), {}};
   result.address = current_.empty() ? "-" : current_;
   done_(std::move(result));
 }

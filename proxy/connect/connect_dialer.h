@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "proxy/codec/request_head.h"
 #include "proxy/connect/connect_acl.h"
 #include "proxy/libevent_ptr.h"
 
@@ -26,8 +27,7 @@ namespace wsgate::proxy {
 
 struct DialResult {
   BufferEventPtr connection;  // set on success (TCP connected, no callbacks installed)
-  int status = 0;             // on failure: 403, 502 or 504
-  std::string reason;         // on failure: one line for the client and the log
+  http::Refusal refusal;      // on failure: 403, 502 or 504, one line for the client and log
   std::string address = "-";  // "ip:port" connected to (or the last one tried)
 };
 

@@ -188,8 +188,7 @@ void UpstreamConnector::fail(int status, std::string reason) {
   timer_.cancel();
   bev_.reset();
   UpstreamResult result;
-  result.status = status;
-  result.reason = std::move(reason);
+  result.refusal = {status, std::move(reason), {}};
   result.attempts = attempts_;
   result.server = current_;
   done_(std::move(result));

@@ -17,6 +17,7 @@
 
 #include "conf/config.h"
 #include "proxy/codec/http1_parser.h"
+#include "proxy/codec/request_head.h"
 #include "proxy/libevent_ptr.h"
 #include "proxy/upstream/balancer.h"
 #include "tls/client_context.h"
@@ -31,9 +32,9 @@ struct UpstreamResult {
   conf::HostPort server;         // the server that answered, or the last one tried
   ServerLease lease;             // with answered: the server's connection slot; hold it
                                  // until the connection ends
-  int status = 0;                // without answer: 502 (unreachable, bad reply), 503 (no
-                                 // server available) or 504 (timeout)
-  std::string reason;            // without answer: one line for the client and the log
+  // Without answer: 502 (unreachable, bad reply), 503 (no server available) or 504
+  // (timeout), with one line for the client and the log.
+  http::Refusal refusal;
   int attempts = 0;
 };
 

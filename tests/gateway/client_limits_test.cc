@@ -256,13 +256,13 @@ TEST_CASE("refusals: 429 for a client's limits, 503 when the gateway is full") {
   ClientLimits::Decision d;
   d.exceeded = Limit::PerClient;
   d.retry_after_s = 1;
-  gateway::LimitRefusal r = gateway::refusal_for(d, l);
+  http::Refusal r = gateway::refusal_for(d, l);
   CHECK(r.status == 429);
   CHECK(r.reason ==
         "connection limit reached: max_connections_per_client = 2 for this client address");
-  REQUIRE(r.headers.size() == 1);
-  CHECK(r.headers[0].first == "Retry-After");
-  CHECK(r.headers[0].second == "1");
+  REQUIRE(r.fields.size() == 1);
+  CHECK(r.fields[0].first == "Retry-After");
+  CHECK(r.fields[0].second == "1");
   d.exceeded = Limit::Rate;
   d.retry_after_s = 2;
   r = gateway::refusal_for(d, l);
@@ -270,7 +270,7 @@ TEST_CASE("refusals: 429 for a client's limits, 503 when the gateway is full") {
   CHECK(r.reason ==
         "connection rate limit reached: new_connections_per_second_per_client = 0.5 (burst 4) "
         "for this client address");
-  CHECK(r.headers[0].second == "2");
+  CHECK(r.fields[0].second == "2");
   d.exceeded = Limit::MaxConnections;
   r = gateway::refusal_for(d, l);
   CHECK(r.status == 503);

@@ -46,13 +46,13 @@ TEST_CASE("proxy auth: wrong passwords beyond the budget get 503, cached credent
   const std::string_view good = "Basic ZGF2ZTpwdw==";   // dave:pw
   const std::string_view wrong = "Basic ZGF2ZTpubw==";  // dave:no
   const std::string_view nobody = "Basic ZXZlOnB3";     // eve:pw (unknown user)
-  CHECK(check(good).ok);                                // verified once: cached from now on
+  CHECK(check(good).ok());                              // verified once: cached from now on
   int refused_503 = 0;
   int refused_407 = 0;
   for (int i = 0; i < 40; ++i) {
     const gateway::ProxyAuthResult r = check(i % 2 == 0 ? wrong : nobody);
-    CHECK_FALSE(r.ok);
-    (r.status == 503 ? refused_503 : refused_407) += 1;
+    CHECK_FALSE(r.ok());
+    (r.refusal.status == 503 ? refused_503 : refused_407) += 1;
   }
   // 250 ms of burst; each verification costs 40 ms and refills 20 ms (a quarter of the
   // 80 ms between two of them): about 10 verified at once, then one in about three as the
@@ -61,12 +61,12 @@ TEST_CASE("proxy auth: wrong passwords beyond the budget get 503, cached credent
   CHECK(refused_407 >= 15);
   CHECK(refused_407 <= 25);
   CHECK(refused_503 >= 15);
-  CHECK(check(good).ok);  // the cache still answers while the budget is spent
+  CHECK(check(good).ok());  // the cache still answers while the budget is spent
   // A pause refills the budget: wrong passwords are verified (407) again.
   fake_now += std::chrono::seconds(10);
   const gateway::ProxyAuthResult after_pause = check(wrong);
-  CHECK_FALSE(after_pause.ok);
-  CHECK(after_pause.status == 407);
+  CHECK_FALSE(after_pause.ok());
+  CHECK(after_pause.refusal.status == 407);
 }
 
 TEST_CASE("proxy auth: each worker thread has its own state") {
@@ -88,13 +88,14 @@ TEST_CASE("proxy auth: one client's flood spends its own budget, not another cli
   };
   const std::string_view good = "Basic ZGF2ZTpwdw==";   // dave:pw
   const std::string_view wrong = "Basic ZGF2ZTpubw==";  // dave:no
-  CHECK(check(good, "192.0.2.9").ok);                   // cached from now on
+  CHECK(check(good, "192.0.2.9").ok());                 // cached from now on
   int verified = 0;
   for (int i = 0; i < 100; ++i) {
     const gateway::ProxyAuthResult r = check(wrong, "192.0.2.1");
-    CHECK_FALSE(r.ok);
-    if (r.status == 407) ++verified;
-    if (r.status == 503) CHECK(r.reason.find("from this client") != std::string::npos);
+    CHECK_FALSE(r.ok());
+    if (r.refusal.status == 407) ++verified;
+    if (r.refusal.status == 503)
+      CHECK(r.refusal.reason.find("from this client") != std::string::npos);
   }
   // 50 ms of client burst (2 verifications), then 5% of the time: each 503 reads the
   // clock once (40 ms, 2 ms of refill), so one more every ~20 attempts: about 7 of the
@@ -104,15 +105,15 @@ TEST_CASE("proxy auth: one client's flood spends its own budget, not another cli
   // Another client's first attempts are verified: the worker budget was hardly touched.
   for (const char* other : {"192.0.2.2", "192.0.2.3", "2001:db8::1"}) {
     const gateway::ProxyAuthResult r = check(wrong, other);
-    INFO(other, " ", r.reason);
-    CHECK(r.status == 407);
+    INFO(other, " ", r.refusal.reason);
+    CHECK(r.refusal.status == 407);
   }
   // The same /64 is the same client: 2001:db8::1 spends the budget 2001:db8::2 would use.
   for (int i = 0; i < 3; ++i) check(wrong, "2001:db8::1");
-  CHECK(check(wrong, "2001:db8::2").status == 503);
-  CHECK(check(wrong, "2001:db8:0:1::2").status == 407);
+  CHECK(check(wrong, "2001:db8::2").refusal.status == 503);
+  CHECK(check(wrong, "2001:db8:0:1::2").refusal.status == 407);
   // Cached credentials pass whatever the client's budget says.
-  CHECK(check(good, "192.0.2.1").ok);
+  CHECK(check(good, "192.0.2.1").ok());
 }
 
 TEST_CASE("proxy auth: the client table is bounded, least recently used first out") {
@@ -137,7 +138,8 @@ TEST_CASE("proxy auth: an unknown user costs what the configured users cost") {
     for (int i = 0; i < 5; ++i) {
       gateway::ProxyAuthState fresh;  // full budgets every time
       const auto t0 = std::chrono::steady_clock::now();
-      CHECK(gateway::check_proxy_authorization(users, &header, "192.0.2.1", fresh).status == 407);
+      CHECK(gateway::check_proxy_authorization(users, &header, "192.0.2.1", fresh).refusal.status ==
+            407);
       best = std::min(best, std::chrono::steady_clock::now() - t0);
     }
     return best;

@@ -68,7 +68,7 @@ HandshakeVerdict check(const Fields& fields, std::string_view request_line = "GE
 }
 
 bool has_header(const HandshakeVerdict& v, std::string_view name, std::string_view value) {
-  for (const auto& [n, val] : v.headers) {
+  for (const auto& [n, val] : v.refusal.fields) {
     if (n == name && val == value) return true;
   }
   return false;
@@ -76,9 +76,9 @@ bool has_header(const HandshakeVerdict& v, std::string_view name, std::string_vi
 
 void expect_reject(const HandshakeVerdict& v, int status) {
   CHECK_FALSE(v.ok());
-  CHECK(v.status == status);
-  CHECK_FALSE(v.reason.empty());
-  CHECK(v.reason.find_first_of("\r\n") == std::string::npos);
+  CHECK(v.refusal.status == status);
+  CHECK_FALSE(v.refusal.reason.empty());
+  CHECK(v.refusal.reason.find_first_of("\r\n") == std::string::npos);
 }
 
 }  // namespace
@@ -86,9 +86,9 @@ void expect_reject(const HandshakeVerdict& v, int status) {
 TEST_CASE("handshake: the RFC 6455 example request is valid") {
   const HandshakeVerdict v = check(rfc_fields());
   CHECK(v.ok());
-  CHECK(v.status == 0);
-  CHECK(v.reason.empty());
-  CHECK(v.headers.empty());
+  CHECK(v.refusal.status == 0);
+  CHECK(v.refusal.reason.empty());
+  CHECK(v.refusal.fields.empty());
 }
 
 TEST_CASE("handshake: valid variants") {
@@ -236,7 +236,7 @@ TEST_CASE("handshake: Origin policy -> 403") {
     const HandshakeVerdict v =
         check(without(rfc_fields(), "Origin"), "GET /chat HTTP/1.1", allowed, true);
     expect_reject(v, 403);
-    CHECK(v.reason == "missing Origin header");
+    CHECK(v.refusal.reason == "missing Origin header");
   }
   SUBCASE("require_origin changes nothing for requests that carry Origin") {
     const auto strict = [&](std::string_view value) {

@@ -140,13 +140,13 @@ TEST_CASE("connect dialer: a name resolving to loopback needs a cidr rule (no re
   Fixture f;
   f.allow("*.test", "", f.listen_port);
   const auto denied = f.dial("rebind.test:" + std::to_string(f.listen_port));
-  CHECK(denied.status == 403);
-  CHECK(denied.reason.find("rebind.test -> 127.0.0.1") != std::string::npos);
+  CHECK(denied.refusal.status == 403);
+  CHECK(denied.refusal.reason.find("rebind.test -> 127.0.0.1") != std::string::npos);
   CHECK_FALSE(denied.connection);
 
   f.allow("", "127.0.0.1/32", f.listen_port);
   const auto ok = f.dial("rebind.test:" + std::to_string(f.listen_port));
-  CHECK(ok.status == 0);
+  CHECK(ok.refusal.status == 0);
   CHECK(ok.connection);
   CHECK(ok.address == "127.0.0.1:" + std::to_string(f.listen_port));
 }
@@ -155,16 +155,16 @@ TEST_CASE("connect dialer: DNS failures and timeouts") {
   Fixture f;
   f.allow("*.test", "", 443);
   const auto nx = f.dial("nx.test:443");
-  INFO(nx.reason);
-  CHECK(nx.status == 502);
-  CHECK(nx.reason.starts_with("cannot resolve nx.test"));
+  INFO(nx.refusal.reason);
+  CHECK(nx.refusal.status == 502);
+  CHECK(nx.refusal.reason.starts_with("cannot resolve nx.test"));
   const auto slow = f.dial("slow.test:443");
-  CHECK(slow.status == 504);
-  CHECK(slow.reason.starts_with("timed out resolving slow.test"));
+  CHECK(slow.refusal.status == 504);
+  CHECK(slow.refusal.reason.starts_with("timed out resolving slow.test"));
   // Not allowed at all: refused before any DNS query.
   const auto other = f.dial("example.org:443");
-  CHECK(other.status == 403);
-  CHECK(other.reason == "no [[connect.allow]] rule allows example.org:443");
+  CHECK(other.refusal.status == 403);
+  CHECK(other.refusal.reason == "no [[connect.allow]] rule allows example.org:443");
 }
 
 TEST_CASE("connect dialer: refused connect is 502") {
@@ -173,6 +173,6 @@ TEST_CASE("connect dialer: refused connect is 502") {
   f.listen_fd = -1;
   f.allow("", "127.0.0.1/32", f.listen_port);
   const auto r = f.dial("127.0.0.1:" + std::to_string(f.listen_port));
-  CHECK(r.status == 502);
-  CHECK(r.reason.starts_with("cannot connect to 127.0.0.1:"));
+  CHECK(r.refusal.status == 502);
+  CHECK(r.refusal.reason.starts_with("cannot connect to 127.0.0.1:"));
 }

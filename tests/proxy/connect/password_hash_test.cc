@@ -29,19 +29,24 @@ TEST_CASE("proxy auth: Basic credentials against the users") {
     const std::string_view v(header);
     return gateway::check_proxy_authorization(users, &v, "192.0.2.1");
   };
-  CHECK_FALSE(gateway::check_proxy_authorization(users, nullptr, "192.0.2.1").ok);
+  const auto missing = gateway::check_proxy_authorization(users, nullptr, "192.0.2.1");
+  CHECK_FALSE(missing.ok());
+  // RFC 9110 15.5.8: the 407 names the scheme to use.
+  CHECK(missing.refusal.status == 407);
+  REQUIRE(missing.refusal.fields.size() == 1);
+  CHECK(missing.refusal.fields[0].first == "Proxy-Authenticate");
   // "alice:pw:with:colons"
   const auto ok = check("Basic YWxpY2U6cHc6d2l0aDpjb2xvbnM=");
-  CHECK(ok.ok);
-  CHECK(ok.user == "alice");
-  CHECK(check("basic  YWxpY2U6cHc6d2l0aDpjb2xvbnM=").ok);  // scheme is case-insensitive
-  CHECK(check("Basic YWxpY2U6cHc6d2l0aDpjb2xvbnM=").ok);   // cached now: same answer
-  CHECK_FALSE(check("Basic YWxpY2U6d3Jvbmc=").ok);         // alice:wrong
-  CHECK_FALSE(check("Basic Ym9iOnB3").ok);                 // bob:pw
-  CHECK_FALSE(check("Bearer abc").ok);
-  CHECK_FALSE(check("Basic !!!!").ok);
-  CHECK_FALSE(check("Basic YWxpY2U=").ok);  // "alice": no colon
+  CHECK(ok.ok());
+  CHECK(ok.value == "alice");
+  CHECK(check("basic  YWxpY2U6cHc6d2l0aDpjb2xvbnM=").ok());  // scheme is case-insensitive
+  CHECK(check("Basic YWxpY2U6cHc6d2l0aDpjb2xvbnM=").ok());   // cached now: same answer
+  CHECK_FALSE(check("Basic YWxpY2U6d3Jvbmc=").ok());         // alice:wrong
+  CHECK_FALSE(check("Basic Ym9iOnB3").ok());                 // bob:pw
+  CHECK_FALSE(check("Bearer abc").ok());
+  CHECK_FALSE(check("Basic !!!!").ok());
+  CHECK_FALSE(check("Basic YWxpY2U=").ok());  // "alice": no colon
   // A changed hash (config reload) misses the cache.
   users[0].password_hash = proxy::hash_password("other", 1000);
-  CHECK_FALSE(check("Basic YWxpY2U6cHc6d2l0aDpjb2xvbnM=").ok);
+  CHECK_FALSE(check("Basic YWxpY2U6cHc6d2l0aDpjb2xvbnM=").ok());
 }
