@@ -101,14 +101,43 @@ async def raw_connect(gw_port: int, target: str, headers: str = "",
     await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", gw_port)), timeout)
     request = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{headers}\r\n".encode()
     await loop.sock_sendall(sock, request)
-    head = b""
-    deadline = time.monotonic() + timeout
-    while b"\r\n\r\n" not in head:
+    head = await _read_head(sock, time.monotonic() + timeout, timeout)
+    return sock, head
+
+
+async def _read_head(sock: socket.socket, deadline: float, timeout: float) -> bytes:
+    """Reads exactly up to the end of the response head (not a byte of what follows):
+    peeks at what has arrived and takes only the head. One recv per arrival rather than
+    one per byte, so 40 concurrent clients stay quick on a slow, loaded machine."""
+    loop = asyncio.get_running_loop()
+    seen = -1
+    while True:
+        try:
+            data = sock.recv(65536, socket.MSG_PEEK)
+        except BlockingIOError:
+            data = None
+        if data is not None:
+            end = data.find(b"\r\n\r\n")
+            if end >= 0:
+                return sock.recv(end + 4)
+            if not data:  # the gateway closed before a whole head
+                return b""
         left = deadline - time.monotonic()
         if left <= 0:
-            raise AssertionError(f"no CONNECT answer within {timeout}s: {head!r}")
-        chunk = await asyncio.wait_for(loop.sock_recv(sock, 1), left)  # byte by byte: no overread
-        if not chunk:
-            break
-        head += chunk
-    return sock, head
+            raise AssertionError(f"no CONNECT answer within {timeout}s: {data!r}")
+        if data is not None and len(data) == seen:
+            # Part of a head is waiting for the rest: the socket stays readable, so wait
+            # a moment instead of for readability.
+            await asyncio.sleep(0.01)
+            continue
+        seen = len(data) if data is not None else -1
+        if data is None:
+            readable = loop.create_future()
+            loop.add_reader(sock.fileno(),
+                            lambda: readable.done() or readable.set_result(None))
+            try:
+                await asyncio.wait_for(readable, left)
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                loop.remove_reader(sock.fileno())
