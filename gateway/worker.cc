@@ -45,6 +45,15 @@ Worker::Worker(int index, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
       event_new(base_.get(), wake_fd_, EV_READ | EV_PERSIST, &Worker::on_wakeup, this));
   event_add(wake_event_.get(), nullptr);
   accept_backoff_ = std::make_unique<AcceptBackoff>(base_.get(), &listeners_, &metrics_);
+  proxy_headers_ = std::make_unique<ProxyHeaderReaders>(
+      base_.get(), metrics_, index_,
+      [this](evutil_socket_t fd, const sockaddr* client, AcceptedOn on, ProxiedConnection p) {
+        if (draining_) {
+          close(fd);
+          return;
+        }
+        open_connection(fd, client, on, &p);
+      });
   for (const auto& s : sockets) {
     listeners_.emplace_back(
         evconnlistener_new(base_.get(), &Worker::on_accept, this, LEV_OPT_CLOSE_ON_FREE, 0, s.fd));
@@ -114,19 +123,31 @@ void Worker::on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, in
     close(fd);
     return;
   }
-  ClientLimits::Decision admission = w->admit_client(addr);
+  (void)len;
+  AcceptedOn on{w->config_, w->tls_, socket->listener, socket->listener_index};
+  // PROXY protocol: the header names the client; until it is read there is no client.
+  if (socket->listener->proxy_protocol) {
+    w->proxy_headers_->start(fd, addr, std::move(on));
+    return;
+  }
+  w->open_connection(fd, addr, on, nullptr);
+}
+
+void Worker::open_connection(evutil_socket_t fd, const sockaddr* client, const AcceptedOn& on,
+                             const ProxiedConnection* proxied) {
+  ClientLimits::Decision admission = admit_client(client);
   if (admission.close_now) {
     // Twice over a limit: not even a request head is read (its slot goes with it).
     close(fd);
     return;
   }
-  (void)len;
-  auto connection =
-      std::make_unique<H1Connection>(*w, w->next_connection_id_++, w->config_, w->tls_,
-                                     *socket->listener, socket->listener_index, fd, addr);
+  auto connection = std::make_unique<H1Connection>(*this, next_connection_id_++, on.config, on.tls,
+                                                   *on.listener, on.listener_index, fd, client);
   connection->set_admission(std::move(admission));
+  if (proxied != nullptr)
+    connection->set_proxied(proxied->proxy_addr, proxied->header.authority, proxied->header.alpn);
   H1Connection* raw = connection.get();
-  w->sessions_.emplace(raw, std::move(connection));
+  sessions_.emplace(raw, std::move(connection));
   raw->start();
 }
 
@@ -150,6 +171,7 @@ void Worker::defer_delete(std::shared_ptr<void> object) {
 }
 
 void Worker::close_everything() {
+  if (proxy_headers_) proxy_headers_->close_all();
   // Connections first (they detach from their exchanges), then the exchanges, whose
   // relays close both sockets.
   h2_sessions_.clear();
@@ -299,7 +321,8 @@ void Worker::begin_drain() {
 void Worker::drain_now() {
   if (draining_) return;
   draining_ = true;
-  listeners_.clear();  // stop accepting; the kernel sends new connections elsewhere
+  listeners_.clear();           // stop accepting; the kernel sends new connections elsewhere
+  proxy_headers_->close_all();  // no request was read from these yet
   drain_deadline_ = std::make_unique<Timer>(base_.get(), [this] { on_drain_deadline(); });
   drain_deadline_->arm_ms(config_->drain_timeout.count());
   drain_sessions(config_->drain_spread);

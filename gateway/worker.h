@@ -18,6 +18,7 @@
 #include "gateway/client_limits.h"
 #include "gateway/close_schedule.h"
 #include "gateway/exchange/downstream.h"
+#include "gateway/proxy_header_reader.h"
 #include "metrics/access_log.h"
 #include "metrics/scrape.h"
 #include "metrics/worker_metrics.h"
@@ -145,6 +146,10 @@ class Worker {
 
  private:
   static void on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
+  // An accepted socket (after its PROXY header, if the listener wants one) becomes a
+  // connection from `client`: [limits] admission, then an H1Connection.
+  void open_connection(evutil_socket_t fd, const sockaddr* client, const AcceptedOn& on,
+                       const ProxiedConnection* proxied);
   static void on_wakeup(evutil_socket_t fd, short what, void* arg);
   static void on_reap(evutil_socket_t fd, short what, void* arg);
   void run();
@@ -194,6 +199,7 @@ class Worker {
   std::vector<ListenSocket> listen_sockets_;       // parallel to listeners_
   std::unique_ptr<AcceptBackoff> accept_backoff_;  // pauses listeners_ on EMFILE and such
   tls::FailureLogLimiter tls_log_;
+  std::unique_ptr<ProxyHeaderReaders> proxy_headers_;  // sockets whose PROXY header is awaited
   std::unordered_map<H1Connection*, std::unique_ptr<H1Connection>> sessions_;
 
   std::unordered_map<Exchange*, std::unique_ptr<Exchange>> exchanges_;
