@@ -62,6 +62,13 @@ struct UpstreamTls {
   SourcePosition where;
 };
 
+// An IP network ("10.0.0.0/8", "fd00::/8"; a single address is a /32 or /128).
+struct IpNetwork {
+  int family = 0;                     // AF_INET or AF_INET6
+  std::array<uint8_t, 16> address{};  // network byte order; IPv4 in the first 4 bytes
+  int prefix = 0;                     // 0..32 or 0..128
+};
+
 struct Listener {
   std::string name;  // defaults to the address string, e.g. "127.0.0.1:8080"
   HostPort address;  // "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:80", "[::]:80"
@@ -81,6 +88,12 @@ struct Listener {
   // HTTP CONNECT tunnels (RFC 9110 9.3.6; over HTTP/2, RFC 9113 8.5) to the destinations
   // the [connect] allow-list names. Off: a CONNECT request gets 405.
   bool connect = false;
+  // PROXY protocol v1/v2 (an L4 load balancer in front): every connection starts with a
+  // PROXY header, read before TLS within handshake_timeout, and only from an address in
+  // proxy_protocol_from (required, non-empty); its source address is the client from
+  // then on. Anything else is closed (gateway/proxy_header_reader.h).
+  bool proxy_protocol = false;
+  std::vector<IpNetwork> proxy_protocol_from;
   SourcePosition where;
 };
 
@@ -209,11 +222,6 @@ struct Admin {
 // One entry of [[connect.allow]]: a destination a CONNECT tunnel may reach. Exactly one of
 // `host` and `network` is set. Loopback, link-local, private and other special addresses
 // are allowed only by a `network` rule inside their range (proxy/connect/connect_acl.h).
-struct IpNetwork {
-  int family = 0;                     // AF_INET or AF_INET6
-  std::array<uint8_t, 16> address{};  // network byte order; IPv4 in the first 4 bytes
-  int prefix = 0;                     // 0..32 or 0..128
-};
 struct PortRange {
   uint16_t first = 0;
   uint16_t last = 0;
@@ -278,6 +286,10 @@ struct Config {
   Admin admin;
   // DNS servers for resolve_interval ("ip:port"); empty: those of /etc/resolv.conf.
   std::vector<HostPort> nameservers;
+  // Peers (after any PROXY header) whose X-Forwarded-For is believed: the client is the
+  // last address of that header's chain that is not itself a trusted proxy. Empty: the
+  // header is passed on, never believed.
+  std::vector<IpNetwork> trusted_proxies;
   std::vector<Listener> listeners;
   std::vector<Upstream> upstreams;
   std::vector<Route> routes;  // in file order; the router picks the most specific match

@@ -35,9 +35,11 @@ using detail::lowercase;
 using detail::quoted;
 using detail::TableReader;
 
-constexpr std::string_view kTopKeys[] = {
-    "workers",  "drain_timeout", "access_log", "access_log_format", "nameservers", "admin",
-    "listener", "upstream",      "route",      "connect",           "limits",      "drain_spread"};
+constexpr std::string_view kTopKeys[] = {"workers",           "drain_timeout", "access_log",
+                                         "access_log_format", "nameservers",   "admin",
+                                         "listener",          "upstream",      "route",
+                                         "connect",           "limits",        "drain_spread",
+                                         "trusted_proxies"};
 constexpr std::string_view kAdminKeys[] = {"address",
                                            "token",
                                            "token_file",
@@ -47,9 +49,18 @@ constexpr std::string_view kAdminKeys[] = {"address",
                                            "write_token_file",
                                            "per_connection_metrics",
                                            "per_connection_limit"};
-constexpr std::string_view kListenerKeys[] = {
-    "address", "name", "max_header_bytes",   "max_headers", "handshake_timeout", "tls",
-    "http2",   "h2c",  "http2_send_timeout", "connect"};
+constexpr std::string_view kListenerKeys[] = {"address",
+                                              "name",
+                                              "max_header_bytes",
+                                              "max_headers",
+                                              "handshake_timeout",
+                                              "tls",
+                                              "http2",
+                                              "h2c",
+                                              "http2_send_timeout",
+                                              "connect",
+                                              "proxy_protocol",
+                                              "proxy_protocol_from"};
 constexpr std::string_view kRouteKeys[] = {"name",
                                            "host",
                                            "path",
@@ -97,6 +108,7 @@ class ConfigBuilder {
                                         return hp && is_ip_literal(hp->host);
                                       }))
       config_.nameservers.push_back(*parse_host_port(ns));
+    config_.trusted_proxies = read_networks(top, "trusted_proxies");
     for (const toml::table* table : top.tables("listener")) read_listener(*table);
     // Upstreams before routes: a route must name an upstream that exists.
     for (const toml::table* table : top.tables("upstream")) read_upstream(*table);
@@ -125,6 +137,16 @@ class ConfigBuilder {
     if (!inserted)
       throw ConfigError{file_, at.line, at.column,
                         what + " (first defined at line " + std::to_string(it->second) + ")"};
+  }
+
+  // An array of networks ("10.0.0.0/8", "fd00::/8", "192.0.2.7"); absent: empty.
+  static std::vector<IpNetwork> read_networks(const TableReader& r, std::string_view key) {
+    std::vector<IpNetwork> networks;
+    for (const auto& text :
+         r.strings(key, R"(a network like "10.0.0.0/8", "fd00::/8" or an address)",
+                   [](std::string_view v) { return detail::parse_cidr(v).has_value(); }))
+      networks.push_back(*detail::parse_cidr(text));
+    return networks;
   }
 
   // A `name` key, if present, must be non-empty: names appear in logs and metric labels.
@@ -164,6 +186,19 @@ class ConfigBuilder {
       r.fail_at(r.find("h2c")->source(),
                 "listener.h2c: only for plain listeners (TLS ones use http2)");
     r.boolean("connect", &listener.connect);
+    r.boolean("proxy_protocol", &listener.proxy_protocol);
+    listener.proxy_protocol_from = read_networks(r, "proxy_protocol_from");
+    if (listener.proxy_protocol && listener.proxy_protocol_from.empty()) {
+      const toml::node* from = r.find("proxy_protocol_from");
+      const SourcePosition at = from != nullptr ? r.value_position("proxy_protocol_from")
+                                                : r.value_position("proxy_protocol");
+      throw ConfigError{file_, at.line, at.column,
+                        "listener.proxy_protocol_from: expected the networks PROXY headers are "
+                        "accepted from (non-empty), e.g. [\"10.0.0.0/8\"]"};
+    }
+    if (!listener.proxy_protocol && r.find("proxy_protocol_from") != nullptr)
+      r.fail_at(r.find("proxy_protocol_from")->source(),
+                "listener.proxy_protocol_from: only with proxy_protocol = true");
     claim(&listener_names_, listener.name, r.value_position("name"),
           "duplicate listener name " + quoted(listener.name));
     config_.listeners.push_back(std::move(listener));

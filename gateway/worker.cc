@@ -21,6 +21,15 @@ Worker::Worker(int index, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
   make_dns();
   dispatcher_.set_after_reap([this] { maybe_exit(); });
   accept_backoff_ = std::make_unique<AcceptBackoff>(base(), &listeners_, &metrics_);
+  proxy_headers_ = std::make_unique<ProxyHeaderReaders>(
+      base(), metrics_, index_,
+      [this](evutil_socket_t fd, const sockaddr* client, AcceptedOn on, ProxiedConnection p) {
+        if (draining_) {
+          close(fd);
+          return;
+        }
+        open_connection(fd, client, on, &p);
+      });
   for (const auto& s : sockets) listen_on(s, listeners_, listen_sockets_);
 }
 
@@ -73,18 +82,31 @@ void Worker::on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, in
     close(fd);
     return;
   }
-  ClientLimits::Decision admission = w->admit_client(addr);
+  (void)len;
+  AcceptedOn on{w->generations_.config(), w->generations_.tls(), socket->listener,
+                socket->listener_index};
+  // PROXY protocol: the header names the client; until it is read there is no client.
+  if (socket->listener->proxy_protocol) {
+    w->proxy_headers_->start(fd, addr, std::move(on));
+    return;
+  }
+  w->open_connection(fd, addr, on, nullptr);
+}
+
+void Worker::open_connection(evutil_socket_t fd, const sockaddr* client, const AcceptedOn& on,
+                             const ProxiedConnection* proxied) {
+  ClientLimits::Decision admission = admit_client(client);
   if (admission.close_now) {
     // Twice over a limit: not even a request head is read (its slot goes with it).
     close(fd);
     return;
   }
-  (void)len;
-  auto connection = std::make_unique<H1Connection>(
-      *w, w->next_connection_id_++, w->generations_.config(), w->generations_.tls(),
-      *socket->listener, socket->listener_index, fd, addr);
+  auto connection = std::make_unique<H1Connection>(*this, next_connection_id_++, on.config, on.tls,
+                                                   *on.listener, on.listener_index, fd, client);
   connection->set_admission(std::move(admission));
-  w->registry_.add(std::move(connection))->start();
+  if (proxied != nullptr)
+    connection->set_proxied(proxied->proxy_addr, proxied->header.authority, proxied->header.alpn);
+  registry_.add(std::move(connection))->start();
 }
 
 Exchange* Worker::add_exchange(std::unique_ptr<Exchange> exchange) {
@@ -110,6 +132,7 @@ void Worker::retire(std::unique_ptr<proxy::UpstreamConnector> connector) {
 }
 
 void Worker::close_everything() {
+  if (proxy_headers_) proxy_headers_->close_all();
   registry_.clear();
   dispatcher_.destroy_deferred();
 }
@@ -198,7 +221,8 @@ void Worker::begin_drain() {
 void Worker::drain_now() {
   if (draining_) return;
   draining_ = true;
-  listeners_.clear();  // stop accepting; the kernel sends new connections elsewhere
+  listeners_.clear();           // stop accepting; the kernel sends new connections elsewhere
+  proxy_headers_->close_all();  // no request was read from these yet
   const conf::Config& config = *generations_.config();
   drain_deadline_ = std::make_unique<Timer>(base(), [this] { on_drain_deadline(); });
   drain_deadline_->arm_ms(config.drain_timeout.count());

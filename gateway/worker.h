@@ -22,6 +22,7 @@
 #include "gateway/connection_registry.h"
 #include "gateway/dispatcher.h"
 #include "gateway/exchange/downstream.h"
+#include "gateway/proxy_header_reader.h"
 #include "metrics/access_log.h"
 #include "metrics/scrape.h"
 #include "metrics/worker_metrics.h"
@@ -149,6 +150,10 @@ class Worker {
 
  private:
   static void on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
+  // An accepted socket (after its PROXY header, if the listener wants one) becomes a
+  // connection from `client`: [limits] admission, then an H1Connection.
+  void open_connection(evutil_socket_t fd, const sockaddr* client, const AcceptedOn& on,
+                       const ProxiedConnection* proxied);
   void make_dns();
   void listen_on(const ListenSocket& socket, std::vector<ListenerPtr>& listeners,
                  std::vector<ListenSocket>& sockets);
@@ -174,6 +179,7 @@ class Worker {
   std::vector<ListenSocket> listen_sockets_;       // parallel to listeners_
   std::unique_ptr<AcceptBackoff> accept_backoff_;  // pauses listeners_ on EMFILE and such
   tls::FailureLogLimiter tls_log_;
+  std::unique_ptr<ProxyHeaderReaders> proxy_headers_;  // sockets whose PROXY header is awaited
   ConnectionRegistry registry_;
   uint64_t next_connection_id_ = 1;
   bool draining_ = false;

@@ -85,6 +85,9 @@ void for_each_field(const AccessRecord& r, Emit&& emit) {
   if (!r.client_subject.empty()) emit("client_cert", r.client_subject);
   if (!r.target.empty()) emit("target", r.target);
   if (!r.user.empty()) emit("user", r.user);
+  if (!r.via.empty()) emit("via", r.via);
+  if (!r.proxy_sni.empty()) emit("proxy_sni", r.proxy_sni);
+  if (!r.proxy_alpn.empty()) emit("proxy_alpn", r.proxy_alpn);
   std::string_view reason = r.reason;
   if (reason.empty() && r.stats != nullptr) reason = s.close_reason;
   if (!reason.empty()) emit("reason", reason);

@@ -31,6 +31,11 @@ struct AccessRecord {
   std::string_view protocol;               // "http/1.1" or "h2"; empty: not shown
   std::string_view target;                 // CONNECT tunnels: "host:port" asked for
   std::string_view user;                   // CONNECT tunnels: the proxy user, if any
+  // The client came through a PROXY protocol balancer or a trusted proxy: that peer's
+  // "ip:port", and the SNI / ALPN a PROXY v2 header reported. Empty: not shown.
+  std::string_view via;
+  std::string_view proxy_sni;
+  std::string_view proxy_alpn;
 };
 
 enum class AccessLogFormat { Text, Json };

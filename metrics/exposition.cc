@@ -248,6 +248,22 @@ std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeI
   }
   out.push_back(std::move(accept_errors));
 
+  // Every version and reason from the start, at 0 (fixed label sets).
+  MetricFamily proxy_headers = family(names::kProxyProtocolHeadersTotal, MetricType::Counter);
+  for (const std::string_view version : names::kProxyVersions) {
+    const auto it = s.proxy_headers.find(std::string(version));
+    add_value(proxy_headers, {label(names::kVersion, std::string(version))},
+              static_cast<double>(it == s.proxy_headers.end() ? 0 : it->second));
+  }
+  out.push_back(std::move(proxy_headers));
+  MetricFamily proxy_rejections = family(names::kProxyProtocolRejectionsTotal, MetricType::Counter);
+  for (const std::string_view reason : names::kProxyRejectionReasons) {
+    const auto it = s.proxy_rejections.find(std::string(reason));
+    add_value(proxy_rejections, {label(names::kReason, std::string(reason))},
+              static_cast<double>(it == s.proxy_rejections.end() ? 0 : it->second));
+  }
+  out.push_back(std::move(proxy_rejections));
+
   add_upstream_servers(out, info.upstream_servers);
   if (info.connections != nullptr)
     add_per_connection(out, *info.connections, info.per_connection_limit);

@@ -34,6 +34,12 @@ inline constexpr std::string_view kLimit = "limit";  // which [limits] value ref
 // The `reason` values of wsgate_accept_errors_total (gateway/accept_backoff.cc).
 inline constexpr std::array<std::string_view, 4> kAcceptErrorReasons{"emfile", "enfile", "nomem",
                                                                      "other"};
+// The `reason` values of wsgate_proxy_protocol_rejections_total
+// (gateway/proxy_header_reader.cc), and the `version` values of
+// wsgate_proxy_protocol_headers_total.
+inline constexpr std::array<std::string_view, 4> kProxyRejectionReasons{"not_allowed", "malformed",
+                                                                        "timeout", "closed"};
+inline constexpr std::array<std::string_view, 2> kProxyVersions{"v1", "v2"};
 // Label values that are not copied from the config or the traffic.
 inline constexpr std::string_view kClientToUpstream = "client_to_upstream";
 inline constexpr std::string_view kUpstreamToClient = "upstream_to_client";
@@ -91,6 +97,14 @@ inline constexpr MetricDef kLimitRejectionsTotal{
     "Connections and HTTP/2 WebSocket streams refused by a [limits] value or the HTTP/2 "
     "new-stream rate, by limit."};
 // accept(2) failures on the listening sockets, by reason (each pauses accepting).
+// PROXY protocol on listeners with proxy_protocol = true.
+inline constexpr MetricDef kProxyProtocolHeadersTotal{
+    "wsgate_proxy_protocol_headers_total",
+    "Connections whose PROXY protocol header was read and accepted, by version (v1, v2)."};
+inline constexpr MetricDef kProxyProtocolRejectionsTotal{
+    "wsgate_proxy_protocol_rejections_total",
+    "Connections closed on a PROXY protocol listener before any request, by reason "
+    "(not_allowed: from outside proxy_protocol_from, malformed, timeout, closed)."};
 inline constexpr MetricDef kAcceptErrorsTotal{
     "wsgate_accept_errors_total",
     "accept() failures on the listening sockets, by reason (emfile: the process is out of "

@@ -41,6 +41,8 @@ void MetricsSnapshot::merge(const MetricsSnapshot& other) {
   for (const auto& [key, n] : other.tls_failures) tls_failures[key] += n;
   for (const auto& [key, n] : other.limit_rejections) limit_rejections[key] += n;
   for (const auto& [key, n] : other.accept_errors) accept_errors[key] += n;
+  for (const auto& [key, n] : other.proxy_headers) proxy_headers[key] += n;
+  for (const auto& [key, n] : other.proxy_rejections) proxy_rejections[key] += n;
   handshake_duration.merge(other.handshake_duration);
   connection_duration.merge(other.connection_duration);
 }
@@ -63,6 +65,14 @@ void WorkerMetrics::limit_rejection(std::string_view limit) {
 
 void WorkerMetrics::accept_error(std::string_view reason) {
   totals_.accept_errors[std::string(reason)]++;
+}
+
+void WorkerMetrics::proxy_header(std::string_view version) {
+  totals_.proxy_headers[std::string(version)]++;
+}
+
+void WorkerMetrics::proxy_rejection(std::string_view reason) {
+  totals_.proxy_rejections[std::string(reason)]++;
 }
 
 ConnectionCounts* WorkerMetrics::relay_started(const ConnectionLabels& labels,

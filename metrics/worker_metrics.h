@@ -63,6 +63,8 @@ struct MetricsSnapshot {
   std::map<std::pair<std::string, std::string>, uint64_t> tls_failures;    // (listener, reason)
   std::map<std::string, uint64_t> limit_rejections;  // by limit ("per_client", ...)
   std::map<std::string, uint64_t> accept_errors;     // by reason ("emfile", ...)
+  std::map<std::string, uint64_t> proxy_headers;     // by version ("v1", "v2")
+  std::map<std::string, uint64_t> proxy_rejections;  // by reason (kProxyRejectionReasons)
   Histogram handshake_duration{names::kHandshakeBuckets};
   Histogram connection_duration{names::kConnectionBuckets};
 
@@ -85,6 +87,10 @@ class WorkerMetrics {
   void limit_rejection(std::string_view limit);
   // accept(2) on a listening socket failed for `reason` (names::kAcceptErrorReasons).
   void accept_error(std::string_view reason);
+  // A PROXY protocol header of `version` was accepted; a connection on a PROXY protocol
+  // listener was closed for `reason` (names::kProxyRejectionReasons).
+  void proxy_header(std::string_view version);
+  void proxy_rejection(std::string_view reason);
 
   // A 101 went to the client `handshake_seconds` after accept. The returned pointer
   // stays valid for the WorkerMetrics' life; pass it back to relay_ended().

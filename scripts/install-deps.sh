@@ -2,14 +2,15 @@
 # Installs what wsgate needs from Debian's packages, only when something is missing.
 #   scripts/install-deps.sh build   compiler, CMake and the libraries
 #   scripts/install-deps.sh test    the above plus the independent test clients/servers
-#   scripts/install-deps.sh bench   the above plus nginx, HAProxy and nghttpx to compare with
+#                                   (HAProxy: the L4 balancer of the PROXY protocol tests)
+#   scripts/install-deps.sh bench   the above plus nginx and nghttpx to compare with
 set -euo pipefail
 
 build=(g++ cmake ninja-build ccache pkg-config libevent-dev libssl-dev libnghttp2-dev
        libtomlplusplus-dev prometheus-cpp-dev doctest-dev python3 python3-websockets)
 # clang + libclang-rt-dev: the libFuzzer targets (tests/fuzz/, -fsanitize=fuzzer).
-test=(clang-format python3-h2 curl nghttp2-client openssl procps chromium clang libclang-rt-dev)
-bench=(nginx-light haproxy nghttp2-proxy valgrind testssl.sh)
+test=(clang-format python3-h2 curl nghttp2-client openssl procps chromium clang libclang-rt-dev haproxy)
+bench=(nginx-light nghttp2-proxy valgrind testssl.sh)
 
 want=("${build[@]}")
 case "${1:-build}" in

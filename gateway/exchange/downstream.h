@@ -29,6 +29,17 @@ struct DownstreamFacts {
   std::string tls_version;                 // "TLSv1.3"; empty on plain connections
   std::string client_subject;              // verified client certificate subject, if any
   std::string_view protocol = "http/1.1";  // for the access log: "http/1.1" or "h2"
+  // The client came through a PROXY protocol balancer (gateway/proxy_header_reader.h) or
+  // a trusted proxy's X-Forwarded-For (gateway/exchange/forwarded_client.h): the peer's
+  // own "ip:port" ("" = the client is the TCP peer), and what a PROXY v2 header said of
+  // the client's TLS at the balancer: its SNI host name and ALPN protocol.
+  std::string via;
+  std::string proxy_sni;
+  std::string proxy_alpn;
+  // The address this hop appends to X-Forwarded-For: "" = client_ip; the trusted
+  // proxy's when the client was taken from its X-Forwarded-For.
+  std::string xff_hop;
+  const std::string& forwarded_for_hop() const { return xff_hop.empty() ? client_ip : xff_hop; }
 };
 
 // The client side's bytes once the exchange relays, as the relay's Endpoint (a TCP or

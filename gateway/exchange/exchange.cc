@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "gateway/exchange/forwarded_client.h"
 #include "gateway/exchange/limit_refusal.h"
 #include "gateway/exchange/tunnel_exchange.h"
 #include "gateway/exchange/websocket_exchange.h"
@@ -70,7 +71,8 @@ Exchange::Exchange(ExchangeContext ctx, Downstream& downstream, http::RequestHea
       tls_(std::move(ctx.tls)),
       listener_(ctx.listener),
       downstream_(&downstream),
-      facts_(downstream.facts()),
+      // trusted_proxies: a trusted proxy's X-Forwarded-For names the client.
+      facts_(with_forwarded_client(downstream.facts(), request, config_->trusted_proxies)),
       accepted_status_(downstream.websocket_accepted_status()),
       request_(std::move(request)),
       started_(std::chrono::steady_clock::now()) {}
@@ -182,6 +184,9 @@ void Exchange::write_access_log(std::string_view reason) {
   r.client_subject = f.client_subject;
   r.target = target_;
   r.user = user_;
+  r.via = f.via;
+  r.proxy_sni = f.proxy_sni;
+  r.proxy_alpn = f.proxy_alpn;
   worker_.access_log().write(r);
 }
 

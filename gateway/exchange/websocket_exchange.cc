@@ -71,7 +71,7 @@ void WebSocketExchange::decide() {
   key_ = client_key != nullptr ? client_key->value : ws::generate_key();
   const DownstreamFacts& f = facts_;
   std::string upstream_request = proxy::build_upstream_request(
-      request_, {f.client_ip, f.tls ? "https" : "http", f.client_subject}, key_);
+      request_, {f.forwarded_for_hop(), f.tls ? "https" : "http", f.client_subject}, key_);
   state_ = State::ConnectingUpstream;
   connector_ = std::make_unique<proxy::UpstreamConnector>(
       worker_.base(), worker_.dns(), tls_ ? tls_->upstream(upstream->name) : nullptr,

@@ -54,6 +54,13 @@ class H1Connection final : public Downstream {
   // The connection's place in the [limits] counts (Worker::admit_client), held until the
   // connection is destroyed; a refusal is answered once the request head is read.
   void set_admission(ClientLimits::Decision admission) { admission_ = std::move(admission); }
+  // The connection came through a PROXY protocol balancer (gateway/proxy_header_reader.h):
+  // the client address given at construction is the header's; these are the rest.
+  void set_proxied(std::string via, std::string sni, std::string alpn) {
+    facts_.via = std::move(via);
+    facts_.proxy_sni = std::move(sni);
+    facts_.proxy_alpn = std::move(alpn);
+  }
 
   uint64_t id() const { return id_; }
   State state() const { return state_; }

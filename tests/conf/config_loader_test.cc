@@ -292,10 +292,10 @@ TEST_CASE("durations: timeouts must be > 0, drain_timeout may be 0") {
 TEST_CASE("unknown keys are errors naming the key and the allowed ones") {
   CHECK(
       error_message(Doc{.top = "idle_timeout = \"5m\""}) ==
-      R"(unknown key "idle_timeout" at the top level (allowed: workers, drain_timeout, access_log, access_log_format, nameservers, admin, listener, upstream, route, connect, limits, drain_spread))");
+      R"(unknown key "idle_timeout" at the top level (allowed: workers, drain_timeout, access_log, access_log_format, nameservers, admin, listener, upstream, route, connect, limits, drain_spread, trusted_proxies))");
   CHECK(
       error_message(Doc{.listener = kListener + "\nport = 80"}) ==
-      R"(unknown key "port" in [[listener]] (allowed: address, name, max_header_bytes, max_headers, handshake_timeout, tls, http2, h2c, http2_send_timeout, connect))");
+      R"(unknown key "port" in [[listener]] (allowed: address, name, max_header_bytes, max_headers, handshake_timeout, tls, http2, h2c, http2_send_timeout, connect, proxy_protocol, proxy_protocol_from))");
   CHECK(
       error_message(Doc{.upstream = kUpstream + "\nserver = \"a:1\""}) ==
       R"(unknown key "server" in [[upstream]] (allowed: name, servers, balancer, hash_key, retries, eject_after_failures, eject_duration, slow_start, resolve_interval, health_check, tls, rebalance); did you mean "servers"?)");
@@ -576,10 +576,13 @@ TEST_CASE("the shipped configs load") {
   SUBCASE("conf/example-full.toml: every key") {
     const LoadResult result = load_config(dir + "/conf/example-full.toml");
     if (result.error) FAIL(result.error->to_string());
-    CHECK(result.config->listeners.size() == 2);
+    CHECK(result.config->listeners.size() == 3);
     CHECK(result.config->upstreams.size() == 2);
     CHECK(result.config->routes.size() == 3);
     CHECK(result.config->drain_spread == std::chrono::seconds(20));
+    CHECK(result.config->trusted_proxies.size() == 1);
+    CHECK(result.config->listeners[2].proxy_protocol);
+    CHECK(result.config->listeners[2].proxy_protocol_from.size() == 2);
     CHECK(result.config->upstreams[0].rebalance.enabled);
     CHECK(result.config->upstreams[0].rebalance.max_per_second == 10);
   }
