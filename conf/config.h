@@ -164,6 +164,12 @@ struct Route {
   // With allowed_origins: a request without Origin is refused (403) too. Off by default:
   // browsers always send Origin, other clients need not (gateway/websocket_handshake.h).
   bool require_origin = false;
+  // Ordinary HTTP requests (not upgrades) are forwarded to the upstream unless this is
+  // set; then they get 426 (405 for methods other than GET), as a WebSocket-only
+  // endpoint (gateway/exchange/http_exchange.h).
+  bool websocket_only = false;
+  // A forwarded request's content above this -> 413.
+  std::uint64_t max_body_size = 1024ull * 1024 * 1024;
   std::uint64_t max_message_size = 16ull * 1024 * 1024;  // per message, each direction -> 1009
   // High watermark of each direction's buffering; reading pauses above it and resumes
   // below half of it.

@@ -31,6 +31,11 @@ struct AccessRecord {
   std::string_view protocol;               // "http/1.1" or "h2"; empty: not shown
   std::string_view target;                 // CONNECT tunnels: "host:port" asked for
   std::string_view user;                   // CONNECT tunnels: the proxy user, if any
+  // Forwarded HTTP requests: method and path; `stats` counts body bytes each way and has
+  // no close code.
+  bool http = false;
+  std::string_view method;
+  std::string_view path;
 };
 
 enum class AccessLogFormat { Text, Json };
