@@ -125,6 +125,11 @@ struct Upstream {
   std::vector<UpstreamServer> servers;
   Balancer balancer = Balancer::LeastConn;
   HashKey hash_key;  // Balancer::Hash only
+  // Session affinity (proxy/upstream/affinity.h): the name of a cookie the gateway sets
+  // on forwarded HTTP responses, naming the server that answered (opaquely); requests
+  // and WebSocket upgrades carrying it go to that server while it can take them. Empty:
+  // off.
+  std::string affinity_cookie;
   // Other servers tried after a connect or handshake failure, while nothing has reached
   // the client.
   unsigned retries = 2;

@@ -11,6 +11,7 @@
 #include "gateway/exchange/websocket_handshake.h"
 #include "gateway/worker.h"
 #include "proxy/codec/http_forward.h"
+#include "proxy/upstream/affinity.h"
 
 namespace wsgate::gateway {
 namespace {
@@ -196,12 +197,26 @@ void HttpExchange::on_upstream(proxy::UpstreamResult&& result) {
   response_body_ = http1::BodyDecoder(framing);
   answered(result.response.status);
   state_ = State::Forwarding;
+  http::ResponseHead head = proxy::response_for_client(result.response, framing);
+  add_affinity_cookie(head);
   HttpDownstream* c = client();
   c->set_response_watermark(cap_);
-  c->begin_response(proxy::response_for_client(result.response, framing));
+  c->begin_response(head);
   idle_.arm_ms(route_->idle_timeout.count());
   pump_response();
   if (state_ == State::Forwarding) pump_request();
+}
+
+void HttpExchange::add_affinity_cookie(http::ResponseHead& head) const {
+  const conf::Upstream* upstream = config_->find_upstream(route_->upstream);
+  const proxy::ServerState* server = upstream_lease_.server();
+  if (upstream == nullptr || upstream->affinity_cookie.empty() || server == nullptr) return;
+  const std::string value = proxy::affinity_value(upstream->name, server->config);
+  // Only when the client does not hold it yet: a cookie naming another server (down,
+  // full, or gone since) is replaced by this one.
+  if (proxy::request_cookie(request_, upstream->affinity_cookie) == std::string_view(value)) return;
+  head.fields.push_back(
+      {"Set-Cookie", proxy::affinity_set_cookie(upstream->affinity_cookie, value)});
 }
 
 void HttpExchange::on_upstream_read(bufferevent* /*bev*/, void* self) {

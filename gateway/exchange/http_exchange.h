@@ -38,6 +38,9 @@ class HttpExchange final : public Exchange {
 
   void on_connected(bufferevent* upstream);
   void on_upstream(proxy::UpstreamResult&& result);
+  // Session affinity (proxy/upstream/affinity.h): Set-Cookie naming the server, when the
+  // upstream has an affinity cookie and the request did not carry this value.
+  void add_affinity_cookie(http::ResponseHead& head) const;
   void pump_request();
   void request_failed(http::Refusal refusal);
   void pump_response();
