@@ -138,6 +138,11 @@ struct Upstream {
   std::vector<UpstreamServer> servers;
   Balancer balancer = Balancer::LeastConn;
   HashKey hash_key;  // Balancer::Hash only
+  // Session affinity (proxy/upstream/affinity.h): the name of a cookie the gateway sets
+  // on forwarded HTTP responses, naming the server that answered (opaquely); requests
+  // and WebSocket upgrades carrying it go to that server while it can take them. Empty:
+  // off.
+  std::string affinity_cookie;
   // Other servers tried after a connect or handshake failure, while nothing has reached
   // the client.
   unsigned retries = 2;
@@ -177,6 +182,12 @@ struct Route {
   // With allowed_origins: a request without Origin is refused (403) too. Off by default:
   // browsers always send Origin, other clients need not (gateway/websocket_handshake.h).
   bool require_origin = false;
+  // Ordinary HTTP requests (not upgrades) are forwarded to the upstream unless this is
+  // set; then they get 426 (405 for methods other than GET), as a WebSocket-only
+  // endpoint (gateway/exchange/http_exchange.h).
+  bool websocket_only = false;
+  // A forwarded request's content above this -> 413.
+  std::uint64_t max_body_size = 1024ull * 1024 * 1024;
   std::uint64_t max_message_size = 16ull * 1024 * 1024;  // per message, each direction -> 1009
   // High watermark of each direction's buffering; reading pauses above it and resumes
   // below half of it.

@@ -67,6 +67,8 @@ constexpr std::string_view kRouteKeys[] = {"name",
                                            "upstream",
                                            "allowed_origins",
                                            "require_origin",
+                                           "websocket_only",
+                                           "max_body_size",
                                            "max_message_size",
                                            "buffer_size",
                                            "connect_timeout",
@@ -235,6 +237,8 @@ class ConfigBuilder {
       r.fail_at(r.find("require_origin")->source(),
                 "route.require_origin: only with a non-empty allowed_origins (without it any "
                 "Origin, or none, is accepted)");
+    r.boolean("websocket_only", &route.websocket_only);
+    r.size("max_body_size", &route.max_body_size, 0, kNoLimit);
     r.size("max_message_size", &route.max_message_size, 1, kNoLimit);
     r.size("buffer_size", &route.buffer_size, 4 * kKiB, 64 * kMiB);
     r.duration("connect_timeout", &route.connect_timeout, /*must_be_positive=*/true);

@@ -25,10 +25,30 @@ const char* to_string(Balancer b) {
 namespace detail {
 namespace {
 
-constexpr std::string_view kKeys[] = {"name",           "servers",    "balancer",
-                                      "hash_key",       "retries",    "eject_after_failures",
-                                      "eject_duration", "slow_start", "resolve_interval",
-                                      "health_check",   "tls",        "rebalance"};
+constexpr std::string_view kKeys[] = {"name",
+                                      "servers",
+                                      "balancer",
+                                      "hash_key",
+                                      "affinity_cookie",
+                                      "retries",
+                                      "eject_after_failures",
+                                      "eject_duration",
+                                      "slow_start",
+                                      "resolve_interval",
+                                      "health_check",
+                                      "tls",
+                                      "rebalance"};
+
+// RFC 6265 4.1.1: cookie-name = token (RFC 9110 5.6.2 tchar).
+bool is_cookie_name(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos)
+      return false;
+  }
+  return true;
+}
 constexpr std::string_view kServerKeys[] = {"address", "weight", "max_connections", "backup"};
 constexpr std::string_view kHealthKeys[] = {"type", "path", "interval", "timeout", "rise", "fall"};
 constexpr auto kServerForm =
@@ -173,6 +193,9 @@ Upstream read_upstream(const std::string& file, const TableReader& r) {
     r.fail_expected("name", "a non-empty string");
   read_servers(file, r, &upstream);
   read_balancer(r, &upstream);
+  if (r.string("affinity_cookie", &upstream.affinity_cookie) &&
+      !is_cookie_name(upstream.affinity_cookie))
+    r.fail_expected("affinity_cookie", R"(a cookie name (a token, like "wsgate_srv"))");
   r.integer("retries", &upstream.retries, 0, 100);
   r.integer("eject_after_failures", &upstream.eject_after_failures, 0, 1000);
   r.duration("eject_duration", &upstream.eject_duration, /*must_be_positive=*/true);

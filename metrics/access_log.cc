@@ -68,7 +68,7 @@ void for_each_field(const AccessRecord& r, Emit&& emit) {
     emit("close_code", nullptr);
     emit("closed_by", std::string_view(to_string(s.closed_by)));
     emit("tunnel_end", std::string_view(to_string(*s.tunnel_end)));
-  } else if (r.stats != nullptr) {
+  } else if (r.stats != nullptr && !r.http) {
     emit("close_code", static_cast<unsigned long long>(s.close_code));
     emit("closed_by", std::string_view(to_string(s.closed_by)));
   } else {
@@ -88,6 +88,10 @@ void for_each_field(const AccessRecord& r, Emit&& emit) {
   if (!r.via.empty()) emit("via", r.via);
   if (!r.proxy_sni.empty()) emit("proxy_sni", r.proxy_sni);
   if (!r.proxy_alpn.empty()) emit("proxy_alpn", r.proxy_alpn);
+  if (r.http) {
+    emit("method", r.method);
+    emit("path", r.path);
+  }
   std::string_view reason = r.reason;
   if (reason.empty() && r.stats != nullptr) reason = s.close_reason;
   if (!reason.empty()) emit("reason", reason);

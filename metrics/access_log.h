@@ -36,6 +36,11 @@ struct AccessRecord {
   std::string_view via;
   std::string_view proxy_sni;
   std::string_view proxy_alpn;
+  // Forwarded HTTP requests: method and path; `stats` counts body bytes each way and has
+  // no close code.
+  bool http = false;
+  std::string_view method;
+  std::string_view path;
 };
 
 enum class AccessLogFormat { Text, Json };

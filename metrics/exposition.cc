@@ -167,6 +167,16 @@ std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeI
   add_histogram(connection_duration, s.connection_duration);
   out.push_back(std::move(connection_duration));
 
+  MetricFamily http_requests = family(names::kHttpRequestsTotal, MetricType::Counter);
+  for (const auto& [key, n] : s.http_requests) {
+    add_value(http_requests, {label(names::kRoute, key.first), label(names::kClass, key.second)},
+              static_cast<double>(n));
+  }
+  out.push_back(std::move(http_requests));
+  MetricFamily http_duration = family(names::kHttpRequestDuration, MetricType::Histogram);
+  add_histogram(http_duration, s.http_request_duration);
+  out.push_back(std::move(http_duration));
+
   MetricFamily frames = family(names::kFramesTotal, MetricType::Counter);
   add_by_opcode(frames, s.client_to_upstream, s.upstream_to_client,
                 &DirectionStats::frames_by_opcode);

@@ -30,6 +30,7 @@ inline constexpr std::string_view kReason = "reason";
 inline constexpr std::string_view kTo = "to";        // the health state a server changed to
 inline constexpr std::string_view kId = "id";        // a connection's "<worker>-<n>"
 inline constexpr std::string_view kLimit = "limit";  // which [limits] value refused
+inline constexpr std::string_view kClass = "class";  // an HTTP status class: "2xx", ..., "none"
 
 // The `reason` values of wsgate_accept_errors_total (gateway/accept_backoff.cc).
 inline constexpr std::array<std::string_view, 4> kAcceptErrorReasons{"emfile", "enfile", "nomem",
@@ -67,6 +68,15 @@ inline constexpr MetricDef kHandshakeDuration{
 inline constexpr MetricDef kConnectionDuration{
     "wsgate_connection_duration_seconds",
     "Lifetime of relayed WebSocket connections, from accept to close."};
+// Forwarded HTTP requests (not upgrades), by route and the class of the status the
+// client got.
+inline constexpr MetricDef kHttpRequestsTotal{
+    "wsgate_http_requests_total",
+    "Forwarded HTTP requests (not WebSocket upgrades) by route and the class of the status "
+    "the client got (1xx..5xx; \"none\": the exchange ended before a response)."};
+inline constexpr MetricDef kHttpRequestDuration{
+    "wsgate_http_request_duration_seconds",
+    "Forwarded HTTP requests, from the request head to the end of the response."};
 // Traffic, by direction and the frame's opcode.
 inline constexpr MetricDef kFramesTotal{"wsgate_frames_total",
                                         "WebSocket frames relayed, by direction and opcode."};
@@ -172,6 +182,8 @@ inline constexpr MetricDef kProcessThreads{"process_threads", "Number of OS thre
 // Histogram buckets (upper bounds, seconds).
 inline constexpr std::array<double, 12> kHandshakeBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                           0.05,   0.1,   0.25,   0.5,   1,    5};
+inline constexpr std::array<double, 14> kHttpRequestBuckets{
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60};
 inline constexpr std::array<double, 11> kConnectionBuckets{0.1, 1,    10,   30,    60,   300,
                                                            900, 1800, 3600, 14400, 86400};
 

@@ -43,12 +43,21 @@ void MetricsSnapshot::merge(const MetricsSnapshot& other) {
   for (const auto& [key, n] : other.accept_errors) accept_errors[key] += n;
   for (const auto& [key, n] : other.proxy_headers) proxy_headers[key] += n;
   for (const auto& [key, n] : other.proxy_rejections) proxy_rejections[key] += n;
+  for (const auto& [key, n] : other.http_requests) http_requests[key] += n;
+  http_request_duration.merge(other.http_request_duration);
   handshake_duration.merge(other.handshake_duration);
   connection_duration.merge(other.connection_duration);
 }
 
 void WorkerMetrics::handshake_answered(std::string_view listener, int status) {
   totals_.handshakes[{std::string(listener), status}]++;
+}
+
+void WorkerMetrics::http_request_ended(std::string_view route, int status, double seconds) {
+  std::string status_class = "none";
+  if (status >= 100 && status <= 599) status_class = std::to_string(status / 100) + "xx";
+  totals_.http_requests[{std::string(route), std::move(status_class)}]++;
+  totals_.http_request_duration.observe(seconds);
 }
 
 void WorkerMetrics::tls_handshake(std::string_view listener, std::string_view version) {

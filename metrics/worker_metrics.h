@@ -65,6 +65,9 @@ struct MetricsSnapshot {
   std::map<std::string, uint64_t> accept_errors;     // by reason ("emfile", ...)
   std::map<std::string, uint64_t> proxy_headers;     // by version ("v1", "v2")
   std::map<std::string, uint64_t> proxy_rejections;  // by reason (kProxyRejectionReasons)
+  // Forwarded HTTP requests by (route, status class "2xx" ... or "none").
+  std::map<std::pair<std::string, std::string>, uint64_t> http_requests;
+  Histogram http_request_duration{names::kHttpRequestBuckets};
   Histogram handshake_duration{names::kHandshakeBuckets};
   Histogram connection_duration{names::kConnectionBuckets};
 
@@ -97,6 +100,9 @@ class WorkerMetrics {
   ConnectionCounts* relay_started(const ConnectionLabels& labels, double handshake_seconds);
   // The relay is over: its traffic joins the totals, its close and lifetime are counted.
   void relay_ended(ConnectionCounts* counts, const ConnectionStats& stats, double seconds);
+
+  // A forwarded HTTP request ended: the client got `status` (0: none) after `seconds`.
+  void http_request_ended(std::string_view route, int status, double seconds);
 
   // Totals of ended connections plus the gauges. Live connections' traffic is not in
   // here: the worker adds it (MetricsSnapshot::add_traffic) when it builds a snapshot.

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "gateway/exchange/http_downstream.h"
 #include "proxy/codec/http1_parser.h"
 #include "proxy/codec/request_head.h"
 #include "proxy/libevent_ptr.h"
@@ -55,6 +56,12 @@ struct ExchangeEnd {
   // connection ended without a Close): an HTTP/2 stream is reset (RFC 9113 8.5 for
   // tunnels) instead of ended cleanly.
   bool upstream_failed = false;
+  // A forwarded HTTP request ended cleanly: the whole request was read and the whole
+  // response handed over, so the client's connection may carry its next request.
+  bool reusable = false;
+  // A forwarded HTTP response was handed over completely (its end is known to the
+  // client, or the connection closes after it).
+  bool response_complete = false;
 };
 
 class Downstream {
@@ -78,6 +85,10 @@ class Downstream {
   virtual void begin_upstream_answer(const http1::ResponseHead& head) = 0;
   virtual void upstream_answer_body(evbuffer* from, std::size_t n) = 0;
   virtual void end_upstream_answer() = 0;
+
+  // HTTP forwarding (gateway/exchange/http_downstream.h), or null when this downstream
+  // cannot carry forwarded requests.
+  virtual HttpDownstream* http() { return nullptr; }
 
   // The exchange is over (its access-log line is written): the last call.
   virtual void exchange_finished(const ExchangeEnd& end) = 0;

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "gateway/exchange/forwarded_client.h"
+#include "gateway/exchange/http_exchange.h"
 #include "gateway/exchange/limit_refusal.h"
 #include "gateway/exchange/tunnel_exchange.h"
 #include "gateway/exchange/websocket_exchange.h"
@@ -33,6 +34,8 @@ const char* to_string(Exchange::State s) {
       return "connecting_upstream";
     case Exchange::State::ForwardingRefusal:
       return "forwarding_refusal";
+    case Exchange::State::Forwarding:
+      return "forwarding";
     case Exchange::State::Relaying:
       return "relaying";
     case Exchange::State::Answered:
@@ -51,6 +54,8 @@ std::unique_ptr<Exchange> Exchange::make(ExchangeContext ctx, Downstream& downst
     e = std::make_unique<RefusedExchange>(std::move(ctx), downstream, std::move(request.value));
   } else if (request.value.method == "CONNECT" && request.value.protocol.empty()) {
     e = std::make_unique<TunnelExchange>(std::move(ctx), downstream, std::move(request.value));
+  } else if (!request.value.is_websocket() && downstream.http() != nullptr) {
+    e = std::make_unique<HttpExchange>(std::move(ctx), downstream, std::move(request.value));
   } else {
     e = std::make_unique<WebSocketExchange>(std::move(ctx), downstream, std::move(request.value));
   }
@@ -153,10 +158,17 @@ void Exchange::finish(std::string_view reason) {
   state_ = State::Done;
   stop_upstream_work();
   write_access_log(relayed ? std::string_view{} : std::string_view(end_reason_));
-  if (status_ == 0) worker_.metrics().handshake_answered(listener_.name, 0);
+  if (http_request_) {
+    worker_.metrics().http_request_ended(route_ != nullptr ? route_->name : "-", status_,
+                                         seconds_since_accept());
+  } else if (status_ == 0) {
+    worker_.metrics().handshake_answered(listener_.name, 0);
+  }
   if (relayed) worker_.metrics().relay_ended(relay_counts_, stats_, seconds_since_accept());
   ExchangeEnd end;
   end.relayed = relayed;
+  end.reusable = http_reusable_;
+  end.response_complete = http_response_complete_;
   // The upstream's connection ended without a Close (1006), or, in a tunnel, failed (a
   // reset, not an EOF): over HTTP/2 the stream is reset (RFC 9113 8.5).
   const bool tunnel_reset = relay_ && relay_->tunnel_end() == proxy::TunnelEnd::UpstreamReset;
@@ -178,7 +190,12 @@ void Exchange::write_access_log(std::string_view reason) {
   r.status = status_ == 101 ? accepted_status_ : status_;
   r.protocol = f.protocol;
   r.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
-  r.stats = relay_ ? &stats_ : nullptr;
+  r.stats = relay_ || http_request_ ? &stats_ : nullptr;
+  r.http = http_request_;
+  if (http_request_) {
+    r.method = request_.method;
+    r.path = request_.path;
+  }
   r.reason = reason;
   r.tls_version = f.tls_version;
   r.client_subject = f.client_subject;
@@ -193,7 +210,7 @@ void Exchange::write_access_log(std::string_view reason) {
 void Exchange::answered(int status) {
   if (status_ != 0) return;
   status_ = status;
-  worker_.metrics().handshake_answered(listener_.name, status);
+  if (!http_request_) worker_.metrics().handshake_answered(listener_.name, status);
 }
 
 double Exchange::seconds_since_accept() const {

@@ -51,14 +51,16 @@ class Exchange {
     Deciding,            // checks and routing; nothing sent anywhere yet
     ConnectingUpstream,  // upstream connector or tunnel dialer at work; the client waits
     ForwardingRefusal,   // the upstream said no (non-101): its answer goes to the client
+    Forwarding,          // HTTP forwarding: the upstream's response streams to the client
     Relaying,            // the client was answered: the Relay owns both sides
     Answered,            // our own answer (or the upstream's) is on its way; then close
     Done,
   };
 
-  // The exchange for `request` (a tunnel for CONNECT without a protocol, else a
-  // WebSocket exchange) - or, when `request` is a refusal or `admission` refused, one that
-  // answers that. Nothing happens before start().
+  // The exchange for `request` (a tunnel for CONNECT without a protocol; an HTTP exchange
+  // for any other request that is not a WebSocket upgrade, when the downstream can carry
+  // one; else a WebSocket exchange) - or, when `request` is a refusal or `admission` refused, one
+  // that answers that. Nothing happens before start().
   static std::unique_ptr<Exchange> make(ExchangeContext ctx, Downstream& downstream,
                                         http::Checked<http::RequestHead> request,
                                         ClientLimits::Decision admission);
@@ -73,7 +75,11 @@ class Exchange {
   // ends the exchange (as on_client_gone); a relay carries on with its own bytes.
   void detach_downstream();
   // Graceful shutdown: a relayed WebSocket gets Close 1001; an undecided request 503.
-  void drain();
+  virtual void drain();
+  // HTTP forwarding (gateway/exchange/http_downstream.h): more request content arrived;
+  // the client's output fell below half of the response watermark.
+  virtual void on_request_body_ready() {}
+  virtual void on_client_drained() {}
   // The gateway ends a relayed WebSocket (spread drain, rebalancing, admin close): Close
   // `code` to both sides at their next frame boundary; the lease counts the connection as
   // closing on its server until it ends. False when not relaying or already closing.
@@ -131,6 +137,12 @@ class Exchange {
   metrics::ConnectionCounts* relay_counts_ = nullptr;  // this worker's gauge, while relaying
   int status_ = 0;
   std::string end_reason_;
+  // A forwarded HTTP request (HttpExchange, once routed to forwarding): counted in
+  // wsgate_http_requests_total instead of the handshakes, logged with method, path and
+  // body bytes (stats_).
+  bool http_request_ = false;
+  bool http_reusable_ = false;           // ExchangeEnd::reusable
+  bool http_response_complete_ = false;  // ExchangeEnd::response_complete
 
  private:
   void write_access_log(std::string_view reason);

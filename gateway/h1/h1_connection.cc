@@ -19,6 +19,9 @@ namespace {
 
 // How long a refused client gets to read our answer before the socket closes.
 constexpr long long kLingerMs = 2000;
+// Request content buffered from the client beyond a head's worth, while an HTTP
+// exchange reads it (reading pauses above).
+constexpr std::size_t kBodyReadAhead = 64 * 1024;
 
 }  // namespace
 
@@ -47,7 +50,12 @@ H1Connection::H1Connection(Worker& worker, uint64_t id, conf::ConfigPtr config,
       tls_(std::move(tls)),
       listener_(listener),
       started_(std::chrono::steady_clock::now()),
-      timer_(worker.base(), [this] { on_timer(); }) {
+      timer_(worker.base(), [this] { on_timer(); }),
+      next_(worker.base(), [this] {
+        if (state_ == State::ReadingHead && client_ &&
+            evbuffer_get_length(bufferevent_get_input(client_.get())) != 0)
+          read_head();
+      }) {
   conf::SocketAddressText peer_text = conf::describe(peer);
   facts_.client_ip = std::move(peer_text.ip);
   facts_.client_addr = std::move(peer_text.ip_port);
@@ -85,6 +93,8 @@ void H1Connection::on_client_read(bufferevent* /*bev*/, void* self) {
   auto* c = static_cast<H1Connection*>(self);
   if (c->state_ == State::ReadingHead) {
     c->read_head();
+  } else if (c->state_ == State::Exchanging) {
+    if (c->exchange_ != nullptr) c->exchange_->on_request_body_ready();
   } else if (c->state_ == State::Answering) {
     // Discard what the client still sends while it reads our answer.
     evbuffer* in = bufferevent_get_input(c->client_.get());
@@ -118,14 +128,50 @@ void H1Connection::read_head() {
       start_exchange(std::move(refused));
       return;
     }
-    case http1::ParseState::Complete:
-      // Anything after the head stays buffered: it belongs to the relay, if one starts.
+    case http1::ParseState::Complete: {
+      // Anything after the head stays buffered: the request's content for an HTTP
+      // exchange, the relay's first bytes for a WebSocket or a tunnel.
       evbuffer_drain(in, parsed.head_length);
       timer_.cancel();
-      start_exchange(h1::request_from_h1(head_, facts_.tls ? "https" : "http"));
+      ++requests_;
+      http::Checked<http::RequestHead> request =
+          h1::request_from_h1(head_, facts_.tls ? "https" : "http");
+      request_minor_ = head_.version_minor;
+      // RFC 9112 9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 closes here.
+      keep_alive_ = head_.version_minor == 1 && !head_close_requested(head_);
+      expect_continue_ = head_.version_minor == 1 && head_expects_continue(head_);
+      request_body_ = http1::BodyDecoder();
+      if (request.ok() && head_.method != "CONNECT") {
+        // RFC 9112 6.3: how the content ends, decided once, strictly (smuggling).
+        const http1::BodyFraming framing = http1::request_body_framing(head_);
+        if (!framing.ok()) {
+          request.refusal = {framing.error_status, framing.error_reason, {}};
+        } else {
+          request.value.has_body = framing.kind != http1::BodyKind::None;
+          request_body_ = http1::BodyDecoder(framing);
+          if (request.value.has_body)
+            bufferevent_setwatermark(client_.get(), EV_READ, 0,
+                                     listener_.max_header_bytes + kBodyReadAhead);
+        }
+      }
+      start_exchange(std::move(request));
       head_ = http1::RequestHead();
       return;
+    }
   }
+}
+
+bool H1Connection::head_close_requested(const http1::RequestHead& head) {
+  for (const http1::Header& h : head.headers)
+    if (http1::iequals(h.name, "connection") && http1::header_has_token(h.value, "close"))
+      return true;
+  return false;
+}
+
+bool H1Connection::head_expects_continue(const http1::RequestHead& head) {
+  for (const http1::Header& h : head.headers)
+    if (http1::iequals(h.name, "expect") && http1::iequals(h.value, "100-continue")) return true;
+  return false;
 }
 
 void H1Connection::start_exchange(http::Checked<http::RequestHead> request) {
@@ -189,6 +235,10 @@ void H1Connection::end_upstream_answer() {
 
 void H1Connection::on_client_write(bufferevent* bev, void* self) {
   auto* c = static_cast<H1Connection*>(self);
+  if (c->state_ == State::Exchanging && c->exchange_ != nullptr) {
+    c->exchange_->on_client_drained();
+    return;
+  }
   if (c->state_ != State::Answering) return;
   if (evbuffer_get_length(bufferevent_get_output(bev)) != 0) return;
   // Answer flushed: half-close and let the client read it before the socket goes
@@ -217,7 +267,11 @@ void H1Connection::on_client_event(bufferevent* /*bev*/, short what, void* self)
       c->exchange_->on_client_gone("client closed during the handshake");
       break;
     case State::Answering:
-      c->exchange_->on_client_gone({});
+      if (c->exchange_ != nullptr) {
+        c->exchange_->on_client_gone({});
+      } else {
+        c->exchange_finished({});  // a forwarded response was flushed; the client closed
+      }
       break;
     default:
       break;
@@ -270,6 +324,12 @@ void H1Connection::on_tls_failed() {
 void H1Connection::on_timer() {
   switch (state_) {
     case State::ReadingHead: {
+      if (requests_ > 0 && evbuffer_get_length(bufferevent_get_input(client_.get())) == 0) {
+        // Kept alive after a response, and no next request came: just close (RFC 9112
+        // 9.5: a server may close an idle connection).
+        exchange_finished({});
+        break;
+      }
       if (facts_.tls && !tls_established_) {
         // No TLS session to carry a 408: just close.
         worker_.record_tls_failure(listener_.name, "handshake timeout", facts_.client_addr);
@@ -286,7 +346,11 @@ void H1Connection::on_timer() {
       break;
     }
     case State::Answering:
-      exchange_->on_client_gone({});  // lingered long enough
+      if (exchange_ != nullptr) {
+        exchange_->on_client_gone({});  // lingered long enough
+      } else {
+        exchange_finished({});
+      }
       break;
     default:
       break;
@@ -294,6 +358,13 @@ void H1Connection::on_timer() {
 }
 
 void H1Connection::drain() {
+  draining_ = true;
+  if (state_ == State::ReadingHead && requests_ > 0 && client_ &&
+      evbuffer_get_length(bufferevent_get_input(client_.get())) == 0) {
+    // Idle between two requests: nothing to answer, just close (RFC 9112 9.6).
+    exchange_finished({});
+    return;
+  }
   if (state_ == State::ReadingHead) {
     http::Checked<http::RequestHead> refused;
     refused.refusal = {503, "server is shutting down", {}};
@@ -316,9 +387,17 @@ void H1Connection::close(std::string_view why) {
   exchange_finished({});
 }
 
-void H1Connection::exchange_finished(const ExchangeEnd& /*end*/) {
+void H1Connection::exchange_finished(const ExchangeEnd& end) {
   exchange_ = nullptr;
   if (state_ == State::Done) return;
+  if (end.response_complete && client_) {
+    if (end.reusable && !close_after_response_ && !draining_) {
+      next_request();
+    } else {
+      answer_then_linger();  // flush the response, then close (RFC 9112 9.6)
+    }
+    return;
+  }
   state_ = State::Done;
   timer_.cancel();
   if (client_) {
@@ -345,6 +424,126 @@ metrics::ConnectionInfo H1Connection::describe(int worker) const {
   c.age_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   return c;
+}
+
+}  // namespace wsgate::gateway
+
+namespace wsgate::gateway {
+
+void H1Connection::next_request() {
+  // RFC 9112 9.3: the connection persists; the next request's head is read within
+  // handshake_timeout, like the first one's.
+  state_ = State::ReadingHead;
+  received_bytes_ = false;
+  response_chunked_ = false;
+  close_after_response_ = false;
+  request_body_ = http1::BodyDecoder();
+  bufferevent_setwatermark(client_.get(), EV_READ, 0, listener_.max_header_bytes + 4096);
+  bufferevent_setwatermark(client_.get(), EV_WRITE, 0, 0);
+  bufferevent_enable(client_.get(), EV_READ);
+  timer_.arm_ms(listener_.handshake_timeout.count());
+  // A pipelined request already buffered is read after this loop iteration, not from
+  // inside the ending exchange's callbacks.
+  next_.arm_ms(0);
+}
+
+HttpDownstream::BodyRead H1Connection::read_request_body(evbuffer* to, std::size_t max) {
+  BodyRead r;
+  evbuffer* in = bufferevent_get_input(client_.get());
+  while (r.moved < max) {
+    const std::size_t available = evbuffer_get_length(in);
+    const std::size_t shown = std::min(available, http1::BodyDecoder::kMaxLine + 2);
+    const auto* p =
+        reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(shown)));
+    const http1::BodyStep step = request_body_.next(std::string_view(p, shown), available);
+    switch (step.action) {
+      case http1::BodyStep::Action::Data: {
+        const std::size_t k = std::min(step.n, max - r.moved);
+        evbuffer_remove_buffer(in, to, k);
+        request_body_.took(k);
+        r.moved += k;
+        continue;
+      }
+      case http1::BodyStep::Action::Skip:
+        evbuffer_drain(in, step.n);
+        continue;
+      case http1::BodyStep::Action::Done:
+        r.state = BodyState::Done;
+        return r;
+      case http1::BodyStep::Action::Error:
+        // RFC 9112 7.1: the framing cannot be trusted any more; the connection ends
+        // after the refusal.
+        r.state = BodyState::Failed;
+        r.error = {400, std::string(step.reason), {}};
+        return r;
+      case http1::BodyStep::Action::NeedMore:
+        return r;
+    }
+  }
+  if (request_body_.done()) r.state = BodyState::Done;
+  return r;
+}
+
+void H1Connection::continue_request_body() {
+  if (!expect_continue_) return;
+  expect_continue_ = false;
+  constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  bufferevent_write(client_.get(), kContinue.data(), kContinue.size());
+}
+
+void H1Connection::begin_response(const http::ResponseHead& head) {
+  std::string out;
+  out.reserve(256);
+  out.append("HTTP/1.1 ").append(std::to_string(head.status)).append(" ").append(head.reason);
+  out.append("\r\n");
+  for (const http::Field& f : head.fields)
+    out.append(f.name).append(": ").append(f.value).append("\r\n");
+  // The rest of an unread request body would be read as the next request: close after
+  // this response instead.
+  close_after_response_ = !keep_alive_ || draining_ || !request_body_.done();
+  switch (head.body) {
+    case http::ResponseHead::Body::None:
+      break;
+    case http::ResponseHead::Body::Length:
+      out.append("Content-Length: ").append(std::to_string(head.content_length)).append("\r\n");
+      break;
+    case http::ResponseHead::Body::Stream:
+      // RFC 9112 7: chunked to an HTTP/1.1 client; an HTTP/1.0 one reads until close.
+      if (request_minor_ == 1) {
+        response_chunked_ = true;
+        out.append("Transfer-Encoding: chunked\r\n");
+      } else {
+        close_after_response_ = true;
+      }
+      break;
+  }
+  if (close_after_response_) out.append("Connection: close\r\n");
+  out.append("\r\n");
+  bufferevent_write(client_.get(), out.data(), out.size());
+  bufferevent_enable(client_.get(), EV_WRITE);
+}
+
+void H1Connection::response_body(evbuffer* from, std::size_t n) {
+  evbuffer* out = bufferevent_get_output(client_.get());
+  // RFC 9112 7.1: chunk-size CRLF chunk-data CRLF; the data moves without a copy.
+  if (response_chunked_) evbuffer_add_printf(out, "%zx\r\n", n);
+  evbuffer_remove_buffer(from, out, n);
+  if (response_chunked_) evbuffer_add(out, "\r\n", 2);
+}
+
+void H1Connection::end_response() {
+  if (response_chunked_) {
+    evbuffer_add(bufferevent_get_output(client_.get()), "0\r\n\r\n", 5);
+  }
+}
+
+std::size_t H1Connection::response_buffered() const {
+  return evbuffer_get_length(bufferevent_get_output(client_.get()));
+}
+
+void H1Connection::set_response_watermark(std::size_t high) {
+  // The write callback (on_client_drained) runs once the output is down to high / 2.
+  bufferevent_setwatermark(client_.get(), EV_WRITE, high / 2, 0);
 }
 
 }  // namespace wsgate::gateway

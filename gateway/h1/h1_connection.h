@@ -3,7 +3,12 @@
 // (ALPN h2, or the h2c preface with prior knowledge), then the one Exchange its request
 // starts, which this connection serves as its Downstream: our refusals (then flush,
 // half-close and linger so the client reads them), the upstream's refusal passed on, or
-// the 101 / 200 after which the relay owns the socket.
+// the 101 / 200 after which the relay owns the socket. For a forwarded HTTP request it is
+// also the exchange's HttpDownstream: it decodes the request's content (Content-Length
+// or chunked, strictly: gateway/exchange/http_downstream.h) and writes the upstream's
+// response (Content-Length, or chunked to an HTTP/1.1 client); after a complete
+// exchange whose request was read to its end, the next request on the connection
+// (keep-alive; pipelined requests wait in the input and are served in order).
 //
 // Ownership: the Worker owns every connection (Worker::session_done destroys it after
 // the current loop iteration) and every exchange; a connection borrows its exchange
@@ -22,6 +27,7 @@
 #include "gateway/exchange/downstream.h"
 #include "gateway/exchange/exchange.h"
 #include "metrics/admin/connection_table.h"
+#include "proxy/codec/http1_body.h"
 #include "proxy/codec/http1_parser.h"
 #include "proxy/libevent_ptr.h"
 #include "tls/tls_snapshot.h"
@@ -30,7 +36,7 @@ namespace wsgate::gateway {
 
 class Worker;
 
-class H1Connection final : public Downstream {
+class H1Connection final : public Downstream, public HttpDownstream {
  public:
   enum class State {
     ReadingHead,  // TLS handshake and request head (handshake_timeout)
@@ -79,6 +85,16 @@ class H1Connection final : public Downstream {
   void upstream_answer_body(evbuffer* from, std::size_t n) override;
   void end_upstream_answer() override;
   void exchange_finished(const ExchangeEnd& end) override;
+  HttpDownstream* http() override { return this; }
+
+  // HttpDownstream.
+  BodyRead read_request_body(evbuffer* to, std::size_t max) override;
+  void continue_request_body() override;
+  void begin_response(const http::ResponseHead& head) override;
+  void response_body(evbuffer* from, std::size_t n) override;
+  void end_response() override;
+  std::size_t response_buffered() const override;
+  void set_response_watermark(std::size_t high) override;
 
  private:
   static void on_client_read(bufferevent* bev, void* self);
@@ -86,6 +102,9 @@ class H1Connection final : public Downstream {
   static void on_client_event(bufferevent* bev, short what, void* self);
 
   void read_head();
+  void next_request();
+  static bool head_close_requested(const http1::RequestHead& head);
+  static bool head_expects_continue(const http1::RequestHead& head);
   void start_exchange(http::Checked<http::RequestHead> request);
   void answer_then_linger();
   void on_timer();
@@ -110,6 +129,17 @@ class H1Connection final : public Downstream {
   http1::RequestHead head_;
   Exchange* exchange_ = nullptr;  // owned by the Worker; null before the head and after the end
   ClientLimits::Decision admission_;
+
+  // The request being served (HTTP forwarding).
+  http1::BodyDecoder request_body_;
+  int request_minor_ = 1;          // HTTP/1.<minor> of the request
+  bool keep_alive_ = false;        // the client allows another request on this connection
+  bool expect_continue_ = false;   // Expect: 100-continue (RFC 9110 10.1.1)
+  bool response_chunked_ = false;  // the response goes out chunk-encoded
+  bool close_after_response_ = false;
+  bool draining_ = false;
+  uint64_t requests_ = 0;  // requests whose head was read on this connection
+  Timer next_;             // starts reading a pipelined request after the loop iteration
 };
 
 const char* to_string(H1Connection::State s);

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -50,12 +51,33 @@ struct RequestHead {
   // GET, not HTTP/1.1, Upgrade without "websocket", Connection without "upgrade"). The
   // WebSocket exchange answers it once the route is known, as every handshake problem.
   Refusal upgrade_refusal;  // status 0: none
+  // The request has content (HTTP/1.1: a Content-Length above 0 or a chunked body). Its
+  // length, when known, is the Content-Length field above; otherwise it streams.
+  bool has_body = false;
 
   [[nodiscard]] bool is_websocket() const { return protocol == "websocket"; }
   // First field with this name (case-insensitive), or nullptr.
   [[nodiscard]] const Field* find(std::string_view name) const;
   // Number of fields with this name (case-insensitive).
   [[nodiscard]] std::size_t count(std::string_view name) const;
+};
+
+// An upstream's response as the client side renders it (HTTP forwarding): end-to-end
+// fields only; how its content is delimited on the client's connection is the
+// downstream's choice, from `body`.
+struct ResponseHead {
+  int status = 0;
+  std::string reason;  // HTTP/1.1 reason phrase, as the upstream sent it
+  // Without hop-by-hop fields; a Content-Length stays here only when it does not frame
+  // content (a HEAD or 304 answer, or 0).
+  Fields fields;
+  enum class Body {
+    None,    // no content follows
+    Length,  // content_length bytes follow
+    Stream,  // content of unknown length follows (chunked, or until close upstream)
+  };
+  Body body = Body::None;
+  uint64_t content_length = 0;
 };
 
 // Either a value or the refusal that replaced it.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "proxy/upstream/affinity.h"
 #include "proxy/upstream/hash_key.h"
 #include "proxy/upstream/stable_hash.h"
 
@@ -18,9 +19,14 @@ void UpstreamBalancer::rebuild() {
   std::vector<Member> primary, backup;
   primary_.servers.clear();
   backup_.servers.clear();
+  primary_.affinity.clear();
+  backup_.affinity.clear();
   for (const ServerPtr& s : members->servers) {
     (s->config.backup ? backup : primary).push_back({s->config.text, s->config.weight});
-    (s->config.backup ? backup_ : primary_).servers.push_back(s);
+    Group& group = s->config.backup ? backup_ : primary_;
+    group.servers.push_back(s);
+    if (!upstream_.affinity_cookie.empty())
+      group.affinity.push_back(affinity_value(upstream_.name, s->config));
   }
   primary_.lb = make_load_balancer(upstream_.balancer, std::move(primary), seed_);
   backup_.lb = make_load_balancer(upstream_.balancer, std::move(backup), mix64(seed_));
@@ -32,6 +38,21 @@ ServerLease UpstreamBalancer::pick(std::uint64_t key_hash,
   if (pool_.generation() != generation_) rebuild();
   if (ServerLease lease = pick_in(primary_, key_hash, tried, now_ms)) return lease;
   return pick_in(backup_, key_hash, tried, now_ms);
+}
+
+ServerLease UpstreamBalancer::pick_affine(std::string_view value, std::int64_t now_ms) {
+  if (pool_.generation() != generation_) rebuild();
+  for (Group* group : {&primary_, &backup_}) {
+    for (std::size_t m = 0; m < group->affinity.size(); ++m)
+      if (group->affinity[m] == value) return acquire_if_eligible(group->servers[m], now_ms);
+  }
+  return {};  // not a member (any more): the balancer chooses
+}
+
+ServerLease UpstreamBalancer::acquire_if_eligible(const ServerPtr& s, std::int64_t now_ms) {
+  const bool full = s->config.max_connections != 0 && s->connections() >= s->config.max_connections;
+  if (full || !pool_.available(*s, now_ms) || !s->try_acquire()) return {};
+  return ServerLease(s);
 }
 
 ServerLease UpstreamBalancer::pick_in(Group& group, std::uint64_t key_hash,
@@ -57,14 +78,19 @@ ServerLease UpstreamBalancer::pick_in(Group& group, std::uint64_t key_hash,
   return {};
 }
 
-ServerSelection::ServerSelection(UpstreamBalancer* balancer, std::uint64_t key_hash)
-    : balancer_(balancer), key_hash_(key_hash) {}
+ServerSelection::ServerSelection(UpstreamBalancer* balancer, std::uint64_t key_hash,
+                                 std::string affinity)
+    : balancer_(balancer), key_hash_(key_hash), affinity_(std::move(affinity)) {}
 
 const conf::UpstreamServer* ServerSelection::next() {
   current_.reset();
   if (balancer_ == nullptr) return nullptr;
   if (attempts_ > static_cast<int>(balancer_->upstream().retries)) return nullptr;
-  current_ = balancer_->pick(key_hash_, tried_, steady_now_ms());
+  // The server the affinity cookie names, first: while it is up and can take the
+  // connection the session stays there; otherwise the balancer chooses as usual.
+  if (attempts_ == 0 && !affinity_.empty())
+    current_ = balancer_->pick_affine(affinity_, steady_now_ms());
+  if (!current_) current_ = balancer_->pick(key_hash_, tried_, steady_now_ms());
   if (!current_) return nullptr;
   tried_.push_back(current_.server());
   ++attempts_;
@@ -106,7 +132,10 @@ ServerSelection Balancers::select(const conf::Upstream& upstream, std::string_vi
   std::uint64_t key_hash = 0;
   if (upstream.balancer == conf::Balancer::Hash)
     key_hash = stable_hash(hash_key_text(upstream.hash_key, client_ip, request));
-  return ServerSelection(found, key_hash);
+  std::string affinity;
+  if (!upstream.affinity_cookie.empty())
+    if (auto v = request_cookie(request, upstream.affinity_cookie)) affinity.assign(*v);
+  return ServerSelection(found, key_hash, std::move(affinity));
 }
 
 }  // namespace wsgate::proxy

@@ -36,12 +36,17 @@ class UpstreamBalancer {
   // connection slot taken; an empty lease when there is none.
   ServerLease pick(std::uint64_t key_hash, const std::vector<const ServerState*>& tried,
                    std::int64_t now_ms);
+  // The server whose affinity value (proxy/upstream/affinity.h) is `value`, if it is a
+  // member, available and below max_connections, with its slot taken; else empty.
+  ServerLease pick_affine(std::string_view value, std::int64_t now_ms);
 
  private:
   struct Group {
     std::unique_ptr<LoadBalancer> lb;
-    std::vector<ServerPtr> servers;  // by member index
+    std::vector<ServerPtr> servers;     // by member index
+    std::vector<std::string> affinity;  // affinity_value of each server (with a cookie)
   };
+  ServerLease acquire_if_eligible(const ServerPtr& s, std::int64_t now_ms);
   void rebuild();  // for the pool's current members
   ServerLease pick_in(Group& group, std::uint64_t key_hash,
                       const std::vector<const ServerState*>& tried, std::int64_t now_ms);
@@ -58,7 +63,9 @@ class UpstreamBalancer {
 class ServerSelection {
  public:
   ServerSelection() = default;
-  ServerSelection(UpstreamBalancer* balancer, std::uint64_t key_hash);
+  // `affinity`: the request's affinity cookie value; the first attempt tries that
+  // server before the balancer's choice.
+  ServerSelection(UpstreamBalancer* balancer, std::uint64_t key_hash, std::string affinity = {});
 
   // The next server to try (its slot taken), or nullptr when the attempts are used up or
   // no server can take the connection.
@@ -74,6 +81,7 @@ class ServerSelection {
  private:
   UpstreamBalancer* balancer_ = nullptr;
   std::uint64_t key_hash_ = 0;
+  std::string affinity_;
   std::vector<const ServerState*> tried_;
   ServerLease current_;
   int attempts_ = 0;
@@ -84,7 +92,8 @@ class Balancers {
   // `seed` varies the random balancers between workers.
   Balancers(std::shared_ptr<UpstreamPools> pools, std::uint64_t seed);
   // The selection for one request to `upstream` (the hash key is read from the request
-  // only when the upstream hashes). Unknown upstream: a selection that finds nothing.
+  // only when the upstream hashes; the affinity cookie only when it has one). Unknown upstream: a
+  // selection that finds nothing.
   ServerSelection select(const conf::Upstream& upstream, std::string_view client_ip,
                          const http::RequestHead& request);
 

@@ -47,7 +47,20 @@ void UpstreamConnector::cancel() {
 
 void UpstreamConnector::attempt_failed(int status, std::string reason) {
   servers_.failed(reason);
+  if (!replayable_) {
+    fail(status, std::move(reason));
+    return;
+  }
   try_next(status, std::move(reason));
+}
+
+void UpstreamConnector::request_sent() {
+  if (state_ == State::AwaitingResponse) timer_.arm_ms(timeouts_.handshake.count());
+}
+
+void UpstreamConnector::on_write(bufferevent* /*bev*/, void* self) {
+  auto* c = static_cast<UpstreamConnector*>(self);
+  if (c->state_ == State::AwaitingResponse && c->stream_.writable) c->stream_.writable();
 }
 
 void UpstreamConnector::try_next(int last_status, std::string last_reason) {
@@ -79,8 +92,8 @@ void UpstreamConnector::try_next(int last_status, std::string last_reason) {
   } else {
     bev_.reset(bufferevent_socket_new(base_, -1, BEV_OPT_CLOSE_ON_FREE));
   }
-  bufferevent_setcb(bev_.get(), &UpstreamConnector::on_read, nullptr, &UpstreamConnector::on_event,
-                    this);
+  bufferevent_setcb(bev_.get(), &UpstreamConnector::on_read, &UpstreamConnector::on_write,
+                    &UpstreamConnector::on_event, this);
   timer_.arm_ms(timeouts_.connect.count());
   // Names resolve through evdns without blocking the loop; IP literals connect at once.
   if (bufferevent_socket_connect_hostname(bev_.get(), dns_, AF_UNSPEC, server.host.c_str(),
@@ -133,9 +146,16 @@ void UpstreamConnector::on_connected() {
   interim_responses_ = 0;
   const int one = 1;
   setsockopt(bufferevent_getfd(bev_.get()), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  timer_.arm_ms(timeouts_.handshake.count());
+  // A streamed request's response deadline starts once all of it is sent
+  // (request_sent); until then its owner watches the body's progress.
+  if (stream_.connected) {
+    timer_.cancel();
+  } else {
+    timer_.arm_ms(timeouts_.handshake.count());
+  }
   bufferevent_write(bev_.get(), request_.data(), request_.size());
   bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+  if (stream_.connected) stream_.connected(bev_.get());
 }
 
 void UpstreamConnector::on_read(bufferevent* /*bev*/, void* self) {

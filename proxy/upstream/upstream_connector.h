@@ -58,10 +58,27 @@ class UpstreamConnector {
   // Stops everything in flight; `done` will not run.
   void cancel();
 
+  // HTTP forwarding streams a request body after the head, while the connector waits for
+  // the response head. `connected` runs on each attempt once its head is written (the
+  // bufferevent stays the connector's: write to its output only); `writable` when that
+  // output has drained to its write low watermark.
+  struct RequestStream {
+    std::function<void(bufferevent*)> connected;
+    std::function<void()> writable;
+  };
+  void stream_request(RequestStream stream) { stream_ = std::move(stream); }
+  // The request can no longer be sent again (body bytes, or a non-idempotent request,
+  // went out): a failed attempt ends the connect instead of trying another server.
+  void no_retry() { replayable_ = false; }
+  // The whole streamed request is written: the response head's deadline (the handshake
+  // timeout) starts now.
+  void request_sent();
+
  private:
   enum class State { Idle, Connecting, AwaitingResponse, Done };
 
   static void on_read(bufferevent* bev, void* self);
+  static void on_write(bufferevent* bev, void* self);
   static void on_event(bufferevent* bev, short what, void* self);
   void try_next(int last_status, std::string last_reason);
   void on_connected();
@@ -84,6 +101,8 @@ class UpstreamConnector {
   State state_ = State::Idle;
   int attempts_ = 0;
   int interim_responses_ = 0;  // 1xx heads skipped in the current attempt
+  RequestStream stream_;
+  bool replayable_ = true;
 };
 
 }  // namespace wsgate::proxy

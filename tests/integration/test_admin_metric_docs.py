@@ -52,12 +52,18 @@ class MetricDocs(h.GatewayCase):
         async with h.ws_connect(gw.port) as ws:  # so labelled families have a series
             await ws.send("x")
             await ws.recv()
+        # A plain request is forwarded (the backend answers it with its own 426): the HTTP
+        # request family gets a series.
+        plain = await h.http_exchange("127.0.0.1", gw.port,
+                                      b"GET /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        self.assertEqual(plain.status, 426, plain.raw)
         async with h.ws_connect(gw.port) as live:  # open during the scrape
             await live.send("y")
             await live.recv()
             m = await admin.wait_metrics(
                 lambda m: m.value("wsgate_closes_total") >= 1
-                and m.has("wsgate_connection_bytes_total"), "a close and a live connection")
+                and m.has("wsgate_connection_bytes_total")
+                and m.has("wsgate_http_requests_total"), "a close and a live connection")
         exposed = {re.sub(r"_(bucket|sum|count)$", "", n) for n, _, _ in m.samples}
         # Series that only a TLS listener creates; test_tls_metrics.py checks them.
         needs_tls = {"wsgate_tls_handshakes_total", "wsgate_tls_handshake_failures_total"}

@@ -30,7 +30,10 @@ class HandshakeErrors(h.GatewayCase):
               "allowed_origins": ["https://good.example"]},
              {"name": "strict", "host": "app.example", "path": "/strict", "upstream": "echo",
               "allowed_origins": ["https://good.example"], "require_origin": True},
-             {"name": "open", "host": "*", "path": "/open", "upstream": "echo"}],
+             # websocket_only: a plain request gets the gateway's 426/405, as every
+             # route did before HTTP forwarding (test_h1_h1_http_forwarding.py).
+             {"name": "open", "host": "*", "path": "/open", "upstream": "echo",
+              "websocket_only": True}],
             listener={"max_header_bytes": "16KiB", "max_headers": 100,
                       "handshake_timeout": "1s"})
         self.gw = await self.start_gateway(config)

@@ -1,0 +1,56 @@
+// The client side of a forwarded HTTP request (issue 15), for the HTTP exchange
+// (gateway/exchange/http_exchange.h): the request's content in, the upstream's response
+// out, each with backpressure. A role of its own beside Downstream: a downstream that
+// can carry forwarded requests offers it (Downstream::http()); today the HTTP/1.1
+// connection does.
+//
+// Order of calls, by the exchange: read_request_body any number of times (after
+// continue_request_body, once the upstream is reached); at most one response:
+// begin_response, response_body*, end_response; then Downstream::exchange_finished.
+// The downstream, for its part, calls Exchange::on_request_body_ready when more request
+// bytes arrived and Exchange::on_client_drained when its output fell below half of
+// the exchange's watermark.
+#pragma once
+
+#include <event2/buffer.h>
+
+#include <cstddef>
+
+#include "proxy/codec/request_head.h"
+
+namespace wsgate::gateway {
+
+class HttpDownstream {
+ public:
+  enum class BodyState {
+    More,    // more content may come (nothing buffered now, or `max` reached)
+    Done,    // the whole content was handed over
+    Failed,  // malformed framing or over the limit: `error` is the answer (400/413)
+  };
+  struct BodyRead {
+    std::size_t moved = 0;
+    BodyState state = BodyState::More;
+    http::Refusal error;
+  };
+  // Moves up to `max` bytes of the request's content (its transfer coding removed) to
+  // the end of `to`, without copying them.
+  virtual BodyRead read_request_body(evbuffer* to, std::size_t max) = 0;
+  // The upstream is reached: a client that asked to wait (Expect: 100-continue, RFC 9110
+  // 10.1.1) gets its 100 Continue now.
+  virtual void continue_request_body() = 0;
+
+  // The upstream's response: the head, its content in pieces (moved out of `from`), its
+  // end. response_buffered is how much of it waits to be written to the client.
+  virtual void begin_response(const http::ResponseHead& head) = 0;
+  virtual void response_body(evbuffer* from, std::size_t n) = 0;
+  virtual void end_response() = 0;
+  virtual std::size_t response_buffered() const = 0;
+  // The exchange pauses the upstream above `high` bytes of response_buffered; the
+  // downstream calls on_client_drained once it is below high / 2.
+  virtual void set_response_watermark(std::size_t high) = 0;
+
+ protected:
+  ~HttpDownstream() = default;
+};
+
+}  // namespace wsgate::gateway

@@ -1,0 +1,326 @@
+#include "gateway/exchange/http_exchange.h"
+
+#include <event2/buffer.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "conf/address.h"
+#include "gateway/exchange/path_normalize.h"
+#include "gateway/exchange/router.h"
+#include "gateway/exchange/websocket_handshake.h"
+#include "gateway/worker.h"
+#include "proxy/codec/http_forward.h"
+#include "proxy/upstream/affinity.h"
+
+namespace wsgate::gateway {
+namespace {
+
+// RFC 9110 9.2.2: methods whose repetition has the effect of one request.
+bool idempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
+         method == "PUT" || method == "DELETE";
+}
+
+std::string host_port_text(const conf::HostPort& s) {
+  return s.host.empty() ? "-" : conf::to_string(s);
+}
+
+}  // namespace
+
+HttpExchange::HttpExchange(ExchangeContext ctx, Downstream& downstream, http::RequestHead request)
+    : Exchange(std::move(ctx), downstream, std::move(request)),
+      pending_(evbuffer_new()),
+      idle_(worker_.base(), [this] { on_idle(); }) {}
+
+HttpExchange::~HttpExchange() {
+  if (connector_) connector_->cancel();
+}
+
+void HttpExchange::stop_upstream_work() {
+  if (connector_) connector_->cancel();
+  upstream_out_ = nullptr;
+  if (upstream_) {
+    bufferevent_setcb(upstream_.get(), nullptr, nullptr, nullptr, nullptr);
+    upstream_.reset();
+  }
+  idle_.cancel();
+}
+
+void HttpExchange::decide() {
+  const std::string host_name = normalize_host(request_.authority);
+  // As for WebSockets: routed on the normalised path, which is also what goes upstream.
+  http::Checked<std::string> target = normalize_target(request_.path);
+  if (!target.ok()) {
+    refuse(std::move(target.refusal));
+    return;
+  }
+  request_.path = std::move(target.value);
+  const std::string_view path = target_path(request_.path);
+  route_ = match_route(*config_, host_name, path);
+  if (route_ == nullptr) {
+    refuse({404,
+            "no route for host \"" + host_name + "\" and path \"" + std::string(path) + "\"",
+            {}});
+    return;
+  }
+  if (route_->websocket_only) {
+    // The route serves upgrades only: the answer every non-upgrade got before forwarding
+    // existed (405 with Allow, or 426 with Upgrade).
+    std::optional<http::Refusal> refusal =
+        check_websocket_request(request_, {route_->allowed_origins, route_->require_origin});
+    refuse(refusal ? std::move(*refusal)
+                   : http::Refusal{426, "this endpoint speaks WebSocket only", {}});
+    return;
+  }
+  http_request_ = true;
+  cap_ = route_->buffer_size;
+  const conf::Upstream* upstream = config_->find_upstream(route_->upstream);
+  if (upstream == nullptr || upstream->servers.empty()) {
+    refuse({502, "route has no upstream servers", {}});
+    return;
+  }
+  const http::Field* cl = request_.find("content-length");
+  if (cl != nullptr && std::strtoull(cl->value.c_str(), nullptr, 10) > route_->max_body_size) {
+    refuse({413, "request content over the route's max_body_size", {}});
+    return;
+  }
+  chunked_upstream_ = request_.has_body && cl == nullptr;
+  // Content that came with the head is read (and its framing checked) now, before any
+  // upstream sees the request: a malformed body is refused without reaching it.
+  pump_request();
+  if (state_ != State::Deciding) return;
+
+  const DownstreamFacts& f = facts_;
+  std::string head = proxy::build_forward_request(
+      request_, {f.client_ip, f.tls ? "https" : "http", f.client_subject}, chunked_upstream_);
+  state_ = State::ConnectingUpstream;
+  connector_ = std::make_unique<proxy::UpstreamConnector>(
+      worker_.base(), worker_.dns(), tls_ ? tls_->upstream(upstream->name) : nullptr,
+      worker_.balancers_for(*config_).select(*upstream, f.client_ip, request_), std::move(head),
+      proxy::UpstreamTimeouts{route_->connect_timeout, route_->upstream_handshake_timeout},
+      [this](proxy::UpstreamResult&& r) { on_upstream(std::move(r)); });
+  connector_->stream_request(
+      {[this](bufferevent* bev) { on_connected(bev); }, [this] { pump_request(); }});
+  idle_.arm_ms(route_->idle_timeout.count());
+  connector_->start();
+}
+
+void HttpExchange::on_connected(bufferevent* upstream) {
+  // Each attempt starts with the head written; whatever content was read waits in
+  // pending_ (it never went anywhere if an earlier attempt failed before it was sent).
+  upstream_out_ = upstream;
+  bufferevent_setwatermark(upstream, EV_WRITE, cap_ / 2, 0);
+  // The upstream got the request: sending it again is safe only for idempotent methods.
+  if (!idempotent(request_.method)) connector_->no_retry();
+  if (HttpDownstream* c = client(); c != nullptr && !request_read_) c->continue_request_body();
+  pump_request();
+}
+
+void HttpExchange::on_request_body_ready() {
+  pump_request();
+}
+
+void HttpExchange::pump_request() {
+  HttpDownstream* c = client();
+  if (c == nullptr || request_sent_) return;
+  bool progress = true;
+  while (progress && !request_sent_) {
+    progress = false;
+    // Read the client's content into pending_, up to the watermark.
+    while (!request_read_ && evbuffer_get_length(pending_.get()) < cap_) {
+      const HttpDownstream::BodyRead r =
+          c->read_request_body(pending_.get(), cap_ - evbuffer_get_length(pending_.get()));
+      stats_.client_to_upstream.bytes += r.moved;
+      if (r.state == HttpDownstream::BodyState::Failed) {
+        request_failed(r.error);
+        return;
+      }
+      if (stats_.client_to_upstream.bytes > route_->max_body_size) {
+        request_failed({413, "request content over the route's max_body_size", {}});
+        return;
+      }
+      if (r.state == HttpDownstream::BodyState::Done) request_read_ = true;
+      if (r.moved == 0) break;
+      progress = true;
+    }
+    if (upstream_out_ == nullptr) return;  // not connected yet: pending_ waits
+    evbuffer* out = bufferevent_get_output(upstream_out_);
+    const std::size_t n = evbuffer_get_length(pending_.get());
+    if (n > 0 && evbuffer_get_length(out) < cap_) {
+      // RFC 9112 7.1: chunk-size CRLF chunk-data CRLF; the data moves without a copy.
+      if (chunked_upstream_) evbuffer_add_printf(out, "%zx\r\n", n);
+      evbuffer_add_buffer(out, pending_.get());
+      if (chunked_upstream_) evbuffer_add(out, "\r\n", 2);
+      if (!body_went_out_ && connector_) connector_->no_retry();
+      body_went_out_ = true;
+      progress = true;
+      idle_.arm_ms(route_->idle_timeout.count());
+    }
+    if (request_read_ && evbuffer_get_length(pending_.get()) == 0) {
+      if (chunked_upstream_) evbuffer_add(out, "0\r\n\r\n", 5);  // last-chunk, no trailers
+      request_sent_ = true;
+      if (connector_) connector_->request_sent();
+    }
+  }
+}
+
+void HttpExchange::request_failed(http::Refusal refusal) {
+  if (state_ == State::Forwarding) {
+    abort("client request content: " + refusal.reason);
+    return;
+  }
+  refuse(std::move(refusal));
+}
+
+void HttpExchange::on_upstream(proxy::UpstreamResult&& result) {
+  upstream_addr_ = host_port_text(result.server);
+  upstream_lease_ = std::move(result.lease);
+  worker_.retire(std::move(connector_));  // its callback is on the stack
+  upstream_out_ = nullptr;
+  if (!result.answered) {
+    refuse(std::move(result.refusal));
+    return;
+  }
+  const http1::BodyFraming framing = http1::response_body_framing(result.response, request_.method);
+  if (!framing.ok()) {
+    refuse({502, "upstream " + upstream_addr_ + ": " + framing.error_reason, {}});
+    return;
+  }
+  upstream_ = std::move(result.connection);
+  upstream_out_ = upstream_.get();
+  bufferevent_setcb(upstream_.get(), &HttpExchange::on_upstream_read,
+                    &HttpExchange::on_upstream_write, &HttpExchange::on_upstream_event, this);
+  bufferevent_setwatermark(upstream_.get(), EV_READ, 0, cap_);
+  bufferevent_setwatermark(upstream_.get(), EV_WRITE, cap_ / 2, 0);
+  bufferevent_enable(upstream_.get(), EV_READ | EV_WRITE);
+  response_body_ = http1::BodyDecoder(framing);
+  answered(result.response.status);
+  state_ = State::Forwarding;
+  http::ResponseHead head = proxy::response_for_client(result.response, framing);
+  add_affinity_cookie(head);
+  HttpDownstream* c = client();
+  c->set_response_watermark(cap_);
+  c->begin_response(head);
+  idle_.arm_ms(route_->idle_timeout.count());
+  pump_response();
+  if (state_ == State::Forwarding) pump_request();
+}
+
+void HttpExchange::add_affinity_cookie(http::ResponseHead& head) const {
+  const conf::Upstream* upstream = config_->find_upstream(route_->upstream);
+  const proxy::ServerState* server = upstream_lease_.server();
+  if (upstream == nullptr || upstream->affinity_cookie.empty() || server == nullptr) return;
+  const std::string value = proxy::affinity_value(upstream->name, server->config);
+  // Only when the client does not hold it yet: a cookie naming another server (down,
+  // full, or gone since) is replaced by this one.
+  if (proxy::request_cookie(request_, upstream->affinity_cookie) == std::string_view(value)) return;
+  head.fields.push_back(
+      {"Set-Cookie", proxy::affinity_set_cookie(upstream->affinity_cookie, value)});
+}
+
+void HttpExchange::on_upstream_read(bufferevent* /*bev*/, void* self) {
+  static_cast<HttpExchange*>(self)->pump_response();
+}
+
+void HttpExchange::on_upstream_write(bufferevent* /*bev*/, void* self) {
+  static_cast<HttpExchange*>(self)->pump_request();
+}
+
+void HttpExchange::on_upstream_event(bufferevent* /*bev*/, short what, void* self) {
+  auto* e = static_cast<HttpExchange*>(self);
+  if ((what & BEV_EVENT_EOF) != 0) {
+    e->upstream_eof_ = true;
+    e->pump_response();
+  } else if ((what & BEV_EVENT_ERROR) != 0) {
+    e->abort("upstream connection failed during the response");
+  }
+}
+
+void HttpExchange::on_client_drained() {
+  if (state_ == State::Forwarding) pump_response();
+}
+
+void HttpExchange::pump_response() {
+  if (state_ != State::Forwarding) return;
+  HttpDownstream* c = client();
+  evbuffer* in = bufferevent_get_input(upstream_.get());
+  bool moved = false;
+  for (;;) {
+    if (c->response_buffered() >= cap_) {
+      // Backpressure: the client reads slower than the upstream sends.
+      bufferevent_disable(upstream_.get(), EV_READ);
+      break;
+    }
+    const std::size_t available = evbuffer_get_length(in);
+    const std::size_t shown = std::min(available, http1::BodyDecoder::kMaxLine + 2);
+    const auto* p =
+        reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(shown)));
+    const http1::BodyStep step = response_body_.next(std::string_view(p, shown), available);
+    switch (step.action) {
+      case http1::BodyStep::Action::Data:
+        c->response_body(in, step.n);
+        response_body_.took(step.n);
+        stats_.upstream_to_client.bytes += step.n;
+        moved = true;
+        continue;
+      case http1::BodyStep::Action::Skip:
+        evbuffer_drain(in, step.n);
+        continue;
+      case http1::BodyStep::Action::Done:
+        response_done();
+        return;
+      case http1::BodyStep::Action::Error:
+        abort("invalid response content from upstream " + upstream_addr_ + ": " +
+              std::string(step.reason));
+        return;
+      case http1::BodyStep::Action::NeedMore:
+        break;
+    }
+    if (upstream_eof_) {
+      if (response_body_.complete_at_eof()) {
+        response_done();
+      } else {
+        abort("upstream " + upstream_addr_ + " closed before the end of the response");
+      }
+      return;
+    }
+    bufferevent_enable(upstream_.get(), EV_READ);
+    break;
+  }
+  if (moved) idle_.arm_ms(route_->idle_timeout.count());
+}
+
+void HttpExchange::response_done() {
+  // The client's connection may carry its next request only if this one's content was
+  // read to its end (otherwise its rest would be taken for the next request).
+  http_response_complete_ = true;
+  http_reusable_ = request_read_;
+  state_ = State::Answered;
+  if (HttpDownstream* c = client()) c->end_response();
+  finish({});
+}
+
+void HttpExchange::abort(std::string reason) {
+  if (state_ == State::Done) return;
+  finish(reason);
+}
+
+void HttpExchange::on_idle() {
+  const std::string after =
+      " within idle_timeout (" + std::to_string(route_->idle_timeout.count()) + " ms)";
+  if (state_ == State::Forwarding) {
+    abort("no progress" + after);
+  } else if (upstream_out_ != nullptr &&
+             evbuffer_get_length(bufferevent_get_output(upstream_out_)) >= cap_) {
+    refuse({504, "upstream did not take the request content" + after, {}});
+  } else if (!request_read_) {
+    refuse({408, "request content not received" + after, {}});
+  } else {
+    // The connector's own deadlines (connect, response head) answer first; this is the
+    // backstop.
+    refuse({504, "no response from upstream" + after, {}});
+  }
+}
+
+}  // namespace wsgate::gateway

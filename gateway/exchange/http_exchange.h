@@ -1,0 +1,68 @@
+// An ordinary HTTP request (not an upgrade, not CONNECT), forwarded to the route's
+// upstream (issue 15): route -> websocket_only routes keep the WebSocket-only answer
+// (405/426) -> body limit (413) -> balancer -> upstream connector (the request head,
+// proxy/codec/http_forward.h) -> the request content streams up while the exchange
+// waits for the response head -> the response head and content stream down -> end.
+//
+// Both bodies stream through bounded buffers (the route's buffer_size): the client's
+// content is read only while the upstream's output is below it, the upstream is read
+// only while the client's output is below it. Nothing is buffered whole.
+//
+// Retries: the connector tries another server after a failed connect, and after an
+// upstream that closed before answering only for an idempotent method (RFC 9110 9.2.2)
+// whose content has not started to go out. Failures before the response head are the
+// gateway's own answer (400, 408, 413, 502, 503, 504); after it, the client's
+// connection is closed, which tells an HTTP/1.1 client the response was cut.
+#pragma once
+
+#include <memory>
+
+#include "gateway/exchange/exchange.h"
+#include "proxy/codec/http1_body.h"
+#include "proxy/upstream/upstream_connector.h"
+
+namespace wsgate::gateway {
+
+class HttpExchange final : public Exchange {
+ public:
+  HttpExchange(ExchangeContext ctx, Downstream& downstream, http::RequestHead request);
+  ~HttpExchange() override;
+
+  void on_request_body_ready() override;
+  void on_client_drained() override;
+
+ private:
+  void decide() override;
+  void stop_upstream_work() override;
+  HttpDownstream* client() const { return downstream_ != nullptr ? downstream_->http() : nullptr; }
+
+  void on_connected(bufferevent* upstream);
+  void on_upstream(proxy::UpstreamResult&& result);
+  // Session affinity (proxy/upstream/affinity.h): Set-Cookie naming the server, when the
+  // upstream has an affinity cookie and the request did not carry this value.
+  void add_affinity_cookie(http::ResponseHead& head) const;
+  void pump_request();
+  void request_failed(http::Refusal refusal);
+  void pump_response();
+  void response_done();
+  void abort(std::string reason);
+  void on_idle();
+  static void on_upstream_read(bufferevent* bev, void* self);
+  static void on_upstream_write(bufferevent* bev, void* self);
+  static void on_upstream_event(bufferevent* bev, short what, void* self);
+
+  std::size_t cap_ = 0;  // the route's buffer_size: each direction's high watermark
+  std::unique_ptr<proxy::UpstreamConnector> connector_;
+  bufferevent* upstream_out_ = nullptr;  // the connector's, then upstream_'s
+  BufferEventPtr upstream_;              // once the response head arrived
+  EvbufferPtr pending_;                  // request content read, not yet sent upstream
+  bool chunked_upstream_ = false;        // the request content goes up chunk-encoded
+  bool request_read_ = false;            // all of the client's content was read
+  bool request_sent_ = false;            // ... and written to the upstream, with its end
+  bool body_went_out_ = false;           // some content went to the upstream
+  bool upstream_eof_ = false;
+  http1::BodyDecoder response_body_;
+  Timer idle_;  // the route's idle_timeout: no progress either way
+};
+
+}  // namespace wsgate::gateway

@@ -1,0 +1,219 @@
+"""HTTP/1.1 client -> HTTP/1.1 upstream: ordinary requests are forwarded (issue 15).
+
+The upstream is Node's http module (http_backend.js), the client curl or a raw socket
+where curl will not send the request. Covers: GET and POST, Content-Length and chunked
+uploads and downloads of 20 MiB compared by SHA-256 both ways, 100-continue, downstream
+keep-alive and pipelining, hop-by-hop fields and X-Forwarded-*, the access-log line and
+the metrics of each request, websocket_only routes keeping their 426/405, and the
+refusals: limits (413), upstream failures (502/504).
+"""
+
+import asyncio
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import admin_client as ac  # noqa: E402
+import harness as h  # noqa: E402
+import http_helpers as hh  # noqa: E402
+
+MIB = 1024 * 1024
+
+
+class HttpForwarding(h.GatewayCase):
+    async def asyncSetUp(self):
+        await super().asyncSetUp()
+        hh.require_tools(self)
+        self.backend = await hh.start_node_backend(self, "b1")
+        self.port = h.free_port()
+        self.admin_port = h.free_port()
+        config = h.make_config(
+            f"127.0.0.1:{self.port}",
+            {"app": [self.backend.address], "dead": [f"127.0.0.1:{h.free_port()}"]},
+            [{"name": "app", "path": "/", "upstream": "app"},
+             {"name": "small", "path": "/small", "upstream": "app", "max_body_size": "1KiB"},
+             {"name": "slow", "path": "/slow-head", "upstream": "app",
+              "upstream_handshake_timeout": "300ms"},
+             {"name": "dead", "path": "/dead", "upstream": "dead", "connect_timeout": "2s"},
+             {"name": "ws", "path": "/ws", "upstream": "app", "websocket_only": True}],
+            workers=1)
+        self.gw = await self.start_gateway(ac.with_admin(config, self.admin_port))
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.tmp = tempfile.TemporaryDirectory(prefix="wsgate-http-it-")
+        self.addCleanup(self.tmp.cleanup)
+
+    def write_file(self, name: str, size: int) -> tuple[str, str]:
+        path = os.path.join(self.tmp.name, name)
+        data = os.urandom(size)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path, hashlib.sha256(data).hexdigest()
+
+    async def access_line(self, path: str) -> dict:
+        return await self.gw.wait_access_line(lambda f: f.get("path") == path, path)
+
+    async def test_get_carries_the_request_and_forwarded_fields(self):
+        p = await hh.curl("-i", f"{self.base}/info?q=1", "-H", "Connection: keep-alive, X-Hop",
+                          "-H", "X-Hop: secret", "-H", "X-Forwarded-For: 10.1.2.3")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        status, _, headers, n = h.parse_response_head(p.stdout)
+        self.assertEqual(status, 200)
+        info = json.loads(p.stdout[n:])
+        fields = dict(zip(info["headers"][::2], info["headers"][1::2]))
+        self.assertEqual(info["method"], "GET")
+        self.assertEqual(info["url"], "/info?q=1")
+        self.assertEqual(fields["Host"], f"127.0.0.1:{self.port}")  # Host kept
+        self.assertEqual(fields["X-Forwarded-For"], "10.1.2.3, 127.0.0.1")
+        self.assertEqual(fields["X-Forwarded-Proto"], "http")
+        self.assertEqual(fields["X-Forwarded-Host"], f"127.0.0.1:{self.port}")
+        self.assertNotIn("X-Hop", fields)  # named by Connection: hop-by-hop
+        self.assertIn(("Set-Cookie", "app=1; Path=/"), headers)
+        line = await self.access_line("/info?q=1")
+        self.assertEqual((line["method"], line["status"], line["route"]), ("GET", "200", "app"))
+        self.assertEqual(line["upstream"], self.backend.address)
+        self.assertEqual(line["u2c_bytes"], str(len(p.stdout) - n))
+
+    async def test_upload_20mib_content_length_and_chunked(self):
+        path, digest = self.write_file("up.bin", 20 * MIB)
+        for mode, extra in (("content-length", []),
+                            ("chunked", ["-H", "Transfer-Encoding: chunked"])):
+            with self.subTest(mode):
+                p = await hh.curl("--data-binary", f"@{path}", *extra,
+                                  "-H", "Content-Type: application/octet-stream",
+                                  f"{self.base}/upload?{mode}")
+                self.assertEqual(p.returncode, 0, p.stderr)
+                info = json.loads(p.stdout)
+                self.assertEqual((info["bytes"], info["sha256"]), (20 * MIB, digest))
+                line = await self.access_line(f"/upload?{mode}")
+                self.assertEqual(line["c2u_bytes"], str(20 * MIB))
+
+    async def test_download_20mib_content_length_and_chunked(self):
+        for cl in ("1", "0"):
+            with self.subTest(cl=cl):
+                out = os.path.join(self.tmp.name, f"down{cl}.bin")
+                p = await hh.curl("-D", "-", "-o", out,
+                                  f"{self.base}/download?bytes={20 * MIB}&cl={cl}")
+                self.assertEqual(p.returncode, 0, p.stderr)
+                status, _, headers, _ = h.parse_response_head(p.stdout)
+                fields = {k.lower(): v for k, v in headers}
+                self.assertEqual(status, 200)
+                if cl == "1":
+                    self.assertEqual(fields["content-length"], str(20 * MIB))
+                else:
+                    self.assertEqual(fields["transfer-encoding"], "chunked")
+                with open(out, "rb") as f:
+                    got = hashlib.sha256(f.read()).hexdigest()
+                self.assertEqual(got, fields["x-body-sha256"])
+                self.assertEqual(os.path.getsize(out), 20 * MIB)
+
+    async def test_keep_alive_reuses_the_client_connection(self):
+        p = await hh.curl("-v", "-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null",
+                          f"{self.base}/info?ka=1", f"{self.base}/info?ka=2",
+                          f"{self.base}/upload?ka=3", "--data-binary", "abc")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stderr.count(b"Re-using existing connection"), 2, p.stderr)
+        lines = [await self.access_line(f"/info?ka={i}") for i in (1, 2)]
+        lines.append(await self.access_line("/upload?ka=3"))
+        self.assertEqual(len({ln["client"] for ln in lines}), 1, lines)  # one client connection
+
+    async def test_pipelined_requests_are_answered_in_order(self):
+        host = f"Host: 127.0.0.1:{self.port}\r\n".encode()
+        req = (b"GET /info?pipe=1 HTTP/1.1\r\n" + host + b"\r\n"
+               b"POST /upload?pipe=2 HTTP/1.1\r\n" + host + b"Content-Length: 3\r\n\r\nabc"
+               b"GET /info?pipe=3 HTTP/1.1\r\n" + host + b"Connection: close\r\n\r\n")
+        r = await hh.raw_request(self.port, req)
+        self.assertTrue(r.closed)
+        answers = hh.split_responses(r.raw)
+        self.assertEqual([s for s, _, _ in answers], [200, 200, 200], r.raw[:2000])
+        self.assertEqual([json.loads(b)["url"] for _, _, b in answers],
+                         ["/info?pipe=1", "/upload?pipe=2", "/info?pipe=3"])
+        self.assertEqual(json.loads(answers[1][2])["sha256"], hashlib.sha256(b"abc").hexdigest())
+        self.assertEqual(answers[2][1].get("connection"), "close")
+
+    async def test_expect_100_continue_is_answered_before_the_body(self):
+        conn = await h.RawConn.open("127.0.0.1", self.port)
+        try:
+            await conn.send(f"PUT /upload?expect HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+                            "Expect: 100-continue\r\nContent-Length: 5\r\n\r\n".encode())
+            first = await conn.recv(10.0)
+            self.assertEqual(first, b"HTTP/1.1 100 Continue\r\n\r\n")
+            await conn.send(b"hello")
+            data = b""
+            while h.parse_response_head(data) is None or not data.endswith(b"}"):
+                chunk = await conn.recv(10.0)
+                self.assertTrue(chunk, f"no final response: {data!r}")
+                data += chunk
+        finally:
+            conn.close()
+        answers = hh.split_responses(data)
+        self.assertEqual(answers[0][0], 200)
+        self.assertEqual(json.loads(answers[0][2])["sha256"],
+                         hashlib.sha256(b"hello").hexdigest())
+
+    async def test_http10_client_gets_the_content_until_close(self):
+        r = await hh.raw_request(self.port, b"GET /download?bytes=100000 HTTP/1.0\r\n"
+                                 b"Host: a\r\n\r\n")
+        status, _, headers, n = h.parse_response_head(r.raw)
+        fields = {k.lower(): v for k, v in headers}
+        self.assertEqual(status, 200)
+        self.assertNotIn("transfer-encoding", fields)  # HTTP/1.0 has no chunked coding
+        self.assertEqual(fields["connection"], "close")
+        self.assertEqual(hashlib.sha256(r.raw[n:]).hexdigest(), fields["x-body-sha256"])
+
+    async def test_websocket_only_route_keeps_426_and_405(self):
+        for method, status in (("GET", 426), ("POST", 405)):
+            r = await hh.raw_request(self.port, f"{method} /ws HTTP/1.1\r\nHost: a\r\n"
+                                     "Content-Length: 0\r\n\r\n".encode())
+            self.assertEqual(r.status, status, r.raw)
+            self.assertTrue(r.closed)
+        stats = await self.backend.stats_async()
+        self.assertFalse([q for q in stats["requests"] if q[1].startswith("/ws")], stats)
+
+    async def test_request_over_max_body_size_413(self):
+        p = await hh.curl("-o", "/dev/null", "-w", "%{http_code}", "--data-binary", "x" * 2000,
+                          f"{self.base}/small/a")
+        self.assertEqual(p.stdout, b"413")
+        # Chunked, so the length shows only while reading: still refused before the upstream.
+        body = b"".join(b"100\r\n" + b"y" * 256 + b"\r\n" for _ in range(8)) + b"0\r\n\r\n"
+        r = await hh.raw_request(self.port, b"POST /small/b HTTP/1.1\r\nHost: a\r\n"
+                                 b"Transfer-Encoding: chunked\r\n\r\n" + body)
+        self.assertEqual(r.status, 413, r.raw)
+        self.assertIn(b"max_body_size", r.body)
+        stats = await self.backend.stats_async()
+        self.assertFalse([q for q in stats["requests"] if q[1].startswith("/small")], stats)
+
+    async def test_upstream_failures_502_504_with_a_reason(self):
+        r = await hh.raw_request(self.port, b"GET /dead HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertEqual(r.status, 502, r.raw)
+        self.assertIn(b"cannot connect to upstream", r.body)
+        r = await hh.raw_request(self.port, b"GET /slow-head?ms=3000 HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertEqual(r.status, 504, r.raw)
+        self.assertIn(b"did not answer", r.body)
+        line = await self.access_line("/slow-head?ms=3000")
+        self.assertEqual(line["status"], "504")
+        self.assertIn("did not answer", line["reason"])
+
+    async def test_metrics_count_requests_by_route_and_class(self):
+        admin = ac.Admin(self.admin_port)
+        await admin.wait_up()
+        for path in ("/info", "/info", "/small/x"):
+            await hh.curl("-o", "/dev/null", f"{self.base}{path}")
+        await hh.curl("-o", "/dev/null", "--data-binary", "x" * 2000, f"{self.base}/small/y")
+        m = await admin.wait_metrics(
+            lambda m: m.value("wsgate_http_requests_total", route="small", **{"class": "4xx"}) >= 1,
+            "the 413 counted")
+        self.assertEqual(m.value("wsgate_http_requests_total", route="app", **{"class": "2xx"}), 2)
+        self.assertEqual(m.value("wsgate_http_requests_total", route="small", **{"class": "2xx"}),
+                         1)
+        self.assertEqual(m.value("wsgate_http_request_duration_seconds_count"), 4)
+        # Forwarded requests are not WebSocket handshakes.
+        self.assertEqual(m.value("wsgate_handshakes_total"), 0)
+
+
+if __name__ == "__main__":
+    h.main()
