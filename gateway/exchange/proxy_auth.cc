@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <time.h>
 
 #include <algorithm>
 #include <array>
@@ -91,6 +92,24 @@ VerificationBudget& ProxyAuthState::client_budget(std::string_view client_ip) {
   return clients_.back().second;
 }
 
+namespace {
+
+ProxyAuthState::Clock::duration thread_cpu_time() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+}  // namespace
+
+ProxyAuthState::Stopwatch ProxyAuthState::start() const {
+  return {now(), charge_cpu_time_ ? thread_cpu_time() : Clock::duration{}};
+}
+
+ProxyAuthState::Clock::duration ProxyAuthState::elapsed(const Stopwatch& since) const {
+  return charge_cpu_time_ ? thread_cpu_time() - since.cpu : now() - since.wall;
+}
+
 ProxyAuthState& ProxyAuthState::for_this_thread() {
   // Per worker thread (a connection never changes thread): no lock.
   thread_local ProxyAuthState state;
@@ -150,15 +169,15 @@ ProxyAuthResult check_proxy_authorization(const std::vector<conf::ConnectUser>& 
   const std::string stored = it != users.end() ? it->password_hash : dummy_hash(users);
   const Digest key = cache_key(stored, user, password);
   if (it != users.end() && state.cached(key)) return {it->name, {}};
-  const auto started = state.now();
+  const ProxyAuthState::Stopwatch started = state.start();
   // The client's own budget first: its flood is refused before it reaches the worker's.
   VerificationBudget& client = state.client_budget(client_ip);
-  if (!client.may_start(started))
+  if (!client.may_start(started.wall))
     return busy("too many proxy authentication attempts from this client, retry later");
-  if (!state.budget().may_start(started))
+  if (!state.budget().may_start(started.wall))
     return busy("too many proxy authentication attempts on this worker, retry later");
   const bool matches = proxy::verify_password(stored, password);
-  const auto spent = state.now() - started;
+  const auto spent = state.elapsed(started);
   client.charge(spent);
   state.budget().charge(spent);
   if (!matches || it == users.end()) return denied("proxy authentication failed");

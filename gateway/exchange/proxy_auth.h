@@ -9,9 +9,10 @@
 //
 // One PBKDF2 run (100,000 iterations) costs tens of milliseconds of the worker's loop, so
 // wrong passwords sent in a flood could stall every connection on that worker. Each
-// worker therefore spends at most kVerificationShare of its time in PBKDF2 (measured, so
-// it holds whatever the iterations and the CPU); beyond that a request whose credentials
-// are not in the cache gets 503 with Retry-After, while cached (already verified)
+// worker therefore spends at most kVerificationShare of its time in PBKDF2 (measured as the
+// thread's CPU time, so it holds whatever the iterations, the CPU and the other load on
+// the machine: time the thread waits for a core is not PBKDF2's); beyond that a request whose
+// credentials are not in the cache gets 503 with Retry-After, while cached (already verified)
 // credentials keep working. An unknown user name costs one run against a dummy hash as
 // well, with the iteration count most of the configured users have (dummy_hash()), so
 // timing does not tell which user names exist.
@@ -74,16 +75,18 @@ class VerificationBudget {
 };
 
 // What one worker thread remembers between verifications: the credentials it verified
-// (a bounded cache of SHA-256 keys), its PBKDF2 budget, and the clock that charges it.
-// Each worker uses its thread's own (for_this_thread); a test makes one with a clock it
-// steps, so that a verification costs the same on any machine.
+// (a bounded cache of SHA-256 keys), its PBKDF2 budget, and the clocks: `now` (steady)
+// refills the budget, the thread's CPU time charges it. Each worker uses its thread's own
+// (for_this_thread); a test makes one with a clock it steps, which then does both, so
+// that a verification costs the same on any machine.
 class ProxyAuthState {
  public:
   using Clock = VerificationBudget::Clock;
   using Now = std::function<Clock::time_point()>;
   using Digest = std::array<unsigned char, 32>;  // SHA-256
 
-  explicit ProxyAuthState(Now now = &Clock::now) : now_(std::move(now)) {}
+  ProxyAuthState() : now_(&Clock::now), charge_cpu_time_(true) {}
+  explicit ProxyAuthState(Now now) : now_(std::move(now)) {}
   static ProxyAuthState& for_this_thread();
 
   bool cached(const Digest& key) const;
@@ -93,6 +96,14 @@ class ProxyAuthState {
   VerificationBudget& client_budget(std::string_view client_ip);
   std::size_t client_entries() const { return clients_.size(); }
   Clock::time_point now() const { return now_(); }
+  // What a verification is charged: the thread's CPU time between the two readings, or,
+  // with a test's clock, that clock's.
+  struct Stopwatch {
+    Clock::time_point wall;
+    Clock::duration cpu;
+  };
+  Stopwatch start() const;
+  Clock::duration elapsed(const Stopwatch& since) const;
 
  private:
   static constexpr std::size_t kCacheEntries = 64;
@@ -104,6 +115,7 @@ class ProxyAuthState {
   std::list<std::pair<std::string, VerificationBudget>> clients_;
   std::unordered_map<std::string, decltype(clients_)::iterator> client_index_;
   Now now_;
+  bool charge_cpu_time_ = false;
 };
 
 // The hash an unknown user name is verified against: the iteration count most configured

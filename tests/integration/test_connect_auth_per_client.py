@@ -32,9 +32,9 @@ class ConnectAuthPerClient(h.GatewayCase):
         web = ch.HttpServer({"index.html": b"hi\n"})
         await web.__aenter__()
         self.addAsyncCleanup(web.__aexit__, None, None, None)
-        # 20,000 iterations: one verification (~16 ms; ~60 ms under ASan on a slow machine,
-        # and still inside the margin at four times that) costs far less than the 0.2 s of
-        # its 0.25 s burst the worker keeps from any one client (whose own burst is
+        # 20,000 iterations: one verification (~16 ms of CPU, which is what the budgets
+        # charge, so a busy machine does not make it dearer) costs far less than the 0.2 s
+        # of its 0.25 s burst the worker keeps from any one client (whose own burst is
         # 0.05 s), while the flood keeps the whole worker budget spent when there is no
         # per-client budget.
         text = ch.connect_config(h.free_port(), [{"cidr": "127.0.0.1/32", "ports": [web.port]}],

@@ -326,13 +326,17 @@ TEST_CASE("keepalive: a client the gateway is not reading (backpressure) is not 
 
 TEST_CASE("keepalive: a slow reader whose Ping waits behind its data is not dropped") {
   proxy::RelaySettings s = pings(true, false);
-  s.ping_timeout = 100ms;
+  // The gateway and this client share one thread: a pause of the whole process (a busy
+  // machine) delays the client's answer as much as it delays the timer, so the timeout
+  // leaves room for such pauses. What it tests is unchanged: reading what is ahead of
+  // the Ping takes several timeouts.
+  s.ping_timeout = 500ms;
   Fixture f(s);
-  // 2 MiB toward a client that reads 4 KiB a turn: the Ping waits behind far more than
-  // one ping_timeout's worth of data, but the client keeps reading.
+  // 2 MiB toward a client that reads 1 KiB a turn (2048 turns of at least 1 ms): the Ping
+  // waits behind four times ping_timeout's worth of data, but the client keeps reading.
   const std::string one = frame(0x2, std::string(16 * 1024, 'u'), false);
   for (int i = 0; i < 128; ++i) f.upstream_out += one;
-  f.client_read_limit = 4096;
+  f.client_read_limit = 1024;
   // The client answers the gateway's Ping when it reaches it (walks headers as it reads).
   std::size_t scan = 0;
   int pongs = 0;
@@ -359,7 +363,7 @@ TEST_CASE("keepalive: a slow reader whose Ping waits behind its data is not drop
   };
   const auto start = std::chrono::steady_clock::now();
   // The deadline only bounds a failing run: a sanitizer build on a busy machine needs far
-  // longer than a plain one for these 512 turns.
+  // longer than a plain one for these 2048 turns.
   REQUIRE(f.run_until(answer_pings, true, 120s));
   INFO("reading took " << std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::steady_clock::now() - start)
