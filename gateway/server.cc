@@ -40,10 +40,33 @@ void Server::on_reopen_signal(evutil_socket_t /*sig*/, short /*what*/, void* sel
 }
 
 void Server::on_reload_signal(evutil_socket_t /*sig*/, short /*what*/, void* self) {
-  static_cast<Server*>(self)->reload("SIGHUP");
+  static_cast<Server*>(self)->reload_and_notify("SIGHUP");
+}
+
+metrics::ReloadResult Server::reload_and_notify(std::string_view trigger) {
+  if (!systemd_.active()) return reload(trigger);
+  systemd_.reloading();
+  metrics::ReloadResult result = reload(trigger);
+  // READY=1 either way: a rejected reload leaves the old config running (the unit's
+  // ExecReload checks the file first, so systemctl reload reports a bad one as failed).
+  systemd_.ready(std::string(result.ok ? "reloaded: " : "reload rejected, running config kept: ") +
+                 result.message + "; " + status_text());
+  return result;
+}
+
+std::string Server::status_text() {
+  std::uint64_t relayed = 0;
+  if (scraper_ && !draining_) {
+    const metrics::ScrapeResult r = scraper_->scrape(false);
+    for (const auto& [labels, counts] : r.metrics.connections) relayed += counts.active;
+  }
+  std::string text = std::to_string(workers_.size()) + " worker(s), ";
+  if (draining_) return text + "draining";
+  return text + std::to_string(relayed) + " relayed connection(s)";
 }
 
 void Server::begin_drain() {
+  if (systemd_.active()) systemd_.stopping("draining: " + status_text());
   draining_ = true;
   for (auto& w : workers_) w->begin_drain();
   // The workers exit on their own (all closed, or drain_timeout); poll for that here
@@ -117,7 +140,7 @@ int Server::run() {
   }
 
   scraper_ = std::make_unique<WorkerScraper>(workers_, draining_, pools_.get());
-  scraper_->set_reload([this] { return reload("POST /reload"); }, &reload_stats_);
+  scraper_->set_reload([this] { return reload_and_notify("POST /reload"); }, &reload_stats_);
   if (config_->admin.enabled) {
     admin_ = std::make_unique<metrics::AdminServer>(
         base.get(), *scraper_,
@@ -141,12 +164,23 @@ int Server::run() {
             " worker(s), config " + config_->source_file);
 
   if (admin_) log::info("admin endpoints on " + to_string(config_->admin.address));
+  // Every listening socket is open (the workers accept from them as their loops start).
+  if (systemd_.active()) {
+    systemd_.ready("listening on " + where + "; " + status_text());
+    status_timer_ = std::make_unique<Timer>(base_, [this] {
+      if (draining_) return;
+      systemd_.status(status_text());
+      status_timer_->arm_ms(kStatusIntervalMs);
+    });
+    status_timer_->arm_ms(kStatusIntervalMs);
+  }
 
   event_base_dispatch(base.get());
 
   if (!draining_) begin_drain();  // the loop ended some other way: still drain
   for (auto& w : workers_) w->join();
   drain_poll_.reset();
+  status_timer_.reset();
   admin_.reset();
   rebalancer_.reset();
   health_checker_.reset();
