@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import admin_client as ac  # noqa: E402
 import h2_client as c  # noqa: E402
 import harness as h  # noqa: E402
+import reload_helpers as rh  # noqa: E402
 
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -315,6 +316,28 @@ class ProxyProtocol(h.GatewayCase):
         await ws.close()
         await gw.wait_access_line(lambda f: f.get("client") == "203.0.113.77:4242"
                                   and f.get("proto") == "h2", "the h2 stream's proxied client")
+
+
+    async def test_reload_turns_proxy_protocol_on_and_off(self):
+        # The listener keeps its socket across reloads; new connections follow the flag.
+        gw = await self.gateway({})
+        plain = h.simple_config(gw.port, [self.backend.address])
+        async with h.ws_connect(gw.port) as ws:
+            await self.echo_once(ws)
+        rh.write_config(gw, ac.with_admin(h.simple_config(gw.port, [self.backend.address],
+                                                          listener=pp_listener()),
+                                          self.admin_port))
+        await rh.sighup(gw, "configuration reloaded")
+        got = await closed_without_answer(gw.port, h.upgrade_request("/echo", "127.0.0.1"))
+        self.assertEqual(got, b"")
+        async with proxied_ws(gw.port, v1("203.0.113.5", 5555, gw.port)) as ws:
+            await self.echo_once(ws)
+        self.assertEqual(self.backend.conns[-1].header("X-Forwarded-For"), "203.0.113.5")
+        rh.write_config(gw, ac.with_admin(plain, self.admin_port))
+        await rh.sighup(gw, "configuration reloaded")
+        async with h.ws_connect(gw.port) as ws:
+            await self.echo_once(ws)
+        self.assertEqual(self.backend.conns[-1].header("X-Forwarded-For"), "127.0.0.1")
 
 
 class TrustedProxies(h.GatewayCase):
