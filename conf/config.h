@@ -281,6 +281,10 @@ struct Config {
   // window rather than all at once, so clients do not reconnect in one storm; 0: at once.
   // Shorter than drain_timeout.
   Duration drain_spread = std::chrono::seconds(0);
+  // SIGTERM: /ready answers 503 at once, but the listeners stay open and nothing is
+  // closed for this long, so load balancers that follow /ready stop sending first; then
+  // the drain above. 0: the drain starts at once.
+  Duration drain_delay = std::chrono::seconds(0);
   std::string access_log = "-";  // "-" stdout, "stderr", "" off, otherwise a file path (appended)
   AccessLogFormat access_log_format = AccessLogFormat::Text;
   Admin admin;

@@ -39,7 +39,7 @@ constexpr std::string_view kTopKeys[] = {"workers",           "drain_timeout", "
                                          "access_log_format", "nameservers",   "admin",
                                          "listener",          "upstream",      "route",
                                          "connect",           "limits",        "drain_spread",
-                                         "trusted_proxies"};
+                                         "trusted_proxies",   "drain_delay"};
 constexpr std::string_view kAdminKeys[] = {"address",
                                            "token",
                                            "token_file",
@@ -90,6 +90,7 @@ class ConfigBuilder {
     if (config_.workers == 0) config_.workers = std::max(1u, std::thread::hardware_concurrency());
     top.duration("drain_timeout", &config_.drain_timeout, /*must_be_positive=*/false);
     top.duration("drain_spread", &config_.drain_spread, /*must_be_positive=*/false);
+    top.duration("drain_delay", &config_.drain_delay, /*must_be_positive=*/false);
     if (config_.drain_spread.count() > 0 && config_.drain_spread >= config_.drain_timeout)
       top.fail_expected("drain_spread", "a duration shorter than drain_timeout (" +
                                             std::to_string(config_.drain_timeout.count()) + "ms)");

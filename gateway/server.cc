@@ -23,7 +23,15 @@ Server::~Server() = default;
 
 void Server::on_stop_signal(evutil_socket_t sig, short /*what*/, void* self) {
   auto* server = static_cast<Server*>(self);
-  if (server->draining_) return;
+  if (server->draining_) {
+    // A second signal during drain_delay: no more waiting.
+    if (server->drain_delay_ && server->drain_delay_->pending()) {
+      server->drain_delay_->cancel();
+      log::info("second stop signal: draining now");
+      server->start_worker_drain();
+    }
+    return;
+  }
   log::info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
             ": draining connections");
   server->begin_drain();
@@ -67,7 +75,20 @@ std::string Server::status_text() {
 
 void Server::begin_drain() {
   if (systemd_.active()) systemd_.stopping("draining: " + status_text());
-  draining_ = true;
+  draining_ = true;  // /ready answers 503 from now on
+  if (config_->drain_delay.count() > 0) {
+    // Load balancers that follow /ready stop sending new connections while the
+    // listeners still take the ones already on their way.
+    log::info("draining in " + std::to_string(config_->drain_delay.count()) +
+              " ms (drain_delay): /ready answers 503, listeners stay open until then");
+    drain_delay_ = std::make_unique<Timer>(base_, [this] { start_worker_drain(); });
+    drain_delay_->arm_ms(config_->drain_delay.count());
+    return;
+  }
+  start_worker_drain();
+}
+
+void Server::start_worker_drain() {
   for (auto& w : workers_) w->begin_drain();
   // The workers exit on their own (all closed, or drain_timeout); poll for that here
   // so the admin endpoints stay up meanwhile.
@@ -177,9 +198,16 @@ int Server::run() {
 
   event_base_dispatch(base.get());
 
-  if (!draining_) begin_drain();  // the loop ended some other way: still drain
+  // The loop ended some other way: still drain, without waiting for drain_delay (its
+  // timer needs the loop).
+  if (!draining_ || (drain_delay_ && drain_delay_->pending())) {
+    if (drain_delay_) drain_delay_->cancel();
+    draining_ = true;
+    start_worker_drain();
+  }
   for (auto& w : workers_) w->join();
   drain_poll_.reset();
+  drain_delay_.reset();
   status_timer_.reset();
   admin_.reset();
   rebalancer_.reset();

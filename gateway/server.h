@@ -53,6 +53,8 @@ class Server {
   // Drain: the workers close their connections while this loop keeps serving the admin
   // endpoints (/ready says 503); it exits once every worker has finished.
   void begin_drain();
+  // After drain_delay (or at once): the workers stop accepting and close everything.
+  void start_worker_drain();
   void check_drained();
   // Rebalancing (proxy/upstream/rebalancer.h): the workers close `count` of `server`'s youngest
   // connections with 1001, spread over `spread` (gateway/server_drain.cc).
@@ -88,7 +90,8 @@ class Server {
   event_base* base_ = nullptr;
   bool draining_ = false;
   std::unique_ptr<Timer> drain_poll_;
-  SystemdNotifier systemd_;  // inactive unless started by systemd with Type=notify
+  std::unique_ptr<Timer> drain_delay_;  // pending while drain_delay runs
+  SystemdNotifier systemd_;             // inactive unless started by systemd with Type=notify
   std::unique_ptr<Timer> status_timer_;
 };
 

@@ -1,6 +1,6 @@
 """deploy/kubernetes/: the manifests parse (python3-yaml; `kubectl kustomize`, offline,
 when kubectl is installed), agree with each other (selectors, named ports, the mounted
-config path, the grace period against preStop + drain_timeout, the ServiceMonitor's
+config path, the grace period against drain_delay + drain_timeout, the ServiceMonitor's
 Service and port, the headless backend Service the upstream names), and the
 ConfigMap's TOML passes `wsgate -t`. Then that TOML runs (moved to 127.0.0.1 ports and
 an echo backend): the probes' paths answer as the Deployment expects, /ready turning
@@ -116,12 +116,12 @@ class Manifests(unittest.TestCase):
                          mounts["admin-token"] + "/write-token")
         secret = one(self.docs, "Secret", volumes["admin-token"]["secret"]["secretName"])
         self.assertIn("write-token", secret["stringData"])
-        # SIGTERM comes after preStop; the drain then needs up to drain_timeout.
-        pre_stop = c["lifecycle"]["preStop"]["exec"]["command"]
-        self.assertEqual(pre_stop[0], "/bin/sleep")
+        # After SIGTERM: drain_delay with the listeners open, then up to drain_timeout.
+        self.assertNotIn("lifecycle", c, "drain_delay replaces a preStop sleep")
+        delay = int(re.fullmatch(r"(\d+)s", self.toml["drain_delay"]).group(1))
         drain = int(re.fullmatch(r"(\d+)s", self.toml["drain_timeout"]).group(1))
-        self.assertGreater(pod["spec"]["terminationGracePeriodSeconds"],
-                           int(pre_stop[1]) + drain)
+        self.assertGreater(delay, 0)
+        self.assertGreater(pod["spec"]["terminationGracePeriodSeconds"], delay + drain)
         for svc in [d for _, d in self.docs if d["kind"] == "Service" and
                     d["spec"].get("selector", {}).get("app.kubernetes.io/name") == "wsgate"]:
             with self.subTest(service=svc["metadata"]["name"]):
@@ -183,6 +183,9 @@ class ProbesAgainstTheConfig(h.GatewayCase):
                 .replace('"0.0.0.0:9090"', f'"127.0.0.1:{admin_port}"')
                 .replace('"chat-backend.wsgate.svc.cluster.local:9001"', f'"{backend.address}"')
                 .replace('drain_timeout = "30s"', 'drain_timeout = "5s"')
+                # Long enough for a loaded machine to check the delay; the cleanup's
+                # second SIGTERM ends it.
+                .replace('drain_delay = "5s"', 'drain_delay = "20s"')
                 .replace('drain_spread = "20s"', 'drain_spread = "1s"'))
         self.assertNotIn("0.0.0.0", text)
         gw = await self.start_gateway(text)
@@ -197,6 +200,9 @@ class ProbesAgainstTheConfig(h.GatewayCase):
                                "/ready 503 while draining")
             self.assertEqual(await loop.run_in_executor(None, http_get, admin_port, "/healthz"),
                              200)
+            # drain_delay: still relaying (and accepting) until the drain starts.
+            await ws.send("during the delay")
+            self.assertEqual(await asyncio.wait_for(ws.recv(), 10), "during the delay")
 
 
 if __name__ == "__main__":
