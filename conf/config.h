@@ -198,7 +198,10 @@ struct Route {
   SourcePosition where;
 };
 
-enum class AccessLogFormat { Text, Json };  // logfmt lines, or one JSON object per line
+enum class AccessLogFormat { Text, Json };
+// The error log (stderr): the least severe level written, and the line format.
+enum class LogLevel { Debug, Info, Warn, Error };
+enum class LogFormat { Text, Json };  // logfmt lines, or one JSON object per line
 
 // The admin HTTP listener (/metrics, /connections, /healthz, /ready, the dashboard).
 // Runs only when the file has an [admin] table.
@@ -287,6 +290,8 @@ struct Config {
   Duration drain_delay = std::chrono::seconds(0);
   std::string access_log = "-";  // "-" stdout, "stderr", "" off, otherwise a file path (appended)
   AccessLogFormat access_log_format = AccessLogFormat::Text;
+  LogLevel log_level = LogLevel::Info;
+  LogFormat log_format = LogFormat::Text;
   Admin admin;
   // DNS servers for resolve_interval ("ip:port"); empty: those of /etc/resolv.conf.
   std::vector<HostPort> nameservers;

@@ -118,6 +118,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s: configuration ok\n", config_path.c_str());
     return 0;
   }
+  wsgate::gateway::apply_log_settings(*loaded.config);
   // Before any worker opens a socket; each connection holds two descriptors.
   wsgate::log::info(wsgate::gateway::raise_open_file_limit());
   wsgate::gateway::Server server(loaded.config);

@@ -14,6 +14,26 @@
 
 namespace wsgate::gateway {
 
+void apply_log_settings(const conf::Config& config) {
+  log::Level level = log::Level::Info;
+  switch (config.log_level) {
+    case conf::LogLevel::Debug:
+      level = log::Level::Debug;
+      break;
+    case conf::LogLevel::Info:
+      level = log::Level::Info;
+      break;
+    case conf::LogLevel::Warn:
+      level = log::Level::Warn;
+      break;
+    case conf::LogLevel::Error:
+      level = log::Level::Error;
+      break;
+  }
+  log::configure(
+      level, config.log_format == conf::LogFormat::Json ? log::Format::Json : log::Format::Text);
+}
+
 Server::Server(conf::ConfigPtr config)
     : config_(std::move(config)),
       access_log_(std::make_shared<metrics::AccessLog>()),

@@ -28,6 +28,10 @@ namespace wsgate::gateway {
 
 class WorkerScraper;
 
+// The error log's level and format from `config` (log_level, log_format): at start and
+// after each reload that publishes a new config.
+void apply_log_settings(const conf::Config& config);
+
 class Server {
  public:
   explicit Server(conf::ConfigPtr config);

@@ -83,6 +83,21 @@ class CommandLine(unittest.TestCase):
                 self.assertEqual(proc.returncode, 1, proc.stderr)
                 self.assertNotIn("configuration ok", proc.stderr)
 
+    def test_environment_variables_in_values(self):
+        text = GOOD.format(port="${WSGATE_CLI_TEST_PORT}")
+        path = self.write("env.toml", text)
+        env = {k: v for k, v in os.environ.items() if k != "WSGATE_CLI_TEST_PORT"}
+        proc = subprocess.run([h.WSGATE_BIN, "-t", "-c", path], capture_output=True, text=True,
+                              timeout=30, env=env)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        line = text.splitlines().index('address = "127.0.0.1:${WSGATE_CLI_TEST_PORT}"') + 1
+        self.assertIn(f"{path}:{line}:11: environment variable WSGATE_CLI_TEST_PORT is not set",
+                      proc.stderr)
+        env["WSGATE_CLI_TEST_PORT"] = str(h.free_port())
+        proc = subprocess.run([h.WSGATE_BIN, "-t", "-c", path], capture_output=True, text=True,
+                              timeout=30, env=env)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+
     def test_version(self):
         proc = self.run_wsgate("-V")
         self.assertEqual(proc.returncode, 0, proc.stderr)
