@@ -209,7 +209,10 @@ struct Route {
   SourcePosition where;
 };
 
-enum class AccessLogFormat { Text, Json };  // logfmt lines, or one JSON object per line
+enum class AccessLogFormat { Text, Json };
+// The error log (stderr): the least severe level written, and the line format.
+enum class LogLevel { Debug, Info, Warn, Error };
+enum class LogFormat { Text, Json };  // logfmt lines, or one JSON object per line
 
 // The admin HTTP listener (/metrics, /connections, /healthz, /ready, the dashboard).
 // Runs only when the file has an [admin] table.
@@ -292,8 +295,14 @@ struct Config {
   // window rather than all at once, so clients do not reconnect in one storm; 0: at once.
   // Shorter than drain_timeout.
   Duration drain_spread = std::chrono::seconds(0);
+  // SIGTERM: /ready answers 503 at once, but the listeners stay open and nothing is
+  // closed for this long, so load balancers that follow /ready stop sending first; then
+  // the drain above. 0: the drain starts at once.
+  Duration drain_delay = std::chrono::seconds(0);
   std::string access_log = "-";  // "-" stdout, "stderr", "" off, otherwise a file path (appended)
   AccessLogFormat access_log_format = AccessLogFormat::Text;
+  LogLevel log_level = LogLevel::Info;
+  LogFormat log_format = LogFormat::Text;
   Admin admin;
   // DNS servers for resolve_interval ("ip:port"); empty: those of /etc/resolv.conf.
   std::vector<HostPort> nameservers;

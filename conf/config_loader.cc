@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -17,6 +18,7 @@
 #include <toml++/toml.h>
 
 #include "conf/config_connect.h"
+#include "conf/config_env.h"
 #include "conf/config_limits.h"
 #include "conf/config_upstream.h"
 #include "conf/config_validate.h"
@@ -35,11 +37,11 @@ using detail::lowercase;
 using detail::quoted;
 using detail::TableReader;
 
-constexpr std::string_view kTopKeys[] = {"workers",           "drain_timeout", "access_log",
-                                         "access_log_format", "nameservers",   "admin",
-                                         "listener",          "upstream",      "route",
-                                         "connect",           "limits",        "drain_spread",
-                                         "trusted_proxies"};
+constexpr std::string_view kTopKeys[] = {
+    "workers",         "drain_timeout", "access_log", "access_log_format",
+    "nameservers",     "admin",         "listener",   "upstream",
+    "route",           "connect",       "limits",     "drain_spread",
+    "trusted_proxies", "drain_delay",   "log_level",  "log_format"};
 constexpr std::string_view kAdminKeys[] = {"address",
                                            "token",
                                            "token_file",
@@ -92,6 +94,7 @@ class ConfigBuilder {
     if (config_.workers == 0) config_.workers = std::max(1u, std::thread::hardware_concurrency());
     top.duration("drain_timeout", &config_.drain_timeout, /*must_be_positive=*/false);
     top.duration("drain_spread", &config_.drain_spread, /*must_be_positive=*/false);
+    top.duration("drain_delay", &config_.drain_delay, /*must_be_positive=*/false);
     if (config_.drain_spread.count() > 0 && config_.drain_spread >= config_.drain_timeout)
       top.fail_expected("drain_spread", "a duration shorter than drain_timeout (" +
                                             std::to_string(config_.drain_timeout.count()) + "ms)");
@@ -102,6 +105,28 @@ class ConfigBuilder {
         config_.access_log_format = AccessLogFormat::Json;
       } else if (format != "text") {
         top.fail_expected("access_log_format", R"(one of: "text", "json")");
+      }
+    }
+    std::string level;
+    if (top.string("log_level", &level)) {
+      if (level == "debug") {
+        config_.log_level = LogLevel::Debug;
+      } else if (level == "info") {
+        config_.log_level = LogLevel::Info;
+      } else if (level == "warn") {
+        config_.log_level = LogLevel::Warn;
+      } else if (level == "error") {
+        config_.log_level = LogLevel::Error;
+      } else {
+        top.fail_expected("log_level", R"(one of: "debug", "info", "warn", "error")");
+      }
+    }
+    std::string log_format;
+    if (top.string("log_format", &log_format)) {
+      if (log_format == "json") {
+        config_.log_format = LogFormat::Json;
+      } else if (log_format != "text") {
+        top.fail_expected("log_format", R"(one of: "text", "json")");
       }
     }
     for (const auto& ns : top.strings("nameservers", R"(an IP address and port like "10.0.0.2:53")",
@@ -360,7 +385,10 @@ std::string ConfigError::to_string() const {
 LoadResult load_config_text(std::string_view text, const std::string& file_name) {
   LoadResult result;
   try {
-    const toml::table root = toml::parse(text, std::string_view(file_name));
+    toml::table root = toml::parse(text, std::string_view(file_name));
+    // ${NAME} in string values, from the environment (conf/config_env.h).
+    detail::expand_environment(file_name, root,
+                               [](const std::string& name) { return std::getenv(name.c_str()); });
     result.config = std::make_shared<const Config>(ConfigBuilder(file_name).build(root));
   } catch (const toml::parse_error& e) {
     const auto& begin = e.source().begin;

@@ -1,7 +1,9 @@
 // wsgate: a WebSocket gateway. Entry point: command line, config, then the Server.
 //
 //   wsgate -c FILE                  run with FILE
-//   wsgate -t FILE | --check-config FILE   validate FILE, exit 0 (ok) or 1
+//   wsgate -t -c FILE, wsgate -c FILE -t, wsgate -t FILE, --check-config FILE
+//                                   validate FILE, exit 0 (ok) or 1
+//   wsgate -V | --version           version, git commit, library versions
 //   wsgate --hash-password [ITERATIONS]    read a password from stdin, print its hash
 #include <cstdio>
 #include <cstdlib>
@@ -11,6 +13,7 @@
 #include "conf/config_loader.h"
 #include "gateway/fd_limit.h"
 #include "gateway/server.h"
+#include "metrics/build_info.h"
 #include "metrics/log.h"
 #include "proxy/connect/password_hash.h"
 #include "tls/tls_snapshot.h"
@@ -20,11 +23,14 @@ namespace {
 void usage(FILE* out) {
   std::fputs(
       "usage: wsgate -c FILE             run with the configuration in FILE\n"
-      "       wsgate -t FILE             check FILE and exit (also --check-config FILE)\n"
+      "       wsgate -t -c FILE          check FILE (configuration and certificates) and\n"
+      "                                  exit; also -c FILE -t, -t FILE, --check-config FILE\n"
       "       wsgate --hash-password [ITERATIONS]\n"
       "                                  read a password (one line) from stdin and print\n"
       "                                  its hash for [[connect.user]] password_hash\n"
-      "       wsgate --version\n",
+      "       wsgate -V                  version, git commit and library versions\n"
+      "                                  (also --version)\n"
+      "       wsgate -h                  this text (also --help)\n",
       out);
 }
 
@@ -60,17 +66,32 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "--hash-password") == 0) return hash_password(argc, argv);
   std::string config_path;
   bool check_only = false;
+  // -t is a flag, in any order with -c FILE (as nginx and HAProxy take it); for the
+  // older form, a -t directly followed by a word that is not an option takes that word
+  // as the file.
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if ((arg == "-c" || arg == "-t" || arg == "--check-config" || arg == "--config") &&
-        i + 1 < argc) {
+    const bool takes_file = arg == "-c" || arg == "--config" || arg == "--check-config";
+    const bool check_flag = arg == "-t" || arg == "--check-config";
+    if (check_flag) check_only = true;
+    if (takes_file || (arg == "-t" && i + 1 < argc && argv[i + 1][0] != '-')) {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "wsgate: %s needs a file\n", arg.c_str());
+        usage(stderr);
+        return 1;
+      }
+      if (!config_path.empty()) {
+        std::fprintf(stderr, "wsgate: more than one configuration file given\n");
+        return 1;
+      }
       config_path = argv[++i];
-      if (arg == "-t" || arg == "--check-config") check_only = true;
+    } else if (check_flag) {
+      // -t alone: the file comes with -c, before or after.
     } else if (arg == "-h" || arg == "--help") {
       usage(stdout);
       return 0;
-    } else if (arg == "--version") {
-      std::puts("wsgate 0.1.0");
+    } else if (arg == "-V" || arg == "--version") {
+      std::fputs(wsgate::metrics::describe_build().c_str(), stdout);
       return 0;
     } else {
       std::fprintf(stderr, "wsgate: unexpected argument \"%s\"\n", arg.c_str());
@@ -97,6 +118,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s: configuration ok\n", config_path.c_str());
     return 0;
   }
+  wsgate::gateway::apply_log_settings(*loaded.config);
   // Before any worker opens a socket; each connection holds two descriptors.
   wsgate::log::info(wsgate::gateway::raise_open_file_limit());
   wsgate::gateway::Server server(loaded.config);

@@ -36,6 +36,11 @@ sockaddr_storage to_sockaddr(const proxy_protocol::Endpoint& e) {
   return ss;
 }
 
+std::string describe_endpoint(const proxy_protocol::Endpoint& e) {
+  const sockaddr_storage ss = to_sockaddr(e);
+  return conf::describe(reinterpret_cast<const sockaddr*>(&ss)).ip_port;
+}
+
 bool allowed(const conf::Listener& listener, const sockaddr* peer) {
   const auto address = proxy::connect::from_sockaddr(peer);
   if (!address) return false;
@@ -186,6 +191,12 @@ void ProxyHeaderReaders::on_event(evutil_socket_t /*fd*/, short what, void* arg)
   }
   const proxy_protocol::Header& header = owned->result_.header;
   self.metrics_.proxy_header(proxy_protocol::to_string(header.version));
+  if (log::enabled(log::Level::Debug)) {
+    log::debug("PROXY protocol " + std::string(proxy_protocol::to_string(header.version)) +
+               " header from " + owned->peer_ + ": " +
+               (header.has_addresses ? "client " + describe_endpoint(header.source)
+                                     : std::string("no addresses (LOCAL/UNKNOWN)")));
+  }
   ProxiedConnection proxied{owned->peer_, header};
   const evutil_socket_t fd = owned->release();
   sockaddr_storage client{};

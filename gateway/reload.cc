@@ -227,6 +227,8 @@ metrics::ReloadResult Server::reload(std::string_view trigger) {
              config_->source_file;
   log::info(who + ": configuration reloaded: " + summary +
             "; new connections use it, established ones keep theirs");
+  // log_level / log_format: from the next line on (this one still in the old ones).
+  apply_log_settings(*config_);
   return {true, summary};
 }
 

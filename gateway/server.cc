@@ -14,6 +14,26 @@
 
 namespace wsgate::gateway {
 
+void apply_log_settings(const conf::Config& config) {
+  log::Level level = log::Level::Info;
+  switch (config.log_level) {
+    case conf::LogLevel::Debug:
+      level = log::Level::Debug;
+      break;
+    case conf::LogLevel::Info:
+      level = log::Level::Info;
+      break;
+    case conf::LogLevel::Warn:
+      level = log::Level::Warn;
+      break;
+    case conf::LogLevel::Error:
+      level = log::Level::Error;
+      break;
+  }
+  log::configure(
+      level, config.log_format == conf::LogFormat::Json ? log::Format::Json : log::Format::Text);
+}
+
 Server::Server(conf::ConfigPtr config)
     : config_(std::move(config)),
       access_log_(std::make_shared<metrics::AccessLog>()),
@@ -23,7 +43,15 @@ Server::~Server() = default;
 
 void Server::on_stop_signal(evutil_socket_t sig, short /*what*/, void* self) {
   auto* server = static_cast<Server*>(self);
-  if (server->draining_) return;
+  if (server->draining_) {
+    // A second signal during drain_delay: no more waiting.
+    if (server->drain_delay_ && server->drain_delay_->pending()) {
+      server->drain_delay_->cancel();
+      log::info("second stop signal: draining now");
+      server->start_worker_drain();
+    }
+    return;
+  }
   log::info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
             ": draining connections");
   server->begin_drain();
@@ -40,11 +68,47 @@ void Server::on_reopen_signal(evutil_socket_t /*sig*/, short /*what*/, void* sel
 }
 
 void Server::on_reload_signal(evutil_socket_t /*sig*/, short /*what*/, void* self) {
-  static_cast<Server*>(self)->reload("SIGHUP");
+  static_cast<Server*>(self)->reload_and_notify("SIGHUP");
+}
+
+metrics::ReloadResult Server::reload_and_notify(std::string_view trigger) {
+  if (!systemd_.active()) return reload(trigger);
+  systemd_.reloading();
+  metrics::ReloadResult result = reload(trigger);
+  // READY=1 either way: a rejected reload leaves the old config running (the unit's
+  // ExecReload checks the file first, so systemctl reload reports a bad one as failed).
+  systemd_.ready(std::string(result.ok ? "reloaded: " : "reload rejected, running config kept: ") +
+                 result.message + "; " + status_text());
+  return result;
+}
+
+std::string Server::status_text() {
+  std::uint64_t relayed = 0;
+  if (scraper_ && !draining_) {
+    const metrics::ScrapeResult r = scraper_->scrape(false);
+    for (const auto& [labels, counts] : r.metrics.connections) relayed += counts.active;
+  }
+  std::string text = std::to_string(workers_.size()) + " worker(s), ";
+  if (draining_) return text + "draining";
+  return text + std::to_string(relayed) + " relayed connection(s)";
 }
 
 void Server::begin_drain() {
-  draining_ = true;
+  if (systemd_.active()) systemd_.stopping("draining: " + status_text());
+  draining_ = true;  // /ready answers 503 from now on
+  if (config_->drain_delay.count() > 0) {
+    // Load balancers that follow /ready stop sending new connections while the
+    // listeners still take the ones already on their way.
+    log::info("draining in " + std::to_string(config_->drain_delay.count()) +
+              " ms (drain_delay): /ready answers 503, listeners stay open until then");
+    drain_delay_ = std::make_unique<Timer>(base_, [this] { start_worker_drain(); });
+    drain_delay_->arm_ms(config_->drain_delay.count());
+    return;
+  }
+  start_worker_drain();
+}
+
+void Server::start_worker_drain() {
   for (auto& w : workers_) w->begin_drain();
   // The workers exit on their own (all closed, or drain_timeout); poll for that here
   // so the admin endpoints stay up meanwhile.
@@ -117,7 +181,7 @@ int Server::run() {
   }
 
   scraper_ = std::make_unique<WorkerScraper>(workers_, draining_, pools_.get());
-  scraper_->set_reload([this] { return reload("POST /reload"); }, &reload_stats_);
+  scraper_->set_reload([this] { return reload_and_notify("POST /reload"); }, &reload_stats_);
   if (config_->admin.enabled) {
     admin_ = std::make_unique<metrics::AdminServer>(
         base.get(), *scraper_,
@@ -141,12 +205,30 @@ int Server::run() {
             " worker(s), config " + config_->source_file);
 
   if (admin_) log::info("admin endpoints on " + to_string(config_->admin.address));
+  // Every listening socket is open (the workers accept from them as their loops start).
+  if (systemd_.active()) {
+    systemd_.ready("listening on " + where + "; " + status_text());
+    status_timer_ = std::make_unique<Timer>(base_, [this] {
+      if (draining_) return;
+      systemd_.status(status_text());
+      status_timer_->arm_ms(kStatusIntervalMs);
+    });
+    status_timer_->arm_ms(kStatusIntervalMs);
+  }
 
   event_base_dispatch(base.get());
 
-  if (!draining_) begin_drain();  // the loop ended some other way: still drain
+  // The loop ended some other way: still drain, without waiting for drain_delay (its
+  // timer needs the loop).
+  if (!draining_ || (drain_delay_ && drain_delay_->pending())) {
+    if (drain_delay_) drain_delay_->cancel();
+    draining_ = true;
+    start_worker_drain();
+  }
   for (auto& w : workers_) w->join();
   drain_poll_.reset();
+  drain_delay_.reset();
+  status_timer_.reset();
   admin_.reset();
   rebalancer_.reset();
   health_checker_.reset();

@@ -12,6 +12,7 @@
 
 #include "conf/config.h"
 #include "gateway/client_limits.h"
+#include "gateway/systemd_notify.h"
 #include "gateway/worker.h"
 #include "metrics/access_log.h"
 #include "metrics/admin/admin_server.h"
@@ -26,6 +27,10 @@
 namespace wsgate::gateway {
 
 class WorkerScraper;
+
+// The error log's level and format from `config` (log_level, log_format): at start and
+// after each reload that publishes a new config.
+void apply_log_settings(const conf::Config& config);
 
 class Server {
  public:
@@ -42,6 +47,8 @@ class Server {
   // opened, publishes it (gateway/reload.cc). `trigger` ("SIGHUP", "POST /reload") is
   // named in the log line. Main thread only.
   metrics::ReloadResult reload(std::string_view trigger);
+  // reload() framed for systemd: RELOADING=1 before, READY=1 with the result after.
+  metrics::ReloadResult reload_and_notify(std::string_view trigger);
 
  private:
   static void on_stop_signal(evutil_socket_t sig, short what, void* self);
@@ -50,6 +57,8 @@ class Server {
   // Drain: the workers close their connections while this loop keeps serving the admin
   // endpoints (/ready says 503); it exits once every worker has finished.
   void begin_drain();
+  // After drain_delay (or at once): the workers stop accepting and close everything.
+  void start_worker_drain();
   void check_drained();
   // Rebalancing (proxy/upstream/rebalancer.h): the workers close `count` of `server`'s youngest
   // connections with 1001, spread over `spread` (gateway/server_drain.cc).
@@ -60,6 +69,10 @@ class Server {
   bool open_new_listeners(const conf::Config& next, std::vector<std::vector<ListenSocket>>& out,
                           std::string& error) const;
   void start_upstream_tasks();
+  // systemd's STATUS= line: workers and relayed connections (one scrape of the workers),
+  // refreshed every kStatusIntervalMs while $NOTIFY_SOCKET is set.
+  std::string status_text();
+  static constexpr long long kStatusIntervalMs = 10000;
 
   // The published snapshot. The pools hold references into config_ and the resolver and
   // health checker into both: declared in this order so that they go first, and
@@ -81,6 +94,9 @@ class Server {
   event_base* base_ = nullptr;
   bool draining_ = false;
   std::unique_ptr<Timer> drain_poll_;
+  std::unique_ptr<Timer> drain_delay_;  // pending while drain_delay runs
+  SystemdNotifier systemd_;             // inactive unless started by systemd with Type=notify
+  std::unique_ptr<Timer> status_timer_;
 };
 
 }  // namespace wsgate::gateway

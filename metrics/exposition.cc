@@ -5,6 +5,8 @@
 
 #include <prometheus/text_serializer.h>
 
+#include "metrics/build_info.h"
+
 namespace wsgate::metrics {
 namespace {
 
@@ -142,6 +144,15 @@ void add_per_connection(std::vector<MetricFamily>& out, const std::vector<Connec
 std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeInfo& info,
                                          const std::optional<ProcessStats>& process) {
   std::vector<MetricFamily> out;
+
+  const BuildInfo& build = build_info();
+  MetricFamily build_family = family(names::kBuildInfo, MetricType::Gauge);
+  add_value(build_family,
+            {label("version", build.version), label("commit", build.commit),
+             label("openssl", build.openssl), label("libevent", build.libevent),
+             label("nghttp2", build.nghttp2)},
+            1);
+  out.push_back(std::move(build_family));
 
   MetricFamily active = family(names::kConnectionsActive, MetricType::Gauge);
   MetricFamily total = family(names::kConnectionsTotal, MetricType::Counter);

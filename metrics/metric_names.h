@@ -107,6 +107,11 @@ inline constexpr MetricDef kLimitRejectionsTotal{
     "Connections and HTTP/2 WebSocket streams refused by a [limits] value or the HTTP/2 "
     "new-stream rate, by limit."};
 // accept(2) failures on the listening sockets, by reason (each pauses accepting).
+// What is running (metrics/build_info.h): always 1, the facts are the labels.
+inline constexpr MetricDef kBuildInfo{
+    "wsgate_build_info",
+    "Always 1; labels: wsgate's version and git commit, and the OpenSSL, libevent and nghttp2 "
+    "versions it runs with."};
 // PROXY protocol on listeners with proxy_protocol = true.
 inline constexpr MetricDef kProxyProtocolHeadersTotal{
     "wsgate_proxy_protocol_headers_total",

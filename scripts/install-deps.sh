@@ -10,7 +10,10 @@ build=(g++ cmake ninja-build ccache pkg-config libevent-dev libssl-dev libnghttp
        libtomlplusplus-dev prometheus-cpp-dev doctest-dev python3 python3-websockets)
 # clang + libclang-rt-dev: the libFuzzer targets (tests/fuzz/, -fsanitize=fuzzer).
 # nodejs: the HTTP upstream of the HTTP forwarding tests (tests/integration/http_backend.js).
-test=(clang-format python3-h2 curl nghttp2-client openssl procps chromium clang libclang-rt-dev haproxy nodejs)
+# dpkg-dev: dpkg-shlibdeps for the Debian package; systemd: systemd-analyze for the unit;
+# python3-yaml: the Kubernetes manifests' test.
+test=(clang-format python3-h2 curl nghttp2-client openssl procps chromium clang libclang-rt-dev haproxy
+      nodejs dpkg-dev systemd python3-yaml)
 bench=(nginx-light nghttp2-proxy valgrind testssl.sh)
 
 want=("${build[@]}")

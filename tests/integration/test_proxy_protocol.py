@@ -19,7 +19,9 @@ import time
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import admin_client as ac  # noqa: E402
+import h2_client as c  # noqa: E402
 import harness as h  # noqa: E402
+import reload_helpers as rh  # noqa: E402
 
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -288,6 +290,54 @@ class ProxyProtocol(h.GatewayCase):
             if len(seen) == 2:
                 break
         self.assertEqual(seen, {self.backend.address, b2.address})
+
+
+    async def test_h2c_streams_carry_the_proxied_client(self):
+        gw = await self.gateway(pp_listener(h2c=True),
+                                "\n[limits]\nmax_connections_per_client = 2\n")
+        sock = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+        sock.sendall(v2("203.0.113.77", 4242, gw.port))
+        sock.setblocking(False)
+        reader, writer = await asyncio.open_connection(sock=sock)
+        conn = c.H2Conn(reader, writer)
+        conn.conn.initiate_connection()
+        await conn.flush()
+        conn._task = asyncio.get_running_loop().create_task(conn._read_loop())
+        self.addAsyncCleanup(conn.close)
+        ws = await c.H2WebSocket.open(conn, "/echo", scheme="http")
+        await ws.send(h.OP_TEXT, b"over h2c")
+        self.assertEqual(await ws.recv_message(), (h.OP_TEXT, b"over h2c"))
+        self.assertEqual(self.backend.conns[-1].header("X-Forwarded-For"), "203.0.113.77")
+        # The TCP connection holds one of the client's 2 places, the stream the other:
+        # a second stream from the same proxied client is over its limit.
+        st = await conn.request(c.connect_headers("/echo", scheme="http"))
+        await conn.response(st)
+        self.assertEqual(st.status, 429, st.headers)
+        await ws.close()
+        await gw.wait_access_line(lambda f: f.get("client") == "203.0.113.77:4242"
+                                  and f.get("proto") == "h2", "the h2 stream's proxied client")
+
+
+    async def test_reload_turns_proxy_protocol_on_and_off(self):
+        # The listener keeps its socket across reloads; new connections follow the flag.
+        gw = await self.gateway({})
+        plain = h.simple_config(gw.port, [self.backend.address])
+        async with h.ws_connect(gw.port) as ws:
+            await self.echo_once(ws)
+        rh.write_config(gw, ac.with_admin(h.simple_config(gw.port, [self.backend.address],
+                                                          listener=pp_listener()),
+                                          self.admin_port))
+        await rh.sighup(gw, "configuration reloaded")
+        got = await closed_without_answer(gw.port, h.upgrade_request("/echo", "127.0.0.1"))
+        self.assertEqual(got, b"")
+        async with proxied_ws(gw.port, v1("203.0.113.5", 5555, gw.port)) as ws:
+            await self.echo_once(ws)
+        self.assertEqual(self.backend.conns[-1].header("X-Forwarded-For"), "203.0.113.5")
+        rh.write_config(gw, ac.with_admin(plain, self.admin_port))
+        await rh.sighup(gw, "configuration reloaded")
+        async with h.ws_connect(gw.port) as ws:
+            await self.echo_once(ws)
+        self.assertEqual(self.backend.conns[-1].header("X-Forwarded-For"), "127.0.0.1")
 
 
 class TrustedProxies(h.GatewayCase):
