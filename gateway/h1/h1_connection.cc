@@ -177,9 +177,15 @@ bool H1Connection::head_expects_continue(const http1::RequestHead& head) {
 void H1Connection::start_exchange(http::Checked<http::RequestHead> request) {
   timer_.cancel();
   state_ = State::Exchanging;
+  // The exchange gets the verdict; the connection keeps its place in the [limits] counts
+  // (the slot) for as long as it is open, across the requests of a kept-alive connection.
+  ClientLimits::Decision verdict;
+  verdict.exceeded = admission_.exceeded;
+  verdict.close_now = admission_.close_now;
+  verdict.retry_after_s = admission_.retry_after_s;
   exchange_ =
       worker_.add_exchange(Exchange::make(ExchangeContext{worker_, id_, config_, tls_, listener_},
-                                          *this, std::move(request), std::move(admission_)));
+                                          *this, std::move(request), std::move(verdict)));
   exchange_->start();
 }
 
