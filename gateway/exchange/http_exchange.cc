@@ -188,6 +188,12 @@ void HttpExchange::on_upstream(proxy::UpstreamResult&& result) {
     refuse(std::move(result.refusal));
     return;
   }
+  if (result.response.status == 101) {
+    // RFC 9110 15.2.2: 101 answers an Upgrade, which a forwarded request never carries.
+    refuse(
+        {502, "upstream " + upstream_addr_ + " switched protocols without an Upgrade request", {}});
+    return;
+  }
   const http1::BodyFraming framing = http1::response_body_framing(result.response, request_.method);
   if (!framing.ok()) {
     refuse({502, "upstream " + upstream_addr_ + ": " + framing.error_reason, {}});
