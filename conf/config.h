@@ -143,6 +143,11 @@ struct Upstream {
   // and WebSocket upgrades carrying it go to that server while it can take them. Empty:
   // off.
   std::string affinity_cookie;
+  // HTTP forwarding: idle keep-alive connections kept per server and worker for the next
+  // request (0: one connection per request), and how long one may stay idle - below the
+  // servers' own idle timeouts (Node 5 s, Apache 5 s), so the gateway closes first.
+  unsigned keepalive = 32;
+  Duration keepalive_timeout = std::chrono::seconds(4);
   // Other servers tried after a connect or handshake failure, while nothing has reached
   // the client.
   unsigned retries = 2;

@@ -30,6 +30,8 @@ constexpr std::string_view kKeys[] = {"name",
                                       "balancer",
                                       "hash_key",
                                       "affinity_cookie",
+                                      "keepalive",
+                                      "keepalive_timeout",
                                       "retries",
                                       "eject_after_failures",
                                       "eject_duration",
@@ -196,6 +198,8 @@ Upstream read_upstream(const std::string& file, const TableReader& r) {
   if (r.string("affinity_cookie", &upstream.affinity_cookie) &&
       !is_cookie_name(upstream.affinity_cookie))
     r.fail_expected("affinity_cookie", R"(a cookie name (a token, like "wsgate_srv"))");
+  r.integer("keepalive", &upstream.keepalive, 0, 10000);
+  r.duration("keepalive_timeout", &upstream.keepalive_timeout, /*must_be_positive=*/true);
   r.integer("retries", &upstream.retries, 0, 100);
   r.integer("eject_after_failures", &upstream.eject_after_failures, 0, 1000);
   r.duration("eject_duration", &upstream.eject_duration, /*must_be_positive=*/true);

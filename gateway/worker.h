@@ -28,6 +28,7 @@
 #include "metrics/worker_metrics.h"
 #include "proxy/libevent_ptr.h"
 #include "proxy/upstream/balancer.h"
+#include "proxy/upstream/idle_pool.h"
 #include "proxy/upstream/upstream_connector.h"
 #include "tls/failure_log_limiter.h"
 #include "tls/tls_snapshot.h"
@@ -85,6 +86,7 @@ class Worker {
   // For sessions (worker thread only).
   event_base* base() const { return dispatcher_.base(); }
   evdns_base* dns() const { return dns_.get(); }
+  proxy::IdlePool& idle_upstreams() { return idle_upstreams_; }
   // The balancers of the generation new connections use.
   proxy::Balancers& balancers() { return generations_.balancers(); }
   // The balancers of the generation `config` belongs to (a session's own config, which
@@ -175,6 +177,9 @@ class Worker {
   // The current one; sessions read it when they end, so it never outlives this worker's use.
   std::shared_ptr<const metrics::AccessLog> access_log_;
   DnsBasePtr dns_;
+  // Idle keep-alive connections to upstream servers (HTTP forwarding); declared after
+  // dispatcher_ so that they are freed before its event_base.
+  proxy::IdlePool idle_upstreams_;
   std::vector<ListenerPtr> listeners_;
   std::vector<ListenSocket> listen_sockets_;       // parallel to listeners_
   std::unique_ptr<AcceptBackoff> accept_backoff_;  // pauses listeners_ on EMFILE and such

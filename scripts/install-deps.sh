@@ -28,17 +28,35 @@ missing=()
 for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+install_packages() {
+  echo "installing: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  # Debian starts nginx/haproxy services on install; policy-rc.d keeps them stopped.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+[ ${#missing[@]} -eq 0 ] || install_packages
 
-echo "installing: ${missing[*]}"
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-# Debian starts nginx/haproxy services on install; policy-rc.d keeps them stopped.
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-  $SUDO chmod +x /usr/sbin/policy-rc.d
-  trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+# The Socket.IO test's server and client: npm packages at the exact versions of the
+# lockfile tests/integration/socketio/package-lock.json (npm ci), installed again only
+# when the lockfile changed (a copy of it is kept as the stamp).
+if [ "${1:-build}" != build ]; then
+  cd "$(dirname "$0")/.."
+  sio=tests/integration/socketio
+  if ! cmp -s "$sio/package-lock.json" "$sio/node_modules/.wsgate-lock.json"; then
+    if ! command -v npm >/dev/null; then
+      [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+      ${SUDO:-} apt-get install -y -q --no-install-recommends npm
+    fi
+    echo "installing: $sio (npm ci)"
+    npm ci --prefix "$sio" --no-audit --no-fund --loglevel=error
+    cp "$sio/package-lock.json" "$sio/node_modules/.wsgate-lock.json"
+  fi
 fi
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -75,7 +75,7 @@ class Exchange {
   // ends the exchange (as on_client_gone); a relay carries on with its own bytes.
   void detach_downstream();
   // Graceful shutdown: a relayed WebSocket gets Close 1001; an undecided request 503.
-  virtual void drain();
+  void drain();
   // HTTP forwarding (gateway/exchange/http_downstream.h): more request content arrived;
   // the client's output fell below half of the response watermark.
   virtual void on_request_body_ready() {}

@@ -93,7 +93,8 @@ void HttpExchange::decide() {
 
   const DownstreamFacts& f = facts_;
   std::string head = proxy::build_forward_request(
-      request_, {f.client_ip, f.tls ? "https" : "http", f.client_subject}, chunked_upstream_);
+      request_, {f.client_ip, f.tls ? "https" : "http", f.client_subject}, chunked_upstream_,
+      upstream->keepalive > 0);
   state_ = State::ConnectingUpstream;
   connector_ = std::make_unique<proxy::UpstreamConnector>(
       worker_.base(), worker_.dns(), tls_ ? tls_->upstream(upstream->name) : nullptr,
@@ -102,6 +103,11 @@ void HttpExchange::decide() {
       [this](proxy::UpstreamResult&& r) { on_upstream(std::move(r)); });
   connector_->stream_request(
       {[this](bufferevent* bev) { on_connected(bev); }, [this] { pump_request(); }});
+  // Only a request that may be sent twice goes on a pooled connection: the server may
+  // close an idle one just as the request leaves (RFC 9112 9.3.1), and only such a
+  // request is then sent again on a new one.
+  if (upstream->keepalive > 0 && idempotent(request_.method))
+    connector_->reuse_from(&worker_.idle_upstreams());
   idle_.arm_ms(route_->idle_timeout.count());
   connector_->start();
 }
@@ -182,11 +188,24 @@ void HttpExchange::on_upstream(proxy::UpstreamResult&& result) {
     refuse(std::move(result.refusal));
     return;
   }
+  if (result.response.status == 101) {
+    // RFC 9110 15.2.2: 101 answers an Upgrade, which a forwarded request never carries.
+    refuse(
+        {502, "upstream " + upstream_addr_ + " switched protocols without an Upgrade request", {}});
+    return;
+  }
   const http1::BodyFraming framing = http1::response_body_framing(result.response, request_.method);
   if (!framing.ok()) {
     refuse({502, "upstream " + upstream_addr_ + ": " + framing.error_reason, {}});
     return;
   }
+  // RFC 9112 9.3: the connection may carry another request unless either side said
+  // close, or the response ends with the connection.
+  upstream_reusable_ =
+      result.response.version_minor == 1 && framing.kind != http1::BodyKind::UntilClose;
+  for (const http1::Header& h : result.response.headers)
+    if (http1::iequals(h.name, "connection") && http1::header_has_token(h.value, "close"))
+      upstream_reusable_ = false;
   upstream_ = std::move(result.connection);
   upstream_out_ = upstream_.get();
   bufferevent_setcb(upstream_.get(), &HttpExchange::on_upstream_read,
@@ -297,8 +316,26 @@ void HttpExchange::response_done() {
   http_response_complete_ = true;
   http_reusable_ = request_read_;
   state_ = State::Answered;
+  keep_upstream();
   if (HttpDownstream* c = client()) c->end_response();
   finish({});
+}
+
+void HttpExchange::keep_upstream() {
+  const conf::Upstream* upstream = config_->find_upstream(route_->upstream);
+  if (upstream == nullptr || upstream->keepalive == 0 || !upstream_reusable_ || !request_sent_ ||
+      upstream_eof_ || !upstream_ || !upstream_lease_)
+    return;
+  // Whatever the upstream sent beyond its response, or request bytes still unwritten,
+  // would belong to no exchange: such a connection is closed instead.
+  if (evbuffer_get_length(bufferevent_get_input(upstream_.get())) != 0 ||
+      evbuffer_get_length(bufferevent_get_output(upstream_.get())) != 0)
+    return;
+  bufferevent_setcb(upstream_.get(), nullptr, nullptr, nullptr, nullptr);
+  bufferevent_setwatermark(upstream_.get(), EV_WRITE, 0, 0);
+  upstream_out_ = nullptr;
+  worker_.idle_upstreams().put(upstream_lease_.server_ptr(), std::move(upstream_),
+                               upstream->keepalive, upstream->keepalive_timeout);
 }
 
 void HttpExchange::abort(std::string reason) {

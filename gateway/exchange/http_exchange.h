@@ -45,6 +45,8 @@ class HttpExchange final : public Exchange {
   void request_failed(http::Refusal refusal);
   void pump_response();
   void response_done();
+  // The response ended cleanly: the upstream connection goes to the worker's idle pool.
+  void keep_upstream();
   void abort(std::string reason);
   void on_idle();
   static void on_upstream_read(bufferevent* bev, void* self);
@@ -61,6 +63,7 @@ class HttpExchange final : public Exchange {
   bool request_sent_ = false;            // ... and written to the upstream, with its end
   bool body_went_out_ = false;           // some content went to the upstream
   bool upstream_eof_ = false;
+  bool upstream_reusable_ = false;  // the response allows another request on its connection
   http1::BodyDecoder response_body_;
   Timer idle_;  // the route's idle_timeout: no progress either way
 };

@@ -177,9 +177,15 @@ bool H1Connection::head_expects_continue(const http1::RequestHead& head) {
 void H1Connection::start_exchange(http::Checked<http::RequestHead> request) {
   timer_.cancel();
   state_ = State::Exchanging;
+  // The exchange gets the verdict; the connection keeps its place in the [limits] counts
+  // (the slot) for as long as it is open, across the requests of a kept-alive connection.
+  ClientLimits::Decision verdict;
+  verdict.exceeded = admission_.exceeded;
+  verdict.close_now = admission_.close_now;
+  verdict.retry_after_s = admission_.retry_after_s;
   exchange_ =
       worker_.add_exchange(Exchange::make(ExchangeContext{worker_, id_, config_, tls_, listener_},
-                                          *this, std::move(request), std::move(admission_)));
+                                          *this, std::move(request), std::move(verdict)));
   exchange_->start();
 }
 
@@ -390,12 +396,21 @@ void H1Connection::close(std::string_view why) {
 void H1Connection::exchange_finished(const ExchangeEnd& end) {
   exchange_ = nullptr;
   if (state_ == State::Done) return;
+  // Once: the flush below ends in exchange_finished({}) again, which must close.
+  const bool response_begun = std::exchange(response_begun_, false);
   if (end.response_complete && client_) {
     if (end.reusable && !close_after_response_ && !draining_) {
       next_request();
     } else {
       answer_then_linger();  // flush the response, then close (RFC 9112 9.6)
     }
+    return;
+  }
+  if (response_begun && client_) {
+    // The response was cut (the upstream failed mid-way): what is buffered still goes
+    // out, then the connection closes without the response's end (no last chunk, or
+    // fewer bytes than its Content-Length), which tells the client it is incomplete.
+    answer_then_linger();
     return;
   }
   state_ = State::Done;
@@ -436,6 +451,7 @@ void H1Connection::next_request() {
   state_ = State::ReadingHead;
   received_bytes_ = false;
   response_chunked_ = false;
+  response_begun_ = false;
   close_after_response_ = false;
   request_body_ = http1::BodyDecoder();
   bufferevent_setwatermark(client_.get(), EV_READ, 0, listener_.max_header_bytes + 4096);
@@ -492,6 +508,7 @@ void H1Connection::continue_request_body() {
 }
 
 void H1Connection::begin_response(const http::ResponseHead& head) {
+  response_begun_ = true;
   std::string out;
   out.reserve(256);
   out.append("HTTP/1.1 ").append(std::to_string(head.status)).append(" ").append(head.reason);

@@ -136,6 +136,7 @@ class H1Connection final : public Downstream, public HttpDownstream {
   bool keep_alive_ = false;        // the client allows another request on this connection
   bool expect_continue_ = false;   // Expect: 100-continue (RFC 9110 10.1.1)
   bool response_chunked_ = false;  // the response goes out chunk-encoded
+  bool response_begun_ = false;    // a forwarded response's head went out
   bool close_after_response_ = false;
   bool draining_ = false;
   uint64_t requests_ = 0;  // requests whose head was read on this connection

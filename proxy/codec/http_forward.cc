@@ -50,7 +50,7 @@ bool hop_by_hop(const http1::ResponseHead& head, std::string_view name) {
 }  // namespace
 
 std::string build_forward_request(const http::RequestHead& request, const ForwardedFor& fwd,
-                                  bool chunked) {
+                                  bool chunked, bool keep_alive) {
   std::string out;
   out.reserve(256 + request.path.size());
   out.append(request.method).append(" ").append(request.path).append(" HTTP/1.1\r\n");
@@ -78,7 +78,7 @@ std::string build_forward_request(const http::RequestHead& request, const Forwar
   } else if (const http::Field* cl = request.find("content-length"); cl != nullptr) {
     append_header(out, "Content-Length", cl->value);
   }
-  append_header(out, "Connection", "close");
+  if (!keep_alive) append_header(out, "Connection", "close");
   out.append("\r\n");
   return out;
 }

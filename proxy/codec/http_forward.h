@@ -17,10 +17,10 @@ namespace wsgate::proxy {
 // end-to-end field except the gateway-only ones (as build_upstream_request), Expect
 // dropped (the gateway answers 100-continue itself), then X-Forwarded-For/-Proto/-Host
 // and X-Client-Cert-Subject, then "Transfer-Encoding: chunked" when `chunked` (a body
-// of unknown length; the caller sends it chunk-encoded), and "Connection: close" (one
-// request per upstream connection).
+// of unknown length; the caller sends it chunk-encoded), and "Connection: close" unless
+// `keep_alive` (the connection may carry later requests: HTTP/1.1's default).
 std::string build_forward_request(const http::RequestHead& request, const ForwardedFor& fwd,
-                                  bool chunked);
+                                  bool chunked, bool keep_alive = false);
 
 // The upstream's head without its hop-by-hop fields (RFC 9110 7.6.1: Connection and the
 // fields it names, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding,

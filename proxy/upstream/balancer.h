@@ -77,6 +77,8 @@ class ServerSelection {
   // One line for a 503 when next() found nothing at all.
   std::string unavailable_reason() const;
   int attempts() const { return attempts_; }
+  // The server of the current attempt (null between attempts).
+  const ServerState* current() const { return current_.server(); }
 
  private:
   UpstreamBalancer* balancer_ = nullptr;

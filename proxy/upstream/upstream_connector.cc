@@ -79,8 +79,24 @@ void UpstreamConnector::try_next(int last_status, std::string last_reason) {
   }
   current_ = *next;
   tls_name_ = next->name.empty() ? next->host : next->name;
-  const conf::HostPort& server = current_;
   attempts_++;
+  if (idle_ != nullptr) {
+    if (BufferEventPtr idle = idle_->take(servers_.current())) {
+      reused_ = true;
+      bev_ = std::move(idle);
+      bufferevent_setcb(bev_.get(), &UpstreamConnector::on_read, &UpstreamConnector::on_write,
+                        &UpstreamConnector::on_event, this);
+      on_connected();
+      return;
+    }
+  }
+  connect_current();
+}
+
+void UpstreamConnector::connect_current() {
+  reused_ = false;
+  bev_.reset();
+  const conf::HostPort& server = current_;
   state_ = State::Connecting;
   if (tls_ != nullptr) {
     // wss:// upstream: BEV_EVENT_CONNECTED fires once the TLS handshake (with
@@ -135,6 +151,13 @@ void UpstreamConnector::on_event(bufferevent* /*bev*/, short what, void* self) {
     return;
   }
   if (c->state_ == State::AwaitingResponse) {
+    if (c->reused_ && c->replayable_ && c->interim_responses_ == 0 &&
+        evbuffer_get_length(bufferevent_get_input(c->bev_.get())) == 0) {
+      // RFC 9112 9.3.1: the server may close an idle connection just as a request goes
+      // out on it; an idempotent request is sent again on a new connection.
+      c->connect_current();
+      return;
+    }
     // Nothing reached the client yet, so another server may still serve it.
     c->attempt_failed(
         502, "upstream " + conf::to_string(server) + " closed the connection before answering");
@@ -187,6 +210,7 @@ void UpstreamConnector::on_response_bytes() {
   result.server = server;
   result.lease = servers_.succeeded();
   result.attempts = attempts_;
+  result.reused = reused_;
   done_(std::move(result));
 }
 

@@ -20,6 +20,7 @@
 #include "proxy/codec/request_head.h"
 #include "proxy/libevent_ptr.h"
 #include "proxy/upstream/balancer.h"
+#include "proxy/upstream/idle_pool.h"
 #include "tls/client_context.h"
 
 namespace wsgate::proxy {
@@ -36,6 +37,7 @@ struct UpstreamResult {
   // (timeout), with one line for the client and the log.
   http::Refusal refusal;
   int attempts = 0;
+  bool reused = false;  // with answered: the connection came from the idle pool
 };
 
 struct UpstreamTimeouts {
@@ -70,6 +72,11 @@ class UpstreamConnector {
   // The request can no longer be sent again (body bytes, or a non-idempotent request,
   // went out): a failed attempt ends the connect instead of trying another server.
   void no_retry() { replayable_ = false; }
+  // Each attempt first takes an idle keep-alive connection to its server from `pool`
+  // (HTTP forwarding, idempotent requests only). A reused connection that turns out
+  // closed before any answer byte is replaced by a new one to the same server, once,
+  // while the request is replayable; that is not the server's failure.
+  void reuse_from(IdlePool* pool) { idle_ = pool; }
   // The whole streamed request is written: the response head's deadline (the handshake
   // timeout) starts now.
   void request_sent();
@@ -81,6 +88,7 @@ class UpstreamConnector {
   static void on_write(bufferevent* bev, void* self);
   static void on_event(bufferevent* bev, short what, void* self);
   void try_next(int last_status, std::string last_reason);
+  void connect_current();
   void on_connected();
   void on_response_bytes();
   void on_timeout();
@@ -101,6 +109,8 @@ class UpstreamConnector {
   State state_ = State::Idle;
   int attempts_ = 0;
   int interim_responses_ = 0;  // 1xx heads skipped in the current attempt
+  IdlePool* idle_ = nullptr;
+  bool reused_ = false;  // the current attempt's connection came from idle_
   RequestStream stream_;
   bool replayable_ = true;
 };

@@ -153,6 +153,7 @@ class ServerLease {
   }
   explicit operator bool() const { return server_ != nullptr; }
   ServerState* server() const { return server_.get(); }
+  const ServerPtr& server_ptr() const { return server_; }
 
  private:
   ServerPtr server_;

@@ -298,7 +298,7 @@ TEST_CASE("unknown keys are errors naming the key and the allowed ones") {
       R"(unknown key "port" in [[listener]] (allowed: address, name, max_header_bytes, max_headers, handshake_timeout, tls, http2, h2c, http2_send_timeout, connect, proxy_protocol, proxy_protocol_from))");
   CHECK(
       error_message(Doc{.upstream = kUpstream + "\nserver = \"a:1\""}) ==
-      R"(unknown key "server" in [[upstream]] (allowed: name, servers, balancer, hash_key, affinity_cookie, retries, eject_after_failures, eject_duration, slow_start, resolve_interval, health_check, tls, rebalance); did you mean "servers"?)");
+      R"(unknown key "server" in [[upstream]] (allowed: name, servers, balancer, hash_key, affinity_cookie, keepalive, keepalive_timeout, retries, eject_after_failures, eject_duration, slow_start, resolve_interval, health_check, tls, rebalance); did you mean "servers"?)");
   CHECK(
       error_message(Doc{.route = kRoute + "\nidle_timout = \"5m\""}) ==
       R"(unknown key "idle_timout" in [[route]] (allowed: name, host, path, upstream, allowed_origins, require_origin, websocket_only, max_body_size, max_message_size, buffer_size, connect_timeout, upstream_handshake_timeout, idle_timeout, ping_interval, ping_timeout, ping_to, max_message_rate, max_message_burst); did you mean "idle_timeout"?)");

@@ -215,5 +215,44 @@ class HttpForwarding(h.GatewayCase):
         self.assertEqual(m.value("wsgate_handshakes_total"), 0)
 
 
+class UpstreamViolations(h.GatewayCase):
+    """Scripted upstreams that break HTTP/1.1: the client gets 502 with a reason while no
+    response started, a visibly cut response after that."""
+
+    async def through(self, reply: bytes, request: bytes) -> h.HttpResponse:
+        up = h.SilentServer(reply=reply, close_after_reply=True)
+        await up.__aenter__()
+        self.addAsyncCleanup(up.__aexit__, None, None, None)
+        port = h.free_port()
+        await self.start_gateway(h.make_config(
+            f"127.0.0.1:{port}", {"app": [up.address]},
+            [{"name": "app", "path": "/", "upstream": "app"}], workers=1))
+        return await hh.raw_request(port, request)
+
+    async def test_before_the_response_502(self):
+        get = b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n"
+        for name, reply, why in (
+                ("101 without Upgrade", b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+                 b"switched protocols"),
+                ("unknown coding", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxx",
+                 b"Transfer-Encoding"),
+                ("CL and TE", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", b"Content-Length"),
+                ("not HTTP", b"SSH-2.0-OpenSSH\r\n\r\n", b"invalid response")):
+            with self.subTest(name):
+                r = await self.through(reply, get)
+                self.assertEqual(r.status, 502, r.raw)
+                self.assertIn(why, r.body)
+
+    async def test_bad_chunk_after_the_head_cuts_the_response(self):
+        r = await self.through(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               b"5\r\nhello\r\nzz\r\nmore\r\n0\r\n\r\n",
+                               b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.closed)
+        # The client got the good chunk and no last-chunk: the cut is visible to it.
+        self.assertEqual(r.body, b"5\r\nhello\r\n")
+
+
 if __name__ == "__main__":
     h.main()

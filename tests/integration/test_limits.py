@@ -6,6 +6,7 @@ work; its place in the counts is released when it closes.
 """
 
 import asyncio
+import http
 import contextlib
 import os
 import sys
@@ -91,6 +92,45 @@ class PerClient(h.GatewayCase):
                 "per_client rejections")
             self.assertEqual(m.value("wsgate_limit_rejections_total", limit="rate"), 0)
             self.assertEqual(m.value("wsgate_limit_rejections_total", limit="max_connections"), 0)
+
+    async def test_h1_h1_kept_alive_http_connection_keeps_its_place(self):
+        """A client connection kept alive between forwarded HTTP requests still counts:
+        its place is the connection's, not one request's."""
+        backend = await self.start_backend(
+            process_request=lambda path, _h: (http.HTTPStatus.OK, [], b"page")
+            if path.startswith("/echo/page") else None)
+        gw = await self.start_gateway(h.simple_config(h.free_port(), [backend.address])
+                                      + limits_table(max_connections_per_client=1))
+        async def get(conn):
+            await conn.send(b"GET /echo/page HTTP/1.1\r\nHost: a\r\n\r\n")
+            data = b""
+            while not data.endswith((b"page", b"address\n")):
+                chunk = await conn.recv(10.0)
+                if not chunk:
+                    break
+                data += chunk
+            return data
+
+        # The harness's start-up probe may still hold the place for a moment: retry
+        # (bounded) while the gateway answers 429.
+        deadline = time.monotonic() + 10
+        while True:
+            conn = await h.RawConn.open("127.0.0.1", gw.port)
+            first = await get(conn)
+            if not first.startswith(b"HTTP/1.1 429") or time.monotonic() > deadline:
+                break
+            conn.close()
+            await asyncio.sleep(0.05)
+        try:
+            self.assertTrue(first.startswith(b"HTTP/1.1 200"), first)
+            second = await get(conn)  # a second request on the one connection
+            self.assertTrue(second.startswith(b"HTTP/1.1 200"), second)
+            # Idle between requests, it still holds the client's only place.
+            h.assert_error_response(self, await upgrade(gw.port), 429, "second connection")
+        finally:
+            conn.close()
+        ws = await connect_when_admitted(self, gw.port, contextlib.AsyncExitStack())
+        await ws.close()
 
     async def test_h1_h1_no_leak_after_many_refusals(self):
         backend = await self.start_backend()
