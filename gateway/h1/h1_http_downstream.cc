@@ -1,0 +1,133 @@
+// The HTTP/1.1 connection as an HttpDownstream (gateway/exchange/http_downstream.h): a
+// forwarded request's content read from the client through its framing (RFC 9112 6-7),
+// the upstream's response written back (chunked or with its length, or until close to an
+// HTTP/1.0 client), and keep-alive to the next request on the same connection.
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include <string>
+#include <string_view>
+
+#include "gateway/h1/h1_connection.h"
+
+namespace wsgate::gateway {
+
+void H1Connection::next_request() {
+  // RFC 9112 9.3: the connection persists; the next request's head is read within
+  // handshake_timeout, like the first one's.
+  state_ = State::ReadingHead;
+  received_bytes_ = false;
+  response_chunked_ = false;
+  response_begun_ = false;
+  close_after_response_ = false;
+  request_body_ = http1::BodyDecoder();
+  bufferevent_setwatermark(client_.get(), EV_READ, 0, listener_.max_header_bytes + 4096);
+  bufferevent_setwatermark(client_.get(), EV_WRITE, 0, 0);
+  bufferevent_enable(client_.get(), EV_READ);
+  timer_.arm_ms(listener_.handshake_timeout.count());
+  // A pipelined request already buffered is read after this loop iteration, not from
+  // inside the ending exchange's callbacks.
+  next_.arm_ms(0);
+}
+
+HttpDownstream::BodyRead H1Connection::read_request_body(evbuffer* to, std::size_t max) {
+  BodyRead r;
+  evbuffer* in = bufferevent_get_input(client_.get());
+  while (r.moved < max) {
+    const std::size_t available = evbuffer_get_length(in);
+    const std::size_t shown = std::min(available, http1::BodyDecoder::kMaxLine + 2);
+    const auto* p =
+        reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(shown)));
+    const http1::BodyStep step = request_body_.next(std::string_view(p, shown), available);
+    switch (step.action) {
+      case http1::BodyStep::Action::Data: {
+        const std::size_t k = std::min(step.n, max - r.moved);
+        evbuffer_remove_buffer(in, to, k);
+        request_body_.took(k);
+        r.moved += k;
+        continue;
+      }
+      case http1::BodyStep::Action::Skip:
+        evbuffer_drain(in, step.n);
+        continue;
+      case http1::BodyStep::Action::Done:
+        r.state = BodyState::Done;
+        return r;
+      case http1::BodyStep::Action::Error:
+        // RFC 9112 7.1: the framing cannot be trusted any more; the connection ends
+        // after the refusal.
+        r.state = BodyState::Failed;
+        r.error = {400, std::string(step.reason), {}};
+        return r;
+      case http1::BodyStep::Action::NeedMore:
+        return r;
+    }
+  }
+  if (request_body_.done()) r.state = BodyState::Done;
+  return r;
+}
+
+void H1Connection::continue_request_body() {
+  if (!expect_continue_) return;
+  expect_continue_ = false;
+  constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  bufferevent_write(client_.get(), kContinue.data(), kContinue.size());
+}
+
+void H1Connection::begin_response(const http::ResponseHead& head) {
+  response_begun_ = true;
+  std::string out;
+  out.reserve(256);
+  out.append("HTTP/1.1 ").append(std::to_string(head.status)).append(" ").append(head.reason);
+  out.append("\r\n");
+  for (const http::Field& f : head.fields)
+    out.append(f.name).append(": ").append(f.value).append("\r\n");
+  // The rest of an unread request body would be read as the next request: close after
+  // this response instead.
+  close_after_response_ = !keep_alive_ || draining_ || !request_body_.done();
+  switch (head.body) {
+    case http::ResponseHead::Body::None:
+      break;
+    case http::ResponseHead::Body::Length:
+      out.append("Content-Length: ").append(std::to_string(head.content_length)).append("\r\n");
+      break;
+    case http::ResponseHead::Body::Stream:
+      // RFC 9112 7: chunked to an HTTP/1.1 client; an HTTP/1.0 one reads until close.
+      if (request_minor_ == 1) {
+        response_chunked_ = true;
+        out.append("Transfer-Encoding: chunked\r\n");
+      } else {
+        close_after_response_ = true;
+      }
+      break;
+  }
+  if (close_after_response_) out.append("Connection: close\r\n");
+  out.append("\r\n");
+  bufferevent_write(client_.get(), out.data(), out.size());
+  bufferevent_enable(client_.get(), EV_WRITE);
+}
+
+void H1Connection::response_body(evbuffer* from, std::size_t n) {
+  evbuffer* out = bufferevent_get_output(client_.get());
+  // RFC 9112 7.1: chunk-size CRLF chunk-data CRLF; the data moves without a copy.
+  if (response_chunked_) evbuffer_add_printf(out, "%zx\r\n", n);
+  evbuffer_remove_buffer(from, out, n);
+  if (response_chunked_) evbuffer_add(out, "\r\n", 2);
+}
+
+void H1Connection::end_response() {
+  if (response_chunked_) {
+    evbuffer_add(bufferevent_get_output(client_.get()), "0\r\n\r\n", 5);
+  }
+}
+
+std::size_t H1Connection::response_buffered() const {
+  return evbuffer_get_length(bufferevent_get_output(client_.get()));
+}
+
+void H1Connection::set_response_watermark(std::size_t high) {
+  // The write callback (on_client_drained) runs once the output is down to high / 2.
+  bufferevent_setwatermark(client_.get(), EV_WRITE, high / 2, 0);
+}
+
+}  // namespace wsgate::gateway
