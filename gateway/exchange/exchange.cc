@@ -5,6 +5,8 @@
 #include "gateway/exchange/forwarded_client.h"
 #include "gateway/exchange/http_exchange.h"
 #include "gateway/exchange/limit_refusal.h"
+#include "gateway/exchange/path_normalize.h"
+#include "gateway/exchange/router.h"
 #include "gateway/exchange/tunnel_exchange.h"
 #include "gateway/exchange/websocket_exchange.h"
 #include "gateway/worker.h"
@@ -259,6 +261,25 @@ metrics::ConnectionInfo Exchange::describe(int worker) const {
     c.upstream_pings = stats_.upstream_pings;
   }
   return c;
+}
+
+bool Exchange::choose_route() {
+  const std::string host_name = normalize_host(request_.authority);
+  http::Checked<std::string> target = normalize_target(request_.path);
+  if (!target.ok()) {
+    refuse(std::move(target.refusal));
+    return false;
+  }
+  request_.path = std::move(target.value);
+  const std::string_view path = target_path(request_.path);
+  route_ = match_route(*config_, host_name, path);
+  if (route_ == nullptr) {
+    refuse({404,
+            "no route for host \"" + host_name + "\" and path \"" + std::string(path) + "\"",
+            {}});
+    return false;
+  }
+  return true;
 }
 
 }  // namespace wsgate::gateway

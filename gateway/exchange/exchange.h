@@ -107,6 +107,13 @@ class Exchange {
 
   // Our own answer; the exchange ends when the client is gone.
   void refuse(http::Refusal refusal);
+  // Chooses route_ for the request, or refuses (400 for a bad target, 404 without a
+  // route) and returns false. Routes are security boundaries: the route is chosen on the
+  // normalised path, and the upstream gets that same path (request_.path is replaced),
+  // not the client's spelling, so it serves exactly what was routed; an upstream that
+  // resolved "/a/../admin" itself could otherwise serve a path that another route guards
+  // (docs/configuration.md, "Routing").
+  bool choose_route();
   // The client was answered `status`: from now on the relay carries both sides.
   void begin_relaying(int status, ClientChannel client, BufferEventPtr upstream,
                       bool upstream_plain, const proxy::RelaySettings& settings);

@@ -6,8 +6,6 @@
 #include <utility>
 
 #include "conf/address.h"
-#include "gateway/exchange/path_normalize.h"
-#include "gateway/exchange/router.h"
 #include "gateway/exchange/websocket_handshake.h"
 #include "gateway/worker.h"
 #include "proxy/codec/http_forward.h"
@@ -48,22 +46,8 @@ void HttpExchange::stop_upstream_work() {
 }
 
 void HttpExchange::decide() {
-  const std::string host_name = normalize_host(request_.authority);
   // As for WebSockets: routed on the normalised path, which is also what goes upstream.
-  http::Checked<std::string> target = normalize_target(request_.path);
-  if (!target.ok()) {
-    refuse(std::move(target.refusal));
-    return;
-  }
-  request_.path = std::move(target.value);
-  const std::string_view path = target_path(request_.path);
-  route_ = match_route(*config_, host_name, path);
-  if (route_ == nullptr) {
-    refuse({404,
-            "no route for host \"" + host_name + "\" and path \"" + std::string(path) + "\"",
-            {}});
-    return;
-  }
+  if (!choose_route()) return;
   if (route_->websocket_only) {
     // The route serves upgrades only: the answer every non-upgrade got before forwarding
     // existed (405 with Allow, or 426 with Upgrade).

@@ -5,8 +5,6 @@
 #include <utility>
 
 #include "conf/address.h"
-#include "gateway/exchange/path_normalize.h"
-#include "gateway/exchange/router.h"
 #include "gateway/exchange/websocket_handshake.h"
 #include "gateway/worker.h"
 #include "proxy/codec/upstream_request.h"
@@ -36,25 +34,7 @@ WebSocketExchange::~WebSocketExchange() {
 }
 
 void WebSocketExchange::decide() {
-  const std::string host_name = normalize_host(request_.authority);
-  // Routes are security boundaries: the route is chosen on the normalised path, and the
-  // upstream gets that same path (not the client's spelling), so it serves exactly what
-  // was routed; an upstream that resolved "/a/../admin" itself could otherwise serve a
-  // path that another route guards (docs/configuration.md, "Routing").
-  http::Checked<std::string> target = normalize_target(request_.path);
-  if (!target.ok()) {
-    refuse(std::move(target.refusal));
-    return;
-  }
-  request_.path = std::move(target.value);
-  const std::string_view path = target_path(request_.path);
-  route_ = match_route(*config_, host_name, path);
-  if (route_ == nullptr) {
-    refuse({404,
-            "no route for host \"" + host_name + "\" and path \"" + std::string(path) + "\"",
-            {}});
-    return;
-  }
+  if (!choose_route()) return;
   if (std::optional<http::Refusal> refusal =
           check_websocket_request(request_, {route_->allowed_origins, route_->require_origin})) {
     refuse(std::move(*refusal));

@@ -6,35 +6,6 @@
 namespace wsgate::proxy {
 namespace {
 
-// Not forwarded to the upstream: hop-by-hop (RFC 9110 7.6.1), set by the gateway only,
-// or answered by it (Expect: RFC 9110 10.1.1, the gateway sends 100 Continue).
-constexpr std::array<std::string_view, 16> kNotForwarded = {"connection",
-                                                            "keep-alive",
-                                                            "proxy-connection",
-                                                            "te",
-                                                            "trailer",
-                                                            "transfer-encoding",
-                                                            "upgrade",
-                                                            "proxy-authorization",
-                                                            "proxy-authenticate",
-                                                            "host",
-                                                            "x-forwarded-proto",
-                                                            "x-forwarded-host",
-                                                            "x-client-cert-subject",
-                                                            "expect",
-                                                            "content-length",
-                                                            "x-forwarded-for"};
-
-bool forwarded(std::string_view name) {
-  for (auto n : kNotForwarded)
-    if (http::iequals(n, name)) return false;
-  return true;
-}
-
-void append_header(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name).append(": ").append(value).append("\r\n");
-}
-
 constexpr std::array<std::string_view, 7> kHopByHop = {
     "connection", "keep-alive",        "proxy-connection", "te",
     "trailer",    "transfer-encoding", "upgrade"};
@@ -54,31 +25,17 @@ std::string build_forward_request(const http::RequestHead& request, const Forwar
   std::string out;
   out.reserve(256 + request.path.size());
   out.append(request.method).append(" ").append(request.path).append(" HTTP/1.1\r\n");
-  append_header(out, "Host", request.authority);
-  std::string forwarded_for;
-  for (const http::Field& f : request.fields) {
-    if (http::iequals(f.name, "x-forwarded-for")) {
-      if (!forwarded_for.empty()) forwarded_for.append(", ");
-      forwarded_for.append(f.value);
-      continue;
-    }
-    if (forwarded(f.name)) append_header(out, f.name, f.value);
-  }
-  if (!forwarded_for.empty()) forwarded_for.append(", ");
-  forwarded_for.append(fwd.client_ip);
-  append_header(out, "X-Forwarded-For", forwarded_for);
-  append_header(out, "X-Forwarded-Proto", fwd.proto);
-  append_header(out, "X-Forwarded-Host", request.authority);
-  if (!fwd.client_cert_subject.empty())
-    append_header(out, "X-Client-Cert-Subject", fwd.client_cert_subject);
+  // Expect is answered by the gateway (RFC 9110 10.1.1: it sends 100 Continue); the
+  // framing is the gateway's own (below).
+  append_forwarded_fields(out, request, fwd, {"expect", "content-length"});
   // The framing is the gateway's: the client's Content-Length (one, digits only: the
   // parser made sure) or chunked for a body of unknown length.
   if (chunked) {
-    append_header(out, "Transfer-Encoding", "chunked");
+    append_field(out, "Transfer-Encoding", "chunked");
   } else if (const http::Field* cl = request.find("content-length"); cl != nullptr) {
-    append_header(out, "Content-Length", cl->value);
+    append_field(out, "Content-Length", cl->value);
   }
-  if (!keep_alive) append_header(out, "Connection", "close");
+  if (!keep_alive) append_field(out, "Connection", "close");
   out.append("\r\n");
   return out;
 }

@@ -3,6 +3,7 @@
 // function: no I/O.
 #pragma once
 
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -26,5 +27,16 @@ struct ForwardedFor {
 // and Sec-WebSocket-Key are dropped: only the gateway sets them.
 std::string build_upstream_request(const http::RequestHead& request, const ForwardedFor& fwd,
                                    std::string_view key);
+
+// What every request to an upstream carries after its request line (the WebSocket
+// handshake above, a forwarded request in proxy/codec/http_forward.h): Host (the
+// request's authority), every end-to-end field of `request` except the hop-by-hop ones,
+// the gateway-only ones and those in `also_drop` (lower case), then X-Forwarded-For (the
+// client's list plus its address), -Proto, -Host, and X-Client-Cert-Subject for a
+// verified client certificate.
+void append_forwarded_fields(std::string& out, const http::RequestHead& request,
+                             const ForwardedFor& fwd,
+                             std::initializer_list<std::string_view> also_drop);
+void append_field(std::string& out, std::string_view name, std::string_view value);
 
 }  // namespace wsgate::proxy
