@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -90,5 +91,11 @@ struct Checked {
 
 // ASCII case-insensitive equality.
 bool iequals(std::string_view a, std::string_view b);
+
+// In a list of "name=value" pairs separated by `sep` (a Cookie field: ';', a query: '&'),
+// the value of the first pair with exactly `name`; blanks around a pair are ignored.
+std::optional<std::string_view> find_pair(std::string_view list, char sep, std::string_view name);
+// The value of the first cookie `name` in the request's Cookie fields (RFC 6265 5.4).
+std::optional<std::string_view> find_cookie(const RequestHead& request, std::string_view name);
 
 }  // namespace wsgate::http

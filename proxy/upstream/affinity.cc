@@ -5,16 +5,6 @@
 #include "proxy/upstream/stable_hash.h"
 
 namespace wsgate::proxy {
-namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
-
 std::string affinity_value(std::string_view upstream, const conf::UpstreamServer& server) {
   char out[17];
   std::snprintf(out, sizeof(out), "%016llx",
@@ -24,19 +14,7 @@ std::string affinity_value(std::string_view upstream, const conf::UpstreamServer
 
 std::optional<std::string_view> request_cookie(const http::RequestHead& request,
                                                std::string_view name) {
-  for (const http::Field& f : request.fields) {
-    if (!http::iequals(f.name, "cookie")) continue;
-    std::string_view list = f.value;
-    while (!list.empty()) {
-      const auto end = list.find(';');
-      const std::string_view pair = trim(list.substr(0, end));
-      const auto eq = pair.find('=');
-      if (eq != std::string_view::npos && pair.substr(0, eq) == name) return pair.substr(eq + 1);
-      if (end == std::string_view::npos) break;
-      list.remove_prefix(end + 1);
-    }
-  }
-  return std::nullopt;
+  return http::find_cookie(request, name);
 }
 
 std::string affinity_set_cookie(std::string_view name, std::string_view value) {
