@@ -15,7 +15,7 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
-HTTP_GET = b"GET /echo HTTP/1.1\r\nHost: a.test\r\n\r\n"
+HTTP_GET = b"GET /echo HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"
 SPOOFED = "/CN=admin/O=spoofed"
 
 

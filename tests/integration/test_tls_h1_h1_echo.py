@@ -124,7 +124,7 @@ class TlsEcho(h.PkiCase):
         # RFC 8446 6.1: each side MUST send close_notify before closing its write side.
         # Without it the client cannot tell the end of the answer from a truncation.
         r = await h.s_client_async(self.gw.port, servername="a.test", ca=self.ca.cert,
-                       send=b"GET /echo HTTP/1.1\r\nHost: a.test\r\n\r\n")
+                       send=b"GET /echo HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
         self.assertTrue("HTTP/1.1 426" in r.out, r.out[-3000:])
         self.assertFalse("unexpected eof while reading" in r.out,
                          "wsgate closed the TLS connection after its 426 without close_notify")

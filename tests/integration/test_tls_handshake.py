@@ -17,7 +17,7 @@ import harness as h  # noqa: E402
 
 # A plain request after the handshake: the gateway answers 426 and closes, so s_client
 # (-ign_eof) reads everything the server sends, TLS 1.3 session tickets included.
-HTTP_GET = b"GET /echo HTTP/1.1\r\nHost: a.test\r\n\r\n"
+HTTP_GET = b"GET /echo HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"
 
 
 class Pki:

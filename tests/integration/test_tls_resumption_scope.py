@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 import reload_helpers as rh  # noqa: E402
 
-HTTP_GET = b"GET /echo HTTP/1.1\r\nHost: a.test\r\n\r\n"
+HTTP_GET = b"GET /echo HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"
 MODES = (("TLS 1.2 session id", ["-tls1_2", "-no_ticket"]),
          ("TLS 1.2 ticket", ["-tls1_2"]),
          ("TLS 1.3 ticket", ["-tls1_3"]))
