@@ -52,8 +52,8 @@ self-check: sent "hello through wsgate", got back "$reply"
 
 Try it:
   /usr/bin/python3 -m websockets ws://127.0.0.1:8080/echo      (type a line, see it echoed)
-  curl -i http://127.0.0.1:8080/echo                            (plain HTTP is forwarded too:
-                                                                the echo backend's own 404)
+  curl -i http://127.0.0.1:8080/                                (plain HTTP is forwarded too:
+                                                                the echo backend's page)
   build/wsgate --check-config conf/wsgate.toml                  (validate a config)
   curl http://127.0.0.1:9090/metrics                            (Prometheus metrics)
   open http://127.0.0.1:9090/ in a browser                      (live dashboard)

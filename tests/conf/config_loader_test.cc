@@ -570,7 +570,7 @@ TEST_CASE("the shipped configs load") {
     CHECK(config.upstreams[0].servers[0].host == "127.0.0.1");
     CHECK(config.upstreams[0].servers[0].port == 9001);
     REQUIRE(config.routes.size() == 1);
-    CHECK(config.routes[0].path == "/echo");
+    CHECK(config.routes[0].path == "/");
     CHECK(config.routes[0].upstream == "echo");
   }
   SUBCASE("conf/example-full.toml: every key") {
