@@ -71,38 +71,20 @@ class FrameViolations(h.GatewayCase):
 class BackendViolations(h.GatewayCase):
     async def test_masked_frame_from_backend(self):
         # RFC 6455 5.1: a server must not mask. The backend is told 1002, the client 1011.
-        seen = {}
+        async def after_101(reader, writer, seen):
+            await asyncio.wait_for(reader.readexactly(2 + 4 + 5), 10)  # client's "hello"
+            writer.write(h.encode_frame(h.OP_TEXT, b"masked", mask=True))
+            await writer.drain()
+            data = b""
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                chunk = await asyncio.wait_for(reader.read(4096), 10)
+                if not chunk:
+                    break
+                data += chunk
+            seen["after"] = data
 
-        async def on_conn(reader, writer):
-            try:
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-                key = [ln.split(b":", 1)[1].strip().decode() for ln in head.split(b"\r\n")
-                       if ln.lower().startswith(b"sec-websocket-key:")][0]
-                writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                             b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
-                             + h.accept_for(key).encode() + b"\r\n\r\n")
-                await writer.drain()
-                await asyncio.wait_for(reader.readexactly(2 + 4 + 5), 10)  # client's "hello"
-                writer.write(h.encode_frame(h.OP_TEXT, b"masked", mask=True))
-                await writer.drain()
-                data = b""
-                deadline = time.monotonic() + 10
-                while time.monotonic() < deadline:
-                    chunk = await asyncio.wait_for(reader.read(4096), 10)
-                    if not chunk:
-                        break
-                    data += chunk
-                seen["after"] = data
-            except (asyncio.TimeoutError, ConnectionError, IndexError,
-                    asyncio.IncompleteReadError) as e:
-                seen["error"] = repr(e)
-            finally:
-                writer.close()
-
-        server = await asyncio.start_server(on_conn, "127.0.0.1", 0)
-        self.addAsyncCleanup(server.wait_closed)
-        self.addCleanup(server.close)
-        port = server.sockets[0].getsockname()[1]
+        port, seen = await h.start_scripted_upgrade_backend(self, after_101)
         gw = await self.start_gateway(h.simple_config(h.free_port(), [f"127.0.0.1:{port}"]))
         async with h.ws_connect(gw.port, compression=None) as ws:
             await ws.send("hello")
