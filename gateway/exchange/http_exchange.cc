@@ -113,7 +113,8 @@ void HttpExchange::on_request_body_ready() {
 
 void HttpExchange::pump_request() {
   HttpDownstream* c = client();
-  if (c == nullptr || request_sent_) return;
+  // Once answered (a refusal, or the response is over) the content has nowhere to go.
+  if (c == nullptr || request_sent_ || state_ == State::Answered || state_ == State::Done) return;
   bool progress = true;
   while (progress && !request_sent_) {
     progress = false;
