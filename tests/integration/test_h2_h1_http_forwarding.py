@@ -4,7 +4,7 @@ The clients are curl (--http2-prior-knowledge on h2c, --http2 over TLS with ALPN
 nghttp; the upstream is Node's http module (http_backend.js). Each HTTP/2 stream is the
 client side of one HTTP exchange: its HEADERS become the request, its DATA the request
 content (flow control as the backpressure), the upstream's response goes back as
-HEADERS and DATA. Covers: GET with forwarded fields, 20 MiB uploads with and without
+HEADERS and DATA. Covers: GET with forwarded fields, 100 MiB uploads with and without
 content-length and downloads with and without it (SHA-256 both ways), 100-continue,
 many requests on one connection over pooled upstream connections (and no stream-rate
 refusal for requests answered whole), a response the upstream cuts (RST_STREAM), 413,
@@ -91,8 +91,8 @@ class H2cForwarding(h.GatewayCase):
                          ("GET", "200", "app", "h2"))
         self.assertEqual(line["u2c_bytes"], str(len(body)))
 
-    async def test_upload_20mib_with_and_without_content_length(self):
-        path, digest = self.write_file("up.bin", 20 * MIB)
+    async def test_upload_100mib_with_and_without_content_length(self):
+        path, digest = self.write_file("up.bin", 100 * MIB)
         # --data-binary sends content-length; -T - reads stdin and sends DATA until
         # END_STREAM without one (the gateway sends it upstream chunked).
         for mode, args, stdin in (("content-length", ["--data-binary", f"@{path}"], ""),
@@ -101,25 +101,25 @@ class H2cForwarding(h.GatewayCase):
                 p = await self.curl(*args, f"{self.base}/upload?{mode}", stdin_path=stdin)
                 self.assertEqual(p.returncode, 0, p.stderr)
                 info = json.loads(p.stdout)
-                self.assertEqual((info["bytes"], info["sha256"]), (20 * MIB, digest))
+                self.assertEqual((info["bytes"], info["sha256"]), (100 * MIB, digest))
                 fields = dict(zip(info["headers"][::2], info["headers"][1::2]))
                 if mode == "streamed":
                     self.assertEqual(fields.get("Transfer-Encoding"), "chunked")
                 else:
-                    self.assertEqual(fields.get("Content-Length"), str(20 * MIB))
+                    self.assertEqual(fields.get("Content-Length"), str(100 * MIB))
                 line = await self.access_line(f"/upload?{mode}")
-                self.assertEqual(line["c2u_bytes"], str(20 * MIB))
+                self.assertEqual(line["c2u_bytes"], str(100 * MIB))
 
-    async def test_download_20mib_with_and_without_content_length(self):
+    async def test_download_100mib_with_and_without_content_length(self):
         for cl in ("1", "0"):
             with self.subTest(cl=cl):
                 out = os.path.join(self.tmp.name, f"down{cl}.bin")
                 p = await self.curl("-D", "-", "-o", out,
-                                    f"{self.base}/download?bytes={20 * MIB}&cl={cl}")
+                                    f"{self.base}/download?bytes={100 * MIB}&cl={cl}")
                 self.assertEqual(p.returncode, 0, p.stderr)
                 head = p.stdout.decode()
                 self.assertTrue(head.startswith("HTTP/2 200"), head)
-                self.assertEqual("content-length: %d" % (20 * MIB) in head, cl == "1", head)
+                self.assertEqual("content-length: %d" % (100 * MIB) in head, cl == "1", head)
                 self.assertNotIn("transfer-encoding", head.lower())
                 digest = re.search(r"x-body-sha256: ([0-9a-f]+)", head).group(1)
                 with open(out, "rb") as f:
