@@ -138,7 +138,10 @@ class Exchange {
   std::unique_ptr<proxy::Relay> relay_;
   metrics::ConnectionStats stats_;
   std::string upstream_addr_ = "-";
-  std::string subprotocol_;                            // the upstream's choice, if any
+  std::string subprotocol_;  // the upstream's choice, if any
+  // One per request (gateway/exchange/request_id.h): the access log's request_id, and
+  // the X-Request-Id in request_.fields that the upstream gets.
+  std::string request_id_;
   std::string target_;                                 // tunnels: "host:port"
   std::string user_;                                   // tunnels: the authenticated proxy user
   metrics::ConnectionCounts* relay_counts_ = nullptr;  // this worker's gauge, while relaying
@@ -153,6 +156,13 @@ class Exchange {
 
  private:
   void write_access_log(std::string_view reason);
+
+  // What the access log shows of the request (request_ is dropped once relaying).
+  struct LoggedRequest {
+    std::string path, host, user_agent, origin;
+    static LoggedRequest of(const http::RequestHead& request);
+  };
+  LoggedRequest logged_;  // filled when request_ is dropped
 
   ClientLimits::Decision admission_;
   std::optional<http::Refusal> early_refusal_;  // a mapping refusal, answered at start()
