@@ -183,7 +183,10 @@ void Exchange::finish(std::string_view reason) {
   } else if (status_ == 0) {
     worker_.metrics().handshake_answered(listener_.name, 0);
   }
-  if (relayed) worker_.metrics().relay_ended(relay_counts_, stats_, seconds_since_accept());
+  if (relayed)
+    worker_.metrics().relay_ended(relay_counts_,
+                                  route_ != nullptr ? std::string_view(route_->name) : "-", stats_,
+                                  seconds_since_accept());
   ExchangeEnd end;
   end.relayed = relayed;
   end.reusable = http_reusable_;

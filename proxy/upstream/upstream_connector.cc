@@ -45,8 +45,8 @@ void UpstreamConnector::cancel() {
   servers_ = ServerSelection();  // gives back the slot of an attempt in progress
 }
 
-void UpstreamConnector::attempt_failed(int status, std::string reason) {
-  servers_.failed(reason);
+void UpstreamConnector::attempt_failed(int status, std::string_view kind, std::string reason) {
+  servers_.failed(reason, kind);
   if (!replayable_) {
     fail(status, std::move(reason));
     return;
@@ -111,13 +111,15 @@ void UpstreamConnector::connect_current() {
   bufferevent_setcb(bev_.get(), &UpstreamConnector::on_read, &UpstreamConnector::on_write,
                     &UpstreamConnector::on_event, this);
   timer_.arm_ms(timeouts_.connect.count());
+  connect_started_ = std::chrono::steady_clock::now();
   // Names resolve through evdns without blocking the loop; IP literals connect at once.
   if (bufferevent_socket_connect_hostname(bev_.get(), dns_, AF_UNSPEC, server.host.c_str(),
                                           server.port) != 0) {
     // Failed synchronously (e.g. no route); the event callback will not run.
     const int err = EVUTIL_SOCKET_ERROR();
-    attempt_failed(502, "cannot connect to upstream " + conf::to_string(server) + ": " +
-                            evutil_socket_error_to_string(err));
+    attempt_failed(502, "connect",
+                   "cannot connect to upstream " + conf::to_string(server) + ": " +
+                       evutil_socket_error_to_string(err));
   }
 }
 
@@ -125,6 +127,9 @@ void UpstreamConnector::on_event(bufferevent* /*bev*/, short what, void* self) {
   auto* c = static_cast<UpstreamConnector*>(self);
   const conf::HostPort& server = c->current_;
   if ((what & BEV_EVENT_CONNECTED) != 0) {
+    c->servers_.connected(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - c->connect_started_)
+            .count());
     c->on_connected();
     return;
   }
@@ -136,9 +141,9 @@ void UpstreamConnector::on_event(bufferevent* /*bev*/, short what, void* self) {
         const char* text = ERR_reason_error_string(err);
         while (bufferevent_get_openssl_error(c->bev_.get()) != 0) {
         }
-        c->attempt_failed(
-            502, "TLS handshake with upstream " + conf::to_string(server) +
-                     " failed: " + (text != nullptr ? text : "error " + std::to_string(err)));
+        c->attempt_failed(502, "tls",
+                          "TLS handshake with upstream " + conf::to_string(server) + " failed: " +
+                              (text != nullptr ? text : "error " + std::to_string(err)));
         return;
       }
     }
@@ -147,7 +152,7 @@ void UpstreamConnector::on_event(bufferevent* /*bev*/, short what, void* self) {
                                 ": " + evutil_gai_strerror(dns_err)
                           : "cannot connect to upstream " + conf::to_string(server) + ": " +
                                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
-    c->attempt_failed(502, std::move(why));
+    c->attempt_failed(502, dns_err != 0 ? "resolve" : "connect", std::move(why));
     return;
   }
   if (c->state_ == State::AwaitingResponse) {
@@ -160,7 +165,8 @@ void UpstreamConnector::on_event(bufferevent* /*bev*/, short what, void* self) {
     }
     // Nothing reached the client yet, so another server may still serve it.
     c->attempt_failed(
-        502, "upstream " + conf::to_string(server) + " closed the connection before answering");
+        502, "closed",
+        "upstream " + conf::to_string(server) + " closed the connection before answering");
   }
 }
 
@@ -196,8 +202,9 @@ void UpstreamConnector::on_response_bytes() {
   if (parsed.state == http1::ParseState::Incomplete) return;
   const conf::HostPort& server = current_;
   if (parsed.state == http1::ParseState::Error) {
-    attempt_failed(502, "invalid response from upstream " + conf::to_string(server) + ": " +
-                            parsed.error_reason);
+    attempt_failed(
+        502, "bad_response",
+        "invalid response from upstream " + conf::to_string(server) + ": " + parsed.error_reason);
     return;
   }
   evbuffer_drain(in, parsed.head_length);
@@ -217,12 +224,13 @@ void UpstreamConnector::on_response_bytes() {
 void UpstreamConnector::on_timeout() {
   const conf::HostPort& server = current_;
   if (state_ == State::Connecting) {
-    attempt_failed(504, "timed out connecting to upstream " + conf::to_string(server));
+    attempt_failed(504, "connect_timeout",
+                   "timed out connecting to upstream " + conf::to_string(server));
   } else if (state_ == State::AwaitingResponse) {
     // The request was sent: do not multiply the wait by trying every server.
     std::string why =
         "upstream " + conf::to_string(server) + " did not answer the handshake in time";
-    servers_.failed(why);
+    servers_.failed(why, "response_timeout");
     fail(504, std::move(why));
   }
 }

@@ -11,6 +11,7 @@
 // the result; whatever the upstream sent after its response head stays in its input.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -93,7 +94,8 @@ class UpstreamConnector {
   void on_response_bytes();
   void on_timeout();
   void fail(int status, std::string reason);
-  void attempt_failed(int status, std::string reason);
+  // `kind`: the wsgate_upstream_connect_failures_total reason (names::kConnectFailureReasons).
+  void attempt_failed(int status, std::string_view kind, std::string reason);
 
   event_base* base_;
   evdns_base* dns_;
@@ -106,6 +108,7 @@ class UpstreamConnector {
   Done done_;
   BufferEventPtr bev_;
   Timer timer_;
+  std::chrono::steady_clock::time_point connect_started_;  // of a new connection
   State state_ = State::Idle;
   int attempts_ = 0;
   int interim_responses_ = 0;  // 1xx heads skipped in the current attempt
