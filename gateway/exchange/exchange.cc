@@ -1,5 +1,6 @@
 #include "gateway/exchange/exchange.h"
 
+#include <charconv>
 #include <utility>
 
 #include "gateway/exchange/forwarded_client.h"
@@ -12,6 +13,7 @@
 #include "gateway/exchange/websocket_exchange.h"
 #include "gateway/worker.h"
 #include "proxy/codec/frame_codec.h"
+#include "proxy/codec/proxy_protocol_writer.h"
 #include "proxy/relay/bufferevent_endpoint.h"
 
 namespace wsgate::gateway {
@@ -244,6 +246,19 @@ void Exchange::answered(int status) {
 
 double Exchange::seconds_since_accept() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+}
+
+std::optional<proxy_protocol::Endpoint> Exchange::client_endpoint() const {
+  uint16_t port = 0;
+  // client_addr is "ip:port" or "[ip6]:port"; just the IP behind a trusted proxy.
+  const std::string& addr = facts_.client_addr;
+  if (const auto colon = addr.rfind(':'); addr != facts_.client_ip && colon != std::string::npos) {
+    unsigned value = 0;
+    const char* end = addr.data() + addr.size();
+    if (std::from_chars(addr.data() + colon + 1, end, value).ptr == end && value <= 65535)
+      port = static_cast<uint16_t>(value);
+  }
+  return proxy_protocol::endpoint(facts_.client_ip, port);
 }
 
 metrics::ConnectionLabels Exchange::labels() const {

@@ -26,6 +26,7 @@
 #include "metrics/admin/connection_table.h"
 #include "metrics/connection_stats.h"
 #include "metrics/worker_metrics.h"
+#include "proxy/codec/proxy_protocol.h"
 #include "proxy/codec/request_head.h"
 #include "proxy/libevent_ptr.h"
 #include "proxy/relay/relay.h"
@@ -121,6 +122,10 @@ class Exchange {
   void answered(int status);  // the client's answer is decided: counted once
   metrics::ConnectionLabels labels() const;
   double seconds_since_accept() const;
+  // The client as a PROXY protocol endpoint (send_proxy_protocol): its IP as the rest of
+  // the gateway sees it (an inbound PROXY header's, or a trusted proxy's X-Forwarded-For
+  // entry), with its port when known (0 behind a trusted proxy).
+  std::optional<proxy_protocol::Endpoint> client_endpoint() const;
 
   Worker& worker_;
   const uint64_t id_;

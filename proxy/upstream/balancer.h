@@ -86,6 +86,10 @@ class ServerSelection {
   // One line for a 503 when next() found nothing at all.
   std::string unavailable_reason() const;
   int attempts() const { return attempts_; }
+  // The upstream the servers belong to (null for a selection that finds nothing).
+  const conf::Upstream* upstream() const {
+    return balancer_ != nullptr ? &balancer_->upstream() : nullptr;
+  }
   // The server of the current attempt (null between attempts).
   const ServerState* current() const { return current_.server(); }
 

@@ -1,5 +1,6 @@
 #include "proxy/upstream/upstream_connector.h"
 
+#include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
@@ -12,6 +13,7 @@
 #include <cstring>
 
 #include "conf/address.h"
+#include "proxy/codec/proxy_protocol_writer.h"
 #include "proxy/upstream/response_head_reader.h"
 
 namespace wsgate::proxy {
@@ -98,7 +100,10 @@ void UpstreamConnector::connect_current() {
   bev_.reset();
   const conf::HostPort& server = current_;
   state_ = State::Connecting;
-  if (tls_ != nullptr) {
+  tls_pending_ = false;
+  // With send_proxy_protocol the PROXY header precedes a wss:// upstream's TLS: the TCP
+  // connection comes first and TLS is layered on it once the header is written.
+  if (tls_ != nullptr && !sends_proxy_header()) {
     // wss:// upstream: BEV_EVENT_CONNECTED fires once the TLS handshake (with
     // certificate and name verification) is done, within the same connect timeout.
     // A DNS-found member is verified as the name it was found by, not as its address.
@@ -127,6 +132,10 @@ void UpstreamConnector::on_event(bufferevent* /*bev*/, short what, void* self) {
   auto* c = static_cast<UpstreamConnector*>(self);
   const conf::HostPort& server = c->current_;
   if ((what & BEV_EVENT_CONNECTED) != 0) {
+    if (c->sends_proxy_header() && !c->tls_pending_) {
+      if (!c->send_proxy_header()) return;
+      if (c->tls_pending_) return;  // BEV_EVENT_CONNECTED again once TLS is up
+    }
     c->servers_.connected(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - c->connect_started_)
             .count());
@@ -168,6 +177,54 @@ void UpstreamConnector::on_event(bufferevent* /*bev*/, short what, void* self) {
         502, "closed",
         "upstream " + conf::to_string(server) + " closed the connection before answering");
   }
+}
+
+bool UpstreamConnector::sends_proxy_header() const {
+  const conf::Upstream* u = servers_.upstream();
+  return u != nullptr && u->send_proxy_protocol != conf::Upstream::ProxyProtocol::Off;
+}
+
+bool UpstreamConnector::send_proxy_header() {
+  const auto version = servers_.upstream()->send_proxy_protocol == conf::Upstream::ProxyProtocol::V1
+                           ? proxy_protocol::Version::V1
+                           : proxy_protocol::Version::V2;
+  // The destination is the server's address as connected to.
+  sockaddr_storage peer{};
+  socklen_t len = sizeof(peer);
+  std::optional<proxy_protocol::Endpoint> server;
+  char ip[INET6_ADDRSTRLEN] = {};
+  if (getpeername(bufferevent_getfd(bev_.get()), reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+    if (peer.ss_family == AF_INET) {
+      const auto* a = reinterpret_cast<const sockaddr_in*>(&peer);
+      inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+      server = proxy_protocol::endpoint(ip, ntohs(a->sin_port));
+    } else if (peer.ss_family == AF_INET6) {
+      const auto* a = reinterpret_cast<const sockaddr_in6*>(&peer);
+      inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+      server = proxy_protocol::endpoint(ip, ntohs(a->sin6_port));
+    }
+  }
+  const std::string header = proxy_client_ && server
+                                 ? proxy_protocol::encode(version, *proxy_client_, *server)
+                                 : proxy_protocol::encode_local(version);
+  bufferevent_write(bev_.get(), header.data(), header.size());
+  if (tls_ == nullptr) return true;
+  // The header waits in the TCP bufferevent's output; the TLS filter writes its
+  // ClientHello behind it (and owns the TCP bufferevent from now on).
+  bufferevent* tcp = bev_.release();
+  bev_.reset(bufferevent_openssl_filter_new(base_, tcp, tls_->new_ssl(tls_name_),
+                                            BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE));
+  if (!bev_) {
+    bufferevent_free(tcp);
+    attempt_failed(502, "tls", "cannot start TLS with upstream " + conf::to_string(current_));
+    return false;
+  }
+  bufferevent_openssl_set_allow_dirty_shutdown(bev_.get(), 1);
+  bufferevent_setcb(bev_.get(), &UpstreamConnector::on_read, &UpstreamConnector::on_write,
+                    &UpstreamConnector::on_event, this);
+  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+  tls_pending_ = true;
+  return true;
 }
 
 void UpstreamConnector::on_connected() {

@@ -13,11 +13,13 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "conf/config.h"
 #include "proxy/codec/http1_parser.h"
+#include "proxy/codec/proxy_protocol.h"
 #include "proxy/codec/request_head.h"
 #include "proxy/libevent_ptr.h"
 #include "proxy/upstream/balancer.h"
@@ -81,6 +83,10 @@ class UpstreamConnector {
   // The whole streamed request is written: the response head's deadline (the handshake
   // timeout) starts now.
   void request_sent();
+  // The client this connection is for, named in the PROXY protocol header that each new
+  // connection starts with when the upstream has send_proxy_protocol (nullopt: a LOCAL /
+  // UNKNOWN header). Without send_proxy_protocol nothing is sent.
+  void proxy_header_for(std::optional<proxy_protocol::Endpoint> client) { proxy_client_ = client; }
 
  private:
   enum class State { Idle, Connecting, AwaitingResponse, Done };
@@ -91,6 +97,10 @@ class UpstreamConnector {
   void try_next(int last_status, std::string last_reason);
   void connect_current();
   void on_connected();
+  // The TCP connection is up: the PROXY header goes first; a wss:// upstream's TLS
+  // handshake starts behind it. False when the attempt failed.
+  bool send_proxy_header();
+  bool sends_proxy_header() const;
   void on_response_bytes();
   void on_timeout();
   void fail(int status, std::string reason);
@@ -116,6 +126,8 @@ class UpstreamConnector {
   bool reused_ = false;  // the current attempt's connection came from idle_
   RequestStream stream_;
   bool replayable_ = true;
+  std::optional<proxy_protocol::Endpoint> proxy_client_;
+  bool tls_pending_ = false;  // the PROXY header went out; the TLS handshake runs
 };
 
 }  // namespace wsgate::proxy
