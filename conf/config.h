@@ -164,6 +164,12 @@ struct Upstream {
   Duration resolve_interval = std::chrono::seconds(30);
   HealthCheck health_check;
   std::optional<UpstreamTls> tls;  // set: servers speak TLS
+  // send_proxy_protocol: every new connection to a server starts with a PROXY protocol
+  // header naming the client (before TLS, before the request); a websocket health check
+  // sends a LOCAL (v2) / UNKNOWN (v1) one. Such connections carry one client each, so
+  // keepalive is 0 with it.
+  enum class ProxyProtocol { Off, V1, V2 };
+  ProxyProtocol send_proxy_protocol = ProxyProtocol::Off;
   SourcePosition where;
   // [upstream.rebalance]: after scale-out, shed the excess of overloaded servers.
   struct Rebalance {

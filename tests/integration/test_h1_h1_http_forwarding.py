@@ -77,6 +77,11 @@ class HttpForwarding(h.GatewayCase):
         self.assertEqual((line["method"], line["status"], line["route"]), ("GET", "200", "app"))
         self.assertEqual(line["upstream"], self.backend.address)
         self.assertEqual(line["u2c_bytes"], str(len(p.stdout) - n))
+        # The request id in the log is the one the upstream got; curl's User-Agent is logged.
+        self.assertEqual(fields["X-Request-Id"], line["request_id"])
+        self.assertRegex(line["request_id"], r"^[0-9a-f]{32}$")
+        self.assertTrue(line["user_agent"].startswith("curl/"), line)
+        self.assertEqual(line["host"], f"127.0.0.1:{self.port}")
 
     async def test_upload_100mib_content_length_and_chunked(self):
         path, digest = self.write_file("up.bin", 100 * MIB)
