@@ -51,7 +51,14 @@ bool UpgradeListener::listen(const std::string& path, std::string& error) {
   }
   int rc = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
   if (rc != 0 && errno == EADDRINUSE) {
-    // A file is there: another wsgate's socket, or one left by a process that died.
+    // A file is there: another wsgate's socket, or one left by a process that died. Only
+    // a socket is ever replaced.
+    struct stat there {};
+    if (lstat(path.c_str(), &there) == 0 && !S_ISSOCK(there.st_mode)) {
+      close(fd);
+      error = "upgrade_socket " + path + ": exists and is not a socket";
+      return false;
+    }
     const int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     const bool answered =
         probe >= 0 && connect(probe, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
@@ -144,8 +151,12 @@ void UpgradeListener::session_readable(short what) {
   if (fd >= 0) close(fd);  // the new process has nothing to pass
   if (r == UpgradeReceive::Again) return;
   if (r == UpgradeReceive::Closed) {
-    end_session(state_ == State::AwaitReady ? "the new process went away before it was ready"
-                                            : "the new process hung up");
+    if (state_ == State::AwaitTakeover) {
+      // A peer that asked nothing (e.g. a wsgate checking whether this socket is live).
+      end_session({});
+      return;
+    }
+    end_session("the new process went away before it was ready");
     return;
   }
   if (r == UpgradeReceive::Failed) {

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import websockets.exceptions
@@ -123,6 +124,38 @@ class ChurnClient:
             await asyncio.sleep(0.005)
 
 
+class ChurnLoad:
+    """`n` ChurnClients on a thread and event loop of their own: they keep connecting
+    while the test's loop is busy starting a process (Popen blocks it until exec)."""
+
+    def __init__(self, port: int, n: int, figures: Figures):
+        self.port, self.n, self.fig = port, n, figures
+        self.stopping = threading.Event()
+        self.error: list[BaseException] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as e:  # noqa: BLE001 - reported by stop()
+            self.error.append(e)
+
+    async def _main(self) -> None:
+        clients = [ChurnClient(self.port, i, self.fig) for i in range(self.n)]
+        while not self.stopping.is_set():
+            await asyncio.sleep(h.POLL_INTERVAL)
+        for c in clients:
+            c.stop.set()
+        await asyncio.wait_for(asyncio.gather(*(c.task for c in clients)), 30)
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        await asyncio.get_running_loop().run_in_executor(None, self.thread.join, 40)
+        assert not self.thread.is_alive(), "churn clients did not stop"
+        assert not self.error, self.error
+
+
 class BinaryUpgrade(h.GatewayCase):
     async def asyncSetUp(self):
         await super().asyncSetUp()
@@ -169,7 +202,8 @@ class BinaryUpgrade(h.GatewayCase):
         longs = [LongClient(self.port, i, fig) for i in range(30)]
         for c in longs:
             await asyncio.wait_for(c.connected.wait(), 20)
-        churn = [ChurnClient(self.port, i, fig) for i in range(12)]
+        churn = ChurnLoad(self.port, 12, fig)
+        self.addAsyncCleanup(churn.stop)
         await h.wait_until(lambda: all(c.next >= 20 for c in longs), 30, "traffic on every client")
         handshakes_before = fig.handshakes
 
@@ -181,9 +215,7 @@ class BinaryUpgrade(h.GatewayCase):
         messages_at_takeover = sum(c.next for c in longs)
         await h.wait_until(lambda: sum(c.next for c in longs) >= messages_at_takeover + 400, 30,
                            "the old process's WebSockets relaying after the takeover")
-        for c in churn:
-            c.stop.set()
-        await asyncio.wait_for(asyncio.gather(*(c.task for c in churn)), 30)
+        await churn.stop()
         # The admin listener went over too: /ready from the new process.
         status, _, _ = await admin.get("/ready")
         self.assertEqual(status, 200)
@@ -241,7 +273,8 @@ class BinaryUpgrade(h.GatewayCase):
     async def test_repeated_takeovers_while_clients_keep_connecting(self):
         gateways = [await self.start_gateway(self.config())]
         fig = Figures()
-        churn = [ChurnClient(self.port, i, fig) for i in range(16)]
+        churn = ChurnLoad(self.port, 16, fig)
+        self.addAsyncCleanup(churn.stop)
         times = []
         for _ in range(3):
             before = fig.handshakes
@@ -253,9 +286,7 @@ class BinaryUpgrade(h.GatewayCase):
             gateways.append(new)
         before = fig.handshakes
         await h.wait_until(lambda: fig.handshakes >= before + 30, 30, "new connections")
-        for c in churn:
-            c.stop.set()
-        await asyncio.wait_for(asyncio.gather(*(c.task for c in churn)), 30)
+        await churn.stop()
         self.report("3 takeovers in a row", fig, max(times),
                     " (the longest; " + ", ".join(f"{t * 1000:.0f}" for t in times) + " ms)")
         self.assertEqual(fig.handshake_failures, [])
@@ -279,6 +310,13 @@ class BinaryUpgrade(h.GatewayCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("cannot connect to " + self.upgrade_socket, r.stderr)
         self.assertIn("nothing was taken over", r.stderr)
+        # A socket file left by a process that died: refused, then replaced at start.
+        stale = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        stale.bind(self.upgrade_socket)
+        stale.close()
+        r = self.run_wsgate(self.config(), "--takeover")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("Connection refused", r.stderr)
 
         old = await self.start_gateway(self.config())
         async with h.ws_connect(self.port) as held:
