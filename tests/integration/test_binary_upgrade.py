@@ -10,6 +10,7 @@ leave the running one serving, untouched.
 
 import asyncio
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -291,6 +292,40 @@ class BinaryUpgrade(h.GatewayCase):
                     " (the longest; " + ", ".join(f"{t * 1000:.0f}" for t in times) + " ms)")
         self.assertEqual(fig.handshake_failures, [])
         self.assertEqual(fig.message_errors, [])
+
+    async def http_response(self, reader) -> bytes:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+        await asyncio.wait_for(reader.readexactly(length), 10)
+        return head
+
+    async def test_http_keep_alive_connections_end_on_the_old_process(self):
+        # A long handshake_timeout: only the handover may end these connections early.
+        config = self.config(listener={"handshake_timeout": "60s"})
+        old = await self.start_gateway(config)
+        request = b"GET /echo HTTP/1.1\r\nHost: gw.test\r\n\r\n"
+        # An idle kept-alive connection, and one whose request is half sent.
+        idle_r, idle_w = await asyncio.open_connection("127.0.0.1", self.port)
+        idle_w.write(request)
+        head = await self.http_response(idle_r)
+        self.assertNotIn(b"connection: close", head.lower())
+        half_r, half_w = await asyncio.open_connection("127.0.0.1", self.port)
+        half_w.write(request[:20])
+        await half_w.drain()
+        await h.wait_until(lambda: old.stdout_text().count("access ") >= 1, 10, "the first request")
+        await self.take_over(config)
+        # Idle: closed by the old process at once.
+        self.assertEqual(await asyncio.wait_for(idle_r.read(), 20), b"")
+        # Half sent: answered by the old process, then closed (no keep-alive any more).
+        half_w.write(request[20:])
+        head = await self.http_response(half_r)
+        self.assertTrue(head.startswith(b"HTTP/1.1 404 "), head)  # the backend's answer
+        self.assertIn(b"connection: close", head.lower())
+        self.assertEqual(await asyncio.wait_for(half_r.read(), 10), b"")
+        for w in (idle_w, half_w):
+            w.close()
+        self.assertEqual(await old.wait_exit(20), 0, old.describe())
+        self.assertEqual(old.stdout_text().count("access "), 2, old.stdout_text())
 
     def run_wsgate(self, config_text: str, *args: str) -> subprocess.CompletedProcess:
         path = os.path.join(self.tmp.name, "new.toml")
