@@ -3,7 +3,8 @@
 python3-websockets clients keep sending numbered messages through both to the echo
 backend and others keep opening new connections. No handshake may fail, no message may
 be lost or reordered; the old process stops accepting, lets its WebSockets run, and
-exits 0 when the last one ends (or closes them with 1001 at upgrade_deadline).
+exits 0 when the last one ends (or closes them with 1001 at upgrade_deadline). Its
+HTTP/1.1 keep-alive connections end after their response, HTTP/2 ones get GOAWAY.
 Failures (nothing to take over, a rejected config, a new process that cannot start)
 leave the running one serving, untouched.
 """
@@ -23,6 +24,7 @@ import websockets.exceptions
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import admin_client as ac  # noqa: E402
+import h2_client as c  # noqa: E402
 import harness as h  # noqa: E402
 
 TOOK_OVER = "serves the listeners now"  # the new process's log once the old one stopped
@@ -326,6 +328,25 @@ class BinaryUpgrade(h.GatewayCase):
             w.close()
         self.assertEqual(await old.wait_exit(20), 0, old.describe())
         self.assertEqual(old.stdout_text().count("access "), 2, old.stdout_text())
+
+    async def test_http2_connection_gets_goaway_its_streams_keep_the_old_process(self):
+        config = self.config(listener={"h2c": True})
+        old = await self.start_gateway(config)
+        conn = await c.H2Conn.open("127.0.0.1", self.port, tls=False)
+        self.addAsyncCleanup(conn.close)
+        ws = await c.H2WebSocket.open(conn, "/echo", scheme="http")
+        await ws.send(h.OP_TEXT, b"before")
+        self.assertEqual(await ws.recv_message(), (h.OP_TEXT, b"before"))
+        await self.take_over(config)
+        # RFC 9113 6.8: GOAWAY, NO_ERROR, naming our stream as processed (it goes on; the
+        # python3-h2 client ends the connection on a GOAWAY, so it is not used further).
+        await conn.wait_for(lambda: conn.terminated is not None, 10, "GOAWAY")
+        self.assertEqual(int(conn.terminated.error_code), 0)
+        self.assertEqual(conn.terminated.last_stream_id, ws.st.id)
+        await asyncio.sleep(0.3)
+        self.assertIsNone(old.proc.poll(), "the old process left with an HTTP/2 stream open")
+        await conn.close()
+        self.assertEqual(await old.wait_exit(20), 0, old.describe())
 
     def run_wsgate(self, config_text: str, *args: str) -> subprocess.CompletedProcess:
         path = os.path.join(self.tmp.name, "new.toml")
