@@ -59,7 +59,7 @@ TEST_CASE("is_listening_on: family, address and port must all match") {
   close(fd);
 }
 
-TEST_CASE("take: more sockets than workers, all used; fewer, shared by dup") {
+TEST_CASE("take: more sockets than workers are all used, fewer are shared by dup") {
   conf::HostPort a;
   conf::HostPort b;
   const int a1 = listening(a);
