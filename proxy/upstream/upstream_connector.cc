@@ -185,9 +185,11 @@ bool UpstreamConnector::sends_proxy_header() const {
 }
 
 bool UpstreamConnector::send_proxy_header() {
-  const auto version = servers_.upstream()->send_proxy_protocol == conf::Upstream::ProxyProtocol::V1
-                           ? proxy_protocol::Version::V1
-                           : proxy_protocol::Version::V2;
+  const conf::Upstream* upstream = servers_.upstream();  // set: sends_proxy_header() said so
+  const auto version =
+      upstream != nullptr && upstream->send_proxy_protocol == conf::Upstream::ProxyProtocol::V1
+          ? proxy_protocol::Version::V1
+          : proxy_protocol::Version::V2;
   // The destination is the server's address as connected to.
   sockaddr_storage peer{};
   socklen_t len = sizeof(peer);
