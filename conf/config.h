@@ -146,7 +146,7 @@ struct Upstream {
   // HTTP forwarding: idle keep-alive connections kept per server and worker for the next
   // request (0: one connection per request), and how long one may stay idle - below the
   // servers' own idle timeouts (Node 5 s, Apache 5 s), so the gateway closes first.
-  unsigned keepalive = 32;
+  unsigned keepalive = 256;
   Duration keepalive_timeout = std::chrono::seconds(4);
   // Other servers tried after a connect or handshake failure, while nothing has reached
   // the client.
@@ -164,6 +164,12 @@ struct Upstream {
   Duration resolve_interval = std::chrono::seconds(30);
   HealthCheck health_check;
   std::optional<UpstreamTls> tls;  // set: servers speak TLS
+  // send_proxy_protocol: every new connection to a server starts with a PROXY protocol
+  // header naming the client (before TLS, before the request); a websocket health check
+  // sends a LOCAL (v2) / UNKNOWN (v1) one. Such connections carry one client each, so
+  // keepalive is 0 with it.
+  enum class ProxyProtocol { Off, V1, V2 };
+  ProxyProtocol send_proxy_protocol = ProxyProtocol::Off;
   SourcePosition where;
   // [upstream.rebalance]: after scale-out, shed the excess of overloaded servers.
   struct Rebalance {

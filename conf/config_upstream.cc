@@ -39,7 +39,8 @@ constexpr std::string_view kKeys[] = {"name",
                                       "resolve_interval",
                                       "health_check",
                                       "tls",
-                                      "rebalance"};
+                                      "rebalance",
+                                      "send_proxy_protocol"};
 
 // RFC 6265 4.1.1: cookie-name = token (RFC 9110 5.6.2 tchar).
 bool is_cookie_name(std::string_view s) {
@@ -183,6 +184,25 @@ void read_health_check(const std::string& file, const TableReader& r, Upstream* 
   h.integer("fall", &hc.fall, 1, 100);
 }
 
+void read_send_proxy_protocol(const TableReader& r, Upstream* upstream) {
+  std::string version;
+  if (!r.string("send_proxy_protocol", &version)) return;
+  if (version == "v1") {
+    upstream->send_proxy_protocol = Upstream::ProxyProtocol::V1;
+  } else if (version == "v2") {
+    upstream->send_proxy_protocol = Upstream::ProxyProtocol::V2;
+  } else {
+    r.fail_expected("send_proxy_protocol", R"("v1" or "v2")");
+  }
+  // The header names one client: a connection that carried it cannot be pooled for the
+  // next client's request.
+  if (const toml::node* keepalive = r.find("keepalive"); keepalive && upstream->keepalive > 0)
+    r.fail_at(keepalive->source(),
+              "upstream.keepalive: must be 0 with send_proxy_protocol (a connection carries "
+              "one client's PROXY header, so it is not reused for another)");
+  upstream->keepalive = 0;
+}
+
 }  // namespace
 
 const std::span<const std::string_view> kUpstreamKeys{kKeys};
@@ -199,6 +219,7 @@ Upstream read_upstream(const std::string& file, const TableReader& r) {
       !is_cookie_name(upstream.affinity_cookie))
     r.fail_expected("affinity_cookie", R"(a cookie name (a token, like "wsgate_srv"))");
   r.integer("keepalive", &upstream.keepalive, 0, 10000);
+  read_send_proxy_protocol(r, &upstream);
   r.duration("keepalive_timeout", &upstream.keepalive_timeout, /*must_be_positive=*/true);
   r.integer("retries", &upstream.retries, 0, 100);
   r.integer("eject_after_failures", &upstream.eject_after_failures, 0, 1000);

@@ -8,7 +8,9 @@
 #include <utility>
 #include <vector>
 
+#include "conf/config.h"
 #include "metrics/admin/admin_server.h"
+#include "tls/tls_snapshot.h"
 
 namespace wsgate::proxy {
 class UpstreamPools;
@@ -17,6 +19,11 @@ class UpstreamPools;
 namespace wsgate::gateway {
 
 class Worker;
+
+// Every TLS listener's certificate files with their expiry, for
+// wsgate_tls_certificate_expiry_timestamp_seconds.
+std::vector<metrics::CertificateExpiry> listener_certificates(const conf::Config& config,
+                                                              const tls::TlsSnapshot& tls);
 
 class WorkerScraper final : public metrics::AdminSource {
  public:
@@ -54,11 +61,16 @@ class WorkerScraper final : public metrics::AdminSource {
   }
   // A reload published new pools.
   void set_pools(proxy::UpstreamPools* pools) { pools_ = pools; }
+  // The listeners' certificates as loaded now (at start, and by each published reload).
+  void set_certificates(std::vector<metrics::CertificateExpiry> certificates) {
+    certificates_ = std::move(certificates);
+  }
 
  private:
   const std::vector<std::unique_ptr<Worker>>& workers_;
   const bool& draining_;
   proxy::UpstreamPools* pools_;
+  std::vector<metrics::CertificateExpiry> certificates_;
   std::function<metrics::ReloadResult()> reload_;
   const metrics::ReloadStats* reload_stats_ = nullptr;
 };

@@ -6,8 +6,8 @@ namespace wsgate::gateway {
 
 ConfigGenerations::ConfigGenerations(conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
                                      std::shared_ptr<proxy::UpstreamPools> pools,
-                                     std::uint64_t seed)
-    : seed_(seed) {
+                                     std::uint64_t seed, metrics::WorkerMetrics* metrics)
+    : seed_(seed), metrics_(metrics) {
   use(std::move(config), std::move(tls), std::move(pools));
 }
 
@@ -15,8 +15,8 @@ void ConfigGenerations::use(conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
                             std::shared_ptr<proxy::UpstreamPools> pools) {
   std::erase_if(past_, [](const auto& g) { return g.expired(); });
   if (current_) past_.push_back(current_);
-  current_ =
-      std::make_shared<Generation>(std::move(config), std::move(tls), std::move(pools), seed_);
+  current_ = std::make_shared<Generation>(std::move(config), std::move(tls), std::move(pools),
+                                          seed_, metrics_);
   config_ = conf::ConfigPtr(current_, current_->config.get());
 }
 

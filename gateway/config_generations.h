@@ -22,9 +22,11 @@ namespace wsgate::gateway {
 
 class ConfigGenerations {
  public:
-  // `seed` varies the random balancers between workers.
+  // `seed` varies the random balancers between workers; `metrics` (the worker's, may be
+  // null) counts their upstream connects.
   ConfigGenerations(conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
-                    std::shared_ptr<proxy::UpstreamPools> pools, std::uint64_t seed);
+                    std::shared_ptr<proxy::UpstreamPools> pools, std::uint64_t seed,
+                    metrics::WorkerMetrics* metrics = nullptr);
 
   // A reload: new connections use this one; the current one stays alive while some
   // connection holds it.
@@ -43,14 +45,15 @@ class ConfigGenerations {
  private:
   struct Generation {
     Generation(conf::ConfigPtr c, tls::TlsSnapshotPtr t, std::shared_ptr<proxy::UpstreamPools> p,
-               std::uint64_t seed)
-        : config(std::move(c)), tls(std::move(t)), balancers(std::move(p), seed) {}
+               std::uint64_t seed, metrics::WorkerMetrics* metrics)
+        : config(std::move(c)), tls(std::move(t)), balancers(std::move(p), seed, metrics) {}
     conf::ConfigPtr config;  // first: destroyed last, after the balancers and pools
     tls::TlsSnapshotPtr tls;
     proxy::Balancers balancers;
   };
 
   const std::uint64_t seed_;
+  metrics::WorkerMetrics* const metrics_;
   std::shared_ptr<Generation> current_;
   // Earlier generations, alive while some connection still holds one.
   std::vector<std::weak_ptr<Generation>> past_;

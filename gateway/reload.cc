@@ -208,7 +208,10 @@ metrics::ReloadResult Server::reload(std::string_view trigger) {
   access_log_ = access_log;
   pools_ = pools;
   client_limits_ = client_limits;
-  if (scraper_) scraper_->set_pools(pools_.get());
+  if (scraper_) {
+    scraper_->set_pools(pools_.get());
+    scraper_->set_certificates(listener_certificates(*config_, *tls_));
+  }
   if (admin_) {
     admin_->set_tokens({config_->admin.read_token, config_->admin.write_token});
     admin_->set_per_connection_limit(

@@ -217,6 +217,7 @@ int Server::run() {
 
   scraper_ = std::make_unique<WorkerScraper>(workers_, draining_, pools_.get());
   scraper_->set_reload([this] { return reload_and_notify("POST /reload"); }, &reload_stats_);
+  scraper_->set_certificates(listener_certificates(*config_, *tls_));
   if (config_->admin.enabled) {
     admin_ = std::make_unique<metrics::AdminServer>(
         base.get(), *scraper_,

@@ -17,7 +17,7 @@ Worker::Worker(int index, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
                std::shared_ptr<proxy::UpstreamPools> pools)
     : index_(index),
       generations_(std::move(config), std::move(tls), std::move(pools),
-                   static_cast<uint64_t>(index) + 1),
+                   static_cast<uint64_t>(index) + 1, &metrics_),
       access_log_(std::move(access_log)) {
   make_dns();
   dispatcher_.set_after_reap([this] { maybe_exit(); });

@@ -88,10 +88,13 @@ void for_each_field(const AccessRecord& r, Emit&& emit) {
   if (!r.via.empty()) emit("via", r.via);
   if (!r.proxy_sni.empty()) emit("proxy_sni", r.proxy_sni);
   if (!r.proxy_alpn.empty()) emit("proxy_alpn", r.proxy_alpn);
-  if (r.http) {
-    emit("method", r.method);
-    emit("path", r.path);
-  }
+  if (r.http) emit("method", r.method);
+  if (!r.path.empty()) emit("path", r.path);
+  if (!r.host.empty()) emit("host", r.host);
+  if (!r.user_agent.empty()) emit("user_agent", r.user_agent);
+  if (!r.origin.empty()) emit("origin", r.origin);
+  if (!r.subprotocol.empty()) emit("subprotocol", r.subprotocol);
+  if (!r.request_id.empty()) emit("request_id", r.request_id);
   std::string_view reason = r.reason;
   if (reason.empty() && r.stats != nullptr) reason = s.close_reason;
   if (!reason.empty()) emit("reason", reason);

@@ -2,7 +2,8 @@
 //   access ts=2026-11-21T20:00:00.000Z client=127.0.0.1:51000 listener=127.0.0.1:8080
 //   route=echo upstream=127.0.0.1:9001 status=101 duration_ms=5012 c2u_bytes=210
 //   c2u_msgs=3 u2c_bytes=204 u2c_msgs=3 close_code=1000 closed_by=client proto=http/1.1
-//   reason="..."
+//   path=/echo host=example.org user_agent="..." origin=https://example.org
+//   subprotocol=chat request_id=0f3c... reason="..."
 // or as one JSON object per line with the same keys (access_log_format = "json").
 // Shared by all workers: the file is opened once (O_APPEND) and each line is a single
 // write(2), so no lock is needed. reopen() (SIGUSR1, for log rotation) swaps the file
@@ -36,11 +37,19 @@ struct AccessRecord {
   std::string_view via;
   std::string_view proxy_sni;
   std::string_view proxy_alpn;
-  // Forwarded HTTP requests: method and path; `stats` counts body bytes each way and has
-  // no close code.
+  // Forwarded HTTP requests: the method; `stats` counts body bytes each way and has no
+  // close code.
   bool http = false;
   std::string_view method;
+  // The request as routed (WebSocket handshakes and forwarded requests; empty: not
+  // shown): path (as sent upstream), Host / :authority, User-Agent, Origin, the
+  // subprotocol the upstream chose, and the request id (also the upstream's X-Request-Id).
   std::string_view path;
+  std::string_view host;
+  std::string_view user_agent;
+  std::string_view origin;
+  std::string_view subprotocol;
+  std::string_view request_id;
 };
 
 enum class AccessLogFormat { Text, Json };

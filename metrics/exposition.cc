@@ -37,8 +37,10 @@ void add_value(MetricFamily& f, std::vector<ClientMetric::Label> labels, double 
   f.metric.push_back(std::move(m));
 }
 
-void add_histogram(MetricFamily& f, const Histogram& h) {
+void add_histogram(MetricFamily& f, const Histogram& h,
+                   std::vector<ClientMetric::Label> labels = {}) {
   ClientMetric m;
+  m.label = std::move(labels);
   m.histogram.sample_count = h.count();
   m.histogram.sample_sum = h.sum();
   uint64_t cumulative = 0;
@@ -48,6 +50,39 @@ void add_histogram(MetricFamily& f, const Histogram& h) {
   }
   // The +Inf bucket is written by the serializer from sample_count.
   f.metric.push_back(std::move(m));
+}
+
+// One histogram series per key, labelled `label_name`.
+void add_histograms(MetricFamily& f, std::string_view label_name, const HistogramsByKey& by_key) {
+  for (const auto& [key, h] : by_key) add_histogram(f, h, {label(label_name, key)});
+}
+
+// wsgate_upstream_connect_*: every upstream that was connected to or failed has the
+// failures (every reason) and retries series, 0 until they happen.
+void add_upstream_connects(std::vector<MetricFamily>& out, const MetricsSnapshot& s) {
+  MetricFamily duration = family(names::kUpstreamConnectDuration, MetricType::Histogram);
+  add_histograms(duration, names::kUpstream, s.upstream_connect_duration);
+  out.push_back(std::move(duration));
+  std::vector<std::string> upstreams;
+  for (const auto& [name, h] : s.upstream_connect_duration) upstreams.push_back(name);
+  for (const auto& [key, n] : s.upstream_connect_failures) upstreams.push_back(key.first);
+  for (const auto& [name, n] : s.upstream_connect_retries) upstreams.push_back(name);
+  std::sort(upstreams.begin(), upstreams.end());
+  upstreams.erase(std::unique(upstreams.begin(), upstreams.end()), upstreams.end());
+  MetricFamily failures = family(names::kUpstreamConnectFailures, MetricType::Counter);
+  MetricFamily retries = family(names::kUpstreamConnectRetries, MetricType::Counter);
+  for (const std::string& u : upstreams) {
+    for (const std::string_view reason : names::kConnectFailureReasons) {
+      const auto it = s.upstream_connect_failures.find({u, std::string(reason)});
+      add_value(failures, {label(names::kUpstream, u), label(names::kReason, std::string(reason))},
+                static_cast<double>(it == s.upstream_connect_failures.end() ? 0 : it->second));
+    }
+    const auto it = s.upstream_connect_retries.find(u);
+    add_value(retries, {label(names::kUpstream, u)},
+              static_cast<double>(it == s.upstream_connect_retries.end() ? 0 : it->second));
+  }
+  out.push_back(std::move(failures));
+  out.push_back(std::move(retries));
 }
 
 std::vector<ClientMetric::Label> connection_labels(const ConnectionLabels& l) {
@@ -172,10 +207,10 @@ std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeI
   out.push_back(std::move(handshakes));
 
   MetricFamily handshake_duration = family(names::kHandshakeDuration, MetricType::Histogram);
-  add_histogram(handshake_duration, s.handshake_duration);
+  add_histograms(handshake_duration, names::kRoute, s.handshake_duration);
   out.push_back(std::move(handshake_duration));
   MetricFamily connection_duration = family(names::kConnectionDuration, MetricType::Histogram);
-  add_histogram(connection_duration, s.connection_duration);
+  add_histograms(connection_duration, names::kRoute, s.connection_duration);
   out.push_back(std::move(connection_duration));
 
   MetricFamily http_requests = family(names::kHttpRequestsTotal, MetricType::Counter);
@@ -185,7 +220,7 @@ std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeI
   }
   out.push_back(std::move(http_requests));
   MetricFamily http_duration = family(names::kHttpRequestDuration, MetricType::Histogram);
-  add_histogram(http_duration, s.http_request_duration);
+  add_histograms(http_duration, names::kRoute, s.http_request_duration);
   out.push_back(std::move(http_duration));
 
   MetricFamily frames = family(names::kFramesTotal, MetricType::Counter);
@@ -285,7 +320,14 @@ std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeI
   }
   out.push_back(std::move(proxy_rejections));
 
+  add_upstream_connects(out, s);
   add_upstream_servers(out, info.upstream_servers);
+  MetricFamily expiry = family(names::kTlsCertificateExpiry, MetricType::Gauge);
+  for (const CertificateExpiry& c : info.certificates) {
+    add_value(expiry, {label(names::kListener, c.listener), label(names::kCert, c.cert)},
+              static_cast<double>(c.not_after_unix));
+  }
+  out.push_back(std::move(expiry));
   if (info.connections != nullptr)
     add_per_connection(out, *info.connections, info.per_connection_limit);
 

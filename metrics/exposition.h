@@ -31,6 +31,8 @@ struct ScrapeInfo {
   std::size_t per_connection_limit = 0;
   // wsgate_config_reloads_total and ..._last_reload_success_timestamp_seconds; null: left out.
   const ReloadStats* reloads = nullptr;
+  // The TLS listeners' certificates as last loaded (start, reload).
+  std::span<const CertificateExpiry> certificates;
 };
 
 std::vector<prometheus::MetricFamily> build_families(const MetricsSnapshot& s,

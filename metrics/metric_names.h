@@ -31,6 +31,7 @@ inline constexpr std::string_view kTo = "to";        // the health state a serve
 inline constexpr std::string_view kId = "id";        // a connection's "<worker>-<n>"
 inline constexpr std::string_view kLimit = "limit";  // which [limits] value refused
 inline constexpr std::string_view kClass = "class";  // an HTTP status class: "2xx", ..., "none"
+inline constexpr std::string_view kCert = "cert";    // a certificate's file, as configured
 
 // The `reason` values of wsgate_accept_errors_total (gateway/accept_backoff.cc).
 inline constexpr std::array<std::string_view, 4> kAcceptErrorReasons{"emfile", "enfile", "nomem",
@@ -41,6 +42,13 @@ inline constexpr std::array<std::string_view, 4> kAcceptErrorReasons{"emfile", "
 inline constexpr std::array<std::string_view, 4> kProxyRejectionReasons{"not_allowed", "malformed",
                                                                         "timeout", "closed"};
 inline constexpr std::array<std::string_view, 2> kProxyVersions{"v1", "v2"};
+// The `reason` values of wsgate_upstream_connect_failures_total
+// (proxy/upstream/upstream_connector.cc): resolve (DNS), connect (refused, unreachable),
+// connect_timeout, tls (the handshake with a wss:// upstream), closed (the upstream closed
+// before answering), bad_response (not an HTTP response), response_timeout (no answer
+// within upstream_handshake_timeout).
+inline constexpr std::array<std::string_view, 7> kConnectFailureReasons{
+    "resolve", "connect", "connect_timeout", "tls", "closed", "bad_response", "response_timeout"};
 // Label values that are not copied from the config or the traffic.
 inline constexpr std::string_view kClientToUpstream = "client_to_upstream";
 inline constexpr std::string_view kUpstreamToClient = "upstream_to_client";
@@ -64,10 +72,10 @@ inline constexpr MetricDef kHandshakesTotal{
     "Opening handshakes by the HTTP status the client got (\"none\": it left before any)."};
 inline constexpr MetricDef kHandshakeDuration{
     "wsgate_handshake_duration_seconds",
-    "From accepting the client's TCP connection to relaying the upstream's 101."};
+    "From accepting the client's TCP connection to relaying the upstream's 101, by route."};
 inline constexpr MetricDef kConnectionDuration{
     "wsgate_connection_duration_seconds",
-    "Lifetime of relayed WebSocket connections, from accept to close."};
+    "Lifetime of relayed WebSocket connections, from accept to close, by route."};
 // Forwarded HTTP requests (not upgrades), by route and the class of the status the
 // client got.
 inline constexpr MetricDef kHttpRequestsTotal{
@@ -76,7 +84,7 @@ inline constexpr MetricDef kHttpRequestsTotal{
     "the client got (1xx..5xx; \"none\": the exchange ended before a response)."};
 inline constexpr MetricDef kHttpRequestDuration{
     "wsgate_http_request_duration_seconds",
-    "Forwarded HTTP requests, from the request head to the end of the response."};
+    "Forwarded HTTP requests, from the request head to the end of the response, by route."};
 // Traffic, by direction and the frame's opcode.
 inline constexpr MetricDef kFramesTotal{"wsgate_frames_total",
                                         "WebSocket frames relayed, by direction and opcode."};
@@ -125,6 +133,25 @@ inline constexpr MetricDef kAcceptErrorsTotal{
     "accept() failures on the listening sockets, by reason (emfile: the process is out of "
     "file descriptors, enfile: the system is, nomem, other); each pauses accepting for a "
     "moment."};
+// Reaching upstreams, by upstream (the [[upstream]] name): counted by the worker that
+// connects.
+inline constexpr MetricDef kUpstreamConnectDuration{
+    "wsgate_upstream_connect_duration_seconds",
+    "Time to open a new upstream connection: name resolution, TCP connect and, for wss:// "
+    "upstreams, the TLS handshake (connections reused from the keep-alive pool are not "
+    "counted)."};
+inline constexpr MetricDef kUpstreamConnectFailures{
+    "wsgate_upstream_connect_failures_total",
+    "Attempts to reach an upstream server that failed before it answered, by reason (resolve, "
+    "connect, connect_timeout, tls, closed, bad_response, response_timeout)."};
+inline constexpr MetricDef kUpstreamConnectRetries{
+    "wsgate_upstream_connect_retries_total",
+    "Attempts on another server of the upstream after a failed one (the upstream's retries)."};
+// TLS certificates of the listeners, set when they are loaded (start, reload).
+inline constexpr MetricDef kTlsCertificateExpiry{
+    "wsgate_tls_certificate_expiry_timestamp_seconds",
+    "When the listener's certificate expires (its notAfter), in seconds since the epoch, by "
+    "listener and certificate file."};
 // Upstream servers, by upstream and server ("host:port"), read from the shared pools at
 // scrape time.
 inline constexpr MetricDef kUpstreamServerUp{
@@ -189,6 +216,8 @@ inline constexpr std::array<double, 12> kHandshakeBuckets{0.0005, 0.001, 0.0025,
                                                           0.05,   0.1,   0.25,   0.5,   1,    5};
 inline constexpr std::array<double, 14> kHttpRequestBuckets{
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60};
+inline constexpr std::array<double, 12> kUpstreamConnectBuckets{
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2};
 inline constexpr std::array<double, 11> kConnectionBuckets{0.1, 1,    10,   30,    60,   300,
                                                            900, 1800, 3600, 14400, 86400};
 

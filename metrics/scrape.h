@@ -32,11 +32,19 @@ struct UpstreamServerStatus {
   uint64_t rebalanced = 0;  // connections shed by rebalancing
 };
 
+// One listener certificate's expiry (wsgate_tls_certificate_expiry_timestamp_seconds).
+struct CertificateExpiry {
+  std::string listener;
+  std::string cert;  // the certificate file, as configured
+  long long not_after_unix = 0;
+};
+
 // The merged result of one scrape.
 struct ScrapeResult {
   MetricsSnapshot metrics;
   std::vector<ConnectionInfo> connections;
   std::vector<UpstreamServerStatus> upstream_servers;  // filled by the AdminSource
+  std::vector<CertificateExpiry> certificates;         // filled by the AdminSource
   unsigned workers = 0;
   unsigned workers_missing = 0;
 };

@@ -44,9 +44,34 @@ void MetricsSnapshot::merge(const MetricsSnapshot& other) {
   for (const auto& [key, n] : other.proxy_headers) proxy_headers[key] += n;
   for (const auto& [key, n] : other.proxy_rejections) proxy_rejections[key] += n;
   for (const auto& [key, n] : other.http_requests) http_requests[key] += n;
-  http_request_duration.merge(other.http_request_duration);
-  handshake_duration.merge(other.handshake_duration);
-  connection_duration.merge(other.connection_duration);
+  const auto merge_by_key = [](HistogramsByKey& mine, const HistogramsByKey& theirs) {
+    for (const auto& [key, h] : theirs) mine.try_emplace(key, h.bounds()).first->second.merge(h);
+  };
+  merge_by_key(http_request_duration, other.http_request_duration);
+  merge_by_key(handshake_duration, other.handshake_duration);
+  merge_by_key(connection_duration, other.connection_duration);
+  merge_by_key(upstream_connect_duration, other.upstream_connect_duration);
+  for (const auto& [key, n] : other.upstream_connect_failures) upstream_connect_failures[key] += n;
+  for (const auto& [key, n] : other.upstream_connect_retries) upstream_connect_retries[key] += n;
+}
+
+void observe(HistogramsByKey& by_key, std::string_view key, std::span<const double> bounds,
+             double value) {
+  auto it = by_key.find(key);
+  if (it == by_key.end()) it = by_key.try_emplace(std::string(key), bounds).first;
+  it->second.observe(value);
+}
+
+void WorkerMetrics::upstream_connected(std::string_view upstream, double seconds) {
+  observe(totals_.upstream_connect_duration, upstream, names::kUpstreamConnectBuckets, seconds);
+}
+
+void WorkerMetrics::upstream_connect_failed(std::string_view upstream, std::string_view reason) {
+  totals_.upstream_connect_failures[{std::string(upstream), std::string(reason)}]++;
+}
+
+void WorkerMetrics::upstream_retry(std::string_view upstream) {
+  totals_.upstream_connect_retries[std::string(upstream)]++;
 }
 
 void WorkerMetrics::handshake_answered(std::string_view listener, int status) {
@@ -57,7 +82,7 @@ void WorkerMetrics::http_request_ended(std::string_view route, int status, doubl
   std::string status_class = "none";
   if (status >= 100 && status <= 599) status_class = std::to_string(status / 100) + "xx";
   totals_.http_requests[{std::string(route), std::move(status_class)}]++;
-  totals_.http_request_duration.observe(seconds);
+  observe(totals_.http_request_duration, route, names::kHttpRequestBuckets, seconds);
 }
 
 void WorkerMetrics::tls_handshake(std::string_view listener, std::string_view version) {
@@ -89,12 +114,12 @@ ConnectionCounts* WorkerMetrics::relay_started(const ConnectionLabels& labels,
   ConnectionCounts& counts = totals_.connections[labels];  // std::map: stable address
   counts.active++;
   counts.total++;
-  totals_.handshake_duration.observe(handshake_seconds);
+  observe(totals_.handshake_duration, labels.route, names::kHandshakeBuckets, handshake_seconds);
   return &counts;
 }
 
-void WorkerMetrics::relay_ended(ConnectionCounts* counts, const ConnectionStats& stats,
-                                double seconds) {
+void WorkerMetrics::relay_ended(ConnectionCounts* counts, std::string_view route,
+                                const ConnectionStats& stats, double seconds) {
   if (counts != nullptr && counts->active > 0) counts->active--;
   totals_.add_traffic(stats);
   if (stats.tunnel_end) {
@@ -104,7 +129,7 @@ void WorkerMetrics::relay_ended(ConnectionCounts* counts, const ConnectionStats&
   }
   if (stats.client_pings.timed_out) totals_.client_ping_timeouts++;
   if (stats.upstream_pings.timed_out) totals_.upstream_ping_timeouts++;
-  totals_.connection_duration.observe(seconds);
+  observe(totals_.connection_duration, route, names::kConnectionBuckets, seconds);
 }
 
 }  // namespace wsgate::metrics

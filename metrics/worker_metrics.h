@@ -11,7 +11,9 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -48,6 +50,9 @@ struct ConnectionCounts {
   uint64_t total = 0;
 };
 
+// Histograms by one label's value (a route, an upstream).
+using HistogramsByKey = std::map<std::string, Histogram, std::less<>>;
+
 // Everything a scrape reports, as plain values: what one worker has, or the sum of all.
 struct MetricsSnapshot {
   std::map<ConnectionLabels, ConnectionCounts> connections;
@@ -67,9 +72,16 @@ struct MetricsSnapshot {
   std::map<std::string, uint64_t> proxy_rejections;  // by reason (kProxyRejectionReasons)
   // Forwarded HTTP requests by (route, status class "2xx" ... or "none").
   std::map<std::pair<std::string, std::string>, uint64_t> http_requests;
-  Histogram http_request_duration{names::kHttpRequestBuckets};
-  Histogram handshake_duration{names::kHandshakeBuckets};
-  Histogram connection_duration{names::kConnectionBuckets};
+  // Latency histograms by route ("-": none matched). Routes come from the config, so the
+  // series are bounded.
+  HistogramsByKey http_request_duration;
+  HistogramsByKey handshake_duration;
+  HistogramsByKey connection_duration;
+  // Reaching upstreams, by upstream name: new connections' open time; failed attempts by
+  // (upstream, reason in names::kConnectFailureReasons); attempts on another server.
+  HistogramsByKey upstream_connect_duration;
+  std::map<std::pair<std::string, std::string>, uint64_t> upstream_connect_failures;
+  std::map<std::string, uint64_t> upstream_connect_retries;
 
   void add_traffic(const ConnectionStats& s) {
     client_to_upstream += s.client_to_upstream;
@@ -77,6 +89,10 @@ struct MetricsSnapshot {
   }
   void merge(const MetricsSnapshot& other);
 };
+
+// Adds `value` to the histogram `key` of `by_key`, made with `bounds` on first use.
+void observe(HistogramsByKey& by_key, std::string_view key, std::span<const double> bounds,
+             double value);
 
 class WorkerMetrics {
  public:
@@ -99,10 +115,18 @@ class WorkerMetrics {
   // stays valid for the WorkerMetrics' life; pass it back to relay_ended().
   ConnectionCounts* relay_started(const ConnectionLabels& labels, double handshake_seconds);
   // The relay is over: its traffic joins the totals, its close and lifetime are counted.
-  void relay_ended(ConnectionCounts* counts, const ConnectionStats& stats, double seconds);
+  void relay_ended(ConnectionCounts* counts, std::string_view route, const ConnectionStats& stats,
+                   double seconds);
 
   // A forwarded HTTP request ended: the client got `status` (0: none) after `seconds`.
   void http_request_ended(std::string_view route, int status, double seconds);
+
+  // A new connection to a server of `upstream` opened in `seconds` (resolve, TCP, TLS).
+  void upstream_connected(std::string_view upstream, double seconds);
+  // An attempt to reach a server of `upstream` failed (names::kConnectFailureReasons).
+  void upstream_connect_failed(std::string_view upstream, std::string_view reason);
+  // Another server of `upstream` is tried after a failed attempt.
+  void upstream_retry(std::string_view upstream);
 
   // Totals of ended connections plus the gauges. Live connections' traffic is not in
   // here: the worker adds it (MetricsSnapshot::add_traffic) when it builds a snapshot.

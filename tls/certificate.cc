@@ -6,6 +6,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <ctime>
 
 namespace wsgate::tls {
 namespace {
@@ -114,6 +115,7 @@ bool load_certificate(const std::string& cert_file, const std::string& key_file,
     error = "certificate " + cert_file + " is not valid before " + asn1_time_text(not_before);
     return false;
   }
+  if (std::tm tm{}; ASN1_TIME_to_tm(not_after, &tm) == 1) out.not_after_unix = timegm(&tm);
   out.names = dns_names(out.leaf.get());
   out.key_type = EVP_PKEY_get_base_id(out.key.get());
   if (!ocsp_file.empty()) {

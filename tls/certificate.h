@@ -30,6 +30,7 @@ struct LoadedCertificate {
   PkeyPtr key;
   std::vector<std::string> names;  // lowercase DNS SANs (or the CN when there are none)
   int key_type = 0;                // EVP_PKEY_RSA, EVP_PKEY_EC, ...
+  long long not_after_unix = 0;    // the leaf's notAfter, seconds since the epoch
   std::string ocsp_der;            // the stapled OCSP response, if configured
 };
 

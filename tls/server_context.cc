@@ -82,6 +82,7 @@ std::shared_ptr<const ServerContext> ServerContext::create(const conf::ListenerT
       error = at(config_file, files.where) + "listener.tls.certificates: " + why;
       return nullptr;
     }
+    self->expiries_.emplace_back(files.cert, cert.not_after_unix);
     std::vector<std::string> names = cert.names;
     std::sort(names.begin(), names.end());
     Group* group = nullptr;

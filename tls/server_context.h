@@ -37,6 +37,9 @@ class ServerContext {
 
   // The names each SSL_CTX serves, in selection order (for logs and tests).
   std::vector<std::vector<std::string>> served_names() const;
+  // Each configured certificate file with its leaf's notAfter (seconds since the epoch),
+  // in config order.
+  const std::vector<std::pair<std::string, long long>>& expiries() const { return expiries_; }
 
  private:
   // Certificates with the same names share one SSL_CTX, so an RSA and an ECDSA
@@ -58,6 +61,7 @@ class ServerContext {
 
   std::shared_ptr<TicketKeyRing> tickets_;      // outlives groups_' SSL_CTXs
   std::vector<std::unique_ptr<Group>> groups_;  // groups_[0] is the default
+  std::vector<std::pair<std::string, long long>> expiries_;
 };
 
 // The resumption scope of a listener (its SSL_CTXs' session id context, and the key of

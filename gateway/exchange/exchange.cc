@@ -1,16 +1,19 @@
 #include "gateway/exchange/exchange.h"
 
+#include <charconv>
 #include <utility>
 
 #include "gateway/exchange/forwarded_client.h"
 #include "gateway/exchange/http_exchange.h"
 #include "gateway/exchange/limit_refusal.h"
 #include "gateway/exchange/path_normalize.h"
+#include "gateway/exchange/request_id.h"
 #include "gateway/exchange/router.h"
 #include "gateway/exchange/tunnel_exchange.h"
 #include "gateway/exchange/websocket_exchange.h"
 #include "gateway/worker.h"
 #include "proxy/codec/frame_codec.h"
+#include "proxy/codec/proxy_protocol_writer.h"
 #include "proxy/relay/bufferevent_endpoint.h"
 
 namespace wsgate::gateway {
@@ -82,7 +85,22 @@ Exchange::Exchange(ExchangeContext ctx, Downstream& downstream, http::RequestHea
       facts_(with_forwarded_client(downstream.facts(), request, config_->trusted_proxies)),
       accepted_status_(downstream.websocket_accepted_status()),
       request_(std::move(request)),
-      started_(std::chrono::steady_clock::now()) {}
+      started_(std::chrono::steady_clock::now()),
+      // A trusted proxy's X-Request-Id is kept (the peer, not the client it names, is
+      // the one trusted); any other is replaced, and the upstream gets the one chosen.
+      request_id_(
+          choose_request_id(downstream.facts().client_ip, request_, config_->trusted_proxies)) {
+  set_request_id(request_, request_id_);
+}
+
+Exchange::LoggedRequest Exchange::LoggedRequest::of(const http::RequestHead& request) {
+  LoggedRequest l;
+  l.path = request.path;
+  l.host = request.authority;
+  if (const http::Field* f = request.find("user-agent")) l.user_agent = f->value;
+  if (const http::Field* f = request.find("origin")) l.origin = f->value;
+  return l;
+}
 
 Exchange::~Exchange() = default;
 
@@ -95,7 +113,8 @@ void Exchange::start() {
 }
 
 void Exchange::refuse(http::Refusal refusal) {
-  if (state_ == State::Done || state_ == State::Relaying) return;
+  // A client gets one answer: a second refusal (a late failure) is not sent.
+  if (state_ == State::Done || state_ == State::Relaying || state_ == State::Answered) return;
   stop_upstream_work();
   answered(refusal.status);
   end_reason_ = refusal.reason;
@@ -118,6 +137,7 @@ void Exchange::begin_relaying(int status, ClientChannel client, BufferEventPtr u
   // Bytes that came with the handshake (an upstream's first message right behind its
   // 101, a tunnel client's TLS ClientHello) go first.
   relay_->start();
+  logged_ = LoggedRequest::of(request_);
   request_ = http::RequestHead();
 }
 
@@ -166,7 +186,10 @@ void Exchange::finish(std::string_view reason) {
   } else if (status_ == 0) {
     worker_.metrics().handshake_answered(listener_.name, 0);
   }
-  if (relayed) worker_.metrics().relay_ended(relay_counts_, stats_, seconds_since_accept());
+  if (relayed)
+    worker_.metrics().relay_ended(relay_counts_,
+                                  route_ != nullptr ? std::string_view(route_->name) : "-", stats_,
+                                  seconds_since_accept());
   ExchangeEnd end;
   end.relayed = relayed;
   end.reusable = http_reusable_;
@@ -194,10 +217,17 @@ void Exchange::write_access_log(std::string_view reason) {
   r.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
   r.stats = relay_ || http_request_ ? &stats_ : nullptr;
   r.http = http_request_;
-  if (http_request_) {
-    r.method = request_.method;
-    r.path = request_.path;
+  if (http_request_) r.method = request_.method;
+  // Before relaying (a refusal, a forwarded request) request_ still holds the request.
+  if (!relay_) logged_ = LoggedRequest::of(request_);
+  if (!is_tunnel()) {  // a tunnel's authority is its target, logged as such
+    r.path = logged_.path;
+    r.host = logged_.host;
   }
+  r.user_agent = logged_.user_agent;
+  r.origin = logged_.origin;
+  r.subprotocol = subprotocol_;
+  r.request_id = request_id_;
   r.reason = reason;
   r.tls_version = f.tls_version;
   r.client_subject = f.client_subject;
@@ -217,6 +247,19 @@ void Exchange::answered(int status) {
 
 double Exchange::seconds_since_accept() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+}
+
+std::optional<proxy_protocol::Endpoint> Exchange::client_endpoint() const {
+  uint16_t port = 0;
+  // client_addr is "ip:port" or "[ip6]:port"; just the IP behind a trusted proxy.
+  const std::string& addr = facts_.client_addr;
+  if (const auto colon = addr.rfind(':'); addr != facts_.client_ip && colon != std::string::npos) {
+    unsigned value = 0;
+    const char* end = addr.data() + addr.size();
+    if (std::from_chars(addr.data() + colon + 1, end, value).ptr == end && value <= 65535)
+      port = static_cast<uint16_t>(value);
+  }
+  return proxy_protocol::endpoint(facts_.client_ip, port);
 }
 
 metrics::ConnectionLabels Exchange::labels() const {

@@ -26,6 +26,7 @@
 #include "metrics/admin/connection_table.h"
 #include "metrics/connection_stats.h"
 #include "metrics/worker_metrics.h"
+#include "proxy/codec/proxy_protocol.h"
 #include "proxy/codec/request_head.h"
 #include "proxy/libevent_ptr.h"
 #include "proxy/relay/relay.h"
@@ -121,6 +122,10 @@ class Exchange {
   void answered(int status);  // the client's answer is decided: counted once
   metrics::ConnectionLabels labels() const;
   double seconds_since_accept() const;
+  // The client as a PROXY protocol endpoint (send_proxy_protocol): its IP as the rest of
+  // the gateway sees it (an inbound PROXY header's, or a trusted proxy's X-Forwarded-For
+  // entry), with its port when known (0 behind a trusted proxy).
+  std::optional<proxy_protocol::Endpoint> client_endpoint() const;
 
   Worker& worker_;
   const uint64_t id_;
@@ -138,7 +143,10 @@ class Exchange {
   std::unique_ptr<proxy::Relay> relay_;
   metrics::ConnectionStats stats_;
   std::string upstream_addr_ = "-";
-  std::string subprotocol_;                            // the upstream's choice, if any
+  std::string subprotocol_;  // the upstream's choice, if any
+  // One per request (gateway/exchange/request_id.h): the access log's request_id, and
+  // the X-Request-Id in request_.fields that the upstream gets.
+  std::string request_id_;
   std::string target_;                                 // tunnels: "host:port"
   std::string user_;                                   // tunnels: the authenticated proxy user
   metrics::ConnectionCounts* relay_counts_ = nullptr;  // this worker's gauge, while relaying
@@ -153,6 +161,13 @@ class Exchange {
 
  private:
   void write_access_log(std::string_view reason);
+
+  // What the access log shows of the request (request_ is dropped once relaying).
+  struct LoggedRequest {
+    std::string path, host, user_agent, origin;
+    static LoggedRequest of(const http::RequestHead& request);
+  };
+  LoggedRequest logged_;  // filled when request_ is dropped
 
   ClientLimits::Decision admission_;
   std::optional<http::Refusal> early_refusal_;  // a mapping refusal, answered at start()

@@ -37,12 +37,16 @@ std::optional<acl::Address> entry_address(std::string_view entry) {
 
 }  // namespace
 
+bool is_trusted_proxy(std::string_view peer_ip, const std::vector<conf::IpNetwork>& trusted) {
+  if (trusted.empty()) return false;
+  const auto peer = acl::parse_address(peer_ip);
+  return peer && trusted_address(*peer, trusted);
+}
+
 std::optional<std::string> forwarded_client(std::string_view peer_ip,
                                             const http::RequestHead& request,
                                             const std::vector<conf::IpNetwork>& trusted) {
-  if (trusted.empty()) return std::nullopt;
-  const auto peer = acl::parse_address(peer_ip);
-  if (!peer || !trusted_address(*peer, trusted)) return std::nullopt;
+  if (!is_trusted_proxy(peer_ip, trusted)) return std::nullopt;
   // Every X-Forwarded-For field, in order, is one list (RFC 9110 5.3).
   std::vector<std::string_view> entries;
   for (const http::Field& f : request.fields) {

@@ -16,6 +16,9 @@
 
 namespace wsgate::gateway {
 
+// `peer_ip` (canonical text) is in one of the `trusted` networks.
+bool is_trusted_proxy(std::string_view peer_ip, const std::vector<conf::IpNetwork>& trusted);
+
 // The client's IP address (canonical text) named by `request`'s X-Forwarded-For fields,
 // when `peer_ip` is in `trusted` and the header has one; nullopt otherwise. Entries may
 // carry a port ("192.0.2.7:5000", "[2001:db8::7]:5000"); an entry that is no address

@@ -248,6 +248,7 @@ void AdminServer::handle(evhttp_request* req) {
     info.workers = r.workers;
     info.workers_missing = r.workers_missing;
     info.upstream_servers = r.upstream_servers;
+    info.certificates = r.certificates;
     const ReloadStats reloads = source_.reload_stats();
     info.reloads = &reloads;
     if (per_connection) {

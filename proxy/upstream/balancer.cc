@@ -8,8 +8,9 @@
 
 namespace wsgate::proxy {
 
-UpstreamBalancer::UpstreamBalancer(const conf::Upstream& upstream, Pool& pool, std::uint64_t seed)
-    : upstream_(upstream), pool_(pool), seed_(seed) {
+UpstreamBalancer::UpstreamBalancer(const conf::Upstream& upstream, Pool& pool, std::uint64_t seed,
+                                   metrics::WorkerMetrics* metrics)
+    : upstream_(upstream), pool_(pool), seed_(seed), metrics_(metrics) {
   rebuild();
 }
 
@@ -93,14 +94,23 @@ const conf::UpstreamServer* ServerSelection::next() {
   if (!current_) current_ = balancer_->pick(key_hash_, tried_, steady_now_ms());
   if (!current_) return nullptr;
   tried_.push_back(current_.server());
+  if (attempts_ > 0 && balancer_->metrics() != nullptr)
+    balancer_->metrics()->upstream_retry(balancer_->upstream().name);
   ++attempts_;
   return &current_.server()->config;
 }
 
-void ServerSelection::failed(std::string_view why) {
+void ServerSelection::failed(std::string_view why, std::string_view reason) {
   if (!current_) return;
+  if (!reason.empty() && balancer_->metrics() != nullptr)
+    balancer_->metrics()->upstream_connect_failed(balancer_->upstream().name, reason);
   balancer_->pool().record_failure(*current_.server(), why, steady_now_ms());
   current_.reset();
+}
+
+void ServerSelection::connected(double seconds) {
+  if (current_ && balancer_->metrics() != nullptr)
+    balancer_->metrics()->upstream_connected(balancer_->upstream().name, seconds);
 }
 
 ServerLease ServerSelection::succeeded() {
@@ -114,8 +124,9 @@ std::string ServerSelection::unavailable_reason() const {
          " can take the connection: " + balancer_->pool().describe_unavailable(steady_now_ms());
 }
 
-Balancers::Balancers(std::shared_ptr<UpstreamPools> pools, std::uint64_t seed)
-    : pools_(std::move(pools)), seed_(seed) {}
+Balancers::Balancers(std::shared_ptr<UpstreamPools> pools, std::uint64_t seed,
+                     metrics::WorkerMetrics* metrics)
+    : pools_(std::move(pools)), seed_(seed), metrics_(metrics) {}
 
 ServerSelection Balancers::select(const conf::Upstream& upstream, std::string_view client_ip,
                                   const http::RequestHead& request) {
@@ -125,8 +136,8 @@ ServerSelection Balancers::select(const conf::Upstream& upstream, std::string_vi
   if (found == nullptr) {
     Pool* pool = pools_ ? pools_->find(upstream.name) : nullptr;
     if (pool == nullptr) return {};
-    balancers_.push_back(
-        std::make_unique<UpstreamBalancer>(upstream, *pool, mix64(seed_ + balancers_.size())));
+    balancers_.push_back(std::make_unique<UpstreamBalancer>(
+        upstream, *pool, mix64(seed_ + balancers_.size()), metrics_));
     found = balancers_.back().get();
   }
   std::uint64_t key_hash = 0;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "metrics/worker_metrics.h"
 #include "proxy/codec/request_head.h"
 #include "proxy/upstream/load_balancer.h"
 #include "proxy/upstream/upstream_pool.h"
@@ -28,9 +29,12 @@ namespace wsgate::proxy {
 
 class UpstreamBalancer {
  public:
-  UpstreamBalancer(const conf::Upstream& upstream, Pool& pool, std::uint64_t seed);
+  // `metrics`: the worker's (may be null), for the upstream connect counts.
+  UpstreamBalancer(const conf::Upstream& upstream, Pool& pool, std::uint64_t seed,
+                   metrics::WorkerMetrics* metrics = nullptr);
 
   Pool& pool() { return pool_; }
+  metrics::WorkerMetrics* metrics() const { return metrics_; }
   const conf::Upstream& upstream() const { return upstream_; }
   // A server that is available, not in `tried` and below max_connections, with its
   // connection slot taken; an empty lease when there is none.
@@ -54,6 +58,7 @@ class UpstreamBalancer {
   const conf::Upstream& upstream_;
   Pool& pool_;
   std::uint64_t seed_;
+  metrics::WorkerMetrics* metrics_;
   std::uint64_t generation_ = 0;  // of the members the groups were built for
   Group primary_, backup_;
   std::vector<MemberLoad> loads_;  // scratch, reused
@@ -70,13 +75,21 @@ class ServerSelection {
   // The next server to try (its slot taken), or nullptr when the attempts are used up or
   // no server can take the connection.
   const conf::UpstreamServer* next();
-  // The current attempt failed before the upstream answered (passive health counts it).
-  void failed(std::string_view why);
+  // The current attempt failed before the upstream answered (passive health counts it);
+  // `reason` (names::kConnectFailureReasons; empty: not counted) labels
+  // wsgate_upstream_connect_failures_total.
+  void failed(std::string_view why, std::string_view reason = {});
+  // The current attempt's new connection opened after `seconds` (resolve, TCP, TLS).
+  void connected(double seconds);
   // The current attempt got the upstream's answer: the slot, held until the connection ends.
   ServerLease succeeded();
   // One line for a 503 when next() found nothing at all.
   std::string unavailable_reason() const;
   int attempts() const { return attempts_; }
+  // The upstream the servers belong to (null for a selection that finds nothing).
+  const conf::Upstream* upstream() const {
+    return balancer_ != nullptr ? &balancer_->upstream() : nullptr;
+  }
   // The server of the current attempt (null between attempts).
   const ServerState* current() const { return current_.server(); }
 
@@ -92,7 +105,8 @@ class ServerSelection {
 class Balancers {
  public:
   // `seed` varies the random balancers between workers.
-  Balancers(std::shared_ptr<UpstreamPools> pools, std::uint64_t seed);
+  Balancers(std::shared_ptr<UpstreamPools> pools, std::uint64_t seed,
+            metrics::WorkerMetrics* metrics = nullptr);
   // The selection for one request to `upstream` (the hash key is read from the request
   // only when the upstream hashes; the affinity cookie only when it has one). Unknown upstream: a
   // selection that finds nothing.
@@ -102,6 +116,7 @@ class Balancers {
  private:
   std::shared_ptr<UpstreamPools> pools_;
   std::uint64_t seed_;
+  metrics::WorkerMetrics* metrics_;
   std::vector<std::unique_ptr<UpstreamBalancer>> balancers_;  // made on first use
 };
 

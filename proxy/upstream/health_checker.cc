@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "metrics/log.h"
+#include "proxy/codec/proxy_protocol_writer.h"
 
 namespace wsgate::proxy {
 
@@ -53,6 +54,18 @@ void HealthChecker::probe(Target& t) {
   t.probe = std::make_unique<HealthProbe>(
       base_, dns_.get(), t.server->config, hc,
       [this, owner, &t](bool ok, std::string detail) { on_result(*owner, t, ok, detail); });
+  // The check is the gateway's own connection: a LOCAL (v2) / UNKNOWN (v1) header, so an
+  // upstream that requires the header accepts it and logs no client for it.
+  switch (owner->upstream.send_proxy_protocol) {
+    case conf::Upstream::ProxyProtocol::V1:
+      t.probe->send_first(proxy_protocol::encode_local(proxy_protocol::Version::V1));
+      break;
+    case conf::Upstream::ProxyProtocol::V2:
+      t.probe->send_first(proxy_protocol::encode_local(proxy_protocol::Version::V2));
+      break;
+    case conf::Upstream::ProxyProtocol::Off:
+      break;
+  }
   t.probe->start();
 }
 

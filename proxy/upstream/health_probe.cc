@@ -62,6 +62,7 @@ void HealthProbe::on_connected() {
                               key_ +
                               "\r\nSec-WebSocket-Version: 13\r\n"
                               "User-Agent: wsgate-health-check\r\n\r\n";
+  bufferevent_write(bev_.get(), preamble_.data(), preamble_.size());
   bufferevent_write(bev_.get(), request.data(), request.size());
   bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
 }

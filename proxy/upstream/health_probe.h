@@ -24,6 +24,9 @@ class HealthProbe {
   HealthProbe& operator=(const HealthProbe&) = delete;
 
   void start();
+  // Bytes written before the check's request (a LOCAL PROXY protocol header, for an
+  // upstream with send_proxy_protocol). A "tcp" check only connects and sends nothing.
+  void send_first(std::string bytes) { preamble_ = std::move(bytes); }
 
  private:
   static void on_read(bufferevent* bev, void* self);
@@ -38,6 +41,7 @@ class HealthProbe {
   evdns_base* dns_;
   Done done_;
   std::string key_;  // the handshake's Sec-WebSocket-Key
+  std::string preamble_;
   BufferEventPtr bev_;
   Timer timer_;
   bool finished_ = false;

@@ -1,5 +1,6 @@
 #include "proxy/upstream/upstream_connector.h"
 
+#include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
@@ -12,6 +13,7 @@
 #include <cstring>
 
 #include "conf/address.h"
+#include "proxy/codec/proxy_protocol_writer.h"
 #include "proxy/upstream/response_head_reader.h"
 
 namespace wsgate::proxy {
@@ -45,8 +47,8 @@ void UpstreamConnector::cancel() {
   servers_ = ServerSelection();  // gives back the slot of an attempt in progress
 }
 
-void UpstreamConnector::attempt_failed(int status, std::string reason) {
-  servers_.failed(reason);
+void UpstreamConnector::attempt_failed(int status, std::string_view kind, std::string reason) {
+  servers_.failed(reason, kind);
   if (!replayable_) {
     fail(status, std::move(reason));
     return;
@@ -98,7 +100,10 @@ void UpstreamConnector::connect_current() {
   bev_.reset();
   const conf::HostPort& server = current_;
   state_ = State::Connecting;
-  if (tls_ != nullptr) {
+  tls_pending_ = false;
+  // With send_proxy_protocol the PROXY header precedes a wss:// upstream's TLS: the TCP
+  // connection comes first and TLS is layered on it once the header is written.
+  if (tls_ != nullptr && !sends_proxy_header()) {
     // wss:// upstream: BEV_EVENT_CONNECTED fires once the TLS handshake (with
     // certificate and name verification) is done, within the same connect timeout.
     // A DNS-found member is verified as the name it was found by, not as its address.
@@ -111,13 +116,15 @@ void UpstreamConnector::connect_current() {
   bufferevent_setcb(bev_.get(), &UpstreamConnector::on_read, &UpstreamConnector::on_write,
                     &UpstreamConnector::on_event, this);
   timer_.arm_ms(timeouts_.connect.count());
+  connect_started_ = std::chrono::steady_clock::now();
   // Names resolve through evdns without blocking the loop; IP literals connect at once.
   if (bufferevent_socket_connect_hostname(bev_.get(), dns_, AF_UNSPEC, server.host.c_str(),
                                           server.port) != 0) {
     // Failed synchronously (e.g. no route); the event callback will not run.
     const int err = EVUTIL_SOCKET_ERROR();
-    attempt_failed(502, "cannot connect to upstream " + conf::to_string(server) + ": " +
-                            evutil_socket_error_to_string(err));
+    attempt_failed(502, "connect",
+                   "cannot connect to upstream " + conf::to_string(server) + ": " +
+                       evutil_socket_error_to_string(err));
   }
 }
 
@@ -125,6 +132,13 @@ void UpstreamConnector::on_event(bufferevent* /*bev*/, short what, void* self) {
   auto* c = static_cast<UpstreamConnector*>(self);
   const conf::HostPort& server = c->current_;
   if ((what & BEV_EVENT_CONNECTED) != 0) {
+    if (c->sends_proxy_header() && !c->tls_pending_) {
+      if (!c->send_proxy_header()) return;
+      if (c->tls_pending_) return;  // BEV_EVENT_CONNECTED again once TLS is up
+    }
+    c->servers_.connected(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - c->connect_started_)
+            .count());
     c->on_connected();
     return;
   }
@@ -136,9 +150,9 @@ void UpstreamConnector::on_event(bufferevent* /*bev*/, short what, void* self) {
         const char* text = ERR_reason_error_string(err);
         while (bufferevent_get_openssl_error(c->bev_.get()) != 0) {
         }
-        c->attempt_failed(
-            502, "TLS handshake with upstream " + conf::to_string(server) +
-                     " failed: " + (text != nullptr ? text : "error " + std::to_string(err)));
+        c->attempt_failed(502, "tls",
+                          "TLS handshake with upstream " + conf::to_string(server) + " failed: " +
+                              (text != nullptr ? text : "error " + std::to_string(err)));
         return;
       }
     }
@@ -147,7 +161,7 @@ void UpstreamConnector::on_event(bufferevent* /*bev*/, short what, void* self) {
                                 ": " + evutil_gai_strerror(dns_err)
                           : "cannot connect to upstream " + conf::to_string(server) + ": " +
                                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
-    c->attempt_failed(502, std::move(why));
+    c->attempt_failed(502, dns_err != 0 ? "resolve" : "connect", std::move(why));
     return;
   }
   if (c->state_ == State::AwaitingResponse) {
@@ -160,15 +174,66 @@ void UpstreamConnector::on_event(bufferevent* /*bev*/, short what, void* self) {
     }
     // Nothing reached the client yet, so another server may still serve it.
     c->attempt_failed(
-        502, "upstream " + conf::to_string(server) + " closed the connection before answering");
+        502, "closed",
+        "upstream " + conf::to_string(server) + " closed the connection before answering");
   }
+}
+
+bool UpstreamConnector::sends_proxy_header() const {
+  const conf::Upstream* u = servers_.upstream();
+  return u != nullptr && u->send_proxy_protocol != conf::Upstream::ProxyProtocol::Off;
+}
+
+bool UpstreamConnector::send_proxy_header() {
+  const auto version = servers_.upstream()->send_proxy_protocol == conf::Upstream::ProxyProtocol::V1
+                           ? proxy_protocol::Version::V1
+                           : proxy_protocol::Version::V2;
+  // The destination is the server's address as connected to.
+  sockaddr_storage peer{};
+  socklen_t len = sizeof(peer);
+  std::optional<proxy_protocol::Endpoint> server;
+  char ip[INET6_ADDRSTRLEN] = {};
+  if (getpeername(bufferevent_getfd(bev_.get()), reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+    if (peer.ss_family == AF_INET) {
+      const auto* a = reinterpret_cast<const sockaddr_in*>(&peer);
+      inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+      server = proxy_protocol::endpoint(ip, ntohs(a->sin_port));
+    } else if (peer.ss_family == AF_INET6) {
+      const auto* a = reinterpret_cast<const sockaddr_in6*>(&peer);
+      inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+      server = proxy_protocol::endpoint(ip, ntohs(a->sin6_port));
+    }
+  }
+  const std::string header = proxy_client_ && server
+                                 ? proxy_protocol::encode(version, *proxy_client_, *server)
+                                 : proxy_protocol::encode_local(version);
+  bufferevent_write(bev_.get(), header.data(), header.size());
+  if (tls_ == nullptr) return true;
+  // The header waits in the TCP bufferevent's output; the TLS filter writes its
+  // ClientHello behind it (and owns the TCP bufferevent from now on).
+  bufferevent* tcp = bev_.release();
+  bev_.reset(bufferevent_openssl_filter_new(base_, tcp, tls_->new_ssl(tls_name_),
+                                            BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE));
+  if (!bev_) {
+    bufferevent_free(tcp);
+    attempt_failed(502, "tls", "cannot start TLS with upstream " + conf::to_string(current_));
+    return false;
+  }
+  bufferevent_openssl_set_allow_dirty_shutdown(bev_.get(), 1);
+  bufferevent_setcb(bev_.get(), &UpstreamConnector::on_read, &UpstreamConnector::on_write,
+                    &UpstreamConnector::on_event, this);
+  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+  tls_pending_ = true;
+  return true;
 }
 
 void UpstreamConnector::on_connected() {
   state_ = State::AwaitingResponse;
   interim_responses_ = 0;
-  const int one = 1;
-  setsockopt(bufferevent_getfd(bev_.get()), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (!reused_) {  // a pooled connection has it already
+    const int one = 1;
+    setsockopt(bufferevent_getfd(bev_.get()), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
   // A streamed request's response deadline starts once all of it is sent
   // (request_sent); until then its owner watches the body's progress.
   if (stream_.connected) {
@@ -196,8 +261,9 @@ void UpstreamConnector::on_response_bytes() {
   if (parsed.state == http1::ParseState::Incomplete) return;
   const conf::HostPort& server = current_;
   if (parsed.state == http1::ParseState::Error) {
-    attempt_failed(502, "invalid response from upstream " + conf::to_string(server) + ": " +
-                            parsed.error_reason);
+    attempt_failed(
+        502, "bad_response",
+        "invalid response from upstream " + conf::to_string(server) + ": " + parsed.error_reason);
     return;
   }
   evbuffer_drain(in, parsed.head_length);
@@ -217,12 +283,13 @@ void UpstreamConnector::on_response_bytes() {
 void UpstreamConnector::on_timeout() {
   const conf::HostPort& server = current_;
   if (state_ == State::Connecting) {
-    attempt_failed(504, "timed out connecting to upstream " + conf::to_string(server));
+    attempt_failed(504, "connect_timeout",
+                   "timed out connecting to upstream " + conf::to_string(server));
   } else if (state_ == State::AwaitingResponse) {
     // The request was sent: do not multiply the wait by trying every server.
     std::string why =
         "upstream " + conf::to_string(server) + " did not answer the handshake in time";
-    servers_.failed(why);
+    servers_.failed(why, "response_timeout");
     fail(504, std::move(why));
   }
 }

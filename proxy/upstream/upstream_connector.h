@@ -11,12 +11,15 @@
 // the result; whatever the upstream sent after its response head stays in its input.
 #pragma once
 
+#include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "conf/config.h"
 #include "proxy/codec/http1_parser.h"
+#include "proxy/codec/proxy_protocol.h"
 #include "proxy/codec/request_head.h"
 #include "proxy/libevent_ptr.h"
 #include "proxy/upstream/balancer.h"
@@ -80,6 +83,10 @@ class UpstreamConnector {
   // The whole streamed request is written: the response head's deadline (the handshake
   // timeout) starts now.
   void request_sent();
+  // The client this connection is for, named in the PROXY protocol header that each new
+  // connection starts with when the upstream has send_proxy_protocol (nullopt: a LOCAL /
+  // UNKNOWN header). Without send_proxy_protocol nothing is sent.
+  void proxy_header_for(std::optional<proxy_protocol::Endpoint> client) { proxy_client_ = client; }
 
  private:
   enum class State { Idle, Connecting, AwaitingResponse, Done };
@@ -90,10 +97,15 @@ class UpstreamConnector {
   void try_next(int last_status, std::string last_reason);
   void connect_current();
   void on_connected();
+  // The TCP connection is up: the PROXY header goes first; a wss:// upstream's TLS
+  // handshake starts behind it. False when the attempt failed.
+  bool send_proxy_header();
+  bool sends_proxy_header() const;
   void on_response_bytes();
   void on_timeout();
   void fail(int status, std::string reason);
-  void attempt_failed(int status, std::string reason);
+  // `kind`: the wsgate_upstream_connect_failures_total reason (names::kConnectFailureReasons).
+  void attempt_failed(int status, std::string_view kind, std::string reason);
 
   event_base* base_;
   evdns_base* dns_;
@@ -106,6 +118,7 @@ class UpstreamConnector {
   Done done_;
   BufferEventPtr bev_;
   Timer timer_;
+  std::chrono::steady_clock::time_point connect_started_;  // of a new connection
   State state_ = State::Idle;
   int attempts_ = 0;
   int interim_responses_ = 0;  // 1xx heads skipped in the current attempt
@@ -113,6 +126,8 @@ class UpstreamConnector {
   bool reused_ = false;  // the current attempt's connection came from idle_
   RequestStream stream_;
   bool replayable_ = true;
+  std::optional<proxy_protocol::Endpoint> proxy_client_;
+  bool tls_pending_ = false;  // the PROXY header went out; the TLS handshake runs
 };
 
 }  // namespace wsgate::proxy

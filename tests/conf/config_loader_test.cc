@@ -298,7 +298,7 @@ TEST_CASE("unknown keys are errors naming the key and the allowed ones") {
       R"(unknown key "port" in [[listener]] (allowed: address, name, max_header_bytes, max_headers, handshake_timeout, tls, http2, h2c, http2_send_timeout, connect, proxy_protocol, proxy_protocol_from))");
   CHECK(
       error_message(Doc{.upstream = kUpstream + "\nserver = \"a:1\""}) ==
-      R"(unknown key "server" in [[upstream]] (allowed: name, servers, balancer, hash_key, affinity_cookie, keepalive, keepalive_timeout, retries, eject_after_failures, eject_duration, slow_start, resolve_interval, health_check, tls, rebalance); did you mean "servers"?)");
+      R"(unknown key "server" in [[upstream]] (allowed: name, servers, balancer, hash_key, affinity_cookie, keepalive, keepalive_timeout, retries, eject_after_failures, eject_duration, slow_start, resolve_interval, health_check, tls, rebalance, send_proxy_protocol); did you mean "servers"?)");
   CHECK(
       error_message(Doc{.route = kRoute + "\nidle_timout = \"5m\""}) ==
       R"(unknown key "idle_timout" in [[route]] (allowed: name, host, path, upstream, allowed_origins, require_origin, websocket_only, max_body_size, max_message_size, buffer_size, connect_timeout, upstream_handshake_timeout, idle_timeout, ping_interval, ping_timeout, ping_to, max_message_rate, max_message_burst); did you mean "idle_timeout"?)");
@@ -588,4 +588,28 @@ TEST_CASE("the shipped configs load") {
     CHECK(result.config->upstreams[0].rebalance.enabled);
     CHECK(result.config->upstreams[0].rebalance.max_per_second == 10);
   }
+}
+
+TEST_CASE("send_proxy_protocol: v1 or v2, and keepalive 0 with it") {
+  CHECK(load_ok(Doc().text())->upstreams[0].send_proxy_protocol == Upstream::ProxyProtocol::Off);
+  ConfigPtr c = load_ok(Doc{.upstream = kUpstream + "\nsend_proxy_protocol = \"v2\""}.text());
+  CHECK(c->upstreams[0].send_proxy_protocol == Upstream::ProxyProtocol::V2);
+  CHECK(c->upstreams[0].keepalive == 0);  // pooled connections would carry another client
+  c = load_ok(Doc{.upstream = kUpstream + "\nsend_proxy_protocol = \"v1\"\nkeepalive = 0"}.text());
+  CHECK(c->upstreams[0].send_proxy_protocol == Upstream::ProxyProtocol::V1);
+
+  // Line 4 is [[upstream]]: name 5, servers 6, then the added keys.
+  ConfigError e = load_error(Doc{.upstream = kUpstream + "\nsend_proxy_protocol = \"v3\""}.text());
+  CHECK(e.line == 7);
+  CHECK(e.column > 0);
+  CHECK(e.message.find("send_proxy_protocol") != std::string::npos);
+  CHECK(e.message.find(R"("v1" or "v2")") != std::string::npos);
+  e = load_error(Doc{.upstream = kUpstream + "\nsend_proxy_protocol = true"}.text());
+  CHECK(e.line == 7);
+
+  e = load_error(
+      Doc{.upstream = kUpstream + "\nkeepalive = 8\nsend_proxy_protocol = \"v2\""}.text());
+  CHECK(e.line == 7);     // points at keepalive
+  CHECK(e.column == 13);  // its value
+  CHECK(e.message.find("keepalive: must be 0 with send_proxy_protocol") != std::string::npos);
 }

@@ -30,15 +30,40 @@ class MetricDocs(h.GatewayCase):
         for name in sorted(DEFINED):
             self.assertIn(f"`{name}`", doc, f"{name} missing from docs/metrics.md")
 
-    def test_grafana_queries_defined_metrics(self):
+    def grafana_exprs(self):
         dash = json.loads(read("metrics/grafana-dashboard.json"))
+        return [t["expr"] for panel in dash["panels"] for t in panel.get("targets", [])]
+
+    @staticmethod
+    def families_in(expr):
+        return {re.sub(r"_(bucket|count|sum)$", "", n) for n in
+                re.findall(r"\b((?:wsgate|process)_[a-z_]+)", expr)}
+
+    def test_grafana_queries_defined_metrics(self):
         used = set()
-        for panel in dash["panels"]:
-            for target in panel["targets"]:
-                used |= {re.sub(r"_bucket$", "", n) for n in
-                         re.findall(r"\b((?:wsgate|process)_[a-z_]+)", target["expr"])}
+        for expr in self.grafana_exprs():
+            used |= self.families_in(expr)
         self.assertTrue(used)
         self.assertEqual(used - DEFINED, set())
+        # Every family has a panel (scripts/grafana_dashboard.py writes the dashboard).
+        self.assertEqual(DEFINED - used, set(), "families without a Grafana panel")
+
+    def test_grafana_filters_by_instance_and_route(self):
+        # The families with a route label (metrics/exposition.cc).
+        by_route = {"wsgate_connections_active", "wsgate_connections_total",
+                    "wsgate_handshake_duration_seconds", "wsgate_connection_duration_seconds",
+                    "wsgate_http_requests_total", "wsgate_http_request_duration_seconds",
+                    "wsgate_connection_bytes_total", "wsgate_connection_messages_total"}
+        for expr in self.grafana_exprs():
+            for family in self.families_in(expr):
+                with self.subTest(expr=expr, family=family):
+                    selector = re.search(re.escape(family) + r"(?:_bucket|_count|_sum)?\{([^}]*)\}",
+                                         expr)
+                    self.assertIsNotNone(selector, "a query without label filters")
+                    self.assertIn('instance=~"$instance"', selector.group(1))
+                    self.assertIn('job=~"$job"', selector.group(1))
+                    if family in by_route:
+                        self.assertIn('route=~"$route"', selector.group(1))
 
     async def test_every_metric_exposed(self):
         backend = await self.start_backend()
@@ -66,7 +91,8 @@ class MetricDocs(h.GatewayCase):
                 and m.has("wsgate_http_requests_total"), "a close and a live connection")
         exposed = {re.sub(r"_(bucket|sum|count)$", "", n) for n, _, _ in m.samples}
         # Series that only a TLS listener creates; test_tls_metrics.py checks them.
-        needs_tls = {"wsgate_tls_handshakes_total", "wsgate_tls_handshake_failures_total"}
+        needs_tls = {"wsgate_tls_handshakes_total", "wsgate_tls_handshake_failures_total",
+                     "wsgate_tls_certificate_expiry_timestamp_seconds"}
         self.assertEqual(DEFINED - needs_tls - exposed, set())
         for name in DEFINED - needs_tls:
             self.assertIn(f"# HELP {name} ", m.text)

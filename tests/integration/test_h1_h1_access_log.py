@@ -194,6 +194,56 @@ class AccessLog(h.GatewayCase):
         self.assertIn("c2u_msgs=1", line)
         self.assertEqual(gw.access_log_lines(), [], "access lines on stdout with stderr chosen")
 
+    async def test_request_fields_and_request_id_passed_upstream(self):
+        # Host, User-Agent, Origin, the subprotocol the upstream chose, and a request id
+        # that is also the upstream's X-Request-Id; a client's own X-Request-Id is not
+        # believed (no trusted_proxies).
+        backend = await self.start_backend(subprotocols=["v2.chat"])
+        gw = await self.start_gateway(config(h.free_port(), backend))
+        async with h.ws_connect(gw.port, origin="https://app.example",
+                                user_agent_header="fleet-test/1.0 (x)",
+                                subprotocols=["v1.chat", "v2.chat"],
+                                extra_headers={"X-Request-Id": "forged-by-client"}) as ws:
+            local_port = ws.local_address[1]
+            self.assertEqual(ws.subprotocol, "v2.chat")
+            await ws.send("hi")
+            await asyncio.wait_for(ws.recv(), 10)
+        fields = await self.line_for(gw, local_port)
+        self.assertEqual(fields["host"], f"127.0.0.1:{gw.port}")
+        self.assertEqual(fields["path"], "/echo")
+        self.assertEqual(fields["user_agent"], "fleet-test/1.0 (x)")
+        self.assertEqual(fields["origin"], "https://app.example")
+        self.assertEqual(fields["subprotocol"], "v2.chat")
+        self.assertRegex(fields["request_id"], r"^[0-9a-f]{32}$")
+        seen = backend.conns[-1].headers("x-request-id")
+        self.assertEqual(seen, [fields["request_id"]], "the upstream's X-Request-Id")
+
+    async def test_trusted_proxy_request_id_is_kept(self):
+        backend = await self.start_backend()
+        text = config(h.free_port(), backend)
+        text = text.replace("access_log = ", 'trusted_proxies = ["127.0.0.1/32"]\naccess_log = ', 1)
+        gw = await self.start_gateway(text)
+        ids = []
+        for sent in ("edge-7f3a-0001", "bad id with spaces"):
+            async with h.ws_connect(gw.port, extra_headers={"X-Request-Id": sent}) as ws:
+                local_port = ws.local_address[1]
+                await ws.send("x")
+                await asyncio.wait_for(ws.recv(), 10)
+            fields = await self.line_for(gw, local_port)
+            ids.append(fields["request_id"])
+            self.assertEqual(backend.conns[-1].headers("x-request-id"), [fields["request_id"]])
+        self.assertEqual(ids[0], "edge-7f3a-0001")
+        self.assertRegex(ids[1], r"^[0-9a-f]{32}$", "a malformed id is replaced")
+        # A refused handshake is logged with an id too.
+        conn = await h.RawConn.open("127.0.0.1", gw.port)
+        async with conn:
+            local_port = conn.local_port
+            await conn.send(h.upgrade_request("/nowhere", "127.0.0.1"))
+            await conn.read_until_eof(10)
+        fields = await self.line_for(gw, local_port)
+        self.assertEqual((fields["status"], fields["path"]), ("404", "/nowhere"))
+        self.assertRegex(fields["request_id"], r"^[0-9a-f]{32}$")
+
 
 if __name__ == "__main__":
     h.main()

@@ -54,6 +54,9 @@ class AccessLogJson(h.GatewayCase):
         self.assertEqual(rec["close_code"], 1000)
         self.assertEqual(rec["closed_by"], "client")
         self.assertRegex(rec["ts"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.assertEqual((rec["host"], rec["path"]), (f"127.0.0.1:{gw.port}", "/echo"))
+        self.assertRegex(rec["request_id"], r"^[0-9a-f]{32}$")
+        self.assertEqual(backend.conns[-1].headers("x-request-id"), [rec["request_id"]])
 
         # Rotate: move the file away, SIGUSR1, the next line goes to a new file.
         rotated = path + ".1"

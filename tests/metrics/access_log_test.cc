@@ -110,3 +110,45 @@ TEST_CASE("access lines escape control bytes, quotes and non-UTF-8 in every fiel
   CHECK(format_access_line(r).find(" target=caf\xc3\xa9.example:443") != std::string::npos);
   CHECK(format_access_json(r).find("\"target\":\"caf\xc3\xa9.example:443\"") != std::string::npos);
 }
+
+TEST_CASE("access lines carry the request's host, user agent, origin, subprotocol and id") {
+  ConnectionStats s;
+  s.closed_by = Side::Client;
+  s.close_code = 1000;
+  AccessRecord r;
+  r.client = "127.0.0.1:5000";
+  r.listener = "public";
+  r.route = "chat";
+  r.upstream = "127.0.0.1:9001";
+  r.status = 101;
+  r.stats = &s;
+  r.path = "/chat?room=1";
+  r.host = "chat.example";
+  r.user_agent = "Mozilla/5.0 (X11; Linux x86_64)";
+  r.origin = "https://chat.example";
+  r.subprotocol = "v2.chat";
+  r.request_id = "0123456789abcdef0123456789abcdef";
+  const std::string text = format_access_line(r);
+  INFO(text);
+  CHECK(text.find(" path=\"/chat?room=1\" host=chat.example user_agent=\"Mozilla/5.0 (X11; Linux "
+                  "x86_64)\" origin=https://chat.example subprotocol=v2.chat "
+                  "request_id=0123456789abcdef0123456789abcdef\n") != std::string::npos);
+  CHECK(text.find(" method=") == std::string::npos);  // a WebSocket has no method field
+  const std::string json = format_access_json(r);
+  INFO(json);
+  CHECK(
+      json.find(R"("path":"/chat?room=1","host":"chat.example","user_agent":"Mozilla/5.0 )"
+                R"j((X11; Linux x86_64)","origin":"https://chat.example","subprotocol":"v2.chat",)j"
+                R"("request_id":"0123456789abcdef0123456789abcdef"})") != std::string::npos);
+
+  // Absent ones are left out; a hostile user agent stays on its line.
+  r.origin = "";
+  r.subprotocol = "";
+  r.user_agent = "x\naccess client=forged";
+  const std::string other = format_access_line(r);
+  INFO(other);
+  CHECK(other.find(" origin=") == std::string::npos);
+  CHECK(other.find(" subprotocol=") == std::string::npos);
+  CHECK(other.find(R"( user_agent="x\naccess client=forged")") != std::string::npos);
+  CHECK(other.find('\n') == other.size() - 1);
+}

@@ -85,7 +85,7 @@ TEST_CASE("close codes a peer chooses are bucketed, so the series stay bounded")
     ConnectionStats st;
     st.closed_by = side;
     st.close_code = code;
-    w.relay_ended(nullptr, st, 1.0);
+    w.relay_ended(nullptr, "-", st, 1.0);
   };
   for (uint32_t code = 0; code <= 65535; code += 1) end(Side::Client, static_cast<uint16_t>(code));
   end(Side::Gateway, 1009);
@@ -112,18 +112,48 @@ TEST_CASE("close codes a peer chooses are bucketed, so the series stay bounded")
 
 TEST_CASE("histograms are cumulative and end with +Inf") {
   MetricsSnapshot s;
-  s.handshake_duration.observe(0.0007);  // le=0.001
-  s.handshake_duration.observe(0.2);     // le=0.25
-  s.handshake_duration.observe(60);      // +Inf only
+  observe(s.handshake_duration, "chat", wsgate::metrics::names::kHandshakeBuckets,
+          0.0007);  // le=0.001
+  observe(s.handshake_duration, "chat", wsgate::metrics::names::kHandshakeBuckets, 0.2);  // 0.25
+  observe(s.handshake_duration, "chat", wsgate::metrics::names::kHandshakeBuckets, 60);   // +Inf
+  observe(s.handshake_duration, "feed", wsgate::metrics::names::kHandshakeBuckets, 0.003);
   const std::string text = render(s);
   CHECK(has_line(text, "# TYPE wsgate_handshake_duration_seconds histogram"));
-  CHECK(has_line(text, R"(wsgate_handshake_duration_seconds_bucket{le="0.0005"} 0)"));
-  CHECK(has_line(text, R"(wsgate_handshake_duration_seconds_bucket{le="0.001"} 1)"));
-  CHECK(has_line(text, R"(wsgate_handshake_duration_seconds_bucket{le="0.1"} 1)"));
-  CHECK(has_line(text, R"(wsgate_handshake_duration_seconds_bucket{le="0.25"} 2)"));
-  CHECK(has_line(text, R"(wsgate_handshake_duration_seconds_bucket{le="5"} 2)"));
-  CHECK(has_line(text, R"(wsgate_handshake_duration_seconds_bucket{le="+Inf"} 3)"));
-  CHECK(has_line(text, "wsgate_handshake_duration_seconds_count 3"));
+  CHECK(has_line(text, R"(wsgate_handshake_duration_seconds_bucket{route="chat",le="0.0005"} 0)"));
+  CHECK(has_line(text, R"(wsgate_handshake_duration_seconds_bucket{route="chat",le="0.001"} 1)"));
+  CHECK(has_line(text, R"(wsgate_handshake_duration_seconds_bucket{route="chat",le="0.1"} 1)"));
+  CHECK(has_line(text, R"(wsgate_handshake_duration_seconds_bucket{route="chat",le="0.25"} 2)"));
+  CHECK(has_line(text, R"(wsgate_handshake_duration_seconds_bucket{route="chat",le="5"} 2)"));
+  CHECK(has_line(text, R"(wsgate_handshake_duration_seconds_bucket{route="chat",le="+Inf"} 3)"));
+  CHECK(has_line(text, R"(wsgate_handshake_duration_seconds_count{route="chat"} 3)"));
+  CHECK(has_line(text, R"(wsgate_handshake_duration_seconds_count{route="feed"} 1)"));
+}
+
+TEST_CASE("upstream connect families: every reason and the retries per upstream seen") {
+  WorkerMetrics w;
+  w.upstream_connected("echo", 0.0003);
+  w.upstream_connect_failed("dead", "connect");
+  const std::string text = render(w.totals());
+  CHECK(has_line(
+      text, R"(wsgate_upstream_connect_duration_seconds_bucket{upstream="echo",le="0.00025"} 0)"));
+  CHECK(has_line(
+      text, R"(wsgate_upstream_connect_duration_seconds_bucket{upstream="echo",le="0.0005"} 1)"));
+  CHECK(has_line(text,
+                 R"(wsgate_upstream_connect_failures_total{upstream="dead",reason="connect"} 1)"));
+  CHECK(
+      has_line(text, R"(wsgate_upstream_connect_failures_total{upstream="echo",reason="tls"} 0)"));
+  CHECK(has_line(text, R"(wsgate_upstream_connect_retries_total{upstream="dead"} 0)"));
+  CHECK(has_line(text, R"(wsgate_upstream_connect_retries_total{upstream="echo"} 0)"));
+}
+
+TEST_CASE("certificate expiry gauge by listener and file") {
+  ScrapeInfo info;
+  const std::vector<CertificateExpiry> certs{{"public", "/etc/wsgate/a.pem", 1893456000}};
+  info.certificates = certs;
+  const std::string text = render_text(build_families(MetricsSnapshot{}, info, std::nullopt));
+  CHECK(has_line(
+      text,
+      R"(wsgate_tls_certificate_expiry_timestamp_seconds{listener="public",cert="/etc/wsgate/a.pem"} 1893456000)"));
 }
 
 TEST_CASE("process metrics appear when /proc was read") {

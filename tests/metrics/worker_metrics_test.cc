@@ -63,7 +63,7 @@ TEST_CASE("a worker counts handshakes, gauges and ended connections") {
   ConnectionStats s = traffic(3, 100);
   s.closed_by = Side::Client;
   s.close_code = 1000;
-  w.relay_ended(a, s, 12.5);
+  w.relay_ended(a, "chat", s, 12.5);
 
   const MetricsSnapshot& t = w.totals();
   CHECK(t.connections.at(labels("chat", "10.0.0.1:9000")).active == 1);
@@ -75,15 +75,15 @@ TEST_CASE("a worker counts handshakes, gauges and ended connections") {
   CHECK(t.client_to_upstream.bytes == 318);
   CHECK(t.upstream_to_client.bytes == 306);
   CHECK(t.closes.at({Side::Client, "1000"}) == 1);
-  CHECK(t.handshake_duration.count() == 2);
-  CHECK(t.connection_duration.count() == 1);
-  CHECK(t.connection_duration.sum() == doctest::Approx(12.5));
+  CHECK(t.handshake_duration.at("chat").count() == 2);
+  CHECK(t.connection_duration.at("chat").count() == 1);
+  CHECK(t.connection_duration.at("chat").sum() == doctest::Approx(12.5));
 
   // A tunnel counts how it ended, not a close code.
   ConnectionStats tunnel;
   tunnel.closed_by = Side::Client;
   tunnel.tunnel_end = TunnelEnd::ClientReset;
-  w.relay_ended(b, tunnel, 1.0);
+  w.relay_ended(b, "chat", tunnel, 1.0);
   CHECK(t.tunnel_ends[static_cast<std::size_t>(TunnelEnd::ClientReset)] == 1);
   CHECK(t.closes.size() == 1);
 }
@@ -96,7 +96,7 @@ TEST_CASE("snapshots of several workers merge into exact sums") {
   ConnectionStats ended = traffic(2, 10);
   ended.closed_by = Side::Upstream;
   ended.close_code = 1011;
-  w0.relay_ended(c0, ended, 1.0);
+  w0.relay_ended(c0, "chat", ended, 1.0);
   w0.handshake_answered("public", 101);
   w1.handshake_answered("public", 101);
   w1.handshake_answered("public", 101);
@@ -116,10 +116,12 @@ TEST_CASE("snapshots of several workers merge into exact sums") {
   CHECK(all.upstream_to_client.text_messages == 7);
   CHECK(all.client_to_upstream.bytes == 7 * 16);
   CHECK(all.closes.at({Side::Upstream, "1011"}) == 1);
-  CHECK(all.handshake_duration.count() == 3);
-  // Buckets: 0.001 twice (le=0.001), 0.3 once (le=0.5).
-  CHECK(all.handshake_duration.counts()[1] == 2);
-  CHECK(all.handshake_duration.counts()[9] == 1);
+  // By route: chat 0.001 twice (le=0.001), feed 0.3 once (le=0.5).
+  CHECK(all.handshake_duration.size() == 2);
+  CHECK(all.handshake_duration.at("chat").count() == 2);
+  CHECK(all.handshake_duration.at("chat").counts()[1] == 2);
+  CHECK(all.handshake_duration.at("feed").count() == 1);
+  CHECK(all.handshake_duration.at("feed").counts()[9] == 1);
 }
 
 TEST_CASE("histogram buckets are upper-inclusive, with +Inf last") {
@@ -132,4 +134,24 @@ TEST_CASE("histogram buckets are upper-inclusive, with +Inf last") {
   CHECK(h.counts() == std::vector<uint64_t>{2, 1, 1});
   CHECK(h.count() == 4);
   CHECK(h.sum() == doctest::Approx(103));
+}
+
+TEST_CASE("upstream connects: latency by upstream, failures by reason, retries") {
+  WorkerMetrics w0, w1;
+  w0.upstream_connected("echo", 0.0004);
+  w1.upstream_connected("echo", 0.02);
+  w1.upstream_connected("feed", 0.001);
+  w0.upstream_connect_failed("echo", "connect");
+  w1.upstream_connect_failed("echo", "connect");
+  w1.upstream_connect_failed("echo", "connect_timeout");
+  w0.upstream_retry("echo");
+  MetricsSnapshot all;
+  all.merge(w0.totals());
+  all.merge(w1.totals());
+  CHECK(all.upstream_connect_duration.at("echo").count() == 2);
+  CHECK(all.upstream_connect_duration.at("echo").sum() == doctest::Approx(0.0204));
+  CHECK(all.upstream_connect_duration.at("feed").count() == 1);
+  CHECK(all.upstream_connect_failures.at({"echo", "connect"}) == 2);
+  CHECK(all.upstream_connect_failures.at({"echo", "connect_timeout"}) == 1);
+  CHECK(all.upstream_connect_retries.at("echo") == 1);
 }
