@@ -150,6 +150,9 @@ metrics::ReloadResult Server::reload(std::string_view trigger) {
   };
   if (draining_) return reject("draining");
   if (retiring_) return reject("handed over to a new process (binary upgrade)");
+  // The new process has this process's listening sockets as they are now.
+  if (upgrade_ && upgrade_->handing_over())
+    return reject("a binary upgrade is in progress (a new process is taking the sockets over)");
 
   // 1. Everything that can fail, before anything is published.
   const conf::LoadResult loaded = conf::load_config(config_->source_file);

@@ -41,6 +41,8 @@ class UpgradeListener {
   // Creates the socket file at `path`. A stale file (no process listening) is replaced;
   // one where a process answers is an error.
   bool listen(const std::string& path, std::string& error);
+  // A new process holds this process's sockets and has not said READY yet.
+  bool handing_over() const { return session_fd_ >= 0 && state_ == State::AwaitReady; }
 
  private:
   enum class State { AwaitTakeover, AwaitReady };

@@ -348,6 +348,43 @@ class BinaryUpgrade(h.GatewayCase):
         await conn.close()
         self.assertEqual(await old.wait_exit(20), 0, old.describe())
 
+    async def test_a_takeover_in_progress_refuses_reloads_and_can_be_abandoned(self):
+        # The conversation spoken by hand (Python's socket.recv_fds): sockets received, no
+        # READY. The running process keeps accepting and refuses a reload meanwhile.
+        old = await self.start_gateway(self.config())
+        admin = ac.Admin(self.admin_port)
+        await admin.wait_up()
+        peer = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        peer.settimeout(10)
+        peer.connect(self.upgrade_socket)
+        peer.send(f"TAKEOVER {os.getpid()}".encode())
+        received = []
+        while True:
+            msg, fds, _, _ = socket.recv_fds(peer, 512, 4)
+            received += fds
+            if not msg.startswith(b"SOCKET "):
+                break
+        try:
+            self.assertEqual(msg, f"SOCKETS {len(received)} {old.pid}".encode())
+            self.assertEqual(len(received), 3)  # two workers' sockets and the admin listener
+            for fd in received:
+                s = socket.socket(fileno=os.dup(fd))
+                self.assertIn(s.getsockname()[1], (self.port, self.admin_port))
+                s.close()
+            status, _, body = await admin.post("/reload")
+            self.assertEqual(status, 400)
+            self.assertIn(b"a binary upgrade is in progress", body)
+            await self.echo_once("still accepting")
+        finally:
+            for fd in received:
+                os.close(fd)
+            peer.close()
+        await h.wait_until(lambda: "abandoned (the new process went away before it was ready)"
+                           in old.stderr_text(), 10, "the old process noticed")
+        status, _, _ = await admin.post("/reload")
+        self.assertEqual(status, 200)
+        await self.echo_once("after")
+
     def run_wsgate(self, config_text: str, *args: str) -> subprocess.CompletedProcess:
         path = os.path.join(self.tmp.name, "new.toml")
         with open(path, "w", encoding="utf-8") as f:
