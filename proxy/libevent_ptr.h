@@ -56,6 +56,8 @@ class Timer {
     timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
     arm(tv);
   }
+  // Runs once the callbacks of this loop iteration are done (no timer, no system call).
+  void activate() { event_active(ev_.get(), EV_TIMEOUT, 0); }
   void cancel() { event_del(ev_.get()); }
   bool pending() const { return event_pending(ev_.get(), EV_TIMEOUT, nullptr) != 0; }
 

@@ -9,7 +9,7 @@
 #include "gateway/exchange/websocket_handshake.h"
 #include "gateway/worker.h"
 #include "proxy/codec/http_forward.h"
-#include "proxy/relay/socket_read.h"
+#include "proxy/relay/socket_io.h"
 #include "proxy/upstream/affinity.h"
 
 namespace wsgate::gateway {
@@ -203,7 +203,10 @@ void HttpExchange::on_upstream(proxy::UpstreamResult&& result) {
   bufferevent_setwatermark(upstream_.get(), EV_READ, 0, cap_);
   bufferevent_set_max_single_read(upstream_.get(), static_cast<ev_ssize_t>(cap_));
   bufferevent_setwatermark(upstream_.get(), EV_WRITE, cap_ / 2, 0);
-  bufferevent_enable(upstream_.get(), EV_READ | EV_WRITE);
+  bufferevent_enable(upstream_.get(), EV_READ);
+  // The write event only while request content waits (it is added with the content).
+  if (evbuffer_get_length(bufferevent_get_output(upstream_.get())) > 0)
+    bufferevent_enable(upstream_.get(), EV_WRITE);
   response_body_ = http1::BodyDecoder(framing);
   answered(result.response.status);
   state_ = State::Forwarding;
@@ -232,7 +235,7 @@ void HttpExchange::add_affinity_cookie(http::ResponseHead& head) const {
 void HttpExchange::on_upstream_read(bufferevent* bev, void* self) {
   auto* e = static_cast<HttpExchange*>(self);
   // The bufferevent read at most 4 KiB: take the rest the socket holds, up to the
-  // watermark, in the same wake-up (proxy/relay/socket_read.h).
+  // watermark, in the same wake-up (proxy/relay/socket_io.h).
   const std::size_t held = evbuffer_get_length(bufferevent_get_input(bev));
   if (e->upstream_plain_ && held < e->cap_ && !proxy::read_available(bev, e->cap_ - held)) {
     e->abort("upstream connection failed during the response");

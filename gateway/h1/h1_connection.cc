@@ -13,7 +13,7 @@
 #include "gateway/h1/h1_request.h"
 #include "gateway/worker.h"
 #include "proxy/relay/bufferevent_endpoint.h"
-#include "proxy/relay/socket_read.h"
+#include "proxy/relay/socket_io.h"
 
 namespace wsgate::gateway {
 namespace {
@@ -52,11 +52,13 @@ H1Connection::H1Connection(Worker& worker, uint64_t id, conf::ConfigPtr config,
       listener_(listener),
       started_(std::chrono::steady_clock::now()),
       timer_(worker.base(), [this] { on_timer(); }),
-      next_(worker.base(), [this] {
-        if (state_ == State::ReadingHead && client_ &&
-            evbuffer_get_length(bufferevent_get_input(client_.get())) != 0)
-          read_head();
-      }) {
+      next_(worker.base(),
+            [this] {
+              if (state_ == State::ReadingHead && client_ &&
+                  evbuffer_get_length(bufferevent_get_input(client_.get())) != 0)
+                read_head();
+            }),
+      send_staged_(worker.base(), [this] { send_staged(); }) {
   conf::SocketAddressText peer_text = conf::describe(peer);
   facts_.client_ip = std::move(peer_text.ip);
   facts_.client_addr = std::move(peer_text.ip_port);
@@ -96,7 +98,7 @@ void H1Connection::on_client_read(bufferevent* /*bev*/, void* self) {
     c->read_head();
   } else if (c->state_ == State::Exchanging) {
     // Request content: the bufferevent read at most 4 KiB; take the rest the socket
-    // holds, up to the read watermark, in the same wake-up (proxy/relay/socket_read.h).
+    // holds, up to the read watermark, in the same wake-up (proxy/relay/socket_io.h).
     evbuffer* in = bufferevent_get_input(c->client_.get());
     const std::size_t room = c->listener_.max_header_bytes + kBodyReadAhead;
     if (!c->facts_.tls && !c->request_body_.done() && evbuffer_get_length(in) < room &&
@@ -415,6 +417,7 @@ void H1Connection::close(std::string_view why) {
 void H1Connection::exchange_finished(const ExchangeEnd& end) {
   exchange_ = nullptr;
   if (state_ == State::Done) return;
+  send_staged();  // the response's last bytes go before the next request or the close
   // Once: the flush below ends in exchange_finished({}) again, which must close.
   const bool response_begun = std::exchange(response_begun_, false);
   if (end.response_complete && client_) {

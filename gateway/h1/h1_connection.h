@@ -147,6 +147,12 @@ class H1Connection final : public Downstream, public HttpDownstream {
   bool retiring_ = false;  // no keep-alive: the client's next request goes to the new process
   uint64_t requests_ = 0;  // requests whose head was read on this connection
   Timer next_;             // starts reading a pipelined request after the loop iteration
+  // A forwarded response's bytes, gathered over one loop iteration (head and content
+  // together) and then sent in one write (proxy/relay/socket_io.h).
+  EvbufferPtr staged_;
+  Timer send_staged_;
+  void stage_for_sending();
+  void send_staged();
 };
 
 const char* to_string(H1Connection::State s);

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "gateway/h1/h1_connection.h"
+#include "proxy/relay/socket_io.h"
 
 namespace wsgate::gateway {
 
@@ -108,12 +109,13 @@ void H1Connection::begin_response(const http::ResponseHead& head) {
   }
   if (close_after_response_) out.append("Connection: close\r\n");
   out.append("\r\n");
-  bufferevent_write(client_.get(), out.data(), out.size());
-  bufferevent_enable(client_.get(), EV_WRITE);
+  stage_for_sending();
+  evbuffer_add(staged_.get(), out.data(), out.size());
 }
 
 void H1Connection::response_body(evbuffer* from, std::size_t n) {
-  evbuffer* out = bufferevent_get_output(client_.get());
+  stage_for_sending();
+  evbuffer* out = staged_.get();
   // RFC 9112 7.1: chunk-size CRLF chunk-data CRLF; the data moves without a copy.
   if (response_chunked_) evbuffer_add_printf(out, "%zx\r\n", n);
   evbuffer_remove_buffer(from, out, n);
@@ -122,12 +124,33 @@ void H1Connection::response_body(evbuffer* from, std::size_t n) {
 
 void H1Connection::end_response() {
   if (response_chunked_) {
-    evbuffer_add(bufferevent_get_output(client_.get()), "0\r\n\r\n", 5);
+    stage_for_sending();
+    evbuffer_add(staged_.get(), "0\r\n\r\n", 5);
+  }
+}
+
+void H1Connection::stage_for_sending() {
+  if (!staged_) staged_.reset(evbuffer_new());
+  send_staged_.activate();  // after this loop iteration's callbacks: one write for all
+}
+
+void H1Connection::send_staged() {
+  if (!staged_ || evbuffer_get_length(staged_.get()) == 0 || !client_) return;
+  // A plain socket is written at once; TLS (and whatever does not fit) goes through the
+  // bufferevent's output, whose write callback reports the drain (on_client_drained).
+  proxy::send_now(client_.get(), staged_.get(), /*plain=*/!facts_.tls);
+  evbuffer* out = bufferevent_get_output(client_.get());
+  if (evbuffer_get_length(out) > 0) {
+    bufferevent_enable(client_.get(), EV_WRITE);  // its write callback reports the drain
+  } else if (state_ == State::Exchanging && exchange_ != nullptr) {
+    // All of it went out at once: no write callback will say so.
+    exchange_->on_client_drained();
   }
 }
 
 std::size_t H1Connection::response_buffered() const {
-  return evbuffer_get_length(bufferevent_get_output(client_.get()));
+  const std::size_t staged = staged_ ? evbuffer_get_length(staged_.get()) : 0;
+  return staged + evbuffer_get_length(bufferevent_get_output(client_.get()));
 }
 
 void H1Connection::set_response_watermark(std::size_t high) {

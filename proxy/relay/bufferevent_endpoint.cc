@@ -12,7 +12,7 @@
 #include <array>
 #include <cerrno>
 
-#include "proxy/relay/socket_read.h"
+#include "proxy/relay/socket_io.h"
 
 namespace wsgate::proxy {
 
@@ -101,7 +101,7 @@ void BufferEventEndpoint::flush() {
 }
 
 bool BufferEventEndpoint::read_more(std::size_t max) {
-  // A bulk tunnel reads what the socket holds, not libevent's 4 KiB (socket_read.h).
+  // A bulk tunnel reads what the socket holds, not libevent's 4 KiB (socket_io.h).
   if (!plain_socket_) return true;
   return read_available(bev_.get(), max);
 }

@@ -14,6 +14,7 @@
 
 #include "conf/address.h"
 #include "proxy/codec/proxy_protocol_writer.h"
+#include "proxy/relay/socket_io.h"
 #include "proxy/upstream/response_head_reader.h"
 
 namespace wsgate::proxy {
@@ -243,8 +244,12 @@ void UpstreamConnector::on_connected() {
   } else {
     timer_.arm_ms(timeouts_.handshake.count());
   }
-  bufferevent_write(bev_.get(), request_.data(), request_.size());
-  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+  // A plain socket gets the head at once (proxy/relay/socket_io.h); the write event
+  // is needed only for what does not fit.
+  send_now(bev_.get(), request_.data(), request_.size(), /*plain=*/tls_ == nullptr);
+  bufferevent_enable(bev_.get(), EV_READ);
+  if (evbuffer_get_length(bufferevent_get_output(bev_.get())) > 0)
+    bufferevent_enable(bev_.get(), EV_WRITE);
   if (stream_.connected) stream_.connected(bev_.get());
 }
 

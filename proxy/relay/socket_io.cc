@@ -1,6 +1,7 @@
-#include "proxy/relay/socket_read.h"
+#include "proxy/relay/socket_io.h"
 
 #include <event2/buffer.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <algorithm>
@@ -34,6 +35,25 @@ bool read_available(bufferevent* bev, std::size_t max) {
   evbuffer_commit_space(in, vec.data(), used);
   evbuffer_freeze(in, 0);
   return !failed;
+}
+
+void send_now(bufferevent* bev, evbuffer* data, bool plain) {
+  evbuffer* out = bufferevent_get_output(bev);
+  const evutil_socket_t s = bufferevent_getfd(bev);
+  // Bytes already queued go first: then the new ones queue behind them.
+  if (plain && s >= 0 && evbuffer_get_length(out) == 0) evbuffer_write(data, s);
+  if (evbuffer_get_length(data) > 0) evbuffer_add_buffer(out, data);
+}
+
+void send_now(bufferevent* bev, const char* data, std::size_t size, bool plain) {
+  evbuffer* out = bufferevent_get_output(bev);
+  const evutil_socket_t s = bufferevent_getfd(bev);
+  std::size_t sent = 0;
+  if (plain && s >= 0 && evbuffer_get_length(out) == 0) {
+    const ssize_t n = ::send(s, data, size, MSG_NOSIGNAL);
+    if (n > 0) sent = static_cast<std::size_t>(n);
+  }
+  if (sent < size) evbuffer_add(out, data + sent, size - sent);
 }
 
 }  // namespace wsgate::proxy
