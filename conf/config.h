@@ -146,7 +146,7 @@ struct Upstream {
   // HTTP forwarding: idle keep-alive connections kept per server and worker for the next
   // request (0: one connection per request), and how long one may stay idle - below the
   // servers' own idle timeouts (Node 5 s, Apache 5 s), so the gateway closes first.
-  unsigned keepalive = 32;
+  unsigned keepalive = 256;
   Duration keepalive_timeout = std::chrono::seconds(4);
   // Other servers tried after a connect or handshake failure, while nothing has reached
   // the client.

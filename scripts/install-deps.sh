@@ -14,7 +14,8 @@ build=(g++ cmake ninja-build ccache pkg-config libevent-dev libssl-dev libnghttp
 # python3-yaml: the Kubernetes manifests' test.
 test=(clang-format python3-h2 curl nghttp2-client openssl procps chromium clang libclang-rt-dev haproxy
       nodejs dpkg-dev systemd python3-yaml)
-bench=(nginx-light nghttp2-proxy valgrind testssl.sh)
+# wrk: the HTTP forwarding benchmark's keep-alive GET load (bench/http_compare.py).
+bench=(nginx-light nghttp2-proxy valgrind testssl.sh wrk)
 
 want=("${build[@]}")
 case "${1:-build}" in

@@ -113,7 +113,8 @@ void Exchange::start() {
 }
 
 void Exchange::refuse(http::Refusal refusal) {
-  if (state_ == State::Done || state_ == State::Relaying) return;
+  // A client gets one answer: a second refusal (a late failure) is not sent.
+  if (state_ == State::Done || state_ == State::Relaying || state_ == State::Answered) return;
   stop_upstream_work();
   answered(refusal.status);
   end_reason_ = refusal.reason;

@@ -1,8 +1,8 @@
 // The client side of a forwarded HTTP request (issue 15), for the HTTP exchange
 // (gateway/exchange/http_exchange.h): the request's content in, the upstream's response
 // out, each with backpressure. A role of its own beside Downstream: a downstream that
-// can carry forwarded requests offers it (Downstream::http()); today the HTTP/1.1
-// connection does.
+// can carry forwarded requests offers it (Downstream::http()): the HTTP/1.1 connection
+// (gateway/h1/h1_http_downstream.cc) and an HTTP/2 stream (gateway/h2/h2_stream.cc).
 //
 // Order of calls, by the exchange: read_request_body any number of times (after
 // continue_request_body, once the upstream is reached); at most one response:

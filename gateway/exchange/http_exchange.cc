@@ -9,6 +9,7 @@
 #include "gateway/exchange/websocket_handshake.h"
 #include "gateway/worker.h"
 #include "proxy/codec/http_forward.h"
+#include "proxy/relay/socket_read.h"
 #include "proxy/upstream/affinity.h"
 
 namespace wsgate::gateway {
@@ -70,6 +71,7 @@ void HttpExchange::decide() {
     return;
   }
   chunked_upstream_ = request_.has_body && cl == nullptr;
+  upstream_plain_ = tls_ == nullptr || tls_->upstream(upstream->name) == nullptr;
   // Content that came with the head is read (and its framing checked) now, before any
   // upstream sees the request: a malformed body is refused without reaching it.
   pump_request();
@@ -102,6 +104,8 @@ void HttpExchange::on_connected(bufferevent* upstream) {
   // pending_ (it never went anywhere if an earlier attempt failed before it was sent).
   upstream_out_ = upstream;
   bufferevent_setwatermark(upstream, EV_WRITE, cap_ / 2, 0);
+  // Content moves in writes of up to the watermark, not libevent's 16 KiB default.
+  bufferevent_set_max_single_write(upstream, static_cast<ev_ssize_t>(cap_));
   // The upstream got the request: sending it again is safe only for idempotent methods.
   if (!idempotent(request_.method)) connector_->no_retry();
   if (HttpDownstream* c = client(); c != nullptr && !request_read_) c->continue_request_body();
@@ -114,7 +118,8 @@ void HttpExchange::on_request_body_ready() {
 
 void HttpExchange::pump_request() {
   HttpDownstream* c = client();
-  if (c == nullptr || request_sent_) return;
+  // Once answered (a refusal, or the response is over) the content has nowhere to go.
+  if (c == nullptr || request_sent_ || state_ == State::Answered || state_ == State::Done) return;
   bool progress = true;
   while (progress && !request_sent_) {
     progress = false;
@@ -196,6 +201,7 @@ void HttpExchange::on_upstream(proxy::UpstreamResult&& result) {
   bufferevent_setcb(upstream_.get(), &HttpExchange::on_upstream_read,
                     &HttpExchange::on_upstream_write, &HttpExchange::on_upstream_event, this);
   bufferevent_setwatermark(upstream_.get(), EV_READ, 0, cap_);
+  bufferevent_set_max_single_read(upstream_.get(), static_cast<ev_ssize_t>(cap_));
   bufferevent_setwatermark(upstream_.get(), EV_WRITE, cap_ / 2, 0);
   bufferevent_enable(upstream_.get(), EV_READ | EV_WRITE);
   response_body_ = http1::BodyDecoder(framing);
@@ -223,8 +229,16 @@ void HttpExchange::add_affinity_cookie(http::ResponseHead& head) const {
       {"Set-Cookie", proxy::affinity_set_cookie(upstream->affinity_cookie, value)});
 }
 
-void HttpExchange::on_upstream_read(bufferevent* /*bev*/, void* self) {
-  static_cast<HttpExchange*>(self)->pump_response();
+void HttpExchange::on_upstream_read(bufferevent* bev, void* self) {
+  auto* e = static_cast<HttpExchange*>(self);
+  // The bufferevent read at most 4 KiB: take the rest the socket holds, up to the
+  // watermark, in the same wake-up (proxy/relay/socket_read.h).
+  const std::size_t held = evbuffer_get_length(bufferevent_get_input(bev));
+  if (e->upstream_plain_ && held < e->cap_ && !proxy::read_available(bev, e->cap_ - held)) {
+    e->abort("upstream connection failed during the response");
+    return;
+  }
+  e->pump_response();
 }
 
 void HttpExchange::on_upstream_write(bufferevent* /*bev*/, void* self) {
@@ -289,6 +303,8 @@ void HttpExchange::pump_response() {
       }
       return;
     }
+    upstream_batching_.update(bufferevent_getfd(upstream_.get()), response_body_.bytes_expected(),
+                              evbuffer_get_length(in));
     bufferevent_enable(upstream_.get(), EV_READ);
     break;
   }
@@ -318,6 +334,7 @@ void HttpExchange::keep_upstream() {
     return;
   bufferevent_setcb(upstream_.get(), nullptr, nullptr, nullptr, nullptr);
   bufferevent_setwatermark(upstream_.get(), EV_WRITE, 0, 0);
+  upstream_batching_.reset(bufferevent_getfd(upstream_.get()));  // the next head is small
   upstream_out_ = nullptr;
   worker_.idle_upstreams().put(upstream_lease_.server_ptr(), std::move(upstream_),
                                upstream->keepalive, upstream->keepalive_timeout);

@@ -19,6 +19,7 @@
 
 #include "gateway/exchange/exchange.h"
 #include "proxy/codec/http1_body.h"
+#include "proxy/relay/receive_batching.h"
 #include "proxy/upstream/upstream_connector.h"
 
 namespace wsgate::gateway {
@@ -59,13 +60,15 @@ class HttpExchange final : public Exchange {
   BufferEventPtr upstream_;              // once the response head arrived
   EvbufferPtr pending_;                  // request content read, not yet sent upstream
   bool chunked_upstream_ = false;        // the request content goes up chunk-encoded
+  bool upstream_plain_ = true;           // no TLS to the upstream: read it directly
   bool request_read_ = false;            // all of the client's content was read
   bool request_sent_ = false;            // ... and written to the upstream, with its end
   bool body_went_out_ = false;           // some content went to the upstream
   bool upstream_eof_ = false;
   bool upstream_reusable_ = false;  // the response allows another request on its connection
   http1::BodyDecoder response_body_;
-  Timer idle_;  // the route's idle_timeout: no progress either way
+  proxy::ReceiveBatching upstream_batching_;  // a large response is read in large pieces
+  Timer idle_;                                // the route's idle_timeout: no progress either way
 };
 
 }  // namespace wsgate::gateway

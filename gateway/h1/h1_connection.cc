@@ -13,6 +13,7 @@
 #include "gateway/h1/h1_request.h"
 #include "gateway/worker.h"
 #include "proxy/relay/bufferevent_endpoint.h"
+#include "proxy/relay/socket_read.h"
 
 namespace wsgate::gateway {
 namespace {
@@ -94,6 +95,15 @@ void H1Connection::on_client_read(bufferevent* /*bev*/, void* self) {
   if (c->state_ == State::ReadingHead) {
     c->read_head();
   } else if (c->state_ == State::Exchanging) {
+    // Request content: the bufferevent read at most 4 KiB; take the rest the socket
+    // holds, up to the read watermark, in the same wake-up (proxy/relay/socket_read.h).
+    evbuffer* in = bufferevent_get_input(c->client_.get());
+    const std::size_t room = c->listener_.max_header_bytes + kBodyReadAhead;
+    if (!c->facts_.tls && !c->request_body_.done() && evbuffer_get_length(in) < room &&
+        !proxy::read_available(c->client_.get(), room - evbuffer_get_length(in))) {
+      on_client_event(c->client_.get(), BEV_EVENT_READING | BEV_EVENT_ERROR, c);
+      return;
+    }
     if (c->exchange_ != nullptr) c->exchange_->on_request_body_ready();
   } else if (c->state_ == State::Answering) {
     // Discard what the client still sends while it reads our answer.
@@ -208,6 +218,7 @@ void H1Connection::answer_then_linger() {
 ClientChannel H1Connection::hand_over_client() {
   state_ = State::Relaying;
   timer_.cancel();
+  request_batching_.reset(bufferevent_getfd(client_.get()));
   bufferevent_setwatermark(client_.get(), EV_READ, 0, 0);
   bufferevent_setcb(client_.get(), nullptr, nullptr, nullptr, nullptr);
   return ClientChannel{proxy::make_endpoint(std::move(client_), /*plain_socket=*/!facts_.tls)};

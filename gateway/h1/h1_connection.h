@@ -30,6 +30,7 @@
 #include "proxy/codec/http1_body.h"
 #include "proxy/codec/http1_parser.h"
 #include "proxy/libevent_ptr.h"
+#include "proxy/relay/receive_batching.h"
 #include "tls/tls_snapshot.h"
 
 namespace wsgate::gateway {
@@ -132,11 +133,12 @@ class H1Connection final : public Downstream, public HttpDownstream {
 
   // The request being served (HTTP forwarding).
   http1::BodyDecoder request_body_;
-  int request_minor_ = 1;          // HTTP/1.<minor> of the request
-  bool keep_alive_ = false;        // the client allows another request on this connection
-  bool expect_continue_ = false;   // Expect: 100-continue (RFC 9110 10.1.1)
-  bool response_chunked_ = false;  // the response goes out chunk-encoded
-  bool response_begun_ = false;    // a forwarded response's head went out
+  proxy::ReceiveBatching request_batching_;  // a large request body is read in large pieces
+  int request_minor_ = 1;                    // HTTP/1.<minor> of the request
+  bool keep_alive_ = false;                  // the client allows another request on this connection
+  bool expect_continue_ = false;             // Expect: 100-continue (RFC 9110 10.1.1)
+  bool response_chunked_ = false;            // the response goes out chunk-encoded
+  bool response_begun_ = false;              // a forwarded response's head went out
   bool close_after_response_ = false;
   bool draining_ = false;
   uint64_t requests_ = 0;  // requests whose head was read on this connection

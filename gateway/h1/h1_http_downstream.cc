@@ -21,6 +21,7 @@ void H1Connection::next_request() {
   response_begun_ = false;
   close_after_response_ = false;
   request_body_ = http1::BodyDecoder();
+  request_batching_.reset(bufferevent_getfd(client_.get()));  // a head is small
   bufferevent_setwatermark(client_.get(), EV_READ, 0, listener_.max_header_bytes + 4096);
   bufferevent_setwatermark(client_.get(), EV_WRITE, 0, 0);
   bufferevent_enable(client_.get(), EV_READ);
@@ -60,6 +61,8 @@ HttpDownstream::BodyRead H1Connection::read_request_body(evbuffer* to, std::size
         r.error = {400, std::string(step.reason), {}};
         return r;
       case http1::BodyStep::Action::NeedMore:
+        request_batching_.update(bufferevent_getfd(client_.get()), request_body_.bytes_expected(),
+                                 evbuffer_get_length(in));
         return r;
     }
   }
@@ -68,6 +71,8 @@ HttpDownstream::BodyRead H1Connection::read_request_body(evbuffer* to, std::size
 }
 
 void H1Connection::continue_request_body() {
+  // The content is read in pieces up to the read watermark, not libevent's 16 KiB.
+  bufferevent_set_max_single_read(client_.get(), 256 * 1024);
   if (!expect_continue_) return;
   expect_continue_ = false;
   constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -128,6 +133,7 @@ std::size_t H1Connection::response_buffered() const {
 void H1Connection::set_response_watermark(std::size_t high) {
   // The write callback (on_client_drained) runs once the output is down to high / 2.
   bufferevent_setwatermark(client_.get(), EV_WRITE, high / 2, 0);
+  bufferevent_set_max_single_write(client_.get(), static_cast<ev_ssize_t>(high));
 }
 
 }  // namespace wsgate::gateway

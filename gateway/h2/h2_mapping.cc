@@ -209,6 +209,26 @@ ResponseMapping h1_response_to_h2(const http1::ResponseHead& head) {
   return m;
 }
 
+Fields forwarded_response_to_h2(const http::ResponseHead& head) {
+  Fields out;
+  out.reserve(head.fields.size() + 2);
+  out.push_back({":status", std::to_string(head.status)});
+  bool has_length = false;
+  for (const auto& f : head.fields) {
+    std::string name = lowercase(f.name);
+    if (is_connection_specific(name) || name == "te") continue;
+    if (name == "content-length") {
+      // A HEAD or 304 answer's length describes content that is not sent; kept once.
+      if (has_length || head.body != http::ResponseHead::Body::None) continue;
+      has_length = true;
+    }
+    out.push_back({std::move(name), f.value});
+  }
+  if (head.body == http::ResponseHead::Body::Length)
+    out.push_back({"content-length", std::to_string(head.content_length)});
+  return out;
+}
+
 std::string h2_response_to_h1(const Fields& fields, std::string_view key) {
   int status = 0;
   for (const auto& f : fields)

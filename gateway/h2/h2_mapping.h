@@ -58,6 +58,13 @@ struct ResponseMapping {
 //    RFC 9113 8.2.2: connection-specific fields dropped); its body follows.
 ResponseMapping h1_response_to_h2(const http1::ResponseHead& head);
 
+// A forwarded request's response (HTTP forwarding; its hop-by-hop fields are already
+// gone, proxy/codec/http_forward.h) -> HTTP/2 response fields: :status first, names
+// lowercased (RFC 9113 8.2.1), connection-specific fields dropped (RFC 9113 8.2.2), and
+// content-length when the content has a known length (RFC 9113 8.1.1: it must then
+// match the DATA sent). Content of unknown length ends with END_STREAM instead.
+Fields forwarded_response_to_h2(const http::ResponseHead& head);
+
 // The inverse for a successful handshake, for round-trip tests: HTTP/2 response fields
 // -> an HTTP/1.1 head (:status 200 -> 101 with Upgrade, Connection and the accept value
 // for `key`; other statuses as they are).

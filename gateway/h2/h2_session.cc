@@ -24,9 +24,9 @@ constexpr std::size_t kClientOutputHigh = 256 * 1024;
 // An HTTP/2 connection with no stream for this long is closed (GOAWAY).
 constexpr long long kIdleConnectionMs = 5 * 60 * 1000;
 // New streams per connection: a burst of one full set of concurrent streams, then this
-// many a second. Beyond: RST_STREAM(REFUSED_STREAM) (RFC 9113 8.7: the client may retry
-// them), and a client that goes on to be refused a burst's worth more (refusals fade at
-// the same rate) gets GOAWAY(ENHANCE_YOUR_CALM).
+// many a second; a stream answered whole returns its token. Beyond: RST_STREAM(REFUSED_STREAM) (RFC
+// 9113 8.7: the client may retry them), and a client that goes on to be refused a burst's worth
+// more (refusals fade at the same rate) gets GOAWAY(ENHANCE_YOUR_CALM).
 constexpr double kNewStreamBurst = kMaxConcurrentStreams;
 constexpr double kNewStreamsPerSecond = 20;
 
@@ -352,7 +352,7 @@ int H2Session::on_frame_recv_cb(nghttp2_session* /*ng*/, const nghttp2_frame* fr
   if (frame->hd.type == NGHTTP2_HEADERS && s->state_ != State::Closing) s->deadline_.cancel();
   H2Stream* stream = s->find(frame->hd.stream_id);
   if (stream == nullptr) return 0;
-  if (request_head) stream->on_request_headers();
+  if (request_head) stream->on_request_headers((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0);
   if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
       (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
     stream->on_end_stream();
@@ -392,6 +392,10 @@ int H2Session::on_stream_close_cb(nghttp2_session* /*ng*/, int32_t stream_id, ui
   auto* s = static_cast<H2Session*>(self);
   auto it = s->streams_.find(stream_id);
   if (it == s->streams_.end()) return 0;
+  // A stream whose response went out whole gives its token back: the rate bounds
+  // streams reset before their answer (rapid reset), not a client's requests.
+  if (error_code == NGHTTP2_NO_ERROR && it->second->state() == H2Stream::State::Done)
+    s->stream_tokens_ = std::min(kNewStreamBurst, s->stream_tokens_ + 1);
   it->second->on_closed(error_code);
   s->closed_streams_.push_back(std::move(it->second));
   s->streams_.erase(it);

@@ -78,7 +78,7 @@ void H2Stream::on_header(std::string_view name, std::string_view value) {
   fields_.push_back({std::string(name), std::string(value)});
 }
 
-void H2Stream::on_request_headers() {
+void H2Stream::on_request_headers(bool end_stream) {
   if (state_ != State::ReadingHeaders) return;
   state_ = State::Exchanging;
   http::Checked<http::RequestHead> request;
@@ -93,6 +93,14 @@ void H2Stream::on_request_headers() {
   }
   fields_.clear();
   fields_.shrink_to_fit();
+  if (request.ok() && !request.value.is_websocket() && request.value.method != "CONNECT") {
+    // An ordinary request, forwarded (gateway/exchange/http_exchange.h). RFC 9113 8.1:
+    // it has content unless its HEADERS ended the stream.
+    forwarding_ = true;
+    request.value.has_body = !end_stream;
+    const http::Field* expect = request.value.find("expect");
+    expect_continue_ = expect != nullptr && http::iequals(expect->value, "100-continue");
+  }
   Worker& worker = session_.worker();
   // Each stream is a connection for [limits]: counted until its exchange ends, and
   // refused by it with 429/503 on this stream.
@@ -219,6 +227,17 @@ void H2Stream::exchange_finished(const ExchangeEnd& end) {
   exchange_ = nullptr;
   exchange_done_ = true;
   upstream_failed_ = end.upstream_failed;
+  if (response_begun_ && !end.response_complete && state_ == State::Answering) {
+    // A forwarded response was cut (the upstream failed, or stalled): the reset tells the
+    // client it is incomplete (RFC 9113 8.1: a response ends only with END_STREAM).
+    reset_pending_ = true;
+    reset_code_ = NGHTTP2_INTERNAL_ERROR;
+  }
+  if (request_body_) {
+    // Content nobody will read: its credit goes back.
+    credit_taken(evbuffer_get_length(request_body_.get()));
+    request_body_.reset();
+  }
   // The upstream's connection failed: the stream is reset once what the relay wrote
   // (a WebSocket's Close 1011) is out; otherwise it ends with END_STREAM.
   if (upstream_failed_ && state_ == State::Relaying) reset_output(/*abandon=*/false);
@@ -253,6 +272,22 @@ void H2Stream::reset_output(bool abandon) {
 }
 
 void H2Stream::on_data(const uint8_t* data, std::size_t len) {
+  if (forwarding_) {
+    // Request content, while an exchange is there to read it (and the answer is not our
+    // own refusal); its credit returns as the exchange takes it (read_request_body).
+    const bool wanted =
+        exchange_ != nullptr && !exchange_done_ && (state_ == State::Exchanging || response_begun_);
+    if (!wanted) {
+      nghttp2_session_consume(session_.ng(), id_, len);
+      return;
+    }
+    if (!request_body_) request_body_.reset(evbuffer_new());
+    unconsumed_ += len;
+    evbuffer_add(request_body_.get(), data, len);
+    body_ready_pending_ = true;
+    session_.mark_dirty(id_);
+    return;
+  }
   if (state_ == State::Exchanging && !exchange_done_) {
     // Sent before our answer: kept for the relay (its credit waits with it).
     if (!early_data_) early_data_.reset(evbuffer_new());
@@ -273,6 +308,7 @@ void H2Stream::on_end_stream() {
   client_ended_ = true;
   // The relay hears it after the bytes before it (it takes them even while paused).
   if (endpoint_ != nullptr) endpoint_->peer_end();
+  if (forwarding_) body_ready_pending_ = true;  // the exchange learns the content is whole
   session_.mark_dirty(id_);
 }
 
@@ -319,6 +355,12 @@ int H2Stream::send_data(const nghttp2_frame* /*frame*/, const uint8_t* framehd,
   if (length > 0) {
     evbuffer_remove_buffer(outgoing(), out, length);
     waiting_since_ = std::chrono::steady_clock::now();  // not stalled
+    // A forwarded response below half its watermark: the exchange reads on upstream.
+    if (response_begun_ && exchange_ != nullptr &&
+        evbuffer_get_length(body_.get()) < response_high_ / 2) {
+      drained_pending_ = true;
+      session_.mark_dirty(id_);
+    }
   }
   if (state_ == State::Relaying && endpoint_ != nullptr) endpoint_->moved_out();
   return 0;
@@ -331,6 +373,12 @@ void H2Stream::process() {
     unconsumed_ -= to_consume_;
     to_consume_ = 0;
   }
+  // The HTTP exchange hears of new content and of a drained response from here, never
+  // from inside nghttp2's callbacks; either may end it.
+  if (std::exchange(body_ready_pending_, false) && exchange_ != nullptr)
+    exchange_->on_request_body_ready();
+  if (std::exchange(drained_pending_, false) && exchange_ != nullptr)
+    exchange_->on_client_drained();
   if (state_ == State::Exchanging && exchange_done_) {
     // The exchange ended without answering (it cannot, but a stream must not hang).
     nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
@@ -373,6 +421,59 @@ void H2Stream::unlink_endpoint(bool failed) {
   if (failed) endpoint_->peer_failed();
   endpoint_->stream_gone();
   endpoint_ = nullptr;
+}
+
+}  // namespace wsgate::gateway
+
+namespace wsgate::gateway {
+
+// --- HttpDownstream: a forwarded request over HTTP/2 ---
+
+HttpDownstream::BodyRead H2Stream::read_request_body(evbuffer* to, std::size_t max) {
+  BodyRead r;
+  if (request_body_) {
+    r.moved = std::min(max, evbuffer_get_length(request_body_.get()));
+    evbuffer_remove_buffer(request_body_.get(), to, r.moved);
+    credit_taken(r.moved);  // the client may send that much more (habit 6)
+  }
+  // RFC 9113 8.1: the content ends with END_STREAM (nghttp2 has checked it against a
+  // content-length, RFC 9113 8.1.1, and reset the stream on a mismatch).
+  if (client_ended_ && (!request_body_ || evbuffer_get_length(request_body_.get()) == 0))
+    r.state = BodyState::Done;
+  return r;
+}
+
+void H2Stream::continue_request_body() {
+  if (!std::exchange(expect_continue_, false) || client_ended_) return;
+  // RFC 9110 10.1.1, RFC 9113 8.1: an interim 100 as a HEADERS frame of its own.
+  static const h2map::Fields kContinue = {{":status", "100"}};
+  const std::vector<nghttp2_nv> nv = to_nv(kContinue);
+  nghttp2_submit_headers(session_.ng(), NGHTTP2_FLAG_NONE, id_, nullptr, nv.data(), nv.size(),
+                         nullptr);
+  session_.mark_dirty(id_);
+}
+
+void H2Stream::begin_response(const http::ResponseHead& head) {
+  response_begun_ = true;
+  state_ = State::Answering;
+  body_.reset(evbuffer_new());
+  body_complete_ = head.body == http::ResponseHead::Body::None;
+  submit(h2map::forwarded_response_to_h2(head), !body_complete_);
+}
+
+void H2Stream::response_body(evbuffer* from, std::size_t n) {
+  evbuffer_remove_buffer(from, body_.get(), n);  // moves the chains, no copy
+  if (data_deferred_) session_.mark_dirty(id_);
+  watch_send_stall();
+}
+
+void H2Stream::end_response() {
+  body_complete_ = true;
+  session_.mark_dirty(id_);
+}
+
+std::size_t H2Stream::response_buffered() const {
+  return body_ ? evbuffer_get_length(body_.get()) : 0;
 }
 
 }  // namespace wsgate::gateway

@@ -7,10 +7,16 @@
 //   client DATA <-- H2StreamEndpoint::output() <-- Relay <-- upstream
 //                   (moved into DATA frames by the data provider, no copy)
 //
+// A forwarded HTTP request (any other request) goes through the stream itself as an
+// HttpDownstream (gateway/exchange/http_downstream.h):
+//
+//   client DATA --> request_body_ --> HttpExchange --> upstream (HTTP/1.1)
+//   client DATA <-- body_ (DATA frames, no copy)  <-- HttpExchange <-- upstream
+//
 // Flow control is the backpressure (STYLE.md habit 6): a DATA payload's credit is
-// returned (nghttp2_session_consume) only when the Relay takes the bytes out of the
-// endpoint's input, so a stalled upstream stops this stream's client window and nothing
-// else (gateway/h2/h2_stream_endpoint.h).
+// returned (nghttp2_session_consume) only when the Relay (or the HTTP exchange) takes the
+// bytes, so a stalled upstream stops this stream's client window and nothing else
+// (gateway/h2/h2_stream_endpoint.h).
 //
 // Ownership: the H2Session owns its streams; the Worker owns the exchange, which a
 // stream borrows and detaches from when it goes first (a reset while the relay still
@@ -34,12 +40,13 @@ class Exchange;
 class H2Session;
 class H2StreamEndpoint;
 
-class H2Stream final : public Downstream {
+class H2Stream final : public Downstream, public HttpDownstream {
  public:
   enum class State {
     ReadingHeaders,  // HEADERS/CONTINUATION arriving
     Exchanging,      // the exchange decides and reaches the upstream; no answer yet
-    Answering,       // an answer with a body (ours, or the upstream's refusal) goes out
+    Answering,       // an answer goes out: ours, the upstream's refusal, or a forwarded
+                     // request's response
     Relaying,        // 200 sent: WebSocket or tunnel bytes both ways as DATA frames
     Done,            // the response is complete (or the stream was reset)
   };
@@ -51,7 +58,8 @@ class H2Stream final : public Downstream {
 
   // nghttp2 events, from the session's callbacks.
   void on_header(std::string_view name, std::string_view value);
-  void on_request_headers();
+  // The request's header block is complete; `end_stream`: it has no content.
+  void on_request_headers(bool end_stream);
   void on_data(const uint8_t* data, std::size_t len);
   void on_end_stream();
   // The stream is closed (both ends done, or reset): the exchange hears the client is
@@ -79,6 +87,16 @@ class H2Stream final : public Downstream {
   void upstream_answer_body(evbuffer* from, std::size_t n) override;
   void end_upstream_answer() override;
   void exchange_finished(const ExchangeEnd& end) override;
+  HttpDownstream* http() override { return forwarding_ ? this : nullptr; }
+
+  // HttpDownstream: a forwarded request's content in, its response out.
+  BodyRead read_request_body(evbuffer* to, std::size_t max) override;
+  void continue_request_body() override;
+  void begin_response(const http::ResponseHead& head) override;
+  void response_body(evbuffer* from, std::size_t n) override;
+  void end_response() override;
+  std::size_t response_buffered() const override;
+  void set_response_watermark(std::size_t high) override { response_high_ = high; }
 
   // From the relay's endpoint (gateway/h2/h2_stream_endpoint.h).
   void credit_taken(std::size_t n);  // the relay took n DATA bytes
@@ -123,6 +141,15 @@ class H2Stream final : public Downstream {
   bool reset_pending_ = false;  // RST_STREAM at the next process()
   uint32_t reset_code_ = 0;
   bool tunnel_ = false;  // accept_tunnel(): a failure resets with CONNECT_ERROR
+
+  // HTTP forwarding: the request is neither an RFC 8441 WebSocket nor a tunnel.
+  bool forwarding_ = false;
+  EvbufferPtr request_body_;         // DATA received, not yet taken by the exchange
+  bool expect_continue_ = false;     // Expect: 100-continue, not yet answered
+  bool response_begun_ = false;      // begin_response was called
+  std::size_t response_high_ = 0;    // the exchange's watermark for body_
+  bool body_ready_pending_ = false;  // process(): tell the exchange about new content
+  bool drained_pending_ = false;     // process(): tell the exchange body_ drained
   // The send stall deadline: armed while bytes wait for the client; sending any of them
   // moves the start of the wait.
   Timer stall_timer_;

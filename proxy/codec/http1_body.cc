@@ -280,6 +280,19 @@ void BodyDecoder::took(std::size_t k) {
   }
 }
 
+uint64_t BodyDecoder::bytes_expected() const {
+  switch (state_) {
+    case State::Length:
+      return left_;
+    case State::ChunkData:
+      return left_ + 2;  // the chunk's CRLF
+    case State::UntilClose:
+      return UINT64_MAX;
+    default:
+      return 0;
+  }
+}
+
 bool BodyDecoder::complete_at_eof() {
   if (state_ == State::UntilClose) state_ = State::Done;
   return state_ == State::Done;

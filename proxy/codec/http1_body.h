@@ -77,6 +77,11 @@ class BodyDecoder {
 
   [[nodiscard]] bool done() const { return state_ == State::Done; }
   [[nodiscard]] uint64_t content_bytes() const { return content_; }
+  // Input bytes certain to come before the body ends, counted from the decoder's
+  // position (some may be buffered already): the rest of a Content-Length body or of the
+  // current chunk with its CRLF; UINT64_MAX for a body delimited by the close (the EOF
+  // ends any wait); 0 when unknown (between chunks, trailers, done).
+  [[nodiscard]] uint64_t bytes_expected() const;
   [[nodiscard]] BodyKind kind() const { return kind_; }
 
  private:

@@ -12,6 +12,8 @@
 #include <array>
 #include <cerrno>
 
+#include "proxy/relay/socket_read.h"
+
 namespace wsgate::proxy {
 
 void send_close_notify(bufferevent* bev) {
@@ -99,35 +101,9 @@ void BufferEventEndpoint::flush() {
 }
 
 bool BufferEventEndpoint::read_more(std::size_t max) {
-  // libevent 2.1 reads at most 4096 bytes per readiness event (EVBUFFER_MAX_READ): for a
-  // bulk tunnel that is a readv and a writev per 4 KiB. Read what the socket holds into
-  // the same input buffer (its chains then move to the other side as usual).
-  const evutil_socket_t s = fd();
-  if (!plain_socket_ || s < 0 || max == 0) return true;
-  evbuffer* in = input();
-  std::array<evbuffer_iovec, 2> vec{};
-  // The bufferevent keeps its input's end frozen outside its own read callback; we do
-  // what that callback does.
-  evbuffer_unfreeze(in, 0);
-  const int n = evbuffer_reserve_space(in, static_cast<ev_ssize_t>(max), vec.data(), 2);
-  std::array<iovec, 2> iov{};
-  for (int i = 0; i < n; ++i)
-    iov[static_cast<std::size_t>(i)] = {vec[static_cast<std::size_t>(i)].iov_base,
-                                        vec[static_cast<std::size_t>(i)].iov_len};
-  const ssize_t got = n > 0 ? readv(s, iov.data(), n) : -1;
-  // EOF and EAGAIN are left to the bufferevent's next read, which reports them; an error
-  // is not (the kernel reports it once, the next read would say EOF): the caller has it.
-  const bool failed = n > 0 && got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
-  std::size_t left = got > 0 ? static_cast<std::size_t>(got) : 0;
-  int used = 0;
-  for (int i = 0; i < n && left > 0; ++i, ++used) {
-    auto& v = vec[static_cast<std::size_t>(i)];
-    v.iov_len = std::min(v.iov_len, left);
-    left -= v.iov_len;
-  }
-  evbuffer_commit_space(in, vec.data(), used);
-  evbuffer_freeze(in, 0);
-  return !failed;
+  // A bulk tunnel reads what the socket holds, not libevent's 4 KiB (socket_read.h).
+  if (!plain_socket_) return true;
+  return read_available(bev_.get(), max);
 }
 
 bool BufferEventEndpoint::can_half_close() const {

@@ -230,8 +230,10 @@ bool UpstreamConnector::send_proxy_header() {
 void UpstreamConnector::on_connected() {
   state_ = State::AwaitingResponse;
   interim_responses_ = 0;
-  const int one = 1;
-  setsockopt(bufferevent_getfd(bev_.get()), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (!reused_) {  // a pooled connection has it already
+    const int one = 1;
+    setsockopt(bufferevent_getfd(bev_.get()), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
   // A streamed request's response deadline starts once all of it is sent
   // (request_sent); until then its owner watches the body's progress.
   if (stream_.connected) {

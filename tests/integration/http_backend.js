@@ -77,6 +77,13 @@ const server = http.createServer((req, res) => {
     more();
     return;
   }
+  if (url.pathname === "/cut") {
+    // Promises twice the content it sends, then drops the connection mid-response.
+    const n = Number(url.searchParams.get("bytes") || "1024");
+    res.setHeader("Content-Length", String(2 * n));
+    res.write(payload(n), () => setTimeout(() => conn.destroy(), 50));
+    return;
+  }
   if (url.pathname === "/slow-head") {
     setTimeout(() => res.end("late\n"), Number(url.searchParams.get("ms") || "0"));
     return;

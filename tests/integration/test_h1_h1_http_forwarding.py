@@ -2,7 +2,7 @@
 
 The upstream is Node's http module (http_backend.js), the client curl or a raw socket
 where curl will not send the request. Covers: GET and POST, Content-Length and chunked
-uploads and downloads of 20 MiB compared by SHA-256 both ways, 100-continue, downstream
+uploads and downloads of 100 MiB compared by SHA-256 both ways, 100-continue, downstream
 keep-alive and pipelining, hop-by-hop fields and X-Forwarded-*, the access-log line and
 the metrics of each request, websocket_only routes keeping their 426/405, and the
 refusals: limits (413), upstream failures (502/504).
@@ -83,8 +83,8 @@ class HttpForwarding(h.GatewayCase):
         self.assertTrue(line["user_agent"].startswith("curl/"), line)
         self.assertEqual(line["host"], f"127.0.0.1:{self.port}")
 
-    async def test_upload_20mib_content_length_and_chunked(self):
-        path, digest = self.write_file("up.bin", 20 * MIB)
+    async def test_upload_100mib_content_length_and_chunked(self):
+        path, digest = self.write_file("up.bin", 100 * MIB)
         for mode, extra in (("content-length", []),
                             ("chunked", ["-H", "Transfer-Encoding: chunked"])):
             with self.subTest(mode):
@@ -93,28 +93,28 @@ class HttpForwarding(h.GatewayCase):
                                   f"{self.base}/upload?{mode}")
                 self.assertEqual(p.returncode, 0, p.stderr)
                 info = json.loads(p.stdout)
-                self.assertEqual((info["bytes"], info["sha256"]), (20 * MIB, digest))
+                self.assertEqual((info["bytes"], info["sha256"]), (100 * MIB, digest))
                 line = await self.access_line(f"/upload?{mode}")
-                self.assertEqual(line["c2u_bytes"], str(20 * MIB))
+                self.assertEqual(line["c2u_bytes"], str(100 * MIB))
 
-    async def test_download_20mib_content_length_and_chunked(self):
+    async def test_download_100mib_content_length_and_chunked(self):
         for cl in ("1", "0"):
             with self.subTest(cl=cl):
                 out = os.path.join(self.tmp.name, f"down{cl}.bin")
                 p = await hh.curl("-D", "-", "-o", out,
-                                  f"{self.base}/download?bytes={20 * MIB}&cl={cl}")
+                                  f"{self.base}/download?bytes={100 * MIB}&cl={cl}")
                 self.assertEqual(p.returncode, 0, p.stderr)
                 status, _, headers, _ = h.parse_response_head(p.stdout)
                 fields = {k.lower(): v for k, v in headers}
                 self.assertEqual(status, 200)
                 if cl == "1":
-                    self.assertEqual(fields["content-length"], str(20 * MIB))
+                    self.assertEqual(fields["content-length"], str(100 * MIB))
                 else:
                     self.assertEqual(fields["transfer-encoding"], "chunked")
                 with open(out, "rb") as f:
                     got = hashlib.sha256(f.read()).hexdigest()
                 self.assertEqual(got, fields["x-body-sha256"])
-                self.assertEqual(os.path.getsize(out), 20 * MIB)
+                self.assertEqual(os.path.getsize(out), 100 * MIB)
 
     async def test_keep_alive_reuses_the_client_connection(self):
         p = await hh.curl("-v", "-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null",

@@ -12,6 +12,7 @@ with an nghttp2 client, plus the closing deadline and CONTINUATION; these check 
 real binary with an independent client (python3-h2).
 """
 
+import asyncio
 import os
 import sys
 import tempfile
@@ -19,6 +20,7 @@ import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import admin_client as ac  # noqa: E402
 import harness as h  # noqa: E402
 import h2_client as c  # noqa: E402
 
@@ -34,12 +36,14 @@ class H2Deadlines(h.GatewayCase):
         self.addCleanup(self._certdir.cleanup)
         self.cert = c.make_certificate(self._certdir.name)
 
-    async def gateway(self, backend):
+    async def gateway(self, backend, admin_port: int = 0):
         port = h.free_port()
         text = c.config(f"127.0.0.1:{port}", {"app": [backend.address]},
                         [{"name": "ws", "path": "/echo", "upstream": "app"}], tls=self.cert)
         text = text.replace("[listener.tls]", 'handshake_timeout = "1s"\n'
                             'http2_send_timeout = "1s"\n[listener.tls]', 1)
+        if admin_port:
+            text = ac.with_admin(text, admin_port)
         return await self.start_gateway(text)
 
     async def connect(self, gw) -> c.H2Conn:
@@ -78,28 +82,47 @@ class H2Deadlines(h.GatewayCase):
         self.assertEqual(rec.close_code, 1001, "the backend is told the client went away")
         self.assertFalse(conn.closed, "only the stream ends")
 
-    async def test_streams_over_the_rate_are_refused(self):
+    async def test_streams_reset_before_their_answer_are_rate_limited(self):
+        backend = await self.start_backend()
+        admin_port = h.free_port()
+        gw = await self.gateway(backend, admin_port=admin_port)
+        conn = await self.connect(gw)
+        # Rapid reset (CVE-2023-44487): 150 streams, each reset right after its HEADERS.
+        # The gateway takes a burst of 100; a reset stream never gives its token back, so
+        # the rest are refused (RST_STREAM(REFUSED_STREAM), counted) unless the refill of
+        # 20 a second caught up with a slow sender.
+        # HEADERS and RST_STREAM go out together, as an attacker sends them.
+        for _ in range(150):
+            sid = conn.conn.get_next_available_stream_id()
+            conn.conn.send_headers(sid, c.connect_headers("/nope", scheme="https"))
+            conn.conn.reset_stream(sid, error_code=8)  # CANCEL
+        await conn.flush()
+        admin = ac.Admin(admin_port)
+
+        async def refused():
+            m = await admin.metrics()
+            return m.value("wsgate_limit_rejections_total", limit="h2_stream_rate")
+        deadline = time.monotonic() + 20
+        while await refused() == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(h.POLL_INTERVAL)
+        self.assertGreater(await refused(), 0)
+        self.assertLessEqual(await refused(), 50)
+        self.assertFalse(conn.closed)
+
+    async def test_streams_answered_whole_are_not_rate_limited(self):
         backend = await self.start_backend()
         gw = await self.gateway(backend)
         conn = await self.connect(gw)
-        # 150 requests at once (404: no route, so no backend connects); the gateway takes
-        # a burst of 100, at most 100 at a time (MAX_CONCURRENT_STREAMS).
-        streams = []
-        for _ in range(100):
-            streams.append(await conn.request(c.connect_headers("/nope", scheme="https")))
-        await conn.wait_for(lambda: all(s.status or s.reset is not None for s in streams),
-                            10, "answers to the first 100")
-        for _ in range(50):
-            streams.append(await conn.request(c.connect_headers("/nope", scheme="https")))
-        await conn.wait_for(lambda: all(s.status or s.reset is not None for s in streams),
-                            10, "answers to all 150")
-        answered = sum(1 for s in streams if s.status == 404)
-        refused = sum(1 for s in streams if s.reset == REFUSED_STREAM)
-        self.assertGreaterEqual(answered, 100)
-        self.assertLessEqual(answered, 120)  # tokens come back at 20 a second
-        self.assertEqual(answered + refused, 150)
+        # 300 requests, 100 at a time (MAX_CONCURRENT_STREAMS), far above the burst and
+        # its refill: each stream answered whole (404: no route) gives its token back.
+        for _ in range(3):
+            streams = []
+            for _ in range(100):
+                streams.append(await conn.request(c.connect_headers("/nope", scheme="https")))
+            await conn.wait_for(lambda: all(s.status or s.reset is not None for s in streams),
+                                20, "answers to 100 streams")
+            self.assertEqual([s.status for s in streams], [404] * 100)
         self.assertFalse(conn.closed)
-
 
 if __name__ == "__main__":
     h.main()

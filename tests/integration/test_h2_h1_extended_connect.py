@@ -151,7 +151,8 @@ class ExtendedConnectTls(h.GatewayCase):
 
     async def test_refusals_get_a_status_and_a_reason(self):
         backend = await self.start_backend()
-        gw = await self.gateway(backend, allowed_origins=["https://good.example"])
+        gw = await self.gateway(backend, allowed_origins=["https://good.example"],
+                                websocket_only=True)
         conn = await self.connect(gw)
         s = self.scheme()
         await self.expect_refusal(conn, c.connect_headers(scheme=s, protocol="connect-udp"), 501,

@@ -14,6 +14,7 @@
 
 using wsgate::gateway::h2map::Field;
 using wsgate::gateway::h2map::Fields;
+using wsgate::gateway::h2map::forwarded_response_to_h2;
 using wsgate::gateway::h2map::h1_response_to_h2;
 using wsgate::gateway::h2map::h1_upgrade_to_extended_connect;
 using wsgate::gateway::h2map::h2_response_to_h1;
@@ -288,4 +289,39 @@ TEST_CASE("h2 request: refusal reasons never echo raw control bytes from the cli
     }
   }
   CHECK(map(name).refusal.reason.find(R"("X-\x1b[2J\r\naccess forged")") != std::string::npos);
+}
+
+TEST_CASE("forwarded response -> h2: lowercase names, no connection fields, framing by length") {
+  http::ResponseHead head;
+  head.status = 200;
+  head.reason = "OK";
+  head.fields = {{"Content-Type", "text/html"},
+                 {"Set-Cookie", "a=1"},
+                 {"Set-Cookie", "b=2"},
+                 {"Keep-Alive", "timeout=5"},
+                 {"Upgrade", "h2c"}};
+  head.body = http::ResponseHead::Body::Length;
+  head.content_length = 42;
+  const Fields want = {{":status", "200"},
+                       {"content-type", "text/html"},
+                       {"set-cookie", "a=1"},
+                       {"set-cookie", "b=2"},
+                       {"content-length", "42"}};
+  CHECK(forwarded_response_to_h2(head) == want);
+
+  // Content of unknown length: no content-length, END_STREAM ends it.
+  head.body = http::ResponseHead::Body::Stream;
+  head.fields = {{"Content-Type", "text/event-stream"}};
+  CHECK(forwarded_response_to_h2(head) ==
+        Fields{{":status", "200"}, {"content-type", "text/event-stream"}});
+
+  // A HEAD answer keeps the length of the content it does not carry, once.
+  head.body = http::ResponseHead::Body::None;
+  head.fields = {{"Content-Length", "7"}, {"content-length", "7"}};
+  CHECK(forwarded_response_to_h2(head) == Fields{{":status", "200"}, {"content-length", "7"}});
+
+  // A content-length the framing replaced is never sent twice.
+  head.body = http::ResponseHead::Body::Length;
+  head.content_length = 3;
+  CHECK(forwarded_response_to_h2(head) == Fields{{":status", "200"}, {"content-length", "3"}});
 }

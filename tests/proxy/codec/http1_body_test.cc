@@ -217,3 +217,23 @@ TEST_CASE("chunk size lines: sizes and extensions") {
   CHECK_FALSE(http1::parse_chunk_size_line("5;a b", n));
   CHECK_FALSE(http1::parse_chunk_size_line("5;a=\"\x01\"", n));
 }
+
+TEST_CASE("bytes_expected: what is certain to come, for reading large bodies in large pieces") {
+  http1::BodyDecoder length(http1::BodyFraming{BodyKind::Length, 1000, 0, {}});
+  CHECK(length.bytes_expected() == 1000);
+  BodyStep step = length.next(std::string(400, 'x'), 400);
+  REQUIRE(step.action == BodyStep::Action::Data);
+  length.took(400);
+  CHECK(length.bytes_expected() == 600);
+
+  http1::BodyDecoder chunked(http1::BodyFraming{BodyKind::Chunked, 0, 0, {}});
+  CHECK(chunked.bytes_expected() == 0);  // the size line is still to be read
+  const std::string line = "100\r\n";
+  step = chunked.next(line, line.size());
+  REQUIRE(step.action == BodyStep::Action::Skip);
+  CHECK(chunked.bytes_expected() == 0x100 + 2);  // the chunk and its CRLF
+
+  http1::BodyDecoder until_close(http1::BodyFraming{BodyKind::UntilClose, 0, 0, {}});
+  CHECK(until_close.bytes_expected() == UINT64_MAX);  // the close ends any wait
+  CHECK(http1::BodyDecoder().bytes_expected() == 0);
+}

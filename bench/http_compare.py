@@ -1,0 +1,324 @@
+#!/usr/bin/python3
+"""HTTP forwarding: wsgate next to nginx and HAProxy on this machine, in one run (issue 15).
+
+Every proxy runs one worker pinned to CPU 0, in front of the same upstreams, with the
+load on CPU 1:
+
+  small GETs   wrk -t1 -cC keep-alive GETs of a 13-byte response from an nginx static
+               upstream (one worker); requests/s and the proxy's CPU time (utime+stime
+               of the proxy and its children, from /proc) per request.
+  download     curl fetches a 100 MiB file from the same nginx (Content-Length);
+               the proxy's CPU per MiB.
+  upload       curl posts 100 MiB (Content-Length) to a Node.js upstream that reads it
+               to its end (tests/integration/http_backend.js /upload); CPU per MiB.
+
+Each proxy keeps idle connections to the upstream (nginx: `keepalive 256` with HTTP/1.1;
+HAProxy: its default connection reuse; wsgate: the upstream's default keepalive = 256).
+Each measurement is repeated --rounds times, the proxies interleaved within a round,
+and the median is reported with its ratio to nginx. Usage:
+
+  bench/http_compare.py --wsgate build-bench/wsgate [--duration 10] [--rounds 3]
+
+Needs `scripts/install-deps.sh bench` (nginx-light, wrk, haproxy, node, curl). Talks only
+to 127.0.0.1; every process it starts is stopped by its PID.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True
+import compare as cmp  # noqa: E402  (free_port, wait_port, cpu_seconds, Proxy)
+
+MIB = 1024 * 1024
+NODE_BACKEND = os.path.join(HERE, "..", "tests", "integration", "http_backend.js")
+
+
+def pinned(cpu, argv):
+    return ["taskset", "-c", str(cpu), *argv]
+
+
+class StaticUpstream:
+    """nginx serving /small (13 bytes) and /big (100 MiB) from files, one worker, CPU 1."""
+
+    def __init__(self, workdir):
+        self.workdir = os.path.join(workdir, "upstream")
+        os.makedirs(os.path.join(self.workdir, "www"), exist_ok=True)
+        with open(os.path.join(self.workdir, "www", "small"), "wb") as f:
+            f.write(b"hello, world\n")
+        with open(os.path.join(self.workdir, "www", "big"), "wb") as f:
+            f.write(os.urandom(MIB) * 100)
+        self.port = cmp.free_port()
+        self.proc = None
+
+    def start(self):
+        cfg = os.path.join(self.workdir, "nginx.conf")
+        with open(cfg, "w") as f:
+            f.write(f"""daemon off;
+master_process on;
+worker_processes 1;
+user root;
+pid {self.workdir}/nginx.pid;
+error_log {self.workdir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {self.workdir}/tmp;
+  proxy_temp_path {self.workdir}/tmp;
+  fastcgi_temp_path {self.workdir}/tmp;
+  uwsgi_temp_path {self.workdir}/tmp;
+  scgi_temp_path {self.workdir}/tmp;
+  keepalive_requests 1000000;
+  keepalive_timeout 1h;
+  sendfile on;
+  server {{
+    listen 127.0.0.1:{self.port};
+    root {self.workdir}/www;
+  }}
+}}
+""")
+        os.makedirs(os.path.join(self.workdir, "tmp"), exist_ok=True)
+        self.proc = subprocess.Popen(pinned(1, ["nginx", "-p", self.workdir, "-c", cfg]),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cmp.wait_port(self.port, self.proc)
+
+    def stop(self):
+        cmp.Proxy.stop(self)
+
+
+class NodeUpstream:
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.proc = None
+        self.port = 0
+
+    def start(self):
+        log = os.path.join(self.workdir, "node.log")
+        self.out = open(log, "w")
+        self.proc = subprocess.Popen(pinned(1, ["node", NODE_BACKEND, "bench"]),
+                                     stdout=self.out, stderr=subprocess.STDOUT)
+        end = time.monotonic() + 20
+        while time.monotonic() < end and not self.port:
+            with open(log) as f:
+                m = re.search(r"listening (\d+)", f.read())
+            if m:
+                self.port = int(m.group(1))
+            else:
+                time.sleep(0.05)
+        if not self.port:
+            raise RuntimeError("node upstream did not start")
+
+    def stop(self):
+        cmp.Proxy.stop(self)
+
+
+class Proxy(cmp.Proxy):
+    """A proxy under test, routing /upload to the Node upstream and the rest to nginx."""
+
+    def __init__(self, name, workdir, static_port, node_port):
+        super().__init__(name, workdir)
+        self.static_port, self.node_port = static_port, node_port
+
+    def _spawn(self, argv, port):
+        return super()._spawn(pinned(0, argv), port)
+
+
+class Wsgate(Proxy):
+    binary = ""
+
+    def start(self):
+        port = cmp.free_port()
+        cfg = os.path.join(self.workdir, "wsgate-http.toml")
+        with open(cfg, "w") as f:
+            f.write(f"""workers = 1
+access_log = ""
+[[listener]]
+address = "127.0.0.1:{port}"
+[[upstream]]
+name = "static"
+servers = ["127.0.0.1:{self.static_port}"]
+[[upstream]]
+name = "node"
+servers = ["127.0.0.1:{self.node_port}"]
+[[route]]
+path = "/upload"
+upstream = "node"
+max_body_size = "1GiB"
+[[route]]
+path = "/"
+upstream = "static"
+""")
+        return self._spawn([self.binary, "-c", cfg], port)
+
+
+class Nginx(Proxy):
+    def start(self):
+        port = cmp.free_port()
+        d = self.workdir
+        cfg = os.path.join(d, "nginx-http.conf")
+        os.makedirs(os.path.join(d, "nginx-tmp"), exist_ok=True)
+        # nginx's documented keep-alive upstream configuration; bodies streamed
+        # (proxy_buffering/proxy_request_buffering off) as wsgate streams them.
+        with open(cfg, "w") as f:
+            f.write(f"""daemon off;
+master_process on;
+worker_processes 1;
+user root;
+pid {d}/nginx-proxy.pid;
+error_log {d}/nginx-proxy-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/nginx-tmp;
+  proxy_temp_path {d}/nginx-tmp;
+  fastcgi_temp_path {d}/nginx-tmp;
+  uwsgi_temp_path {d}/nginx-tmp;
+  scgi_temp_path {d}/nginx-tmp;
+  keepalive_requests 1000000;
+  client_max_body_size 0;
+  upstream static {{ server 127.0.0.1:{self.static_port}; keepalive 256; }}
+  upstream node {{ server 127.0.0.1:{self.node_port}; keepalive 256; }}
+  server {{
+    listen 127.0.0.1:{port};
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header Host $host;
+    proxy_buffering off;
+    proxy_request_buffering off;
+    location /upload {{ proxy_pass http://node; }}
+    location / {{ proxy_pass http://static; }}
+  }}
+}}
+""")
+        return self._spawn(["nginx", "-p", d, "-c", cfg], port)
+
+
+class Haproxy(Proxy):
+    def start(self):
+        port = cmp.free_port()
+        cfg = os.path.join(self.workdir, "haproxy-http.cfg")
+        with open(cfg, "w") as f:
+            f.write(f"""global
+  nbthread 1
+  maxconn 8000
+defaults
+  mode http
+  option http-keep-alive
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+frontend web
+  bind 127.0.0.1:{port}
+  use_backend node if {{ path_beg /upload }}
+  default_backend static
+backend static
+  server s1 127.0.0.1:{self.static_port}
+backend node
+  server n1 127.0.0.1:{self.node_port}
+""")
+        return self._spawn(["haproxy", "-db", "-f", cfg], port)
+
+
+def wrk_requests(port, connections, seconds):
+    out = subprocess.run(pinned(1, ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
+                                    f"http://127.0.0.1:{port}/small"]),
+                         capture_output=True, text=True, timeout=seconds + 60).stdout
+    m = re.search(r"(\d+) requests in", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if not m or errors:
+        raise RuntimeError(f"wrk failed: {out}")
+    return int(m.group(1))
+
+
+def curl(argv, timeout=300):
+    p = subprocess.run(pinned(1, ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                                  *argv]), capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0 or p.stdout != "200":
+        raise RuntimeError(f"curl {argv}: {p.returncode} {p.stdout} {p.stderr}")
+
+
+def measure(proxy, args, upload_file):
+    port = proxy.start()
+    try:
+        pid = proxy.proc.pid
+        wrk_requests(port, args.connections, 1)  # warm-up: upstream keep-alive filled
+        before = cmp.cpu_seconds(pid)
+        n = wrk_requests(port, args.connections, args.duration)
+        get_us = (cmp.cpu_seconds(pid) - before) * 1e6 / n
+        before = cmp.cpu_seconds(pid)
+        for _ in range(args.transfers):
+            curl([f"http://127.0.0.1:{port}/big"])
+        down = (cmp.cpu_seconds(pid) - before) * 1e3 / (100 * args.transfers)
+        before = cmp.cpu_seconds(pid)
+        for _ in range(args.transfers):
+            curl(["--data-binary", f"@{upload_file}", "-H", "Expect:",
+                  f"http://127.0.0.1:{port}/upload"])
+        up = (cmp.cpu_seconds(pid) - before) * 1e3 / (100 * args.transfers)
+        return {"rps": n / args.duration, "get_us": get_us, "down_ms_per_mib": down,
+                "up_ms_per_mib": up}
+    finally:
+        proxy.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--wsgate", required=True, help="the wsgate binary (a Release build)")
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=100)
+    ap.add_argument("--transfers", type=int, default=2, help="100 MiB transfers each way")
+    ap.add_argument("--only", default="wsgate,nginx,haproxy")
+    args = ap.parse_args()
+    for tool in ("nginx", "wrk", "haproxy", "node", "curl", "taskset"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} not found: scripts/install-deps.sh bench")
+    Wsgate.binary = os.path.abspath(args.wsgate)
+    work = tempfile.mkdtemp(prefix="wsgate-http-bench-")
+    static = StaticUpstream(work)
+    node = NodeUpstream(work)
+    upload = os.path.join(work, "upload.bin")
+    with open(upload, "wb") as f:
+        f.write(os.urandom(MIB) * 100)
+    kinds = {"wsgate": Wsgate, "nginx": Nginx, "haproxy": Haproxy}
+    names = [n for n in args.only.split(",") if n in kinds]
+    results = {n: [] for n in names}
+    try:
+        static.start()
+        node.start()
+        for r in range(args.rounds):
+            for name in (names if r % 2 == 0 else list(reversed(names))):
+                res = measure(kinds[name](name, work, static.port, node.port), args, upload)
+                results[name].append(res)
+                print(f"round {r + 1} {name}: {res}", file=sys.stderr)
+    finally:
+        node.stop()
+        static.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    def med(name, key):
+        return statistics.median(x[key] for x in results[name])
+    rows = [("keep-alive GETs per second (wrk, %d connections)" % args.connections, "rps", "%.0f"),
+            ("CPU per small GET (us)", "get_us", "%.1f"),
+            ("CPU per MiB, 100 MiB download (ms)", "down_ms_per_mib", "%.2f"),
+            ("CPU per MiB, 100 MiB upload (ms)", "up_ms_per_mib", "%.2f")]
+    print(f"| figure (one worker, medians of {args.rounds} rounds) | "
+          + " | ".join(names) + (" | wsgate / nginx |" if "nginx" in names else " |"))
+    print("|---" * (len(names) + 1 + ("nginx" in names)) + "|")
+    for title, key, fmt in rows:
+        cells = [fmt % med(n, key) for n in names]
+        ratio = ""
+        if "nginx" in names and "wsgate" in names:
+            ratio = " | %.2fx" % (med("wsgate", key) / med("nginx", key))
+        print(f"| {title} | " + " | ".join(cells) + ratio + " |")
+
+
+if __name__ == "__main__":
+    main()
