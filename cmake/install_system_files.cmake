@@ -1,6 +1,6 @@
 # Run by `cmake --install` and cpack (install(CODE) in cmake/install.cmake), with the
 # install-time CMAKE_INSTALL_PREFIX: puts the default config and the systemd unit (its
-# paths filled in for this prefix) where the system looks for them.
+# paths filled in for this prefix) and its socket unit where the system looks for them.
 if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
   set(WSGATE_CONFDIR "/etc/wsgate")
   set(WSGATE_UNITDIR "/lib/systemd/system")
@@ -17,3 +17,5 @@ configure_file("${WSGATE_SOURCE_DIR}/deploy/systemd/wsgate.service.in" "${unit}"
 # file(INSTALL) puts $DESTDIR (cpack's staging folder) in front by itself.
 file(INSTALL "${WSGATE_SOURCE_DIR}/conf/wsgate.toml" DESTINATION "${WSGATE_CONFDIR}")
 file(INSTALL "${unit}" DESTINATION "${WSGATE_UNITDIR}")
+# Socket activation for the unit above (not enabled by installing it).
+file(INSTALL "${WSGATE_SOURCE_DIR}/deploy/systemd/wsgate.socket" DESTINATION "${WSGATE_UNITDIR}")

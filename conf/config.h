@@ -310,6 +310,12 @@ struct Config {
   // closed for this long, so load balancers that follow /ready stop sending first; then
   // the drain above. 0: the drain starts at once.
   Duration drain_delay = std::chrono::seconds(0);
+  // Binary upgrade (docs/operations.md): a unix socket (SOCK_SEQPACKET) on which this
+  // process hands its listening sockets to a new wsgate started with --takeover; "" off.
+  std::string upgrade_socket;
+  // After a takeover, this process's connections run on for at most this long; then the
+  // drain above (Close 1001 spread over drain_spread, drain_timeout).
+  Duration upgrade_deadline = std::chrono::minutes(10);
   std::string access_log = "-";  // "-" stdout, "stderr", "" off, otherwise a file path (appended)
   AccessLogFormat access_log_format = AccessLogFormat::Text;
   LogLevel log_level = LogLevel::Info;

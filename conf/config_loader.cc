@@ -37,11 +37,12 @@ using detail::lowercase;
 using detail::quoted;
 using detail::TableReader;
 
-constexpr std::string_view kTopKeys[] = {
-    "workers",         "drain_timeout", "access_log", "access_log_format",
-    "nameservers",     "admin",         "listener",   "upstream",
-    "route",           "connect",       "limits",     "drain_spread",
-    "trusted_proxies", "drain_delay",   "log_level",  "log_format"};
+constexpr std::string_view kTopKeys[] = {"workers",           "drain_timeout",  "access_log",
+                                         "access_log_format", "nameservers",    "admin",
+                                         "listener",          "upstream",       "route",
+                                         "connect",           "limits",         "drain_spread",
+                                         "trusted_proxies",   "drain_delay",    "log_level",
+                                         "log_format",        "upgrade_socket", "upgrade_deadline"};
 constexpr std::string_view kAdminKeys[] = {"address",
                                            "token",
                                            "token_file",
@@ -98,6 +99,11 @@ class ConfigBuilder {
     if (config_.drain_spread.count() > 0 && config_.drain_spread >= config_.drain_timeout)
       top.fail_expected("drain_spread", "a duration shorter than drain_timeout (" +
                                             std::to_string(config_.drain_timeout.count()) + "ms)");
+    top.duration("upgrade_deadline", &config_.upgrade_deadline, /*must_be_positive=*/false);
+    // sockaddr_un's sun_path holds 108 bytes with the terminating NUL.
+    if (top.string("upgrade_socket", &config_.upgrade_socket) &&
+        (config_.upgrade_socket.empty() || config_.upgrade_socket.size() > 107))
+      top.fail_expected("upgrade_socket", "a file path of 1 to 107 bytes");
     top.string("access_log", &config_.access_log);
     std::string format;
     if (top.string("access_log_format", &format)) {

@@ -13,25 +13,60 @@
 
 namespace wsgate::gateway {
 
-int open_listen_socket(const conf::HostPort& address, std::string& error) {
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  int family = AF_INET;
-  if (auto* in4 = reinterpret_cast<sockaddr_in*>(&ss);
+bool to_sockaddr(const conf::HostPort& address, sockaddr_storage& out, socklen_t& length) {
+  out = {};
+  if (auto* in4 = reinterpret_cast<sockaddr_in*>(&out);
       inet_pton(AF_INET, address.host.c_str(), &in4->sin_addr) == 1) {
     in4->sin_family = AF_INET;
     in4->sin_port = htons(address.port);
-    len = sizeof(sockaddr_in);
-  } else if (auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
-             inet_pton(AF_INET6, address.host.c_str(), &in6->sin6_addr) == 1) {
-    family = AF_INET6;
+    length = sizeof(sockaddr_in);
+    return true;
+  }
+  out = {};
+  if (auto* in6 = reinterpret_cast<sockaddr_in6*>(&out);
+      inet_pton(AF_INET6, address.host.c_str(), &in6->sin6_addr) == 1) {
     in6->sin6_family = AF_INET6;
     in6->sin6_port = htons(address.port);
-    len = sizeof(sockaddr_in6);
-  } else {
+    length = sizeof(sockaddr_in6);
+    return true;
+  }
+  return false;
+}
+
+bool is_listening_on(int fd, const conf::HostPort& address) {
+  sockaddr_storage want{};
+  socklen_t want_length = 0;
+  if (!to_sockaddr(address, want, want_length)) return false;
+  int type = 0;
+  int accepting = 0;
+  socklen_t n = sizeof(int);
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &n) != 0 || type != SOCK_STREAM) return false;
+  n = sizeof(int);
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &n) != 0 || accepting == 0)
+    return false;
+  sockaddr_storage have{};
+  socklen_t have_length = sizeof(have);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&have), &have_length) != 0) return false;
+  if (have.ss_family != want.ss_family) return false;
+  if (have.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(have);
+    const auto& b = reinterpret_cast<const sockaddr_in&>(want);
+    return a.sin_port == b.sin_port && a.sin_addr.s_addr == b.sin_addr.s_addr;
+  }
+  const auto& a = reinterpret_cast<const sockaddr_in6&>(have);
+  const auto& b = reinterpret_cast<const sockaddr_in6&>(want);
+  return a.sin6_port == b.sin6_port &&
+         std::memcmp(&a.sin6_addr, &b.sin6_addr, sizeof(in6_addr)) == 0;
+}
+
+int open_listen_socket(const conf::HostPort& address, std::string& error) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!to_sockaddr(address, ss, len)) {
     error = "listener " + to_string(address) + ": not an IP address";
     return -1;
   }
+  const int family = ss.ss_family;
   const int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     error = "listener " + to_string(address) + ": socket: " + std::strerror(errno);

@@ -2,6 +2,8 @@
 // the kernel spreads new connections across workers without a shared accept lock.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <string>
 
 #include "conf/address.h"
@@ -12,5 +14,13 @@ namespace wsgate::gateway {
 // Returns the listening fd (non-blocking, close-on-exec), or -1 with `error` set to a
 // message naming the address and the system error (e.g. "address already in use").
 int open_listen_socket(const conf::HostPort& address, std::string& error);
+
+// `address` (an IPv4 or IPv6 literal and a port) as a socket address; false when the
+// host is not an IP literal.
+bool to_sockaddr(const conf::HostPort& address, sockaddr_storage& out, socklen_t& length);
+
+// Whether `fd` is a listening TCP socket bound to exactly `address` (same family, IP and
+// port): how inherited sockets (systemd, a binary upgrade) are matched to listeners.
+bool is_listening_on(int fd, const conf::HostPort& address);
 
 }  // namespace wsgate::gateway

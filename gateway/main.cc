@@ -3,6 +3,9 @@
 //   wsgate -c FILE                  run with FILE
 //   wsgate -t -c FILE, wsgate -c FILE -t, wsgate -t FILE, --check-config FILE
 //                                   validate FILE, exit 0 (ok) or 1
+//   wsgate -c FILE --takeover [PATH]
+//                                   binary upgrade: take the listening sockets over from
+//                                   the wsgate running with upgrade_socket PATH
 //   wsgate -V | --version           version, git commit, library versions
 //   wsgate --hash-password [ITERATIONS]    read a password from stdin, print its hash
 #include <cstdio>
@@ -25,6 +28,11 @@ void usage(FILE* out) {
       "usage: wsgate -c FILE             run with the configuration in FILE\n"
       "       wsgate -t -c FILE          check FILE (configuration and certificates) and\n"
       "                                  exit; also -c FILE -t, -t FILE, --check-config FILE\n"
+      "       wsgate -c FILE --takeover [PATH]\n"
+      "                                  binary upgrade: take the listening sockets over\n"
+      "                                  from the wsgate running with upgrade_socket PATH\n"
+      "                                  (default: FILE's upgrade_socket); it stops\n"
+      "                                  accepting and lets its connections end\n"
       "       wsgate --hash-password [ITERATIONS]\n"
       "                                  read a password (one line) from stdin and print\n"
       "                                  its hash for [[connect.user]] password_hash\n"
@@ -66,6 +74,8 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "--hash-password") == 0) return hash_password(argc, argv);
   std::string config_path;
   bool check_only = false;
+  bool takeover = false;
+  std::string takeover_path;
   // -t is a flag, in any order with -c FILE (as nginx and HAProxy take it); for the
   // older form, a -t directly followed by a word that is not an option takes that word
   // as the file.
@@ -87,6 +97,9 @@ int main(int argc, char** argv) {
       config_path = argv[++i];
     } else if (check_flag) {
       // -t alone: the file comes with -c, before or after.
+    } else if (arg == "--takeover") {
+      takeover = true;
+      if (i + 1 < argc && argv[i + 1][0] != '-') takeover_path = argv[++i];
     } else if (arg == "-h" || arg == "--help") {
       usage(stdout);
       return 0;
@@ -121,6 +134,14 @@ int main(int argc, char** argv) {
   wsgate::gateway::apply_log_settings(*loaded.config);
   // Before any worker opens a socket; each connection holds two descriptors.
   wsgate::log::info(wsgate::gateway::raise_open_file_limit());
-  wsgate::gateway::Server server(loaded.config);
+  if (takeover && takeover_path.empty()) takeover_path = loaded.config->upgrade_socket;
+  if (takeover && takeover_path.empty()) {
+    std::fprintf(stderr,
+                 "wsgate: --takeover needs the running wsgate's upgrade_socket: give its path, "
+                 "or set upgrade_socket in %s\n",
+                 config_path.c_str());
+    return 1;
+  }
+  wsgate::gateway::Server server(loaded.config, takeover_path);
   return server.run();
 }

@@ -19,8 +19,8 @@
 // Server::drain_server).
 //
 // Cannot change in place (the reload is rejected, naming the key): `workers` (the
-// threads and their sockets are made at start) and the [admin] listener's presence and
-// address. The admin token and per-connection settings are applied.
+// threads and their sockets are made at start), the [admin] listener's presence and
+// address, and upgrade_socket. The admin token and per-connection settings are applied.
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -89,6 +89,9 @@ std::string Server::reload_refusal(const conf::Config& next) const {
   if (next.workers != config_->workers)
     return "workers cannot change while running (" + std::to_string(config_->workers) + " -> " +
            std::to_string(next.workers) + "); restart wsgate to change it";
+  if (next.upgrade_socket != config_->upgrade_socket)
+    return "upgrade_socket cannot change while running (\"" + config_->upgrade_socket + "\" -> \"" +
+           next.upgrade_socket + "\"); a binary upgrade applies it";
   if (next.admin.enabled != config_->admin.enabled ||
       (next.admin.enabled && !same_address(next.admin.address, config_->admin.address)))
     return "the [admin] listener cannot be added, removed or moved while running (" +
@@ -146,6 +149,7 @@ metrics::ReloadResult Server::reload(std::string_view trigger) {
     return metrics::ReloadResult{false, why};
   };
   if (draining_) return reject("draining");
+  if (retiring_) return reject("handed over to a new process (binary upgrade)");
 
   // 1. Everything that can fail, before anything is published.
   const conf::LoadResult loaded = conf::load_config(config_->source_file);

@@ -7,7 +7,9 @@
 #include <cstring>
 
 #include "gateway/admin_source.h"
+#include "gateway/inherited_sockets.h"
 #include "gateway/listen_socket.h"
+#include "gateway/takeover_client.h"
 #include "gateway/worker.h"
 #include "metrics/log.h"
 #include "proxy/libevent_ptr.h"
@@ -34,15 +36,24 @@ void apply_log_settings(const conf::Config& config) {
       level, config.log_format == conf::LogFormat::Json ? log::Format::Json : log::Format::Text);
 }
 
-Server::Server(conf::ConfigPtr config)
+Server::Server(conf::ConfigPtr config, std::string takeover)
     : config_(std::move(config)),
       access_log_(std::make_shared<metrics::AccessLog>()),
-      pools_(std::make_shared<proxy::UpstreamPools>(*config_)) {}
+      pools_(std::make_shared<proxy::UpstreamPools>(*config_)),
+      takeover_(std::move(takeover)) {}
 
 Server::~Server() = default;
 
 void Server::on_stop_signal(evutil_socket_t sig, short /*what*/, void* self) {
   auto* server = static_cast<Server*>(self);
+  if (server->retiring_ && !server->draining_) {
+    // Handed over: no listener, no /ready to turn; the drain starts now.
+    log::info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+              " after the handover: draining connections");
+    server->draining_ = true;
+    server->start_worker_drain();
+    return;
+  }
   if (server->draining_) {
     // A second signal during drain_delay: no more waiting.
     if (server->drain_delay_ && server->drain_delay_->pending()) {
@@ -89,6 +100,7 @@ std::string Server::status_text() {
     for (const auto& [labels, counts] : r.metrics.connections) relayed += counts.active;
   }
   std::string text = std::to_string(workers_.size()) + " worker(s), ";
+  if (retiring_) return text + "handed over to a new process";
   if (draining_) return text + "draining";
   return text + std::to_string(relayed) + " relayed connection(s)";
 }
@@ -155,20 +167,43 @@ int Server::run() {
     return 1;
   }
   // All sockets first, on this thread, so a bad address fails the start with a clear
-  // message before any worker runs.
+  // message before any worker runs. Sockets passed by systemd or by the running wsgate
+  // (--takeover) are used for their addresses instead of binding
+  // (gateway/server_upgrade.cc); a failure from here on leaves that wsgate as it was.
+  InheritedSockets inherited;
+  if (!collect_inherited_sockets(inherited)) return 1;
   std::vector<std::vector<ListenSocket>> per_worker(config_->workers);
-  for (unsigned w = 0; w < config_->workers; ++w) {
-    for (std::size_t i = 0; i < config_->listeners.size(); ++i) {
-      const conf::Listener& listener = config_->listeners[i];
+  auto close_all = [&per_worker] {
+    for (auto& sockets : per_worker)
+      for (auto& s : sockets) close(s.fd);
+  };
+  for (std::size_t i = 0; i < config_->listeners.size(); ++i) {
+    const conf::Listener& listener = config_->listeners[i];
+    const std::vector<std::vector<int>> given = inherited.take(listener.address, config_->workers);
+    for (unsigned w = 0; w < config_->workers; ++w) {
+      if (!given.empty()) {
+        for (int fd : given[w]) per_worker[w].push_back({fd, &listener, i});
+        continue;
+      }
       std::string error;
       const int fd = open_listen_socket(listener.address, error);
       if (fd < 0) {
         log::error(error);
-        for (auto& sockets : per_worker)
-          for (auto& s : sockets) close(s.fd);
+        close_all();
         return 1;
       }
       per_worker[w].push_back({fd, &listener, i});
+    }
+  }
+  const int admin_fd = config_->admin.enabled ? inherited.take_one(config_->admin.address) : -1;
+  inherited.close_unused();
+  if (takeover_.empty()) {
+    std::string error;
+    if (!open_upgrade_socket(error)) {
+      log::error(error);
+      close_all();
+      if (admin_fd >= 0) close(admin_fd);
+      return 1;
     }
   }
   // [limits] count every worker's connections together.
@@ -189,9 +224,12 @@ int Server::run() {
         metrics::AdminTokens{config_->admin.read_token, config_->admin.write_token},
         config_->admin.per_connection_metrics ? config_->admin.per_connection_limit : 0);
     std::string error;
-    if (!admin_->listen(config_->admin.address.host, config_->admin.address.port, error)) {
+    if (admin_fd >= 0) {
+      admin_->listen_on(admin_fd, config_->admin.address.host, config_->admin.address.port);
+    } else if (!admin_->listen(config_->admin.address.host, config_->admin.address.port, error)) {
       log::error(error);
       admin_.reset();  // it lives on `base`, which ends with this function
+      upgrade_.reset();
       return 1;
     }
   }
@@ -206,6 +244,20 @@ int Server::run() {
             " worker(s), config " + config_->source_file);
 
   if (admin_) log::info("admin endpoints on " + to_string(config_->admin.address));
+  if (takeover_client_) {
+    // This process accepts now (both do, from the same sockets, until the old one hears
+    // this): the old one stops accepting and lets its connections end.
+    std::string error;
+    if (takeover_client_->commit(error)) {
+      log::info("--takeover: pid " + std::to_string(takeover_client_->old_pid()) +
+                " stopped accepting; this process serves the listeners now");
+    } else {
+      log::warn("--takeover: " + error + "; both processes may accept until it exits");
+    }
+    takeover_client_.reset();
+    if (!open_upgrade_socket(error))
+      log::error(error + "; no further binary upgrade from this process");
+  }
   // Every listening socket is open (the workers accept from them as their loops start).
   if (systemd_.active()) {
     systemd_.ready("listening on " + where + "; " + status_text());
@@ -230,6 +282,8 @@ int Server::run() {
   drain_poll_.reset();
   drain_delay_.reset();
   status_timer_.reset();
+  upgrade_deadline_.reset();
+  upgrade_.reset();
   admin_.reset();
   rebalancer_.reset();
   health_checker_.reset();

@@ -13,6 +13,7 @@
 #include "conf/config.h"
 #include "gateway/client_limits.h"
 #include "gateway/systemd_notify.h"
+#include "gateway/upgrade_listener.h"
 #include "gateway/worker.h"
 #include "metrics/access_log.h"
 #include "metrics/admin/admin_server.h"
@@ -27,6 +28,8 @@
 namespace wsgate::gateway {
 
 class WorkerScraper;
+class InheritedSockets;
+class TakeoverClient;
 
 // The error log's level and format from `config` (log_level, log_format): at start and
 // after each reload that publishes a new config.
@@ -34,7 +37,9 @@ void apply_log_settings(const conf::Config& config);
 
 class Server {
  public:
-  explicit Server(conf::ConfigPtr config);
+  // `takeover`: the upgrade_socket of a running wsgate whose listening sockets this
+  // process takes over (binary upgrade, gateway/server_upgrade.cc); "" to bind its own.
+  explicit Server(conf::ConfigPtr config, std::string takeover = {});
   ~Server();
   // Runs until drained after SIGTERM/SIGINT. Returns the process exit code.
   int run();
@@ -69,6 +74,14 @@ class Server {
   bool open_new_listeners(const conf::Config& next, std::vector<std::vector<ListenSocket>>& out,
                           std::string& error) const;
   void start_upstream_tasks();
+  // gateway/server_upgrade.cc: the binary upgrade, both sides.
+  bool open_upgrade_socket(std::string& error);
+  std::string handover_refusal() const;
+  std::vector<UpgradeListener::HandedSocket> handover_sockets(std::string& error);
+  void handed_over(pid_t successor);
+  // The sockets systemd passed (LISTEN_FDS) and, with --takeover, those of the running
+  // wsgate; false (logged) when the takeover failed.
+  bool collect_inherited_sockets(InheritedSockets& into);
   // systemd's STATUS= line: workers and relayed connections (one scrape of the workers),
   // refreshed every kStatusIntervalMs while $NOTIFY_SOCKET is set.
   std::string status_text();
@@ -93,6 +106,11 @@ class Server {
   metrics::ReloadStats reload_stats_;
   event_base* base_ = nullptr;
   bool draining_ = false;
+  std::string takeover_;                      // --takeover PATH, "" without
+  bool retiring_ = false;                     // a new process took the listening sockets over
+  std::unique_ptr<UpgradeListener> upgrade_;  // upgrade_socket, while this process accepts
+  std::unique_ptr<Timer> upgrade_deadline_;   // retiring: the drain starts when it fires
+  std::unique_ptr<TakeoverClient> takeover_client_;  // --takeover, until READY is answered
   std::unique_ptr<Timer> drain_poll_;
   std::unique_ptr<Timer> drain_delay_;  // pending while drain_delay runs
   SystemdNotifier systemd_;             // inactive unless started by systemd with Type=notify

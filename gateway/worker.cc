@@ -1,5 +1,6 @@
 #include "gateway/worker.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "conf/address.h"
@@ -153,7 +154,7 @@ void Worker::adopt(Update update) {
 }
 
 void Worker::adopt_now(Update update) {
-  if (draining_) {  // not accepting any more: the new sockets are not wanted
+  if (draining_ || retiring_) {  // not accepting any more: the new sockets are not wanted
     for (const auto& s : update.sockets)
       if (s.fd >= 0) close(s.fd);
     return;
@@ -166,7 +167,8 @@ void Worker::adopt_now(Update update) {
       listen_on(s, listeners, sockets);
       continue;
     }
-    // Same address: the very same socket (and its accept queue), now for the new listener.
+    // Same address: the very same sockets (and their accept queues; a worker has several
+    // for one address after a binary upgrade from more workers), now for the new listener.
     for (std::size_t i = 0; i < listen_sockets_.size(); ++i) {
       const conf::HostPort& had = listen_sockets_[i].listener->address;
       if (!listeners_[i] || had.host != s.listener->address.host ||
@@ -174,7 +176,6 @@ void Worker::adopt_now(Update update) {
         continue;
       listeners.push_back(std::move(listeners_[i]));
       sockets.push_back({listen_sockets_[i].fd, s.listener, s.listener_index});
-      break;
     }
   }
   // What is left of the old set are removed listeners: freeing them closes their sockets;
@@ -233,6 +234,37 @@ void Worker::drain_now() {
   maybe_exit();
 }
 
+void Worker::retire() {
+  post([this] { retire_now(); });
+}
+
+void Worker::retire_now() {
+  if (draining_ || retiring_) return;
+  retiring_ = true;
+  // The new process holds the same sockets: closing this process's descriptors leaves
+  // them open, with whatever connections are queued in them for the new process.
+  listeners_.clear();
+  listen_sockets_.clear();
+  for (H1Connection* c : registry_.connections_reading_head())
+    if (registry_.contains(c)) c->retire();
+  // RFC 9113 6.8: GOAWAY, the open streams (WebSockets among them) go on.
+  for (H2Session* s : registry_.h2_sessions())
+    if (registry_.contains(s)) s->drain();
+  log::info("worker " + std::to_string(index_) + ": handed over, " +
+            std::to_string(registry_.size()) + " connection(s) run on");
+  maybe_exit();
+}
+
+std::vector<std::pair<conf::HostPort, int>> Worker::duplicate_listening_sockets() const {
+  std::vector<std::pair<conf::HostPort, int>> out;
+  for (std::size_t i = 0; i < listen_sockets_.size(); ++i) {
+    if (!listeners_[i]) continue;
+    const int copy = fcntl(listen_sockets_[i].fd, F_DUPFD_CLOEXEC, 0);
+    if (copy >= 0) out.emplace_back(listen_sockets_[i].listener->address, copy);
+  }
+  return out;
+}
+
 void Worker::on_drain_deadline() {
   if (connection_count() != 0) {
     log::warn("worker " + std::to_string(index_) + ": drain_timeout reached, closing " +
@@ -242,7 +274,9 @@ void Worker::on_drain_deadline() {
 }
 
 void Worker::maybe_exit() {
-  if (draining_ && registry_.empty() && dispatcher_.nothing_deferred()) dispatcher_.stop();
+  if ((draining_ || retiring_) && registry_.empty() &&
+      (!proxy_headers_ || proxy_headers_->size() == 0) && dispatcher_.nothing_deferred())
+    dispatcher_.stop();
 }
 
 }  // namespace wsgate::gateway

@@ -66,6 +66,14 @@ class Worker {
   // Thread-safe: stop accepting, close every connection gracefully, exit when none is
   // left or after drain_timeout.
   void begin_drain();
+  // Thread-safe: binary upgrade. Another process accepts on this worker's sockets now:
+  // stop accepting (closing only this process's copies of the sockets), tell HTTP/2
+  // clients GOAWAY, let every connection run to its end; the worker exits when none is
+  // left (or begin_drain() comes at the upgrade deadline).
+  void retire();
+  // Worker thread only: a duplicate of each listening socket, with its address, for the
+  // process taking over (the caller owns the fds).
+  std::vector<std::pair<conf::HostPort, int>> duplicate_listening_sockets() const;
   // A reload, as published to one worker (gateway/reload.cc builds it, completely
   // validated, before any worker sees it).
   struct Update {
@@ -160,6 +168,7 @@ class Worker {
   void listen_on(const ListenSocket& socket, std::vector<ListenerPtr>& listeners,
                  std::vector<ListenSocket>& sockets);
   void drain_now();
+  void retire_now();
   // SIGTERM: handshakes get 503 at once, relayed WebSockets Close 1001 spread over `spread`.
   void drain_sessions(conf::Duration spread);
   CloseSchedule& close_schedule();
@@ -188,6 +197,7 @@ class Worker {
   ConnectionRegistry registry_;
   uint64_t next_connection_id_ = 1;
   bool draining_ = false;
+  bool retiring_ = false;           // handed over to a new process (retire())
   metrics::WorkerMetrics metrics_;  // written on the worker's thread only
   std::unique_ptr<Timer> drain_deadline_;
   std::unique_ptr<Timer> tls_log_flush_;  // logs the count of unlogged TLS failures

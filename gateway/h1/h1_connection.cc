@@ -391,6 +391,14 @@ void H1Connection::drain() {
   if (exchange_) exchange_->drain();
 }
 
+void H1Connection::retire() {
+  retiring_ = true;
+  if (state_ == State::ReadingHead && requests_ > 0 && client_ &&
+      evbuffer_get_length(bufferevent_get_input(client_.get())) == 0) {
+    exchange_finished({});  // idle between two requests (RFC 9112 9.6)
+  }
+}
+
 void H1Connection::close(std::string_view why) {
   // The connection ends before any request: a client that sent something still gets an
   // access-log line (with no status), through an exchange that never starts.
@@ -410,7 +418,7 @@ void H1Connection::exchange_finished(const ExchangeEnd& end) {
   // Once: the flush below ends in exchange_finished({}) again, which must close.
   const bool response_begun = std::exchange(response_begun_, false);
   if (end.response_complete && client_) {
-    if (end.reusable && !close_after_response_ && !draining_) {
+    if (end.reusable && !close_after_response_ && !draining_ && !retiring_) {
       next_request();
     } else {
       answer_then_linger();  // flush the response, then close (RFC 9112 9.6)

@@ -58,6 +58,9 @@ class H1Connection final : public Downstream, public HttpDownstream {
   void start();
   // Graceful shutdown: a head still being read gets 503; the exchange drains its own way.
   void drain();
+  // Binary upgrade: another process accepts now. Idle between requests: closed; anything
+  // else runs to its end, and the connection closes after the response it is on.
+  void retire();
   // The connection's place in the [limits] counts (Worker::admit_client), held until the
   // connection is destroyed; a refusal is answered once the request head is read.
   void set_admission(ClientLimits::Decision admission) { admission_ = std::move(admission); }
@@ -141,6 +144,7 @@ class H1Connection final : public Downstream, public HttpDownstream {
   bool response_begun_ = false;              // a forwarded response's head went out
   bool close_after_response_ = false;
   bool draining_ = false;
+  bool retiring_ = false;  // no keep-alive: the client's next request goes to the new process
   uint64_t requests_ = 0;  // requests whose head was read on this connection
   Timer next_;             // starts reading a pipelined request after the loop iteration
 };

@@ -89,7 +89,7 @@ void H1Connection::begin_response(const http::ResponseHead& head) {
     out.append(f.name).append(": ").append(f.value).append("\r\n");
   // The rest of an unread request body would be read as the next request: close after
   // this response instead.
-  close_after_response_ = !keep_alive_ || draining_ || !request_body_.done();
+  close_after_response_ = !keep_alive_ || draining_ || retiring_ || !request_body_.done();
   switch (head.body) {
     case http::ResponseHead::Body::None:
       break;

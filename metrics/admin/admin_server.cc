@@ -4,6 +4,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -126,12 +127,31 @@ void AdminServer::set_tokens(AdminTokens tokens) {
 bool AdminServer::listen(const std::string& host, uint16_t port, std::string& error) {
   host_ = host;
   port_ = port;
-  if (evhttp_bind_socket_with_handle(http_, host.c_str(), port) == nullptr) {
+  bound_ = evhttp_bind_socket_with_handle(http_, host.c_str(), port);
+  if (bound_ == nullptr) {
     error = "cannot listen on admin address " + conf::format_host_port(host, port) + ": " +
             std::strerror(errno);
     return false;
   }
   return true;
+}
+
+void AdminServer::listen_on(int fd, const std::string& host, uint16_t port) {
+  host_ = host;
+  port_ = port;
+  bound_ = evhttp_accept_socket_with_handle(http_, fd);
+}
+
+int AdminServer::duplicate_listening_socket() const {
+  if (bound_ == nullptr) return -1;
+  return fcntl(evhttp_bound_socket_get_fd(bound_), F_DUPFD_CLOEXEC, 0);
+}
+
+void AdminServer::stop_listening() {
+  if (bound_ == nullptr) return;
+  // Closes this process's descriptor only: the new process holds the socket.
+  evhttp_del_accept_socket(http_, bound_);
+  bound_ = nullptr;
 }
 
 void AdminServer::on_request(evhttp_request* req, void* self) {

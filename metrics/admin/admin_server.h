@@ -33,6 +33,7 @@
 
 struct event_base;
 struct evhttp;
+struct evhttp_bound_socket;
 struct evhttp_request;
 
 namespace wsgate::metrics {
@@ -88,6 +89,14 @@ class AdminServer {
   // Binds host:port (host: an IP literal, IPv6 without brackets). On failure returns
   // false and sets `error`.
   bool listen(const std::string& host, uint16_t port, std::string& error);
+  // Serves on `fd`, a listening socket bound to host:port that this process inherited
+  // (systemd socket activation, a binary upgrade); the server owns it from now on.
+  void listen_on(int fd, const std::string& host, uint16_t port);
+  // Binary upgrade: the listening socket, for the new process (a duplicate the caller
+  // owns; -1 if none), and, once it accepts, no more accepting here; requests on open
+  // admin connections are still answered.
+  int duplicate_listening_socket() const;
+  void stop_listening();
   // A reload changed [admin] tokens or per-connection settings (main thread).
   void set_tokens(AdminTokens tokens);
   void set_per_connection_limit(std::size_t limit) { per_connection_limit_ = limit; }
@@ -111,6 +120,7 @@ class AdminServer {
   uint16_t port_ = 0;
   std::size_t per_connection_limit_;
   evhttp* http_ = nullptr;
+  evhttp_bound_socket* bound_ = nullptr;
 };
 
 // Constant-time check of an Authorization header value against "Bearer <token>": both

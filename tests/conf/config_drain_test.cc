@@ -1,5 +1,6 @@
-// drain_spread (top level) and [upstream.rebalance] (conf/config_rebalance.cc): defaults,
-// values, and errors at the position of the value at fault.
+// drain_spread, upgrade_socket and upgrade_deadline (top level) and [upstream.rebalance]
+// (conf/config_rebalance.cc): defaults, values, and errors at the position of the value at
+// fault.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -85,4 +86,22 @@ TEST_CASE("upstream.rebalance errors point at the value") {
   CHECK(error_of(doc("", "rebalance = true")) ==
         "t.toml:7:13: upstream.rebalance: expected a table ([upstream.rebalance]), got boolean "
         "true");
+}
+
+TEST_CASE("upgrade_socket and upgrade_deadline: off and 10 minutes by default, values, errors") {
+  const ConfigPtr d = ok(doc(""));
+  CHECK(d->upgrade_socket.empty());
+  CHECK(d->upgrade_deadline == 10min);
+  const ConfigPtr c =
+      ok(doc("upgrade_socket = \"/run/wsgate/upgrade.sock\"\nupgrade_deadline = \"90s\""));
+  CHECK(c->upgrade_socket == "/run/wsgate/upgrade.sock");
+  CHECK(c->upgrade_deadline == 90s);
+  CHECK(ok(doc("upgrade_deadline = \"0s\""))->upgrade_deadline == 0ms);
+  CHECK(error_of(doc("upgrade_socket = \"\"")) ==
+        R"(t.toml:1:18: upgrade_socket: expected a file path of 1 to 107 bytes, got "")");
+  CHECK(error_of(doc("upgrade_socket = \"/" + std::string(107, 'a') + "\""))
+            .find("upgrade_socket: expected a file path of 1 to 107 bytes") != std::string::npos);
+  CHECK(
+      error_of(doc("upgrade_deadline = 5")) ==
+      R"(t.toml:1:20: upgrade_deadline: expected a duration like "30s" or "250ms", got integer 5)");
 }

@@ -292,7 +292,7 @@ TEST_CASE("durations: timeouts must be > 0, drain_timeout may be 0") {
 TEST_CASE("unknown keys are errors naming the key and the allowed ones") {
   CHECK(
       error_message(Doc{.top = "idle_timeout = \"5m\""}) ==
-      R"(unknown key "idle_timeout" at the top level (allowed: workers, drain_timeout, access_log, access_log_format, nameservers, admin, listener, upstream, route, connect, limits, drain_spread, trusted_proxies, drain_delay, log_level, log_format))");
+      R"(unknown key "idle_timeout" at the top level (allowed: workers, drain_timeout, access_log, access_log_format, nameservers, admin, listener, upstream, route, connect, limits, drain_spread, trusted_proxies, drain_delay, log_level, log_format, upgrade_socket, upgrade_deadline))");
   CHECK(
       error_message(Doc{.listener = kListener + "\nport = 80"}) ==
       R"(unknown key "port" in [[listener]] (allowed: address, name, max_header_bytes, max_headers, handshake_timeout, tls, http2, h2c, http2_send_timeout, connect, proxy_protocol, proxy_protocol_from))");

@@ -224,10 +224,21 @@ class Gateway:
     running while wsgate drains). Entering waits until the listener accepts TCP; leaving
     sends SIGTERM to the PID, waits for the exit, requires exit code 0 and a stderr free
     of sanitizer reports, and SIGKILLs the PID if it is still alive.
+
+    `extra_args` go after `-c FILE`; `wrap(argv) -> argv` may put a command in front
+    (e.g. `sh -c '... exec "$0" "$@"'`); `pass_fds` are inherited by the child;
+    `ready(gw) -> bool` replaces "the listener accepts TCP" as the sign of a started
+    gateway (another process may already accept on that port).
     """
 
     def __init__(self, config_text: str, *, listen: Optional[tuple[str, int]] = None,
-                 expect_exit_code: int = 0, stop_deadline: float = STOP_DEADLINE):
+                 expect_exit_code: int = 0, stop_deadline: float = STOP_DEADLINE,
+                 extra_args: tuple = (), wrap: Optional[Callable[[list], list]] = None,
+                 pass_fds: tuple = (), ready: Optional[Callable[["Gateway"], bool]] = None):
+        self.extra_args = list(extra_args)
+        self.wrap = wrap
+        self.pass_fds = tuple(pass_fds)
+        self.ready = ready
         self.config_text = config_text
         self.listen = listen or first_listener_address(config_text)
         self.expect_exit_code = expect_exit_code
@@ -292,9 +303,11 @@ class Gateway:
             f.write(self.config_text)
         self._out = open(self.stdout_path, "wb")
         self._err = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen([WSGATE_BIN, "-c", self.config_path],
-                                     stdin=subprocess.DEVNULL, stdout=self._out,
-                                     stderr=self._err, cwd=self.dir)
+        argv = [WSGATE_BIN, "-c", self.config_path] + self.extra_args
+        if self.wrap is not None:
+            argv = self.wrap(argv)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._out,
+                                     stderr=self._err, cwd=self.dir, pass_fds=self.pass_fds)
 
     def _startup_state(self) -> Optional[str]:
         """None while starting, "up" when listening; raises if wsgate exited."""
@@ -303,6 +316,8 @@ class Gateway:
             self.exit_code = rc
             raise AssertionError(f"wsgate exited with code {rc} during startup\n"
                                  + self.describe())
+        if self.ready is not None:
+            return "up" if self.ready(self) else None
         return "up" if tcp_accepts(*self.listen, timeout=0.5) else None
 
     def start(self) -> "Gateway":

@@ -1,7 +1,7 @@
 """Installing wsgate: `cmake --install` of the build tree into a temporary prefix (the
-binaries, the default config, the docs, the systemd unit with this prefix's paths; the
-unit passes `systemd-analyze verify`; the installed binary passes -t on the installed
-config), and the Debian package `cpack -G DEB` makes (its files, control fields and
+binaries, the default config, the docs, the systemd unit with this prefix's paths and
+its socket unit, whose addresses are the config's; both pass `systemd-analyze verify`;
+the installed binary passes -t on the installed config), and the Debian package `cpack -G DEB` makes (its files, control fields and
 conffiles with dpkg-deb; its binary, unpacked, passes -t on its config).
 """
 
@@ -85,7 +85,17 @@ class Install(unittest.TestCase):
         if not analyze:
             self.skipTest("systemd-analyze not found (Debian's systemd package): the unit "
                           "was installed and checked above but not verified")
-        proc = run([analyze, "verify", unit_path])
+        socket_path = os.path.join(prefix, "lib", "systemd", "system", "wsgate.socket")
+        with open(socket_path, encoding="utf-8") as f:
+            socket_unit = f.read()
+        # The socket unit's addresses are the installed config's (and so are matched).
+        with open(config, encoding="utf-8") as f:
+            config_text = f.read()
+        listens = re.findall(r"^ListenStream=(\S+)$", socket_unit, re.M)
+        self.assertEqual(len(listens), 2, socket_unit)
+        for address in listens:
+            self.assertIn(f'address = "{address}"', config_text)
+        proc = run([analyze, "verify", unit_path, socket_path])
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         self.assertEqual(proc.stdout + proc.stderr, "", "systemd-analyze verify warned")
 
@@ -109,7 +119,8 @@ class Install(unittest.TestCase):
         files = {line.split()[-1] for line in listing.stdout.splitlines()
                  if not line.startswith("d")}
         expected = {"./usr/bin/wsgate", "./usr/bin/wsgate-echo-backend",
-                    "./etc/wsgate/wsgate.toml", "./lib/systemd/system/wsgate.service"}
+                    "./etc/wsgate/wsgate.toml", "./lib/systemd/system/wsgate.service",
+                    "./lib/systemd/system/wsgate.socket"}
         expected |= {f"./usr/share/doc/wsgate/{d}" for d in DOCS}
         self.assertEqual(files, expected)
 
