@@ -131,6 +131,13 @@ class ExtendedConnectTls(h.GatewayCase):
         self.assertEqual(conns[0].header("Host"), "127.0.0.1")
         await ws.send(h.OP_TEXT, b"sub")
         self.assertEqual(await ws.recv_message(), (h.OP_TEXT, b"sub"))
+        await ws.close(1000)
+        # The access line of an h2 stream carries the same request fields as HTTP/1.1's.
+        fields = await gw.wait_access_line(lambda f: f.get("proto") == "h2", "an h2 stream")
+        self.assertEqual(fields["subprotocol"], "v2.chat")
+        self.assertEqual(fields["origin"], "https://app.example")
+        self.assertEqual(fields["host"], "127.0.0.1")
+        self.assertEqual(conns[0].header("X-Request-Id"), fields["request_id"])
 
     async def test_permessage_deflate_negotiated(self):
         backend = await self.start_backend(compression="deflate")
