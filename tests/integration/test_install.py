@@ -2,7 +2,9 @@
 binaries, the default config, the docs, the systemd unit with this prefix's paths and
 its socket unit, whose addresses are the config's; both pass `systemd-analyze verify`;
 the installed binary passes -t on the installed config), and the Debian package `cpack -G DEB` makes (its files, control fields and
-conffiles with dpkg-deb; its binary, unpacked, passes -t on its config).
+conffiles with dpkg-deb; its binary, unpacked, passes -t on its config; dpkg installs it
+into a root of its own, checking its dependencies against this system's packages, and
+removes it keeping the config).
 """
 
 import os
@@ -147,6 +149,35 @@ class Install(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         proc = run([wsgate, "-V"])
         self.assertTrue(proc.stdout.startswith(f"wsgate {version} (commit "), proc.stdout)
+        self.install_with_dpkg(deb)
+
+    def install_with_dpkg(self, deb: str):
+        """`dpkg -i` into a root of its own whose package database is a copy of this
+        system's: dpkg checks the Depends line against what Debian has installed here,
+        unpacks, registers the conffile; then `dpkg -r` keeps the edited config."""
+        dpkg = shutil.which("dpkg")
+        if dpkg is None or os.geteuid() != 0 or not os.path.exists("/var/lib/dpkg/status"):
+            self.skipTest("dpkg as root is needed to install the package")
+        root = os.path.join(self.dir, "dpkg-root")
+        admin = os.path.join(root, "var/lib/dpkg")
+        for d in ("info", "updates", "triggers"):
+            os.makedirs(os.path.join(admin, d))
+        shutil.copy("/var/lib/dpkg/status", os.path.join(admin, "status"))
+        open(os.path.join(admin, "available"), "w").close()
+        proc = run([dpkg, f"--root={root}", "--log=/dev/null", "-i", deb])
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr[-3000:])
+        self.assertIn("Setting up wsgate", proc.stdout)
+        query = run(["dpkg-query", f"--admindir={admin}", "-W", "-f=${Status}", "wsgate"])
+        self.assertEqual(query.stdout, "install ok installed", query.stderr[-2000:])
+        config = os.path.join(root, "etc/wsgate/wsgate.toml")
+        proc = run([os.path.join(root, "usr/bin/wsgate"), "-t", "-c", config])
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(config, "a", encoding="utf-8") as f:
+            f.write("# edited by the operator\n")
+        proc = run([dpkg, f"--root={root}", "--log=/dev/null", "-r", "wsgate"])
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr[-3000:])
+        self.assertFalse(os.path.exists(os.path.join(root, "usr/bin/wsgate")))
+        self.assertTrue(os.path.exists(config), "dpkg -r keeps a conffile")
 
 
 if __name__ == "__main__":
