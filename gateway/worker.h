@@ -155,8 +155,13 @@ class Worker {
   // A new connection (accepted TCP connection, or HTTP/2 WebSocket stream from the client
   // at `ip`) takes its place in the limits' counts; a refusal is counted in
   // wsgate_limit_rejections_total (gateway/worker_limits.cc). Worker thread only.
+  // A connection (or HTTP/2 stream) from `addr`/`ip`. A peer in trusted_proxies carries
+  // many clients: it is not counted here but per request (admit_forwarded_client).
   ClientLimits::Decision admit_client(const sockaddr* addr);
   ClientLimits::Decision admit_client(std::string_view ip);
+  // One request from a trusted proxy, counted for the client its X-Forwarded-For names
+  // (or the proxy itself without one) for as long as the exchange lasts.
+  ClientLimits::Decision admit_forwarded_client(std::string_view ip);
 
  private:
   static void on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, int len, void* arg);

@@ -54,6 +54,15 @@ const char* to_string(Exchange::State s) {
 std::unique_ptr<Exchange> Exchange::make(ExchangeContext ctx, Downstream& downstream,
                                          http::Checked<http::RequestHead> request,
                                          ClientLimits::Decision admission) {
+  // A trusted proxy's connection was not counted for [limits] (Worker::admit_client):
+  // each of its requests is, by the client its X-Forwarded-For names (or the proxy's own
+  // address without one), and holds that place until the exchange ends.
+  const std::vector<conf::IpNetwork>& trusted = ctx.config->trusted_proxies;
+  const std::string& peer = downstream.facts().client_ip;
+  if (request.ok() && !admission.refused() && !trusted.empty() && is_trusted_proxy(peer, trusted)) {
+    const std::optional<std::string> client = forwarded_client(peer, request.value, trusted);
+    admission = ctx.worker.admit_forwarded_client(client ? *client : peer);
+  }
   std::unique_ptr<Exchange> e;
   if (admission.refused() || !request.ok()) {
     e = std::make_unique<RefusedExchange>(std::move(ctx), downstream, std::move(request.value));

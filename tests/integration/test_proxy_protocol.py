@@ -358,6 +358,35 @@ class TrustedProxies(h.GatewayCase):
                                          "the forwarded client")
         self.assertEqual(line["via"], f"127.0.0.1:{port}")
 
+    async def test_limits_count_the_forwarded_client_not_the_proxy(self):
+        backend = await self.start_backend()
+        config = h.simple_config(h.free_port(), [backend.address])
+        gw = await self.start_gateway('trusted_proxies = ["127.0.0.0/8"]\n' + config +
+                                      "\n[limits]\nmax_connections_per_client = 1\n")
+
+        async def handshake(client: str, timeout: float) -> h.HttpResponse:
+            return await h.http_exchange("127.0.0.1", gw.port, h.upgrade_request(
+                extra=[("X-Forwarded-For", client)]), timeout=timeout)
+
+        # Three WebSockets through one trusted proxy address (127.0.0.1) for two clients:
+        # the proxy itself is never over the per-client limit; the client is.
+        async with h.ws_connect(gw.port, extra_headers={"X-Forwarded-For": "198.51.100.7"}) as a:
+            async with h.ws_connect(gw.port,
+                                    extra_headers={"X-Forwarded-For": "198.51.100.8"}) as b:
+                for ws in (a, b):
+                    await ws.send("x")
+                    self.assertEqual(await asyncio.wait_for(ws.recv(), 10), "x")
+                refused = await handshake("198.51.100.7", 10)
+                self.assertEqual(refused.status, 429, refused.raw[:300])
+        # Its place is given back when the WebSocket ends (bounded: 20 s).
+        deadline = time.monotonic() + 20
+        while True:
+            again = await handshake("198.51.100.7", 2)
+            if again.status == 101 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(h.POLL_INTERVAL)
+        self.assertEqual(again.status, 101, again.raw[:300])
+
     async def test_untrusted_peer_header_not_believed(self):
         backend = await self.start_backend()
         gw = await self.start_gateway('trusted_proxies = ["10.0.0.0/8"]\n' + h.simple_config(
