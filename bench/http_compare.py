@@ -11,6 +11,9 @@ load on CPU 1:
                the proxy's CPU per MiB.
   upload       curl posts 100 MiB (Content-Length) to a Node.js upstream that reads it
                to its end (tests/integration/http_backend.js /upload); CPU per MiB.
+  idle memory  --idle N client connections, each after one GET, held open: the proxy's
+               (RSS after - RSS before) / N; with --echo-backend, the same for N idle
+               WebSockets through wsgate (bench/compare.py's measurement), for comparison.
 
 Each proxy keeps idle connections to the upstream (nginx: `keepalive 256` with HTTP/1.1;
 HAProxy: its default connection reuse; wsgate: the upstream's default keepalive = 256).
@@ -18,6 +21,7 @@ Each measurement is repeated --rounds times, the proxies interleaved within a ro
 and the median is reported with its ratio to nginx. Usage:
 
   bench/http_compare.py --wsgate build-bench/wsgate [--duration 10] [--rounds 3]
+      [--echo-backend build-bench/wsgate-echo-backend] [--idle 2000]
 
 Needs `scripts/install-deps.sh bench` (nginx-light, wrk, haproxy, node, curl). Talks only
 to 127.0.0.1; every process it starts is stopped by its PID.
@@ -27,6 +31,7 @@ import argparse
 import os
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -227,6 +232,40 @@ backend node
         return self._spawn(["haproxy", "-db", "-f", cfg], port)
 
 
+def hold_keepalive(port, count):
+    """`count` client connections, each after one small GET answered in full, kept open
+    (idle keep-alive). Returns the sockets."""
+    socks = []
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"GET /small HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        data = b""
+        while not data.endswith(b"hello, world\n") and len(data) < 4096:
+            chunk = s.recv(4096)
+            if not chunk:
+                raise RuntimeError(f"keep-alive connection closed: {data[:80]!r}")
+            data += chunk
+        socks.append(s)
+    return socks
+
+
+def idle_bytes(proxy, hold, count):
+    """(RSS after holding `count` idle connections - RSS before) / count."""
+    port = proxy.start()
+    try:
+        hold(port, 50)  # warm-up: allocator arenas and pools exist already
+        time.sleep(0.5)
+        before = cmp.rss_bytes(proxy.proc.pid)
+        socks = hold(port, count)
+        time.sleep(1.0)
+        after = cmp.rss_bytes(proxy.proc.pid)
+        for s in socks:
+            s.close()
+        return (after - before) / count
+    finally:
+        proxy.stop()
+
+
 def wrk_requests(port, connections, seconds):
     out = subprocess.run(pinned(1, ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
                                     f"http://127.0.0.1:{port}/small"]),
@@ -276,6 +315,10 @@ def main():
     ap.add_argument("--connections", type=int, default=100)
     ap.add_argument("--transfers", type=int, default=2, help="100 MiB transfers each way")
     ap.add_argument("--only", default="wsgate,nginx,haproxy")
+    ap.add_argument("--idle", type=int, default=2000,
+                    help="idle keep-alive connections held for the memory figure (0: skip)")
+    ap.add_argument("--echo-backend", default="",
+                    help="wsgate-echo-backend binary: also measure an idle WebSocket")
     args = ap.parse_args()
     for tool in ("nginx", "wrk", "haproxy", "node", "curl", "taskset"):
         if shutil.which(tool) is None:
@@ -290,15 +333,34 @@ def main():
     kinds = {"wsgate": Wsgate, "nginx": Nginx, "haproxy": Haproxy}
     names = [n for n in args.only.split(",") if n in kinds]
     results = {n: [] for n in names}
+    idle = args.idle > 0
+    ws_idle = []
     try:
         static.start()
         node.start()
+        echo = None
+        if idle and args.echo_backend:
+            echo_port = cmp.free_port()
+            echo = subprocess.Popen(pinned(1, [args.echo_backend, "--listen",
+                                               f"127.0.0.1:{echo_port}", "--quiet"]))
+            cmp.wait_port(echo_port, echo)
         for r in range(args.rounds):
             for name in (names if r % 2 == 0 else list(reversed(names))):
                 res = measure(kinds[name](name, work, static.port, node.port), args, upload)
+                if idle:
+                    res["idle_http"] = idle_bytes(kinds[name](name, work, static.port, node.port),
+                                                  hold_keepalive, args.idle)
                 results[name].append(res)
                 print(f"round {r + 1} {name}: {res}", file=sys.stderr)
+            if echo is not None and "wsgate" in names:
+                # The same wsgate, its route's upstream the WebSocket echo backend: an idle
+                # WebSocket for comparison with an idle keep-alive connection.
+                ws_idle.append(idle_bytes(cmp.Wsgate(work, echo_port, Wsgate.binary),
+                                          cmp.hold_idle, args.idle))
     finally:
+        if idle and args.echo_backend and echo is not None:
+            echo.terminate()
+            echo.wait(10)
         node.stop()
         static.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -312,12 +374,18 @@ def main():
     print(f"| figure (one worker, medians of {args.rounds} rounds) | "
           + " | ".join(names) + (" | wsgate / nginx |" if "nginx" in names else " |"))
     print("|---" * (len(names) + 1 + ("nginx" in names)) + "|")
+    if idle:
+        rows.append((f"RSS per idle keep-alive client connection ({args.idle} held, bytes)",
+                     "idle_http", "%.0f"))
     for title, key, fmt in rows:
         cells = [fmt % med(n, key) for n in names]
         ratio = ""
         if "nginx" in names and "wsgate" in names:
             ratio = " | %.2fx" % (med("wsgate", key) / med("nginx", key))
         print(f"| {title} | " + " | ".join(cells) + ratio + " |")
+    if ws_idle:
+        print(f"\nwsgate, RSS per idle WebSocket in the same run: "
+              f"{statistics.median(ws_idle):.0f} bytes (median of {len(ws_idle)})")
 
 
 if __name__ == "__main__":
