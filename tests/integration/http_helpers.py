@@ -9,6 +9,7 @@ stopped by its PID.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import shutil
@@ -98,6 +99,20 @@ async def start_node_backend(case, name: str = "backend") -> NodeBackend:
     b = await NodeBackend(name).start()
     case.addAsyncCleanup(b.stop)
     return b
+
+
+def random_file(directory: str, name: str, size: int) -> tuple[str, str]:
+    """A file of `size` random bytes: its path and its SHA-256 (hex)."""
+    path = os.path.join(directory, name)
+    data = os.urandom(size)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path, hashlib.sha256(data).hexdigest()
+
+
+async def access_line(gw, path: str) -> dict:
+    """The gateway's access-log line (parsed) for the request to `path`."""
+    return await gw.wait_access_line(lambda f: f.get("path") == path, path)
 
 
 async def curl(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:

@@ -47,16 +47,6 @@ class HttpForwarding(h.GatewayCase):
         self.tmp = tempfile.TemporaryDirectory(prefix="wsgate-http-it-")
         self.addCleanup(self.tmp.cleanup)
 
-    def write_file(self, name: str, size: int) -> tuple[str, str]:
-        path = os.path.join(self.tmp.name, name)
-        data = os.urandom(size)
-        with open(path, "wb") as f:
-            f.write(data)
-        return path, hashlib.sha256(data).hexdigest()
-
-    async def access_line(self, path: str) -> dict:
-        return await self.gw.wait_access_line(lambda f: f.get("path") == path, path)
-
     async def test_get_carries_the_request_and_forwarded_fields(self):
         p = await hh.curl("-i", f"{self.base}/info?q=1", "-H", "Connection: keep-alive, X-Hop",
                           "-H", "X-Hop: secret", "-H", "X-Forwarded-For: 10.1.2.3")
@@ -73,7 +63,7 @@ class HttpForwarding(h.GatewayCase):
         self.assertEqual(fields["X-Forwarded-Host"], f"127.0.0.1:{self.port}")
         self.assertNotIn("X-Hop", fields)  # named by Connection: hop-by-hop
         self.assertIn(("Set-Cookie", "app=1; Path=/"), headers)
-        line = await self.access_line("/info?q=1")
+        line = await hh.access_line(self.gw, "/info?q=1")
         self.assertEqual((line["method"], line["status"], line["route"]), ("GET", "200", "app"))
         self.assertEqual(line["upstream"], self.backend.address)
         self.assertEqual(line["u2c_bytes"], str(len(p.stdout) - n))
@@ -84,7 +74,7 @@ class HttpForwarding(h.GatewayCase):
         self.assertEqual(line["host"], f"127.0.0.1:{self.port}")
 
     async def test_upload_100mib_content_length_and_chunked(self):
-        path, digest = self.write_file("up.bin", 100 * MIB)
+        path, digest = hh.random_file(self.tmp.name, "up.bin", 100 * MIB)
         for mode, extra in (("content-length", []),
                             ("chunked", ["-H", "Transfer-Encoding: chunked"])):
             with self.subTest(mode):
@@ -94,7 +84,7 @@ class HttpForwarding(h.GatewayCase):
                 self.assertEqual(p.returncode, 0, p.stderr)
                 info = json.loads(p.stdout)
                 self.assertEqual((info["bytes"], info["sha256"]), (100 * MIB, digest))
-                line = await self.access_line(f"/upload?{mode}")
+                line = await hh.access_line(self.gw, f"/upload?{mode}")
                 self.assertEqual(line["c2u_bytes"], str(100 * MIB))
 
     async def test_download_100mib_content_length_and_chunked(self):
@@ -122,8 +112,8 @@ class HttpForwarding(h.GatewayCase):
                           f"{self.base}/upload?ka=3", "--data-binary", "abc")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(p.stderr.count(b"Re-using existing connection"), 2, p.stderr)
-        lines = [await self.access_line(f"/info?ka={i}") for i in (1, 2)]
-        lines.append(await self.access_line("/upload?ka=3"))
+        lines = [await hh.access_line(self.gw, f"/info?ka={i}") for i in (1, 2)]
+        lines.append(await hh.access_line(self.gw, "/upload?ka=3"))
         self.assertEqual(len({ln["client"] for ln in lines}), 1, lines)  # one client connection
 
     async def test_pipelined_requests_are_answered_in_order(self):
@@ -199,7 +189,7 @@ class HttpForwarding(h.GatewayCase):
         r = await hh.raw_request(self.port, b"GET /slow-head?ms=3000 HTTP/1.1\r\nHost: a\r\n\r\n")
         self.assertEqual(r.status, 504, r.raw)
         self.assertIn(b"did not answer", r.body)
-        line = await self.access_line("/slow-head?ms=3000")
+        line = await hh.access_line(self.gw, "/slow-head?ms=3000")
         self.assertEqual(line["status"], "504")
         self.assertIn("did not answer", line["reason"])
 

@@ -64,16 +64,6 @@ class H2cForwarding(h.GatewayCase):
                                       capture_output=True, timeout=120)
         return await asyncio.to_thread(run)
 
-    def write_file(self, name: str, size: int) -> tuple[str, str]:
-        path = os.path.join(self.tmp.name, name)
-        data = os.urandom(size)
-        with open(path, "wb") as f:
-            f.write(data)
-        return path, hashlib.sha256(data).hexdigest()
-
-    async def access_line(self, path: str) -> dict:
-        return await self.gw.wait_access_line(lambda f: f.get("path") == path, path)
-
     async def test_get_carries_the_request_and_forwarded_fields(self):
         p = await self.curl("-i", f"{self.base}/info?q=1", "-H", "X-Forwarded-For: 10.1.2.3")
         self.assertEqual(p.returncode, 0, p.stderr)
@@ -86,13 +76,13 @@ class H2cForwarding(h.GatewayCase):
         self.assertEqual(fields["X-Forwarded-For"], "10.1.2.3, 127.0.0.1")
         self.assertEqual(fields["X-Forwarded-Proto"], "https" if self.tls else "http")
         self.assertIn(b"set-cookie: app=1; Path=/", head)
-        line = await self.access_line("/info?q=1")
+        line = await hh.access_line(self.gw, "/info?q=1")
         self.assertEqual((line["method"], line["status"], line["route"], line["proto"]),
                          ("GET", "200", "app", "h2"))
         self.assertEqual(line["u2c_bytes"], str(len(body)))
 
     async def test_upload_100mib_with_and_without_content_length(self):
-        path, digest = self.write_file("up.bin", 100 * MIB)
+        path, digest = hh.random_file(self.tmp.name, "up.bin", 100 * MIB)
         # --data-binary sends content-length; -T - reads stdin and sends DATA until
         # END_STREAM without one (the gateway sends it upstream chunked).
         for mode, args, stdin in (("content-length", ["--data-binary", f"@{path}"], ""),
@@ -107,7 +97,7 @@ class H2cForwarding(h.GatewayCase):
                     self.assertEqual(fields.get("Transfer-Encoding"), "chunked")
                 else:
                     self.assertEqual(fields.get("Content-Length"), str(100 * MIB))
-                line = await self.access_line(f"/upload?{mode}")
+                line = await hh.access_line(self.gw, f"/upload?{mode}")
                 self.assertEqual(line["c2u_bytes"], str(100 * MIB))
 
     async def test_download_100mib_with_and_without_content_length(self):
@@ -126,7 +116,7 @@ class H2cForwarding(h.GatewayCase):
                     self.assertEqual(hashlib.sha256(f.read()).hexdigest(), digest)
 
     async def test_expect_100_continue_gets_an_interim_answer(self):
-        path, digest = self.write_file("expect.bin", 2 * MIB)
+        path, digest = hh.random_file(self.tmp.name, "expect.bin", 2 * MIB)
         p = await self.curl("-v", "-H", "Expect: 100-continue", "--expect100-timeout", "30",
                             "--data-binary", f"@{path}", f"{self.base}/upload?expect")
         self.assertEqual(p.returncode, 0, p.stderr)
@@ -166,7 +156,7 @@ class H2cForwarding(h.GatewayCase):
         self.assertNotEqual(p.returncode, 0)
         # curl: "HTTP/2 stream 1 was not closed cleanly: INTERNAL_ERROR (err 2)"
         self.assertIn(b"INTERNAL_ERROR", p.stderr)
-        line = await self.access_line("/cut?bytes=100000")
+        line = await hh.access_line(self.gw, "/cut?bytes=100000")
         self.assertEqual(line["status"], "200")
         self.assertIn("closed before the end of the response", line["reason"])
 
