@@ -85,6 +85,13 @@ std::vector<H1Connection*> ConnectionRegistry::connections_reading_head() const 
   return out;
 }
 
+std::vector<H1Connection*> ConnectionRegistry::connections_exchanging() const {
+  std::vector<H1Connection*> out;
+  for (const auto& [raw, connection] : connections_)
+    if (connection->exchange() != nullptr) out.push_back(connection.get());
+  return out;
+}
+
 std::vector<H2Session*> ConnectionRegistry::h2_sessions() const {
   std::vector<H2Session*> out;
   out.reserve(h2_sessions_.size());

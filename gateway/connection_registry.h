@@ -48,6 +48,8 @@ class ConnectionRegistry {
   std::vector<Exchange*> exchanges() const;
   // HTTP/1.1 connections whose request head is still arriving (no exchange yet).
   std::vector<H1Connection*> connections_reading_head() const;
+  // HTTP/1.1 connections with an exchange.
+  std::vector<H1Connection*> connections_exchanging() const;
   std::vector<H2Session*> h2_sessions() const;
 
   std::size_t size() const { return connections_.size() + h2_sessions_.size() + exchanges_.size(); }

@@ -48,6 +48,8 @@ void Worker::drain_sessions(conf::Duration spread) {
   }
   // Heads still being read get 503 now; so do handshakes in progress (drain() ends some
   // exchanges: check each).
+  // A forwarded request in flight completes; its connection closes after the response.
+  for (H1Connection* c : registry_.connections_exchanging()) c->mark_draining();
   for (H1Connection* c : registry_.connections_reading_head())
     if (registry_.contains(c)) c->drain();
   for (Exchange* e : handshaking)

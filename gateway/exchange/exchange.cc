@@ -162,8 +162,12 @@ void Exchange::detach_downstream() {
 
 void Exchange::drain() {
   switch (state_) {
-    case State::Deciding:
     case State::ConnectingUpstream:
+      // A forwarded request may have reached its upstream already (a POST acted upon):
+      // it completes, within drain_timeout, and its connection closes after it.
+      if (http_request_) break;
+      [[fallthrough]];
+    case State::Deciding:
       refuse({503, "server is shutting down", {}});
       break;
     case State::Relaying:

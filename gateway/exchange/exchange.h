@@ -75,7 +75,8 @@ class Exchange {
   // The downstream object is gone: nothing more is called on it. Before relaying this
   // ends the exchange (as on_client_gone); a relay carries on with its own bytes.
   void detach_downstream();
-  // Graceful shutdown: a relayed WebSocket gets Close 1001; an undecided request 503.
+  // Graceful shutdown: a relayed WebSocket gets Close 1001; an undecided request 503; a
+  // forwarded HTTP request in flight completes.
   void drain();
   // HTTP forwarding (gateway/exchange/http_downstream.h): more request content arrived;
   // the client's output fell below half of the response watermark.

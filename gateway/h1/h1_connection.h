@@ -58,6 +58,9 @@ class H1Connection final : public Downstream, public HttpDownstream {
   void start();
   // Graceful shutdown: a head still being read gets 503; the exchange drains its own way.
   void drain();
+  // The gateway drains while this connection's exchange runs: a forwarded response says
+  // Connection: close, and the connection closes after it.
+  void mark_draining() { draining_ = true; }
   // Binary upgrade: another process accepts now. Idle between requests: closed; anything
   // else runs to its end, and the connection closes after the response it is on.
   void retire();

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import os
+import signal
 import sys
 import tempfile
 import unittest
@@ -248,6 +249,27 @@ class UpstreamViolations(h.GatewayCase):
         # The client got the good chunk and no last-chunk: the cut is visible to it.
         self.assertEqual(r.body, b"5\r\nhello\r\n")
 
+
+class HttpForwardingDrain(h.GatewayCase):
+    async def test_a_request_in_flight_completes_during_the_drain(self):
+        hh.require_tools(self)
+        backend = await hh.start_node_backend(self, "b1")
+        port = h.free_port()
+        gw = await self.start_gateway(h.make_config(
+            f"127.0.0.1:{port}", {"app": [backend.address]},
+            [{"name": "app", "path": "/", "upstream": "app"}], workers=1, drain_timeout="20s"))
+        # The upstream answers after 1.5 s; SIGTERM comes while the request waits for it.
+        request = asyncio.create_task(hh.raw_request(
+            port, b"POST /slow-head?ms=1500 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok",
+            timeout=30))
+        await h.wait_until(lambda: ["POST", "/slow-head?ms=1500"] in backend.stats()["requests"],
+                           20, "the request to reach the upstream")
+        gw.send_signal(signal.SIGTERM)
+        r = await request
+        self.assertEqual(r.status, 200, r.raw[:300])
+        self.assertEqual(r.header("connection"), "close")
+        self.assertTrue(r.body.endswith(b"late\n"), r.raw[-200:])
+        self.assertEqual(await gw.wait_exit(30), 0)
 
 if __name__ == "__main__":
     h.main()
