@@ -336,7 +336,7 @@ void HttpExchange::keep_upstream() {
   bufferevent_setwatermark(upstream_.get(), EV_WRITE, 0, 0);
   upstream_batching_.reset(bufferevent_getfd(upstream_.get()));  // the next head is small
   upstream_out_ = nullptr;
-  worker_.idle_upstreams().put(upstream_lease_.server_ptr(), std::move(upstream_),
+  worker_.idle_upstreams().put(upstream->name, upstream_lease_.server_ptr(), std::move(upstream_),
                                upstream->keepalive, upstream->keepalive_timeout);
 }
 
