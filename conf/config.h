@@ -197,6 +197,10 @@ struct Route {
   // set; then they get 426 (405 for methods other than GET), as a WebSocket-only
   // endpoint (gateway/exchange/http_exchange.h).
   bool websocket_only = false;
+  // Forwarded requests and their responses get "Via: 1.1 wsgate" (RFC 9110 7.6.3; the
+  // version is the one the message arrived in). Off by default: it tells the world
+  // which proxy runs here, and most applications never read it.
+  bool via = false;
   // A forwarded request's content above this -> 413.
   std::uint64_t max_body_size = 1024ull * 1024 * 1024;
   std::uint64_t max_message_size = 16ull * 1024 * 1024;  // per message, each direction -> 1009

@@ -71,6 +71,7 @@ constexpr std::string_view kRouteKeys[] = {"name",
                                            "allowed_origins",
                                            "require_origin",
                                            "websocket_only",
+                                           "via",
                                            "max_body_size",
                                            "max_message_size",
                                            "buffer_size",
@@ -269,6 +270,7 @@ class ConfigBuilder {
                 "route.require_origin: only with a non-empty allowed_origins (without it any "
                 "Origin, or none, is accepted)");
     r.boolean("websocket_only", &route.websocket_only);
+    r.boolean("via", &route.via);
     r.size("max_body_size", &route.max_body_size, 0, kNoLimit);
     r.size("max_message_size", &route.max_message_size, 1, kNoLimit);
     r.size("buffer_size", &route.buffer_size, 4 * kKiB, 64 * kMiB);

@@ -18,7 +18,8 @@ Worker::Worker(int index, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
     : index_(index),
       generations_(std::move(config), std::move(tls), std::move(pools),
                    static_cast<uint64_t>(index) + 1, &metrics_),
-      access_log_(std::move(access_log)) {
+      access_log_(std::move(access_log)),
+      idle_upstreams_(&metrics_) {
   make_dns();
   dispatcher_.set_after_reap([this] { maybe_exit(); });
   accept_backoff_ = std::make_unique<AcceptBackoff>(base(), &listeners_, &metrics_);

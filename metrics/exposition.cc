@@ -85,6 +85,33 @@ void add_upstream_connects(std::vector<MetricFamily>& out, const MetricsSnapshot
   out.push_back(std::move(retries));
 }
 
+// The keep-alive pools: every (upstream, server) a worker pooled or asked for has all its
+// series, 0 until they happen.
+void add_upstream_pools(std::vector<MetricFamily>& out, const MetricsSnapshot& s) {
+  MetricFamily idle = family(names::kUpstreamIdleConnections, MetricType::Gauge);
+  MetricFamily hits = family(names::kUpstreamPoolHits, MetricType::Counter);
+  MetricFamily misses = family(names::kUpstreamPoolMisses, MetricType::Counter);
+  MetricFamily closes = family(names::kUpstreamIdleCloses, MetricType::Counter);
+  for (const auto& [key, pool] : s.upstream_pools) {
+    const auto labels = [&key = key] {
+      return std::vector<ClientMetric::Label>{label(names::kUpstream, key.first),
+                                              label(names::kServer, key.second)};
+    };
+    add_value(idle, labels(), static_cast<double>(pool.idle));
+    add_value(hits, labels(), static_cast<double>(pool.hits));
+    add_value(misses, labels(), static_cast<double>(pool.misses));
+    for (std::size_t i = 0; i < names::kIdleCloseReasons.size(); ++i) {
+      auto l = labels();
+      l.push_back(label(names::kReason, std::string(names::kIdleCloseReasons[i])));
+      add_value(closes, std::move(l), static_cast<double>(pool.closes[i]));
+    }
+  }
+  out.push_back(std::move(idle));
+  out.push_back(std::move(hits));
+  out.push_back(std::move(misses));
+  out.push_back(std::move(closes));
+}
+
 std::vector<ClientMetric::Label> connection_labels(const ConnectionLabels& l) {
   return {label(names::kListener, l.listener), label(names::kRoute, l.route),
           label(names::kUpstream, l.upstream), label(names::kServer, l.server),
@@ -321,6 +348,7 @@ std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeI
   out.push_back(std::move(proxy_rejections));
 
   add_upstream_connects(out, s);
+  add_upstream_pools(out, s);
   add_upstream_servers(out, info.upstream_servers);
   MetricFamily expiry = family(names::kTlsCertificateExpiry, MetricType::Gauge);
   for (const CertificateExpiry& c : info.certificates) {

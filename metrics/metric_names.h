@@ -49,6 +49,12 @@ inline constexpr std::array<std::string_view, 2> kProxyVersions{"v1", "v2"};
 // within upstream_handshake_timeout).
 inline constexpr std::array<std::string_view, 7> kConnectFailureReasons{
     "resolve", "connect", "connect_timeout", "tls", "closed", "bad_response", "response_timeout"};
+// The `reason` values of wsgate_upstream_idle_closes_total (proxy/upstream/idle_pool.cc):
+// timeout (keepalive_timeout passed), closed (the server closed it or it failed), data (the
+// server sent something on an idle connection, RFC 9112 9.3), evicted (the oldest, to keep
+// at most `keepalive` per server).
+inline constexpr std::array<std::string_view, 4> kIdleCloseReasons{"timeout", "closed", "data",
+                                                                   "evicted"};
 // Label values that are not copied from the config or the traffic.
 inline constexpr std::string_view kClientToUpstream = "client_to_upstream";
 inline constexpr std::string_view kUpstreamToClient = "upstream_to_client";
@@ -147,6 +153,22 @@ inline constexpr MetricDef kUpstreamConnectFailures{
 inline constexpr MetricDef kUpstreamConnectRetries{
     "wsgate_upstream_connect_retries_total",
     "Attempts on another server of the upstream after a failed one (the upstream's retries)."};
+// The keep-alive pool of HTTP forwarding (proxy/upstream/idle_pool.h), by upstream and
+// server ("host:port" as configured), summed over the workers.
+inline constexpr MetricDef kUpstreamIdleConnections{
+    "wsgate_upstream_idle_connections",
+    "Idle keep-alive connections to the upstream server waiting for a forwarded request."};
+inline constexpr MetricDef kUpstreamPoolHits{
+    "wsgate_upstream_pool_hits_total",
+    "Forwarded requests sent on an idle keep-alive connection taken from the pool."};
+inline constexpr MetricDef kUpstreamPoolMisses{
+    "wsgate_upstream_pool_misses_total",
+    "Forwarded requests that could have reused a connection but found none idle to the server "
+    "(a new connection was opened)."};
+inline constexpr MetricDef kUpstreamIdleCloses{
+    "wsgate_upstream_idle_closes_total",
+    "Idle keep-alive connections closed while in the pool, by reason (timeout, closed, data, "
+    "evicted)."};
 // TLS certificates of the listeners, set when they are loaded (start, reload).
 inline constexpr MetricDef kTlsCertificateExpiry{
     "wsgate_tls_certificate_expiry_timestamp_seconds",

@@ -53,6 +53,19 @@ void MetricsSnapshot::merge(const MetricsSnapshot& other) {
   merge_by_key(upstream_connect_duration, other.upstream_connect_duration);
   for (const auto& [key, n] : other.upstream_connect_failures) upstream_connect_failures[key] += n;
   for (const auto& [key, n] : other.upstream_connect_retries) upstream_connect_retries[key] += n;
+  for (const auto& [key, pool] : other.upstream_pools) upstream_pools[key].merge(pool);
+}
+
+void UpstreamPoolStats::merge(const UpstreamPoolStats& other) {
+  idle += other.idle;
+  hits += other.hits;
+  misses += other.misses;
+  for (std::size_t i = 0; i < closes.size(); ++i) closes[i] += other.closes[i];
+}
+
+UpstreamPoolStats& WorkerMetrics::upstream_pool(std::string_view upstream,
+                                                std::string_view server) {
+  return totals_.upstream_pools[{std::string(upstream), std::string(server)}];
 }
 
 void observe(HistogramsByKey& by_key, std::string_view key, std::span<const double> bounds,

@@ -50,6 +50,15 @@ struct ConnectionCounts {
   uint64_t total = 0;
 };
 
+// The keep-alive pool of one (upstream, server) on a worker (proxy/upstream/idle_pool.h).
+struct UpstreamPoolStats {
+  uint64_t idle = 0;    // a gauge: connections in the pool now
+  uint64_t hits = 0;    // taken for a request
+  uint64_t misses = 0;  // a request found none
+  std::array<uint64_t, names::kIdleCloseReasons.size()> closes{};  // by kIdleCloseReasons
+  void merge(const UpstreamPoolStats& other);
+};
+
 // Histograms by one label's value (a route, an upstream).
 using HistogramsByKey = std::map<std::string, Histogram, std::less<>>;
 
@@ -82,6 +91,8 @@ struct MetricsSnapshot {
   HistogramsByKey upstream_connect_duration;
   std::map<std::pair<std::string, std::string>, uint64_t> upstream_connect_failures;
   std::map<std::string, uint64_t> upstream_connect_retries;
+  // Keep-alive pools by (upstream, server); a series stays once seen (its idle gauge at 0).
+  std::map<std::pair<std::string, std::string>, UpstreamPoolStats> upstream_pools;
 
   void add_traffic(const ConnectionStats& s) {
     client_to_upstream += s.client_to_upstream;
@@ -127,6 +138,10 @@ class WorkerMetrics {
   void upstream_connect_failed(std::string_view upstream, std::string_view reason);
   // Another server of `upstream` is tried after a failed attempt.
   void upstream_retry(std::string_view upstream);
+
+  // The pool stats of (upstream, server), made on first use. The reference stays valid for
+  // the WorkerMetrics' life (the IdlePool keeps it).
+  UpstreamPoolStats& upstream_pool(std::string_view upstream, std::string_view server);
 
   // Totals of ended connections plus the gauges. Live connections' traffic is not in
   // here: the worker adds it (MetricsSnapshot::add_traffic) when it builds a snapshot.

@@ -80,7 +80,7 @@ void HttpExchange::decide() {
   const DownstreamFacts& f = facts_;
   std::string head = proxy::build_forward_request(
       request_, {f.client_ip, f.tls ? "https" : "http", f.client_subject}, chunked_upstream_,
-      upstream->keepalive > 0);
+      upstream->keepalive > 0, route_->via);
   state_ = State::ConnectingUpstream;
   connector_ = std::make_unique<proxy::UpstreamConnector>(
       worker_.base(), worker_.dns(), tls_ ? tls_->upstream(upstream->name) : nullptr,
@@ -210,7 +210,7 @@ void HttpExchange::on_upstream(proxy::UpstreamResult&& result) {
   response_body_ = http1::BodyDecoder(framing);
   answered(result.response.status);
   state_ = State::Forwarding;
-  http::ResponseHead head = proxy::response_for_client(result.response, framing);
+  http::ResponseHead head = proxy::response_for_client(result.response, framing, route_->via);
   add_affinity_cookie(head);
   HttpDownstream* c = client();
   c->set_response_watermark(cap_);
@@ -339,7 +339,7 @@ void HttpExchange::keep_upstream() {
   bufferevent_setwatermark(upstream_.get(), EV_WRITE, 0, 0);
   upstream_batching_.reset(bufferevent_getfd(upstream_.get()));  // the next head is small
   upstream_out_ = nullptr;
-  worker_.idle_upstreams().put(upstream_lease_.server_ptr(), std::move(upstream_),
+  worker_.idle_upstreams().put(upstream->name, upstream_lease_.server_ptr(), std::move(upstream_),
                                upstream->keepalive, upstream->keepalive_timeout);
 }
 

@@ -20,8 +20,20 @@ bool hop_by_hop(const http1::ResponseHead& head, std::string_view name) {
 
 }  // namespace
 
+std::string via_member(http::Version version) {
+  switch (version) {
+    case http::Version::Http10:
+      return "1.0 wsgate";
+    case http::Version::Http11:
+      return "1.1 wsgate";
+    case http::Version::Http2:
+      return "2 wsgate";
+  }
+  return "1.1 wsgate";
+}
+
 std::string build_forward_request(const http::RequestHead& request, const ForwardedFor& fwd,
-                                  bool chunked, bool keep_alive) {
+                                  bool chunked, bool keep_alive, bool via) {
   std::string out;
   out.reserve(256 + request.path.size());
   out.append(request.method).append(" ").append(request.path).append(" HTTP/1.1\r\n");
@@ -36,12 +48,13 @@ std::string build_forward_request(const http::RequestHead& request, const Forwar
     append_field(out, "Content-Length", cl->value);
   }
   if (!keep_alive) append_field(out, "Connection", "close");
+  if (via) append_field(out, "Via", via_member(request.version));
   out.append("\r\n");
   return out;
 }
 
 http::ResponseHead response_for_client(const http1::ResponseHead& head,
-                                       const http1::BodyFraming& framing) {
+                                       const http1::BodyFraming& framing, bool via) {
   http::ResponseHead r;
   r.status = head.status;
   r.reason.assign(head.reason);
@@ -66,6 +79,9 @@ http::ResponseHead response_for_client(const http1::ResponseHead& head,
       continue;
     r.fields.push_back({std::string(h.name), std::string(h.value)});
   }
+  if (via)
+    r.fields.push_back({"Via", via_member(head.version_minor == 0 ? http::Version::Http10
+                                                                  : http::Version::Http11)});
   return r;
 }
 

@@ -7,15 +7,19 @@
 //
 // Ownership: the pool owns its idle bufferevents and timers; it must be destroyed before
 // the event_base they belong to. Each entry keeps its ServerState alive, so a key never
-// names a different server than the one the connection goes to.
+// names a different server than the one the connection goes to. With a WorkerMetrics the
+// pool counts, per (upstream, server), its idle connections, hits, misses and the idle
+// connections it closed (wsgate_upstream_idle_connections and friends).
 #pragma once
 
 #include <cstddef>
 #include <list>
 #include <memory>
+#include <string_view>
 #include <unordered_map>
 
 #include "conf/config.h"
+#include "metrics/worker_metrics.h"
 #include "proxy/libevent_ptr.h"
 #include "proxy/upstream/upstream_pool.h"
 
@@ -23,23 +27,25 @@ namespace wsgate::proxy {
 
 class IdlePool {
  public:
-  IdlePool() = default;
+  // `metrics` (may be null: nothing counted) must outlive the pool's use.
+  explicit IdlePool(metrics::WorkerMetrics* metrics = nullptr) : metrics_(metrics) {}
   IdlePool(const IdlePool&) = delete;
   IdlePool& operator=(const IdlePool&) = delete;
 
-  // The most recently idled connection to `server`, or null. The caller sets its own
-  // callbacks on it.
-  BufferEventPtr take(const ServerState* server);
+  // The most recently idled connection to `server` (of the upstream named `upstream`), or
+  // null: a hit or a miss. The caller sets its own callbacks on it.
+  BufferEventPtr take(std::string_view upstream, const ServerState* server);
   // Keeps `bev` (nothing buffered either way) for the next request to `server`, at most
   // `max_idle` per server (the oldest goes first), for at most `timeout`.
-  void put(const ServerPtr& server, BufferEventPtr bev, std::size_t max_idle,
-           conf::Duration timeout);
+  void put(std::string_view upstream, const ServerPtr& server, BufferEventPtr bev,
+           std::size_t max_idle, conf::Duration timeout);
   std::size_t size() const;
 
  private:
   struct Idle {
     IdlePool* pool = nullptr;
     ServerPtr server;
+    metrics::UpstreamPoolStats* stats = nullptr;
     BufferEventPtr bev;
     EventPtr timer;
   };
@@ -48,8 +54,10 @@ class IdlePool {
   static void on_read(bufferevent* bev, void* self);
   static void on_event(bufferevent* bev, short what, void* self);
   static void on_timeout(evutil_socket_t fd, short what, void* self);
-  void drop(Idle* idle);
+  void drop(Idle* idle, std::size_t reason);  // reason: an index of kIdleCloseReasons
+  metrics::UpstreamPoolStats* stats(std::string_view upstream, const ServerState* server);
 
+  metrics::WorkerMetrics* metrics_;
   std::unordered_map<const ServerState*, List> idle_;
 };
 

@@ -83,8 +83,9 @@ void UpstreamConnector::try_next(int last_status, std::string last_reason) {
   current_ = *next;
   tls_name_ = next->name.empty() ? next->host : next->name;
   attempts_++;
-  if (idle_ != nullptr) {
-    if (BufferEventPtr idle = idle_->take(servers_.current())) {
+  if (const conf::Upstream* upstream = servers_.upstream();
+      idle_ != nullptr && upstream != nullptr) {
+    if (BufferEventPtr idle = idle_->take(upstream->name, servers_.current())) {
       reused_ = true;
       bev_ = std::move(idle);
       bufferevent_setcb(bev_.get(), &UpstreamConnector::on_read, &UpstreamConnector::on_write,

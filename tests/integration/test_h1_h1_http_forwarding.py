@@ -36,7 +36,8 @@ class HttpForwarding(h.GatewayCase):
         config = h.make_config(
             f"127.0.0.1:{self.port}",
             {"app": [self.backend.address], "dead": [f"127.0.0.1:{h.free_port()}"]},
-            [{"name": "app", "path": "/", "upstream": "app"},
+            [{"name": "via", "path": "/via", "upstream": "app", "via": True},
+             {"name": "app", "path": "/", "upstream": "app"},
              {"name": "small", "path": "/small", "upstream": "app", "max_body_size": "1KiB"},
              {"name": "slow", "path": "/slow-head", "upstream": "app",
               "upstream_handshake_timeout": "300ms"},
@@ -47,6 +48,22 @@ class HttpForwarding(h.GatewayCase):
         self.base = f"http://127.0.0.1:{self.port}"
         self.tmp = tempfile.TemporaryDirectory(prefix="wsgate-http-it-")
         self.addCleanup(self.tmp.cleanup)
+
+    async def test_via_on_the_route_marks_request_and_response(self):
+        # RFC 9110 7.6.3: the gateway appends itself, after the client's own Via members.
+        p = await hh.curl("-i", f"{self.base}/via/info", "-H", "Via: 1.1 edge")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        status, _, headers, n = h.parse_response_head(p.stdout)
+        self.assertEqual(status, 200)
+        self.assertEqual([v for k, v in headers if k.lower() == "via"], ["1.1 wsgate"])
+        info = json.loads(p.stdout[n:])
+        pairs = list(zip(info["headers"][::2], info["headers"][1::2]))
+        self.assertEqual([v for k, v in pairs if k == "Via"], ["1.1 edge", "1.1 wsgate"])
+        # Off by default.
+        p = await hh.curl("-i", f"{self.base}/info")
+        _, _, headers, n = h.parse_response_head(p.stdout)
+        self.assertNotIn("via", [k.lower() for k, _ in headers])
+        self.assertNotIn("Via", json.loads(p.stdout[n:])["headers"][::2])
 
     async def test_get_carries_the_request_and_forwarded_fields(self):
         p = await hh.curl("-i", f"{self.base}/info?q=1", "-H", "Connection: keep-alive, X-Hop",

@@ -47,6 +47,7 @@ class H2cForwarding(h.GatewayCase):
             f"127.0.0.1:{self.port}", {"app": [self.backend.address]},
             [{"name": "small", "path": "/small", "upstream": "app", "max_body_size": "1KiB"},
              {"name": "ws", "path": "/ws", "upstream": "app", "websocket_only": True},
+             {"name": "via", "path": "/via", "upstream": "app", "via": True},
              {"name": "app", "path": "/", "upstream": "app"}],
             tls=cert, h2c=not self.tls, workers=1)
         self.gw = await self.start_gateway(text)
@@ -63,6 +64,16 @@ class H2cForwarding(h.GatewayCase):
                 return subprocess.run([hh.CURL, "-sS", *self.h2, *args], stdin=f,
                                       capture_output=True, timeout=120)
         return await asyncio.to_thread(run)
+
+    async def test_via_names_http2_toward_the_upstream_and_1_1_back(self):
+        # RFC 9110 7.6.3: each Via member carries the version the message arrived in.
+        p = await self.curl("-i", f"{self.base}/via/info")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        head, _, body = p.stdout.partition(b"\r\n\r\n")
+        self.assertIn(b"\r\nvia: 1.1 wsgate", head.lower())
+        info = json.loads(body)
+        pairs = list(zip(info["headers"][::2], info["headers"][1::2]))
+        self.assertEqual([v for k, v in pairs if k.lower() == "via"], ["2 wsgate"])
 
     async def test_get_carries_the_request_and_forwarded_fields(self):
         p = await self.curl("-i", f"{self.base}/info?q=1", "-H", "X-Forwarded-For: 10.1.2.3")

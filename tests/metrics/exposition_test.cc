@@ -146,6 +146,29 @@ TEST_CASE("upstream connect families: every reason and the retries per upstream 
   CHECK(has_line(text, R"(wsgate_upstream_connect_retries_total{upstream="echo"} 0)"));
 }
 
+TEST_CASE("upstream pool families: idle gauge, hits, misses and every close reason") {
+  WorkerMetrics w;
+  UpstreamPoolStats& pool = w.upstream_pool("app", "127.0.0.1:9001");
+  pool.idle = 2;
+  pool.hits = 5;
+  pool.misses = 3;
+  pool.closes[0] = 1;  // timeout
+  const std::string text = render(w.totals());
+  CHECK(has_line(text, "# TYPE wsgate_upstream_idle_connections gauge"));
+  CHECK(has_line(text,
+                 R"(wsgate_upstream_idle_connections{upstream="app",server="127.0.0.1:9001"} 2)"));
+  CHECK(has_line(text,
+                 R"(wsgate_upstream_pool_hits_total{upstream="app",server="127.0.0.1:9001"} 5)"));
+  CHECK(has_line(text,
+                 R"(wsgate_upstream_pool_misses_total{upstream="app",server="127.0.0.1:9001"} 3)"));
+  CHECK(has_line(
+      text,
+      R"(wsgate_upstream_idle_closes_total{upstream="app",server="127.0.0.1:9001",reason="timeout"} 1)"));
+  CHECK(has_line(
+      text,
+      R"(wsgate_upstream_idle_closes_total{upstream="app",server="127.0.0.1:9001",reason="evicted"} 0)"));
+}
+
 TEST_CASE("certificate expiry gauge by listener and file") {
   ScrapeInfo info;
   const std::vector<CertificateExpiry> certs{{"public", "/etc/wsgate/a.pem", 1893456000}};

@@ -155,3 +155,20 @@ TEST_CASE("upstream connects: latency by upstream, failures by reason, retries")
   CHECK(all.upstream_connect_failures.at({"echo", "connect_timeout"}) == 1);
   CHECK(all.upstream_connect_retries.at("echo") == 1);
 }
+
+TEST_CASE("upstream pool stats add up across workers") {
+  WorkerMetrics w0, w1;
+  w0.upstream_pool("app", "a:1").idle = 1;
+  w0.upstream_pool("app", "a:1").hits = 2;
+  w1.upstream_pool("app", "a:1").idle = 3;
+  w1.upstream_pool("app", "a:1").closes[1] = 4;
+  w1.upstream_pool("app", "b:1").misses = 1;
+  MetricsSnapshot all;
+  all.merge(w0.totals());
+  all.merge(w1.totals());
+  const UpstreamPoolStats& a = all.upstream_pools.at({"app", "a:1"});
+  CHECK(a.idle == 4);
+  CHECK(a.hits == 2);
+  CHECK(a.closes[1] == 4);
+  CHECK(all.upstream_pools.at({"app", "b:1"}).misses == 1);
+}

@@ -94,3 +94,30 @@ TEST_CASE("response for the client: Content-Length frames content, or stays for 
   REQUIRE(for_head.fields.size() == 1);
   CHECK(for_head.fields[0].value == "12");
 }
+
+TEST_CASE("Via names the version each message arrived in, after the earlier members") {
+  // RFC 9110 7.6.3: the request came over HTTP/1.0, HTTP/1.1 or HTTP/2.
+  CHECK(proxy::via_member(http::Version::Http10) == "1.0 wsgate");
+  CHECK(proxy::via_member(http::Version::Http11) == "1.1 wsgate");
+  CHECK(proxy::via_member(http::Version::Http2) == "2 wsgate");
+  const auto req = parse("GET / HTTP/1.1\r\nHost: a\r\nVia: 1.1 edge\r\n\r\n");
+  const std::string off = proxy::build_forward_request(req, {"192.0.2.7", "http", ""}, false);
+  CHECK(has_line(off, "Via: 1.1 edge"));
+  CHECK(off.find("wsgate") == std::string::npos);
+  const std::string on =
+      proxy::build_forward_request(req, {"192.0.2.7", "http", ""}, false, true, true);
+  CHECK(has_line(on, "Via: 1.1 edge"));
+  CHECK(on.ends_with("\r\nVia: 1.1 wsgate\r\n\r\n"));
+  CHECK(on.find("Via: 1.1 edge") < on.find("Via: 1.1 wsgate"));
+
+  http1::ResponseHead head;
+  REQUIRE(http1::parse_response_head("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+                                     http1::Limits{}, head)
+              .state == http1::ParseState::Complete);
+  const auto framing = http1::response_body_framing(head, "GET");
+  const std::size_t without = proxy::response_for_client(head, framing).fields.size();
+  const http::ResponseHead r = proxy::response_for_client(head, framing, true);
+  REQUIRE(r.fields.size() == without + 1);
+  CHECK(r.fields.back().name == "Via");
+  CHECK(r.fields.back().value == "1.0 wsgate");
+}
