@@ -1,7 +1,7 @@
 // HTTP/2 request field lists -> the protocol-neutral request (gateway/h2/h2_mapping.h),
 // the path every h2 stream takes before an exchange sees it, then the HTTP/1.1 upgrade
 // the upstream gets (proxy/codec/upstream_request.h); and HTTP/1.1 response heads ->
-// HTTP/2 response fields.
+// HTTP/2 response fields, as a handshake answer and as a forwarded request's response.
 //
 // Input (text, so seeds are readable): lines up to the first empty line are the request
 // fields, "name value" split at the first space (values may hold CR, NUL and other
@@ -28,7 +28,9 @@
 
 #include "gateway/h1/h1_request.h"
 #include "gateway/h2/h2_mapping.h"
+#include "proxy/codec/http1_body.h"
 #include "proxy/codec/http1_parser.h"
+#include "proxy/codec/http_forward.h"
 #include "proxy/codec/upstream_request.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -123,6 +125,26 @@ void check_response(std::string_view text) {
   }
   if (m.websocket) FUZZ_CHECK(!m.has_body);
   if (m.body_until_close) FUZZ_CHECK(m.has_body);
+
+  // A forwarded request's response (HTTP forwarding) on an HTTP/2 stream: the same field
+  // rules, and a content-length exactly when the content's length is known (RFC 9113
+  // 8.1.1: it must match the DATA), never two.
+  const http1::BodyFraming framing = http1::response_body_framing(head, "GET");
+  if (framing.ok() && head.status >= 200) {
+    const http::ResponseHead fwd = wsgate::proxy::response_for_client(head, framing, /*via=*/false);
+    const h2map::Fields f = h2map::forwarded_response_to_h2(fwd);
+    FUZZ_CHECK(!f.empty() && f.front().name == ":status");
+    std::size_t lengths = 0;
+    for (std::size_t i = 1; i < f.size(); ++i) {
+      FUZZ_CHECK(!f[i].name.empty() && f[i].name.front() != ':');
+      for (char c : f[i].name) FUZZ_CHECK(!(c >= 'A' && c <= 'Z'));
+      FUZZ_CHECK(!connection_specific(f[i].name));
+      if (f[i].name == "content-length") ++lengths;
+    }
+    FUZZ_CHECK(lengths <= 1);
+    if (fwd.body == http::ResponseHead::Body::Length) FUZZ_CHECK(lengths == 1);
+    if (fwd.body == http::ResponseHead::Body::Stream) FUZZ_CHECK(lengths == 0);
+  }
 
   // And back to HTTP/1.1: a head the parser takes whole, with the status mapped back.
   const std::string h1 = h2map::h2_response_to_h1(m.fields, kKey);
