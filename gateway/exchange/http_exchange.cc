@@ -220,13 +220,9 @@ void HttpExchange::on_upstream(proxy::UpstreamResult&& result) {
 void HttpExchange::add_affinity_cookie(http::ResponseHead& head) const {
   const conf::Upstream* upstream = config_->find_upstream(route_->upstream);
   const proxy::ServerState* server = upstream_lease_.server();
-  if (upstream == nullptr || upstream->affinity_cookie.empty() || server == nullptr) return;
-  const std::string value = proxy::affinity_value(upstream->name, server->config);
-  // Only when the client does not hold it yet: a cookie naming another server (down,
-  // full, or gone since) is replaced by this one.
-  if (proxy::request_cookie(request_, upstream->affinity_cookie) == std::string_view(value)) return;
-  head.fields.push_back(
-      {"Set-Cookie", proxy::affinity_set_cookie(upstream->affinity_cookie, value)});
+  if (upstream == nullptr || server == nullptr) return;
+  if (auto cookie = proxy::affinity_cookie_for(*upstream, server->config, request_))
+    head.fields.push_back({"Set-Cookie", std::move(*cookie)});
 }
 
 void HttpExchange::on_upstream_read(bufferevent* bev, void* self) {
