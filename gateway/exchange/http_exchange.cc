@@ -70,6 +70,14 @@ void HttpExchange::decide() {
     refuse({413, "request content over the route's max_body_size", {}});
     return;
   }
+  // RFC 9110 10.1.1: the only expectation defined, and met (the gateway sends the 100
+  // itself), is 100-continue; a server that cannot meet another one answers 417.
+  for (const http::Field& f : request_.fields) {
+    if (http::iequals(f.name, "expect") && !http::iequals(f.value, "100-continue")) {
+      refuse({417, "only the 100-continue expectation is supported", {}});
+      return;
+    }
+  }
   chunked_upstream_ = request_.has_body && cl == nullptr;
   upstream_plain_ = tls_ == nullptr || tls_->upstream(upstream->name) == nullptr;
   // Content that came with the head is read (and its framing checked) now, before any
