@@ -123,10 +123,12 @@ struct HashKey {
 
 // [upstream.health_check]: active probes of every server from the main thread.
 struct HealthCheck {
-  enum class Type { Tcp, WebSocket };
-  bool enabled = false;    // true when the table is present
-  Type type = Type::Tcp;   // "tcp": connect; "websocket": a handshake expecting 101
-  std::string path = "/";  // websocket only
+  enum class Type { Tcp, WebSocket, Http };
+  bool enabled = false;            // true when the table is present
+  Type type = Type::Tcp;           // "tcp": connect; "websocket": a handshake expecting 101;
+                                   // "http": GET path, healthy on 2xx/3xx (or expect_status)
+  std::string path = "/";          // websocket and http
+  std::vector<int> expect_status;  // http only: the healthy statuses; empty: 200-399
   Duration interval = std::chrono::seconds(5);
   Duration timeout = std::chrono::seconds(2);
   unsigned rise = 2;  // consecutive successes that make a down server up

@@ -53,7 +53,8 @@ bool is_cookie_name(std::string_view s) {
   return true;
 }
 constexpr std::string_view kServerKeys[] = {"address", "weight", "max_connections", "backup"};
-constexpr std::string_view kHealthKeys[] = {"type", "path", "interval", "timeout", "rise", "fall"};
+constexpr std::string_view kHealthKeys[] = {"type",    "path", "expect_status", "interval",
+                                            "timeout", "rise", "fall"};
 constexpr auto kServerForm =
     R"("host:port" like "10.0.0.1:9001", "[::1]:9001" or "backend:80", or a table like {address = "10.0.0.1:9001", weight = 2})";
 
@@ -150,6 +151,25 @@ void read_balancer(const TableReader& r, Upstream* upstream) {
   }
 }
 
+// expect_status = [200, 204]: final statuses (200..599) an "http" check takes as healthy.
+void read_expect_status(const TableReader& h, HealthCheck* hc) {
+  const toml::node* node = h.find("expect_status");
+  if (node == nullptr) return;
+  if (hc->type != HealthCheck::Type::Http)
+    h.fail_at(node->source(),
+              R"(upstream.health_check.expect_status: only used with type = "http")");
+  constexpr std::string_view kExpected = "a non-empty array of HTTP statuses 200..599";
+  const toml::array* statuses = node->as_array();
+  if (statuses == nullptr || statuses->empty()) h.fail_expected("expect_status", kExpected);
+  for (const toml::node& element : *statuses) {
+    const std::optional<std::int64_t> status = element.value_exact<std::int64_t>();
+    if (!status || *status < 200 || *status > 599)
+      h.fail_at(element.source(), "upstream.health_check.expect_status: expected " +
+                                      std::string(kExpected) + ", got " + describe(element));
+    hc->expect_status.push_back(static_cast<int>(*status));
+  }
+}
+
 void read_health_check(const std::string& file, const TableReader& r, Upstream* upstream) {
   const toml::node* node = r.find("health_check");
   if (!node) return;
@@ -164,17 +184,20 @@ void read_health_check(const std::string& file, const TableReader& r, Upstream* 
       hc.type = HealthCheck::Type::Tcp;
     } else if (type == "websocket") {
       hc.type = HealthCheck::Type::WebSocket;
+    } else if (type == "http") {
+      hc.type = HealthCheck::Type::Http;
     } else {
-      h.fail_expected("type", R"("tcp" or "websocket")");
+      h.fail_expected("type", R"("tcp", "websocket" or "http")");
     }
   }
   if (h.string("path", &hc.path)) {
-    if (hc.type != HealthCheck::Type::WebSocket)
+    if (hc.type == HealthCheck::Type::Tcp)
       h.fail_at(h.find("path")->source(),
-                R"(upstream.health_check.path: only used with type = "websocket")");
+                R"(upstream.health_check.path: only used with type = "websocket" or "http")");
     if (!hc.path.starts_with('/') || hc.path.find_first_of(" \t\r\n#") != std::string::npos)
       h.fail_expected("path", R"(a path starting with "/" like "/health")");
   }
+  read_expect_status(h, &hc);
   h.duration("interval", &hc.interval, /*must_be_positive=*/true);
   h.duration("timeout", &hc.timeout, /*must_be_positive=*/true);
   if (hc.timeout > hc.interval)

@@ -16,6 +16,10 @@ const char* status_text(int status) {
       return "Proxy Authentication Required";
     case 408:
       return "Request Timeout";
+    case 413:
+      return "Content Too Large";
+    case 417:
+      return "Expectation Failed";
     case 426:
       return "Upgrade Required";
     case 429:

@@ -70,6 +70,14 @@ void HttpExchange::decide() {
     refuse({413, "request content over the route's max_body_size", {}});
     return;
   }
+  // RFC 9110 10.1.1: the only expectation defined, and met (the gateway sends the 100
+  // itself), is 100-continue; a server that cannot meet another one answers 417.
+  for (const http::Field& f : request_.fields) {
+    if (http::iequals(f.name, "expect") && !http::iequals(f.value, "100-continue")) {
+      refuse({417, "only the 100-continue expectation is supported", {}});
+      return;
+    }
+  }
   chunked_upstream_ = request_.has_body && cl == nullptr;
   upstream_plain_ = tls_ == nullptr || tls_->upstream(upstream->name) == nullptr;
   // Content that came with the head is read (and its framing checked) now, before any
@@ -223,13 +231,9 @@ void HttpExchange::on_upstream(proxy::UpstreamResult&& result) {
 void HttpExchange::add_affinity_cookie(http::ResponseHead& head) const {
   const conf::Upstream* upstream = config_->find_upstream(route_->upstream);
   const proxy::ServerState* server = upstream_lease_.server();
-  if (upstream == nullptr || upstream->affinity_cookie.empty() || server == nullptr) return;
-  const std::string value = proxy::affinity_value(upstream->name, server->config);
-  // Only when the client does not hold it yet: a cookie naming another server (down,
-  // full, or gone since) is replaced by this one.
-  if (proxy::request_cookie(request_, upstream->affinity_cookie) == std::string_view(value)) return;
-  head.fields.push_back(
-      {"Set-Cookie", proxy::affinity_set_cookie(upstream->affinity_cookie, value)});
+  if (upstream == nullptr || server == nullptr) return;
+  if (auto cookie = proxy::affinity_cookie_for(*upstream, server->config, request_))
+    head.fields.push_back({"Set-Cookie", std::move(*cookie)});
 }
 
 void HttpExchange::on_upstream_read(bufferevent* bev, void* self) {

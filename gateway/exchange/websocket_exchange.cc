@@ -7,9 +7,11 @@
 #include "conf/address.h"
 #include "gateway/exchange/websocket_handshake.h"
 #include "gateway/worker.h"
+#include "proxy/codec/response_field.h"
 #include "proxy/codec/upstream_request.h"
 #include "proxy/codec/websocket_key.h"
 #include "proxy/codec/websocket_upgrade_check.h"
+#include "proxy/upstream/affinity.h"
 
 namespace wsgate::gateway {
 namespace {
@@ -95,6 +97,13 @@ void WebSocketExchange::on_upstream(proxy::UpstreamResult&& result) {
   settings.max_message_rate = route_->max_message_rate;
   settings.max_message_burst = route_->max_message_burst;
   const bool upstream_plain = tls_ == nullptr || tls_->upstream(route_->upstream) == nullptr;
+  // The upstream's affinity cookie rides on the 101 (the RFC 8441 200) as on forwarded
+  // responses: a client whose first request is the upgrade comes back to this server.
+  const conf::Upstream* upstream = config_->find_upstream(route_->upstream);
+  if (const proxy::ServerState* server = upstream_lease_.server(); upstream && server) {
+    if (auto cookie = proxy::affinity_cookie_for(*upstream, server->config, request_))
+      proxy::append_response_field(result.response, "Set-Cookie", *cookie);
+  }
   ClientChannel client = downstream_->accept_websocket(result.response);
   begin_relaying(101, std::move(client), std::move(result.connection), upstream_plain, settings);
 }

@@ -17,6 +17,16 @@ std::optional<std::string_view> request_cookie(const http::RequestHead& request,
   return http::find_cookie(request, name);
 }
 
+std::optional<std::string> affinity_cookie_for(const conf::Upstream& upstream,
+                                               const conf::UpstreamServer& server,
+                                               const http::RequestHead& request) {
+  if (upstream.affinity_cookie.empty()) return std::nullopt;
+  const std::string value = affinity_value(upstream.name, server);
+  if (request_cookie(request, upstream.affinity_cookie) == std::string_view(value))
+    return std::nullopt;
+  return affinity_set_cookie(upstream.affinity_cookie, value);
+}
+
 std::string affinity_set_cookie(std::string_view name, std::string_view value) {
   // RFC 6265 4.1: Path=/ so every route of the site sends it back; no Expires: a
   // session cookie; HttpOnly: page scripts have no use for it; SameSite=Lax: sent on

@@ -30,4 +30,12 @@ std::optional<std::string_view> request_cookie(const http::RequestHead& request,
 // not readable by scripts.
 std::string affinity_set_cookie(std::string_view name, std::string_view value);
 
+// The Set-Cookie field value the answer to `request` carries when `server` of `upstream`
+// answered it (a forwarded response, a WebSocket 101 or RFC 8441 200), or none: the
+// upstream has no affinity_cookie, or the request already names this server. A cookie
+// naming another server (down, full, or gone since) is replaced.
+std::optional<std::string> affinity_cookie_for(const conf::Upstream& upstream,
+                                               const conf::UpstreamServer& server,
+                                               const http::RequestHead& request);
+
 }  // namespace wsgate::proxy

@@ -113,8 +113,19 @@ void ServerSelection::connected(double seconds) {
     balancer_->metrics()->upstream_connected(balancer_->upstream().name, seconds);
 }
 
-ServerLease ServerSelection::succeeded() {
-  if (current_) Pool::record_success(*current_.server());
+bool gateway_failure(int status) {
+  return status == 502 || status == 503 || status == 504;
+}
+
+ServerLease ServerSelection::succeeded(int status) {
+  if (current_) {
+    if (gateway_failure(status)) {
+      balancer_->pool().record_failure(*current_.server(), "answered " + std::to_string(status),
+                                       steady_now_ms());
+    } else {
+      Pool::record_success(*current_.server());
+    }
+  }
   return std::move(current_);
 }
 

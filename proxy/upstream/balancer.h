@@ -65,6 +65,11 @@ class UpstreamBalancer {
 };
 
 // The attempts of one connection. Move-only; used on one worker thread.
+// A response status that says the server itself failed as a gateway or is unavailable
+// (RFC 9110 15.6.3-15.6.5: 502, 503, 504; Envoy's "consecutive gateway failures"):
+// passive health counts it like a refused connection. Any other status is a success.
+bool gateway_failure(int status);
+
 class ServerSelection {
  public:
   ServerSelection() = default;
@@ -82,7 +87,9 @@ class ServerSelection {
   // The current attempt's new connection opened after `seconds` (resolve, TCP, TLS).
   void connected(double seconds);
   // The current attempt got the upstream's answer: the slot, held until the connection ends.
-  ServerLease succeeded();
+  // Passive health counts it a success, or with `status` a gateway failure of the server
+  // (gateway_failure(status): 502, 503, 504) a failure toward eject_after_failures.
+  ServerLease succeeded(int status = 0);
   // One line for a 503 when next() found nothing at all.
   std::string unavailable_reason() const;
   int attempts() const { return attempts_; }

@@ -3,6 +3,7 @@
 #include <event2/buffer.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -12,6 +13,12 @@
 #include "proxy/upstream/response_head_reader.h"
 
 namespace wsgate::proxy {
+
+bool http_check_healthy(const conf::HealthCheck& check, int status) {
+  if (check.expect_status.empty()) return status >= 200 && status <= 399;
+  return std::find(check.expect_status.begin(), check.expect_status.end(), status) !=
+         check.expect_status.end();
+}
 
 HealthProbe::HealthProbe(event_base* base, evdns_base* dns, const conf::UpstreamServer& server,
                          const conf::HealthCheck& check, Done done)
@@ -43,7 +50,7 @@ void HealthProbe::on_event(bufferevent* bev, short what, void* self) {
   if (dns_err != 0) {
     p->finish(false, std::string("cannot resolve: ") + evutil_gai_strerror(dns_err));
   } else if ((what & BEV_EVENT_EOF) != 0) {
-    p->finish(false, "closed before answering the handshake");
+    p->finish(false, "closed before answering");
   } else {
     p->finish(false, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
   }
@@ -54,6 +61,16 @@ void HealthProbe::on_connected() {
     finish(true, "connected");
     return;
   }
+  bufferevent_write(bev_.get(), preamble_.data(), preamble_.size());
+  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+  if (check_.type == conf::HealthCheck::Type::Http) {
+    // RFC 9112 3.2: Host is required; the connection ends with the answer.
+    const std::string request = "GET " + check_.path + " HTTP/1.1\r\nHost: " + server_.text +
+                                "\r\nConnection: close\r\n"
+                                "User-Agent: wsgate-health-check\r\n\r\n";
+    bufferevent_write(bev_.get(), request.data(), request.size());
+    return;
+  }
   // RFC 6455 4.1: a complete client opening handshake, as a browser would send it.
   key_ = ws::generate_key();
   const std::string request = "GET " + check_.path + " HTTP/1.1\r\nHost: " + server_.text +
@@ -62,9 +79,7 @@ void HealthProbe::on_connected() {
                               key_ +
                               "\r\nSec-WebSocket-Version: 13\r\n"
                               "User-Agent: wsgate-health-check\r\n\r\n";
-  bufferevent_write(bev_.get(), preamble_.data(), preamble_.size());
   bufferevent_write(bev_.get(), request.data(), request.size());
-  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
 }
 
 void HealthProbe::on_read(bufferevent* /*bev*/, void* self) {
@@ -81,6 +96,11 @@ void HealthProbe::on_response() {
   if (parsed.state == http1::ParseState::Incomplete) return;
   if (parsed.state == http1::ParseState::Error) {
     finish(false, "invalid response: " + parsed.error_reason);
+    return;
+  }
+  if (check_.type == conf::HealthCheck::Type::Http) {
+    const std::string answered = "answered " + std::to_string(head.status);
+    finish(http_check_healthy(check_, head.status), answered);
     return;
   }
   if (std::optional<std::string> why = check_upgrade_response(head, key_)) {

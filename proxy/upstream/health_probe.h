@@ -1,6 +1,7 @@
-// One active health probe of one server: a TCP connect ("tcp"), or a connect plus a
+// One active health probe of one server: a TCP connect ("tcp"), a connect plus a
 // WebSocket opening handshake that must be answered with 101 and the right
-// Sec-WebSocket-Accept ("websocket"); either within the check's timeout.
+// Sec-WebSocket-Accept ("websocket"), or a connect plus "GET path" that must be answered
+// with a 2xx or 3xx, or a status of expect_status ("http"); within the check's timeout.
 //
 // Ownership: the HealthChecker owns the probe and destroys it only outside its
 // callbacks (when starting the next probe, or at shutdown). `done` runs at most once.
@@ -13,6 +14,10 @@
 #include "proxy/libevent_ptr.h"
 
 namespace wsgate::proxy {
+
+// An "http" check's verdict on a final response status (RFC 9110 15: 2xx success, 3xx
+// redirection both say the server is serving; expect_status, when given, replaces that).
+bool http_check_healthy(const conf::HealthCheck& check, int status);
 
 class HealthProbe {
  public:

@@ -282,7 +282,7 @@ void UpstreamConnector::on_response_bytes() {
   result.answered = true;
   result.connection = std::move(bev_);
   result.server = server;
-  result.lease = servers_.succeeded();
+  result.lease = servers_.succeeded(result.response.status);
   result.attempts = attempts_;
   result.reused = reused_;
   done_(std::move(result));

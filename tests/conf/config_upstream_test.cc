@@ -111,6 +111,15 @@ fall = 2)"),
   CHECK(u.health_check.timeout == 500ms);
   CHECK(u.health_check.rise == 1);
   CHECK(u.health_check.fall == 2);
+  const LoadResult http = load_config_text(doc(R"(servers = ["a:1"]
+[upstream.health_check]
+type = "http"
+path = "/healthz?full=1"
+expect_status = [200, 204])"),
+                                           "t.toml");
+  CHECK(upstream_of(http).health_check.type == HealthCheck::Type::Http);
+  CHECK(upstream_of(http).health_check.path == "/healthz?full=1");
+  CHECK(upstream_of(http).health_check.expect_status == std::vector<int>{200, 204});
   // Defaults when the table is present but empty.
   const LoadResult d = load_config_text(doc("servers = [\"a:1\"]\n[upstream.health_check]"), "t");
   CHECK(upstream_of(d).health_check.type == HealthCheck::Type::Tcp);
@@ -120,10 +129,21 @@ fall = 2)"),
 }
 
 TEST_CASE("health_check errors") {
-  CHECK(error_of("servers = [\"a:1\"]\n[upstream.health_check]\ntype = \"http\"") ==
-        R"(t.toml:7:8: upstream.health_check.type: expected "tcp" or "websocket", got "http")");
+  CHECK(
+      error_of("servers = [\"a:1\"]\n[upstream.health_check]\ntype = \"grpc\"") ==
+      R"(t.toml:7:8: upstream.health_check.type: expected "tcp", "websocket" or "http", got "grpc")");
   CHECK(error_of("servers = [\"a:1\"]\n[upstream.health_check]\npath = \"/h\"") ==
-        R"(t.toml:7:8: upstream.health_check.path: only used with type = "websocket")");
+        R"(t.toml:7:8: upstream.health_check.path: only used with type = "websocket" or "http")");
+  CHECK(error_of("servers = [\"a:1\"]\n[upstream.health_check]\nexpect_status = [200]") ==
+        R"(t.toml:7:17: upstream.health_check.expect_status: only used with type = "http")");
+  CHECK(error_of("servers = [\"a:1\"]\n[upstream.health_check]\ntype = \"http\"\n"
+                 "expect_status = [200, 99]") ==
+        "t.toml:8:23: upstream.health_check.expect_status: expected a non-empty array of HTTP "
+        "statuses 200..599, got integer 99");
+  CHECK(error_of("servers = [\"a:1\"]\n[upstream.health_check]\ntype = \"http\"\n"
+                 "expect_status = []")
+            .starts_with("t.toml:8:17: upstream.health_check.expect_status: expected a non-empty "
+                         "array of HTTP statuses 200..599"));
   CHECK(
       error_of(
           "servers = [\"a:1\"]\n[upstream.health_check]\ninterval = \"1s\"\ntimeout = \"2s\"") ==

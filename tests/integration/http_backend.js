@@ -12,6 +12,8 @@
 //   /download?bytes=N&cl=1 N pseudo-random bytes (Content-Length with cl=1, else chunked);
 //                          and the digest of those bytes in the X-Body-Sha256 header
 //   /slow-head?ms=N        answers after N ms
+//   /status?code=N&only=NAME  answers N (with the /info JSON) when this server is NAME (or
+//                          without only=), else 200 as /info
 //   /_stats                JSON {connections, requests: [[method, url], ...]} (not counted)
 "use strict";
 const http = require("http");
@@ -82,6 +84,13 @@ const server = http.createServer((req, res) => {
     const n = Number(url.searchParams.get("bytes") || "1024");
     res.setHeader("Content-Length", String(2 * n));
     res.write(payload(n), () => setTimeout(() => conn.destroy(), 50));
+    return;
+  }
+  if (url.pathname === "/status") {
+    const only = url.searchParams.get("only");
+    if (only === null || only === name) res.statusCode = Number(url.searchParams.get("code"));
+    req.resume();
+    req.on("end", () => res.end(JSON.stringify(info)));
     return;
   }
   if (url.pathname === "/slow-head") {

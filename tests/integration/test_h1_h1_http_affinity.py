@@ -94,6 +94,34 @@ class HttpAffinity(h.GatewayCase):
             "a request served by b")
         self.assertEqual(line["status"], "200")
 
+    async def test_websocket_101_carries_the_cookie_when_the_client_has_none(self):
+        # A client whose first request is the upgrade learns its server from the 101.
+        async with h.ws_connect(self.port, "/ws") as ws:
+            set_cookie = ws.response_headers.get("Set-Cookie")
+            await ws.send("hi")
+            self.assertEqual(await ws.recv(), "hi")
+        self.assertIsNotNone(set_cookie, "no affinity cookie on the 101")
+        self.assertTrue(set_cookie.startswith("wsg="), set_cookie)
+        self.assertIn("Path=/", set_cookie)
+        value = set_cookie.split(";")[0][len("wsg="):]
+        first = "a" if len(self.a.conns) == 1 else "b"
+        self.assertEqual(len(self.a.conns) + len(self.b.conns), 1)
+        # The page request with it goes to the same server, and gets no new cookie.
+        self.assertEqual(await self.get(value), (first, None))
+        # Upgrades carrying it: the same server, no Set-Cookie on their 101s.
+        for _ in range(3):
+            async with h.ws_connect(self.port, "/ws",
+                                    extra_headers={"Cookie": f"wsg={value}"}) as ws:
+                self.assertIsNone(ws.response_headers.get("Set-Cookie"))
+        conns = self.a.conns if first == "a" else self.b.conns
+        self.assertEqual(len(conns), 4)
+        # A stale value (no such server) is replaced on the 101.
+        async with h.ws_connect(self.port, "/ws",
+                                extra_headers={"Cookie": "wsg=0000000000000000"}) as ws:
+            replaced = ws.response_headers.get("Set-Cookie")
+        self.assertIsNotNone(replaced)
+        self.assertNotIn("wsg=0000000000000000", replaced)
+
 
 if __name__ == "__main__":
     h.main()

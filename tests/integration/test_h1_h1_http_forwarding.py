@@ -65,6 +65,19 @@ class HttpForwarding(h.GatewayCase):
         self.assertNotIn("via", [k.lower() for k, _ in headers])
         self.assertNotIn("Via", json.loads(p.stdout[n:])["headers"][::2])
 
+    async def test_expectation_other_than_100_continue_gets_417(self):
+        # RFC 9110 10.1.1: not forwarded; the backend never sees it.
+        p = await hh.curl("-i", f"{self.base}/info?expect", "-H", "Expect: 200-ok",
+                          "--data-binary", "abc")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        status, reason, _, _ = h.parse_response_head(p.stdout)
+        self.assertEqual((status, reason), (417, "Expectation Failed"))
+        self.assertNotIn("/info?expect", [u for _, u in self.backend.stats()["requests"]])
+        # 100-continue still goes through.
+        p = await hh.curl("-s", "-o", "/dev/null", "-w", "%{http_code}", f"{self.base}/info",
+                          "-H", "Expect: 100-continue", "--data-binary", "abc")
+        self.assertEqual(p.stdout, b"200")
+
     async def test_get_carries_the_request_and_forwarded_fields(self):
         p = await hh.curl("-i", f"{self.base}/info?q=1", "-H", "Connection: keep-alive, X-Hop",
                           "-H", "X-Hop: secret", "-H", "X-Forwarded-For: 10.1.2.3")

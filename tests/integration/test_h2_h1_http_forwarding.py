@@ -75,6 +75,13 @@ class H2cForwarding(h.GatewayCase):
         pairs = list(zip(info["headers"][::2], info["headers"][1::2]))
         self.assertEqual([v for k, v in pairs if k.lower() == "via"], ["2 wsgate"])
 
+    async def test_expectation_other_than_100_continue_gets_417(self):
+        # RFC 9110 10.1.1, over HTTP/2 as over HTTP/1.1: not forwarded.
+        p = await self.curl("-s", "-o", "/dev/null", "-w", "%{http_code}",
+                            f"{self.base}/info?expect", "-H", "Expect: 200-ok")
+        self.assertEqual(p.stdout, b"417", p.stderr)
+        self.assertNotIn("/info?expect", [u for _, u in self.backend.stats()["requests"]])
+
     async def test_get_carries_the_request_and_forwarded_fields(self):
         p = await self.curl("-i", f"{self.base}/info?q=1", "-H", "X-Forwarded-For: 10.1.2.3")
         self.assertEqual(p.returncode, 0, p.stderr)

@@ -19,3 +19,8 @@ TEST_CASE(
   CHECK(r.find("\r\nConnection: close\r\n\r\n") != std::string::npos);
   CHECK(r.ends_with("\r\n\r\nWebSocket handshake requires GET\n"));
 }
+
+TEST_CASE("error response: reason phrases of the forwarding refusals") {
+  CHECK(error_response(413, "x", {}).starts_with("HTTP/1.1 413 Content Too Large\r\n"));
+  CHECK(error_response(417, "x", {}).starts_with("HTTP/1.1 417 Expectation Failed\r\n"));
+}

@@ -98,3 +98,18 @@ TEST_CASE("affinity: the named server is chosen while it can take the connection
   ServerSelection unknown = balancers.select(c.upstreams[0], "ip", with_cookie("srv=0123"));
   CHECK(unknown.next() != nullptr);
 }
+
+TEST_CASE("affinity: the answer sets the cookie unless the request already names the server") {
+  const conf::Config c = config_with({server("10.0.0.1"), server("10.0.0.2")});
+  const conf::Upstream& u = c.upstreams[0];
+  const conf::UpstreamServer& a = u.servers[0];
+  const std::string va = affinity_value("u", a);
+  CHECK(affinity_cookie_for(u, a, http::RequestHead{}) == affinity_set_cookie("srv", va));
+  CHECK(affinity_cookie_for(u, a, with_cookie("x=1; srv=" + va)) == std::nullopt);
+  // A cookie naming another server is replaced.
+  CHECK(affinity_cookie_for(u, a, with_cookie("srv=" + affinity_value("u", u.servers[1]))) ==
+        affinity_set_cookie("srv", va));
+  conf::Upstream plain = u;
+  plain.affinity_cookie.clear();
+  CHECK(affinity_cookie_for(plain, a, http::RequestHead{}) == std::nullopt);
+}

@@ -132,6 +132,30 @@ TEST_CASE("passive health: consecutive failures eject for the backoff, then it r
   CHECK(pool.server(0).ejected_until_ms == 0);
 }
 
+TEST_CASE("passive health: 502, 503 and 504 answers count as failures, others reset the count") {
+  CHECK(gateway_failure(502));
+  CHECK(gateway_failure(503));
+  CHECK(gateway_failure(504));
+  for (const int status : {0, 101, 200, 404, 500, 501, 505}) CHECK_FALSE(gateway_failure(status));
+  conf::Config c = config_with({server("a")});
+  c.upstreams[0].eject_after_failures = 2;
+  c.upstreams[0].eject_duration = std::chrono::seconds(60);
+  auto pools = std::make_shared<UpstreamPools>(c);
+  Balancers balancers(pools, 1);
+  const auto answer = [&](int status) {
+    ServerSelection sel = balancers.select(c.upstreams[0], "ip", kHead);
+    REQUIRE(sel.next() != nullptr);
+    return sel.succeeded(status);  // the lease is released at once
+  };
+  answer(503);
+  answer(500);  // not a gateway failure: the count starts again
+  answer(504);
+  CHECK(pools->at(0).available(pools->at(0).server(0), steady_now_ms()));
+  answer(502);  // second in a row: ejected
+  CHECK_FALSE(pools->at(0).available(pools->at(0).server(0), steady_now_ms()));
+  CHECK(pools->at(0).server(0).transitions_down == 1);
+}
+
 TEST_CASE("selection: nothing available -> no attempt and a 503 reason naming each server") {
   const conf::Config c = config_with({server("a"), server("b")});
   auto pools = std::make_shared<UpstreamPools>(c);

@@ -1,6 +1,8 @@
 // Active health state (proxy/upstream/health_state.cc): rise/fall counting.
 #include "proxy/upstream/health_state.h"
 
+#include "proxy/upstream/health_probe.h"
+
 #include <doctest/doctest.h>
 
 using wsgate::proxy::Health;
@@ -40,4 +42,17 @@ TEST_CASE("health: rise = fall = 1 follows every result") {
   CHECK(s.record(false) == Health::Down);
   CHECK(s.record(true) == Health::Up);
   CHECK_FALSE(s.record(true));
+}
+
+TEST_CASE("http health check: 2xx and 3xx are healthy unless expect_status says otherwise") {
+  wsgate::conf::HealthCheck check;
+  check.type = wsgate::conf::HealthCheck::Type::Http;
+  for (const int status : {200, 204, 301, 304, 399})
+    CHECK(wsgate::proxy::http_check_healthy(check, status));
+  for (const int status : {400, 404, 500, 503})
+    CHECK_FALSE(wsgate::proxy::http_check_healthy(check, status));
+  check.expect_status = {200, 418};
+  CHECK(wsgate::proxy::http_check_healthy(check, 418));
+  CHECK(wsgate::proxy::http_check_healthy(check, 200));
+  CHECK_FALSE(wsgate::proxy::http_check_healthy(check, 204));
 }
