@@ -423,10 +423,6 @@ void H2Stream::unlink_endpoint(bool failed) {
   endpoint_ = nullptr;
 }
 
-}  // namespace wsgate::gateway
-
-namespace wsgate::gateway {
-
 // --- HttpDownstream: a forwarded request over HTTP/2 ---
 
 HttpDownstream::BodyRead H2Stream::read_request_body(evbuffer* to, std::size_t max) {
