@@ -105,6 +105,19 @@ def rss_bytes(pid):
     return total
 
 
+def nginx_preamble(workdir, name, worker_connections, extra_main=""):
+    """The start of an nginx.conf for one foreground worker whose files (pid, error log,
+    temporary bodies) live in `workdir` under `name`; it ends inside `http {`."""
+    tmp = os.path.join(workdir, f"{name}-tmp")
+    os.makedirs(tmp, exist_ok=True)
+    temp_paths = "".join(f"  {kind}_temp_path {tmp};\n"
+                         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    return (f"daemon off;\nmaster_process on;\nworker_processes 1;\nuser root;\n"
+            f"pid {workdir}/{name}.pid;\nerror_log {workdir}/{name}-error.log warn;\n"
+            f"{extra_main}events {{ worker_connections {worker_connections}; }}\n"
+            f"http {{\n  access_log off;\n{temp_paths}")
+
+
 class Proxy:
     """A proxy under test: start() -> port, stop()."""
 
@@ -178,22 +191,8 @@ class Nginx(Proxy):
         cfg = os.path.join(self.workdir, "nginx.conf")
         # The standard WebSocket proxy configuration from nginx's documentation.
         with open(cfg, "w") as f:
-            f.write(f"""daemon off;
-master_process on;
-worker_processes 1;
-user root;
-pid {self.workdir}/nginx.pid;
-error_log {self.workdir}/nginx-error.log warn;
-worker_rlimit_nofile 65536;
-events {{ worker_connections 20000; }}
-http {{
-  access_log off;
-  client_body_temp_path {self.workdir}/nginx-tmp;
-  proxy_temp_path {self.workdir}/nginx-tmp;
-  fastcgi_temp_path {self.workdir}/nginx-tmp;
-  uwsgi_temp_path {self.workdir}/nginx-tmp;
-  scgi_temp_path {self.workdir}/nginx-tmp;
-  map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+            f.write(nginx_preamble(self.workdir, "nginx", 20000,
+                                   "worker_rlimit_nofile 65536;\n") + f"""  map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
   server {{
     listen 127.0.0.1:{port}{" ssl" if Proxy.tls else ""};
     {f"ssl_certificate {Proxy.tls[0]}; ssl_certificate_key {Proxy.tls[1]};" if Proxy.tls else ""}
@@ -211,7 +210,6 @@ http {{
   }}
 }}
 """)
-        os.makedirs(os.path.join(self.workdir, "nginx-tmp"), exist_ok=True)
         return self._spawn(["nginx", "-p", self.workdir, "-c", cfg], port)
 
 

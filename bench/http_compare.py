@@ -67,21 +67,7 @@ class StaticUpstream:
     def start(self):
         cfg = os.path.join(self.workdir, "nginx.conf")
         with open(cfg, "w") as f:
-            f.write(f"""daemon off;
-master_process on;
-worker_processes 1;
-user root;
-pid {self.workdir}/nginx.pid;
-error_log {self.workdir}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {self.workdir}/tmp;
-  proxy_temp_path {self.workdir}/tmp;
-  fastcgi_temp_path {self.workdir}/tmp;
-  uwsgi_temp_path {self.workdir}/tmp;
-  scgi_temp_path {self.workdir}/tmp;
-  keepalive_requests 1000000;
+            f.write(cmp.nginx_preamble(self.workdir, "nginx", 4096) + f"""  keepalive_requests 1000000;
   keepalive_timeout 1h;
   sendfile on;
   server {{
@@ -90,7 +76,6 @@ http {{
   }}
 }}
 """)
-        os.makedirs(os.path.join(self.workdir, "tmp"), exist_ok=True)
         self.proc = subprocess.Popen(pinned(1, ["nginx", "-p", self.workdir, "-c", cfg]),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cmp.wait_port(self.port, self.proc)
@@ -169,25 +154,10 @@ class Nginx(Proxy):
         port = cmp.free_port()
         d = self.workdir
         cfg = os.path.join(d, "nginx-http.conf")
-        os.makedirs(os.path.join(d, "nginx-tmp"), exist_ok=True)
         # nginx's documented keep-alive upstream configuration; bodies streamed
         # (proxy_buffering/proxy_request_buffering off) as wsgate streams them.
         with open(cfg, "w") as f:
-            f.write(f"""daemon off;
-master_process on;
-worker_processes 1;
-user root;
-pid {d}/nginx-proxy.pid;
-error_log {d}/nginx-proxy-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {d}/nginx-tmp;
-  proxy_temp_path {d}/nginx-tmp;
-  fastcgi_temp_path {d}/nginx-tmp;
-  uwsgi_temp_path {d}/nginx-tmp;
-  scgi_temp_path {d}/nginx-tmp;
-  keepalive_requests 1000000;
+            f.write(cmp.nginx_preamble(d, "nginx-proxy", 4096) + f"""  keepalive_requests 1000000;
   client_max_body_size 0;
   upstream static {{ server 127.0.0.1:{self.static_port}; keepalive 256; }}
   upstream node {{ server 127.0.0.1:{self.node_port}; keepalive 256; }}
