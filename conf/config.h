@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace wsgate::conf {
@@ -186,6 +187,74 @@ struct Upstream {
 
 const char* to_string(Balancer b);
 
+// [route.auth]: who may use a route, checked after routing and before any upstream work
+// (gateway/exchange/auth_step.h), for WebSocket handshakes (HTTP/1.1 and RFC 8441 streams)
+// and forwarded HTTP requests alike.
+//
+// type = "jwt": a JSON Web Token (RFC 7519) verified at the gateway (proxy/auth/jwt.h).
+struct JwtAuth {
+  // Where the token is looked for, in this order; the first place holding one is used.
+  struct TokenSource {
+    enum class Kind {
+      Bearer,       // Authorization: Bearer <token> (RFC 6750 2.1)
+      Cookie,       // the cookie `name`
+      Query,        // the query parameter `name`
+      Subprotocol,  // a Sec-WebSocket-Protocol entry "<name><token>" (browsers cannot set
+                    // headers on a WebSocket, RFC 6455 4.1 lets them list protocols)
+    };
+    Kind kind = Kind::Bearer;
+    std::string name;  // cookie / parameter name, or the subprotocol's prefix
+  };
+  std::vector<TokenSource> token_from{TokenSource{}};
+  // Verification keys, loaded with the config (and again at each reload): a JWKS file
+  // (RFC 7517), PEM public keys, and a file holding an HS256 secret. Paths are resolved
+  // against the config file's folder.
+  std::string jwks_file;
+  std::vector<std::string> public_key_files;
+  std::string hmac_secret_file;
+  // Accepted "alg" values (RFC 7518 3.1, RFC 8037 3.1): RS256, ES256, EdDSA, HS256. Empty:
+  // every one a configured key can verify. "none" is never accepted.
+  std::vector<std::string> algorithms;
+  std::string issuer;                              // required "iss" when set
+  std::vector<std::string> audiences;              // when set, "aud" must name one of them
+  Duration clock_skew = std::chrono::seconds(30);  // allowance on exp and nbf
+  std::vector<std::string> required_claims;        // must be present (any value)
+  // Claims passed to the upstream as request headers: claim name -> header name. A
+  // client's own copies of these headers are always removed.
+  std::vector<std::pair<std::string, std::string>> claim_headers;
+  bool strip_token = false;  // remove the token from what the upstream sees
+  // A WebSocket whose token expires gets Close 1008 "token expired" then.
+  bool close_on_expiry = true;
+};
+
+// type = "forward": a subrequest to an HTTP auth service decides (proxy/auth/forward_auth.h).
+struct ForwardAuth {
+  std::string upstream;  // an [[upstream]] serving the auth service (pooled, balanced)
+  std::string path = "/";
+  // The request's header fields sent along (lowercase names), besides the method and URI
+  // (as X-Forwarded-Method and X-Forwarded-Uri).
+  std::vector<std::string> request_headers{"authorization", "cookie"};
+  // A 2xx answer's header fields copied to the upstream request (lowercase names; the
+  // client's own copies are removed).
+  std::vector<std::string> response_headers;
+  Duration timeout = std::chrono::seconds(5);
+  // An auth service that cannot be reached or times out: 503, or let the request through.
+  bool failure_mode_allow = false;
+  // Decisions cached per worker for cache_ttl (0: off), keyed by the values of
+  // cache_key's header fields (default: request_headers), at most cache_entries.
+  Duration cache_ttl = std::chrono::seconds(0);
+  std::vector<std::string> cache_key;
+  std::size_t cache_entries = 10000;
+};
+
+struct RouteAuth {
+  enum class Type { None, Jwt, Forward };
+  Type type = Type::None;
+  JwtAuth jwt;          // Type::Jwt
+  ForwardAuth forward;  // Type::Forward
+  SourcePosition where;
+};
+
 struct Route {
   std::string name;        // defaults to "<host><path>"
   std::string host = "*";  // "*", "example.com", "*.example.com" (matches sub.example.com)
@@ -223,6 +292,7 @@ struct Route {
   // may come at once (0: one second's worth). Over the rate -> close 1008.
   std::uint32_t max_message_rate = 0;
   std::uint32_t max_message_burst = 0;
+  RouteAuth auth;  // [route.auth]
   SourcePosition where;
 };
 

@@ -65,6 +65,7 @@ constexpr std::string_view kListenerKeys[] = {"address",
                                               "proxy_protocol",
                                               "proxy_protocol_from"};
 constexpr std::string_view kRouteKeys[] = {"name",
+                                           "auth",
                                            "host",
                                            "path",
                                            "upstream",
@@ -278,6 +279,14 @@ class ConfigBuilder {
     r.duration("upstream_handshake_timeout", &route.upstream_handshake_timeout, true);
     r.duration("idle_timeout", &route.idle_timeout, /*must_be_positive=*/true);
     detail::read_route_keepalive(r, &route);
+    if (const toml::table* auth = r.table("auth")) {
+      route.auth = detail::read_route_auth(file_, *auth);
+      const ForwardAuth& forward = route.auth.forward;
+      if (route.auth.type == RouteAuth::Type::Forward && !config_.find_upstream(forward.upstream))
+        r.fail_at(auth->get("upstream")->source(), "route.auth.upstream: names upstream " +
+                                                       quoted(forward.upstream) +
+                                                       ", which is not defined");
+    }
     route.name = route.host + route.path;
     read_name(r, &route.name);
 

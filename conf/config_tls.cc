@@ -12,22 +12,21 @@ constexpr std::string_view kListenerTlsKeys[] = {"certificates", "min_version", 
 constexpr std::string_view kCertificateKeys[] = {"cert", "key", "ocsp"};
 constexpr std::string_view kUpstreamTlsKeys[] = {"ca", "server_name", "verify", "cert", "key"};
 
-// Paths in a config file are relative to the file's folder, not to the working directory.
-std::string resolve(const std::string& config_file, const std::string& path) {
-  if (path.empty() || path.front() == '/') return path;
-  const auto slash = config_file.rfind('/');
-  return slash == std::string::npos ? path : config_file.substr(0, slash + 1) + path;
-}
-
 bool non_empty_path(const TableReader& r, std::string_view key, std::string* out,
                     const std::string& file) {
   if (!r.string(key, out)) return false;
   if (out->empty()) r.fail_expected(key, "a file path");
-  *out = resolve(file, *out);
+  *out = resolve_path(file, *out);
   return true;
 }
 
 }  // namespace
+
+std::string resolve_path(const std::string& config_file, const std::string& path) {
+  if (path.empty() || path.front() == '/') return path;
+  const auto slash = config_file.rfind('/');
+  return slash == std::string::npos ? path : config_file.substr(0, slash + 1) + path;
+}
 
 ListenerTls read_listener_tls(const std::string& file, const toml::table& table) {
   const TableReader r(file, table, "listener.tls", kListenerTlsKeys, /*single_table=*/true);

@@ -50,6 +50,7 @@ class TableReader {
   // Where `key`'s value is, or position() when the key is absent.
   [[nodiscard]] SourcePosition value_position(std::string_view key) const;
   [[nodiscard]] const toml::node* find(std::string_view key) const { return table_.get(key); }
+  [[nodiscard]] const toml::source_region& table_source() const { return table_.source(); }
 
   [[noreturn]] void fail_at(const toml::source_region& where, std::string message) const;
   // "<section>.<key>: expected <expected>, got <the value found><note>"; the key must exist.
@@ -99,6 +100,13 @@ class TableReader {
 // max_message_burst (config_keepalive.cc); reads idle_timeout from `route`, so call it
 // after that key.
 void read_route_keepalive(const TableReader& r, Route* route);
+
+// Paths in a config file are relative to the file's folder, not to the working directory.
+std::string resolve_path(const std::string& config_file, const std::string& path);
+
+// [route.auth] (config_auth.cc). Key files are resolved here and loaded by tls/
+// (tls/jwt_keys.h); the forward auth's upstream is checked by the caller.
+RouteAuth read_route_auth(const std::string& file, const toml::table& table);
 
 // [listener.tls] and [upstream.tls] (config_tls.cc). Relative file paths are resolved
 // against the folder of `file`; files are not opened here (tls/ loads them).

@@ -1,0 +1,84 @@
+// The route's [route.auth] check (conf::RouteAuth), one step of an exchange: after the
+// route is chosen and before any upstream work, so an unauthenticated request never costs
+// a backend connection. WebSocket handshakes (HTTP/1.1 and RFC 8441 streams) and
+// forwarded HTTP requests go through the same step.
+//
+//   jwt:     the token is taken from the request (proxy/auth/token_source.h), verified
+//            with the route's keys (proxy/auth/jwt.h), its claims checked; chosen claims
+//            become request header fields. Synchronous.
+//   forward: a subrequest to the auth service (proxy/auth/forward_auth.h) decides; its
+//            2xx lets the request through with chosen answer fields, its other answers go
+//            to the client as they are. Asynchronous.
+//
+// Either way the client's own copies of the header fields the step sets are removed first
+// (a client cannot pose as authenticated), the outcome is counted
+// (wsgate_auth_decisions_total{route,result}) and a refusal's reason, logged, never holds
+// the token.
+//
+// Ownership: the exchange owns its AuthStep; destroying it (or cancel()) stops a
+// subrequest in flight, and `done` is not called after that.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "conf/config.h"
+#include "proxy/codec/http1_parser.h"
+#include "proxy/codec/request_head.h"
+
+namespace wsgate::proxy {
+class ForwardAuthCheck;
+}
+
+namespace wsgate::gateway {
+
+class Worker;
+
+struct AuthOutcome {
+  // Allowed: the request (with its header fields adjusted) goes on.
+  bool allowed = false;
+  // Not allowed, our own answer (401 with WWW-Authenticate, 403, 503 ...).
+  std::optional<http::Refusal> refusal;
+  // Not allowed, the auth service's own answer, passed to the client as it is (forward):
+  // its status and chosen header fields, and its body (bounded).
+  std::optional<http1::ResponseHead> service_answer;
+  std::string service_body;
+  // A JWT's "exp": a relayed WebSocket is closed then (JwtAuth::close_on_expiry).
+  std::optional<std::chrono::system_clock::time_point> expires;
+};
+
+class AuthStep {
+ public:
+  using Done = std::function<void(AuthOutcome&&)>;
+
+  AuthStep(Worker& worker, const conf::Route& route);
+  ~AuthStep();
+  AuthStep(const AuthStep&) = delete;
+  AuthStep& operator=(const AuthStep&) = delete;
+
+  // Checks `request` and adjusts its header fields (claims or the service's fields in,
+  // spoofed copies and, when configured, the token out); `request` must stay alive until
+  // `done` ran. `done` may run before run() returns (jwt, a cached decision) or later.
+  void run(http::RequestHead& request, std::string_view client_ip, Done done);
+  void cancel();
+
+ private:
+  void run_jwt(http::RequestHead& request);
+  void run_forward(http::RequestHead& request, std::string_view client_ip);
+  void decided(AuthOutcome&& outcome, std::string_view result);
+
+  Worker& worker_;
+  const conf::Route& route_;
+  Done done_;
+  std::unique_ptr<proxy::ForwardAuthCheck> forward_;
+};
+
+// The route needs an AuthStep.
+inline bool has_auth(const conf::Route& route) {
+  return route.auth.type != conf::RouteAuth::Type::None;
+}
+
+}  // namespace wsgate::gateway
