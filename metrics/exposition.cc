@@ -250,6 +250,24 @@ std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeI
   add_histograms(http_duration, names::kRoute, s.http_request_duration);
   out.push_back(std::move(http_duration));
 
+  MetricFamily auth_decisions = family(names::kAuthDecisionsTotal, MetricType::Counter);
+  for (const auto& [key, n] : s.auth_decisions)
+    add_value(auth_decisions, {label(names::kRoute, key.first), label(names::kResult, key.second)},
+              static_cast<double>(n));
+  out.push_back(std::move(auth_decisions));
+  MetricFamily auth_cache = family(names::kAuthCacheLookupsTotal, MetricType::Counter);
+  for (const auto& [key, n] : s.auth_cache_lookups)
+    add_value(auth_cache, {label(names::kRoute, key.first), label(names::kResult, key.second)},
+              static_cast<double>(n));
+  out.push_back(std::move(auth_cache));
+  MetricFamily auth_duration = family(names::kAuthSubrequestDuration, MetricType::Histogram);
+  add_histograms(auth_duration, names::kRoute, s.auth_subrequest_duration);
+  out.push_back(std::move(auth_duration));
+  MetricFamily auth_expired = family(names::kAuthExpiredClosesTotal, MetricType::Counter);
+  for (const auto& [route, n] : s.auth_expired_closes)
+    add_value(auth_expired, {label(names::kRoute, route)}, static_cast<double>(n));
+  out.push_back(std::move(auth_expired));
+
   MetricFamily frames = family(names::kFramesTotal, MetricType::Counter);
   add_by_opcode(frames, s.client_to_upstream, s.upstream_to_client,
                 &DirectionStats::frames_by_opcode);

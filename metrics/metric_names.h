@@ -91,6 +91,21 @@ inline constexpr MetricDef kHttpRequestsTotal{
 inline constexpr MetricDef kHttpRequestDuration{
     "wsgate_http_request_duration_seconds",
     "Forwarded HTTP requests, from the request head to the end of the response, by route."};
+// Edge authentication ([route.auth], gateway/exchange/auth_step.h).
+inline constexpr MetricDef kAuthDecisionsTotal{
+    "wsgate_auth_decisions_total",
+    "Requests checked by a route's [route.auth], by route and result (allowed, missing, "
+    "invalid, expired, forbidden, denied, failed, failed_allowed)."};
+inline constexpr MetricDef kAuthCacheLookupsTotal{
+    "wsgate_auth_cache_lookups_total",
+    "Forward-auth decision cache lookups, by route and result (hit, miss)."};
+inline constexpr MetricDef kAuthSubrequestDuration{
+    "wsgate_auth_subrequest_duration_seconds",
+    "Forward-auth subrequests, from start to the auth service's complete answer (or "
+    "failure), by route."};
+inline constexpr MetricDef kAuthExpiredClosesTotal{
+    "wsgate_auth_expired_closes_total",
+    "Relayed WebSockets closed with 1008 because their JWT expired, by route."};
 // Traffic, by direction and the frame's opcode.
 inline constexpr MetricDef kFramesTotal{"wsgate_frames_total",
                                         "WebSocket frames relayed, by direction and opcode."};

@@ -44,10 +44,14 @@ void MetricsSnapshot::merge(const MetricsSnapshot& other) {
   for (const auto& [key, n] : other.proxy_headers) proxy_headers[key] += n;
   for (const auto& [key, n] : other.proxy_rejections) proxy_rejections[key] += n;
   for (const auto& [key, n] : other.http_requests) http_requests[key] += n;
+  for (const auto& [key, n] : other.auth_decisions) auth_decisions[key] += n;
+  for (const auto& [key, n] : other.auth_cache_lookups) auth_cache_lookups[key] += n;
+  for (const auto& [key, n] : other.auth_expired_closes) auth_expired_closes[key] += n;
   const auto merge_by_key = [](HistogramsByKey& mine, const HistogramsByKey& theirs) {
     for (const auto& [key, h] : theirs) mine.try_emplace(key, h.bounds()).first->second.merge(h);
   };
   merge_by_key(http_request_duration, other.http_request_duration);
+  merge_by_key(auth_subrequest_duration, other.auth_subrequest_duration);
   merge_by_key(handshake_duration, other.handshake_duration);
   merge_by_key(connection_duration, other.connection_duration);
   merge_by_key(upstream_connect_duration, other.upstream_connect_duration);
@@ -89,6 +93,22 @@ void WorkerMetrics::upstream_retry(std::string_view upstream) {
 
 void WorkerMetrics::handshake_answered(std::string_view listener, int status) {
   totals_.handshakes[{std::string(listener), status}]++;
+}
+
+void WorkerMetrics::auth_decided(std::string_view route, std::string_view result) {
+  totals_.auth_decisions[{std::string(route), std::string(result)}]++;
+}
+
+void WorkerMetrics::auth_cache_lookup(std::string_view route, bool hit) {
+  totals_.auth_cache_lookups[{std::string(route), hit ? "hit" : "miss"}]++;
+}
+
+void WorkerMetrics::auth_subrequest(std::string_view route, double seconds) {
+  observe(totals_.auth_subrequest_duration, route, names::kHttpRequestBuckets, seconds);
+}
+
+void WorkerMetrics::auth_expired_close(std::string_view route) {
+  totals_.auth_expired_closes[std::string(route)]++;
 }
 
 void WorkerMetrics::http_request_ended(std::string_view route, int status, double seconds) {

@@ -84,6 +84,12 @@ struct MetricsSnapshot {
   // Latency histograms by route ("-": none matched). Routes come from the config, so the
   // series are bounded.
   HistogramsByKey http_request_duration;
+  // [route.auth]: decisions by (route, result); forward-auth cache lookups by (route,
+  // "hit" or "miss"); subrequest durations by route; expiry closes by route.
+  std::map<std::pair<std::string, std::string>, uint64_t> auth_decisions;
+  std::map<std::pair<std::string, std::string>, uint64_t> auth_cache_lookups;
+  HistogramsByKey auth_subrequest_duration;
+  std::map<std::string, uint64_t> auth_expired_closes;
   HistogramsByKey handshake_duration;
   HistogramsByKey connection_duration;
   // Reaching upstreams, by upstream name: new connections' open time; failed attempts by
@@ -131,6 +137,14 @@ class WorkerMetrics {
 
   // A forwarded HTTP request ended: the client got `status` (0: none) after `seconds`.
   void http_request_ended(std::string_view route, int status, double seconds);
+
+  // [route.auth] (gateway/exchange/auth_step.h): a request on `route` was decided with
+  // `result`; a forward-auth cache lookup hit or missed; a subrequest took `seconds`; a
+  // relayed WebSocket was closed because its token expired.
+  void auth_decided(std::string_view route, std::string_view result);
+  void auth_cache_lookup(std::string_view route, bool hit);
+  void auth_subrequest(std::string_view route, double seconds);
+  void auth_expired_close(std::string_view route);
 
   // A new connection to a server of `upstream` opened in `seconds` (resolve, TCP, TLS).
   void upstream_connected(std::string_view upstream, double seconds);

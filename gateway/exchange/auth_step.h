@@ -26,8 +26,8 @@
 #include <string>
 
 #include "conf/config.h"
-#include "proxy/codec/http1_parser.h"
 #include "proxy/codec/request_head.h"
+#include "tls/tls_snapshot.h"
 
 namespace wsgate::proxy {
 class ForwardAuthCheck;
@@ -43,9 +43,13 @@ struct AuthOutcome {
   // Not allowed, our own answer (401 with WWW-Authenticate, 403, 503 ...).
   std::optional<http::Refusal> refusal;
   // Not allowed, the auth service's own answer, passed to the client as it is (forward):
-  // its status and chosen header fields, and its body (bounded).
-  std::optional<http1::ResponseHead> service_answer;
-  std::string service_body;
+  // its status, the header fields a client needs, and its body (bounded).
+  struct ServiceAnswer {
+    int status = 0;
+    http::ExtraFields fields;
+    std::string body;
+  };
+  std::optional<ServiceAnswer> service_answer;
   // A JWT's "exp": a relayed WebSocket is closed then (JwtAuth::close_on_expiry).
   std::optional<std::chrono::system_clock::time_point> expires;
 };
@@ -54,7 +58,10 @@ class AuthStep {
  public:
   using Done = std::function<void(AuthOutcome&&)>;
 
-  AuthStep(Worker& worker, const conf::Route& route);
+  // `config` and `tls` (the route's key material, tls/jwt_keys.h) are the exchange's and
+  // outlive the step.
+  AuthStep(Worker& worker, const conf::Config& config, const tls::TlsSnapshot* tls,
+           const conf::Route& route);
   ~AuthStep();
   AuthStep(const AuthStep&) = delete;
   AuthStep& operator=(const AuthStep&) = delete;
@@ -71,6 +78,8 @@ class AuthStep {
   void decided(AuthOutcome&& outcome, std::string_view result);
 
   Worker& worker_;
+  const conf::Config& config_;
+  const tls::TlsSnapshot* tls_;
   const conf::Route& route_;
   Done done_;
   std::unique_ptr<proxy::ForwardAuthCheck> forward_;

@@ -124,6 +124,7 @@ void Exchange::start() {
 void Exchange::refuse(http::Refusal refusal) {
   // A client gets one answer: a second refusal (a late failure) is not sent.
   if (state_ == State::Done || state_ == State::Relaying || state_ == State::Answered) return;
+  if (auth_) auth_->cancel();
   stop_upstream_work();
   answered(refusal.status);
   end_reason_ = refusal.reason;
@@ -148,6 +149,57 @@ void Exchange::begin_relaying(int status, ClientChannel client, BufferEventPtr u
   relay_->start();
   logged_ = LoggedRequest::of(request_);
   request_ = http::RequestHead();
+  arm_token_expiry();
+}
+
+void Exchange::authorize(std::function<void()> next) {
+  if (!has_auth(*route_)) {
+    next();
+    return;
+  }
+  auth_ = std::make_unique<AuthStep>(worker_, *config_, tls_.get(), *route_);
+  auth_->run(request_, facts_.client_ip, [this, next = std::move(next)](AuthOutcome&& outcome) {
+    if (state_ != State::Deciding) return;  // drained meanwhile: already answered
+    if (outcome.refusal) {
+      refuse(std::move(*outcome.refusal));
+    } else if (outcome.service_answer) {
+      answer_from_auth_service(std::move(*outcome.service_answer));
+    } else {
+      if (route_->auth.type == conf::RouteAuth::Type::Jwt && route_->auth.jwt.close_on_expiry)
+        token_expires_ = outcome.expires;
+      next();
+    }
+  });
+}
+
+void Exchange::answer_from_auth_service(AuthOutcome::ServiceAnswer answer) {
+  if (downstream_ == nullptr) {
+    finish("client closed during the handshake");
+    return;
+  }
+  http1::ResponseHead head = auth_service_response_head(answer);
+  answered(answer.status);
+  end_reason_ = "auth service denied the request";
+  state_ = State::Answered;
+  downstream_->begin_upstream_answer(head);
+  EvbufferPtr body(evbuffer_new());
+  evbuffer_add(body.get(), answer.body.data(), answer.body.size());
+  if (!answer.body.empty()) downstream_->upstream_answer_body(body.get(), answer.body.size());
+  downstream_->end_upstream_answer();
+}
+
+void Exchange::arm_token_expiry() {
+  if (!token_expires_ || is_tunnel()) return;
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      *token_expires_ - std::chrono::system_clock::now());
+  expiry_ = std::make_unique<Timer>(worker_.base(), [this] { token_expired(); });
+  expiry_->arm_ms(std::max<long long>(left.count(), 0));
+}
+
+void Exchange::token_expired() {
+  // RFC 6455 7.4.1: 1008, a policy violation; at the next frame boundary, as a drain.
+  if (close_websocket(ws::close_code::kPolicyViolation, "token expired"))
+    worker_.metrics().auth_expired_close(route_ != nullptr ? route_->name : "-");
 }
 
 void Exchange::on_client_gone(std::string_view why) {
@@ -191,6 +243,8 @@ void Exchange::finish(std::string_view reason) {
   if (!reason.empty() && end_reason_.empty()) end_reason_.assign(reason);
   const bool relayed = state_ == State::Relaying;
   state_ = State::Done;
+  if (auth_) auth_->cancel();
+  if (expiry_) expiry_->cancel();
   stop_upstream_work();
   write_access_log(relayed ? std::string_view{} : std::string_view(end_reason_));
   if (http_request_) {

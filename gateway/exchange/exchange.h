@@ -22,6 +22,7 @@
 
 #include "conf/config.h"
 #include "gateway/client_limits.h"
+#include "gateway/exchange/auth_step.h"
 #include "gateway/exchange/downstream.h"
 #include "metrics/admin/connection_table.h"
 #include "metrics/connection_stats.h"
@@ -116,7 +117,12 @@ class Exchange {
   // resolved "/a/../admin" itself could otherwise serve a path that another route guards
   // (docs/configuration.md, "Routing").
   bool choose_route();
+  // The route's [route.auth] (gateway/exchange/auth_step.h), before any upstream work:
+  // `next` runs once the request is allowed, now or later; a refusal, or the auth
+  // service's own answer, goes to the client instead.
+  void authorize(std::function<void()> next);
   // The client was answered `status`: from now on the relay carries both sides.
+  // A JWT's expiry closes the relayed WebSocket then (JwtAuth::close_on_expiry).
   void begin_relaying(int status, ClientChannel client, BufferEventPtr upstream,
                       bool upstream_plain, const proxy::RelaySettings& settings);
   void finish(std::string_view reason);
@@ -162,6 +168,14 @@ class Exchange {
 
  private:
   void write_access_log(std::string_view reason);
+  void answer_from_auth_service(AuthOutcome::ServiceAnswer answer);
+  void arm_token_expiry();
+  void token_expired();
+
+  std::unique_ptr<AuthStep> auth_;  // while the route's auth step runs (and after)
+  // The JWT's "exp", when the route closes WebSockets at expiry; the timer once relaying.
+  std::optional<std::chrono::system_clock::time_point> token_expires_;
+  std::unique_ptr<Timer> expiry_;
 
   // What the access log shows of the request (request_ is dropped once relaying).
   struct LoggedRequest {

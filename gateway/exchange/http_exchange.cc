@@ -78,6 +78,11 @@ void HttpExchange::decide() {
       return;
     }
   }
+  authorize([this] { forward(); });
+}
+
+void HttpExchange::forward() {
+  const conf::Upstream* upstream = config_->find_upstream(route_->upstream);
   chunked_upstream_ = request_.has_body && cl == nullptr;
   upstream_plain_ = tls_ == nullptr || tls_->upstream(upstream->name) == nullptr;
   // Content that came with the head is read (and its framing checked) now, before any

@@ -1,8 +1,9 @@
 // An ordinary HTTP request (not an upgrade, not CONNECT), forwarded to the route's
 // upstream (issue 15): route -> websocket_only routes keep the WebSocket-only answer
-// (405/426) -> body limit (413) -> balancer -> upstream connector (the request head,
-// proxy/codec/http_forward.h) -> the request content streams up while the exchange
-// waits for the response head -> the response head and content stream down -> end.
+// (405/426) -> body limit (413) -> [route.auth] (auth_step.h) -> balancer -> upstream
+// connector (the request head, proxy/codec/http_forward.h) -> the request content
+// streams up while the exchange waits for the response head -> the response head and
+// content stream down -> end.
 //
 // Both bodies stream through bounded buffers (the route's buffer_size): the client's
 // content is read only while the upstream's output is below it, the upstream is read
@@ -34,6 +35,7 @@ class HttpExchange final : public Exchange {
 
  private:
   void decide() override;
+  void forward();  // allowed by the route's auth: on to the upstream
   void stop_upstream_work() override;
   HttpDownstream* client() const { return downstream_ != nullptr ? downstream_->http() : nullptr; }
 

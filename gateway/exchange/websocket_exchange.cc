@@ -42,6 +42,10 @@ void WebSocketExchange::decide() {
     refuse(std::move(*refusal));
     return;
   }
+  authorize([this] { connect_upstream(); });
+}
+
+void WebSocketExchange::connect_upstream() {
   const conf::Upstream* upstream = config_->find_upstream(route_->upstream);
   if (upstream == nullptr || upstream->servers.empty()) {
     refuse({502, "route has no upstream servers", {}});

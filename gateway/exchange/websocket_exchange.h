@@ -1,7 +1,7 @@
 // A WebSocket request, whatever protocol the client spoke: route (host, path) -> policy
-// (Sec-WebSocket-Version, Origin) -> balancer -> upstream connector (HTTP/1.1 upgrade
-// with the gateway's own key) -> the 101 check (proxy/codec/websocket_upgrade_check.h) ->
-// answer the client -> relay. An upstream that answers with anything but 101 has its
+// (Sec-WebSocket-Version, Origin) -> [route.auth] (auth_step.h) -> balancer -> upstream
+// connector (HTTP/1.1 upgrade with the gateway's own key) -> the 101 check
+// (proxy/codec/websocket_upgrade_check.h) -> answer the client -> relay. An upstream that answers with anything but 101 has its
 // answer passed to the client (body bounded).
 #pragma once
 
@@ -20,6 +20,7 @@ class WebSocketExchange final : public Exchange {
 
  private:
   void decide() override;
+  void connect_upstream();  // allowed by the route's auth: on to the upstream
   void stop_upstream_work() override {
     if (connector_) connector_->cancel();
   }

@@ -1,0 +1,141 @@
+#include "gateway/exchange/auth_step.h"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "gateway/worker.h"
+#include "proxy/auth/forward_auth.h"
+#include "proxy/auth/jwt.h"
+#include "proxy/auth/token_source.h"
+
+namespace wsgate::gateway {
+namespace {
+
+// Removes every field named `name` (case-insensitively): a client's own copy of a field
+// the gateway sets never reaches the upstream.
+void remove_fields(http::RequestHead& request, std::string_view name) {
+  std::erase_if(request.fields, [&](const http::Field& f) { return http::iequals(f.name, name); });
+}
+
+// RFC 6750 3: the challenge of a bearer-token resource; error="invalid_token" when a token
+// was presented and failed. The description is our one-line reason, which never holds
+// the token.
+http::Refusal unauthorized(std::string reason, bool token_presented) {
+  std::string challenge = R"(Bearer realm="wsgate")";
+  if (token_presented) challenge += R"(, error="invalid_token")";
+  return {401, std::move(reason), {{"WWW-Authenticate", std::move(challenge)}}};
+}
+
+// The label of wsgate_auth_decisions_total for a JWT that failed with `error`, and the
+// status it gets: 401 for a token that does not prove who the client is, 403 for a valid
+// one that does not grant this route (RFC 6750 3.1 invalid_token / insufficient_scope).
+struct JwtFailure {
+  const char* result;
+  bool forbidden;
+};
+JwtFailure classify(proxy::JwtError error) {
+  switch (error) {
+    case proxy::JwtError::Expired:
+      return {"expired", false};
+    case proxy::JwtError::WrongIssuer:
+    case proxy::JwtError::WrongAudience:
+    case proxy::JwtError::MissingClaim:
+    case proxy::JwtError::UnusableClaim:
+      return {"forbidden", true};
+    default:
+      return {"invalid", false};
+  }
+}
+
+}  // namespace
+
+AuthStep::AuthStep(Worker& worker, const conf::Config& config, const tls::TlsSnapshot* tls,
+                   const conf::Route& route)
+    : worker_(worker), config_(config), tls_(tls), route_(route) {}
+
+AuthStep::~AuthStep() {
+  cancel();
+}
+
+void AuthStep::cancel() {
+  done_ = nullptr;
+  forward_.reset();
+}
+
+void AuthStep::run(http::RequestHead& request, std::string_view client_ip, Done done) {
+  done_ = std::move(done);
+  switch (route_.auth.type) {
+    case conf::RouteAuth::Type::Jwt:
+      run_jwt(request);
+      return;
+    case conf::RouteAuth::Type::Forward:
+      run_forward(request, client_ip);
+      return;
+    case conf::RouteAuth::Type::None:
+      break;
+  }
+  AuthOutcome outcome;
+  outcome.allowed = true;
+  decided(std::move(outcome), {});
+}
+
+void AuthStep::run_jwt(http::RequestHead& request) {
+  const conf::JwtAuth& jwt = route_.auth.jwt;
+  for (const auto& claim_header : jwt.claim_headers) remove_fields(request, claim_header.second);
+
+  AuthOutcome outcome;
+  const std::optional<proxy::FoundToken> token = proxy::find_token(request, jwt.token_from);
+  if (!token) {
+    outcome.refusal = unauthorized("no token: route " + route_.name + " needs a JWT", false);
+    decided(std::move(outcome), "missing");
+    return;
+  }
+  const tls::JwtKeySet* keys = tls_ != nullptr ? tls_->jwt_keys(route_.name) : nullptr;
+  if (keys == nullptr) {  // cannot happen: the snapshot loads every route's keys
+    outcome.refusal = http::Refusal{503, "no keys loaded for route " + route_.name, {}};
+    decided(std::move(outcome), "failed");
+    return;
+  }
+  const auto now = std::chrono::system_clock::now();
+  proxy::JwtRules rules{jwt.algorithms, jwt.issuer, jwt.audiences,
+                        std::chrono::duration_cast<std::chrono::seconds>(jwt.clock_skew),
+                        jwt.required_claims};
+  proxy::JwtResult verified = proxy::verify_jwt(token->token, *keys, rules, now);
+  if (!verified.ok()) {
+    const JwtFailure failure = classify(verified.error);
+    std::string reason = "token rejected: " + verified.reason;
+    if (failure.forbidden) {
+      outcome.refusal = http::Refusal{403, std::move(reason), {}};
+    } else {
+      outcome.refusal = unauthorized(std::move(reason), true);
+    }
+    decided(std::move(outcome), failure.result);
+    return;
+  }
+  // Claims become header fields; a value that cannot be one (a line break) refuses the
+  // request rather than pass a header the upstream would split.
+  for (const auto& [claim, header] : jwt.claim_headers) {
+    std::optional<std::string> value = proxy::claim_as_field_value(verified.claims, claim);
+    if (!value) continue;  // absent: required_claims is the way to insist
+    if (value->find_first_of("\r\n") != std::string::npos || value->find('\0') != std::string::npos) {
+      outcome.refusal =
+          http::Refusal{403, "token rejected: claim " + claim + " cannot be a header value", {}};
+      decided(std::move(outcome), "forbidden");
+      return;
+    }
+    request.fields.push_back({header, std::move(*value)});
+  }
+  if (jwt.strip_token) proxy::strip_token(request, *token);
+  outcome.allowed = true;
+  outcome.expires = verified.expires;
+  decided(std::move(outcome), "allowed");
+}
+
+void AuthStep::decided(AuthOutcome&& outcome, std::string_view result) {
+  if (!result.empty()) worker_.metrics().auth_decided(route_.name, result);
+  // `done` may destroy this step (the exchange refuses and finishes): call it last.
+  if (Done done = std::exchange(done_, nullptr)) done(std::move(outcome));
+}
+
+}  // namespace wsgate::gateway
