@@ -4,6 +4,7 @@
 #include <chrono>
 #include <utility>
 
+#include "gateway/exchange/error_response.h"
 #include "gateway/worker.h"
 #include "proxy/auth/forward_auth.h"
 #include "proxy/auth/jwt.h"
@@ -118,7 +119,8 @@ void AuthStep::run_jwt(http::RequestHead& request) {
   for (const auto& [claim, header] : jwt.claim_headers) {
     std::optional<std::string> value = proxy::claim_as_field_value(verified.claims, claim);
     if (!value) continue;  // absent: required_claims is the way to insist
-    if (value->find_first_of("\r\n") != std::string::npos || value->find('\0') != std::string::npos) {
+    if (value->find_first_of("\r\n") != std::string::npos ||
+        value->find('\0') != std::string::npos) {
       outcome.refusal =
           http::Refusal{403, "token rejected: claim " + claim + " cannot be a header value", {}};
       decided(std::move(outcome), "forbidden");
@@ -130,6 +132,24 @@ void AuthStep::run_jwt(http::RequestHead& request) {
   outcome.allowed = true;
   outcome.expires = verified.expires;
   decided(std::move(outcome), "allowed");
+}
+
+http1::ResponseHead auth_service_response_head(const AuthOutcome::ServiceAnswer& answer) {
+  std::string raw =
+      "HTTP/1.1 " + std::to_string(answer.status) + " " + status_text(answer.status) + "\r\n";
+  for (const auto& [name, value] : answer.fields) raw += name + ": " + value + "\r\n";
+  raw += "Content-Length: " + std::to_string(answer.body.size()) + "\r\n";
+  raw += "Connection: close\r\n\r\n";
+  http1::ResponseHead head;
+  // The fields came from a parsed response, so this parses; a head that somehow does not
+  // becomes a bare 502.
+  if (http1::parse_response_head(raw, http1::Limits{64 * 1024, 200}, head).state !=
+      http1::ParseState::Complete) {
+    head = http1::ResponseHead();
+    const std::string bare = "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n";
+    http1::parse_response_head(bare, http1::Limits{}, head);
+  }
+  return head;
 }
 
 void AuthStep::decided(AuthOutcome&& outcome, std::string_view result) {

@@ -12,6 +12,7 @@
 #include "gateway/exchange/tunnel_exchange.h"
 #include "gateway/exchange/websocket_exchange.h"
 #include "gateway/worker.h"
+#include "proxy/auth/token_source.h"
 #include "proxy/codec/frame_codec.h"
 #include "proxy/codec/proxy_protocol_writer.h"
 #include "proxy/relay/bufferevent_endpoint.h"
@@ -111,6 +112,14 @@ Exchange::LoggedRequest Exchange::LoggedRequest::of(const http::RequestHead& req
   return l;
 }
 
+Exchange::LoggedRequest Exchange::logged_request() const {
+  LoggedRequest l = LoggedRequest::of(request_);
+  // A JWT in the query (token_from "query:NAME") never reaches the access log.
+  if (route_ != nullptr && route_->auth.type == conf::RouteAuth::Type::Jwt)
+    l.path = proxy::redact_token_query(l.path, route_->auth.jwt.token_from);
+  return l;
+}
+
 Exchange::~Exchange() = default;
 
 void Exchange::start() {
@@ -147,7 +156,7 @@ void Exchange::begin_relaying(int status, ClientChannel client, BufferEventPtr u
   // Bytes that came with the handshake (an upstream's first message right behind its
   // 101, a tunnel client's TLS ClientHello) go first.
   relay_->start();
-  logged_ = LoggedRequest::of(request_);
+  logged_ = logged_request();
   request_ = http::RequestHead();
   arm_token_expiry();
 }
@@ -286,7 +295,7 @@ void Exchange::write_access_log(std::string_view reason) {
   r.http = http_request_;
   if (http_request_) r.method = request_.method;
   // Before relaying (a refusal, a forwarded request) request_ still holds the request.
-  if (!relay_) logged_ = LoggedRequest::of(request_);
+  if (!relay_) logged_ = logged_request();
   if (!is_tunnel()) {  // a tunnel's authority is its target, logged as such
     r.path = logged_.path;
     r.host = logged_.host;
