@@ -53,7 +53,10 @@ class MetricDocs(h.GatewayCase):
         by_route = {"wsgate_connections_active", "wsgate_connections_total",
                     "wsgate_handshake_duration_seconds", "wsgate_connection_duration_seconds",
                     "wsgate_http_requests_total", "wsgate_http_request_duration_seconds",
-                    "wsgate_connection_bytes_total", "wsgate_connection_messages_total"}
+                    "wsgate_connection_bytes_total", "wsgate_connection_messages_total",
+                    "wsgate_auth_decisions_total", "wsgate_auth_cache_lookups_total",
+                    "wsgate_auth_subrequest_duration_seconds",
+                    "wsgate_auth_expired_closes_total"}
         for expr in self.grafana_exprs():
             for family in self.families_in(expr):
                 with self.subTest(expr=expr, family=family):
@@ -93,8 +96,13 @@ class MetricDocs(h.GatewayCase):
         # Series that only a TLS listener creates; test_tls_metrics.py checks them.
         needs_tls = {"wsgate_tls_handshakes_total", "wsgate_tls_handshake_failures_total",
                      "wsgate_tls_certificate_expiry_timestamp_seconds"}
-        self.assertEqual(DEFINED - needs_tls - exposed, set())
-        for name in DEFINED - needs_tls:
+        # Series that only a route with [route.auth] creates; test_jwt_auth.py and
+        # test_forward_auth.py read them.
+        needs_auth = {"wsgate_auth_decisions_total", "wsgate_auth_cache_lookups_total",
+                      "wsgate_auth_subrequest_duration_seconds",
+                      "wsgate_auth_expired_closes_total"}
+        self.assertEqual(DEFINED - needs_tls - needs_auth - exposed, set())
+        for name in DEFINED - needs_tls - needs_auth:
             self.assertIn(f"# HELP {name} ", m.text)
 
 
