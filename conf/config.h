@@ -223,7 +223,9 @@ struct JwtAuth {
   // client's own copies of these headers are always removed.
   std::vector<std::pair<std::string, std::string>> claim_headers;
   bool strip_token = false;  // remove the token from what the upstream sees
-  // A WebSocket whose token expires gets Close 1008 "token expired" then.
+  // A WebSocket whose token expires gets Close 1008 "token expired" then: each at its own
+  // point of [exp, exp + clock_skew), so clients of tokens issued together do not all
+  // reconnect at once.
   bool close_on_expiry = true;
 };
 

@@ -198,11 +198,19 @@ void Exchange::answer_from_auth_service(AuthOutcome::ServiceAnswer answer) {
 }
 
 void Exchange::arm_token_expiry() {
-  if (!token_expires_ || is_tunnel()) return;
+  if (!token_expires_ || is_tunnel() || route_ == nullptr) return;
+  // Spread like a drain: tokens issued together expire together, and their clients
+  // would all reconnect in the same instant. Each connection closes at its own point of
+  // [exp, exp + clock_skew), a window the handshake accepts a token in anyway.
+  const auto skew =
+      std::chrono::duration_cast<std::chrono::milliseconds>(route_->auth.jwt.clock_skew).count();
+  uint64_t mix = id_ * 0x9E3779B97F4A7C15ull;  // spreads consecutive ids (Fibonacci hashing)
+  mix ^= mix >> 29;
+  const long long offset = skew > 0 ? static_cast<long long>(mix % static_cast<uint64_t>(skew)) : 0;
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       *token_expires_ - std::chrono::system_clock::now());
   expiry_ = std::make_unique<Timer>(worker_.base(), [this] { token_expired(); });
-  expiry_->arm_ms(std::max<long long>(left.count(), 0));
+  expiry_->arm_ms(std::max<long long>(left.count(), 0) + offset);
 }
 
 void Exchange::token_expired() {

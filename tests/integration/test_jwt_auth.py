@@ -109,7 +109,7 @@ def config(port: int, admin_port: int, backend: str, keys: Keys, **auth) -> str:
     auth_table = {
         "type": "jwt", "jwks_file": keys.jwks, "public_key_files": [keys.ec_pub, keys.ed_pub],
         "hmac_secret_file": keys.secret_file, "issuer": ISSUER, "audiences": ["chat"],
-        "required_claims": ["sub"], "strip_token": True,
+        "required_claims": ["sub"], "strip_token": True, "clock_skew": "2s",
         "token_from": ["bearer", "cookie:jwt", "query:access_token", "subprotocol:bearer."],
         **auth}
     text = c.config(f"127.0.0.1:{port}", {"echo": [backend]},
@@ -241,18 +241,34 @@ class JwtAuth(h.GatewayCase):
         # The websockets backend answers a plain GET itself (426): it was reached.
         self.assertNotIn(resp.status, (401, 403), resp.raw[:200])
 
-    async def test_a_websocket_is_closed_with_1008_when_its_token_expires(self):
-        token = self.keys.token("HS256", exp=int(time.time()) + 3)
-        async with h.ws_connect(self.gw.port,
-                                extra_headers={"Authorization": f"Bearer {token}"}) as ws:
+    async def test_websockets_are_closed_with_1008_when_their_token_expires(self):
+        # Eight sockets with one token: closed in [exp, exp + clock_skew) (2 s here), not
+        # before, and not all at the same moment.
+        exp = int(time.time()) + 3
+        token = self.keys.token("HS256", exp=exp)
+        headers = {"Authorization": f"Bearer {token}"}
+        sockets = [await h.ws_connect(self.gw.port, extra_headers=headers).__aenter__()
+                   for _ in range(8)]
+
+        async def until_closed(ws):
             await ws.send("before expiry")
             self.assertEqual(await asyncio.wait_for(ws.recv(), 10), "before expiry")
             with self.assertRaises(websockets.exceptions.ConnectionClosed):
                 await asyncio.wait_for(ws.recv(), 15)
-            self.assertEqual(ws.close_code, 1008)
-            self.assertEqual(ws.close_reason, "token expired")
+            return time.time(), ws.close_code, ws.close_reason
+
+        try:
+            ends = await asyncio.gather(*(until_closed(ws) for ws in sockets))
+        finally:
+            for ws in sockets:
+                await ws.close()
+        self.assertEqual({(code, reason) for _, code, reason in ends}, {(1008, "token expired")})
+        times = sorted(t for t, _, _ in ends)
+        self.assertGreaterEqual(times[0], exp - 0.05, "closed before the token expired")
+        self.assertLess(times[-1], exp + 2 + 1.0, "closed after exp + clock_skew")
+        self.assertGreater(times[-1] - times[0], 0.2, f"closes not spread: {times}")
         metrics = await self.admin.metrics()
-        self.assertEqual(metrics.value("wsgate_auth_expired_closes_total", route="chat"), 1)
+        self.assertEqual(metrics.value("wsgate_auth_expired_closes_total", route="chat"), 8)
 
 
 if __name__ == "__main__":
