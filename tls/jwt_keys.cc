@@ -237,12 +237,28 @@ std::shared_ptr<const JwtKeySet> load_jwt_keys(const conf::JwtAuth& jwt, std::st
     }
     set->keys.push_back({{}, "HS256", nullptr, text});
   }
-  if (set->keys.empty()) {
+  if (set->keys.empty() && jwt.jwks_url.empty()) {
     error = (jwt.jwks_file.empty() ? std::string("the configured key files") : jwt.jwks_file) +
             ": no signing key for RS256, ES256, EdDSA or HS256";
     return nullptr;
   }
   return set;
+}
+
+JwtKeySource::JwtKeySource(std::shared_ptr<const JwtKeySet> files, std::string url,
+                           std::shared_ptr<const ClientContext> https)
+    : files_(std::move(files)), url_(std::move(url)), https_(std::move(https)), current_(files_) {}
+
+void JwtKeySource::publish(const JwtKeySet& fetched) {
+  fetched_keys_ = fetched;
+  auto joined = std::make_shared<JwtKeySet>(*files_);
+  joined->keys.insert(joined->keys.end(), fetched.keys.begin(), fetched.keys.end());
+  current_.store(std::move(joined));
+  fetched_.store(true);
+}
+
+void JwtKeySource::adopt(const JwtKeySource& previous) {
+  if (previous.url_ == url_ && previous.fetched_.load()) publish(previous.fetched_keys_);
 }
 
 }  // namespace wsgate::tls

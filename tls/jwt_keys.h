@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "tls/client_context.h"
 
 namespace wsgate::tls {
 
@@ -43,7 +45,39 @@ std::optional<JwtKeySet> parse_jwks(std::string_view json, std::string& error);
 std::optional<JwtKey> parse_pem_public_key(std::string_view pem, std::string& error);
 
 // Every key `jwt` names, from its files; nullptr with `error` ("<file>: <what>") when a
-// file is unreadable or holds no usable key.
+// file is unreadable or holds no usable key (without a jwks_url, at least one is needed).
 std::shared_ptr<const JwtKeySet> load_jwt_keys(const conf::JwtAuth& jwt, std::string& error);
+
+// One route's keys as the workers read them: the files' keys, and with a jwks_url those
+// fetched from it too (proxy/auth/jwks_fetcher.h, on the main thread), published as one
+// immutable set. Threading: publish() on the main thread, keys() from any worker (an
+// atomic shared_ptr load per check).
+class JwtKeySource {
+ public:
+  // `https`: the TLS client context of an https:// jwks_url (its CA: jwks_ca or the
+  // system's), else null.
+  JwtKeySource(std::shared_ptr<const JwtKeySet> files, std::string url,
+               std::shared_ptr<const ClientContext> https = nullptr);
+
+  std::shared_ptr<const JwtKeySet> keys() const { return current_.load(); }
+  const std::string& url() const { return url_; }
+  const ClientContext* https() const { return https_.get(); }
+  // With a jwks_url whose first fetch has not succeeded yet: a token the files' keys do
+  // not know is answered 503, not 401.
+  bool waiting_for_url() const { return !url_.empty() && !fetched_.load(); }
+  // The URL's keys (replacing the previous fetch), joined to the files' keys.
+  void publish(const JwtKeySet& fetched);
+  // The URL's keys of `previous` (the same URL in the config before a reload), so a
+  // reload does not wait for a fetch.
+  void adopt(const JwtKeySource& previous);
+
+ private:
+  const std::shared_ptr<const JwtKeySet> files_;
+  const std::string url_;
+  const std::shared_ptr<const ClientContext> https_;
+  std::atomic<std::shared_ptr<const JwtKeySet>> current_;
+  std::atomic<bool> fetched_{false};
+  JwtKeySet fetched_keys_;  // main thread only
+};
 
 }  // namespace wsgate::tls

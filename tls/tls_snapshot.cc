@@ -31,7 +31,17 @@ TlsSnapshotPtr build_tls_snapshot(const conf::Config& config, std::string& error
               ": route " + route.name + ": [route.auth] keys: " + why;
       return nullptr;
     }
-    snapshot->route_jwt_keys.emplace(route.name, std::move(keys));
+    std::shared_ptr<const ClientContext> https;
+    if (route.auth.jwt.jwks_https) {
+      conf::UpstreamTls client;
+      client.ca = route.auth.jwt.jwks_ca;
+      client.where = route.auth.where;
+      https = ClientContext::create(client, config.source_file, error);
+      if (!https) return nullptr;
+    }
+    snapshot->route_jwt_keys.emplace(
+        route.name,
+        std::make_shared<JwtKeySource>(std::move(keys), route.auth.jwt.jwks_url, std::move(https)));
   }
   return snapshot;
 }

@@ -23,14 +23,15 @@ struct TlsSnapshot {
   // By upstream name; absent for plain upstreams.
   std::unordered_map<std::string, std::shared_ptr<const ClientContext>> upstreams;
 
-  // By route name, for routes with [route.auth] type = "jwt".
-  std::unordered_map<std::string, std::shared_ptr<const JwtKeySet>> route_jwt_keys;
+  // By route name, for routes with [route.auth] type = "jwt". The sources are shared
+  // with the main thread's JWKS fetchers (proxy/auth/jwks_fetcher.h).
+  std::unordered_map<std::string, std::shared_ptr<JwtKeySource>> route_jwt_keys;
 
   const ClientContext* upstream(const std::string& name) const {
     auto it = upstreams.find(name);
     return it == upstreams.end() ? nullptr : it->second.get();
   }
-  const JwtKeySet* jwt_keys(const std::string& route) const {
+  const JwtKeySource* jwt_keys(const std::string& route) const {
     auto it = route_jwt_keys.find(route);
     return it == route_jwt_keys.end() ? nullptr : it->second.get();
   }

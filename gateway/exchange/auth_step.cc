@@ -92,7 +92,8 @@ void AuthStep::run_jwt(http::RequestHead& request) {
     decided(std::move(outcome), "missing");
     return;
   }
-  const tls::JwtKeySet* keys = tls_ != nullptr ? tls_->jwt_keys(route_.name) : nullptr;
+  const tls::JwtKeySource* source = tls_ != nullptr ? tls_->jwt_keys(route_.name) : nullptr;
+  const std::shared_ptr<const tls::JwtKeySet> keys = source ? source->keys() : nullptr;
   if (keys == nullptr) {  // cannot happen: the snapshot loads every route's keys
     outcome.refusal = http::Refusal{503, "no keys loaded for route " + route_.name, {}};
     decided(std::move(outcome), "failed");
@@ -103,6 +104,14 @@ void AuthStep::run_jwt(http::RequestHead& request) {
                         std::chrono::duration_cast<std::chrono::seconds>(jwt.clock_skew),
                         jwt.required_claims};
   proxy::JwtResult verified = proxy::verify_jwt(token->token, *keys, rules, now);
+  if (!verified.ok() && verified.error == proxy::JwtError::UnknownKey &&
+      source->waiting_for_url()) {
+    // The key may be among those the jwks_url has not given yet: not the client's fault.
+    outcome.refusal = http::Refusal{
+        503, "signing keys from the route's jwks_url not fetched yet", {{"Retry-After", "5"}}};
+    decided(std::move(outcome), "failed");
+    return;
+  }
   if (!verified.ok()) {
     const JwtFailure failure = classify(verified.error);
     std::string reason = "token rejected: " + verified.reason;

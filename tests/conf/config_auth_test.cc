@@ -83,6 +83,34 @@ cache_ttl = "30s")"),
   CHECK_FALSE(f.failure_mode_allow);
 }
 
+TEST_CASE("route.auth jwks_url: http and https URLs, refresh and CA") {
+  const LoadResult r = load_config_text(
+      doc("type = \"jwt\"\njwks_url = \"https://[::1]:8443/.well-known/jwks.json\"\n"
+          "jwks_refresh = \"1m\"\njwks_ca = \"ca.pem\""),
+      "/etc/wsgate/wsgate.toml");
+  REQUIRE_MESSAGE(r.ok(), (r.error ? r.error->to_string() : ""));
+  const JwtAuth& j = r.config->routes.at(0).auth.jwt;
+  CHECK(j.jwks_https);
+  CHECK(j.jwks_host == "::1");
+  CHECK(j.jwks_port == 8443);
+  CHECK(j.jwks_path == "/.well-known/jwks.json");
+  CHECK(j.jwks_refresh == 1min);
+  CHECK(j.jwks_ca == "/etc/wsgate/ca.pem");
+  const LoadResult plain =
+      load_config_text(doc("type = \"jwt\"\njwks_url = \"http://idp.test\""), "w.toml");
+  REQUIRE(plain.ok());
+  CHECK(plain.config->routes.at(0).auth.jwt.jwks_port == 80);
+  CHECK(plain.config->routes.at(0).auth.jwt.jwks_path == "/");
+  for (const char* bad : {"ftp://idp/jwks", "http://", "http://user@idp/", "http://idp:0/",
+                          "http://idp:70000/", "http://[::1/", "idp.test/jwks"}) {
+    CAPTURE(bad);
+    CHECK(error_of(std::string("type = \"jwt\"\njwks_url = \"") + bad + "\"")
+              .find("route.auth.jwks_url: expected a URL") != std::string::npos);
+  }
+  CHECK(error_of("type = \"jwt\"\njwks_file = \"k\"\njwks_refresh = \"1m\"")
+            .find("has no effect without route.auth.jwks_url") != std::string::npos);
+}
+
 TEST_CASE("route.auth errors name the value at fault with its position") {
   CHECK(error_of("jwks_file = \"k\"") ==
         "/etc/wsgate/wsgate.toml:11:1: [route.auth] is missing the required key \"type\"");

@@ -10,11 +10,13 @@ client's spoofed claim header never does; the token itself is stripped; HTTP/2 s
 
 import asyncio
 import base64
+import http.server
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import websockets
@@ -269,6 +271,82 @@ class JwtAuth(h.GatewayCase):
         self.assertGreater(times[-1] - times[0], 0.2, f"closes not spread: {times}")
         metrics = await self.admin.metrics()
         self.assertEqual(metrics.value("wsgate_auth_expired_closes_total", route="chat"), 8)
+
+
+class JwksUrl(h.GatewayCase):
+    """jwks_url: keys fetched over HTTP, refreshed, rotated; 503 until the first fetch."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls._dir = tempfile.TemporaryDirectory(prefix="wsgate-jwks-url-")
+        cls.old = Keys(os.path.join(cls._dir.name))
+        os.mkdir(os.path.join(cls._dir.name, "new"))
+        cls.new = Keys(os.path.join(cls._dir.name, "new"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._dir.cleanup()
+
+    def serve_jwks(self):
+        """An HTTP server whose answer (status, body) the test changes; counts GETs."""
+        state = {"status": 503, "body": b"not yet", "gets": 0}
+
+        class Jwks(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                state["gets"] += 1
+                self.send_response(state["status"])
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(state["body"])))
+                self.end_headers()
+                self.wfile.write(state["body"])
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        return server.server_address[1], state
+
+    async def status_of(self, token):
+        req = h.upgrade_request("/echo", extra=[("Authorization", f"Bearer {token}")])
+        return (await h.http_exchange("127.0.0.1", self.gw.port, req)).status
+
+    async def test_keys_fetched_refreshed_and_rotated(self):
+        port, state = self.serve_jwks()
+        backend = await self.start_backend()
+        text = c.config(f"127.0.0.1:{h.free_port()}", {"echo": [backend.address]},
+                        [{"name": "chat", "path": "/echo", "upstream": "echo"}])
+        text += (f'[route.auth]\ntype = "jwt"\njwks_url = "http://127.0.0.1:{port}/jwks.json"\n'
+                 'jwks_refresh = "1s"\n')
+        self.gw = await self.start_gateway(text)
+        old_token = self.old.token("RS256", header={"kid": "rsa-1"})
+        new_token = self.new.token("RS256", header={"kid": "rsa-1"})
+        # No keys yet: the key may come with the first fetch, so 503, not 401.
+        self.assertEqual(await self.status_of(old_token), 503)
+        with open(self.old.jwks, "rb") as f:
+            state["body"], state["status"] = f.read(), 200
+        await h.wait_until(lambda: state["gets"] >= 2, 10, "a second fetch")
+        deadline = time.monotonic() + 10
+        while await self.status_of(old_token) != 101 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        self.assertEqual(await self.status_of(old_token), 101)
+        self.assertEqual(await self.status_of(new_token), 401)  # another RSA key, same kid
+        # Rotation: the URL now serves only the new key.
+        with open(self.new.jwks, "rb") as f:
+            state["body"] = f.read()
+        deadline = time.monotonic() + 10
+        while await self.status_of(new_token) != 101 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        self.assertEqual(await self.status_of(new_token), 101)
+        self.assertEqual(await self.status_of(old_token), 401)
+        # The URL fails: the keys fetched last stay in use.
+        state["status"], gets = 500, state["gets"]
+        await h.wait_until(lambda: state["gets"] >= gets + 2, 10, "two failed fetches")
+        self.assertEqual(await self.status_of(new_token), 101)
+        self.assertIn("jwks_url", self.gw.stderr_text())
+        self.assertIn("answered 500", self.gw.stderr_text())
 
 
 if __name__ == "__main__":
