@@ -124,6 +124,10 @@ class Proxy(cmp.Proxy):
 class Wsgate(Proxy):
     binary = ""
 
+    def __init__(self, name, workdir, static_port, node_port, binary=""):
+        super().__init__(name, workdir, static_port, node_port)
+        self.binary = binary or Wsgate.binary
+
     def start(self):
         port = cmp.free_port()
         cfg = os.path.join(self.workdir, "wsgate-http.toml")
@@ -289,6 +293,8 @@ def main():
                     help="idle keep-alive connections held for the memory figure (0: skip)")
     ap.add_argument("--echo-backend", default="",
                     help="wsgate-echo-backend binary: also measure an idle WebSocket")
+    ap.add_argument("--also", action="append", default=[], metavar="NAME=PATH",
+                    help="another wsgate binary measured in the same rounds (before/after)")
     args = ap.parse_args()
     for tool in ("nginx", "wrk", "haproxy", "node", "curl", "taskset"):
         if shutil.which(tool) is None:
@@ -302,6 +308,10 @@ def main():
         f.write(os.urandom(MIB) * 100)
     kinds = {"wsgate": Wsgate, "nginx": Nginx, "haproxy": Haproxy}
     names = [n for n in args.only.split(",") if n in kinds]
+    for also in args.also:
+        also_name, also_path = also.split("=", 1)
+        kinds[also_name] = (lambda n, w, s, p, b=os.path.abspath(also_path): Wsgate(n, w, s, p, b))
+        names.insert(names.index("wsgate") + 1 if "wsgate" in names else 0, also_name)
     results = {n: [] for n in names}
     idle = args.idle > 0
     ws_idle = []
