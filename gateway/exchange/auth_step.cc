@@ -140,6 +140,9 @@ void AuthStep::run_jwt(http::RequestHead& request) {
   if (jwt.strip_token) proxy::strip_token(request, *token);
   outcome.allowed = true;
   outcome.expires = verified.expires;
+  if (const auto sub = verified.claims.find("sub");
+      sub != verified.claims.end() && sub->is_string())
+    outcome.user = sub->get<std::string>();
   decided(std::move(outcome), "allowed");
 }
 

@@ -53,6 +53,8 @@ struct AuthOutcome {
   std::optional<ServiceAnswer> service_answer;
   // A JWT's "exp": a relayed WebSocket is closed then (JwtAuth::close_on_expiry).
   std::optional<std::chrono::system_clock::time_point> expires;
+  // Who the request is from, for the access log's `user`: a JWT's "sub" (a string).
+  std::string user;
 };
 
 class AuthStep {

@@ -176,6 +176,7 @@ void Exchange::authorize(std::function<void()> next) {
     } else {
       if (route_->auth.type == conf::RouteAuth::Type::Jwt && route_->auth.jwt.close_on_expiry)
         token_expires_ = outcome.expires;
+      user_ = std::move(outcome.user);
       next();
     }
   });

@@ -154,8 +154,9 @@ class Exchange {
   // One per request (gateway/exchange/request_id.h): the access log's request_id, and
   // the X-Request-Id in request_.fields that the upstream gets.
   std::string request_id_;
-  std::string target_;                                 // tunnels: "host:port"
-  std::string user_;                                   // tunnels: the authenticated proxy user
+  std::string target_;  // tunnels: "host:port"
+  // The authenticated user: a tunnel's proxy user, a JWT's "sub" ([route.auth]).
+  std::string user_;
   metrics::ConnectionCounts* relay_counts_ = nullptr;  // this worker's gauge, while relaying
   int status_ = 0;
   std::string end_reason_;

@@ -162,6 +162,10 @@ class JwtAuth(h.GatewayCase):
         metrics = await self.admin.metrics()
         self.assertEqual(metrics.value("wsgate_auth_decisions_total", route="chat",
                                        result="allowed"), 4)
+        # The access log names who connected (the token's sub), never the token.
+        line = await self.gw.wait_access_line(lambda f: f.get("user") == "user-EdDSA",
+                                              "the EdDSA user's line")
+        self.assertEqual(line["status"], "101")
 
     async def test_bad_tokens_are_refused_before_the_backend(self):
         k = self.keys
