@@ -314,8 +314,13 @@ class JwksUrl(h.GatewayCase):
         return server.server_address[1], state
 
     async def status_of(self, token):
-        req = h.upgrade_request("/echo", extra=[("Authorization", f"Bearer {token}")])
-        return (await h.http_exchange("127.0.0.1", self.gw.port, req)).status
+        """101 when the handshake succeeds, else the status the gateway answered."""
+        try:
+            async with h.ws_connect(self.gw.port,
+                                    extra_headers={"Authorization": f"Bearer {token}"}):
+                return 101
+        except websockets.exceptions.InvalidStatusCode as e:
+            return e.status_code
 
     async def test_keys_fetched_refreshed_and_rotated(self):
         port, state = self.serve_jwks()
