@@ -3,6 +3,7 @@
 #include <charconv>
 #include <utility>
 
+#include "gateway/exchange/auth_answer.h"
 #include "gateway/exchange/forwarded_client.h"
 #include "gateway/exchange/http_exchange.h"
 #include "gateway/exchange/limit_refusal.h"

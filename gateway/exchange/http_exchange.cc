@@ -83,6 +83,7 @@ void HttpExchange::decide() {
 
 void HttpExchange::forward() {
   const conf::Upstream* upstream = config_->find_upstream(route_->upstream);
+  const http::Field* cl = request_.find("content-length");
   chunked_upstream_ = request_.has_body && cl == nullptr;
   upstream_plain_ = tls_ == nullptr || tls_->upstream(upstream->name) == nullptr;
   // Content that came with the head is read (and its framing checked) now, before any
