@@ -53,7 +53,9 @@ class MetricDocs(h.GatewayCase):
         by_route = {"wsgate_connections_active", "wsgate_connections_total",
                     "wsgate_handshake_duration_seconds", "wsgate_connection_duration_seconds",
                     "wsgate_http_requests_total", "wsgate_http_request_duration_seconds",
-                    "wsgate_connection_bytes_total", "wsgate_connection_messages_total"}
+                    "wsgate_connection_bytes_total", "wsgate_connection_messages_total",
+                    "wsgate_auth_decisions_total", "wsgate_auth_cache_lookups_total",
+                    "wsgate_auth_subrequest_duration_seconds", "wsgate_auth_expired_closes_total"}
         for expr in self.grafana_exprs():
             for family in self.families_in(expr):
                 with self.subTest(expr=expr, family=family):
@@ -69,9 +71,15 @@ class MetricDocs(h.GatewayCase):
         backend = await self.start_backend()
         admin_port = h.free_port()
         # Per-connection series on, so that their families are exposed too.
+        # A forward-auth route whose auth service is down: its request gives the auth
+        # families (decision, cache lookup, subrequest duration) their series.
+        authed = ('[[upstream]]\nname = "auth"\nservers = ["127.0.0.1:%d"]\n'
+                  '[[route]]\npath = "/authed"\nupstream = "auth"\n'
+                  '[route.auth]\ntype = "forward"\nupstream = "auth"\ncache_ttl = "1s"\n'
+                  % h.free_port())
         gw = await self.start_gateway(ac.with_admin(
             h.simple_config(h.free_port(), [backend.address]), admin_port)
-            + "per_connection_metrics = true\n")
+            + "per_connection_metrics = true\n" + authed)
         admin = ac.Admin(admin_port)
         await admin.wait_up()
         async with h.ws_connect(gw.port) as ws:  # so labelled families have a series
@@ -82,6 +90,9 @@ class MetricDocs(h.GatewayCase):
         plain = await h.http_exchange("127.0.0.1", gw.port,
                                       b"GET /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         self.assertEqual(plain.status, 426, plain.raw)
+        refused = await h.http_exchange(
+            "127.0.0.1", gw.port, b"GET /authed HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        self.assertEqual(refused.status, 503, refused.raw)
         async with h.ws_connect(gw.port) as live:  # open during the scrape
             await live.send("y")
             await live.recv()
@@ -93,7 +104,9 @@ class MetricDocs(h.GatewayCase):
         # Series that only a TLS listener creates; test_tls_metrics.py checks them.
         needs_tls = {"wsgate_tls_handshakes_total", "wsgate_tls_handshake_failures_total",
                      "wsgate_tls_certificate_expiry_timestamp_seconds"}
-        self.assertEqual(DEFINED - needs_tls - exposed, set())
+        # Only a relayed WebSocket whose JWT expires creates it; the JWT tests check it.
+        needs_jwt = {"wsgate_auth_expired_closes_total"}
+        self.assertEqual(DEFINED - needs_tls - needs_jwt - exposed, set())
         for name in DEFINED - needs_tls:
             self.assertIn(f"# HELP {name} ", m.text)
 
