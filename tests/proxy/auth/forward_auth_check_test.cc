@@ -289,6 +289,29 @@ TEST_CASE("forward auth check: an upstream without servers fails, after start() 
   CHECK(v->reason == "auth service upstream has no servers");
 }
 
+TEST_CASE("forward auth check: no server available fails inside the connector, delivered later") {
+  Fixture f;
+  ScriptedService service(f.base.get(), ok_answer);
+  f.configure(service.port());
+  f.pools->at(0).server(0).check_up = false;  // the health check says it is down
+  auto v = f.run();  // the connector fails inside start(); done must not run there
+  REQUIRE(v);
+  CHECK(v->kind == ForwardAuthVerdict::Kind::Failed);
+  CHECK(v->reason.rfind("auth service: ", 0) == 0);
+  CHECK(service.connections == 0);
+  // And the owner may destroy the check in that done too.
+  std::unique_ptr<proxy::ForwardAuthCheck> check;
+  bool done = false;
+  check = f.make([&](ForwardAuthVerdict&&) {
+    check.reset();
+    done = true;
+  });
+  check->start();
+  CHECK_FALSE(done);
+  f.loop_until([&] { return done; });
+  CHECK(done);
+}
+
 TEST_CASE("forward auth check: malformed answers fail with a reason") {
   Fixture f;
   ScriptedService service(f.base.get(), [](const std::string&) {
