@@ -5,7 +5,8 @@ standard library's http.server (none of it wsgate's code), run as its own proces
                                                 chosen by the kernel), serves until SIGTERM
 
 HTTP/1.1 with keep-alive; one thread per connection. By the request's Authorization:
-    Bearer good      200, X-User: alice, X-Internal: no (not for the upstream)
+    Bearer good      200, X-User: alice, X-Internal: no (not for the upstream); so is
+                     any token starting with "good-" (bench/forward_auth_cost.py's users)
     Bearer slow      waits 10 s (longer than any test's timeout), then 200
     Bearer redirect  302 to a login page
     anything else    401, WWW-Authenticate, application/json body, X-Internal
@@ -52,7 +53,7 @@ class Handler(BaseHTTPRequestHandler):
             SEEN.append({"path": self.path, "headers": [[k, v] for k, v in self.headers.items()]})
             PORTS.add(self.client_address[1])
         auth = self.headers.get("Authorization", "")
-        if auth == "Bearer good":
+        if auth == "Bearer good" or auth.startswith("Bearer good-"):
             self._send(200, [("X-User", "alice"), ("X-Internal", "no")])
         elif auth == "Bearer slow":
             time.sleep(10)
