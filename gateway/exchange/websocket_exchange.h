@@ -1,8 +1,8 @@
 // A WebSocket request, whatever protocol the client spoke: route (host, path) -> policy
 // (Sec-WebSocket-Version, Origin) -> [route.auth] (auth_step.h) -> balancer -> upstream
 // connector (HTTP/1.1 upgrade with the gateway's own key) -> the 101 check
-// (proxy/codec/websocket_upgrade_check.h) -> answer the client -> relay. An upstream that answers with anything but 101 has its
-// answer passed to the client (body bounded).
+// (proxy/codec/websocket_upgrade_check.h) -> answer the client -> relay. An upstream that answers
+// with anything but 101 has its answer passed to the client (body bounded).
 #pragma once
 
 #include <memory>
