@@ -31,6 +31,7 @@ import urllib.request
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import admin_client as a  # noqa: E402
+import reload_helpers as rh  # noqa: E402
 import h2_client as c  # noqa: E402
 import harness as h  # noqa: E402
 import http_helpers as hh  # noqa: E402
@@ -106,13 +107,14 @@ class AuthService:
         return out
 
 
-def auth_table(upstream: str, **extra) -> str:
-    text = f'[route.auth]\ntype = "forward"\nupstream = "{upstream}"\npath = "/check"\n'
+def auth_table(upstream: str, path: str = "/check", **extra) -> str:
+    text = f'[route.auth]\ntype = "forward"\nupstream = "{upstream}"\npath = "{path}"\n'
     text += "".join(f"{k} = {h.toml_value(v)}\n" for k, v in extra.items())
     return text + "\n"
 
 
-def config(port: int, admin_port: int, ws: str, app: str, auth: str, down: str) -> str:
+def config(port: int, admin_port: int, ws: str, app: str, auth: str, down: str,
+           cached_path: str = "/check") -> str:
     text = (f'workers = 1\naccess_log = "-"\n\n[[listener]]\naddress = "127.0.0.1:{port}"\n'
             f"h2c = true\n\n")
     for name, server in (("wsapp", ws), ("httpapp", app), ("auth", auth), ("authdown", down)):
@@ -120,7 +122,7 @@ def config(port: int, admin_port: int, ws: str, app: str, auth: str, down: str) 
     routes = [
         ("ws", "/ws", "wsapp", auth_table("auth", response_headers=["x-user"], timeout="1s")),
         ("cached", "/cached", "wsapp",
-         auth_table("auth", response_headers=["x-user"], cache_ttl="30s")),
+         auth_table("auth", cached_path, response_headers=["x-user"], cache_ttl="30s")),
         ("http", "/http", "httpapp", auth_table("auth", response_headers=["x-user"],
                                                timeout="1s")),
         ("down", "/down", "httpapp", auth_table("authdown", timeout="1s")),
@@ -154,8 +156,9 @@ class ForwardAuth(h.GatewayCase):
         self.port = h.free_port()
         admin_port = h.free_port()
         self.admin = a.Admin(admin_port)
-        self.gw = await self.start_gateway(config(self.port, admin_port, self.ws.address,
-                                                  self.app.address, self.service.address, down))
+        self.config = lambda **kw: config(self.port, admin_port, self.ws.address,
+                                          self.app.address, self.service.address, down, **kw)
+        self.gw = await self.start_gateway(self.config())
         await self.admin.wait_up()
 
     async def upgrade(self, path: str, *extra) -> h.HttpResponse:
@@ -331,6 +334,31 @@ class ForwardAuth(h.GatewayCase):
         self.assertEqual(m.value("wsgate_auth_subrequest_duration_seconds_count", route="cached"),
                          2)
         self.assertEqual(m.value(lookups, route="ws"), 0)  # no cache_ttl there
+
+    async def test_a_reload_that_changes_the_auth_setup_starts_an_empty_cache(self):
+        async def handshakes(n):
+            for _ in range(n):
+                async with h.ws_connect(self.port, "/cached", extra_headers=[GOOD]) as ws:
+                    await ws.send("x")
+                    self.assertEqual(await asyncio.wait_for(ws.recv(), 10), "x")
+
+        def paths():
+            return [s["_path"][0] for s in seen]
+        await handshakes(3)
+        seen = await self.service.seen_for("/cached")
+        self.assertEqual(paths(), ["/check"])
+        # The same auth setup after a reload: the decisions stay.
+        rh.write_config(self.gw, self.config())
+        await rh.sighup(self.gw, rh.RELOADED)
+        await handshakes(3)
+        seen = await self.service.seen_for("/cached")
+        self.assertEqual(paths(), ["/check"])
+        # Another auth path: the old decisions are not served for it.
+        rh.write_config(self.gw, self.config(cached_path="/check2"))
+        await rh.sighup(self.gw, rh.RELOADED)
+        await handshakes(3)
+        seen = await self.service.seen_for("/cached")
+        self.assertEqual(paths(), ["/check", "/check2"])
 
 
 if __name__ == "__main__":
