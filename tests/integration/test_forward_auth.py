@@ -215,6 +215,9 @@ class ForwardAuth(h.GatewayCase):
         self.assertEqual(len(await self.service.seen_for("/ws")), 3)
         m = await self.admin.metrics()
         self.assertEqual(m.value("wsgate_auth_decisions_total", route="ws", result="denied"), 3)
+        line = await self.gw.wait_access_line(lambda f: f.get("status") == "302", "the 302")
+        self.assertEqual(line.get("reason"), "auth service denied the request", line)
+        self.assertNotIn("Bearer", self.gw.stdout_text() + self.gw.stderr_text())
 
     async def test_a_stalled_service_gives_503_at_the_timeout(self):
         started = time.monotonic()
@@ -246,6 +249,11 @@ class ForwardAuth(h.GatewayCase):
         self.assertEqual(await self.app_requests(), 1)
         m = await self.admin.metrics()
         self.assertEqual(m.value("wsgate_auth_decisions_total", route="down", result="failed"), 2)
+        line = await hh.access_line(self.gw, "/down/info")
+        self.assertEqual(line.get("status"), "503", line)
+        self.assertIn("auth service: cannot connect to upstream", line.get("reason", ""), line)
+        # Neither log holds the credentials.
+        self.assertNotIn("Bearer", self.gw.stdout_text() + self.gw.stderr_text())
         self.assertEqual(
             m.value("wsgate_auth_decisions_total", route="downok", result="failed_allowed"), 1)
 
