@@ -93,6 +93,8 @@ void AuthStep::forward_decided(http::RequestHead& request, proxy::ForwardAuthVer
     case proxy::ForwardAuthVerdict::Kind::Denied:
       // The service's own answer (401 with its challenge, RFC 9110 15.5.2; 403; a redirect
       // to a login page) goes to the client as it is, with the fields a client needs.
+      // RFC 9110 9.3.2: an answer to HEAD has no content.
+      if (request.method == "HEAD") verdict.body.clear();
       outcome.service_answer = AuthOutcome::ServiceAnswer{
           verdict.status, std::move(verdict.client_fields), std::move(verdict.body)};
       decided(std::move(outcome), "denied");

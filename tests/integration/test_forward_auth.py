@@ -269,17 +269,24 @@ class ForwardAuth(h.GatewayCase):
             r = await self.get("/http/info", ("Authorization", "Bearer nope"))
             self.assertEqual(r.status, 401, r.raw)
             self.assertEqual(r.body, DENY_BODY)
+        # RFC 9110 9.3.2: the denial of a HEAD request comes without its body.
+        r = await h.http_exchange(
+            "127.0.0.1", self.port,
+            b"HEAD /http/info HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer nope\r\n\r\n")
+        self.assertEqual(r.status, 401, r.raw)
+        self.assertEqual(r.header("WWW-Authenticate"), CHALLENGE)
+        self.assertEqual(r.body, b"")  # nothing after the head, up to the close
         self.assertEqual(await self.app_requests(), n)  # only the allowed ones
         stats = await self.service.stats()
         seen = await self.service.seen_for("/http")
-        self.assertEqual(len(seen), n + 5)
+        self.assertEqual(len(seen), n + 6)
         ports = sorted({p for p in stats["ports"]})
         print(f"\nauth service: {len(seen)} subrequests over {len(ports)} connection(s)",
               file=sys.stderr)
         self.assertLessEqual(len(ports), 3, ports)
         m = await self.admin.metrics()
         self.assertEqual(m.value("wsgate_auth_subrequest_duration_seconds_count", route="http"),
-                         n + 5)
+                         n + 6)
         self.assertEqual(m.value("wsgate_auth_decisions_total", route="http", result="allowed"), n)
 
     async def test_h2_streams_get_the_same_check(self):
