@@ -1,8 +1,9 @@
 """A small HTTP auth service for the forward-auth tests (test_forward_auth.py), on the
 standard library's http.server (none of it wsgate's code), run as its own process:
 
-    /usr/bin/python3 forward_auth_service.py    prints "listening PORT" (127.0.0.1, port
-                                                chosen by the kernel), serves until SIGTERM
+    /usr/bin/python3 forward_auth_service.py [--tls CERT KEY]
+        prints "listening PORT" (127.0.0.1, port chosen by the kernel) and serves until
+        SIGTERM; with --tls, over TLS with that certificate
 
 HTTP/1.1 with keep-alive; one thread per connection. By the request's Authorization:
     Bearer good      200, X-User: alice, X-Internal: no (not for the upstream); so is
@@ -15,6 +16,7 @@ GET /_stats (not counted): JSON {"requests": n, "ports": [distinct client ports]
 """
 
 import json
+import ssl
 import sys
 import threading
 import time
@@ -73,6 +75,10 @@ class Handler(BaseHTTPRequestHandler):
 def main():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if len(sys.argv) == 4 and sys.argv[1] == "--tls":
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     print(f"listening {server.server_address[1]}", flush=True)
     server.serve_forever()
 

@@ -14,13 +14,16 @@ never arrives (nor reaches the service); the service's 401 (body, WWW-Authentica
 302 reach the client and nothing reaches the upstream; a stalled service gives 503 at the
 timeout; an unreachable one 503, or lets through with failure_mode_allow; the service sees
 pooled keep-alive connections; with cache_ttl repeated handshakes skip the service, and
-wsgate_auth_cache_lookups_total / wsgate_auth_decisions_total say so.
+wsgate_auth_cache_lookups_total / wsgate_auth_decisions_total say so; a reload that changes
+the auth setup does not serve the old decisions; an auth service behind [upstream.tls] is
+reached over verified, pooled TLS.
 """
 
 import asyncio
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -46,7 +49,8 @@ GOOD = ("Authorization", "Bearer good")
 class AuthService:
     """forward_auth_service.py as its own process, stopped by its PID."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
+        self.tls = tls  # (cert, key): the service speaks TLS
         self.proc = None
         self.port = 0
         self._tmp = tempfile.TemporaryDirectory(prefix="wsgate-auth-service-")
@@ -70,7 +74,8 @@ class AuthService:
 
     async def start(self) -> "AuthService":
         self._out = open(self.out_path, "wb")
-        self.proc = subprocess.Popen([PYTHON, SERVICE], stdin=subprocess.DEVNULL,
+        argv = [PYTHON, SERVICE] + (["--tls", *self.tls] if self.tls else [])
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=self._out, stderr=subprocess.STDOUT)
         self.port = await h.wait_until(self._port, 20.0, "the auth service to listen")
         return self
@@ -88,7 +93,12 @@ class AuthService:
         self._tmp.cleanup()
 
     def _stats(self) -> dict:
-        with urllib.request.urlopen(f"http://{self.address}/_stats", timeout=10) as r:
+        if self.tls:
+            ctx = ssl.create_default_context(cafile=self.tls[0])
+            url = f"https://{self.address}/_stats"
+        else:
+            ctx, url = None, f"http://{self.address}/_stats"
+        with urllib.request.urlopen(url, timeout=10, context=ctx) as r:
             return json.loads(r.read())
 
     async def stats(self) -> dict:
@@ -374,6 +384,52 @@ class ForwardAuth(h.GatewayCase):
         await handshakes(3)
         seen = await self.service.seen_for("/cached")
         self.assertEqual(paths(), ["/check", "/check2"])
+
+
+class ForwardAuthTls(h.GatewayCase):
+    """The auth service behind [upstream.tls]: TLS to it comes with the upstream."""
+
+    async def asyncSetUp(self):
+        await super().asyncSetUp()
+        hh.require_tools(self)
+        self.tmp = tempfile.TemporaryDirectory(prefix="wsgate-auth-tls-")
+        self.addCleanup(self.tmp.cleanup)
+        cert, key = c.make_certificate(self.tmp.name)
+        self.service = await AuthService(tls=(cert, key)).start()
+        self.addAsyncCleanup(self.service.stop)
+        self.app = await hh.start_node_backend(self, "app")
+        self.port = h.free_port()
+        text = f'workers = 1\naccess_log = "-"\n\n[[listener]]\naddress = "127.0.0.1:{self.port}"\n\n'
+        text += h.toml_table("upstream", {"name": "app", "servers": [self.app.address]}) + "\n"
+        for name, tls in (("auth", {"ca": cert}), ("authstranger", {})):
+            text += h.toml_table("upstream", {"name": name, "servers": [self.service.address]})
+            text += "[upstream.tls]\n" + "".join(f"{k} = {h.toml_value(v)}\n"
+                                                  for k, v in tls.items()) + "\n"
+        for path, upstream in (("/tls", "auth"), ("/stranger", "authstranger")):
+            text += h.toml_table("route", {"path": path, "upstream": "app"})
+            text += auth_table(upstream, response_headers=["x-user"], timeout="5s")
+        self.gw = await self.start_gateway(text)
+
+    async def get(self, path: str) -> h.HttpResponse:
+        return await h.http_exchange(
+            "127.0.0.1", self.port,
+            f"GET {path} HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer good\r\n"
+            f"Connection: close\r\n\r\n".encode(), timeout=15)
+
+    async def test_subrequests_over_tls_pooled_and_verified(self):
+        for _ in range(5):
+            r = await self.get("/tls/info")
+            self.assertEqual(r.status, 200, r.raw)
+            self.assertEqual(node_fields(json.loads(r.body)).get("x-user"), ["alice"])
+        stats = await self.service.stats()
+        self.assertEqual(len(await self.service.seen_for("/tls")), 5)
+        self.assertEqual(len(stats["ports"]), 1, stats["ports"])  # one pooled TLS connection
+        # A certificate the upstream's trust store does not know: no subrequest, 503.
+        r = await self.get("/stranger/info")
+        self.assertEqual(r.status, 503, r.raw)
+        self.assertIn(b"TLS handshake with upstream", r.body)
+        self.assertEqual(len(await self.service.seen_for("/stranger")), 0)
+        self.assertEqual(len((await self.app.stats_async())["requests"]), 5)
 
 
 if __name__ == "__main__":
