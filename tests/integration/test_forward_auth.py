@@ -28,16 +28,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import unittest
 import urllib.request
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import admin_client as a  # noqa: E402
-import reload_helpers as rh  # noqa: E402
 import h2_client as c  # noqa: E402
 import harness as h  # noqa: E402
 import http_helpers as hh  # noqa: E402
+import reload_helpers as rh  # noqa: E402
 
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 SERVICE = os.path.join(h.HERE, "forward_auth_service.py")
