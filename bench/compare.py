@@ -155,8 +155,8 @@ class Direct(Proxy):
 
 
 class Wsgate(Proxy):
-    def __init__(self, workdir, backend_port, binary):
-        super().__init__("wsgate", workdir)
+    def __init__(self, workdir, backend_port, binary, name="wsgate"):
+        super().__init__(name, workdir)
         self.backend_port, self.binary = backend_port, binary
 
     def start(self):
@@ -334,6 +334,9 @@ def main():
     ap.add_argument("--only", default="direct,wsgate,nginx,haproxy,nghttpx")
     ap.add_argument("--json", help="write the results here too")
     ap.add_argument("--tls", action="store_true", help="wss:// to every proxy, plus handshakes/s")
+    ap.add_argument("--also", action="append", default=[], metavar="NAME=PATH",
+                    help="another wsgate binary measured in the same rounds (a before/after "
+                         "comparison); its row is NAME")
     args = ap.parse_args()
 
     import resource
@@ -361,8 +364,16 @@ def main():
             "nghttpx": lambda: Nghttpx(work, backend_port),
         }
         names = [n for n in args.only.split(",") if n in makers]
-        for name in names:
-            if name not in ("direct", "wsgate") and shutil.which(name) is None:
+        for also in args.also:
+            also_name, also_path = also.split("=", 1)
+            makers[also_name] = (lambda p=os.path.abspath(also_path), n=also_name:
+                                 Wsgate(work, backend_port, p, n))
+            names.insert(names.index("wsgate") + 1 if "wsgate" in names else 0, also_name)
+        for name in list(names):
+            if name not in makers or name in ("direct", "wsgate") or \
+                    any(a.startswith(name + "=") for a in args.also):
+                continue
+            if shutil.which(name) is None:
                 print(f"skip {name}: not installed (scripts/install-deps.sh bench)", file=sys.stderr)
                 names.remove(name)
         if args.tls and "direct" in names:
@@ -417,7 +428,8 @@ def main():
             backend.kill()
         shutil.rmtree(work, ignore_errors=True)
 
-    peers = [n for n in results if n not in ("direct", "wsgate")]
+    builds = {a.split("=", 1)[0] for a in args.also}  # other wsgate builds are not peers
+    peers = [n for n in results if n not in ("direct", "wsgate") and n not in builds]
     print(f"\n{'wss' if args.tls else 'ws'}: "
           f"{args.connections} connections, {args.size}-byte echo, {args.duration}s per run, "
           f"median of {args.rounds} rounds, one worker each, {os.cpu_count()} cores\n")
@@ -446,6 +458,10 @@ def main():
             print(f"added p99 over direct: wsgate {w['p99_us'] - results['direct']['p99_us']:.0f} us; "
                   + ", ".join(f"{p} {results[p]['p99_us'] - results['direct']['p99_us']:.0f} us"
                               for p in peers))
+    for b in builds:
+        if "wsgate" in results and b in results:
+            print(f"wsgate CPU per message / {b}: "
+                  f"{results['wsgate']['cpu_us_per_msg'] / results[b]['cpu_us_per_msg']:.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

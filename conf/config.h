@@ -212,6 +212,16 @@ struct JwtAuth {
   std::string jwks_file;
   std::vector<std::string> public_key_files;
   std::string hmac_secret_file;
+  // A JWKS fetched over HTTP(S) (proxy/auth/jwks_fetcher.h) at start, after a reload and
+  // every jwks_refresh (a failed fetch is retried sooner, the last good keys stay).
+  // https:// is verified against the system's CA certificates, or jwks_ca.
+  std::string jwks_url;  // "" = none; else checked: http(s)://host[:port]/path
+  bool jwks_https = false;
+  std::string jwks_host;
+  std::uint16_t jwks_port = 0;
+  std::string jwks_path;
+  Duration jwks_refresh = std::chrono::minutes(5);
+  std::string jwks_ca;
   // Accepted "alg" values (RFC 7518 3.1, RFC 8037 3.1): RS256, ES256, EdDSA, HS256. Empty:
   // every one a configured key can verify. "none" is never accepted.
   std::vector<std::string> algorithms;
@@ -223,7 +233,9 @@ struct JwtAuth {
   // client's own copies of these headers are always removed.
   std::vector<std::pair<std::string, std::string>> claim_headers;
   bool strip_token = false;  // remove the token from what the upstream sees
-  // A WebSocket whose token expires gets Close 1008 "token expired" then.
+  // A WebSocket whose token expires gets Close 1008 "token expired" then: each at its own
+  // point of [exp, exp + clock_skew), so clients of tokens issued together do not all
+  // reconnect at once.
   bool close_on_expiry = true;
 };
 

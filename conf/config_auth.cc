@@ -13,9 +13,10 @@ namespace wsgate::conf::detail {
 namespace {
 
 constexpr std::string_view kJwtKeys[] = {
-    "type",          "token_from",  "jwks_file",      "public_key_files", "hmac_secret_file",
-    "algorithms",    "issuer",      "audiences",      "clock_skew",       "required_claims",
-    "claim_headers", "strip_token", "close_on_expiry"};
+    "type",          "token_from",  "jwks_file",       "public_key_files", "hmac_secret_file",
+    "algorithms",    "issuer",      "audiences",       "clock_skew",       "required_claims",
+    "claim_headers", "strip_token", "close_on_expiry", "jwks_url",         "jwks_refresh",
+    "jwks_ca"};
 constexpr std::string_view kForwardKeys[] = {
     "type",    "upstream",           "path",      "request_headers", "response_headers",
     "timeout", "failure_mode_allow", "cache_ttl", "cache_key",       "cache_entries"};
@@ -110,6 +111,52 @@ std::vector<std::string> field_names(
   return names;
 }
 
+// "http://" or "https://", a host (a name, an IPv4 address or a bracketed IPv6 one), an
+// optional port, and a path (RFC 3986 3); no user info, no fragment.
+bool parse_jwks_url(JwtAuth* jwt) {
+  std::string_view rest = jwt->jwks_url;
+  if (rest.substr(0, 7) == "http://") {
+    rest.remove_prefix(7);
+  } else if (rest.substr(0, 8) == "https://") {
+    jwt->jwks_https = true;
+    rest.remove_prefix(8);
+  } else {
+    return false;
+  }
+  const auto slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  jwt->jwks_path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  if (jwt->jwks_path.find_first_of(" #\t\r\n") != std::string::npos ||
+      authority.find('@') != std::string_view::npos || authority.empty())
+    return false;
+  std::string_view port;
+  if (authority.front() == '[') {
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) return false;
+    jwt->jwks_host = std::string(authority.substr(1, close - 1));
+    if (close + 1 < authority.size()) {
+      if (authority[close + 1] != ':') return false;
+      port = authority.substr(close + 2);
+    }
+  } else {
+    const auto colon = authority.find(':');
+    jwt->jwks_host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+  }
+  if (jwt->jwks_host.empty()) return false;
+  jwt->jwks_port = jwt->jwks_https ? 443 : 80;
+  if (!port.empty()) {
+    unsigned value = 0;
+    for (const char c : port) {
+      if (c < '0' || c > '9' || value > 65535) return false;
+      value = value * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (value == 0 || value > 65535) return false;
+    jwt->jwks_port = static_cast<std::uint16_t>(value);
+  }
+  return true;
+}
+
 JwtAuth read_jwt(const std::string& file, const TableReader& r) {
   JwtAuth jwt;
   if (r.find("token_from") != nullptr) {
@@ -125,9 +172,19 @@ JwtAuth read_jwt(const std::string& file, const TableReader& r) {
   for (std::string& p : jwt.public_key_files) p = resolve_path(file, p);
   if (r.string("hmac_secret_file", &jwt.hmac_secret_file))
     jwt.hmac_secret_file = resolve_path(file, jwt.hmac_secret_file);
-  if (jwt.jwks_file.empty() && jwt.public_key_files.empty() && jwt.hmac_secret_file.empty())
+  if (r.string("jwks_url", &jwt.jwks_url) && !parse_jwks_url(&jwt))
+    r.fail_expected("jwks_url", R"(a URL like "https://idp.example.com/.well-known/jwks.json")");
+  r.duration("jwks_refresh", &jwt.jwks_refresh, /*must_be_positive=*/true);
+  if (r.string("jwks_ca", &jwt.jwks_ca)) jwt.jwks_ca = resolve_path(file, jwt.jwks_ca);
+  if (jwt.jwks_url.empty())
+    for (const char* key : {"jwks_refresh", "jwks_ca"})
+      if (const toml::node* node = r.find(key))
+        r.fail_at(node->source(),
+                  std::string("route.auth.") + key + ": has no effect without route.auth.jwks_url");
+  if (jwt.jwks_file.empty() && jwt.public_key_files.empty() && jwt.hmac_secret_file.empty() &&
+      jwt.jwks_url.empty())
     r.fail_at(r.table_source(),
-              "route.auth: a jwt check needs keys: jwks_file, public_key_files or "
+              "route.auth: a jwt check needs keys: jwks_file, jwks_url, public_key_files or "
               "hmac_secret_file");
   jwt.algorithms = r.strings("algorithms", R"("RS256", "ES256", "EdDSA" or "HS256")", is_algorithm);
   r.string("issuer", &jwt.issuer);

@@ -65,7 +65,6 @@ constexpr std::string_view kListenerKeys[] = {"address",
                                               "proxy_protocol",
                                               "proxy_protocol_from"};
 constexpr std::string_view kRouteKeys[] = {"name",
-                                           "auth",
                                            "host",
                                            "path",
                                            "upstream",
@@ -83,7 +82,8 @@ constexpr std::string_view kRouteKeys[] = {"name",
                                            "ping_timeout",
                                            "ping_to",
                                            "max_message_rate",
-                                           "max_message_burst"};
+                                           "max_message_burst",
+                                           "auth"};
 
 // Builds a Config from the parsed document, section by section. Names (and listener
 // addresses, and route host+path pairs) are checked for uniqueness as they are read.

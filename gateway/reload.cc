@@ -34,6 +34,7 @@
 #include "gateway/server.h"
 #include "gateway/worker.h"
 #include "metrics/log.h"
+#include "proxy/auth/jwks_fetcher.h"
 
 namespace wsgate::gateway {
 namespace {
@@ -134,6 +135,9 @@ void Server::start_upstream_tasks() {
   resolver_->start();
   health_checker_ = std::make_unique<proxy::HealthChecker>(base_, *config_, *pools_);
   health_checker_->start();
+  // jwks_url keys, fetched here and published to the workers through tls_'s key sources.
+  jwks_ = std::make_unique<proxy::JwksFetchers>(base_, *config_, *tls_);
+  jwks_->start();
   rebalancer_ = std::make_unique<proxy::Rebalancer>(
       base_, *config_, *pools_,
       [this](const std::string& upstream, const proxy::ServerPtr& server, std::size_t count,
@@ -162,6 +166,8 @@ metrics::ReloadResult Server::reload(std::string_view trigger) {
   std::string error;
   tls::TlsSnapshotPtr tls = tls::build_tls_snapshot(*next, error);
   if (!tls) return reject(error);
+  // Keys fetched from a jwks_url the new config names too serve it at once.
+  proxy::adopt_fetched_keys(*tls, *tls_);
   std::shared_ptr<metrics::AccessLog> access_log = access_log_;
   if (next->access_log != config_->access_log ||
       next->access_log_format != config_->access_log_format) {
@@ -183,6 +189,7 @@ metrics::ReloadResult Server::reload(std::string_view trigger) {
   for (const auto& l : config_->listeners)
     if (find_listener(*next, l.address) == nullptr) removed.push_back(to_string(l.address));
   rebalancer_.reset();
+  jwks_.reset();
   health_checker_.reset();
   resolver_.reset();
   auto pools = std::make_shared<proxy::UpstreamPools>(*next, pools_.get());

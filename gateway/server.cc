@@ -12,6 +12,7 @@
 #include "gateway/takeover_client.h"
 #include "gateway/worker.h"
 #include "metrics/log.h"
+#include "proxy/auth/jwks_fetcher.h"
 #include "proxy/libevent_ptr.h"
 
 namespace wsgate::gateway {
@@ -286,6 +287,7 @@ int Server::run() {
   upgrade_.reset();
   admin_.reset();
   rebalancer_.reset();
+  jwks_.reset();
   health_checker_.reset();
   resolver_.reset();
   workers_.clear();

@@ -25,6 +25,10 @@
 #include "proxy/upstream/upstream_resolver.h"
 #include "tls/tls_snapshot.h"
 
+namespace wsgate::proxy {
+class JwksFetchers;
+}
+
 namespace wsgate::gateway {
 
 class WorkerScraper;
@@ -99,6 +103,7 @@ class Server {
   std::shared_ptr<ClientLimits> client_limits_;
   std::unique_ptr<proxy::UpstreamResolver> resolver_;
   std::unique_ptr<proxy::HealthChecker> health_checker_;
+  std::unique_ptr<proxy::JwksFetchers> jwks_;  // routes' jwks_url (proxy/auth/jwks_fetcher.h)
   std::unique_ptr<proxy::Rebalancer> rebalancer_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<WorkerScraper> scraper_;

@@ -89,10 +89,13 @@ ROWS = [
          [(f"sum by (route) (rate(wsgate_auth_cache_lookups_total{{{SEL_ROUTE},result=\"hit\"}}"
            f"{RATE})) / sum by (route) (rate(wsgate_auth_cache_lookups_total{{{SEL_ROUTE}}}"
            f"{RATE}))", "{{route}}")], "timeseries"),
-        ("Forward-auth subrequest latency by route", "s",
+        ("Forward-auth cache lookups /s by route and result", "ops",
+         [(rate("wsgate_auth_cache_lookups_total", SEL_ROUTE, "route, result"),
+           "{{route}} {{result}}")], "timeseries"),
+        ("Forward-auth subrequest duration by route", "s",
          quantiles("wsgate_auth_subrequest_duration_seconds", "route", sel=SEL_ROUTE),
          "timeseries"),
-        ("WebSockets closed at token expiry /s", "ops",
+        ("WebSockets closed at token expiry /s by route", "ops",
          [(rate("wsgate_auth_expired_closes_total", SEL_ROUTE, "route"), "{{route}}")],
          "timeseries"),
     ]),

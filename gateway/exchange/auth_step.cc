@@ -4,6 +4,7 @@
 #include <chrono>
 #include <utility>
 
+#include "gateway/exchange/error_response.h"
 #include "gateway/worker.h"
 #include "proxy/auth/forward_auth.h"
 #include "proxy/auth/jwt.h"
@@ -91,7 +92,8 @@ void AuthStep::run_jwt(http::RequestHead& request) {
     decided(std::move(outcome), "missing");
     return;
   }
-  const tls::JwtKeySet* keys = tls_ != nullptr ? tls_->jwt_keys(route_.name) : nullptr;
+  const tls::JwtKeySource* source = tls_ != nullptr ? tls_->jwt_keys(route_.name) : nullptr;
+  const std::shared_ptr<const tls::JwtKeySet> keys = source ? source->keys() : nullptr;
   if (keys == nullptr) {  // cannot happen: the snapshot loads every route's keys
     outcome.refusal = http::Refusal{503, "no keys loaded for route " + route_.name, {}};
     decided(std::move(outcome), "failed");
@@ -102,6 +104,14 @@ void AuthStep::run_jwt(http::RequestHead& request) {
                         std::chrono::duration_cast<std::chrono::seconds>(jwt.clock_skew),
                         jwt.required_claims};
   proxy::JwtResult verified = proxy::verify_jwt(token->token, *keys, rules, now);
+  if (!verified.ok() && verified.error == proxy::JwtError::UnknownKey &&
+      source->waiting_for_url()) {
+    // The key may be among those the jwks_url has not given yet: not the client's fault.
+    outcome.refusal = http::Refusal{
+        503, "signing keys from the route's jwks_url not fetched yet", {{"Retry-After", "5"}}};
+    decided(std::move(outcome), "failed");
+    return;
+  }
   if (!verified.ok()) {
     const JwtFailure failure = classify(verified.error);
     std::string reason = "token rejected: " + verified.reason;
@@ -118,7 +128,8 @@ void AuthStep::run_jwt(http::RequestHead& request) {
   for (const auto& [claim, header] : jwt.claim_headers) {
     std::optional<std::string> value = proxy::claim_as_field_value(verified.claims, claim);
     if (!value) continue;  // absent: required_claims is the way to insist
-    if (value->find_first_of("\r\n") != std::string::npos || value->find('\0') != std::string::npos) {
+    if (value->find_first_of("\r\n") != std::string::npos ||
+        value->find('\0') != std::string::npos) {
       outcome.refusal =
           http::Refusal{403, "token rejected: claim " + claim + " cannot be a header value", {}};
       decided(std::move(outcome), "forbidden");
@@ -130,6 +141,26 @@ void AuthStep::run_jwt(http::RequestHead& request) {
   outcome.allowed = true;
   outcome.expires = verified.expires;
   decided(std::move(outcome), "allowed");
+}
+
+http1::ResponseHead auth_service_response_head(const AuthOutcome::ServiceAnswer& answer) {
+  std::string raw =
+      "HTTP/1.1 " + std::to_string(answer.status) + " " + status_text(answer.status) + "\r\n";
+  for (const auto& [name, value] : answer.fields) raw += name + ": " + value + "\r\n";
+  // RFC 9110 8.6: no Content-Length in a 204 (nor in a 304, which has no content).
+  if (answer.status != 204 && answer.status != 304)
+    raw += "Content-Length: " + std::to_string(answer.body.size()) + "\r\n";
+  raw += "Connection: close\r\n\r\n";
+  http1::ResponseHead head;
+  // The fields came from a parsed response, so this parses; a head that somehow does not
+  // becomes a bare 502.
+  if (http1::parse_response_head(raw, http1::Limits{64 * 1024, 200}, head).state !=
+      http1::ParseState::Complete) {
+    head = http1::ResponseHead();
+    const std::string bare = "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n";
+    http1::parse_response_head(bare, http1::Limits{}, head);
+  }
+  return head;
 }
 
 void AuthStep::decided(AuthOutcome&& outcome, std::string_view result) {

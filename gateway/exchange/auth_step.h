@@ -26,6 +26,7 @@
 #include <string>
 
 #include "conf/config.h"
+#include "proxy/codec/http1_parser.h"
 #include "proxy/codec/request_head.h"
 #include "tls/tls_snapshot.h"
 
@@ -85,8 +86,13 @@ class AuthStep {
   const tls::TlsSnapshot* tls_;
   const conf::Route& route_;
   Done done_;
-  std::unique_ptr<proxy::ForwardAuthCheck> forward_;
+  // The subrequest in flight (shared_ptr: this header needs no complete type).
+  std::shared_ptr<proxy::ForwardAuthCheck> forward_;
 };
+
+// The auth service's answer as a response head to pass on (Content-Length for its body,
+// Connection: close): for Downstream::begin_upstream_answer.
+http1::ResponseHead auth_service_response_head(const AuthOutcome::ServiceAnswer& answer);
 
 // The route needs an AuthStep.
 inline bool has_auth(const conf::Route& route) {

@@ -4,8 +4,20 @@ namespace wsgate::gateway {
 
 const char* status_text(int status) {
   switch (status) {
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 303:
+      return "See Other";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
     case 400:
       return "Bad Request";
+    case 401:
+      return "Unauthorized";
     case 403:
       return "Forbidden";
     case 404:
@@ -37,7 +49,7 @@ const char* status_text(int status) {
     case 505:
       return "HTTP Version Not Supported";
     default:
-      return "Error";
+      return status < 400 ? "Other" : "Error";
   }
 }
 

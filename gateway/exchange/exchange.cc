@@ -3,7 +3,6 @@
 #include <charconv>
 #include <utility>
 
-#include "gateway/exchange/auth_answer.h"
 #include "gateway/exchange/forwarded_client.h"
 #include "gateway/exchange/http_exchange.h"
 #include "gateway/exchange/limit_refusal.h"
@@ -13,6 +12,7 @@
 #include "gateway/exchange/tunnel_exchange.h"
 #include "gateway/exchange/websocket_exchange.h"
 #include "gateway/worker.h"
+#include "proxy/auth/token_source.h"
 #include "proxy/codec/frame_codec.h"
 #include "proxy/codec/proxy_protocol_writer.h"
 #include "proxy/relay/bufferevent_endpoint.h"
@@ -112,6 +112,14 @@ Exchange::LoggedRequest Exchange::LoggedRequest::of(const http::RequestHead& req
   return l;
 }
 
+Exchange::LoggedRequest Exchange::logged_request() const {
+  LoggedRequest l = LoggedRequest::of(request_);
+  // A JWT in the query (token_from "query:NAME") never reaches the access log.
+  if (route_ != nullptr && route_->auth.type == conf::RouteAuth::Type::Jwt)
+    l.path = proxy::redact_token_query(l.path, route_->auth.jwt.token_from);
+  return l;
+}
+
 Exchange::~Exchange() = default;
 
 void Exchange::start() {
@@ -148,7 +156,7 @@ void Exchange::begin_relaying(int status, ClientChannel client, BufferEventPtr u
   // Bytes that came with the handshake (an upstream's first message right behind its
   // 101, a tunnel client's TLS ClientHello) go first.
   relay_->start();
-  logged_ = LoggedRequest::of(request_);
+  logged_ = logged_request();
   request_ = http::RequestHead();
   arm_token_expiry();
 }
@@ -190,11 +198,19 @@ void Exchange::answer_from_auth_service(AuthOutcome::ServiceAnswer answer) {
 }
 
 void Exchange::arm_token_expiry() {
-  if (!token_expires_ || is_tunnel()) return;
+  if (!token_expires_ || is_tunnel() || route_ == nullptr) return;
+  // Spread like a drain: tokens issued together expire together, and their clients
+  // would all reconnect in the same instant. Each connection closes at its own point of
+  // [exp, exp + clock_skew), a window the handshake accepts a token in anyway.
+  const auto skew =
+      std::chrono::duration_cast<std::chrono::milliseconds>(route_->auth.jwt.clock_skew).count();
+  uint64_t mix = id_ * 0x9E3779B97F4A7C15ull;  // spreads consecutive ids (Fibonacci hashing)
+  mix ^= mix >> 29;
+  const long long offset = skew > 0 ? static_cast<long long>(mix % static_cast<uint64_t>(skew)) : 0;
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       *token_expires_ - std::chrono::system_clock::now());
   expiry_ = std::make_unique<Timer>(worker_.base(), [this] { token_expired(); });
-  expiry_->arm_ms(std::max<long long>(left.count(), 0));
+  expiry_->arm_ms(std::max<long long>(left.count(), 0) + offset);
 }
 
 void Exchange::token_expired() {
@@ -287,7 +303,7 @@ void Exchange::write_access_log(std::string_view reason) {
   r.http = http_request_;
   if (http_request_) r.method = request_.method;
   // Before relaying (a refusal, a forwarded request) request_ still holds the request.
-  if (!relay_) logged_ = LoggedRequest::of(request_);
+  if (!relay_) logged_ = logged_request();
   if (!is_tunnel()) {  // a tunnel's authority is its target, logged as such
     r.path = logged_.path;
     r.host = logged_.host;

@@ -182,6 +182,7 @@ class Exchange {
     std::string path, host, user_agent, origin;
     static LoggedRequest of(const http::RequestHead& request);
   };
+  LoggedRequest logged_request() const;
   LoggedRequest logged_;  // filled when request_ is dropped
 
   ClientLimits::Decision admission_;

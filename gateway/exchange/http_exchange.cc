@@ -83,8 +83,7 @@ void HttpExchange::decide() {
 
 void HttpExchange::forward() {
   const conf::Upstream* upstream = config_->find_upstream(route_->upstream);
-  const http::Field* cl = request_.find("content-length");
-  chunked_upstream_ = request_.has_body && cl == nullptr;
+  chunked_upstream_ = request_.has_body && request_.find("content-length") == nullptr;
   upstream_plain_ = tls_ == nullptr || tls_->upstream(upstream->name) == nullptr;
   // Content that came with the head is read (and its framing checked) now, before any
   // upstream sees the request: a malformed body is refused without reaching it.

@@ -170,8 +170,8 @@ void ForwardAuthCheck::keep_connection() {
       evbuffer_get_length(bufferevent_get_input(bev_.get())) != 0 ||
       evbuffer_get_length(bufferevent_get_output(bev_.get())) != 0)
     return;
+  // Reading stays enabled: the pool only changes the callbacks (no epoll_ctl).
   bufferevent_setcb(bev_.get(), nullptr, nullptr, nullptr, nullptr);
-  bufferevent_disable(bev_.get(), EV_READ);
   ctx_.idle->put(ctx_.upstream->name, lease_.server_ptr(), std::move(bev_),
                  ctx_.upstream->keepalive, ctx_.upstream->keepalive_timeout);
 }

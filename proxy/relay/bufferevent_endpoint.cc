@@ -28,9 +28,24 @@ BufferEventEndpoint::BufferEventEndpoint(BufferEventPtr bev, bool plain_socket)
 
 BufferEventEndpoint::~BufferEventEndpoint() = default;
 
+namespace {
+
+// One read per readiness event: libevent's size for a bufferevent, enough for a burst of
+// small messages; bulk transfers go through read_more() (tunnels) or read again at the
+// next event.
+constexpr std::size_t kReadSize = 16 * 1024;
+
+}  // namespace
+
 void BufferEventEndpoint::attach(EndpointEvents& events, std::size_t low_watermark) {
   events_ = &events;
   bufferevent* b = bev_.get();
+  if (plain_socket_ && fd() >= 0 && !read_event_) {
+    read_event_.reset(event_new(bufferevent_get_base(b), fd(), EV_READ | EV_PERSIST,
+                                &BufferEventEndpoint::on_socket_readable, this));
+    // The input is appended to by read_socket() from now on, not by the bufferevent.
+    evbuffer_unfreeze(input(), 0);
+  }
   // The write callback fires once the output is at or below the low watermark.
   bufferevent_setwatermark(b, EV_WRITE, low_watermark, 0);
   bufferevent_setcb(b, &on_read, &on_write, &on_event, this);
@@ -46,6 +61,7 @@ void BufferEventEndpoint::attach(EndpointEvents& events, std::size_t low_waterma
 
 void BufferEventEndpoint::detach() {
   events_ = nullptr;
+  set_reading(false);
   bufferevent_disable(bev_.get(), EV_READ | EV_WRITE);
   bufferevent_setcb(bev_.get(), nullptr, nullptr, nullptr, nullptr);
 }
@@ -73,7 +89,36 @@ void BufferEventEndpoint::on_event(bufferevent* /*bev*/, short what, void* self)
   }
 }
 
+void BufferEventEndpoint::on_socket_readable(evutil_socket_t fd, short /*what*/, void* self) {
+  auto* e = static_cast<BufferEventEndpoint*>(self);
+  const ReadOutcome r = read_socket(fd, e->input(), kReadSize);
+  if (r == ReadOutcome::WouldBlock || e->events_ == nullptr) return;
+  if (r == ReadOutcome::Data) {
+    e->events_->on_readable(*e);
+    return;
+  }
+  // EOF or an error: nothing more will come; the relay hears it once.
+  e->read_closed_ = true;
+  e->set_reading(false);
+  if (r == ReadOutcome::Eof) {
+    e->events_->on_eof(*e);
+  } else {
+    e->events_->on_error(*e);
+  }
+}
+
 void BufferEventEndpoint::set_reading(bool on) {
+  if (reads_itself()) {
+    on = on && !read_closed_ && events_ != nullptr;
+    if (on == reading_) return;  // no epoll_ctl for a state that does not change
+    reading_ = on;
+    if (on) {
+      event_add(read_event_.get(), nullptr);
+    } else {
+      event_del(read_event_.get());
+    }
+    return;
+  }
   if (on) {
     bufferevent_enable(bev_.get(), EV_READ);
   } else {
@@ -102,8 +147,14 @@ void BufferEventEndpoint::flush() {
 
 bool BufferEventEndpoint::read_more(std::size_t max) {
   // A bulk tunnel reads what the socket holds, not libevent's 4 KiB (socket_io.h).
-  if (!plain_socket_) return true;
-  return read_available(bev_.get(), max);
+  if (!plain_socket_ || max == 0) return true;
+  if (!reads_itself()) return read_available(bev_.get(), max);
+  if (read_closed_) return true;
+  // EOF and EAGAIN are left to the read event, which reports them.
+  if (read_socket(fd(), input(), max) != ReadOutcome::Error) return true;
+  read_closed_ = true;
+  set_reading(false);
+  return false;
 }
 
 bool BufferEventEndpoint::can_half_close() const {
@@ -122,6 +173,7 @@ void BufferEventEndpoint::reset() {
 }
 
 void BufferEventEndpoint::abandon() {
+  set_reading(false);
   bufferevent_disable(bev_.get(), EV_READ | EV_WRITE);
   if (fd() >= 0) shutdown(fd(), SHUT_RDWR);
 }

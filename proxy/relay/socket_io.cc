@@ -10,21 +10,16 @@
 
 namespace wsgate::proxy {
 
-bool read_available(bufferevent* bev, std::size_t max) {
-  const evutil_socket_t s = bufferevent_getfd(bev);
-  if (s < 0 || max == 0) return true;
-  evbuffer* in = bufferevent_get_input(bev);
+ReadOutcome read_socket(evutil_socket_t s, evbuffer* in, std::size_t max) {
   std::array<evbuffer_iovec, 2> vec{};
-  // The bufferevent keeps its input's end frozen outside its own read callback; we do
-  // what that callback does.
-  evbuffer_unfreeze(in, 0);
   const int n = evbuffer_reserve_space(in, static_cast<ev_ssize_t>(max), vec.data(), 2);
+  if (n <= 0) return ReadOutcome::Error;
   std::array<iovec, 2> iov{};
   for (int i = 0; i < n; ++i)
     iov[static_cast<std::size_t>(i)] = {vec[static_cast<std::size_t>(i)].iov_base,
                                         vec[static_cast<std::size_t>(i)].iov_len};
-  const ssize_t got = n > 0 ? readv(s, iov.data(), n) : -1;
-  const bool failed = n > 0 && got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+  const ssize_t got = readv(s, iov.data(), n);
+  const int error = errno;
   std::size_t left = got > 0 ? static_cast<std::size_t>(got) : 0;
   int used = 0;
   for (int i = 0; i < n && left > 0; ++i, ++used) {
@@ -33,8 +28,23 @@ bool read_available(bufferevent* bev, std::size_t max) {
     left -= v.iov_len;
   }
   evbuffer_commit_space(in, vec.data(), used);
+  if (got > 0) return ReadOutcome::Data;
+  if (got == 0) return ReadOutcome::Eof;
+  if (error == EAGAIN || error == EWOULDBLOCK || error == EINTR) return ReadOutcome::WouldBlock;
+  errno = error;
+  return ReadOutcome::Error;
+}
+
+bool read_available(bufferevent* bev, std::size_t max) {
+  const evutil_socket_t s = bufferevent_getfd(bev);
+  if (s < 0 || max == 0) return true;
+  evbuffer* in = bufferevent_get_input(bev);
+  // The bufferevent keeps its input's end frozen outside its own read callback; we do
+  // what that callback does. EOF is left to the bufferevent's next read, which reports it.
+  evbuffer_unfreeze(in, 0);
+  const ReadOutcome r = read_socket(s, in, max);
   evbuffer_freeze(in, 0);
-  return !failed;
+  return r != ReadOutcome::Error;
 }
 
 void send_now(bufferevent* bev, evbuffer* data, bool plain) {

@@ -16,6 +16,13 @@
 
 namespace wsgate::proxy {
 
+// What one read from a socket did.
+enum class ReadOutcome { Data, WouldBlock, Eof, Error };
+
+// Reads up to `max` bytes from socket `s` into `in` (one readv into reserved space of the
+// buffer's last chains: no FIONREAD, no copy). `in` must not have its end frozen.
+ReadOutcome read_socket(evutil_socket_t s, evbuffer* in, std::size_t max);
+
 // Reads up to `max` more bytes from the bufferevent's socket (a plain socket: not for
 // TLS, whose bytes the bufferevent decrypts). EOF and EAGAIN are left to the
 // bufferevent's next read, which reports them; false on a socket error (the kernel

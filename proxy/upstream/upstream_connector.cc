@@ -277,7 +277,8 @@ void UpstreamConnector::on_response_bytes() {
   evbuffer_drain(in, parsed.head_length);
   state_ = State::Done;
   timer_.cancel();
-  bufferevent_disable(bev_.get(), EV_READ);
+  // Reading stays enabled for the new owner (it sets its callbacks from `done_`, before
+  // the loop reads again): no epoll_ctl per request.
   bufferevent_setcb(bev_.get(), nullptr, nullptr, nullptr, nullptr);
   result.answered = true;
   result.connection = std::move(bev_);

@@ -9,6 +9,9 @@
 // Ownership: the owner keeps the connector alive until `done` has run and must destroy
 // it later (deferred), never from inside `done`. On success the bufferevent moves to
 // the result; whatever the upstream sent after its response head stays in its input.
+// Its reading stays enabled, with no callbacks: `done` sets the new owner's (or frees
+// it) before returning, so the loop never reads into it unwatched and the socket's epoll
+// registration does not change between owners.
 #pragma once
 
 #include <chrono>

@@ -301,7 +301,7 @@ TEST_CASE("unknown keys are errors naming the key and the allowed ones") {
       R"(unknown key "server" in [[upstream]] (allowed: name, servers, balancer, hash_key, affinity_cookie, keepalive, keepalive_timeout, retries, eject_after_failures, eject_duration, slow_start, resolve_interval, health_check, tls, rebalance, send_proxy_protocol); did you mean "servers"?)");
   CHECK(
       error_message(Doc{.route = kRoute + "\nidle_timout = \"5m\""}) ==
-      R"(unknown key "idle_timout" in [[route]] (allowed: name, host, path, upstream, allowed_origins, require_origin, websocket_only, via, max_body_size, max_message_size, buffer_size, connect_timeout, upstream_handshake_timeout, idle_timeout, ping_interval, ping_timeout, ping_to, max_message_rate, max_message_burst); did you mean "idle_timeout"?)");
+      R"(unknown key "idle_timout" in [[route]] (allowed: name, host, path, upstream, allowed_origins, require_origin, websocket_only, via, max_body_size, max_message_size, buffer_size, connect_timeout, upstream_handshake_timeout, idle_timeout, ping_interval, ping_timeout, ping_to, max_message_rate, max_message_burst, auth); did you mean "idle_timeout"?)");
   // A sub-table is an unknown key of its parent.
   CHECK(error_message(Doc{.listener = kListener + "\n[listener.ssl]\ncert = \"x\""})
             .starts_with(R"(unknown key "ssl" in [[listener]])"));

@@ -55,7 +55,8 @@ class MetricDocs(h.GatewayCase):
                     "wsgate_http_requests_total", "wsgate_http_request_duration_seconds",
                     "wsgate_connection_bytes_total", "wsgate_connection_messages_total",
                     "wsgate_auth_decisions_total", "wsgate_auth_cache_lookups_total",
-                    "wsgate_auth_subrequest_duration_seconds", "wsgate_auth_expired_closes_total"}
+                    "wsgate_auth_subrequest_duration_seconds",
+                    "wsgate_auth_expired_closes_total"}
         for expr in self.grafana_exprs():
             for family in self.families_in(expr):
                 with self.subTest(expr=expr, family=family):

@@ -1,6 +1,6 @@
 // The auth service's own answer as the head a Downstream writes
-// (gateway/exchange/auth_answer.cc).
-#include "gateway/exchange/auth_answer.h"
+// (auth_service_response_head, gateway/exchange/auth_step.cc).
+#include "gateway/exchange/auth_step.h"
 
 #include <doctest/doctest.h>
 
@@ -33,6 +33,8 @@ TEST_CASE("auth service answer: a redirect, and 204 without Content-Length") {
   CHECK(r.reason == "Found");
   REQUIRE(r.find("content-length") != nullptr);
   CHECK(r.find("content-length")->value == "0");
+  gateway::AuthOutcome::ServiceAnswer permanent{308, {{"Location", "https://login/"}}, ""};
+  CHECK(gateway::auth_service_response_head(permanent).reason == "Permanent Redirect");
   gateway::AuthOutcome::ServiceAnswer empty{204, {}, ""};
   const http1::ResponseHead e = gateway::auth_service_response_head(empty);
   CHECK(e.status == 204);
