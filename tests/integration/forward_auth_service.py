@@ -1,9 +1,9 @@
 """A small HTTP auth service for the forward-auth tests (test_forward_auth.py), on the
 standard library's http.server (none of it wsgate's code), run as its own process:
 
-    /usr/bin/python3 forward_auth_service.py [--tls CERT KEY]
-        prints "listening PORT" (127.0.0.1, port chosen by the kernel) and serves until
-        SIGTERM; with --tls, over TLS with that certificate
+    /usr/bin/python3 forward_auth_service.py [--port N] [--tls CERT KEY]
+        prints "listening PORT" (127.0.0.1, port N or one chosen by the kernel) and serves
+        until SIGTERM; with --tls, over TLS with that certificate
 
 HTTP/1.1 with keep-alive; one thread per connection. By the request's Authorization:
     Bearer good      200, X-User: alice, X-Internal: no (not for the upstream); so is
@@ -15,6 +15,7 @@ GET /_stats (not counted): JSON {"requests": n, "ports": [distinct client ports]
 "seen": [{"path", "headers"}...]} - what reached the service and over which connections.
 """
 
+import argparse
 import json
 import ssl
 import sys
@@ -73,11 +74,15 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    args = ap.parse_args()
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
-    if len(sys.argv) == 4 and sys.argv[1] == "--tls":
+    if args.tls:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+        ctx.load_cert_chain(*args.tls)
         server.socket = ctx.wrap_socket(server.socket, server_side=True)
     print(f"listening {server.server_address[1]}", flush=True)
     server.serve_forever()
