@@ -5,8 +5,8 @@ One wsgate (one worker) in front of wsgate-echo-backend, with one route per mode
   open     no auth
   rs256    JWT, RS256 (2048-bit key)
   es256    JWT, ES256
-  forward  forward auth to a small auth service (tests/integration/auth_service.py),
-           with a decision cache (cache_ttl), when that service exists
+  forward  forward auth to a small auth service (tests/integration/forward_auth_service.py),
+           with a decision cache (cache_ttl)
 Each round makes N handshakes per mode (a new TCP connection each: request, 101, close),
 modes interleaved; wsgate's CPU (utime+stime from /proc/PID/stat) is read around each
 batch. Reports medians over the rounds: microseconds of wsgate CPU per handshake, the
@@ -98,7 +98,7 @@ def main() -> int:
     args = ap.parse_args()
     tmp = tempfile.TemporaryDirectory(prefix="wsgate-auth-bench-")
     keys = Keys(tmp.name)
-    service = os.path.join(HERE, "..", "tests", "integration", "auth_service.py")
+    service = os.path.join(HERE, "..", "tests", "integration", "forward_auth_service.py")
     with_forward = os.path.exists(service)
 
     procs = []

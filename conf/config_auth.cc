@@ -1,6 +1,7 @@
 // [route.auth]: a route's JWT or forward-auth check (conf::RouteAuth). Every problem is
 // reported at the value at fault; key files are only named here (tls/jwt_keys.h loads
 // them, so a reload with a broken key file is refused like one with a broken cert).
+#include <algorithm>
 #include <iterator>
 #include <string>
 #include <utility>
@@ -35,6 +36,50 @@ bool is_field_name(std::string_view s) {
   return true;
 }
 
+// Forward auth: fields the gateway writes itself into the subrequest (its Host and framing,
+// the X-Forwarded-* describing the client's request) and hop-by-hop ones (RFC 9110 7.6.1)
+// are never copied from the client's request (proxy/auth/forward_auth.h); the framing and
+// hop-by-hop fields of the service's answer never go to the upstream request.
+constexpr std::string_view kNotCopiedToService[] = {"host",
+                                                    "content-length",
+                                                    "transfer-encoding",
+                                                    "connection",
+                                                    "keep-alive",
+                                                    "te",
+                                                    "trailer",
+                                                    "upgrade",
+                                                    "proxy-connection",
+                                                    "expect",
+                                                    "forwarded",
+                                                    "proxy-authorization",
+                                                    "proxy-authenticate",
+                                                    "x-forwarded-method",
+                                                    "x-forwarded-uri",
+                                                    "x-forwarded-host",
+                                                    "x-forwarded-proto",
+                                                    "x-forwarded-for"};
+constexpr std::string_view kNotCopiedToUpstream[] = {
+    "host", "content-length", "transfer-encoding", "connection",      "keep-alive",
+    "te",   "trailer",        "upgrade",           "proxy-connection"};
+
+template <std::size_t N>
+bool names_one_of(std::string_view s, const std::string_view (&names)[N]) {
+  for (std::string_view n : names)
+    if (n.size() == s.size() && std::equal(n.begin(), n.end(), s.begin(), [](char a, char b) {
+          return a == (b >= 'A' && b <= 'Z' ? static_cast<char>(b - 'A' + 'a') : b);
+        }))
+      return true;
+  return false;
+}
+
+bool is_request_field(std::string_view s) {
+  return is_field_name(s) && !names_one_of(s, kNotCopiedToService);
+}
+
+bool is_answer_field(std::string_view s) {
+  return is_field_name(s) && !names_one_of(s, kNotCopiedToUpstream);
+}
+
 bool is_algorithm(std::string_view s) {
   return s == "RS256" || s == "ES256" || s == "EdDSA" || s == "HS256";
 }
@@ -58,9 +103,10 @@ JwtAuth::TokenSource token_source(std::string_view s) {
   return {Kind::Subprotocol, name};
 }
 
-std::vector<std::string> field_names(const TableReader& r, std::string_view key) {
-  std::vector<std::string> names =
-      r.strings(key, "a header field name like \"authorization\"", is_field_name);
+std::vector<std::string> field_names(
+    const TableReader& r, std::string_view key, bool (*check)(std::string_view) = is_field_name,
+    std::string_view expected = "a header field name like \"authorization\"") {
+  std::vector<std::string> names = r.strings(key, expected, check);
   for (std::string& n : names) n = lowercase(std::move(n));
   return names;
 }
@@ -171,14 +217,26 @@ ForwardAuth read_forward(const TableReader& r) {
        forward.path.find_first_of(" #\r\n\t") != std::string::npos))
     r.fail_expected("path", R"(an origin-form path like "/auth")");
   if (r.find("request_headers") != nullptr)
-    forward.request_headers = field_names(r, "request_headers");
-  forward.response_headers = field_names(r, "response_headers");
+    forward.request_headers = field_names(
+        r, "request_headers", is_request_field,
+        "a header field name the gateway does not set itself (not Host, Content-Length, "
+        "a hop-by-hop field or X-Forwarded-*)");
+  forward.response_headers =
+      field_names(r, "response_headers", is_answer_field,
+                  "a header field name other than Host, Content-Length and the hop-by-hop fields");
   r.duration("timeout", &forward.timeout, /*must_be_positive=*/true);
   r.boolean("failure_mode_allow", &forward.failure_mode_allow);
   r.duration("cache_ttl", &forward.cache_ttl, /*must_be_positive=*/false);
   forward.cache_key =
       r.find("cache_key") != nullptr ? field_names(r, "cache_key") : forward.request_headers;
   r.integer("cache_entries", &forward.cache_entries, 1, 10'000'000);
+  // Without a key every request would share the first decision for cache_ttl.
+  if (forward.cache_ttl.count() > 0 && forward.cache_key.empty()) {
+    const toml::node* at = r.find("cache_key");
+    r.fail_at(at != nullptr ? at->source() : r.find("cache_ttl")->source(),
+              "route.auth.cache_key: empty, so every request would share one cached decision; "
+              "name the header fields that say who the client is (default: request_headers)");
+  }
   if (forward.cache_ttl.count() == 0)
     for (const char* key : {"cache_key", "cache_entries"})
       if (const toml::node* node = r.find(key))

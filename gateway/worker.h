@@ -26,6 +26,7 @@
 #include "metrics/access_log.h"
 #include "metrics/scrape.h"
 #include "metrics/worker_metrics.h"
+#include "proxy/auth/forward_auth_cache.h"
 #include "proxy/libevent_ptr.h"
 #include "proxy/upstream/balancer.h"
 #include "proxy/upstream/idle_pool.h"
@@ -95,6 +96,8 @@ class Worker {
   event_base* base() const { return dispatcher_.base(); }
   evdns_base* dns() const { return dns_.get(); }
   proxy::IdlePool& idle_upstreams() { return idle_upstreams_; }
+  // Forward-auth decisions ([route.auth] cache_ttl), this worker's only.
+  proxy::ForwardAuthCaches& forward_auth_caches() { return forward_auth_caches_; }
   // The balancers of the generation new connections use.
   proxy::Balancers& balancers() { return generations_.balancers(); }
   // The balancers of the generation `config` belongs to (a session's own config, which
@@ -194,6 +197,7 @@ class Worker {
   // Idle keep-alive connections to upstream servers (HTTP forwarding); declared after
   // dispatcher_ so that they are freed before its event_base.
   proxy::IdlePool idle_upstreams_;
+  proxy::ForwardAuthCaches forward_auth_caches_;
   std::vector<ListenerPtr> listeners_;
   std::vector<ListenSocket> listen_sockets_;       // parallel to listeners_
   std::unique_ptr<AcceptBackoff> accept_backoff_;  // pauses listeners_ on EMFILE and such

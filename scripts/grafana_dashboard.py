@@ -85,6 +85,10 @@ ROWS = [
         ("Auth decisions /s by route and result", "ops",
          [(rate("wsgate_auth_decisions_total", SEL_ROUTE, "route, result"),
            "{{route}} {{result}}")], "timeseries"),
+        ("Forward-auth cache hit ratio by route", "percentunit",
+         [(f"sum by (route) (rate(wsgate_auth_cache_lookups_total{{{SEL_ROUTE},result=\"hit\"}}"
+           f"{RATE})) / sum by (route) (rate(wsgate_auth_cache_lookups_total{{{SEL_ROUTE}}}"
+           f"{RATE}))", "{{route}}")], "timeseries"),
         ("Forward-auth cache lookups /s by route and result", "ops",
          [(rate("wsgate_auth_cache_lookups_total", SEL_ROUTE, "route, result"),
            "{{route}} {{result}}")], "timeseries"),

@@ -150,7 +150,9 @@ http1::ResponseHead auth_service_response_head(const AuthOutcome::ServiceAnswer&
   std::string raw =
       "HTTP/1.1 " + std::to_string(answer.status) + " " + status_text(answer.status) + "\r\n";
   for (const auto& [name, value] : answer.fields) raw += name + ": " + value + "\r\n";
-  raw += "Content-Length: " + std::to_string(answer.body.size()) + "\r\n";
+  // RFC 9110 8.6: no Content-Length in a 204 (nor in a 304, which has no content).
+  if (answer.status != 204 && answer.status != 304)
+    raw += "Content-Length: " + std::to_string(answer.body.size()) + "\r\n";
   raw += "Connection: close\r\n\r\n";
   http1::ResponseHead head;
   // The fields came from a parsed response, so this parses; a head that somehow does not

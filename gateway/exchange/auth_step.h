@@ -32,7 +32,8 @@
 
 namespace wsgate::proxy {
 class ForwardAuthCheck;
-}
+struct ForwardAuthVerdict;
+}  // namespace wsgate::proxy
 
 namespace wsgate::gateway {
 
@@ -78,6 +79,8 @@ class AuthStep {
  private:
   void run_jwt(http::RequestHead& request);
   void run_forward(http::RequestHead& request, std::string_view client_ip);
+  // The forward verdict (from the service or the cache) applied to `request`, decided.
+  void forward_decided(http::RequestHead& request, proxy::ForwardAuthVerdict&& verdict);
   void decided(AuthOutcome&& outcome, std::string_view result);
 
   Worker& worker_;

@@ -12,6 +12,8 @@ const char* status_text(int status) {
       return "See Other";
     case 307:
       return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
     case 400:
       return "Bad Request";
     case 401:

@@ -72,9 +72,15 @@ class MetricDocs(h.GatewayCase):
         backend = await self.start_backend()
         admin_port = h.free_port()
         # Per-connection series on, so that their families are exposed too.
+        # A forward-auth route whose auth service is down: its request gives the auth
+        # families (decision, cache lookup, subrequest duration) their series.
+        authed = ('[[upstream]]\nname = "auth"\nservers = ["127.0.0.1:%d"]\n'
+                  '[[route]]\npath = "/authed"\nupstream = "auth"\n'
+                  '[route.auth]\ntype = "forward"\nupstream = "auth"\ncache_ttl = "1s"\n'
+                  % h.free_port())
         gw = await self.start_gateway(ac.with_admin(
             h.simple_config(h.free_port(), [backend.address]), admin_port)
-            + "per_connection_metrics = true\n")
+            + "per_connection_metrics = true\n" + authed)
         admin = ac.Admin(admin_port)
         await admin.wait_up()
         async with h.ws_connect(gw.port) as ws:  # so labelled families have a series
@@ -85,6 +91,9 @@ class MetricDocs(h.GatewayCase):
         plain = await h.http_exchange("127.0.0.1", gw.port,
                                       b"GET /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         self.assertEqual(plain.status, 426, plain.raw)
+        refused = await h.http_exchange(
+            "127.0.0.1", gw.port, b"GET /authed HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        self.assertEqual(refused.status, 503, refused.raw)
         async with h.ws_connect(gw.port) as live:  # open during the scrape
             await live.send("y")
             await live.recv()
@@ -96,13 +105,10 @@ class MetricDocs(h.GatewayCase):
         # Series that only a TLS listener creates; test_tls_metrics.py checks them.
         needs_tls = {"wsgate_tls_handshakes_total", "wsgate_tls_handshake_failures_total",
                      "wsgate_tls_certificate_expiry_timestamp_seconds"}
-        # Series that only a route with [route.auth] creates; test_jwt_auth.py and
-        # test_forward_auth.py read them.
-        needs_auth = {"wsgate_auth_decisions_total", "wsgate_auth_cache_lookups_total",
-                      "wsgate_auth_subrequest_duration_seconds",
-                      "wsgate_auth_expired_closes_total"}
-        self.assertEqual(DEFINED - needs_tls - needs_auth - exposed, set())
-        for name in DEFINED - needs_tls - needs_auth:
+        # Only a relayed WebSocket whose JWT expires creates it; the JWT tests check it.
+        needs_jwt = {"wsgate_auth_expired_closes_total"}
+        self.assertEqual(DEFINED - needs_tls - needs_jwt - exposed, set())
+        for name in DEFINED - needs_tls:
             self.assertIn(f"# HELP {name} ", m.text)
 
 
