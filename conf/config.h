@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -258,6 +259,12 @@ struct ForwardAuth {
   std::vector<std::string> cache_key;
   std::size_t cache_entries = 10000;
 };
+
+// Header fields a forward-auth subrequest never copies from the client's request: those
+// the gateway writes itself (Host, framing, X-Forwarded-*), hop-by-hop ones (RFC 9110
+// 7.6.1) and proxy credentials. The loader refuses them in request_headers; the
+// subrequest builder (proxy/auth/forward_auth_request.cc) skips them. Case-insensitive.
+bool forward_auth_never_copied(std::string_view name);
 
 struct RouteAuth {
   enum class Type { None, Jwt, Forward };

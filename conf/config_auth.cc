@@ -36,28 +36,8 @@ bool is_field_name(std::string_view s) {
   return true;
 }
 
-// Forward auth: fields the gateway writes itself into the subrequest (its Host and framing,
-// the X-Forwarded-* describing the client's request) and hop-by-hop ones (RFC 9110 7.6.1)
-// are never copied from the client's request (proxy/auth/forward_auth.h); the framing and
-// hop-by-hop fields of the service's answer never go to the upstream request.
-constexpr std::string_view kNotCopiedToService[] = {"host",
-                                                    "content-length",
-                                                    "transfer-encoding",
-                                                    "connection",
-                                                    "keep-alive",
-                                                    "te",
-                                                    "trailer",
-                                                    "upgrade",
-                                                    "proxy-connection",
-                                                    "expect",
-                                                    "forwarded",
-                                                    "proxy-authorization",
-                                                    "proxy-authenticate",
-                                                    "x-forwarded-method",
-                                                    "x-forwarded-uri",
-                                                    "x-forwarded-host",
-                                                    "x-forwarded-proto",
-                                                    "x-forwarded-for"};
+// The framing and hop-by-hop fields (RFC 9110 7.6.1) of the auth service's answer never go
+// to the upstream request.
 constexpr std::string_view kNotCopiedToUpstream[] = {
     "host", "content-length", "transfer-encoding", "connection",      "keep-alive",
     "te",   "trailer",        "upgrade",           "proxy-connection"};
@@ -73,7 +53,7 @@ bool names_one_of(std::string_view s, const std::string_view (&names)[N]) {
 }
 
 bool is_request_field(std::string_view s) {
-  return is_field_name(s) && !names_one_of(s, kNotCopiedToService);
+  return is_field_name(s) && !forward_auth_never_copied(s);
 }
 
 bool is_answer_field(std::string_view s) {
@@ -274,3 +254,38 @@ RouteAuth read_route_auth(const std::string& file, const toml::table& table) {
 }
 
 }  // namespace wsgate::conf::detail
+
+namespace wsgate::conf {
+namespace {
+
+// forward_auth_never_copied (conf/config.h): one list for the loader and the subrequest.
+constexpr std::string_view kNeverCopied[] = {"host",
+                                             "content-length",
+                                             "transfer-encoding",
+                                             "connection",
+                                             "keep-alive",
+                                             "te",
+                                             "trailer",
+                                             "upgrade",
+                                             "proxy-connection",
+                                             "expect",
+                                             "forwarded",
+                                             "proxy-authorization",
+                                             "proxy-authenticate",
+                                             "x-forwarded-method",
+                                             "x-forwarded-uri",
+                                             "x-forwarded-host",
+                                             "x-forwarded-proto",
+                                             "x-forwarded-for"};
+}  // namespace
+
+bool forward_auth_never_copied(std::string_view name) {
+  for (std::string_view n : kNeverCopied)
+    if (n.size() == name.size() && std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
+          return a == (b >= 'A' && b <= 'Z' ? static_cast<char>(b - 'A' + 'a') : b);
+        }))
+      return true;
+  return false;
+}
+
+}  // namespace wsgate::conf

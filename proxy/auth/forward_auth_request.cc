@@ -9,35 +9,6 @@
 namespace wsgate::proxy {
 namespace {
 
-// Never copied from the client's request into the subrequest: the fields the gateway
-// sets itself (the subrequest's own Host and framing, the X-Forwarded-* it describes the
-// client's request with) and the hop-by-hop ones (RFC 9110 7.6.1), which describe the
-// client's connection to the gateway, not the request.
-constexpr std::array<std::string_view, 18> kNeverCopied = {"host",
-                                                           "content-length",
-                                                           "transfer-encoding",
-                                                           "connection",
-                                                           "keep-alive",
-                                                           "proxy-connection",
-                                                           "te",
-                                                           "trailer",
-                                                           "upgrade",
-                                                           "expect",
-                                                           "proxy-authorization",
-                                                           "proxy-authenticate",
-                                                           "x-forwarded-method",
-                                                           "x-forwarded-uri",
-                                                           "x-forwarded-host",
-                                                           "x-forwarded-proto",
-                                                           "x-forwarded-for",
-                                                           "forwarded"};
-
-bool never_copied(std::string_view name) {
-  for (std::string_view n : kNeverCopied)
-    if (http::iequals(n, name)) return true;
-  return false;
-}
-
 bool single_line(std::string_view value) {
   return value.find_first_of("\r\n", 0) == std::string_view::npos &&
          value.find('\0') == std::string_view::npos;
@@ -83,7 +54,7 @@ std::string build_forward_auth_request(const conf::ForwardAuth& forward,
   append_safe(out, "X-Forwarded-Proto", facts.proto);
   append_safe(out, "X-Forwarded-For", facts.client_ip);
   for (const std::string& name : forward.request_headers) {
-    if (never_copied(name)) continue;
+    if (conf::forward_auth_never_copied(name)) continue;
     for (const http::Field& f : request.fields)
       if (http::iequals(f.name, name)) append_safe(out, f.name, f.value);
   }
