@@ -13,12 +13,6 @@
 namespace wsgate::gateway {
 namespace {
 
-// Removes every field named `name` (case-insensitively): a client's own copy of a field
-// the gateway sets never reaches the upstream.
-void remove_fields(http::RequestHead& request, std::string_view name) {
-  std::erase_if(request.fields, [&](const http::Field& f) { return http::iequals(f.name, name); });
-}
-
 // RFC 6750 3: the challenge of a bearer-token resource; error="invalid_token" when a token
 // was presented and failed. The description is our one-line reason, which never holds
 // the token.
@@ -83,7 +77,8 @@ void AuthStep::run(http::RequestHead& request, std::string_view client_ip, Done 
 
 void AuthStep::run_jwt(http::RequestHead& request) {
   const conf::JwtAuth& jwt = route_.auth.jwt;
-  for (const auto& claim_header : jwt.claim_headers) remove_fields(request, claim_header.second);
+  for (const auto& claim_header : jwt.claim_headers)
+    remove_client_copies(request, claim_header.second);
 
   AuthOutcome outcome;
   const std::optional<proxy::FoundToken> token = proxy::find_token(request, jwt.token_from);
@@ -164,6 +159,10 @@ http1::ResponseHead auth_service_response_head(const AuthOutcome::ServiceAnswer&
     http1::parse_response_head(bare, http1::Limits{}, head);
   }
   return head;
+}
+
+void AuthStep::remove_client_copies(http::RequestHead& request, std::string_view name) {
+  std::erase_if(request.fields, [&](const http::Field& f) { return http::iequals(f.name, name); });
 }
 
 void AuthStep::decided(AuthOutcome&& outcome, std::string_view result) {

@@ -82,6 +82,9 @@ class AuthStep {
   // The forward verdict (from the service or the cache) applied to `request`, decided.
   void forward_decided(http::RequestHead& request, proxy::ForwardAuthVerdict&& verdict);
   void decided(AuthOutcome&& outcome, std::string_view result);
+  // Removes every field named `name` (case-insensitively): a client's own copy of a field
+  // the step sets never reaches the upstream.
+  static void remove_client_copies(http::RequestHead& request, std::string_view name);
 
   Worker& worker_;
   const conf::Config& config_;

@@ -13,15 +13,6 @@
 #include "proxy/auth/forward_auth_cache.h"
 
 namespace wsgate::gateway {
-namespace {
-
-// The client's own copies of a field the gateway sets go, whatever the verdict.
-void remove_client_copies(http::RequestHead& request, std::string_view name) {
-  std::erase_if(request.fields, [&](const http::Field& f) { return http::iequals(f.name, name); });
-}
-
-}  // namespace
-
 void AuthStep::run_forward(http::RequestHead& request, std::string_view client_ip) {
   const conf::ForwardAuth& forward = route_.auth.forward;
   // A client cannot pose as authenticated: the fields the service's 2xx sets are removed

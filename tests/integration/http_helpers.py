@@ -40,15 +40,21 @@ def require_tools(case) -> None:
     case.skipTest(f"{', '.join(missing)} not installed")
 
 
-class NodeBackend:
-    """`node http_backend.js NAME`: an HTTP/1.1 server on a kernel-chosen port."""
+class ListeningProcess:
+    """A test server run as its own process that prints "listening PORT" on stdout once it
+    accepts on 127.0.0.1 (a kernel-chosen port); stopped by its PID (SIGTERM, SIGKILL
+    after 10 s). Subclasses give `argv()` and a `what` for messages."""
 
-    def __init__(self, name: str = "backend"):
-        self.name = name
+    what = "server"
+
+    def __init__(self, prefix: str):
         self.proc: Optional[subprocess.Popen] = None
         self.port = 0
-        self._tmp = tempfile.TemporaryDirectory(prefix="wsgate-node-")
+        self._tmp = tempfile.TemporaryDirectory(prefix=prefix)
         self.out_path = os.path.join(self._tmp.name, "out.log")
+
+    def argv(self) -> list:
+        raise NotImplementedError
 
     @property
     def address(self) -> str:
@@ -57,7 +63,7 @@ class NodeBackend:
     def _port(self) -> int:
         rc = self.proc.poll()
         if rc is not None:
-            raise AssertionError(f"node backend exited with {rc}: {self._read()}")
+            raise AssertionError(f"{self.what} exited with {rc}: {self._read()}")
         for line in self._read().splitlines():
             if line.startswith("listening "):
                 return int(line.split()[1])
@@ -67,11 +73,11 @@ class NodeBackend:
         with open(self.out_path, encoding="utf-8", errors="replace") as f:
             return f.read()
 
-    async def start(self) -> "NodeBackend":
+    async def start(self):
         self._out = open(self.out_path, "wb")
-        self.proc = subprocess.Popen([NODE, BACKEND_JS, self.name], stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
                                      stdout=self._out, stderr=subprocess.STDOUT)
-        self.port = await h.wait_until(self._port, 20.0, f"node backend {self.name} to listen")
+        self.port = await h.wait_until(self._port, 20.0, f"{self.what} to listen")
         return self
 
     async def stop(self) -> None:
@@ -85,6 +91,18 @@ class NodeBackend:
                 self.proc.wait(timeout=10)
         self._out.close()
         self._tmp.cleanup()
+
+
+class NodeBackend(ListeningProcess):
+    """`node http_backend.js NAME`: an HTTP/1.1 server on a kernel-chosen port."""
+
+    def __init__(self, name: str = "backend"):
+        super().__init__("wsgate-node-")
+        self.name = name
+        self.what = f"node backend {name}"
+
+    def argv(self) -> list:
+        return [NODE, BACKEND_JS, self.name]
 
     def stats(self) -> dict:
         """{"connections": n, "requests": [[method, url], ...]} as the backend saw them."""

@@ -22,9 +22,7 @@ reached over verified, pooled TLS.
 import asyncio
 import json
 import os
-import signal
 import ssl
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,51 +43,17 @@ CHALLENGE = 'Bearer realm="test", error="invalid_token"'
 GOOD = ("Authorization", "Bearer good")
 
 
-class AuthService:
+class AuthService(hh.ListeningProcess):
     """forward_auth_service.py as its own process, stopped by its PID."""
 
+    what = "the auth service"
+
     def __init__(self, tls=None):
+        super().__init__("wsgate-auth-service-")
         self.tls = tls  # (cert, key): the service speaks TLS
-        self.proc = None
-        self.port = 0
-        self._tmp = tempfile.TemporaryDirectory(prefix="wsgate-auth-service-")
-        self.out_path = os.path.join(self._tmp.name, "out.log")
 
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def _read(self) -> str:
-        with open(self.out_path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-
-    def _port(self) -> int:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"auth service exited: {self._read()}")
-        for line in self._read().splitlines():
-            if line.startswith("listening "):
-                return int(line.split()[1])
-        return 0
-
-    async def start(self) -> "AuthService":
-        self._out = open(self.out_path, "wb")
-        argv = [PYTHON, SERVICE] + (["--tls", *self.tls] if self.tls else [])
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                     stdout=self._out, stderr=subprocess.STDOUT)
-        self.port = await h.wait_until(self._port, 20.0, "the auth service to listen")
-        return self
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while self.proc.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(h.POLL_INTERVAL)
-            if self.proc.poll() is None:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        self._out.close()
-        self._tmp.cleanup()
+    def argv(self) -> list:
+        return [PYTHON, SERVICE] + (["--tls", *self.tls] if self.tls else [])
 
     def _stats(self) -> dict:
         if self.tls:
