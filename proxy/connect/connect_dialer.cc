@@ -63,23 +63,16 @@ void ConnectDialer::start() {
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_protocol = IPPROTO_TCP;
-  // The callback may run before this returns (a name from /etc/hosts); then the
-  // returned request is null.
-  evdns_getaddrinfo_request* req = evdns_getaddrinfo(dns_, target_.host.c_str(), nullptr, &hints,
-                                                     &ConnectDialer::on_resolved, this);
-  if (state_ == State::Resolving) request_ = req;
+  // The answer may come before this returns (a name from /etc/hosts).
+  lookup_.start(dns_, target_.host.c_str(), hints,
+                [this](int err, const evutil_addrinfo* res) { on_resolved(err, res); });
 }
 
-void ConnectDialer::on_resolved(int err, evutil_addrinfo* res, void* self) {
-  auto* d = static_cast<ConnectDialer*>(self);
-  d->request_ = nullptr;
-  if (err == EVUTIL_EAI_CANCEL || d->state_ != State::Resolving) {
-    if (res != nullptr) evutil_freeaddrinfo(res);
-    return;
-  }
-  d->timer_.cancel();
+void ConnectDialer::on_resolved(int err, const evutil_addrinfo* res) {
+  if (state_ != State::Resolving) return;
+  timer_.cancel();
   if (err != 0) {
-    d->fail(502, "cannot resolve " + d->target_.host + ": " + evutil_gai_strerror(err));
+    fail(502, "cannot resolve " + target_.host + ": " + evutil_gai_strerror(err));
     return;
   }
   std::vector<sockaddr_storage> candidates;
@@ -89,8 +82,7 @@ void ConnectDialer::on_resolved(int err, evutil_addrinfo* res, void* self) {
     std::memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
     candidates.push_back(ss);
   }
-  evutil_freeaddrinfo(res);
-  d->use_addresses(candidates);
+  use_addresses(candidates);
 }
 
 void ConnectDialer::use_addresses(const std::vector<sockaddr_storage>& candidates) {
@@ -170,11 +162,7 @@ void ConnectDialer::on_event(bufferevent* /*bev*/, short what, void* self) {
 
 void ConnectDialer::on_timeout() {
   if (state_ == State::Resolving) {
-    if (request_ != nullptr) {
-      evdns_getaddrinfo_request* req = std::exchange(request_, nullptr);
-      state_ = State::Done;  // the cancel callback sees Done and does nothing
-      evdns_getaddrinfo_cancel(req);
-    }
+    lookup_.cancel();
     fail(504, "timed out resolving " + target_.host + " (resolve_timeout " +
                   std::to_string(settings_.resolve_timeout.count()) + " ms)");
   } else if (state_ == State::Connecting) {
@@ -196,13 +184,11 @@ void ConnectDialer::fail(int status, std::string reason) {
 }
 
 void ConnectDialer::cancel() {
-  if (state_ == State::Done && request_ == nullptr && !bev_) return;
-  const State was = state_;
+  if (state_ == State::Done && !lookup_.in_flight() && !bev_) return;
   state_ = State::Done;
   timer_.cancel();
   bev_.reset();
-  if (was == State::Resolving && request_ != nullptr)
-    evdns_getaddrinfo_cancel(std::exchange(request_, nullptr));
+  lookup_.cancel();
 }
 
 }  // namespace wsgate::proxy

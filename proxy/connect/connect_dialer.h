@@ -22,6 +22,7 @@
 #include "proxy/codec/request_head.h"
 #include "proxy/connect/connect_acl.h"
 #include "proxy/libevent_ptr.h"
+#include "proxy/upstream/dns_lookup.h"
 
 namespace wsgate::proxy {
 
@@ -50,7 +51,7 @@ class ConnectDialer {
  private:
   enum class State { Idle, Resolving, Connecting, Done };
 
-  static void on_resolved(int err, evutil_addrinfo* res, void* self);
+  void on_resolved(int err, const evutil_addrinfo* res);
   static void on_event(bufferevent* bev, short what, void* self);
   void use_addresses(const std::vector<sockaddr_storage>& candidates);
   void try_next();
@@ -63,7 +64,7 @@ class ConnectDialer {
   connect::Authority target_;
   Done done_;
   State state_ = State::Idle;
-  evdns_getaddrinfo_request* request_ = nullptr;
+  DnsLookup lookup_;                         // while Resolving
   std::vector<sockaddr_storage> addresses_;  // allowed, in resolver order
   std::size_t next_ = 0;
   std::string current_;  // "ip:port" of the attempt in progress

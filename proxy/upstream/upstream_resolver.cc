@@ -47,9 +47,8 @@ UpstreamResolver::UpstreamResolver(event_base* base, const conf::Config& config,
 }
 
 UpstreamResolver::~UpstreamResolver() {
-  // The cancelled lookups' callbacks run now (EVUTIL_EAI_CANCEL) and touch nothing.
-  for (auto& n : names_)
-    if (n->in_flight && n->request != nullptr) evdns_getaddrinfo_cancel(n->request);
+  // Lookups in flight end with their Names (DnsLookup cancels them) before dns_ goes.
+  names_.clear();
 }
 
 void UpstreamResolver::start() {
@@ -58,31 +57,19 @@ void UpstreamResolver::start() {
 
 void UpstreamResolver::lookup(Name& n) {
   n.timer.arm_ms(n.upstream.resolve_interval.count());
-  if (n.in_flight) return;  // a slow answer: wait for it rather than pile up lookups
+  if (n.lookup.in_flight()) return;  // a slow answer: wait for it rather than pile up lookups
   evutil_addrinfo hints{};
   hints.ai_family = AF_UNSPEC;  // A and AAAA: every address is a member
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_protocol = IPPROTO_TCP;
-  n.in_flight = true;
-  // The callback may run before evdns_getaddrinfo returns (e.g. /etc/hosts).
-  evdns_getaddrinfo_request* request = evdns_getaddrinfo(
-      dns_.get(), n.upstream.servers[n.index].host.c_str(), nullptr, &hints, &on_answer, &n);
-  if (n.in_flight) n.request = request;
+  n.lookup.start(dns_.get(), n.upstream.servers[n.index].host.c_str(), hints,
+                 [this, &n](int result, const evutil_addrinfo* res) { apply(n, result, res); });
 }
 
-void UpstreamResolver::on_answer(int result, evutil_addrinfo* res, void* arg) {
-  auto* n = static_cast<Name*>(arg);
-  n->in_flight = false;
-  n->request = nullptr;
-  if (result == EVUTIL_EAI_CANCEL) return;  // shutting down
-  n->resolver->apply(*n, result, res);
-  if (res != nullptr) evutil_freeaddrinfo(res);
-}
-
-void UpstreamResolver::apply(Name& n, int result, evutil_addrinfo* res) {
+void UpstreamResolver::apply(Name& n, int result, const evutil_addrinfo* res) {
   const conf::UpstreamServer& server = n.upstream.servers[n.index];
   std::vector<std::string> addresses;
-  for (evutil_addrinfo* ai = res; result == 0 && ai != nullptr; ai = ai->ai_next) {
+  for (const evutil_addrinfo* ai = res; result == 0 && ai != nullptr; ai = ai->ai_next) {
     if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
     std::string ip = conf::describe(ai->ai_addr).ip;
     if (std::find(addresses.begin(), addresses.end(), ip) == addresses.end())

@@ -5,8 +5,8 @@
 // must not empty a pool). Changes are logged. Runs on the main thread's loop with its
 // own evdns resolver: `nameservers` from the config, else /etc/resolv.conf.
 //
-// Ownership: the Server owns the resolver and destroys it on the loop's thread; the
-// destructor cancels lookups in flight.
+// Ownership: the Server owns the resolver and destroys it on the loop's thread (at a
+// reload or at exit); lookups in flight are cancelled (proxy/upstream/dns_lookup.h).
 #pragma once
 
 #include <functional>
@@ -16,6 +16,7 @@
 
 #include "conf/config.h"
 #include "proxy/libevent_ptr.h"
+#include "proxy/upstream/dns_lookup.h"
 #include "proxy/upstream/upstream_pool.h"
 
 namespace wsgate::proxy {
@@ -47,14 +48,12 @@ class UpstreamResolver {
     std::size_t index;  // of the server in the upstream
     Pool& pool;
     Timer timer;
-    evdns_getaddrinfo_request* request = nullptr;  // while a lookup is in flight
-    bool in_flight = false;
+    DnsLookup lookup;  // cancelled when the Name goes
     UpstreamResolver* resolver;
   };
 
-  static void on_answer(int result, evutil_addrinfo* res, void* arg);
   void lookup(Name& n);
-  void apply(Name& n, int result, evutil_addrinfo* res);
+  void apply(Name& n, int result, const evutil_addrinfo* res);
 
   DnsBasePtr dns_;
   std::vector<std::unique_ptr<Name>> names_;

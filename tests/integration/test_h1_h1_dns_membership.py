@@ -18,6 +18,7 @@ import websockets
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+import reload_helpers as rh  # noqa: E402
 
 NAME = "backends.wsgate.test"
 
@@ -148,6 +149,31 @@ class DnsMembership(h.GatewayCase):
         await h.wait_until(lambda: "cannot resolve" in gw.stderr_text(), 10, "a failed lookup")
         answers = {(await ask(gw.port, f"d{i}")).split(":")[0] for i in range(6)}
         self.assertEqual(answers, {"127.0.0.2", "127.0.0.3"})
+
+    async def test_reload_and_exit_while_a_lookup_hangs(self):
+        """A nameserver that never answers keeps a lookup in flight. Replacing the resolver
+        (a reload) or exiting cancels it; libevent reports the cancel later, from the loop.
+        That late report once wrote into the freed resolver (heap-use-after-free under
+        ASan at the first reload) and, at exit, leaked the lookup (LeakSanitizer)."""
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol,
+                                                           local_addr=("127.0.0.1", 0))
+        self.addCleanup(transport.close)
+        silent_port = transport.get_extra_info("sockname")[1]
+        gw_port = h.free_port()
+        config = (f'workers = 1\naccess_log = ""\nnameservers = ["127.0.0.1:{silent_port}"]\n\n'
+                  f'[[listener]]\naddress = "127.0.0.1:{gw_port}"\n\n'
+                  f'[[upstream]]\nname = "echo"\nservers = ["{NAME}:9"]\n'
+                  f'resolve_interval = "100ms"\n\n'
+                  f'[[route]]\npath = "/echo"\nupstream = "echo"\n')
+        gw = await self.start_gateway(config)
+        for _ in range(3):
+            await asyncio.sleep(0.3)
+            await rh.sighup(gw, rh.RELOADED)
+        await asyncio.sleep(0.3)
+        # The harness stops it with SIGTERM and fails on an exit code other than 0 or
+        # on any sanitizer report in its stderr.
+        await gw.stop_async()
 
 
 if __name__ == "__main__":
