@@ -3,6 +3,7 @@
 #include <event2/buffer.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <utility>
 
 #include "conf/address.h"
@@ -158,16 +159,26 @@ void HttpExchange::pump_request() {
     const std::size_t n = evbuffer_get_length(pending_.get());
     if (n > 0 && evbuffer_get_length(out) < cap_) {
       // RFC 9112 7.1: chunk-size CRLF chunk-data CRLF; the data moves without a copy.
-      if (chunked_upstream_) evbuffer_add_printf(out, "%zx\r\n", n);
-      evbuffer_add_buffer(out, pending_.get());
-      if (chunked_upstream_) evbuffer_add(out, "\r\n", 2);
+      if (chunked_upstream_) {
+        char size[24];
+        const int len = std::snprintf(size, sizeof(size), "%zx\r\n", n);
+        evbuffer_prepend(pending_.get(), size, static_cast<std::size_t>(len));
+        evbuffer_add(pending_.get(), "\r\n", 2);
+      }
+      // Written now on a plain socket (one writev instead of a trip through the write
+      // event); what does not fit waits in the output, whose write event sends it.
+      proxy::send_now(upstream_out_, pending_.get(), upstream_plain_);
+      if (evbuffer_get_length(out) > 0) bufferevent_enable(upstream_out_, EV_WRITE);
       if (!body_went_out_ && connector_) connector_->no_retry();
       body_went_out_ = true;
       progress = true;
       idle_.arm_ms(route_->idle_timeout.count());
     }
     if (request_read_ && evbuffer_get_length(pending_.get()) == 0) {
-      if (chunked_upstream_) evbuffer_add(out, "0\r\n\r\n", 5);  // last-chunk, no trailers
+      if (chunked_upstream_) {  // last-chunk, no trailers
+        proxy::send_now(upstream_out_, "0\r\n\r\n", 5, upstream_plain_);
+        if (evbuffer_get_length(out) > 0) bufferevent_enable(upstream_out_, EV_WRITE);
+      }
       request_sent_ = true;
       if (connector_) connector_->request_sent();
     }

@@ -55,8 +55,10 @@ H1Connection::H1Connection(Worker& worker, uint64_t id, conf::ConfigPtr config,
       next_(worker.base(),
             [this] {
               if (state_ == State::ReadingHead && client_ &&
-                  evbuffer_get_length(bufferevent_get_input(client_.get())) != 0)
+                  evbuffer_get_length(bufferevent_get_input(client_.get())) != 0) {
                 read_head();
+                pace_reading();
+              }
             }),
       send_staged_(worker.base(), [this] { send_staged(); }) {
   conf::SocketAddressText peer_text = conf::describe(peer);
@@ -87,29 +89,51 @@ void H1Connection::start() {
                     &H1Connection::on_client_event, this);
   // Stop reading once a head's worth (plus slack) is buffered: a client must wait for
   // our answer before sending frames (RFC 6455 4.1), so more is never needed here.
-  bufferevent_setwatermark(client_.get(), EV_READ, 0, listener_.max_header_bytes + 4096);
-  bufferevent_enable(client_.get(), EV_READ);
+  set_read_limit(listener_.max_header_bytes + 4096);
   timer_.arm_ms(listener_.handshake_timeout.count());
+}
+
+void H1Connection::set_read_limit(std::size_t limit) {
+  read_limit_ = limit;
+  read_paused_ = false;
+  bufferevent_setwatermark(client_.get(), EV_READ, 0, 0);
+  bufferevent_enable(client_.get(), EV_READ);
+  pace_reading();
+}
+
+void H1Connection::pace_reading() {
+  if (!client_ || read_limit_ == 0) return;
+  const bool full = evbuffer_get_length(bufferevent_get_input(client_.get())) >= read_limit_;
+  if (full == read_paused_) return;
+  read_paused_ = full;
+  if (full) {
+    bufferevent_disable(client_.get(), EV_READ);
+  } else {
+    bufferevent_enable(client_.get(), EV_READ);
+  }
 }
 
 void H1Connection::on_client_read(bufferevent* /*bev*/, void* self) {
   auto* c = static_cast<H1Connection*>(self);
-  if (c->state_ == State::ReadingHead) {
-    c->read_head();
-  } else if (c->state_ == State::Exchanging) {
+  c->read_from_client();
+  c->pace_reading();
+}
+
+void H1Connection::read_from_client() {
+  evbuffer* in = bufferevent_get_input(client_.get());
+  if (state_ == State::ReadingHead) {
+    read_head();
+  } else if (state_ == State::Exchanging) {
     // Request content: the bufferevent read at most 4 KiB; take the rest the socket
-    // holds, up to the read watermark, in the same wake-up (proxy/relay/socket_io.h).
-    evbuffer* in = bufferevent_get_input(c->client_.get());
-    const std::size_t room = c->listener_.max_header_bytes + kBodyReadAhead;
-    if (!c->facts_.tls && !c->request_body_.done() && evbuffer_get_length(in) < room &&
-        !proxy::read_available(c->client_.get(), room - evbuffer_get_length(in))) {
-      on_client_event(c->client_.get(), BEV_EVENT_READING | BEV_EVENT_ERROR, c);
+    // holds, up to the read limit, in the same wake-up (proxy/relay/socket_io.h).
+    if (!facts_.tls && !request_body_.done() && evbuffer_get_length(in) < read_limit_ &&
+        !proxy::read_available(client_.get(), read_limit_ - evbuffer_get_length(in))) {
+      on_client_event(client_.get(), BEV_EVENT_READING | BEV_EVENT_ERROR, this);
       return;
     }
-    if (c->exchange_ != nullptr) c->exchange_->on_request_body_ready();
-  } else if (c->state_ == State::Answering) {
+    if (exchange_ != nullptr) exchange_->on_request_body_ready();
+  } else if (state_ == State::Answering) {
     // Discard what the client still sends while it reads our answer.
-    evbuffer* in = bufferevent_get_input(c->client_.get());
     evbuffer_drain(in, evbuffer_get_length(in));
   }
 }
@@ -161,9 +185,7 @@ void H1Connection::read_head() {
         } else {
           request.value.has_body = framing.kind != http1::BodyKind::None;
           request_body_ = http1::BodyDecoder(framing);
-          if (request.value.has_body)
-            bufferevent_setwatermark(client_.get(), EV_READ, 0,
-                                     listener_.max_header_bytes + kBodyReadAhead);
+          if (request.value.has_body) set_read_limit(listener_.max_header_bytes + kBodyReadAhead);
         }
       }
       start_exchange(std::move(request));
@@ -209,9 +231,9 @@ void H1Connection::refuse(const http::Refusal& refusal) {
 
 void H1Connection::answer_then_linger() {
   state_ = State::Answering;
-  bufferevent_setwatermark(client_.get(), EV_READ, 0, 0);
+  set_read_limit(0);  // what the client still sends is read and discarded
   bufferevent_setwatermark(client_.get(), EV_WRITE, 0, 0);
-  bufferevent_enable(client_.get(), EV_READ | EV_WRITE);
+  bufferevent_enable(client_.get(), EV_WRITE);
   timer_.arm_ms(kLingerMs);
   if (evbuffer_get_length(bufferevent_get_output(client_.get())) == 0)
     on_client_write(client_.get(), this);
@@ -221,6 +243,7 @@ ClientChannel H1Connection::hand_over_client() {
   state_ = State::Relaying;
   timer_.cancel();
   request_batching_.reset(bufferevent_getfd(client_.get()));
+  read_limit_ = 0;  // the relay paces its own reading
   bufferevent_setwatermark(client_.get(), EV_READ, 0, 0);
   bufferevent_setcb(client_.get(), nullptr, nullptr, nullptr, nullptr);
   return ClientChannel{proxy::make_endpoint(std::move(client_), /*plain_socket=*/!facts_.tls)};

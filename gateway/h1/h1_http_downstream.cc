@@ -23,9 +23,8 @@ void H1Connection::next_request() {
   close_after_response_ = false;
   request_body_ = http1::BodyDecoder();
   request_batching_.reset(bufferevent_getfd(client_.get()));  // a head is small
-  bufferevent_setwatermark(client_.get(), EV_READ, 0, listener_.max_header_bytes + 4096);
+  set_read_limit(listener_.max_header_bytes + 4096);
   bufferevent_setwatermark(client_.get(), EV_WRITE, 0, 0);
-  bufferevent_enable(client_.get(), EV_READ);
   timer_.arm_ms(listener_.handshake_timeout.count());
   // A pipelined request already buffered is read after this loop iteration, not from
   // inside the ending exchange's callbacks.
@@ -33,6 +32,12 @@ void H1Connection::next_request() {
 }
 
 HttpDownstream::BodyRead H1Connection::read_request_body(evbuffer* to, std::size_t max) {
+  BodyRead r = decode_request_body(to, max);
+  pace_reading();  // what was taken makes room: reading resumes below the limit
+  return r;
+}
+
+HttpDownstream::BodyRead H1Connection::decode_request_body(evbuffer* to, std::size_t max) {
   BodyRead r;
   evbuffer* in = bufferevent_get_input(client_.get());
   while (r.moved < max) {

@@ -26,17 +26,69 @@ import http_helpers as hh  # noqa: E402
 MIB = 1024 * 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of every thread of `pid` (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class StallingUpstream:
+    """Reads nothing of a request for `stall` seconds, then reads it to the end of its
+    Content-Length and answers 200 with the byte count."""
+
+    def __init__(self, stall: float):
+        self.stall = stall
+        self.server = None
+        self.address = ""
+
+    async def start(self):
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.address = f"127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def _serve(self, reader, writer):
+        try:
+            await asyncio.sleep(self.stall)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+            length = 0
+            for line in head.decode("latin-1").split("\r\n"):
+                if line.lower().startswith("content-length:"):
+                    length = int(line.split(":", 1)[1])
+            got = 0
+            while got < length:
+                chunk = await asyncio.wait_for(reader.read(min(1 << 20, length - got)), 30)
+                if not chunk:
+                    break
+                got += len(chunk)
+            body = str(got).encode()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                         % (len(body), body))
+            await writer.drain()
+        finally:
+            writer.close()
+
+    async def stop(self):
+        self.server.close()
+        await self.server.wait_closed()
+
+
 class HttpForwarding(h.GatewayCase):
     async def asyncSetUp(self):
         await super().asyncSetUp()
         hh.require_tools(self)
         self.backend = await hh.start_node_backend(self, "b1")
+        self.stalling = StallingUpstream(stall=2.5)
+        await self.stalling.start()
+        self.addAsyncCleanup(self.stalling.stop)
         self.port = h.free_port()
         self.admin_port = h.free_port()
         config = h.make_config(
             f"127.0.0.1:{self.port}",
-            {"app": [self.backend.address], "dead": [f"127.0.0.1:{h.free_port()}"]},
+            {"app": [self.backend.address], "dead": [f"127.0.0.1:{h.free_port()}"],
+             "stalling": [self.stalling.address]},
             [{"name": "via", "path": "/via", "upstream": "app", "via": True},
+             {"name": "stalling", "path": "/stalling", "upstream": "stalling",
+              "max_body_size": "1GiB"},
              {"name": "app", "path": "/", "upstream": "app"},
              {"name": "small", "path": "/small", "upstream": "app", "max_body_size": "1KiB"},
              {"name": "slow", "path": "/slow-head", "upstream": "app",
@@ -117,6 +169,34 @@ class HttpForwarding(h.GatewayCase):
                 self.assertEqual((info["bytes"], info["sha256"]), (100 * MIB, digest))
                 line = await hh.access_line(self.gw, f"/upload?{mode}")
                 self.assertEqual(line["c2u_bytes"], str(100 * MIB))
+
+    async def test_upload_to_an_upstream_that_stops_reading_costs_no_cpu(self):
+        # Backpressure must be a wait, not a busy loop: with libevent's read watermark on
+        # the client, the worker ran the client's read callback without pause while the
+        # upstream took nothing (about a core's worth of CPU for the whole stall).
+        size = 32 * MIB
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        writer.write(b"POST /stalling HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size)
+        block = os.urandom(MIB)
+
+        async def send():
+            for _ in range(size // MIB):
+                writer.write(block)
+                await writer.drain()
+
+        sender = asyncio.create_task(send())
+        await asyncio.sleep(0.6)  # every buffer on the way fills
+        self.assertFalse(sender.done(), "the body should not fit in the buffers on the way")
+        before = cpu_seconds(self.gw.pid)
+        await asyncio.sleep(1.0)
+        used = cpu_seconds(self.gw.pid) - before
+        self.assertLess(used, 0.3, f"wsgate used {used:.2f} s of CPU in 1 s of backpressure")
+        await asyncio.wait_for(sender, 60)
+        status = await asyncio.wait_for(reader.readuntil(b"\r\n"), 60)
+        self.assertEqual(status, b"HTTP/1.1 200 OK\r\n")
+        head_and_body = await asyncio.wait_for(reader.read(), 30)
+        self.assertTrue(head_and_body.endswith(str(size).encode()), head_and_body)
+        writer.close()
 
     async def test_download_100mib_content_length_and_chunked(self):
         for cl in ("1", "0"):
