@@ -15,6 +15,7 @@
 #include <event2/buffer.h>
 
 #include <cstddef>
+#include <cstdint>
 
 #include "proxy/codec/request_head.h"
 
@@ -38,6 +39,18 @@ class HttpDownstream {
   // The upstream is reached: a client that asked to wait (Expect: 100-continue, RFC 9110
   // 10.1.1) gets its 100 Continue now.
   virtual void continue_request_body() = 0;
+  // The rest of the request's content straight from the client's socket, for the kernel
+  // to move to the upstream (proxy/relay/splice_pump.h): offered only by a plain HTTP/1.1
+  // connection, for a Content-Length body of which at least `min_left` bytes are still
+  // to come and none is buffered. The content counts as read from then on (the exchange
+  // moves it, or the connection ends); the downstream leaves the socket unread until
+  // body_socket_done().
+  struct BodySocket {
+    int fd = -1;  // -1: not offered, read_request_body as usual
+    uint64_t left = 0;
+  };
+  virtual BodySocket take_body_socket(uint64_t /*min_left*/) { return {}; }
+  virtual void body_socket_done() {}
 
   // The upstream's response: the head, its content in pieces (moved out of `from`), its
   // end. response_buffered is how much of it waits to be written to the client.

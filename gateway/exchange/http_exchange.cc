@@ -34,10 +34,12 @@ HttpExchange::HttpExchange(ExchangeContext ctx, Downstream& downstream, http::Re
       idle_(worker_.base(), [this] { on_idle(); }) {}
 
 HttpExchange::~HttpExchange() {
+  splice_.reset();  // before the sockets it watches close
   if (connector_) connector_->cancel();
 }
 
 void HttpExchange::stop_upstream_work() {
+  splice_.reset();
   if (connector_) connector_->cancel();
   upstream_out_ = nullptr;
   if (upstream_) {
@@ -134,6 +136,7 @@ void HttpExchange::pump_request() {
   HttpDownstream* c = client();
   // Once answered (a refusal, or the response is over) the content has nowhere to go.
   if (c == nullptr || request_sent_ || state_ == State::Answered || state_ == State::Done) return;
+  if (splice_) return;  // the kernel moves the rest
   bool progress = true;
   while (progress && !request_sent_) {
     progress = false;
@@ -174,6 +177,9 @@ void HttpExchange::pump_request() {
       progress = true;
       idle_.arm_ms(route_->idle_timeout.count());
     }
+    if (!request_read_ && evbuffer_get_length(pending_.get()) == 0 &&
+        evbuffer_get_length(out) == 0 && try_splice())
+      return;
     if (request_read_ && evbuffer_get_length(pending_.get()) == 0) {
       if (chunked_upstream_) {  // last-chunk, no trailers
         proxy::send_now(upstream_out_, "0\r\n\r\n", 5, upstream_plain_);
@@ -183,6 +189,46 @@ void HttpExchange::pump_request() {
       if (connector_) connector_->request_sent();
     }
   }
+}
+
+bool HttpExchange::try_splice() {
+  // Below this much, copying costs less than setting up the pipe.
+  constexpr uint64_t kMinSplice = 256 * 1024;
+  HttpDownstream* c = client();
+  const evutil_socket_t to = upstream_out_ != nullptr ? bufferevent_getfd(upstream_out_) : -1;
+  if (!upstream_plain_ || chunked_upstream_ || c == nullptr || to < 0) return false;
+  const HttpDownstream::BodySocket body = c->take_body_socket(kMinSplice);
+  if (body.fd < 0) return false;
+  proxy::SplicePump::Events events;
+  events.moved = [this](std::size_t n) {
+    stats_.client_to_upstream.bytes += n;
+    if (!body_went_out_ && connector_) connector_->no_retry();
+    body_went_out_ = true;
+    idle_.arm_ms(route_->idle_timeout.count());
+  };
+  events.done = [this] {
+    splice_.reset();
+    request_read_ = true;
+    request_sent_ = true;
+    if (connector_) connector_->request_sent();
+    if (HttpDownstream* d = client()) d->body_socket_done();
+  };
+  events.failed = [this](bool client_side, std::string reason) {
+    splice_.reset();
+    if (client_side || state_ == State::Forwarding) {
+      abort(std::move(reason));
+    } else {
+      refuse({502, std::move(reason), {}});
+    }
+  };
+  splice_ = proxy::SplicePump::create(worker_.base(), body.fd, to, body.left, std::move(events));
+  if (!splice_) {
+    // The content was handed over already: without a pipe it cannot move.
+    abort("no pipe for the request content (out of file descriptors)");
+    return true;
+  }
+  splice_->start();
+  return true;
 }
 
 void HttpExchange::request_failed(http::Refusal refusal) {
@@ -375,6 +421,8 @@ void HttpExchange::on_idle() {
     abort("no progress" + after);
   } else if (upstream_out_ != nullptr &&
              evbuffer_get_length(bufferevent_get_output(upstream_out_)) >= cap_) {
+    refuse({504, "upstream did not take the request content" + after, {}});
+  } else if (splice_ && splice_->waiting_for_destination()) {
     refuse({504, "upstream did not take the request content" + after, {}});
   } else if (!request_read_) {
     refuse({408, "request content not received" + after, {}});

@@ -21,6 +21,7 @@
 #include "gateway/exchange/exchange.h"
 #include "proxy/codec/http1_body.h"
 #include "proxy/relay/receive_batching.h"
+#include "proxy/relay/splice_pump.h"
 #include "proxy/upstream/upstream_connector.h"
 
 namespace wsgate::gateway {
@@ -61,11 +62,16 @@ class HttpExchange final : public Exchange {
   bufferevent* upstream_out_ = nullptr;  // the connector's, then upstream_'s
   BufferEventPtr upstream_;              // once the response head arrived
   EvbufferPtr pending_;                  // request content read, not yet sent upstream
-  bool chunked_upstream_ = false;        // the request content goes up chunk-encoded
-  bool upstream_plain_ = true;           // no TLS to the upstream: read it directly
-  bool request_read_ = false;            // all of the client's content was read
-  bool request_sent_ = false;            // ... and written to the upstream, with its end
-  bool body_went_out_ = false;           // some content went to the upstream
+  // A large Content-Length request between plain sockets: the rest of its content goes
+  // from the client's socket to the upstream's by splice (proxy/relay/splice_pump.h).
+  // Declared after upstream_: destroyed before that socket closes.
+  std::unique_ptr<proxy::SplicePump> splice_;
+  bool try_splice();
+  bool chunked_upstream_ = false;  // the request content goes up chunk-encoded
+  bool upstream_plain_ = true;     // no TLS to the upstream: read it directly
+  bool request_read_ = false;      // all of the client's content was read
+  bool request_sent_ = false;      // ... and written to the upstream, with its end
+  bool body_went_out_ = false;     // some content went to the upstream
   bool upstream_eof_ = false;
   bool upstream_reusable_ = false;  // the response allows another request on its connection
   http1::BodyDecoder response_body_;

@@ -96,13 +96,14 @@ void H1Connection::start() {
 void H1Connection::set_read_limit(std::size_t limit) {
   read_limit_ = limit;
   read_paused_ = false;
+  body_spliced_ = false;
   bufferevent_setwatermark(client_.get(), EV_READ, 0, 0);
   bufferevent_enable(client_.get(), EV_READ);
   pace_reading();
 }
 
 void H1Connection::pace_reading() {
-  if (!client_ || read_limit_ == 0) return;
+  if (!client_ || read_limit_ == 0 || body_spliced_) return;
   const bool full = evbuffer_get_length(bufferevent_get_input(client_.get())) >= read_limit_;
   if (full == read_paused_) return;
   read_paused_ = full;

@@ -97,6 +97,8 @@ class H1Connection final : public Downstream, public HttpDownstream {
   // HttpDownstream.
   BodyRead read_request_body(evbuffer* to, std::size_t max) override;
   void continue_request_body() override;
+  BodySocket take_body_socket(uint64_t min_left) override;
+  void body_socket_done() override;
   void begin_response(const http::ResponseHead& head) override;
   void response_body(evbuffer* from, std::size_t n) override;
   void end_response() override;
@@ -149,7 +151,8 @@ class H1Connection final : public Downstream, public HttpDownstream {
   // pipelined requests) kept the worker busy: 38,000 read callbacks for 1,400 reads in
   // one 100 MiB upload.
   std::size_t read_limit_ = 0;
-  bool read_paused_ = false;  // reading is off because the input is at read_limit_
+  bool read_paused_ = false;   // reading is off because the input is at read_limit_
+  bool body_spliced_ = false;  // the exchange moves the request content from the socket
 
   // The request being served (HTTP forwarding).
   http1::BodyDecoder request_body_;

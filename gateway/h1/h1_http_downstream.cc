@@ -85,6 +85,27 @@ void H1Connection::continue_request_body() {
   bufferevent_write(client_.get(), kContinue.data(), kContinue.size());
 }
 
+HttpDownstream::BodySocket H1Connection::take_body_socket(uint64_t min_left) {
+  if (facts_.tls || !client_ || request_body_.kind() != http1::BodyKind::Length) return {};
+  const evutil_socket_t fd = bufferevent_getfd(client_.get());
+  const uint64_t left = request_body_.bytes_expected();
+  if (fd < 0 || left < min_left || evbuffer_get_length(bufferevent_get_input(client_.get())) != 0)
+    return {};
+  body_spliced_ = true;
+  bufferevent_disable(client_.get(), EV_READ);
+  read_paused_ = true;
+  // The kernel reports the socket readable at its own pace again: SO_RCVLOWAT would
+  // hold back the last bytes of the body.
+  request_batching_.reset(fd);
+  request_body_.took(left);
+  return {fd, left};
+}
+
+void H1Connection::body_socket_done() {
+  body_spliced_ = false;
+  pace_reading();  // the next request's bytes are read (and held) as usual
+}
+
 void H1Connection::begin_response(const http::ResponseHead& head) {
   response_begun_ = true;
   std::string out;

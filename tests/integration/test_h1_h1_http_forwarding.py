@@ -35,10 +35,13 @@ def cpu_seconds(pid: int) -> float:
 
 class StallingUpstream:
     """Reads nothing of a request for `stall` seconds, then reads it to the end of its
-    Content-Length and answers 200 with the byte count."""
+    Content-Length and answers 200 with the byte count; with `close_after`, closes the
+    connection instead once that many content bytes are read."""
 
-    def __init__(self, stall: float):
+    def __init__(self, stall: float, close_after: int = 0):
         self.stall = stall
+        self.close_after = close_after
+        self.received: list[int] = []  # content bytes read, per request
         self.server = None
         self.address = ""
 
@@ -60,6 +63,11 @@ class StallingUpstream:
                 if not chunk:
                     break
                 got += len(chunk)
+                if self.close_after and got >= self.close_after:
+                    break
+            self.received.append(got)
+            if self.close_after:
+                return
             body = str(got).encode()
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
                          % (len(body), body))
@@ -78,16 +86,20 @@ class HttpForwarding(h.GatewayCase):
         hh.require_tools(self)
         self.backend = await hh.start_node_backend(self, "b1")
         self.stalling = StallingUpstream(stall=2.5)
-        await self.stalling.start()
-        self.addAsyncCleanup(self.stalling.stop)
+        self.closing = StallingUpstream(stall=0, close_after=MIB)
+        for upstream in (self.stalling, self.closing):
+            await upstream.start()
+            self.addAsyncCleanup(upstream.stop)
         self.port = h.free_port()
         self.admin_port = h.free_port()
         config = h.make_config(
             f"127.0.0.1:{self.port}",
             {"app": [self.backend.address], "dead": [f"127.0.0.1:{h.free_port()}"],
-             "stalling": [self.stalling.address]},
+             "stalling": [self.stalling.address], "closing": [self.closing.address]},
             [{"name": "via", "path": "/via", "upstream": "app", "via": True},
              {"name": "stalling", "path": "/stalling", "upstream": "stalling",
+              "max_body_size": "1GiB"},
+             {"name": "closing", "path": "/closing", "upstream": "closing",
               "max_body_size": "1GiB"},
              {"name": "app", "path": "/", "upstream": "app"},
              {"name": "small", "path": "/small", "upstream": "app", "max_body_size": "1KiB"},
@@ -197,6 +209,42 @@ class HttpForwarding(h.GatewayCase):
         head_and_body = await asyncio.wait_for(reader.read(), 30)
         self.assertTrue(head_and_body.endswith(str(size).encode()), head_and_body)
         writer.close()
+
+    async def test_large_upload_cut_by_either_side(self):
+        # Large Content-Length bodies between plain sockets move by splice(2) (proxy/relay/
+        # splice_pump.h): an end on either side mid-way must still end the exchange cleanly.
+        size = 16 * MIB
+        head = b"POST /%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+        # The client stops after 4 MiB: the upstream sees its connection end early.
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        writer.write(head % (b"stalling?client-cut", size) + os.urandom(4 * MIB))
+        await writer.drain()
+        await asyncio.sleep(0.3)
+        writer.close()
+        line = await hh.access_line(self.gw, "/stalling?client-cut")
+        self.assertIn("client closed", line["reason"])
+        self.assertEqual(line["status"], "0")  # no answer was sent
+        await h.wait_until(lambda: len(self.stalling.received) == 1, 20, "the upstream's read")
+        self.assertLess(self.stalling.received[0], size)
+        # The upstream closes after 1 MiB without answering: 502, and the client is told.
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        writer.write(head % (b"closing", size))
+
+        async def send():
+            try:
+                for _ in range(size // MIB):
+                    writer.write(os.urandom(MIB))
+                    await writer.drain()
+            except (ConnectionError, OSError):
+                pass  # the gateway closes after its answer
+
+        sender = asyncio.create_task(send())
+        status = await asyncio.wait_for(reader.readuntil(b"\r\n"), 20)
+        self.assertEqual(status[:12], b"HTTP/1.1 502")
+        await asyncio.wait_for(sender, 30)
+        writer.close()
+        line = await hh.access_line(self.gw, "/closing")
+        self.assertEqual(line["status"], "502")
 
     async def test_download_100mib_content_length_and_chunked(self):
         for cl in ("1", "0"):

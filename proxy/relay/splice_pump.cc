@@ -1,0 +1,117 @@
+#include "proxy/relay/splice_pump.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace wsgate::proxy {
+
+std::unique_ptr<SplicePump> SplicePump::create(event_base* base, evutil_socket_t from,
+                                               evutil_socket_t to, uint64_t bytes, Events events) {
+  std::unique_ptr<SplicePump> pump(new SplicePump(from, to, bytes, std::move(events)));
+  if (pipe2(pump->pipe_, O_NONBLOCK | O_CLOEXEC) != 0) return nullptr;
+  // A larger pipe moves more per call; the default (64 KiB) still works when the
+  // system's pipe-max-size refuses.
+  fcntl(pump->pipe_[1], F_SETPIPE_SZ, kPipeBytes);
+  pump->readable_.reset(event_new(base, from, EV_READ | EV_PERSIST, &on_ready, pump.get()));
+  pump->writable_.reset(event_new(base, to, EV_WRITE | EV_PERSIST, &on_ready, pump.get()));
+  return pump;
+}
+
+SplicePump::SplicePump(evutil_socket_t from, evutil_socket_t to, uint64_t bytes, Events events)
+    : from_(from), to_(to), to_read_(bytes), events_(std::move(events)) {}
+
+SplicePump::~SplicePump() {
+  readable_.reset();
+  writable_.reset();
+  for (int fd : pipe_)
+    if (fd >= 0) close(fd);
+}
+
+void SplicePump::start() {
+  step();
+}
+
+void SplicePump::on_ready(evutil_socket_t /*fd*/, short /*what*/, void* self) {
+  static_cast<SplicePump*>(self)->step();
+}
+
+void SplicePump::fail(bool source, std::string reason) {
+  watch(readable_.get(), reading_, false);
+  watch(writable_.get(), writing_, false);
+  auto failed = std::move(events_.failed);  // it may destroy the pump, and itself with it
+  failed(source, std::move(reason));
+}
+
+void SplicePump::watch(event* ev, bool& watched, bool on) {
+  if (on == watched) return;  // no epoll_ctl for a state that does not change
+  watched = on;
+  if (on) {
+    event_add(ev, nullptr);
+  } else {
+    event_del(ev);
+  }
+}
+
+void SplicePump::step() {
+  bool destination_full = false;
+  for (;;) {
+    // Source -> pipe, while the pipe has room (SPLICE_F_NONBLOCK: the pipe never blocks;
+    // the socket is non-blocking itself).
+    bool source_empty = to_read_ == 0;
+    if (to_read_ > 0 && in_pipe_ < static_cast<std::size_t>(kPipeBytes)) {
+      const std::size_t want = static_cast<std::size_t>(
+          std::min<uint64_t>(to_read_, static_cast<uint64_t>(kPipeBytes) - in_pipe_));
+      const ssize_t n =
+          splice(from_, nullptr, pipe_[1], nullptr, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n > 0) {
+        to_read_ -= static_cast<uint64_t>(n);
+        in_pipe_ += static_cast<std::size_t>(n);
+      } else if (n == 0) {
+        fail(true, "client closed before the end of the request content");
+        return;
+      } else if (errno == EAGAIN || errno == EINTR) {
+        source_empty = true;
+      } else {
+        fail(true, std::string("reading the request content: ") + std::strerror(errno));
+        return;
+      }
+    }
+    // Pipe -> destination.
+    std::size_t sent = 0;
+    while (in_pipe_ > 0) {
+      const ssize_t n =
+          splice(pipe_[0], nullptr, to_, nullptr, in_pipe_, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n > 0) {
+        in_pipe_ -= static_cast<std::size_t>(n);
+        sent += static_cast<std::size_t>(n);
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        destination_full = true;
+        break;
+      }
+      fail(false, std::string("sending the request content upstream: ") +
+                      (n == 0 ? "connection closed" : std::strerror(errno)));
+      return;
+    }
+    if (sent > 0) events_.moved(sent);
+    if (to_read_ == 0 && in_pipe_ == 0) {
+      watch(readable_.get(), reading_, false);
+      watch(writable_.get(), writing_, false);
+      auto done = std::move(events_.done);  // it may destroy the pump, and itself with it
+      done();
+      return;
+    }
+    if (destination_full || source_empty) break;
+  }
+  // Read while the pipe has room; wait for the destination while it is full.
+  watch(readable_.get(), reading_, to_read_ > 0 && !destination_full);
+  watch(writable_.get(), writing_, destination_full);
+}
+
+}  // namespace wsgate::proxy

@@ -1,0 +1,71 @@
+// A known number of bytes moved from one socket to another by the kernel, through a pipe
+// and splice(2), without passing through user space: the content of a large request
+// whose length is known, between plain sockets (HTTP forwarding, issue 15). A 100 MiB
+// upload costs about half the CPU of reading it into buffers and writing it out again
+// (docs/benchmarks.md).
+//
+// Bounded: at most kPipeBytes are in flight. Backpressure: while the pipe holds bytes the
+// destination did not take, the source is not read; the destination's writability
+// resumes the flow. The pump watches both sockets with events of its own; their owners
+// must not read the source or write the destination until it is done.
+//
+// Ownership: owned by the exchange; destroyed before either socket is closed. `done` and
+// `failed` may destroy the pump (it returns right after calling them); `moved` must not.
+#pragma once
+
+#include <event2/event.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "proxy/libevent_ptr.h"
+
+namespace wsgate::proxy {
+
+class SplicePump {
+ public:
+  static constexpr int kPipeBytes = 1024 * 1024;
+
+  struct Events {
+    std::function<void(std::size_t)> moved;  // bytes that reached the destination
+    std::function<void()> done;              // every byte reached it
+    // One line saying why; `source`: the source's side failed (or closed early).
+    std::function<void(bool source, std::string)> failed;
+  };
+
+  // Null when no pipe can be had (out of descriptors): the caller copies instead.
+  static std::unique_ptr<SplicePump> create(event_base* base, evutil_socket_t from,
+                                            evutil_socket_t to, uint64_t bytes, Events events);
+  ~SplicePump();
+  SplicePump(const SplicePump&) = delete;
+  SplicePump& operator=(const SplicePump&) = delete;
+
+  // Moves what is there now, then on readiness.
+  void start();
+  uint64_t left() const { return to_read_ + in_pipe_; }
+  // The destination is not taking bytes (backpressure), as opposed to the source not
+  // sending them.
+  bool waiting_for_destination() const { return writing_; }
+
+ private:
+  SplicePump(evutil_socket_t from, evutil_socket_t to, uint64_t bytes, Events events);
+  static void on_ready(evutil_socket_t fd, short what, void* self);
+  void step();
+  void fail(bool source, std::string reason);
+  void watch(event* ev, bool& watched, bool on);
+
+  evutil_socket_t from_;
+  evutil_socket_t to_;
+  int pipe_[2] = {-1, -1};
+  uint64_t to_read_;         // from the source, not yet in the pipe
+  std::size_t in_pipe_ = 0;  // in the pipe, not yet at the destination
+  Events events_;
+  EventPtr readable_;
+  EventPtr writable_;
+  bool reading_ = false;
+  bool writing_ = false;
+};
+
+}  // namespace wsgate::proxy
