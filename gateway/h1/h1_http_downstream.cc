@@ -114,9 +114,10 @@ void H1Connection::begin_response(const http::ResponseHead& head) {
   out.append("\r\n");
   for (const http::Field& f : head.fields)
     out.append(f.name).append(": ").append(f.value).append("\r\n");
-  // The rest of an unread request body would be read as the next request: close after
-  // this response instead.
-  close_after_response_ = !keep_alive_ || draining_ || retiring_ || !request_body_.done();
+  // The rest of an unread request body (or of one the kernel still moves upstream) would
+  // be read as the next request: close after this response instead.
+  close_after_response_ =
+      !keep_alive_ || draining_ || retiring_ || !request_body_.done() || body_spliced_;
   switch (head.body) {
     case http::ResponseHead::Body::None:
       break;
