@@ -97,7 +97,7 @@ void H1Connection::set_read_limit(std::size_t limit) {
   read_limit_ = limit;
   read_paused_ = false;
   body_spliced_ = false;
-  bufferevent_setwatermark(client_.get(), EV_READ, 0, 0);
+  // The bufferevent's own read watermarks stay at their default (none): see read_limit_.
   bufferevent_enable(client_.get(), EV_READ);
   pace_reading();
 }
@@ -245,7 +245,6 @@ ClientChannel H1Connection::hand_over_client() {
   timer_.cancel();
   request_batching_.reset(bufferevent_getfd(client_.get()));
   read_limit_ = 0;  // the relay paces its own reading
-  bufferevent_setwatermark(client_.get(), EV_READ, 0, 0);
   bufferevent_setcb(client_.get(), nullptr, nullptr, nullptr, nullptr);
   return ClientChannel{proxy::make_endpoint(std::move(client_), /*plain_socket=*/!facts_.tls)};
 }
