@@ -23,6 +23,8 @@ constexpr long long kLingerMs = 2000;
 // Request content buffered from the client beyond a head's worth, while an HTTP
 // exchange reads it (reading pauses above).
 constexpr std::size_t kBodyReadAhead = 64 * 1024;
+// One read of a head from a plain socket: libevent's own size.
+constexpr std::size_t kHeadReadSize = 4096;
 
 }  // namespace
 
@@ -87,6 +89,12 @@ H1Connection::~H1Connection() {
 void H1Connection::start() {
   bufferevent_setcb(client_.get(), &H1Connection::on_client_read, &H1Connection::on_client_write,
                     &H1Connection::on_client_event, this);
+  if (!facts_.tls) {
+    read_event_.reset(event_new(worker_.base(), bufferevent_getfd(client_.get()),
+                                EV_READ | EV_PERSIST, &H1Connection::on_socket_readable, this));
+    // The input is appended to by read_socket() from now on, not by the bufferevent.
+    evbuffer_unfreeze(bufferevent_get_input(client_.get()), 0);
+  }
   // Stop reading once a head's worth (plus slack) is buffered: a client must wait for
   // our answer before sending frames (RFC 6455 4.1), so more is never needed here.
   set_read_limit(listener_.max_header_bytes + 4096);
@@ -98,7 +106,7 @@ void H1Connection::set_read_limit(std::size_t limit) {
   read_paused_ = false;
   body_spliced_ = false;
   // The bufferevent's own read watermarks stay at their default (none): see read_limit_.
-  bufferevent_enable(client_.get(), EV_READ);
+  set_reading(true);
   pace_reading();
 }
 
@@ -107,10 +115,26 @@ void H1Connection::pace_reading() {
   const bool full = evbuffer_get_length(bufferevent_get_input(client_.get())) >= read_limit_;
   if (full == read_paused_) return;
   read_paused_ = full;
-  if (full) {
-    bufferevent_disable(client_.get(), EV_READ);
+  set_reading(!full);
+}
+
+void H1Connection::set_reading(bool on) {
+  if (!client_) return;
+  if (!read_event_) {  // TLS: the bufferevent reads and decrypts
+    if (on) {
+      bufferevent_enable(client_.get(), EV_READ);
+    } else {
+      bufferevent_disable(client_.get(), EV_READ);
+    }
+    return;
+  }
+  on = on && !read_closed_;
+  if (on == reading_) return;  // no epoll_ctl for a state that does not change
+  reading_ = on;
+  if (on) {
+    event_add(read_event_.get(), nullptr);
   } else {
-    bufferevent_enable(client_.get(), EV_READ);
+    event_del(read_event_.get());
   }
 }
 
@@ -120,18 +144,42 @@ void H1Connection::on_client_read(bufferevent* /*bev*/, void* self) {
   c->pace_reading();
 }
 
+void H1Connection::on_socket_readable(evutil_socket_t fd, short /*what*/, void* self) {
+  auto* c = static_cast<H1Connection*>(self);
+  evbuffer* in = bufferevent_get_input(c->client_.get());
+  const std::size_t held = evbuffer_get_length(in);
+  if (c->read_limit_ != 0 && held >= c->read_limit_) {
+    c->pace_reading();
+    return;
+  }
+  // A head (or what a refused client still sends) in pieces of kHeadReadSize, as libevent
+  // would read it; request content up to the read limit in one readv.
+  std::size_t max = kHeadReadSize;
+  if (c->read_limit_ != 0) {
+    const std::size_t room = c->read_limit_ - held;
+    const bool content = c->state_ == State::Exchanging && !c->request_body_.done();
+    max = content ? room : std::min(room, kHeadReadSize);
+  }
+  const proxy::ReadOutcome r = proxy::read_socket(fd, in, max);
+  if (r == proxy::ReadOutcome::WouldBlock) return;
+  if (r == proxy::ReadOutcome::Data) {
+    c->read_from_client();
+    c->pace_reading();
+    return;
+  }
+  // EOF or an error: nothing more will come, and the connection hears it once, as the
+  // bufferevent would report it.
+  c->read_closed_ = true;
+  c->set_reading(false);
+  const short what = r == proxy::ReadOutcome::Eof ? BEV_EVENT_EOF : BEV_EVENT_ERROR;
+  on_client_event(c->client_.get(), static_cast<short>(BEV_EVENT_READING | what), c);
+}
+
 void H1Connection::read_from_client() {
   evbuffer* in = bufferevent_get_input(client_.get());
   if (state_ == State::ReadingHead) {
     read_head();
   } else if (state_ == State::Exchanging) {
-    // Request content: the bufferevent read at most 4 KiB; take the rest the socket
-    // holds, up to the read limit, in the same wake-up (proxy/relay/socket_io.h).
-    if (!facts_.tls && !request_body_.done() && evbuffer_get_length(in) < read_limit_ &&
-        !proxy::read_available(client_.get(), read_limit_ - evbuffer_get_length(in))) {
-      on_client_event(client_.get(), BEV_EVENT_READING | BEV_EVENT_ERROR, this);
-      return;
-    }
     if (exchange_ != nullptr) exchange_->on_request_body_ready();
   } else if (state_ == State::Answering) {
     // Discard what the client still sends while it reads our answer.
@@ -244,7 +292,9 @@ ClientChannel H1Connection::hand_over_client() {
   state_ = State::Relaying;
   timer_.cancel();
   request_batching_.reset(bufferevent_getfd(client_.get()));
-  read_limit_ = 0;  // the relay paces its own reading
+  read_limit_ = 0;  // the relay paces its own reading, with its own event
+  read_event_.reset();
+  reading_ = false;
   bufferevent_setcb(client_.get(), nullptr, nullptr, nullptr, nullptr);
   return ClientChannel{proxy::make_endpoint(std::move(client_), /*plain_socket=*/!facts_.tls)};
 }
@@ -346,6 +396,13 @@ void H1Connection::hand_to_h2() {
   state_ = State::Done;
   DownstreamFacts facts = facts_;
   facts.protocol = "h2";
+  if (read_event_) {
+    // The session reads through the bufferevent, which keeps its input's end frozen
+    // outside its own read callback.
+    read_event_.reset();
+    reading_ = false;
+    evbuffer_freeze(bufferevent_get_input(client_.get()), 0);
+  }
   worker_.start_h2(std::move(client_), config_, tls_, listener_, std::move(facts),
                    std::move(admission_));
   worker_.session_done(this);
@@ -461,6 +518,7 @@ void H1Connection::exchange_finished(const ExchangeEnd& end) {
   state_ = State::Done;
   timer_.cancel();
   if (client_) {
+    set_reading(false);
     bufferevent_disable(client_.get(), EV_READ | EV_WRITE);
     // A TLS session that ends without close_notify is dropped from OpenSSL's session
     // cache (RFC 8446 6.1 asks for the alert): a client that closed before sending a

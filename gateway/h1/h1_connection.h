@@ -107,6 +107,7 @@ class H1Connection final : public Downstream, public HttpDownstream {
 
  private:
   static void on_client_read(bufferevent* bev, void* self);
+  static void on_socket_readable(evutil_socket_t fd, short what, void* self);
   static void on_client_write(bufferevent* bev, void* self);
   static void on_client_event(bufferevent* bev, short what, void* self);
 
@@ -116,6 +117,7 @@ class H1Connection final : public Downstream, public HttpDownstream {
   // Reading stops while read_limit_ bytes wait in the input, and resumes below it.
   void set_read_limit(std::size_t limit);
   void pace_reading();
+  void set_reading(bool on);
   void next_request();
   static bool head_close_requested(const http1::RequestHead& head);
   static bool head_expects_continue(const http1::RequestHead& head);
@@ -153,6 +155,12 @@ class H1Connection final : public Downstream, public HttpDownstream {
   std::size_t read_limit_ = 0;
   bool read_paused_ = false;   // reading is off because the input is at read_limit_
   bool body_spliced_ = false;  // the exchange moves the request content from the socket
+  // A plain client's socket is read with this event, not by the bufferevent: one readv
+  // per wake-up and no FIONREAD (proxy/relay/socket_io.h). Null for TLS, whose bytes the
+  // bufferevent decrypts, and once the socket left for the relay or an HTTP/2 session.
+  EventPtr read_event_;
+  bool reading_ = false;      // read_event_ is added
+  bool read_closed_ = false;  // the socket reported EOF or an error: no more reads
 
   // The request being served (HTTP forwarding).
   http1::BodyDecoder request_body_;

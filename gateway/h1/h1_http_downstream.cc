@@ -28,7 +28,7 @@ void H1Connection::next_request() {
   timer_.arm_ms(listener_.handshake_timeout.count());
   // A pipelined request already buffered is read after this loop iteration, not from
   // inside the ending exchange's callbacks.
-  next_.arm_ms(0);
+  if (evbuffer_get_length(bufferevent_get_input(client_.get())) != 0) next_.activate();
 }
 
 HttpDownstream::BodyRead H1Connection::read_request_body(evbuffer* to, std::size_t max) {
@@ -92,7 +92,7 @@ HttpDownstream::BodySocket H1Connection::take_body_socket(uint64_t min_left) {
   if (fd < 0 || left < min_left || evbuffer_get_length(bufferevent_get_input(client_.get())) != 0)
     return {};
   body_spliced_ = true;
-  bufferevent_disable(client_.get(), EV_READ);
+  set_reading(false);
   read_paused_ = true;
   // The kernel reports the socket readable at its own pace again: SO_RCVLOWAT would
   // hold back the last bytes of the body.
