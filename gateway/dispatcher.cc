@@ -73,25 +73,25 @@ void Dispatcher::on_wakeup(evutil_socket_t fd, short /*what*/, void* arg) {
   for (auto& job : jobs) job();
 }
 
-void Dispatcher::defer_delete(std::shared_ptr<void> object) {
-  deferred_.push_back(std::move(object));
+void Dispatcher::schedule_reap() {
   event_active(reap_event_.get(), EV_TIMEOUT, 0);
+}
+
+void Dispatcher::reap_once() {
+  // Destructors may defer more deletions: those land in deferred_ and wait.
+  reaping_.swap(deferred_);
+  for (const Deferred& d : reaping_) d.destroy(d.object);
+  reaping_.clear();
 }
 
 void Dispatcher::on_reap(evutil_socket_t /*fd*/, short /*what*/, void* arg) {
   auto* d = static_cast<Dispatcher*>(arg);
-  // Destructors may defer more deletions: those wait for the next reap.
-  std::vector<std::shared_ptr<void>> due;
-  due.swap(d->deferred_);
-  due.clear();
+  d->reap_once();
   if (d->after_reap_) d->after_reap_();
 }
 
 void Dispatcher::destroy_deferred() {
-  while (!deferred_.empty()) {
-    std::vector<std::shared_ptr<void>> due;
-    due.swap(deferred_);
-  }
+  while (!deferred_.empty()) reap_once();
 }
 
 }  // namespace wsgate::gateway

@@ -38,7 +38,13 @@ class Dispatcher {
 
   // Destroys `object` at the end of the current loop iteration, then runs the
   // after-reap hook (the worker checks whether a drain has finished).
-  void defer_delete(std::shared_ptr<void> object);
+  template <typename T>
+  void defer_delete(std::unique_ptr<T> object) {
+    if (!object) return;
+    // No shared_ptr control block per object: a pointer and its deleter.
+    deferred_.push_back({object.release(), [](void* p) { delete static_cast<T*>(p); }});
+    schedule_reap();
+  }
   bool nothing_deferred() const { return deferred_.empty(); }
   void set_after_reap(std::function<void()> fn) { after_reap_ = std::move(fn); }
   // Teardown: destroys everything deferred, including what those destructors defer.
@@ -47,9 +53,18 @@ class Dispatcher {
  private:
   static void on_wakeup(evutil_socket_t fd, short what, void* arg);
   static void on_reap(evutil_socket_t fd, short what, void* arg);
+  void schedule_reap();
+  // Destroys the objects deferred so far; what their destructors defer waits.
+  void reap_once();
 
+  struct Deferred {
+    void* object;
+    void (*destroy)(void*);
+  };
   EventBasePtr base_;
-  std::vector<std::shared_ptr<void>> deferred_;
+  // Both lists keep their capacity from one reap to the next: no allocation per object.
+  std::vector<Deferred> deferred_;
+  std::vector<Deferred> reaping_;
   EventPtr reap_event_;
   std::function<void()> after_reap_;
   int wake_fd_ = -1;  // eventfd

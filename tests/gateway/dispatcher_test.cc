@@ -21,7 +21,7 @@ struct Tracked {
   Dispatcher* defer_on_destroy;
   ~Tracked() {
     log->push_back(id);
-    if (defer_on_destroy) defer_on_destroy->defer_delete(std::make_shared<Tracked>(log, id + 100));
+    if (defer_on_destroy) defer_on_destroy->defer_delete(std::make_unique<Tracked>(log, id + 100));
   }
 };
 
@@ -51,7 +51,7 @@ TEST_CASE("dispatcher: a deferred object outlives the callback that deferred it"
     d.stop();
   });
   d.post([&] {
-    d.defer_delete(std::make_shared<Tracked>(&log, 1));
+    d.defer_delete(std::make_unique<Tracked>(&log, 1));
     alive_after_defer = log.empty() && !d.nothing_deferred();
   });
   d.start({});
@@ -65,7 +65,7 @@ TEST_CASE("dispatcher: a deferred object outlives the callback that deferred it"
 TEST_CASE("dispatcher: teardown destroys what deferred objects defer in turn") {
   std::vector<int> log;
   Dispatcher d;
-  d.defer_delete(std::make_shared<Tracked>(&log, 1, &d));
+  d.defer_delete(std::make_unique<Tracked>(&log, 1, &d));
   d.destroy_deferred();
   CHECK(log == std::vector<int>{1, 101});
   CHECK(d.nothing_deferred());
