@@ -25,9 +25,6 @@ constexpr std::array<bool, 256> make_tchar_table() {
 }
 constexpr std::array<bool, 256> kTchar = make_tchar_table();
 
-bool is_tchar(char c) {
-  return kTchar[static_cast<unsigned char>(c)];
-}
 bool is_ows(char c) {
   return c == ' ' || c == '\t';
 }
@@ -41,13 +38,26 @@ bool is_vchar(char c) {
 }
 // RFC 9110 5.5 field-value and RFC 9112 4 reason-phrase: HTAB / SP / VCHAR / obs-text,
 // i.e. anything but a CTL other than HTAB (DEL is a CTL too).
-bool is_text_char(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  return c == '\t' || (u >= 0x20 && u != 0x7f);
+constexpr std::array<bool, 256> make_text_table() {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c)
+    t[static_cast<std::size_t>(c)] = c == '\t' || (c >= 0x20 && c != 0x7f);
+  return t;
+}
+constexpr std::array<bool, 256> kText = make_text_table();
+
+// Whole-string checks as plain table loops (the hot path of every head: no call per byte).
+bool all_of_table(std::string_view s, const std::array<bool, 256>& table) {
+  for (const char c : s)
+    if (!table[static_cast<unsigned char>(c)]) return false;
+  return true;
+}
+bool all_text(std::string_view s) {
+  return all_of_table(s, kText);
 }
 
 bool is_token(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
+  return !s.empty() && all_of_table(s, kTchar);
 }
 
 std::string_view trim_ows(std::string_view s) {
@@ -183,7 +193,7 @@ ParseResult parse_fields(std::string_view head, std::size_t pos, const Limits& l
     if (!is_token(name)) return error(400, "invalid header field name");
     const std::string_view value = line.substr(colon + 1);
     // RFC 9110 5.5: CR, LF, NUL and other CTLs are not allowed in field values.
-    if (!std::all_of(value.begin(), value.end(), is_text_char)) {
+    if (!all_text(value)) {
       return error(400, "invalid character in header field value");
     }
     headers.push_back(Header{name, trim_ows(value)});
@@ -394,7 +404,7 @@ ParseResult parse_response_head(std::string_view input, const Limits& limits, Re
   // The SP before an empty reason is required of senders (RFC 9112 4) but commonly
   // missing; "HTTP/1.1 101\r\n" is accepted with an empty reason.
   out.reason = line.size() > 12 ? line.substr(13) : line.substr(12);
-  if (!std::all_of(out.reason.begin(), out.reason.end(), is_text_char)) {
+  if (!all_text(out.reason)) {
     return error(400, "invalid reason phrase");
   }
 

@@ -10,12 +10,39 @@ constexpr std::array<std::string_view, 7> kHopByHop = {
     "connection", "keep-alive",        "proxy-connection", "te",
     "trailer",    "transfer-encoding", "upgrade"};
 
-bool hop_by_hop(const http1::ResponseHead& head, std::string_view name) {
+// The options of a head's Connection fields (RFC 9110 7.6.1: the fields they name are
+// hop-by-hop too), found once rather than once per field.
+class ConnectionOptions {
+ public:
+  explicit ConnectionOptions(const http1::ResponseHead& head) : head_(head) {
+    for (const http1::Header& h : head.headers) {
+      if (!http1::iequals(h.name, "connection")) continue;
+      if (count_ < values_.size()) values_[count_] = h.value;
+      ++count_;
+    }
+  }
+  bool names(std::string_view field) const {
+    if (count_ <= values_.size()) {
+      for (std::size_t i = 0; i < count_; ++i)
+        if (http1::header_has_token(values_[i], field)) return true;
+      return false;
+    }
+    for (const http1::Header& h : head_.headers)  // many Connection fields: look at all
+      if (http1::iequals(h.name, "connection") && http1::header_has_token(h.value, field))
+        return true;
+    return false;
+  }
+
+ private:
+  const http1::ResponseHead& head_;
+  std::array<std::string_view, 4> values_;
+  std::size_t count_ = 0;
+};
+
+bool hop_by_hop(const ConnectionOptions& options, std::string_view name) {
   for (auto n : kHopByHop)
     if (http1::iequals(n, name)) return true;
-  for (const http1::Header& h : head.headers)
-    if (http1::iequals(h.name, "connection") && http1::header_has_token(h.value, name)) return true;
-  return false;
+  return options.names(name);
 }
 
 }  // namespace
@@ -71,9 +98,10 @@ http::ResponseHead response_for_client(const http1::ResponseHead& head,
       r.body = http::ResponseHead::Body::Stream;
       break;
   }
+  const ConnectionOptions options(head);
   r.fields.reserve(head.headers.size());
   for (const http1::Header& h : head.headers) {
-    if (hop_by_hop(head, h.name)) continue;
+    if (hop_by_hop(options, h.name)) continue;
     // A Content-Length that frames content is the downstream's to write.
     if (r.body != http::ResponseHead::Body::None && http1::iequals(h.name, "content-length"))
       continue;
