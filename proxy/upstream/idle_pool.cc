@@ -20,55 +20,79 @@ metrics::UpstreamPoolStats* IdlePool::stats(std::string_view upstream, const Ser
 }
 
 BufferEventPtr IdlePool::take(std::string_view upstream, const ServerState* server) {
-  metrics::UpstreamPoolStats* counts = stats(upstream, server);
   const auto it = idle_.find(server);
-  if (it == idle_.end() || it->second.empty()) {
-    if (counts != nullptr) counts->misses++;
+  if (it == idle_.end()) {
+    if (metrics::UpstreamPoolStats* counts = stats(upstream, server)) counts->misses++;
     return nullptr;
   }
+  if (it->second.stats != nullptr) it->second.stats->hits++;
   // The newest: least likely to have been closed by the server's own idle timeout.
-  std::unique_ptr<Idle> idle = std::move(it->second.back());
-  it->second.pop_back();
-  if (it->second.empty()) idle_.erase(it);
-  if (idle->stats != nullptr) idle->stats->idle--;
-  if (counts != nullptr) counts->hits++;
+  std::unique_ptr<Idle> idle = remove(it->second, it->second.idle.size() - 1);
+  if (it->second.idle.empty()) idle_.erase(it);
   // Reading stays enabled: the taker sets its callbacks before the loop reads again, and
   // leaving the socket registered saves an epoll_ctl per request each way.
   bufferevent_setcb(idle->bev.get(), nullptr, nullptr, nullptr, nullptr);
-  return std::move(idle->bev);
+  BufferEventPtr bev = std::move(idle->bev);
+  recycle(std::move(idle));
+  return bev;
+}
+
+std::unique_ptr<IdlePool::Idle> IdlePool::remove(Server& server, std::size_t i) {
+  auto& list = server.idle;
+  std::unique_ptr<Idle> idle = std::move(list[i]);
+  list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
+  if (idle->stats != nullptr) idle->stats->idle--;
+  evtimer_del(idle->timer.get());
+  return idle;
+}
+
+void IdlePool::recycle(std::unique_ptr<Idle> idle) {
+  idle->bev.reset();  // closes the socket of a dropped connection (taken ones moved out)
+  idle->server = nullptr;
+  idle->stats = nullptr;
+  if (spare_.size() < kMaxSpare) spare_.push_back(std::move(idle));
 }
 
 void IdlePool::put(std::string_view upstream, const ServerPtr& server, BufferEventPtr bev,
                    std::size_t max_idle, conf::Duration timeout) {
   if (max_idle == 0 || !server || !bev) return;
-  List& list = idle_[server.get()];
-  while (list.size() >= max_idle) {  // the oldest goes
-    if (list.front()->stats != nullptr) {
-      list.front()->stats->idle--;
-      list.front()->stats->closes[kEvicted]++;
-    }
-    list.pop_front();
+  auto [it, added] = idle_.try_emplace(server.get());
+  Server& entry = it->second;
+  if (added) {
+    entry.state = server;
+    entry.stats = stats(upstream, server.get());
   }
-  auto idle = std::make_unique<Idle>();
-  idle->pool = this;
-  idle->server = server;
-  idle->stats = stats(upstream, server.get());
+  while (entry.idle.size() >= max_idle) {  // the oldest goes
+    std::unique_ptr<Idle> oldest = remove(entry, 0);
+    if (oldest->stats != nullptr) oldest->stats->closes[kEvicted]++;
+    recycle(std::move(oldest));
+  }
+  std::unique_ptr<Idle> idle;
+  if (!spare_.empty()) {
+    idle = std::move(spare_.back());
+    spare_.pop_back();
+  } else {
+    idle = std::make_unique<Idle>();
+    idle->pool = this;
+    idle->timer.reset(
+        evtimer_new(bufferevent_get_base(bev.get()), &IdlePool::on_timeout, idle.get()));
+  }
+  idle->server = server.get();
+  idle->stats = entry.stats;
   if (idle->stats != nullptr) idle->stats->idle++;
   idle->bev = std::move(bev);
-  event_base* base = bufferevent_get_base(idle->bev.get());
-  idle->timer.reset(evtimer_new(base, &IdlePool::on_timeout, idle.get()));
   const auto ms = timeout.count();
   const timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
   evtimer_add(idle->timer.get(), &tv);
   bufferevent_setwatermark(idle->bev.get(), EV_READ, 0, 0);
   bufferevent_setcb(idle->bev.get(), &IdlePool::on_read, nullptr, &IdlePool::on_event, idle.get());
   bufferevent_enable(idle->bev.get(), EV_READ);
-  list.push_back(std::move(idle));
+  entry.idle.push_back(std::move(idle));
 }
 
 std::size_t IdlePool::size() const {
   std::size_t n = 0;
-  for (const auto& [server, list] : idle_) n += list.size();
+  for (const auto& [server, entry] : idle_) n += entry.idle.size();
   return n;
 }
 
@@ -91,17 +115,16 @@ void IdlePool::on_timeout(evutil_socket_t /*fd*/, short /*what*/, void* self) {
 }
 
 void IdlePool::drop(Idle* idle, std::size_t reason) {
-  const auto it = idle_.find(idle->server.get());
+  const auto it = idle_.find(idle->server);
   if (it == idle_.end()) return;
-  for (auto e = it->second.begin(); e != it->second.end(); ++e) {
-    if (e->get() != idle) continue;
-    if (idle->stats != nullptr) {
-      idle->stats->idle--;
-      idle->stats->closes[reason]++;
-    }
-    bufferevent_setcb(idle->bev.get(), nullptr, nullptr, nullptr, nullptr);
-    it->second.erase(e);  // frees the bufferevent (closing the socket) and the timer
-    if (it->second.empty()) idle_.erase(it);
+  auto& list = it->second.idle;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (list[i].get() != idle) continue;
+    std::unique_ptr<Idle> gone = remove(it->second, i);
+    if (it->second.idle.empty()) idle_.erase(it);
+    if (gone->stats != nullptr) gone->stats->closes[reason]++;
+    bufferevent_setcb(gone->bev.get(), nullptr, nullptr, nullptr, nullptr);
+    recycle(std::move(gone));  // frees the bufferevent, closing the socket
     return;
   }
 }

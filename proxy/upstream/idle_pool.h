@@ -13,10 +13,10 @@
 #pragma once
 
 #include <cstddef>
-#include <list>
 #include <memory>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "conf/config.h"
 #include "metrics/worker_metrics.h"
@@ -44,21 +44,33 @@ class IdlePool {
  private:
   struct Idle {
     IdlePool* pool = nullptr;
-    ServerPtr server;
+    const ServerState* server = nullptr;
     metrics::UpstreamPoolStats* stats = nullptr;
     BufferEventPtr bev;
-    EventPtr timer;
+    EventPtr timer;  // made once: an entry is reused for later idle connections
   };
-  using List = std::list<std::unique_ptr<Idle>>;
+  // One server's idle connections, oldest first. The entry keeps its ServerState alive
+  // (so its address names no other server) and its counts, looked up once.
+  struct Server {
+    ServerPtr state;
+    metrics::UpstreamPoolStats* stats = nullptr;
+    std::vector<std::unique_ptr<Idle>> idle;
+  };
+  // Entries kept for reuse: a request's connection going idle costs no allocation.
+  static constexpr std::size_t kMaxSpare = 256;
 
   static void on_read(bufferevent* bev, void* self);
   static void on_event(bufferevent* bev, short what, void* self);
   static void on_timeout(evutil_socket_t fd, short what, void* self);
   void drop(Idle* idle, std::size_t reason);  // reason: an index of kIdleCloseReasons
   metrics::UpstreamPoolStats* stats(std::string_view upstream, const ServerState* server);
+  // Takes entry `i` out of `server` (the connection stays in it, its timer stopped).
+  static std::unique_ptr<Idle> remove(Server& server, std::size_t i);
+  void recycle(std::unique_ptr<Idle> idle);
 
   metrics::WorkerMetrics* metrics_;
-  std::unordered_map<const ServerState*, List> idle_;
+  std::unordered_map<const ServerState*, Server> idle_;
+  std::vector<std::unique_ptr<Idle>> spare_;
 };
 
 }  // namespace wsgate::proxy
