@@ -290,6 +290,7 @@ void Exchange::finish(std::string_view reason) {
 }
 
 void Exchange::write_access_log(std::string_view reason) {
+  if (!worker_.access_log().enabled()) return;  // access_log = "": nothing to build
   const DownstreamFacts& f = facts_;
   const auto elapsed = std::chrono::steady_clock::now() - started_;
   metrics::AccessRecord r;
