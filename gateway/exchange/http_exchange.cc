@@ -111,7 +111,7 @@ void HttpExchange::forward() {
   // request is then sent again on a new one.
   if (upstream->keepalive > 0 && idempotent(request_.method))
     connector_->reuse_from(&worker_.idle_upstreams());
-  idle_.arm_ms(route_->idle_timeout.count());
+  idle_.start(route_->idle_timeout.count());
   connector_->start();
 }
 
@@ -175,7 +175,7 @@ void HttpExchange::pump_request() {
       if (!body_went_out_ && connector_) connector_->no_retry();
       body_went_out_ = true;
       progress = true;
-      idle_.arm_ms(route_->idle_timeout.count());
+      idle_.progress();
     }
     if (!request_read_ && evbuffer_get_length(pending_.get()) == 0 &&
         evbuffer_get_length(out) == 0 && try_splice())
@@ -204,7 +204,7 @@ bool HttpExchange::try_splice() {
     stats_.client_to_upstream.bytes += n;
     if (!body_went_out_ && connector_) connector_->no_retry();
     body_went_out_ = true;
-    idle_.arm_ms(route_->idle_timeout.count());
+    idle_.progress();
   };
   events.done = [this] {
     splice_.reset();
@@ -270,10 +270,12 @@ void HttpExchange::on_upstream(proxy::UpstreamResult&& result) {
   upstream_out_ = upstream_.get();
   bufferevent_setcb(upstream_.get(), &HttpExchange::on_upstream_read,
                     &HttpExchange::on_upstream_write, &HttpExchange::on_upstream_event, this);
-  bufferevent_setwatermark(upstream_.get(), EV_READ, 0, cap_);
+  // No read watermark: pump_response() pauses reading while the client's side holds cap_.
   bufferevent_set_max_single_read(upstream_.get(), static_cast<ev_ssize_t>(cap_));
   bufferevent_setwatermark(upstream_.get(), EV_WRITE, cap_ / 2, 0);
-  bufferevent_enable(upstream_.get(), EV_READ);
+  // The connector left reading on (UpstreamConnector::on_response_bytes).
+  upstream_paused_ = (bufferevent_get_enabled(upstream_.get()) & EV_READ) == 0;
+  set_upstream_reading(true);
   // The write event only while request content waits (it is added with the content).
   if (evbuffer_get_length(bufferevent_get_output(upstream_.get())) > 0)
     bufferevent_enable(upstream_.get(), EV_WRITE);
@@ -285,7 +287,7 @@ void HttpExchange::on_upstream(proxy::UpstreamResult&& result) {
   HttpDownstream* c = client();
   c->set_response_watermark(cap_);
   c->begin_response(head);
-  idle_.arm_ms(route_->idle_timeout.count());
+  idle_.progress();
   pump_response();
   if (state_ == State::Forwarding) pump_request();
 }
@@ -336,7 +338,7 @@ void HttpExchange::pump_response() {
   for (;;) {
     if (c->response_buffered() >= cap_) {
       // Backpressure: the client reads slower than the upstream sends.
-      bufferevent_disable(upstream_.get(), EV_READ);
+      set_upstream_reading(false);
       break;
     }
     const std::size_t available = evbuffer_get_length(in);
@@ -374,10 +376,20 @@ void HttpExchange::pump_response() {
     }
     upstream_batching_.update(bufferevent_getfd(upstream_.get()), response_body_.bytes_expected(),
                               evbuffer_get_length(in));
-    bufferevent_enable(upstream_.get(), EV_READ);
+    set_upstream_reading(true);
     break;
   }
-  if (moved) idle_.arm_ms(route_->idle_timeout.count());
+  if (moved) idle_.progress();
+}
+
+void HttpExchange::set_upstream_reading(bool on) {
+  if (on != upstream_paused_) return;  // no libevent call for a state that does not change
+  upstream_paused_ = !on;
+  if (on) {
+    bufferevent_enable(upstream_.get(), EV_READ);
+  } else {
+    bufferevent_disable(upstream_.get(), EV_READ);
+  }
 }
 
 void HttpExchange::response_done() {

@@ -20,6 +20,7 @@
 
 #include "gateway/exchange/exchange.h"
 #include "proxy/codec/http1_body.h"
+#include "proxy/idle_deadline.h"
 #include "proxy/relay/receive_batching.h"
 #include "proxy/relay/splice_pump.h"
 #include "proxy/upstream/upstream_connector.h"
@@ -76,7 +77,12 @@ class HttpExchange final : public Exchange {
   bool upstream_reusable_ = false;  // the response allows another request on its connection
   http1::BodyDecoder response_body_;
   proxy::ReceiveBatching upstream_batching_;  // a large response is read in large pieces
-  Timer idle_;                                // the route's idle_timeout: no progress either way
+  // The route's idle_timeout: no progress either way.
+  proxy::IdleDeadline idle_;
+  // Reading the upstream is paused (by hand, no read watermark: libevent 2.1 re-runs the
+  // read callback after every read that leaves the input at its high watermark).
+  bool upstream_paused_ = false;
+  void set_upstream_reading(bool on);
 };
 
 }  // namespace wsgate::gateway

@@ -408,6 +408,82 @@ class UpstreamViolations(h.GatewayCase):
         self.assertEqual(r.body, b"5\r\nhello\r\n")
 
 
+class TricklingUpstream:
+    """Answers 200 with a Content-Length of `length` and sends its content one byte every
+    `interval` seconds; with `stall_after`, stops sending after that many bytes and holds
+    the connection open."""
+
+    def __init__(self, length: int, interval: float, stall_after: int = -1):
+        self.length, self.interval, self.stall_after = length, interval, stall_after
+        self.server = None
+        self.address = ""
+
+    async def start(self):
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.address = f"127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def _serve(self, reader, writer):
+        try:
+            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % self.length)
+            for i in range(self.length):
+                if i == self.stall_after:
+                    await asyncio.sleep(30)  # the gateway gives up long before
+                    break
+                writer.write(b"x")
+                await writer.drain()
+                await asyncio.sleep(self.interval)
+        except (ConnectionError, asyncio.TimeoutError):
+            pass
+        finally:
+            writer.close()
+
+    async def stop(self):
+        self.server.close()
+        await self.server.wait_closed()
+
+
+class IdleTimeout(h.GatewayCase):
+    """A route's idle_timeout bounds the time without progress, not the exchange: a
+    response that trickles in keeps going; one that stops is cut once it has been idle
+    that long."""
+
+    async def start_with(self, upstream: TricklingUpstream) -> int:
+        await upstream.start()
+        self.addAsyncCleanup(upstream.stop)
+        port = h.free_port()
+        self.gw = await self.start_gateway(h.make_config(
+            f"127.0.0.1:{port}", {"app": [upstream.address]},
+            [{"name": "app", "path": "/", "upstream": "app", "idle_timeout": "600ms"}],
+            workers=1))
+        return port
+
+    async def test_a_trickling_response_outlives_the_idle_timeout(self):
+        # 8 bytes, one every 0.25 s: 2 s in all, never 600 ms without a byte.
+        port = await self.start_with(TricklingUpstream(8, 0.25))
+        started = asyncio.get_running_loop().time()
+        r = await hh.raw_request(port, b"GET /t HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        elapsed = asyncio.get_running_loop().time() - started
+        self.assertEqual(r.status, 200, r.raw)
+        self.assertEqual(r.body, b"x" * 8)
+        self.assertGreater(elapsed, 1.5)
+
+    async def test_a_stalled_response_is_cut_after_the_idle_timeout(self):
+        port = await self.start_with(TricklingUpstream(8, 0.1, stall_after=3))
+        started = asyncio.get_running_loop().time()
+        r = await hh.raw_request(port, b"GET /s HTTP/1.1\r\nHost: a\r\n\r\n")
+        elapsed = asyncio.get_running_loop().time() - started
+        self.assertEqual(r.status, 200, r.raw)
+        self.assertTrue(r.closed)
+        self.assertEqual(r.body, b"xxx")  # fewer bytes than the Content-Length: visibly cut
+        # The last byte came at about 0.2 s; the cut comes 600 ms after it, not 600 ms
+        # after the request.
+        self.assertGreater(elapsed, 0.75)
+        self.assertLess(elapsed, 5)
+        line = await hh.access_line(self.gw, "/s")
+        self.assertIn("no progress within idle_timeout (600 ms)", line["reason"])
+
+
 class HttpForwardingDrain(h.GatewayCase):
     async def test_a_request_in_flight_completes_during_the_drain(self):
         hh.require_tools(self)
