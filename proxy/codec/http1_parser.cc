@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <utility>
@@ -52,8 +53,23 @@ bool all_of_table(std::string_view s, const std::array<bool, 256>& table) {
     if (!table[static_cast<unsigned char>(c)]) return false;
   return true;
 }
+// RFC 9110 5.5 field-value: eight bytes at a time while none is a CTL (below 0x20, or
+// 0x7f); a word with one is looked at byte by byte (HTAB is allowed).
 bool all_text(std::string_view s) {
-  return all_of_table(s, kText);
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w = 0;
+    std::memcpy(&w, s.data() + i, 8);
+    // A byte below 0x20 (high bit clear) makes (b - 0x20) borrow into its high bit; a
+    // byte of 0x7f becomes 0 after the XOR and borrows the same way.
+    const uint64_t below_space = (w - kOnes * 0x20) & ~w & kHigh;
+    const uint64_t x = w ^ (kOnes * 0x7f);
+    const uint64_t del = (x - kOnes) & ~x & kHigh;
+    if ((below_space | del) != 0 && !all_of_table(s.substr(i, 8), kText)) return false;
+  }
+  return all_of_table(s.substr(i), kText);
 }
 
 bool is_token(std::string_view s) {
@@ -66,10 +82,6 @@ std::string_view trim_ows(std::string_view s) {
   return s;
 }
 
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
 ParseResult error(int status, std::string_view reason) {
   ParseResult r;
   r.state = ParseState::Error;
@@ -77,6 +89,9 @@ ParseResult error(int status, std::string_view reason) {
   r.error_reason = reason;
   return r;
 }
+
+// Fields a head usually has (browsers send 10 to 20); more grow the list.
+constexpr std::size_t kTypicalFields = 24;
 
 enum class ScanState { Incomplete, Complete, BareLf, TooLarge };
 
@@ -170,10 +185,8 @@ ParseResult version_error(int status) {
 ParseResult parse_fields(std::string_view head, std::size_t pos, const Limits& limits,
                          std::vector<Header>& headers) {
   headers.clear();
-  // One line per LF, minus the final empty line: reserve once, no growth while parsing.
-  const auto lines = static_cast<std::size_t>(
-      std::count(head.begin() + static_cast<std::ptrdiff_t>(pos), head.end(), '\n'));
-  headers.reserve(std::min(lines > 0 ? lines - 1 : 0, limits.max_headers));
+  // Room for a typical head at once (no byte-by-byte count of its lines first).
+  headers.reserve(std::min<std::size_t>(kTypicalFields, limits.max_headers));
 
   for (;;) {
     const std::string_view line = next_line(head, pos);
@@ -423,14 +436,6 @@ bool header_has_token(std::string_view value, std::string_view token) {
     value.remove_prefix(comma + 1);
   }
   return false;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
 }
 
 }  // namespace wsgate::http1

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/codec/ascii_case.h"
+
 namespace wsgate::http1 {
 
 struct Header {
@@ -99,7 +101,7 @@ ParseResult parse_response_head(std::string_view input, const Limits& limits, Re
 // Connection: keep-alive, Upgrade.
 bool header_has_token(std::string_view value, std::string_view token);
 
-// ASCII case-insensitive equality.
-bool iequals(std::string_view a, std::string_view b);
+// ASCII case-insensitive equality (proxy/codec/ascii_case.h).
+using ascii::iequals;
 
 }  // namespace wsgate::http1

@@ -16,13 +16,6 @@ const char* to_string(Version v) {
   return "?";
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
-           return lower(x) == lower(y);
-         });
-}
-
 const Field* RequestHead::find(std::string_view name) const {
   for (const Field& f : fields)
     if (iequals(f.name, name)) return &f;

@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "proxy/codec/ascii_case.h"
+
 namespace wsgate::http {
 
 struct Field {
@@ -89,8 +91,8 @@ struct Checked {
   [[nodiscard]] bool ok() const { return refusal.status == 0; }
 };
 
-// ASCII case-insensitive equality.
-bool iequals(std::string_view a, std::string_view b);
+// ASCII case-insensitive equality (proxy/codec/ascii_case.h).
+using ascii::iequals;
 
 // In a list of "name=value" pairs separated by `sep` (a Cookie field: ';', a query: '&'),
 // the value of the first pair with exactly `name`; blanks around a pair are ignored.
