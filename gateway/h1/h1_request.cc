@@ -42,7 +42,9 @@ http::Checked<http::RequestHead> request_from_h1(const http1::RequestHead& head,
   r.method.assign(head.method);
   r.scheme.assign(scheme);
   r.version = head.version_minor == 0 ? http::Version::Http10 : http::Version::Http11;
-  r.fields.reserve(head.headers.size());
+  // One more for the X-Request-Id the exchange adds (gateway/exchange/request_id.h): no
+  // regrowth of the list for it.
+  r.fields.reserve(head.headers.size() + 1);
 
   if (head.method == "CONNECT") {
     // RFC 9110 9.3.6: the request-target is the tunnel's host:port (authority-form).
