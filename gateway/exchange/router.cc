@@ -1,6 +1,6 @@
 #include "gateway/exchange/router.h"
 
-#include <cctype>
+#include "proxy/codec/ascii_case.h"
 
 namespace wsgate::gateway {
 
@@ -13,7 +13,7 @@ std::string normalize_host(std::string_view host_header) {
     name = name.substr(0, colon);
   }
   std::string out(name);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : out) c = ascii::lower(c);  // not std::tolower: no locale, no call per byte
   return out;
 }
 
