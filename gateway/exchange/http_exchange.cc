@@ -283,7 +283,9 @@ void HttpExchange::on_upstream(proxy::UpstreamResult&& result) {
   answered(result.response.status);
   state_ = State::Forwarding;
   http::ResponseHead head = proxy::response_for_client(result.response, framing, route_->via);
-  add_affinity_cookie(head);
+  // The head borrows its text (http::ResponseHead): the cookie lives until it is written.
+  const std::optional<std::string> cookie = affinity_cookie();
+  if (cookie) head.fields.push_back({"Set-Cookie", *cookie});
   HttpDownstream* c = client();
   c->set_response_watermark(cap_);
   c->begin_response(head);
@@ -292,12 +294,11 @@ void HttpExchange::on_upstream(proxy::UpstreamResult&& result) {
   if (state_ == State::Forwarding) pump_request();
 }
 
-void HttpExchange::add_affinity_cookie(http::ResponseHead& head) const {
+std::optional<std::string> HttpExchange::affinity_cookie() const {
   const conf::Upstream* upstream = config_->find_upstream(route_->upstream);
   const proxy::ServerState* server = upstream_lease_.server();
-  if (upstream == nullptr || server == nullptr) return;
-  if (auto cookie = proxy::affinity_cookie_for(*upstream, server->config, request_))
-    head.fields.push_back({"Set-Cookie", std::move(*cookie)});
+  if (upstream == nullptr || server == nullptr) return std::nullopt;
+  return proxy::affinity_cookie_for(*upstream, server->config, request_);
 }
 
 void HttpExchange::on_upstream_read(bufferevent* bev, void* self) {

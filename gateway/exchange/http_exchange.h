@@ -17,6 +17,8 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "gateway/exchange/exchange.h"
 #include "proxy/codec/http1_body.h"
@@ -43,9 +45,9 @@ class HttpExchange final : public Exchange {
 
   void on_connected(bufferevent* upstream);
   void on_upstream(proxy::UpstreamResult&& result);
-  // Session affinity (proxy/upstream/affinity.h): Set-Cookie naming the server, when the
-  // upstream has an affinity cookie and the request did not carry this value.
-  void add_affinity_cookie(http::ResponseHead& head) const;
+  // Session affinity (proxy/upstream/affinity.h): the Set-Cookie value naming the server,
+  // when the upstream has an affinity cookie and the request did not carry this value.
+  std::optional<std::string> affinity_cookie() const;
   void pump_request();
   void request_failed(http::Refusal refusal);
   void pump_response();

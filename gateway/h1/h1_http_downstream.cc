@@ -113,7 +113,7 @@ void H1Connection::begin_response(const http::ResponseHead& head) {
   out.reserve(256);
   out.append("HTTP/1.1 ").append(std::to_string(head.status)).append(" ").append(head.reason);
   out.append("\r\n");
-  for (const http::Field& f : head.fields) proxy::append_field(out, f.name, f.value);
+  for (const http::FieldView& f : head.fields) proxy::append_field(out, f.name, f.value);
   // The rest of an unread request body (or of one the kernel still moves upstream) would
   // be read as the next request: close after this response instead.
   close_after_response_ =

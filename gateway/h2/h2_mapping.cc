@@ -222,7 +222,7 @@ Fields forwarded_response_to_h2(const http::ResponseHead& head) {
       if (has_length || head.body != http::ResponseHead::Body::None) continue;
       has_length = true;
     }
-    out.push_back({std::move(name), f.value});
+    out.push_back({std::move(name), std::string(f.value)});
   }
   if (head.body == http::ResponseHead::Body::Length)
     out.push_back({"content-length", std::to_string(head.content_length)});

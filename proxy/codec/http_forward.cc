@@ -47,7 +47,7 @@ bool hop_by_hop(const ConnectionOptions& options, std::string_view name) {
 
 }  // namespace
 
-std::string via_member(http::Version version) {
+std::string_view via_member(http::Version version) {
   switch (version) {
     case http::Version::Http10:
       return "1.0 wsgate";
@@ -84,7 +84,7 @@ http::ResponseHead response_for_client(const http1::ResponseHead& head,
                                        const http1::BodyFraming& framing, bool via) {
   http::ResponseHead r;
   r.status = head.status;
-  r.reason.assign(head.reason);
+  r.reason = head.reason;
   switch (framing.kind) {
     case http1::BodyKind::None:
       r.body = http::ResponseHead::Body::None;
@@ -105,7 +105,7 @@ http::ResponseHead response_for_client(const http1::ResponseHead& head,
     // A Content-Length that frames content is the downstream's to write.
     if (r.body != http::ResponseHead::Body::None && http1::iequals(h.name, "content-length"))
       continue;
-    r.fields.push_back({std::string(h.name), std::string(h.value)});
+    r.fields.push_back({h.name, h.value});
   }
   if (via)
     r.fields.push_back({"Via", via_member(head.version_minor == 0 ? http::Version::Http10

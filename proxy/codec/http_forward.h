@@ -27,7 +27,7 @@ std::string build_forward_request(const http::RequestHead& request, const Forwar
 // ("1.0 wsgate", "1.1 wsgate", "2 wsgate"; the received-by is a pseudonym, never an
 // address). Appended as one more Via field line, which joins any earlier ones' list
 // (RFC 9110 5.3), so the intermediaries before the gateway stay listed first.
-std::string via_member(http::Version version);
+std::string_view via_member(http::Version version);
 
 // The upstream's head without its hop-by-hop fields (RFC 9110 7.6.1: Connection and the
 // fields it names, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding,

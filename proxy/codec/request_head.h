@@ -65,15 +65,25 @@ struct RequestHead {
   [[nodiscard]] std::size_t count(std::string_view name) const;
 };
 
+// A field of a ResponseHead, borrowed (see there).
+struct FieldView {
+  std::string_view name;
+  std::string_view value;
+  bool operator==(const FieldView&) const = default;
+};
+
 // An upstream's response as the client side renders it (HTTP forwarding): end-to-end
 // fields only; how its content is delimited on the client's connection is the
-// downstream's choice, from `body`.
+// downstream's choice, from `body`. Its text is borrowed, not copied: the views point
+// into the upstream's parsed head (and strings its builder keeps) and are valid only
+// during the HttpDownstream::begin_response call it is given to, which writes or copies
+// them. No allocation per field per response.
 struct ResponseHead {
   int status = 0;
-  std::string reason;  // HTTP/1.1 reason phrase, as the upstream sent it
+  std::string_view reason;  // HTTP/1.1 reason phrase, as the upstream sent it
   // Without hop-by-hop fields; a Content-Length stays here only when it does not frame
   // content (a HEAD or 304 answer, or 0).
-  Fields fields;
+  std::vector<FieldView> fields;
   enum class Body {
     None,    // no content follows
     Length,  // content_length bytes follow
