@@ -42,29 +42,40 @@ using EvbufferPtr = std::unique_ptr<evbuffer, EvbufferDeleter>;
 
 // A timer bound to a member function: `Timer t(base, [this] { on_timeout(); });`.
 // The callback runs on the base's thread; destroying the Timer cancels it.
+//
+// The libevent event (128 bytes, plus the allocator's header) is made the first time
+// the timer is armed or activated, not at construction: most of a connection's timers
+// (a refusal's body deadline, a close handshake's, pipelining and send staging on an
+// HTTP/1.1 connection) never run on a relayed WebSocket, and each one held for the
+// WebSocket's whole life was idle memory (docs/benchmarks.md, issue 13).
 class Timer {
  public:
   template <typename F>
-  Timer(event_base* base, F&& fn) : fn_(std::forward<F>(fn)) {
-    ev_.reset(event_new(base, -1, 0, &Timer::trampoline, this));
-  }
+  Timer(event_base* base, F&& fn) : base_(base), fn_(std::forward<F>(fn)) {}
   Timer(const Timer&) = delete;
   Timer& operator=(const Timer&) = delete;
 
-  void arm(const timeval& after) { event_add(ev_.get(), &after); }
+  void arm(const timeval& after) { event_add(ev(), &after); }
   void arm_ms(long long ms) {
     timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
     arm(tv);
   }
   // Runs once the callbacks of this loop iteration are done (no timer, no system call).
-  void activate() { event_active(ev_.get(), EV_TIMEOUT, 0); }
-  void cancel() { event_del(ev_.get()); }
-  bool pending() const { return event_pending(ev_.get(), EV_TIMEOUT, nullptr) != 0; }
+  void activate() { event_active(ev(), EV_TIMEOUT, 0); }
+  void cancel() {
+    if (ev_) event_del(ev_.get());
+  }
+  bool pending() const { return ev_ && event_pending(ev_.get(), EV_TIMEOUT, nullptr) != 0; }
 
  private:
   static void trampoline(evutil_socket_t, short, void* self) { static_cast<Timer*>(self)->fn_(); }
+  event* ev() {
+    if (!ev_) ev_.reset(event_new(base_, -1, 0, &Timer::trampoline, this));
+    return ev_.get();
+  }
+  event_base* base_;
   std::function<void()> fn_;
-  EventPtr ev_;
+  EventPtr ev_;  // made on first use
 };
 
 }  // namespace wsgate

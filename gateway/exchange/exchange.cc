@@ -157,7 +157,9 @@ void Exchange::begin_relaying(int status, ClientChannel client, BufferEventPtr u
   // 101, a tunnel client's TLS ClientHello) go first.
   relay_->start();
   logged_ = logged_request();
-  request_ = http::RequestHead();
+  // Moved out into a temporary that frees it: assigning an empty head instead would
+  // keep every long string's buffer (a long path, say) for the relay's whole life.
+  (void)std::exchange(request_, http::RequestHead());
   arm_token_expiry();
 }
 

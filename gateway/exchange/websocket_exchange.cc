@@ -87,6 +87,7 @@ void WebSocketExchange::on_upstream(proxy::UpstreamResult&& result) {
     refuse({502, "upstream " + *why, {}});
     return;
   }
+  std::string().swap(key_);  // checked: not kept for the WebSocket's life (issue 13)
   const proxy::AcceptedUpgrade accepted = proxy::accepted_upgrade(result.response);
   subprotocol_ = accepted.subprotocol;
   proxy::RelaySettings settings;

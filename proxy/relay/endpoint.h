@@ -1,9 +1,10 @@
 // One side of a relay (the client or the upstream), as the relay sees it: two evbuffers
 // and a few controls. The relay (proxy/relay/relay.h) owns both Endpoints; its two Pipes
 // move bytes from one Endpoint's input() to the other's output() without copying
-// (evbuffer chain moves). Implementations: BufferEventEndpoint (a TCP or TLS
-// bufferevent, proxy/relay/bufferevent_endpoint.h); an HTTP/2 stream; the in-memory
-// endpoint of the relay's unit tests (tests/proxy/relay/memory_endpoint.h).
+// (evbuffer chain moves). Implementations: SocketEndpoint (a plain TCP socket,
+// proxy/relay/socket_endpoint.h); BufferEventEndpoint (a TLS bufferevent,
+// proxy/relay/bufferevent_endpoint.h); an HTTP/2 stream; the in-memory endpoint of the
+// relay's unit tests (tests/proxy/relay/memory_endpoint.h).
 //
 // The contract, for an implementation:
 //  - input(): bytes from the peer, in order. The endpoint appends; only the relay takes

@@ -32,8 +32,8 @@ class Relay final : private EndpointEvents {
   Relay(event_base* base, std::unique_ptr<Endpoint> client, std::unique_ptr<Endpoint> upstream,
         const RelaySettings& settings, metrics::ConnectionStats& stats,
         std::function<void()> on_finished);
-  // The convenience path for two bufferevents (BufferEventEndpoint); `*_is_plain`: that
-  // side is a plain socket bufferevent (not TLS).
+  // The convenience path for two bufferevents (make_endpoint); `*_is_plain`: that side
+  // is a plain socket bufferevent (not TLS).
   Relay(event_base* base, BufferEventPtr client, bool client_is_plain, BufferEventPtr upstream,
         bool upstream_is_plain, const RelaySettings& settings, metrics::ConnectionStats& stats,
         std::function<void()> on_finished)

@@ -422,6 +422,15 @@ TEST_CASE("request: copies and moves keep views pointing into their own raw") {
     CHECK(assigned.target == "/s");
     check_views_in_raw(assigned);
   }
+  SUBCASE("assigning an empty head releases the old head's bytes") {
+    // std::string's own move assignment from a short string keeps the destination's
+    // heap buffer: a connection that reset its parsed head kept it (issue 13).
+    REQUIRE(original.raw.capacity() > std::string().capacity());
+    original = RequestHead();
+    CHECK(original.raw.empty());
+    CHECK(original.raw.capacity() == std::string().capacity());
+    CHECK(original.headers.empty());
+  }
   SUBCASE("views set by hand (not into raw) are copied as they are") {
     RequestHead manual;
     manual.method = "GET";
@@ -702,6 +711,7 @@ TEST_CASE("response: copies and moves keep views pointing into their own raw") {
   ResponseHead assigned;
   assigned = copy;
   copy = ResponseHead{};
+  CHECK(copy.raw.capacity() == std::string().capacity());  // the old bytes are released
   CHECK(assigned.status == 101);
   check_views_in_raw(assigned);
 }

@@ -1,0 +1,176 @@
+#include "proxy/relay/socket_endpoint.h"
+
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include "proxy/relay/socket_io.h"
+
+namespace wsgate::proxy {
+namespace {
+
+// One read per readiness event: libevent's size for a bufferevent, enough for a burst of
+// small messages; bulk transfers go through read_more() (tunnels) or read again at the
+// next event.
+constexpr std::size_t kReadSize = 16 * 1024;
+
+}  // namespace
+
+std::unique_ptr<SocketEndpoint> SocketEndpoint::take(BufferEventPtr bev) {
+  bufferevent* b = bev.get();
+  auto e = std::make_unique<SocketEndpoint>(bufferevent_get_base(b), bufferevent_getfd(b));
+  bufferevent_setcb(b, nullptr, nullptr, nullptr, nullptr);
+  bufferevent_disable(b, EV_READ | EV_WRITE);
+  // The bufferevent forgets the socket (its events are deleted and point nowhere), so
+  // freeing it does not close the socket, which is ours now.
+  bufferevent_setfd(b, -1);
+  // Its input's end and its output's front are frozen outside its own callbacks; the
+  // chains move out whole, without a copy.
+  evbuffer* in = bufferevent_get_input(b);
+  evbuffer* out = bufferevent_get_output(b);
+  evbuffer_unfreeze(in, 0);
+  evbuffer_unfreeze(out, 1);
+  evbuffer_add_buffer(e->in_.get(), in);
+  evbuffer_add_buffer(e->out_.get(), out);
+  return e;
+}
+
+SocketEndpoint::SocketEndpoint(event_base* base, evutil_socket_t fd)
+    : base_(base),
+      fd_(fd),
+      in_(evbuffer_new()),
+      out_(evbuffer_new()),
+      read_event_(event_new(base, fd, EV_READ | EV_PERSIST, &SocketEndpoint::on_readable, this)) {}
+
+SocketEndpoint::~SocketEndpoint() {
+  // The events leave the event loop while the socket is still open.
+  read_event_.reset();
+  write_event_.reset();
+  evutil_closesocket(fd_);
+}
+
+void SocketEndpoint::attach(EndpointEvents& events, std::size_t low_watermark) {
+  events_ = &events;
+  low_watermark_ = low_watermark;
+  // What the previous owner queued (a 101, a 200) goes now: the write event is made
+  // only if the socket does not take it all.
+  flush();
+}
+
+void SocketEndpoint::detach() {
+  events_ = nullptr;
+  set_reading(false);
+  if (writing_) event_del(write_event_.get());
+  writing_ = false;
+}
+
+void SocketEndpoint::set_reading(bool on) {
+  on = on && !read_closed_ && events_ != nullptr;
+  if (on == reading_) return;  // no epoll_ctl for a state that does not change
+  reading_ = on;
+  if (on) {
+    event_add(read_event_.get(), nullptr);
+  } else {
+    event_del(read_event_.get());
+  }
+}
+
+void SocketEndpoint::on_readable(evutil_socket_t fd, short /*what*/, void* self) {
+  auto* e = static_cast<SocketEndpoint*>(self);
+  const ReadOutcome r = read_socket(fd, e->input(), kReadSize);
+  if (r == ReadOutcome::WouldBlock || e->events_ == nullptr) return;
+  if (r == ReadOutcome::Data) {
+    e->events_->on_readable(*e);
+    return;
+  }
+  // EOF or an error: nothing more will come; the relay hears it once.
+  e->read_closed_ = true;
+  e->set_reading(false);
+  if (r == ReadOutcome::Eof) {
+    e->events_->on_eof(*e);
+  } else {
+    e->report_error();
+  }
+}
+
+void SocketEndpoint::flush() {
+  // Write at once instead of waiting for the socket to be reported writable: one
+  // syscall instead of two epoll_ctl calls and a loop turn per message (what nginx and
+  // HAProxy do too). With the write event on, bytes are already waiting for it.
+  if (writing_ || evbuffer_get_length(output()) == 0) return;
+  evbuffer_write(output(), fd_);
+  // Whatever did not fit (or an error to report) is left to the write event.
+  if (evbuffer_get_length(output()) > 0) write_later();
+}
+
+void SocketEndpoint::write_later() {
+  if (writing_ || failed_) return;
+  if (!write_event_)
+    write_event_.reset(
+        event_new(base_, fd_, EV_WRITE | EV_PERSIST, &SocketEndpoint::on_writable, this));
+  writing_ = true;
+  event_add(write_event_.get(), nullptr);
+}
+
+void SocketEndpoint::on_writable(evutil_socket_t fd, short /*what*/, void* self) {
+  auto* e = static_cast<SocketEndpoint*>(self);
+  if (evbuffer_write(e->output(), fd) < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+      errno != EINTR) {
+    e->report_error();
+    return;
+  }
+  const std::size_t left = evbuffer_get_length(e->output());
+  if (left == 0) {
+    event_del(e->write_event_.get());
+    e->writing_ = false;
+  }
+  // As a bufferevent's write callback: after each write that leaves the output at or
+  // below the low watermark.
+  if (e->events_ != nullptr && left <= e->low_watermark_) e->events_->on_drained(*e);
+}
+
+void SocketEndpoint::report_error() {
+  if (writing_) event_del(write_event_.get());
+  writing_ = false;
+  if (failed_) return;
+  failed_ = true;
+  if (events_ != nullptr) events_->on_error(*this);
+}
+
+bool SocketEndpoint::read_more(std::size_t max) {
+  // A bulk tunnel reads what the socket holds, not one kReadSize (socket_io.h).
+  if (read_closed_ || max == 0) return true;
+  // EOF and EAGAIN are left to the read event, which reports them.
+  if (read_socket(fd_, input(), max) != ReadOutcome::Error) return true;
+  read_closed_ = true;
+  set_reading(false);
+  return false;
+}
+
+void SocketEndpoint::shutdown_write() {
+  shutdown(fd_, SHUT_WR);
+}
+
+void SocketEndpoint::reset() {
+  // SO_LINGER 0: closing the socket sends RST instead of FIN.
+  const linger reset{1, 0};
+  setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+}
+
+void SocketEndpoint::abandon() {
+  set_reading(false);
+  if (writing_) event_del(write_event_.get());
+  writing_ = false;
+  shutdown(fd_, SHUT_RDWR);
+}
+
+std::size_t SocketEndpoint::unsent_bytes() const {
+  std::size_t held = evbuffer_get_length(out_.get());
+  int unsent = 0;
+  if (ioctl(fd_, SIOCOUTQ, &unsent) == 0 && unsent > 0) held += static_cast<std::size_t>(unsent);
+  return held;
+}
+
+}  // namespace wsgate::proxy

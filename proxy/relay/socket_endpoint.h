@@ -1,0 +1,71 @@
+// An Endpoint over a plain TCP (or Unix) socket: its own two evbuffers, a read event
+// and, only while bytes wait for the socket to take them, a write event. No
+// bufferevent: a relayed plain socket used none of its machinery (the endpoint reads and
+// writes the fd itself, proxy/relay/socket_io.h), yet each one held 632 bytes for it plus
+// an event of its own, for the whole life of an idle WebSocket (issue 13).
+//
+// Reads: one readv per readiness event into the input's free space, from a persistent
+// read event added or removed only when the relay turns reading on or off; read_more()
+// reads up to what it is asked. Writes: flush() writes to the fd at once (one writev);
+// what the socket does not take waits for the write event, which reports on_drained at
+// or below the low watermark and a write error as on_error.
+//
+// Ownership: owns the socket and closes it when destroyed.
+#pragma once
+
+#include <memory>
+
+#include "proxy/libevent_ptr.h"
+#include "proxy/relay/endpoint.h"
+
+namespace wsgate::proxy {
+
+class SocketEndpoint final : public Endpoint {
+ public:
+  // Takes `bev`'s socket and whatever its buffers hold (bytes read past a request head,
+  // an answer not written yet), then frees the bufferevent without closing the socket.
+  // `bev` must be a socket bufferevent (bufferevent_getfd >= 0, not TLS) that owns its
+  // socket (BEV_OPT_CLOSE_ON_FREE), as every one the gateway makes does.
+  static std::unique_ptr<SocketEndpoint> take(BufferEventPtr bev);
+
+  SocketEndpoint(event_base* base, evutil_socket_t fd);
+  ~SocketEndpoint() override;
+  SocketEndpoint(const SocketEndpoint&) = delete;
+  SocketEndpoint& operator=(const SocketEndpoint&) = delete;
+
+  void attach(EndpointEvents& events, std::size_t low_watermark) override;
+  void detach() override;
+  evbuffer* input() override { return in_.get(); }
+  evbuffer* output() override { return out_.get(); }
+  void set_reading(bool on) override;
+  void flush() override;
+  bool read_more(std::size_t max) override;
+  bool can_half_close() const override { return true; }
+  void shutdown_write() override;
+  void reset() override;
+  void abandon() override;
+  void finish() override {}
+  std::size_t unsent_bytes() const override;
+
+ private:
+  static void on_readable(evutil_socket_t fd, short what, void* self);
+  static void on_writable(evutil_socket_t fd, short what, void* self);
+  // Waits for the socket to take what output() still holds (the write event).
+  void write_later();
+  void report_error();
+
+  event_base* base_;
+  evutil_socket_t fd_;
+  EvbufferPtr in_;
+  EvbufferPtr out_;
+  EventPtr read_event_;
+  EventPtr write_event_;  // made the first time a write does not complete
+  EndpointEvents* events_ = nullptr;
+  std::size_t low_watermark_ = 0;
+  bool reading_ = false;      // read_event_ is added
+  bool writing_ = false;      // write_event_ is added
+  bool read_closed_ = false;  // EOF or an error was read: nothing more to read
+  bool failed_ = false;       // on_error was reported (at most once)
+};
+
+}  // namespace wsgate::proxy
