@@ -105,7 +105,8 @@ void HttpExchange::forward() {
       [this](proxy::UpstreamResult&& r) { on_upstream(std::move(r)); });
   connector_->stream_request(
       {[this](bufferevent* bev) { on_connected(bev); }, [this] { pump_request(); }});
-  connector_->proxy_header_for(client_endpoint());
+  if (upstream->send_proxy_protocol != conf::Upstream::ProxyProtocol::Off)
+    connector_->proxy_header_for(client_endpoint());
   // Only a request that may be sent twice goes on a pooled connection: the server may
   // close an idle one just as the request leaves (RFC 9112 9.3.1), and only such a
   // request is then sent again on a new one.
