@@ -275,8 +275,7 @@ void HttpExchange::on_upstream(proxy::UpstreamResult&& result) {
   bufferevent_set_max_single_read(upstream_.get(), static_cast<ev_ssize_t>(cap_));
   bufferevent_setwatermark(upstream_.get(), EV_WRITE, cap_ / 2, 0);
   // The connector left reading on (UpstreamConnector::on_response_bytes).
-  upstream_paused_ = (bufferevent_get_enabled(upstream_.get()) & EV_READ) == 0;
-  set_upstream_reading(true);
+  upstream_.set_reading(true);
   // The write event only while request content waits (it is added with the content).
   if (evbuffer_get_length(bufferevent_get_output(upstream_.get())) > 0)
     bufferevent_enable(upstream_.get(), EV_WRITE);
@@ -302,16 +301,10 @@ std::optional<std::string> HttpExchange::affinity_cookie() const {
   return proxy::affinity_cookie_for(*upstream, server->config, request_);
 }
 
-void HttpExchange::on_upstream_read(bufferevent* bev, void* self) {
-  auto* e = static_cast<HttpExchange*>(self);
-  // The bufferevent read at most 4 KiB: take the rest the socket holds, up to the
-  // watermark, in the same wake-up (proxy/relay/socket_io.h).
-  const std::size_t held = evbuffer_get_length(bufferevent_get_input(bev));
-  if (e->upstream_plain_ && held < e->cap_ && !proxy::read_available(bev, e->cap_ - held)) {
-    e->abort("upstream connection failed during the response");
-    return;
-  }
-  e->pump_response();
+void HttpExchange::on_upstream_read(bufferevent* /*bev*/, void* self) {
+  // A plain socket was read up to the max single read (cap_) in one readv by the
+  // connection itself (proxy/upstream/upstream_connection.h); TLS by the bufferevent.
+  static_cast<HttpExchange*>(self)->pump_response();
 }
 
 void HttpExchange::on_upstream_write(bufferevent* /*bev*/, void* self) {
@@ -340,7 +333,7 @@ void HttpExchange::pump_response() {
   for (;;) {
     if (c->response_buffered() >= cap_) {
       // Backpressure: the client reads slower than the upstream sends.
-      set_upstream_reading(false);
+      upstream_.set_reading(false);
       break;
     }
     const std::size_t available = evbuffer_get_length(in);
@@ -378,20 +371,10 @@ void HttpExchange::pump_response() {
     }
     upstream_batching_.update(bufferevent_getfd(upstream_.get()), response_body_.bytes_expected(),
                               evbuffer_get_length(in));
-    set_upstream_reading(true);
+    upstream_.set_reading(true);
     break;
   }
   if (moved) idle_.progress();
-}
-
-void HttpExchange::set_upstream_reading(bool on) {
-  if (on != upstream_paused_) return;  // no libevent call for a state that does not change
-  upstream_paused_ = !on;
-  if (on) {
-    bufferevent_enable(upstream_.get(), EV_READ);
-  } else {
-    bufferevent_disable(upstream_.get(), EV_READ);
-  }
 }
 
 void HttpExchange::response_done() {

@@ -63,7 +63,7 @@ class HttpExchange final : public Exchange {
   std::size_t cap_ = 0;  // the route's buffer_size: each direction's high watermark
   std::unique_ptr<proxy::UpstreamConnector> connector_;
   bufferevent* upstream_out_ = nullptr;  // the connector's, then upstream_'s
-  BufferEventPtr upstream_;              // once the response head arrived
+  proxy::UpstreamConnection upstream_;   // once the response head arrived
   EvbufferPtr pending_;                  // request content read, not yet sent upstream
   // A large Content-Length request between plain sockets: the rest of its content goes
   // from the client's socket to the upstream's by splice (proxy/relay/splice_pump.h).
@@ -81,10 +81,7 @@ class HttpExchange final : public Exchange {
   proxy::ReceiveBatching upstream_batching_;  // a large response is read in large pieces
   // The route's idle_timeout: no progress either way.
   proxy::IdleDeadline idle_;
-  // Reading the upstream is paused (by hand, no read watermark: libevent 2.1 re-runs the
-  // read callback after every read that leaves the input at its high watermark).
-  bool upstream_paused_ = false;
-  void set_upstream_reading(bool on);
+
 };
 
 }  // namespace wsgate::gateway

@@ -110,7 +110,7 @@ void WebSocketExchange::on_upstream(proxy::UpstreamResult&& result) {
       proxy::append_response_field(result.response, "Set-Cookie", *cookie);
   }
   ClientChannel client = downstream_->accept_websocket(result.response);
-  begin_relaying(101, std::move(client), std::move(result.connection), upstream_plain, settings);
+  begin_relaying(101, std::move(client), result.connection.release(), upstream_plain, settings);
 }
 
 void WebSocketExchange::forward_refusal(proxy::UpstreamResult&& result) {
@@ -136,7 +136,7 @@ void WebSocketExchange::forward_refusal(proxy::UpstreamResult&& result) {
   state_ = State::ForwardingRefusal;
   end_reason_ = "upstream refused the upgrade";
   downstream_->begin_upstream_answer(result.response);
-  refusing_upstream_ = std::move(result.connection);
+  refusing_upstream_ = result.connection.release();
   bufferevent_setcb(refusing_upstream_.get(), &WebSocketExchange::on_refusal_read, nullptr,
                     &WebSocketExchange::on_refusal_event, this);
   bufferevent_enable(refusing_upstream_.get(), EV_READ);

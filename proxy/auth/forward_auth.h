@@ -165,7 +165,7 @@ class ForwardAuthCheck {
   std::chrono::steady_clock::time_point started_;
   std::unique_ptr<UpstreamConnector> connector_;
   // Once answered: the connection, its server slot, the head and the body read so far.
-  BufferEventPtr bev_;
+  UpstreamConnection bev_;
   ServerLease lease_;
   http1::ResponseHead head_;
   http1::BodyDecoder decoder_;

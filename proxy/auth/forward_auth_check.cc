@@ -96,7 +96,7 @@ void ForwardAuthCheck::on_answer(UpstreamResult&& result) {
   state_ = State::ReadingBody;
   bufferevent_setcb(bev_.get(), &ForwardAuthCheck::on_read, nullptr, &ForwardAuthCheck::on_event,
                     this);
-  bufferevent_enable(bev_.get(), EV_READ);
+  bev_.set_reading(true);
   read_body();
 }
 

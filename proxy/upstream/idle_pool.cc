@@ -19,11 +19,11 @@ metrics::UpstreamPoolStats* IdlePool::stats(std::string_view upstream, const Ser
   return &metrics_->upstream_pool(upstream, server->config.text);
 }
 
-BufferEventPtr IdlePool::take(std::string_view upstream, const ServerState* server) {
+UpstreamConnection IdlePool::take(std::string_view upstream, const ServerState* server) {
   const auto it = idle_.find(server);
   if (it == idle_.end()) {
     if (metrics::UpstreamPoolStats* counts = stats(upstream, server)) counts->misses++;
-    return nullptr;
+    return {};
   }
   if (it->second.stats != nullptr) it->second.stats->hits++;
   // The newest: least likely to have been closed by the server's own idle timeout.
@@ -32,7 +32,7 @@ BufferEventPtr IdlePool::take(std::string_view upstream, const ServerState* serv
   // Reading stays enabled: the taker sets its callbacks before the loop reads again, and
   // leaving the socket registered saves an epoll_ctl per request each way.
   bufferevent_setcb(idle->bev.get(), nullptr, nullptr, nullptr, nullptr);
-  BufferEventPtr bev = std::move(idle->bev);
+  UpstreamConnection bev = std::move(idle->bev);
   recycle(std::move(idle));
   return bev;
 }
@@ -53,7 +53,7 @@ void IdlePool::recycle(std::unique_ptr<Idle> idle) {
   if (spare_.size() < kMaxSpare) spare_.push_back(std::move(idle));
 }
 
-void IdlePool::put(std::string_view upstream, const ServerPtr& server, BufferEventPtr bev,
+void IdlePool::put(std::string_view upstream, const ServerPtr& server, UpstreamConnection bev,
                    std::size_t max_idle, conf::Duration timeout) {
   if (max_idle == 0 || !server || !bev) return;
   auto [it, added] = idle_.try_emplace(server.get());
@@ -91,8 +91,7 @@ void IdlePool::put(std::string_view upstream, const ServerPtr& server, BufferEve
   bufferevent_getwatermark(idle->bev.get(), EV_READ, &low, &high);
   if (low != 0 || high != 0) bufferevent_setwatermark(idle->bev.get(), EV_READ, 0, 0);
   bufferevent_setcb(idle->bev.get(), &IdlePool::on_read, nullptr, &IdlePool::on_event, idle.get());
-  if ((bufferevent_get_enabled(idle->bev.get()) & EV_READ) == 0)
-    bufferevent_enable(idle->bev.get(), EV_READ);
+  idle->bev.set_reading(true);
   entry.idle.push_back(std::move(idle));
 }
 

@@ -21,6 +21,7 @@
 #include "conf/config.h"
 #include "metrics/worker_metrics.h"
 #include "proxy/libevent_ptr.h"
+#include "proxy/upstream/upstream_connection.h"
 #include "proxy/upstream/upstream_pool.h"
 
 namespace wsgate::proxy {
@@ -34,10 +35,10 @@ class IdlePool {
 
   // The most recently idled connection to `server` (of the upstream named `upstream`), or
   // null: a hit or a miss. The caller sets its own callbacks on it.
-  BufferEventPtr take(std::string_view upstream, const ServerState* server);
+  UpstreamConnection take(std::string_view upstream, const ServerState* server);
   // Keeps `bev` (nothing buffered either way) for the next request to `server`, at most
   // `max_idle` per server (the oldest goes first), for at most `timeout`.
-  void put(std::string_view upstream, const ServerPtr& server, BufferEventPtr bev,
+  void put(std::string_view upstream, const ServerPtr& server, UpstreamConnection bev,
            std::size_t max_idle, conf::Duration timeout);
   std::size_t size() const;
 
@@ -46,7 +47,7 @@ class IdlePool {
     IdlePool* pool = nullptr;
     const ServerState* server = nullptr;
     metrics::UpstreamPoolStats* stats = nullptr;
-    BufferEventPtr bev;
+    UpstreamConnection bev;
     EventPtr timer;  // made once: an entry is reused for later idle connections
   };
   // One server's idle connections, oldest first. The entry keeps its ServerState alive

@@ -85,7 +85,7 @@ void UpstreamConnector::try_next(int last_status, std::string last_reason) {
   attempts_++;
   if (const conf::Upstream* upstream = servers_.upstream();
       idle_ != nullptr && upstream != nullptr) {
-    if (BufferEventPtr idle = idle_->take(upstream->name, servers_.current())) {
+    if (UpstreamConnection idle = idle_->take(upstream->name, servers_.current())) {
       reused_ = true;
       bev_ = std::move(idle);
       bufferevent_setcb(bev_.get(), &UpstreamConnector::on_read, &UpstreamConnector::on_write,
@@ -215,7 +215,7 @@ bool UpstreamConnector::send_proxy_header() {
   if (tls_ == nullptr) return true;
   // The header waits in the TCP bufferevent's output; the TLS filter writes its
   // ClientHello behind it (and owns the TCP bufferevent from now on).
-  bufferevent* tcp = bev_.release();
+  bufferevent* tcp = bev_.release().release();
   bev_.reset(bufferevent_openssl_filter_new(base_, tcp, tls_->new_ssl(tls_name_),
                                             BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE));
   if (!bev_) {
@@ -248,7 +248,10 @@ void UpstreamConnector::on_connected() {
   // A plain socket gets the head at once (proxy/relay/socket_io.h); the write event
   // is needed only for what does not fit.
   send_now(bev_.get(), request_.data(), request_.size(), /*plain=*/tls_ == nullptr);
-  bufferevent_enable(bev_.get(), EV_READ);
+  // A plain socket is read with the connection's own event from now on (no FIONREAD per
+  // read); a pooled one does so already.
+  if (tls_ == nullptr) bev_.read_plain_socket();
+  bev_.set_reading(true);
   if (evbuffer_get_length(bufferevent_get_output(bev_.get())) > 0)
     bufferevent_enable(bev_.get(), EV_WRITE);
   if (stream_.connected) stream_.connected(bev_.get());

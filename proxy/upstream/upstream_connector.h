@@ -27,6 +27,7 @@
 #include "proxy/libevent_ptr.h"
 #include "proxy/upstream/balancer.h"
 #include "proxy/upstream/idle_pool.h"
+#include "proxy/upstream/upstream_connection.h"
 #include "tls/client_context.h"
 
 namespace wsgate::proxy {
@@ -34,7 +35,7 @@ namespace wsgate::proxy {
 struct UpstreamResult {
   // true: the upstream answered (any status, see response.status); false: no answer.
   bool answered = false;
-  BufferEventPtr connection;     // with answered
+  UpstreamConnection connection;  // with answered
   http1::ResponseHead response;  // with answered
   conf::HostPort server;         // the server that answered, or the last one tried
   ServerLease lease;             // with answered: the server's connection slot; hold it
@@ -119,7 +120,7 @@ class UpstreamConnector {
   std::string request_;
   UpstreamTimeouts timeouts_;
   Done done_;
-  BufferEventPtr bev_;
+  UpstreamConnection bev_;
   Timer timer_;
   std::chrono::steady_clock::time_point connect_started_;  // of a new connection
   State state_ = State::Idle;
