@@ -81,7 +81,6 @@ class HttpExchange final : public Exchange {
   proxy::ReceiveBatching upstream_batching_;  // a large response is read in large pieces
   // The route's idle_timeout: no progress either way.
   proxy::IdleDeadline idle_;
-
 };
 
 }  // namespace wsgate::gateway

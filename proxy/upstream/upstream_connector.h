@@ -36,10 +36,10 @@ struct UpstreamResult {
   // true: the upstream answered (any status, see response.status); false: no answer.
   bool answered = false;
   UpstreamConnection connection;  // with answered
-  http1::ResponseHead response;  // with answered
-  conf::HostPort server;         // the server that answered, or the last one tried
-  ServerLease lease;             // with answered: the server's connection slot; hold it
-                                 // until the connection ends
+  http1::ResponseHead response;   // with answered
+  conf::HostPort server;          // the server that answered, or the last one tried
+  ServerLease lease;              // with answered: the server's connection slot; hold it
+                                  // until the connection ends
   // Without answer: 502 (unreachable, bad reply), 503 (no server available) or 504
   // (timeout), with one line for the client and the log.
   http::Refusal refusal;
