@@ -90,8 +90,8 @@ void H1Connection::start() {
   bufferevent_setcb(client_.get(), &H1Connection::on_client_read, &H1Connection::on_client_write,
                     &H1Connection::on_client_event, this);
   if (!facts_.tls) {
-    read_event_.reset(event_new(worker_.base(), bufferevent_getfd(client_.get()),
-                                EV_READ | EV_PERSIST, &H1Connection::on_socket_readable, this));
+    reader_ = proxy::ReadWatch(worker_.base(), bufferevent_getfd(client_.get()),
+                               &H1Connection::on_socket_readable, this);
     // The input is appended to by read_socket() from now on, not by the bufferevent.
     evbuffer_unfreeze(bufferevent_get_input(client_.get()), 0);
   }
@@ -120,7 +120,7 @@ void H1Connection::pace_reading() {
 
 void H1Connection::set_reading(bool on) {
   if (!client_) return;
-  if (!read_event_) {  // TLS: the bufferevent reads and decrypts
+  if (!reader_) {  // TLS: the bufferevent reads and decrypts
     if (on) {
       bufferevent_enable(client_.get(), EV_READ);
     } else {
@@ -128,14 +128,7 @@ void H1Connection::set_reading(bool on) {
     }
     return;
   }
-  on = on && !read_closed_;
-  if (on == reading_) return;  // no epoll_ctl for a state that does not change
-  reading_ = on;
-  if (on) {
-    event_add(read_event_.get(), nullptr);
-  } else {
-    event_del(read_event_.get());
-  }
+  reader_.set(on);
 }
 
 void H1Connection::on_client_read(bufferevent* /*bev*/, void* self) {
@@ -169,8 +162,7 @@ void H1Connection::on_socket_readable(evutil_socket_t fd, short /*what*/, void* 
   }
   // EOF or an error: nothing more will come, and the connection hears it once, as the
   // bufferevent would report it.
-  c->read_closed_ = true;
-  c->set_reading(false);
+  c->reader_.close();
   const short what = r == proxy::ReadOutcome::Eof ? BEV_EVENT_EOF : BEV_EVENT_ERROR;
   on_client_event(c->client_.get(), static_cast<short>(BEV_EVENT_READING | what), c);
 }
@@ -293,8 +285,7 @@ ClientChannel H1Connection::hand_over_client() {
   timer_.cancel();
   request_batching_.reset(bufferevent_getfd(client_.get()));
   read_limit_ = 0;  // the relay paces its own reading, with its own event
-  read_event_.reset();
-  reading_ = false;
+  reader_.reset();
   bufferevent_setcb(client_.get(), nullptr, nullptr, nullptr, nullptr);
   return ClientChannel{proxy::make_endpoint(std::move(client_), /*plain_socket=*/!facts_.tls)};
 }
@@ -396,11 +387,10 @@ void H1Connection::hand_to_h2() {
   state_ = State::Done;
   DownstreamFacts facts = facts_;
   facts.protocol = "h2";
-  if (read_event_) {
+  if (reader_) {
     // The session reads through the bufferevent, which keeps its input's end frozen
     // outside its own read callback.
-    read_event_.reset();
-    reading_ = false;
+    reader_.reset();
     evbuffer_freeze(bufferevent_get_input(client_.get()), 0);
   }
   worker_.start_h2(std::move(client_), config_, tls_, listener_, std::move(facts),

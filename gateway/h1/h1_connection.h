@@ -30,6 +30,7 @@
 #include "proxy/codec/http1_body.h"
 #include "proxy/codec/http1_parser.h"
 #include "proxy/libevent_ptr.h"
+#include "proxy/relay/read_watch.h"
 #include "proxy/relay/receive_batching.h"
 #include "tls/tls_snapshot.h"
 
@@ -158,9 +159,7 @@ class H1Connection final : public Downstream, public HttpDownstream {
   // A plain client's socket is read with this event, not by the bufferevent: one readv
   // per wake-up and no FIONREAD (proxy/relay/socket_io.h). Null for TLS, whose bytes the
   // bufferevent decrypts, and once the socket left for the relay or an HTTP/2 session.
-  EventPtr read_event_;
-  bool reading_ = false;      // read_event_ is added
-  bool read_closed_ = false;  // the socket reported EOF or an error: no more reads
+  proxy::ReadWatch reader_;
 
   // The request being served (HTTP forwarding).
   http1::BodyDecoder request_body_;

@@ -42,11 +42,11 @@ SocketEndpoint::SocketEndpoint(event_base* base, evutil_socket_t fd)
       fd_(fd),
       in_(evbuffer_new()),
       out_(evbuffer_new()),
-      read_event_(event_new(base, fd, EV_READ | EV_PERSIST, &SocketEndpoint::on_readable, this)) {}
+      reader_(base, fd, &SocketEndpoint::on_readable, this) {}
 
 SocketEndpoint::~SocketEndpoint() {
   // The events leave the event loop while the socket is still open.
-  read_event_.reset();
+  reader_.reset();
   write_event_.reset();
   evutil_closesocket(fd_);
 }
@@ -67,14 +67,7 @@ void SocketEndpoint::detach() {
 }
 
 void SocketEndpoint::set_reading(bool on) {
-  on = on && !read_closed_ && events_ != nullptr;
-  if (on == reading_) return;  // no epoll_ctl for a state that does not change
-  reading_ = on;
-  if (on) {
-    event_add(read_event_.get(), nullptr);
-  } else {
-    event_del(read_event_.get());
-  }
+  reader_.set(on && events_ != nullptr);
 }
 
 void SocketEndpoint::on_readable(evutil_socket_t fd, short /*what*/, void* self) {
@@ -86,8 +79,7 @@ void SocketEndpoint::on_readable(evutil_socket_t fd, short /*what*/, void* self)
     return;
   }
   // EOF or an error: nothing more will come; the relay hears it once.
-  e->read_closed_ = true;
-  e->set_reading(false);
+  e->reader_.close();
   if (r == ReadOutcome::Eof) {
     e->events_->on_eof(*e);
   } else {
@@ -141,11 +133,10 @@ void SocketEndpoint::report_error() {
 
 bool SocketEndpoint::read_more(std::size_t max) {
   // A bulk tunnel reads what the socket holds, not one kReadSize (socket_io.h).
-  if (read_closed_ || max == 0) return true;
+  if (reader_.closed() || max == 0) return true;
   // EOF and EAGAIN are left to the read event, which reports them.
   if (read_socket(fd_, input(), max) != ReadOutcome::Error) return true;
-  read_closed_ = true;
-  set_reading(false);
+  reader_.close();
   return false;
 }
 

@@ -17,6 +17,7 @@
 
 #include "proxy/libevent_ptr.h"
 #include "proxy/relay/endpoint.h"
+#include "proxy/relay/read_watch.h"
 
 namespace wsgate::proxy {
 
@@ -58,14 +59,12 @@ class SocketEndpoint final : public Endpoint {
   evutil_socket_t fd_;
   EvbufferPtr in_;
   EvbufferPtr out_;
-  EventPtr read_event_;
+  ReadWatch reader_;
   EventPtr write_event_;  // made the first time a write does not complete
   EndpointEvents* events_ = nullptr;
   std::size_t low_watermark_ = 0;
-  bool reading_ = false;      // read_event_ is added
-  bool writing_ = false;      // write_event_ is added
-  bool read_closed_ = false;  // EOF or an error was read: nothing more to read
-  bool failed_ = false;       // on_error was reported (at most once)
+  bool writing_ = false;  // write_event_ is added
+  bool failed_ = false;   // on_error was reported (at most once)
 };
 
 }  // namespace wsgate::proxy

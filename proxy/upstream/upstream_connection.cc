@@ -26,29 +26,17 @@ void UpstreamConnection::read_plain_socket() {
   bufferevent_disable(bev_.get(), EV_READ);
   reader_ = std::make_unique<Reader>();
   reader_->bev = bev_.get();
-  reader_->event.reset(event_new(bufferevent_get_base(bev_.get()), bufferevent_getfd(bev_.get()),
-                                 EV_READ | EV_PERSIST, &UpstreamConnection::on_readable,
-                                 reader_.get()));
+  reader_->watch = ReadWatch(bufferevent_get_base(bev_.get()), bufferevent_getfd(bev_.get()),
+                             &UpstreamConnection::on_readable, reader_.get());
   // The input is appended to by read_socket() from now on, not by the bufferevent.
   evbuffer_unfreeze(bufferevent_get_input(bev_.get()), 0);
-  set_reader(*reader_, was_reading);
-}
-
-void UpstreamConnection::set_reader(Reader& r, bool on) {
-  on = on && !r.closed;
-  if (on == r.reading) return;  // no libevent call for a state that does not change
-  r.reading = on;
-  if (on) {
-    event_add(r.event.get(), nullptr);
-  } else {
-    event_del(r.event.get());
-  }
+  reader_->watch.set(was_reading);
 }
 
 void UpstreamConnection::set_reading(bool on) {
   if (!bev_) return;
   if (reader_) {
-    set_reader(*reader_, on);
+    reader_->watch.set(on);
   } else if (on) {
     bufferevent_enable(bev_.get(), EV_READ);
   } else {
@@ -57,13 +45,13 @@ void UpstreamConnection::set_reading(bool on) {
 }
 
 bool UpstreamConnection::reading() const {
-  if (reader_) return reader_->reading;
+  if (reader_) return reader_->watch.on();
   return bev_ && (bufferevent_get_enabled(bev_.get()) & EV_READ) != 0;
 }
 
 BufferEventPtr UpstreamConnection::release() {
   if (reader_) {
-    const bool was_reading = reader_->reading && !reader_->closed;
+    const bool was_reading = reader_->watch.on();
     reader_.reset();
     evbuffer_freeze(bufferevent_get_input(bev_.get()), 0);
     if (was_reading) bufferevent_enable(bev_.get(), EV_READ);
@@ -92,8 +80,7 @@ void UpstreamConnection::on_readable(evutil_socket_t fd, short /*what*/, void* a
     return;
   }
   // EOF or an error: reported once, as the bufferevent would (it stops reading too).
-  r->closed = true;
-  set_reader(*r, false);
+  r->watch.close();
   const short what = got == ReadOutcome::Eof ? BEV_EVENT_EOF : BEV_EVENT_ERROR;
   if (on_event != nullptr) on_event(bev, static_cast<short>(BEV_EVENT_READING | what), owner);
 }

@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "proxy/libevent_ptr.h"
+#include "proxy/relay/read_watch.h"
 
 namespace wsgate::proxy {
 
@@ -46,12 +47,9 @@ class UpstreamConnection {
  private:
   struct Reader {
     bufferevent* bev = nullptr;
-    EventPtr event;
-    bool reading = false;
-    bool closed = false;  // EOF or an error was read: nothing more will come
+    ReadWatch watch;
   };
   static void on_readable(evutil_socket_t fd, short what, void* arg);
-  static void set_reader(Reader& r, bool on);
 
   BufferEventPtr bev_;
   std::unique_ptr<Reader> reader_;  // after bev_: its event goes before the socket closes

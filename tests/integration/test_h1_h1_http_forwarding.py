@@ -33,7 +33,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-class StallingUpstream:
+class ScriptedUpstream:
+    """An asyncio server on 127.0.0.1 whose `_serve` plays one upstream's part."""
+
+    server = None
+    address = ""
+
+    async def start(self):
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.address = f"127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def _serve(self, reader, writer):
+        raise NotImplementedError
+
+    async def stop(self):
+        self.server.close()
+        await self.server.wait_closed()
+
+
+class StallingUpstream(ScriptedUpstream):
     """Reads nothing of a request for `stall` seconds, then reads it to the end of its
     Content-Length and answers 200 with the byte count; with `close_after`, closes the
     connection instead once that many content bytes are read."""
@@ -42,12 +60,6 @@ class StallingUpstream:
         self.stall = stall
         self.close_after = close_after
         self.received: list[int] = []  # content bytes read, per request
-        self.server = None
-        self.address = ""
-
-    async def start(self):
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.address = f"127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
 
     async def _serve(self, reader, writer):
         try:
@@ -74,10 +86,6 @@ class StallingUpstream:
             await writer.drain()
         finally:
             writer.close()
-
-    async def stop(self):
-        self.server.close()
-        await self.server.wait_closed()
 
 
 class HttpForwarding(h.GatewayCase):
@@ -408,19 +416,13 @@ class UpstreamViolations(h.GatewayCase):
         self.assertEqual(r.body, b"5\r\nhello\r\n")
 
 
-class TricklingUpstream:
+class TricklingUpstream(ScriptedUpstream):
     """Answers 200 with a Content-Length of `length` and sends its content one byte every
     `interval` seconds; with `stall_after`, stops sending after that many bytes and holds
     the connection open."""
 
     def __init__(self, length: int, interval: float, stall_after: int = -1):
         self.length, self.interval, self.stall_after = length, interval, stall_after
-        self.server = None
-        self.address = ""
-
-    async def start(self):
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.address = f"127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
 
     async def _serve(self, reader, writer):
         try:
@@ -437,10 +439,6 @@ class TricklingUpstream:
             pass
         finally:
             writer.close()
-
-    async def stop(self):
-        self.server.close()
-        await self.server.wait_closed()
 
 
 class IdleTimeout(h.GatewayCase):
