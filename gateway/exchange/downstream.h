@@ -14,7 +14,9 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
+#include "gateway/client_limits.h"
 #include "gateway/exchange/http_downstream.h"
 #include "proxy/codec/http1_parser.h"
 #include "proxy/codec/request_head.h"
@@ -46,7 +48,13 @@ struct DownstreamFacts {
 // The client side's bytes once the exchange relays, as the relay's Endpoint (a TCP or
 // TLS bufferevent, or an HTTP/2 stream); the relay owns it.
 struct ClientChannel {
+  explicit ClientChannel(std::unique_ptr<proxy::Endpoint> e) : endpoint(std::move(e)) {}
   std::unique_ptr<proxy::Endpoint> endpoint;
+  // The downstream has nothing left to do once the relay owns its socket (an HTTP/1.1
+  // connection): the exchange keeps its [limits] place (`slot`) and calls it no more. An
+  // HTTP/2 stream stays the exchange's downstream to the end.
+  bool downstream_leaves = false;
+  ClientLimits::Slot slot;
 };
 
 // How an exchange ended, for the downstream that carried it.

@@ -150,6 +150,10 @@ void Exchange::begin_relaying(int status, ClientChannel client, BufferEventPtr u
   answered(status);
   relay_counts_ = worker_.metrics().relay_started(labels(), seconds_since_accept());
   state_ = State::Relaying;
+  if (client.downstream_leaves) {
+    connection_slot_ = std::move(client.slot);
+    downstream_ = nullptr;
+  }
   relay_ = std::make_unique<proxy::Relay>(worker_.base(), std::move(client.endpoint),
                                           proxy::make_endpoint(std::move(upstream), upstream_plain),
                                           settings, stats_, [this] { finish({}); });

@@ -187,6 +187,9 @@ class Exchange {
   LoggedRequest logged_;  // filled when request_ is dropped
 
   ClientLimits::Decision admission_;
+  // The [limits] place of an HTTP/1.1 connection that left once relaying began
+  // (ClientChannel::downstream_leaves).
+  ClientLimits::Slot connection_slot_;
   std::optional<http::Refusal> early_refusal_;  // a mapping refusal, answered at start()
 };
 
