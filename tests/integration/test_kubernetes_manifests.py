@@ -51,11 +51,16 @@ def selects(selector: dict, labels: dict) -> bool:
 
 
 def http_get(port: int, path: str):
+    """The status of GET `path`, or None while nothing listens on `port` yet (the admin
+    server may bind after the listeners: a probe that cannot connect is "not ready", as
+    for the kubelet)."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
             return r.status
     except urllib.error.HTTPError as e:
         return e.code
+    except (urllib.error.URLError, ConnectionError):
+        return None
 
 
 class Manifests(unittest.TestCase):
