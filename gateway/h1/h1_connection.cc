@@ -36,8 +36,6 @@ const char* to_string(H1Connection::State s) {
       return "exchanging";
     case H1Connection::State::Answering:
       return "answering";
-    case H1Connection::State::Relaying:
-      return "relaying";
     case H1Connection::State::Done:
       return "done";
   }

@@ -3,7 +3,8 @@
 // (ALPN h2, or the h2c preface with prior knowledge), then the one Exchange its request
 // starts, which this connection serves as its Downstream: our refusals (then flush,
 // half-close and linger so the client reads them), the upstream's refusal passed on, or
-// the 101 / 200 after which the relay owns the socket. For a forwarded HTTP request it is
+// the 101 / 200 after which the relay owns the socket and the connection goes (the
+// exchange keeps its [limits] place). For a forwarded HTTP request it is
 // also the exchange's HttpDownstream: it decodes the request's content (Content-Length
 // or chunked, strictly: gateway/exchange/http_downstream.h) and writes the upstream's
 // response (Content-Length, or chunked to an HTTP/1.1 client); after a complete
@@ -44,7 +45,6 @@ class H1Connection final : public Downstream, public HttpDownstream {
     ReadingHead,  // TLS handshake and request head (handshake_timeout)
     Exchanging,   // the exchange decides and reaches the upstream; the client waits
     Answering,    // an answer (ours or the upstream's refusal) is flushed, then we linger
-    Relaying,     // the relay owns the socket
     Done,
   };
 

@@ -35,18 +35,6 @@ ReadOutcome read_socket(evutil_socket_t s, evbuffer* in, std::size_t max) {
   return ReadOutcome::Error;
 }
 
-bool read_available(bufferevent* bev, std::size_t max) {
-  const evutil_socket_t s = bufferevent_getfd(bev);
-  if (s < 0 || max == 0) return true;
-  evbuffer* in = bufferevent_get_input(bev);
-  // The bufferevent keeps its input's end frozen outside its own read callback; we do
-  // what that callback does. EOF is left to the bufferevent's next read, which reports it.
-  evbuffer_unfreeze(in, 0);
-  const ReadOutcome r = read_socket(s, in, max);
-  evbuffer_freeze(in, 0);
-  return r != ReadOutcome::Error;
-}
-
 void send_now(bufferevent* bev, evbuffer* data, bool plain) {
   evbuffer* out = bufferevent_get_output(bev);
   const evutil_socket_t s = bufferevent_getfd(bev);

@@ -2,8 +2,9 @@
 // costs system calls for nothing:
 // - libevent 2.1 reads at most 4096 bytes per readiness event (EVBUFFER_MAX_READ), so a
 //   bulk transfer costs a wake-up, a FIONREAD and a readv per 4 KiB (a 100 MiB download:
-//   26,000 of each). read_available(), called from the read callback, reads the rest
-//   that is already there into the same input buffer, without a copy.
+//   26,000 of each), and asks FIONREAD before every read. Code that reads a plain socket
+//   itself (proxy/relay/read_watch.h) calls read_socket(): one readv of up to what it
+//   asks for into the input buffer's free space, without a copy.
 // - bytes added to a bufferevent's output are sent from its write event: the socket is
 //   registered for EPOLLOUT, reported writable, written, and unregistered, two epoll_ctl
 //   calls and a loop turn per response. send_now() writes at once when nothing is queued
@@ -22,12 +23,6 @@ enum class ReadOutcome { Data, WouldBlock, Eof, Error };
 // Reads up to `max` bytes from socket `s` into `in` (one readv into reserved space of the
 // buffer's last chains: no FIONREAD, no copy). `in` must not have its end frozen.
 ReadOutcome read_socket(evutil_socket_t s, evbuffer* in, std::size_t max);
-
-// Reads up to `max` more bytes from the bufferevent's socket (a plain socket: not for
-// TLS, whose bytes the bufferevent decrypts). EOF and EAGAIN are left to the
-// bufferevent's next read, which reports them; false on a socket error (the kernel
-// reports it once, so the caller must act on it).
-bool read_available(bufferevent* bev, std::size_t max);
 
 // Moves `data` to the bufferevent's socket: written now (one writev) when `plain` and
 // its output is empty, whatever is left (or all of it) appended to its output, which

@@ -84,12 +84,8 @@ void IdlePool::put(std::string_view upstream, const ServerPtr& server, UpstreamC
   const auto ms = timeout.count();
   const timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
   evtimer_add(idle->timer.get(), &tv);
-  // Any byte or the close is noticed: no read watermark, reading on (it mostly is
-  // already, and then neither call changes anything).
-  std::size_t low = 0;
-  std::size_t high = 0;
-  bufferevent_getwatermark(idle->bev.get(), EV_READ, &low, &high);
-  if (low != 0 || high != 0) bufferevent_setwatermark(idle->bev.get(), EV_READ, 0, 0);
+  // Any byte or the close is noticed: reading on (it mostly is already; then nothing
+  // changes). No owner sets a read watermark on an upstream connection.
   bufferevent_setcb(idle->bev.get(), &IdlePool::on_read, nullptr, &IdlePool::on_event, idle.get());
   idle->bev.set_reading(true);
   entry.idle.push_back(std::move(idle));
