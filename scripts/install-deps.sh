@@ -7,7 +7,7 @@
 set -euo pipefail
 
 build=(g++ cmake ninja-build ccache pkg-config libevent-dev libssl-dev libnghttp2-dev
-       libtomlplusplus-dev prometheus-cpp-dev doctest-dev nlohmann-json3-dev python3 python3-websockets)
+       libtomlplusplus-dev libjemalloc-dev prometheus-cpp-dev doctest-dev nlohmann-json3-dev python3 python3-websockets)
 # clang + libclang-rt-dev: the libFuzzer targets (tests/fuzz/, -fsanitize=fuzzer).
 # nodejs: the HTTP upstream of the HTTP forwarding tests (tests/integration/http_backend.js).
 # dpkg-dev: dpkg-shlibdeps for the Debian package; systemd: systemd-analyze for the unit;
