@@ -56,6 +56,7 @@ void IdlePool::recycle(std::unique_ptr<Idle> idle) {
 void IdlePool::put(std::string_view upstream, const ServerPtr& server, UpstreamConnection bev,
                    std::size_t max_idle, conf::Duration timeout) {
   if (max_idle == 0 || !server || !bev) return;
+  bev.start_small_reads();  // its next read is a response head
   auto [it, added] = idle_.try_emplace(server.get());
   Server& entry = it->second;
   if (added) {

@@ -2,6 +2,7 @@
 
 #include <event2/buffer.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "proxy/relay/socket_io.h"
@@ -44,6 +45,10 @@ void UpstreamConnection::set_reading(bool on) {
   }
 }
 
+void UpstreamConnection::start_small_reads() {
+  if (reader_) reader_->read_size = kFirstRead;
+}
+
 bool UpstreamConnection::reading() const {
   if (reader_) return reader_->watch.on();
   return bev_ && (bufferevent_get_enabled(bev_.get()) & EV_READ) != 0;
@@ -68,9 +73,15 @@ void UpstreamConnection::on_readable(evutil_socket_t fd, short /*what*/, void* a
   auto* r = static_cast<Reader*>(arg);
   bufferevent* bev = r->bev;
   const ev_ssize_t max = bufferevent_get_max_single_read(bev);
-  const ReadOutcome got =
-      read_socket(fd, bufferevent_get_input(bev), max > 0 ? static_cast<std::size_t>(max) : 4096);
+  const std::size_t limit = max > 0 ? static_cast<std::size_t>(max) : 4096;
+  const std::size_t want = std::min(r->read_size, limit);
+  evbuffer* in = bufferevent_get_input(bev);
+  const std::size_t before = evbuffer_get_length(in);
+  const ReadOutcome got = read_socket(fd, in, want);
   if (got == ReadOutcome::WouldBlock) return;
+  // A read that took all it asked for (the reserved space may be larger) left more
+  // queued, most likely: take more next time.
+  if (evbuffer_get_length(in) - before >= want) r->read_size = std::min(want * 2, limit);
   bufferevent_data_cb on_read = nullptr;
   bufferevent_event_cb on_event = nullptr;
   void* owner = nullptr;

@@ -38,6 +38,9 @@ class UpstreamConnection {
   void read_plain_socket();
   void set_reading(bool on);
   bool reading() const;
+  // The next read reserves little again (a connection going idle: its next response
+  // head is small). See Reader::read_size.
+  void start_small_reads();
   // The bufferevent alone, reading through its own event again (on if it was on here):
   // for a user that takes the socket out of the bufferevent (the relay) or reads it
   // through libevent (a refusal's body).
@@ -48,7 +51,13 @@ class UpstreamConnection {
   struct Reader {
     bufferevent* bev = nullptr;
     ReadWatch watch;
+    // What the next read reserves: kFirstRead, doubled after each read that filled it,
+    // up to the bufferevent's max single read. Reserving the max (a route's buffer_size,
+    // 512 KiB by default) for every small response cost a 512 KiB malloc and free, and
+    // the allocator's consolidation, per request.
+    std::size_t read_size = kFirstRead;
   };
+  static constexpr std::size_t kFirstRead = 16 * 1024;
   static void on_readable(evutil_socket_t fd, short what, void* arg);
 
   BufferEventPtr bev_;
