@@ -11,6 +11,8 @@ load on CPU 1:
                the proxy's CPU per MiB.
   upload       curl posts 100 MiB (Content-Length) to a Node.js upstream that reads it
                to its end (tests/integration/http_backend.js /upload); CPU per MiB.
+  chunked      the same upload with Transfer-Encoding: chunked (curl's chunks as it
+               reads the file); CPU per MiB.
   idle memory  --idle N client connections, each after one GET, held open: the proxy's
                (RSS after - RSS before) / N; with --echo-backend, the same for N idle
                WebSockets through wsgate (bench/compare.py's measurement), for comparison.
@@ -275,8 +277,13 @@ def measure(proxy, args, upload_file):
             curl(["--data-binary", f"@{upload_file}", "-H", "Expect:",
                   f"http://127.0.0.1:{port}/upload"])
         up = (cmp.cpu_seconds(pid) - before) * 1e3 / (100 * args.transfers)
+        before = cmp.cpu_seconds(pid)
+        for _ in range(args.transfers):
+            curl(["-T", upload_file, "-X", "POST", "-H", "Transfer-Encoding: chunked",
+                  "-H", "Expect:", f"http://127.0.0.1:{port}/upload"])
+        up_chunked = (cmp.cpu_seconds(pid) - before) * 1e3 / (100 * args.transfers)
         return {"rps": n / args.duration, "get_us": get_us, "down_ms_per_mib": down,
-                "up_ms_per_mib": up}
+                "up_ms_per_mib": up, "up_chunked_ms_per_mib": up_chunked}
     finally:
         proxy.stop()
 
@@ -350,7 +357,8 @@ def main():
     rows = [("keep-alive GETs per second (wrk, %d connections)" % args.connections, "rps", "%.0f"),
             ("CPU per small GET (us)", "get_us", "%.1f"),
             ("CPU per MiB, 100 MiB download (ms)", "down_ms_per_mib", "%.2f"),
-            ("CPU per MiB, 100 MiB upload (ms)", "up_ms_per_mib", "%.2f")]
+            ("CPU per MiB, 100 MiB upload (ms)", "up_ms_per_mib", "%.2f"),
+            ("CPU per MiB, 100 MiB chunked upload (ms)", "up_chunked_ms_per_mib", "%.2f")]
     print(f"| figure (one worker, medians of {args.rounds} rounds) | "
           + " | ".join(names) + (" | wsgate / nginx |" if "nginx" in names else " |"))
     print("|---" * (len(names) + 1 + ("nginx" in names)) + "|")

@@ -9,6 +9,7 @@
 #include "conf/address.h"
 #include "gateway/exchange/websocket_handshake.h"
 #include "gateway/worker.h"
+#include "proxy/body_front.h"
 #include "proxy/codec/http_forward.h"
 #include "proxy/relay/socket_io.h"
 #include "proxy/upstream/affinity.h"
@@ -337,10 +338,8 @@ void HttpExchange::pump_response() {
       break;
     }
     const std::size_t available = evbuffer_get_length(in);
-    const std::size_t shown = std::min(available, http1::BodyDecoder::kMaxLine + 2);
-    const auto* p =
-        reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(shown)));
-    const http1::BodyStep step = response_body_.next(std::string_view(p, shown), available);
+    const http1::BodyStep step =
+        response_body_.next(proxy::body_front(in, response_body_, available), available);
     switch (step.action) {
       case http1::BodyStep::Action::Data:
         c->response_body(in, step.n);

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "gateway/h1/h1_connection.h"
+#include "proxy/body_front.h"
 #include "proxy/codec/upstream_request.h"
 #include "proxy/relay/socket_io.h"
 
@@ -43,10 +44,8 @@ HttpDownstream::BodyRead H1Connection::decode_request_body(evbuffer* to, std::si
   evbuffer* in = bufferevent_get_input(client_.get());
   while (r.moved < max) {
     const std::size_t available = evbuffer_get_length(in);
-    const std::size_t shown = std::min(available, http1::BodyDecoder::kMaxLine + 2);
-    const auto* p =
-        reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(shown)));
-    const http1::BodyStep step = request_body_.next(std::string_view(p, shown), available);
+    const http1::BodyStep step =
+        request_body_.next(proxy::body_front(in, request_body_, available), available);
     switch (step.action) {
       case http1::BodyStep::Action::Data: {
         const std::size_t k = std::min(step.n, max - r.moved);

@@ -8,6 +8,7 @@
 
 #include "conf/address.h"
 #include "proxy/auth/forward_auth.h"
+#include "proxy/body_front.h"
 
 namespace wsgate::proxy {
 
@@ -119,10 +120,8 @@ void ForwardAuthCheck::read_body() {
   evbuffer* in = bufferevent_get_input(bev_.get());
   for (;;) {
     const std::size_t available = evbuffer_get_length(in);
-    const std::size_t shown = std::min(available, http1::BodyDecoder::kMaxLine + 2);
-    const auto* p =
-        reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(shown)));
-    const http1::BodyStep step = decoder_.next(std::string_view(p, shown), available);
+    const http1::BodyStep step =
+        decoder_.next(proxy::body_front(in, decoder_, available), available);
     switch (step.action) {
       case http1::BodyStep::Action::Data: {
         const std::size_t k = std::min(step.n, available);

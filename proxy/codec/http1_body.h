@@ -65,11 +65,17 @@ class BodyDecoder {
   BodyDecoder() = default;
   explicit BodyDecoder(const BodyFraming& framing);
 
-  // `front`: the first bytes of the buffered input (at least min(available, kMaxLine + 2)
-  // of them when there are that many); `available`: how many bytes are buffered in all.
+  // `front`: the first bytes of the buffered input: at least min(available, kMaxLine + 2)
+  // of them, or fewer that hold a whole line (up to its LF); none is needed while
+  // needs_front() is false. `available`: how many bytes are buffered in all.
   // The decoder's state moves on with each Skip it returns, so the caller must discard
   // exactly those bytes before the next call.
   BodyStep next(std::string_view front, std::size_t available);
+  // False while the decoder counts content (or is done): next() looks only at
+  // `available` then, so the caller need not make the front bytes contiguous.
+  [[nodiscard]] bool needs_front() const {
+    return state_ == State::ChunkSize || state_ == State::ChunkDataEnd || state_ == State::Trailers;
+  }
   // After Data: the caller took `k` <= n content bytes.
   void took(std::size_t k);
   // The input ended (EOF): true when that ends the body cleanly (UntilClose, or Done).
