@@ -11,6 +11,10 @@ and the same load client (bench/ws_load_client.cc) drives it. For each proxy:
   latency     open loop at a fixed rate; p50/p99 round trip, and the difference from a
               direct connection to the backend in the same run.
   idle memory N idle WebSocket connections held open; (RSS after - RSS before) / N.
+  ws opens    WebSockets opened and closed one after the other for a few seconds, each on
+              a new connection (upgrade, 101, Close both ways, TCP close): the proxy's
+              CPU per WebSocket (its upstream connection included). With --tls each
+              is a wss:// connection with a full TLS handshake.
   handshakes  with --tls: full TLS handshakes per second (`openssl s_time -new`, TLS 1.3,
               ECDSA P-256 certificate made at run time) and the proxy's CPU per handshake.
 
@@ -280,6 +284,44 @@ def handshakes_per_second(port, seconds):
     raise RuntimeError(f"s_time failed: {out.stdout[-300:]} {out.stderr[-300:]}")
 
 
+def websocket_opens(port, seconds):
+    """Opens and closes WebSockets one at a time for `seconds`; returns how many."""
+    import ssl
+    ctx = None
+    if Proxy.tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    close_frame = bytes([0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xE8 ^ 2])  # masked Close 1000
+    done = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and done < 1_000_000:
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        try:
+            if ctx:
+                s = ctx.wrap_socket(s)
+            key = base64.b64encode(os.urandom(16)).decode()
+            s.sendall((f"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                       f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                       f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
+            got = b""
+            while b"\r\n\r\n" not in got and len(got) < 4096:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+            if not got.startswith(b"HTTP/1.1 101"):
+                raise RuntimeError(f"WebSocket refused: {got[:60]!r}")
+            s.sendall(close_frame)
+            for _ in range(100):  # the server's Close, then its TCP close
+                if not s.recv(4096):
+                    break
+        finally:
+            s.close()
+        done += 1
+    return done
+
+
 def run_client(client, port, args, rate=None):
     scheme = "wss" if Proxy.tls else "ws"
     argv = [client, "--url", f"{scheme}://127.0.0.1:{port}/echo", "--connections",
@@ -379,7 +421,8 @@ def main():
         if args.tls and "direct" in names:
             names.remove("direct")  # the backend speaks plain ws://
         rows = {n: {"msgs_per_s": [], "cpu_us_per_msg": [], "p50_us": [], "p99_us": [],
-                    "idle_bytes_per_conn": [], "handshakes_per_s": [], "cpu_us_per_handshake": []}
+                    "idle_bytes_per_conn": [], "handshakes_per_s": [], "cpu_us_per_handshake": [],
+                    "ws_opens_per_s": [], "cpu_us_per_ws_open": []}
                 for n in names}
         for rnd in range(args.rounds):
             for name in names:
@@ -408,6 +451,13 @@ def main():
                     lat = run_client(client, port, args, rate=args.rate)
                     rows[name]["p50_us"].append(lat["p50_us"])
                     rows[name]["p99_us"].append(lat["p99_us"])
+                    if name != "direct":
+                        seconds = max(3, args.duration // 2)
+                        o0 = cpu_seconds(pid)
+                        opened = websocket_opens(port, seconds)
+                        o1 = cpu_seconds(pid)
+                        rows[name]["ws_opens_per_s"].append(opened / seconds)
+                        rows[name]["cpu_us_per_ws_open"].append((o1 - o0) * 1e6 / max(opened, 1))
                     if args.tls:
                         h0 = cpu_seconds(pid)
                         count, rate = handshakes_per_second(port, max(3, args.duration // 2))
@@ -441,6 +491,13 @@ def main():
             return "-" if v is None else f"{v:.{d}f}"
         print(f"| {name} | {fmt(r['msgs_per_s'], 0)} | {fmt(r['cpu_us_per_msg'], 2)} | "
               f"{fmt(r['p50_us'], 0)} | {fmt(r['p99_us'], 0)} | {fmt(r['idle_bytes_per_conn'], 0)} |")
+    scheme = "wss" if args.tls else "ws"
+    print(f"\n| proxy | {scheme}:// WebSockets opened and closed per second, one at a time "
+          "| CPU us per WebSocket (new connection each) |")
+    print("| --- | ---: | ---: |")
+    for name, r in results.items():
+        if r["ws_opens_per_s"] is not None:
+            print(f"| {name} | {r['ws_opens_per_s']:.0f} | {r['cpu_us_per_ws_open']:.0f} |")
     if args.tls:
         print("\n| proxy | full TLS 1.3 handshakes/s (s_time -new) | CPU us per handshake |")
         print("| --- | ---: | ---: |")
@@ -451,6 +508,10 @@ def main():
         best_cpu = min(results[p]["cpu_us_per_msg"] for p in peers)
         best_mem = min(results[p]["idle_bytes_per_conn"] or 1e18 for p in peers)
         print(f"\nwsgate CPU per message / best peer: {w['cpu_us_per_msg'] / best_cpu:.2f}")
+        best_open = min(results[p]["cpu_us_per_ws_open"] or 1e18 for p in peers)
+        if w["cpu_us_per_ws_open"]:
+            print(f"wsgate CPU per WebSocket opened / best peer: "
+                  f"{w['cpu_us_per_ws_open'] / best_open:.2f}")
         if w["idle_bytes_per_conn"]:
             print(f"wsgate idle memory per connection / best peer: "
                   f"{w['idle_bytes_per_conn'] / best_mem:.2f}")
