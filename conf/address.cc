@@ -121,4 +121,24 @@ SocketAddressText describe(const sockaddr* address) {
   return t;
 }
 
+bool to_sockaddr(const HostPort& address, sockaddr_storage& out, socklen_t& length) {
+  out = {};
+  if (auto* in4 = reinterpret_cast<sockaddr_in*>(&out);
+      inet_pton(AF_INET, address.host.c_str(), &in4->sin_addr) == 1) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons(address.port);
+    length = sizeof(sockaddr_in);
+    return true;
+  }
+  out = {};
+  if (auto* in6 = reinterpret_cast<sockaddr_in6*>(&out);
+      inet_pton(AF_INET6, address.host.c_str(), &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(address.port);
+    length = sizeof(sockaddr_in6);
+    return true;
+  }
+  return false;
+}
+
 }  // namespace wsgate::conf

@@ -31,6 +31,10 @@ inline std::string to_string(const HostPort& a) {
   return format_host_port(a.host, a.port);
 }
 
+// `address` (an IPv4 or IPv6 literal and a port) as a socket address; false when the
+// host is not an IP literal.
+bool to_sockaddr(const HostPort& address, sockaddr_storage& out, socklen_t& length);
+
 // A socket address (AF_INET or AF_INET6) as text: its IP ("::1") and "ip:port"
 // ("[::1]:8080"); "?" for other families.
 struct SocketAddressText {

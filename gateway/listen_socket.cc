@@ -13,30 +13,10 @@
 
 namespace wsgate::gateway {
 
-bool to_sockaddr(const conf::HostPort& address, sockaddr_storage& out, socklen_t& length) {
-  out = {};
-  if (auto* in4 = reinterpret_cast<sockaddr_in*>(&out);
-      inet_pton(AF_INET, address.host.c_str(), &in4->sin_addr) == 1) {
-    in4->sin_family = AF_INET;
-    in4->sin_port = htons(address.port);
-    length = sizeof(sockaddr_in);
-    return true;
-  }
-  out = {};
-  if (auto* in6 = reinterpret_cast<sockaddr_in6*>(&out);
-      inet_pton(AF_INET6, address.host.c_str(), &in6->sin6_addr) == 1) {
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(address.port);
-    length = sizeof(sockaddr_in6);
-    return true;
-  }
-  return false;
-}
-
 bool is_listening_on(int fd, const conf::HostPort& address) {
   sockaddr_storage want{};
   socklen_t want_length = 0;
-  if (!to_sockaddr(address, want, want_length)) return false;
+  if (!conf::to_sockaddr(address, want, want_length)) return false;
   int type = 0;
   int accepting = 0;
   socklen_t n = sizeof(int);
@@ -62,7 +42,7 @@ bool is_listening_on(int fd, const conf::HostPort& address) {
 int open_listen_socket(const conf::HostPort& address, std::string& error) {
   sockaddr_storage ss{};
   socklen_t len = 0;
-  if (!to_sockaddr(address, ss, len)) {
+  if (!conf::to_sockaddr(address, ss, len)) {
     error = "listener " + to_string(address) + ": not an IP address";
     return -1;
   }

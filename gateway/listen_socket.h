@@ -15,10 +15,6 @@ namespace wsgate::gateway {
 // message naming the address and the system error (e.g. "address already in use").
 int open_listen_socket(const conf::HostPort& address, std::string& error);
 
-// `address` (an IPv4 or IPv6 literal and a port) as a socket address; false when the
-// host is not an IP literal.
-bool to_sockaddr(const conf::HostPort& address, sockaddr_storage& out, socklen_t& length);
-
 // Whether `fd` is a listening TCP socket bound to exactly `address` (same family, IP and
 // port): how inherited sockets (systemd, a binary upgrade) are matched to listeners.
 bool is_listening_on(int fd, const conf::HostPort& address);
