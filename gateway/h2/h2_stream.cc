@@ -340,7 +340,14 @@ ssize_t H2Stream::read_data(nghttp2_session* /*ng*/, int32_t /*stream_id*/, uint
     s->data_deferred_ = true;
     return NGHTTP2_ERR_DEFERRED;
   }
-  return static_cast<ssize_t>(std::min(avail, length));
+  const std::size_t n = std::min(avail, length);
+  // The rest of a complete answer: END_STREAM goes on this DATA frame (RFC 9113 6.1), not
+  // on an empty one after it. The stream is done once send_data() has sent it.
+  if (s->state_ == State::Answering && s->body_complete_ && n == avail) {
+    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    s->last_data_framed_ = true;
+  }
+  return static_cast<ssize_t>(n);
 }
 
 int H2Stream::send_data(const nghttp2_frame* /*frame*/, const uint8_t* framehd,
@@ -363,6 +370,7 @@ int H2Stream::send_data(const nghttp2_frame* /*frame*/, const uint8_t* framehd,
     }
   }
   if (state_ == State::Relaying && endpoint_ != nullptr) endpoint_->moved_out();
+  if (state_ == State::Answering && last_data_framed_) state_ = State::Done;
   return 0;
 }
 

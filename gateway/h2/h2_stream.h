@@ -134,6 +134,7 @@ class H2Stream final : public Downstream, public HttpDownstream {
   EvbufferPtr body_;                      // Answering: the response body waiting for DATA frames
   EvbufferPtr orphan_out_;                // Relaying, endpoint gone: its output not yet sent
   bool body_complete_ = false;            // Answering: nothing more will be added to body_
+  bool last_data_framed_ = false;         // Answering: the DATA frame with END_STREAM is out
   bool exchange_done_ = false;
   bool upstream_failed_ = false;
   bool client_ended_ = false;

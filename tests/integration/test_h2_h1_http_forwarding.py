@@ -169,6 +169,28 @@ class H2cForwarding(h.GatewayCase):
         self.assertEqual(sum(1 for f in lines if f.get("path") == "/info?many"
                              and f.get("status") == "200" and f.get("proto") == "h2"), 300)
 
+    async def test_end_stream_rides_on_the_last_data_frame(self):
+        # RFC 9113 6.1: END_STREAM on the DATA frame that carries the end of a response,
+        # not on an empty DATA frame sent after it.
+        if NGHTTP is None:
+            self.fail("nghttp not installed (scripts/install-deps.sh test)")
+
+        def run():
+            return subprocess.run([NGHTTP, "-n", "-v", f"{self.base}/info?frames"],
+                                  capture_output=True, timeout=60)
+        p = await asyncio.to_thread(run)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        # "recv DATA frame <length=123, flags=0x01, stream_id=13>"
+        frames = re.findall(rb"recv DATA frame <length=(\d+), flags=0x([0-9a-f]+), stream_id=(\d+)>",
+                            p.stdout)
+        self.assertTrue(frames, p.stdout[-2000:])
+        streams = {f[2] for f in frames}
+        self.assertEqual(len(streams), 1, frames)
+        lengths = [int(f[0]) for f in frames]
+        self.assertNotIn(0, lengths, frames)  # no empty DATA frame
+        self.assertEqual(int(frames[-1][1], 16) & 0x1, 1, frames)  # END_STREAM on the last
+        self.assertTrue(all(int(f[1], 16) & 0x1 == 0 for f in frames[:-1]), frames)
+
     async def test_a_cut_response_resets_the_stream(self):
         p = await self.curl("-o", "/dev/null", f"{self.base}/cut?bytes=100000")
         self.assertNotEqual(p.returncode, 0)
