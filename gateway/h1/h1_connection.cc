@@ -52,6 +52,10 @@ H1Connection::H1Connection(Worker& worker, uint64_t id, conf::ConfigPtr config,
       listener_(listener),
       started_(std::chrono::steady_clock::now()),
       timer_(worker.base(), [this] { on_timer(); }),
+      next_head_deadline_(worker.base(),
+                          [this] {
+                            if (state_ == State::ReadingHead) on_timer();
+                          }),
       next_(worker.base(),
             [this] {
               if (state_ == State::ReadingHead && client_ &&
@@ -208,6 +212,7 @@ void H1Connection::read_head() {
       // exchange, the relay's first bytes for a WebSocket or a tunnel.
       evbuffer_drain(in, parsed.head_length);
       timer_.cancel();
+      next_head_deadline_.pause();
       ++requests_;
       http::Checked<http::RequestHead> request =
           h1::request_from_h1(head_, facts_.tls ? "https" : "http");
@@ -249,6 +254,7 @@ bool H1Connection::head_expects_continue(const http1::RequestHead& head) {
 
 void H1Connection::start_exchange(http::Checked<http::RequestHead> request) {
   timer_.cancel();
+  next_head_deadline_.pause();
   state_ = State::Exchanging;
   // The exchange gets the verdict; the connection keeps its place in the [limits] counts
   // (the slot) for as long as it is open, across the requests of a kept-alive connection.

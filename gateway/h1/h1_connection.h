@@ -30,6 +30,7 @@
 #include "metrics/admin/connection_table.h"
 #include "proxy/codec/http1_body.h"
 #include "proxy/codec/http1_parser.h"
+#include "proxy/idle_deadline.h"
 #include "proxy/libevent_ptr.h"
 #include "proxy/relay/read_watch.h"
 #include "proxy/relay/receive_batching.h"
@@ -142,7 +143,10 @@ class H1Connection final : public Downstream, public HttpDownstream {
   std::chrono::steady_clock::time_point started_;
   State state_ = State::ReadingHead;
   BufferEventPtr client_;  // moves to the relay once the exchange relays
-  Timer timer_;            // handshake_timeout while reading the head; linger after an answer
+  Timer timer_;            // handshake_timeout while reading the first head; linger after an answer
+  // handshake_timeout while a kept-alive connection waits for its next head: started and
+  // paused once per request without a timer operation (proxy/idle_deadline.h).
+  proxy::IdleDeadline next_head_deadline_;
   http1::RequestHead head_;
   Exchange* exchange_ = nullptr;  // owned by the Worker; null before the head and after the end
   ClientLimits::Decision admission_;

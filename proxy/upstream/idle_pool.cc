@@ -42,7 +42,6 @@ std::unique_ptr<IdlePool::Idle> IdlePool::remove(Server& server, std::size_t i) 
   std::unique_ptr<Idle> idle = std::move(list[i]);
   list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
   if (idle->stats != nullptr) idle->stats->idle--;
-  evtimer_del(idle->timer.get());
   return idle;
 }
 
@@ -84,7 +83,16 @@ void IdlePool::put(std::string_view upstream, const ServerPtr& server, UpstreamC
   idle->bev = std::move(bev);
   const auto ms = timeout.count();
   const timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
-  evtimer_add(idle->timer.get(), &tv);
+  timeval now{};
+  event_base_gettimeofday_cached(bufferevent_get_base(idle->bev.get()), &now);
+  timeradd(&now, &tv, &idle->due);
+  // A timer still pending from the entry's last use fires before this deadline and waits
+  // out the rest; only a later (or no) pending expiry is armed again.
+  if (evtimer_pending(idle->timer.get(), nullptr) == 0 ||
+      timercmp(&idle->armed_for, &idle->due, >)) {
+    evtimer_add(idle->timer.get(), &tv);
+    idle->armed_for = idle->due;
+  }
   // Any byte or the close is noticed: reading on (it mostly is already; then nothing
   // changes). No owner sets a read watermark on an upstream connection.
   bufferevent_setcb(idle->bev.get(), &IdlePool::on_read, nullptr, &IdlePool::on_event, idle.get());
@@ -113,6 +121,16 @@ void IdlePool::on_event(bufferevent* /*bev*/, short /*what*/, void* self) {
 
 void IdlePool::on_timeout(evutil_socket_t /*fd*/, short /*what*/, void* self) {
   auto* idle = static_cast<Idle*>(self);
+  if (!idle->bev) return;  // a spare entry, or one whose connection was taken
+  timeval now{};
+  event_base_gettimeofday_cached(bufferevent_get_base(idle->bev.get()), &now);
+  if (timercmp(&now, &idle->due, <)) {  // armed for an earlier stay in the pool
+    timeval left{};
+    timersub(&idle->due, &now, &left);
+    evtimer_add(idle->timer.get(), &left);
+    idle->armed_for = idle->due;
+    return;
+  }
   idle->pool->drop(idle, kTimeout);
 }
 

@@ -49,6 +49,12 @@ class IdlePool {
     metrics::UpstreamPoolStats* stats = nullptr;
     UpstreamConnection bev;
     EventPtr timer;  // made once: an entry is reused for later idle connections
+    // When this connection's keepalive_timeout ends, and when the timer, if pending, fires.
+    // The timer is not stopped when the connection is taken: it fires no later than the
+    // next deadline, and on_timeout() waits out the rest (no event_del and event_add for
+    // every request on a pooled connection).
+    timeval due{};
+    timeval armed_for{};
   };
   // One server's idle connections, oldest first. The entry keeps its ServerState alive
   // (so its address names no other server) and its counts, looked up once.
@@ -65,7 +71,8 @@ class IdlePool {
   static void on_timeout(evutil_socket_t fd, short what, void* self);
   void drop(Idle* idle, std::size_t reason);  // reason: an index of kIdleCloseReasons
   metrics::UpstreamPoolStats* stats(std::string_view upstream, const ServerState* server);
-  // Takes entry `i` out of `server` (the connection stays in it, its timer stopped).
+  // Takes entry `i` out of `server` (the connection stays in it; its timer may still fire,
+  // and then finds no connection).
   static std::unique_ptr<Idle> remove(Server& server, std::size_t i);
   void recycle(std::unique_ptr<Idle> idle);
 

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -480,6 +481,31 @@ class IdleTimeout(h.GatewayCase):
         self.assertLess(elapsed, 5)
         line = await hh.access_line(self.gw, "/s")
         self.assertIn("no progress within idle_timeout (600 ms)", line["reason"])
+
+    async def test_a_kept_alive_client_waits_handshake_timeout_for_each_next_request(self):
+        # The wait for a kept-alive connection's next head is handshake_timeout (400 ms)
+        # from the end of the last response: requests 250 ms apart keep the connection
+        # for 2 s; then, quiet, it is closed about 400 ms after the last one.
+        hh.require_tools(self)
+        backend = await hh.start_node_backend(self, "b1")
+        port = h.free_port()
+        self.gw = await self.start_gateway(h.make_config(
+            f"127.0.0.1:{port}", {"app": [backend.address]},
+            [{"name": "app", "path": "/", "upstream": "app"}], workers=1,
+            listener={"handshake_timeout": "400ms"}))
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        self.addCleanup(writer.close)
+        loop = asyncio.get_running_loop()
+        for i in range(8):
+            writer.write(f"GET /info?k={i} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+            await asyncio.wait_for(reader.readexactly(length), 5)
+            await asyncio.sleep(0.25)
+        quiet_since = loop.time() - 0.25
+        self.assertEqual(await asyncio.wait_for(reader.read(1), 5), b"")  # closed by the gateway
+        self.assertGreater(loop.time() - quiet_since, 0.3)
 
 
 class HttpForwardingDrain(h.GatewayCase):

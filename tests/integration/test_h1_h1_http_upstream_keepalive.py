@@ -63,6 +63,16 @@ class UpstreamKeepAlive(h.GatewayCase):
         self.assertNotEqual(later, first)
         self.assertEqual(n, 1)
 
+    async def test_keepalive_timeout_counts_from_the_last_request(self):
+        # Used again every 150 ms, the connection outlives its first 300 ms in the pool
+        # many times over: each stay in the pool has its own keepalive_timeout (the
+        # pool's timer, left pending across uses, must not cut it at the first one).
+        first, _, _ = await self.info("/short/info")
+        for _ in range(8):  # 1.2 s in all
+            await asyncio.sleep(0.15)
+            again, _, _ = await self.info("/short/info")
+            self.assertEqual(again, first)
+
     async def test_keepalive_0_means_one_connection_per_request(self):
         seen = [await self.info("/off/info") for _ in range(3)]
         self.assertEqual(len({c for c, _, _ in seen}), 3, seen)
