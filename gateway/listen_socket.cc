@@ -39,7 +39,7 @@ bool is_listening_on(int fd, const conf::HostPort& address) {
          std::memcmp(&a.sin6_addr, &b.sin6_addr, sizeof(in6_addr)) == 0;
 }
 
-int open_listen_socket(const conf::HostPort& address, std::string& error) {
+int open_listen_socket(const conf::HostPort& address, std::string& error, bool reuse_port) {
   sockaddr_storage ss{};
   socklen_t len = 0;
   if (!conf::to_sockaddr(address, ss, len)) {
@@ -54,7 +54,7 @@ int open_listen_socket(const conf::HostPort& address, std::string& error) {
   }
   const int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (reuse_port) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
   if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd, 1024) != 0) {
     error = "listener " + to_string(address) + ": " + std::strerror(errno);

@@ -174,6 +174,20 @@ int Server::run() {
   // (gateway/server_upgrade.cc); a failure from here on leaves that wsgate as it was.
   InheritedSockets inherited;
   if (!collect_inherited_sockets(inherited)) return 1;
+  // The admin socket before the listeners': once a client can connect, /ready and
+  // /metrics answer too (a probe or script that waits for the listener's port and then
+  // asks the admin server found it closed for a moment).
+  int admin_fd = config_->admin.enabled ? inherited.take_one(config_->admin.address) : -1;
+  if (config_->admin.enabled && admin_fd < 0) {
+    std::string error;
+    admin_fd = open_listen_socket(config_->admin.address, error, /*reuse_port=*/false);
+    if (admin_fd < 0) {
+      // error: "listener ADDRESS: REASON"
+      log::error("cannot listen on admin address " + to_string(config_->admin.address) + ": " +
+                 error.substr(error.find(": ") + 2));
+      return 1;
+    }
+  }
   std::vector<std::vector<ListenSocket>> per_worker(config_->workers);
   auto close_all = [&per_worker] {
     for (auto& sockets : per_worker)
@@ -192,12 +206,12 @@ int Server::run() {
       if (fd < 0) {
         log::error(error);
         close_all();
+        if (admin_fd >= 0) close(admin_fd);
         return 1;
       }
       per_worker[w].push_back({fd, &listener, i});
     }
   }
-  const int admin_fd = config_->admin.enabled ? inherited.take_one(config_->admin.address) : -1;
   inherited.close_unused();
   if (takeover_.empty()) {
     std::string error;
@@ -225,15 +239,7 @@ int Server::run() {
         base.get(), *scraper_,
         metrics::AdminTokens{config_->admin.read_token, config_->admin.write_token},
         config_->admin.per_connection_metrics ? config_->admin.per_connection_limit : 0);
-    std::string error;
-    if (admin_fd >= 0) {
-      admin_->listen_on(admin_fd, config_->admin.address.host, config_->admin.address.port);
-    } else if (!admin_->listen(config_->admin.address.host, config_->admin.address.port, error)) {
-      log::error(error);
-      admin_.reset();  // it lives on `base`, which ends with this function
-      upgrade_.reset();
-      return 1;
-    }
+    admin_->listen_on(admin_fd, config_->admin.address.host, config_->admin.address.port);
   }
 
   start_upstream_tasks();
