@@ -284,34 +284,50 @@ def handshakes_per_second(port, seconds):
     raise RuntimeError(f"s_time failed: {out.stdout[-300:]} {out.stderr[-300:]}")
 
 
+def client_tls_context():
+    """With --tls: a client context that does not verify (a benchmark); else None."""
+    if not Proxy.tls:
+        return None
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def open_websocket(port, ctx):
+    """A new connection to the proxy, upgraded to a WebSocket on /echo (101 checked)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        if ctx:
+            s = ctx.wrap_socket(s)
+        key = base64.b64encode(os.urandom(16)).decode()
+        s.sendall((f"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                   f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < 4096:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise RuntimeError(f"WebSocket refused: {head[:60]!r}")
+        return s
+    except BaseException:
+        s.close()
+        raise
+
+
 def websocket_opens(port, seconds):
     """Opens and closes WebSockets one at a time for `seconds`; returns how many."""
-    import ssl
-    ctx = None
-    if Proxy.tls:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
+    ctx = client_tls_context()
     close_frame = bytes([0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xE8 ^ 2])  # masked Close 1000
     done = 0
     end = time.monotonic() + seconds
     while time.monotonic() < end and done < 1_000_000:
-        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s = open_websocket(port, ctx)
         try:
-            if ctx:
-                s = ctx.wrap_socket(s)
-            key = base64.b64encode(os.urandom(16)).decode()
-            s.sendall((f"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                       f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                       f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
-            got = b""
-            while b"\r\n\r\n" not in got and len(got) < 4096:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                got += chunk
-            if not got.startswith(b"HTTP/1.1 101"):
-                raise RuntimeError(f"WebSocket refused: {got[:60]!r}")
             s.sendall(close_frame)
             for _ in range(100):  # the server's Close, then its TCP close
                 if not s.recv(4096):
@@ -337,31 +353,8 @@ def run_client(client, port, args, rate=None):
 
 def hold_idle(port, count):
     """Opens `count` WebSocket connections and returns the sockets (kept idle)."""
-    import ssl
-    ctx = None
-    if Proxy.tls:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    socks = []
-    for _ in range(count):
-        s = socket.create_connection(("127.0.0.1", port), timeout=5)
-        if ctx:
-            s = ctx.wrap_socket(s)
-        key = base64.b64encode(os.urandom(16)).decode()
-        s.sendall((f"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                   f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
-        head = b""
-        while b"\r\n\r\n" not in head and len(head) < 4096:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            head += chunk
-        if not head.startswith(b"HTTP/1.1 101"):
-            raise RuntimeError(f"idle connection refused: {head[:60]!r}")
-        socks.append(s)
-    return socks
+    ctx = client_tls_context()
+    return [open_websocket(port, ctx) for _ in range(count)]
 
 
 def main():
