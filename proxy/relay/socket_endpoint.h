@@ -13,6 +13,7 @@
 // Ownership: owns the socket and closes it when destroyed.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "proxy/libevent_ptr.h"
@@ -63,8 +64,9 @@ class SocketEndpoint final : public Endpoint {
   EventPtr write_event_;  // made the first time a write does not complete
   EndpointEvents* events_ = nullptr;
   std::size_t low_watermark_ = 0;
-  bool writing_ = false;  // write_event_ is added
-  bool failed_ = false;   // on_error was reported (at most once)
+  uint32_t read_size_ = 0;  // what the next read reserves (socket_endpoint.cc); 0: the least
+  bool writing_ = false;    // write_event_ is added
+  bool failed_ = false;     // on_error was reported (at most once)
 };
 
 }  // namespace wsgate::proxy
