@@ -15,8 +15,11 @@ namespace wsgate::proxy {
 namespace {
 
 // Decrypted bytes taken per readiness event at most: a burst of records; what OpenSSL
-// still holds after it is read at the next loop turn.
+// still holds after it is read at the next loop turn. Space is reserved a record's
+// worth at a time, as SocketEndpoint reads (an evbuffer chain is a power of two: 32 KiB
+// reserved at once would be a 64 KiB allocation for every small message).
 constexpr std::size_t kReadBudget = 32 * 1024;
+constexpr std::size_t kReserveSize = 16 * 1024;
 // Small chains at the output's front are joined up to one full record (RFC 8446 5.1:
 // 2^14 bytes of plaintext), so a burst of small messages costs one record and one send,
 // not one of each per message.
@@ -189,7 +192,8 @@ TlsSocketEndpoint::Io TlsSocketEndpoint::read_records(bool& got) {
   std::size_t budget = kReadBudget;
   while (budget > 0) {
     std::array<evbuffer_iovec, 2> vec{};
-    const int n = evbuffer_reserve_space(in_.get(), static_cast<ev_ssize_t>(budget), vec.data(), 2);
+    const int n = evbuffer_reserve_space(
+        in_.get(), static_cast<ev_ssize_t>(std::min(budget, kReserveSize)), vec.data(), 2);
     if (n <= 0) return Io::Error;
     Io outcome = Io::Progress;
     bool more = true;
