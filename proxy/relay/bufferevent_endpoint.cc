@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "proxy/relay/socket_endpoint.h"
+#include "proxy/relay/tls_socket_endpoint.h"
 
 namespace wsgate::proxy {
 
@@ -18,8 +19,15 @@ void send_close_notify(bufferevent* bev) {
 
 std::unique_ptr<Endpoint> make_endpoint(BufferEventPtr bev, bool plain_socket) {
   // A pair has no socket: its bytes stay with the bufferevent.
-  if (plain_socket && bufferevent_getfd(bev.get()) >= 0)
-    return SocketEndpoint::take(std::move(bev));
+  if (bufferevent_getfd(bev.get()) < 0)
+    return std::make_unique<BufferEventEndpoint>(std::move(bev));
+  if (plain_socket) return SocketEndpoint::take(std::move(bev));
+  // TLS straight on a socket (not layered on another bufferevent, as a wss:// upstream
+  // behind a PROXY header is) is driven without its bufferevent.
+  SSL* ssl = bufferevent_openssl_get_ssl(bev.get());
+  if (ssl != nullptr && bufferevent_get_underlying(bev.get()) == nullptr &&
+      SSL_is_init_finished(ssl) == 1)
+    return TlsSocketEndpoint::take(std::move(bev));
   return std::make_unique<BufferEventEndpoint>(std::move(bev));
 }
 

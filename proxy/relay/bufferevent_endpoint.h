@@ -1,7 +1,9 @@
-// An Endpoint over a libevent bufferevent that is not a plain socket: a TLS (OpenSSL)
-// bufferevent, whose bytes it decrypts and encrypts itself, or a pair. The bufferevent
+// An Endpoint over a libevent bufferevent that neither a SocketEndpoint nor a
+// TlsSocketEndpoint takes over: a TLS (OpenSSL) bufferevent layered on another
+// bufferevent (a wss:// upstream behind a PROXY header), or a pair. The bufferevent
 // reads and writes; the endpoint only passes its callbacks on. A plain socket gets a
-// SocketEndpoint instead (proxy/relay/socket_endpoint.h): make_endpoint() chooses.
+// SocketEndpoint (proxy/relay/socket_endpoint.h), TLS on a socket a TlsSocketEndpoint
+// (proxy/relay/tls_socket_endpoint.h): make_endpoint() chooses.
 //
 // Ownership: owns the bufferevent (and so its socket or TLS session) and frees it when
 // destroyed.
@@ -50,7 +52,8 @@ class BufferEventEndpoint final : public Endpoint {
 
 // The Endpoint for a bufferevent the relay takes over; `plain_socket`: `bev` is a socket
 // bufferevent (not TLS), which becomes a SocketEndpoint (its socket and buffered bytes
-// taken, the bufferevent freed).
+// taken, the bufferevent freed). A bufferevent_openssl on a socket, handshake done,
+// becomes a TlsSocketEndpoint the same way (its SSL taken too).
 std::unique_ptr<Endpoint> make_endpoint(BufferEventPtr bev, bool plain_socket);
 
 }  // namespace wsgate::proxy

@@ -2,9 +2,10 @@
 // and a few controls. The relay (proxy/relay/relay.h) owns both Endpoints; its two Pipes
 // move bytes from one Endpoint's input() to the other's output() without copying
 // (evbuffer chain moves). Implementations: SocketEndpoint (a plain TCP socket,
-// proxy/relay/socket_endpoint.h); BufferEventEndpoint (a TLS bufferevent,
-// proxy/relay/bufferevent_endpoint.h); an HTTP/2 stream; the in-memory endpoint of the
-// relay's unit tests (tests/proxy/relay/memory_endpoint.h).
+// proxy/relay/socket_endpoint.h); TlsSocketEndpoint (TLS on a TCP socket,
+// proxy/relay/tls_socket_endpoint.h); BufferEventEndpoint (a TLS bufferevent over another
+// bufferevent, proxy/relay/bufferevent_endpoint.h); an HTTP/2 stream; the in-memory
+// endpoint of the relay's unit tests (tests/proxy/relay/memory_endpoint.h).
 //
 // The contract, for an implementation:
 //  - input(): bytes from the peer, in order. The endpoint appends; only the relay takes
