@@ -7,7 +7,6 @@
 #pragma once
 
 #include <event2/event.h>
-#include <sys/time.h>
 
 #include <functional>
 #include <utility>
@@ -24,59 +23,32 @@ class IdleDeadline {
   IdleDeadline(const IdleDeadline&) = delete;
   IdleDeadline& operator=(const IdleDeadline&) = delete;
 
-  // Starts (or restarts) the deadline: `limit_ms` from now, and from each progress(). A
-  // timer still pending from an earlier start that fires no later is left alone: it
-  // re-arms itself for the rest (a kept-alive connection's wait for each next request
-  // costs no event_add then).
+  // Starts (or restarts) the deadline: `limit_ms` from now, and from each progress().
   void start(long long limit_ms) {
     limit_ms_ = limit_ms;
-    active_ = true;
     progress();
-    const timeval due = after_ms(last_, limit_ms);
-    if (!timer_.pending() || timercmp(&armed_for_, &due, >)) arm(limit_ms);
+    timer_.arm_ms(limit_ms);
   }
   void progress() { event_base_gettimeofday_cached(base_, &last_); }
-  // Off until the next start(), without an event_del: a pending timer that fires finds
-  // the deadline off and does nothing.
-  void pause() { active_ = false; }
-  void cancel() {
-    active_ = false;
-    timer_.cancel();
-  }
+  void cancel() { timer_.cancel(); }
 
  private:
-  static timeval after_ms(timeval t, long long ms) {
-    const timeval d{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
-    timeval sum{};
-    timeradd(&t, &d, &sum);
-    return sum;
-  }
-  void arm(long long ms) {
-    timer_.arm_ms(ms);
-    timeval now{};
-    event_base_gettimeofday_cached(base_, &now);
-    armed_for_ = after_ms(now, ms);
-  }
   void check() {
-    if (!active_) return;
     timeval now{};
     event_base_gettimeofday_cached(base_, &now);
     const long long idle_ms =
         (now.tv_sec - last_.tv_sec) * 1000LL + (now.tv_usec - last_.tv_usec) / 1000;
     if (idle_ms + 1 >= limit_ms_) {
-      active_ = false;
       expired_();
       return;
     }
-    arm(limit_ms_ - idle_ms);
+    timer_.arm_ms(limit_ms_ - idle_ms);
   }
 
   event_base* base_;
   std::function<void()> expired_;
   long long limit_ms_ = 0;
-  bool active_ = false;
   timeval last_{};
-  timeval armed_for_{};  // when the timer fires, while it is pending
   Timer timer_;
 };
 

@@ -52,10 +52,6 @@ H1Connection::H1Connection(Worker& worker, uint64_t id, conf::ConfigPtr config,
       listener_(listener),
       started_(std::chrono::steady_clock::now()),
       timer_(worker.base(), [this] { on_timer(); }),
-      next_head_deadline_(worker.base(),
-                          [this] {
-                            if (state_ == State::ReadingHead) on_timer();
-                          }),
       next_(worker.base(),
             [this] {
               if (state_ == State::ReadingHead && client_ &&
@@ -100,7 +96,18 @@ void H1Connection::start() {
   // Stop reading once a head's worth (plus slack) is buffered: a client must wait for
   // our answer before sending frames (RFC 6455 4.1), so more is never needed here.
   set_read_limit(listener_.max_header_bytes + 4096);
-  timer_.arm_ms(listener_.handshake_timeout.count());
+  await_head();
+}
+
+void H1Connection::await_head() {
+  const long long ms = listener_.handshake_timeout.count();
+  timeval now{};
+  event_base_gettimeofday_cached(worker_.base(), &now);
+  const timeval limit{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+  timeradd(&now, &limit, &head_due_);
+  if (timer_.pending() && !timercmp(&timer_due_, &head_due_, >)) return;  // fires first
+  timer_.arm(limit);
+  timer_due_ = head_due_;
 }
 
 void H1Connection::set_read_limit(std::size_t limit) {
@@ -211,8 +218,6 @@ void H1Connection::read_head() {
       // Anything after the head stays buffered: the request's content for an HTTP
       // exchange, the relay's first bytes for a WebSocket or a tunnel.
       evbuffer_drain(in, parsed.head_length);
-      timer_.cancel();
-      next_head_deadline_.pause();
       ++requests_;
       http::Checked<http::RequestHead> request =
           h1::request_from_h1(head_, facts_.tls ? "https" : "http");
@@ -253,8 +258,7 @@ bool H1Connection::head_expects_continue(const http1::RequestHead& head) {
 }
 
 void H1Connection::start_exchange(http::Checked<http::RequestHead> request) {
-  timer_.cancel();
-  next_head_deadline_.pause();
+  // The wait for the head is over (timer_ may still fire: on_timer() ignores it).
   state_ = State::Exchanging;
   // The exchange gets the verdict; the connection keeps its place in the [limits] counts
   // (the slot) for as long as it is open, across the requests of a kept-alive connection.
@@ -280,6 +284,7 @@ void H1Connection::answer_then_linger() {
   bufferevent_setwatermark(client_.get(), EV_WRITE, 0, 0);
   bufferevent_enable(client_.get(), EV_WRITE);
   timer_.arm_ms(kLingerMs);
+  timer_due_ = {};  // not a wait for a head
   if (evbuffer_get_length(bufferevent_get_output(client_.get())) == 0)
     on_client_write(client_.get(), this);
 }
@@ -427,6 +432,15 @@ void H1Connection::on_tls_failed() {
 void H1Connection::on_timer() {
   switch (state_) {
     case State::ReadingHead: {
+      timeval now{};
+      event_base_gettimeofday_cached(worker_.base(), &now);
+      if (timercmp(&now, &head_due_, <)) {  // armed for an earlier wait: the rest of this one
+        timeval left{};
+        timersub(&head_due_, &now, &left);
+        timer_.arm(left);
+        timer_due_ = head_due_;
+        break;
+      }
       if (requests_ > 0 && evbuffer_get_length(bufferevent_get_input(client_.get())) == 0) {
         // Kept alive after a response, and no next request came: just close (RFC 9112
         // 9.5: a server may close an idle connection).

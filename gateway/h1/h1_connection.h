@@ -30,7 +30,6 @@
 #include "metrics/admin/connection_table.h"
 #include "proxy/codec/http1_body.h"
 #include "proxy/codec/http1_parser.h"
-#include "proxy/idle_deadline.h"
 #include "proxy/libevent_ptr.h"
 #include "proxy/relay/read_watch.h"
 #include "proxy/relay/receive_batching.h"
@@ -125,6 +124,8 @@ class H1Connection final : public Downstream, public HttpDownstream {
   static bool head_expects_continue(const http1::RequestHead& head);
   void start_exchange(http::Checked<http::RequestHead> request);
   void answer_then_linger();
+  // Reading a head: handshake_timeout from now (see timer_).
+  void await_head();
   void on_timer();
   void on_tls_established();
   void on_tls_failed();
@@ -143,10 +144,13 @@ class H1Connection final : public Downstream, public HttpDownstream {
   std::chrono::steady_clock::time_point started_;
   State state_ = State::ReadingHead;
   BufferEventPtr client_;  // moves to the relay once the exchange relays
-  Timer timer_;            // handshake_timeout while reading the first head; linger after an answer
-  // handshake_timeout while a kept-alive connection waits for its next head: started and
-  // paused once per request without a timer operation (proxy/idle_deadline.h).
-  proxy::IdleDeadline next_head_deadline_;
+  // handshake_timeout while reading a head, linger after an answer. The wait for a head
+  // ends without a cancel: the timer may fire later and then finds no wait in progress,
+  // and a next wait keeps it when it fires no later than head_due_ (await_head(), so a
+  // kept-alive connection's requests cost no event_del and event_add each).
+  Timer timer_;
+  timeval timer_due_{};  // when timer_ fires, while it is pending
+  timeval head_due_{};   // the end of the current wait for a head
   http1::RequestHead head_;
   Exchange* exchange_ = nullptr;  // owned by the Worker; null before the head and after the end
   ClientLimits::Decision admission_;

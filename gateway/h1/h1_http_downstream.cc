@@ -27,7 +27,7 @@ void H1Connection::next_request() {
   request_batching_.reset(bufferevent_getfd(client_.get()));  // a head is small
   set_read_limit(listener_.max_header_bytes + 4096);
   bufferevent_setwatermark(client_.get(), EV_WRITE, 0, 0);
-  next_head_deadline_.start(listener_.handshake_timeout.count());
+  await_head();
   // A pipelined request already buffered is read after this loop iteration, not from
   // inside the ending exchange's callbacks.
   if (evbuffer_get_length(bufferevent_get_input(client_.get())) != 0) next_.activate();
