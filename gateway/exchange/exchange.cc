@@ -76,9 +76,9 @@ std::unique_ptr<Exchange> Exchange::make(ExchangeContext ctx, Downstream& downst
   }
   if (admission.refused()) {
     // Over a [limits] value: answered before any routing or upstream work.
-    e->early_refusal_ = refusal_for(admission, e->config_->limits);
+    e->early_refusal_ = std::make_unique<http::Refusal>(refusal_for(admission, e->config_->limits));
   } else if (!request.ok()) {
-    e->early_refusal_ = std::move(request.refusal);
+    e->early_refusal_ = std::make_unique<http::Refusal>(std::move(request.refusal));
   }
   e->admission_ = std::move(admission);
   return e;
@@ -123,8 +123,8 @@ Exchange::LoggedRequest Exchange::logged_request() const {
 Exchange::~Exchange() = default;
 
 void Exchange::start() {
-  if (early_refusal_) {
-    refuse(std::move(*early_refusal_));
+  if (std::unique_ptr<http::Refusal> refusal = std::move(early_refusal_)) {
+    refuse(std::move(*refusal));
     return;
   }
   decide();

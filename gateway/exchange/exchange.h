@@ -190,7 +190,8 @@ class Exchange {
   // The [limits] place of an HTTP/1.1 connection that left once relaying began
   // (ClientChannel::downstream_leaves).
   ClientLimits::Slot connection_slot_;
-  std::optional<http::Refusal> early_refusal_;  // a mapping refusal, answered at start()
+  // A mapping refusal, answered at start(); on the heap: a relayed WebSocket never has one.
+  std::unique_ptr<http::Refusal> early_refusal_;
 };
 
 const char* to_string(Exchange::State s);
