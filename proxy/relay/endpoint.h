@@ -98,6 +98,11 @@ class Endpoint {
   // Bytes queued toward the peer that have not left the gateway: output() plus, on a
   // plain socket, the kernel's send queue (SIOCOUTQ). For keepalive deadlines only.
   virtual std::size_t unsent_bytes() const = 0;
+
+  // Optional: the connection is idle (just started, or quiet since the last idle check):
+  // free whichever of input() and output() is empty, so an idle connection holds no
+  // buffers; the next input() or output() makes them again (issue 13).
+  virtual void release_idle_buffers() {}
 };
 
 }  // namespace wsgate::proxy
