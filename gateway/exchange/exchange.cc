@@ -146,7 +146,8 @@ void Exchange::refuse(http::Refusal refusal) {
 }
 
 void Exchange::begin_relaying(int status, ClientChannel client, BufferEventPtr upstream,
-                              bool upstream_plain, const proxy::RelaySettings& settings) {
+                              bool upstream_plain, proxy::RelaySettings settings) {
+  settings.idle_timeouts = &worker_.idle_timeouts();
   answered(status);
   relay_counts_ = worker_.metrics().relay_started(labels(), seconds_since_accept());
   state_ = State::Relaying;

@@ -124,7 +124,7 @@ class Exchange {
   // The client was answered `status`: from now on the relay carries both sides.
   // A JWT's expiry closes the relayed WebSocket then (JwtAuth::close_on_expiry).
   void begin_relaying(int status, ClientChannel client, BufferEventPtr upstream,
-                      bool upstream_plain, const proxy::RelaySettings& settings);
+                      bool upstream_plain, proxy::RelaySettings settings);
   void finish(std::string_view reason);
   void answered(int status);  // the client's answer is decided: counted once
   metrics::ConnectionLabels labels() const;
