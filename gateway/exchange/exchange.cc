@@ -94,13 +94,13 @@ Exchange::Exchange(ExchangeContext ctx, Downstream& downstream, http::RequestHea
       // trusted_proxies: a trusted proxy's X-Forwarded-For names the client.
       facts_(with_forwarded_client(downstream.facts(), request, config_->trusted_proxies)),
       accepted_status_(downstream.websocket_accepted_status()),
-      request_(std::move(request)),
+      request_(std::make_unique<http::RequestHead>(std::move(request))),
       started_(std::chrono::steady_clock::now()),
       // A trusted proxy's X-Request-Id is kept (the peer, not the client it names, is
       // the one trusted); any other is replaced, and the upstream gets the one chosen.
       request_id_(
-          choose_request_id(downstream.facts().client_ip, request_, config_->trusted_proxies)) {
-  set_request_id(request_, request_id_);
+          choose_request_id(downstream.facts().client_ip, *request_, config_->trusted_proxies)) {
+  set_request_id(*request_, request_id_);
 }
 
 Exchange::LoggedRequest Exchange::LoggedRequest::of(const http::RequestHead& request) {
@@ -113,7 +113,7 @@ Exchange::LoggedRequest Exchange::LoggedRequest::of(const http::RequestHead& req
 }
 
 Exchange::LoggedRequest Exchange::logged_request() const {
-  LoggedRequest l = LoggedRequest::of(request_);
+  LoggedRequest l = LoggedRequest::of(*request_);
   // A JWT in the query (token_from "query:NAME") never reaches the access log.
   if (route_ != nullptr && route_->auth.type == conf::RouteAuth::Type::Jwt)
     l.path = proxy::redact_token_query(l.path, route_->auth.jwt.token_from);
@@ -162,9 +162,8 @@ void Exchange::begin_relaying(int status, ClientChannel client, BufferEventPtr u
   // 101, a tunnel client's TLS ClientHello) go first.
   relay_->start();
   logged_ = logged_request();
-  // Moved out into a temporary that frees it: assigning an empty head instead would
-  // keep every long string's buffer (a long path, say) for the relay's whole life.
-  (void)std::exchange(request_, http::RequestHead());
+  // Freed: nothing reads the request while relaying.
+  request_.reset();
   arm_token_expiry();
 }
 
@@ -174,7 +173,7 @@ void Exchange::authorize(std::function<void()> next) {
     return;
   }
   auth_ = std::make_unique<AuthStep>(worker_, *config_, tls_.get(), *route_);
-  auth_->run(request_, facts_.client_ip, [this, next = std::move(next)](AuthOutcome&& outcome) {
+  auth_->run(*request_, facts_.client_ip, [this, next = std::move(next)](AuthOutcome&& outcome) {
     if (state_ != State::Deciding) return;  // drained meanwhile: already answered
     if (outcome.refusal) {
       refuse(std::move(*outcome.refusal));
@@ -310,7 +309,7 @@ void Exchange::write_access_log(std::string_view reason) {
   r.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
   r.stats = relay_ || http_request_ ? &stats_ : nullptr;
   r.http = http_request_;
-  if (http_request_) r.method = request_.method;
+  if (http_request_) r.method = request_->method;
   // Before relaying (a refusal, a forwarded request) request_ still holds the request.
   if (!relay_) logged_ = logged_request();
   if (!is_tunnel()) {  // a tunnel's authority is its target, logged as such
@@ -400,14 +399,14 @@ metrics::ConnectionInfo Exchange::describe(int worker) const {
 }
 
 bool Exchange::choose_route() {
-  const std::string host_name = normalize_host(request_.authority);
-  http::Checked<std::string> target = normalize_target(request_.path);
+  const std::string host_name = normalize_host(request_->authority);
+  http::Checked<std::string> target = normalize_target(request_->path);
   if (!target.ok()) {
     refuse(std::move(target.refusal));
     return false;
   }
-  request_.path = std::move(target.value);
-  const std::string_view path = target_path(request_.path);
+  request_->path = std::move(target.value);
+  const std::string_view path = target_path(request_->path);
   route_ = match_route(*config_, host_name, path);
   if (route_ == nullptr) {
     refuse({404,

@@ -112,7 +112,7 @@ class Exchange {
   void refuse(http::Refusal refusal);
   // Chooses route_ for the request, or refuses (400 for a bad target, 404 without a
   // route) and returns false. Routes are security boundaries: the route is chosen on the
-  // normalised path, and the upstream gets that same path (request_.path is replaced),
+  // normalised path, and the upstream gets that same path (request_->path is replaced),
   // not the client's spelling, so it serves exactly what was routed; an upstream that
   // resolved "/a/../admin" itself could otherwise serve a path that another route guards
   // (docs/configuration.md, "Routing").
@@ -142,7 +142,8 @@ class Exchange {
   Downstream* downstream_;       // null once detached
   const DownstreamFacts facts_;  // copied: the downstream may go first
   const int accepted_status_;    // the downstream's websocket_accepted_status()
-  http::RequestHead request_;    // dropped once relaying: an idle connection holds only the relay
+  // Null once relaying: an idle WebSocket holds none of its head (264 B; issue 13).
+  std::unique_ptr<http::RequestHead> request_;
   std::chrono::steady_clock::time_point started_;
   State state_ = State::Deciding;
   const conf::Route* route_ = nullptr;
@@ -152,7 +153,7 @@ class Exchange {
   std::string upstream_addr_ = "-";
   std::string subprotocol_;  // the upstream's choice, if any
   // One per request (gateway/exchange/request_id.h): the access log's request_id, and
-  // the X-Request-Id in request_.fields that the upstream gets.
+  // the X-Request-Id in request_->fields that the upstream gets.
   std::string request_id_;
   std::string target_;  // tunnels: "host:port"
   // The authenticated user: a tunnel's proxy user, a JWT's "sub" ([route.auth]).

@@ -37,7 +37,7 @@ WebSocketExchange::~WebSocketExchange() {
 void WebSocketExchange::decide() {
   if (!choose_route()) return;
   if (std::optional<http::Refusal> refusal =
-          check_websocket_request(request_, {route_->allowed_origins, route_->require_origin})) {
+          check_websocket_request(*request_, {route_->allowed_origins, route_->require_origin})) {
     refuse(std::move(*refusal));
     return;
   }
@@ -52,15 +52,15 @@ void WebSocketExchange::connect_upstream() {
   }
   // An HTTP/1.1 client's key goes upstream unchanged, so the upstream's accept value
   // answers it; an HTTP/2 client has none (RFC 8441 5): the gateway makes one.
-  const http::Field* client_key = request_.find("sec-websocket-key");
+  const http::Field* client_key = request_->find("sec-websocket-key");
   key_ = client_key != nullptr ? client_key->value : ws::generate_key();
   const DownstreamFacts& f = facts_;
   std::string upstream_request = proxy::build_upstream_request(
-      request_, {f.forwarded_for_hop(), f.tls ? "https" : "http", f.client_subject}, key_);
+      *request_, {f.forwarded_for_hop(), f.tls ? "https" : "http", f.client_subject}, key_);
   state_ = State::ConnectingUpstream;
   connector_ = std::make_unique<proxy::UpstreamConnector>(
       worker_.base(), worker_.dns(), tls_ ? tls_->upstream(upstream->name) : nullptr,
-      worker_.balancers_for(*config_).select(*upstream, f.client_ip, request_),
+      worker_.balancers_for(*config_).select(*upstream, f.client_ip, *request_),
       std::move(upstream_request),
       proxy::UpstreamTimeouts{route_->connect_timeout, route_->upstream_handshake_timeout},
       [this](proxy::UpstreamResult&& r) { on_upstream(std::move(r)); });
@@ -105,7 +105,7 @@ void WebSocketExchange::on_upstream(proxy::UpstreamResult&& result) {
   // responses: a client whose first request is the upgrade comes back to this server.
   const conf::Upstream* upstream = config_->find_upstream(route_->upstream);
   if (const proxy::ServerState* server = upstream_lease_.server(); upstream && server) {
-    if (auto cookie = proxy::affinity_cookie_for(*upstream, server->config, request_))
+    if (auto cookie = proxy::affinity_cookie_for(*upstream, server->config, *request_))
       proxy::append_response_field(result.response, "Set-Cookie", *cookie);
   }
   ClientChannel client = downstream_->accept_websocket(result.response);
