@@ -103,21 +103,30 @@ Exchange::Exchange(ExchangeContext ctx, Downstream& downstream, http::RequestHea
   set_request_id(*request_, request_id_);
 }
 
-Exchange::LoggedRequest Exchange::LoggedRequest::of(const http::RequestHead& request) {
-  LoggedRequest l;
-  l.path = request.path;
-  l.host = request.authority;
-  if (const http::Field* f = request.find("user-agent")) l.user_agent = f->value;
-  if (const http::Field* f = request.find("origin")) l.origin = f->value;
-  return l;
+Exchange::LoggedRequest::LoggedRequest(std::string_view path, std::string_view host,
+                                       std::string_view user_agent, std::string_view origin) {
+  // Heads are bounded far below 4 GiB (gateway/h1, gateway/h2 limits).
+  text_.reserve(path.size() + host.size() + user_agent.size() + origin.size());
+  for (std::size_t i = 0; const std::string_view part : {path, host, user_agent}) {
+    text_.append(part);
+    ends_[i++] = static_cast<uint32_t>(text_.size());
+  }
+  text_.append(origin);
 }
 
 Exchange::LoggedRequest Exchange::logged_request() const {
-  LoggedRequest l = LoggedRequest::of(*request_);
+  const http::RequestHead& request = *request_;
+  std::string_view path = request.path;
   // A JWT in the query (token_from "query:NAME") never reaches the access log.
-  if (route_ != nullptr && route_->auth.type == conf::RouteAuth::Type::Jwt)
-    l.path = proxy::redact_token_query(l.path, route_->auth.jwt.token_from);
-  return l;
+  std::string redacted;
+  if (route_ != nullptr && route_->auth.type == conf::RouteAuth::Type::Jwt) {
+    redacted = proxy::redact_token_query(path, route_->auth.jwt.token_from);
+    path = redacted;
+  }
+  const http::Field* user_agent = request.find("user-agent");
+  const http::Field* origin = request.find("origin");
+  return LoggedRequest(path, request.authority, user_agent ? user_agent->value : std::string_view(),
+                       origin ? origin->value : std::string_view());
 }
 
 Exchange::~Exchange() = default;
@@ -313,11 +322,11 @@ void Exchange::write_access_log(std::string_view reason) {
   // Before relaying (a refusal, a forwarded request) request_ still holds the request.
   if (!relay_) logged_ = logged_request();
   if (!is_tunnel()) {  // a tunnel's authority is its target, logged as such
-    r.path = logged_.path;
-    r.host = logged_.host;
+    r.path = logged_.path();
+    r.host = logged_.host();
   }
-  r.user_agent = logged_.user_agent;
-  r.origin = logged_.origin;
+  r.user_agent = logged_.user_agent();
+  r.origin = logged_.origin();
   r.subprotocol = subprotocol_;
   r.request_id = request_id_;
   r.reason = reason;
