@@ -45,8 +45,7 @@ WebSocketRelay::WebSocketRelay(RelayCore& core)
       to_upstream_(core.to_upstream, rules_for(ws::Direction::ClientToServer, core.settings),
                    /*mask_to_sink=*/true, core.stats.client_to_upstream, *this),
       to_client_(core.to_client, rules_for(ws::Direction::ServerToClient, core.settings),
-                 /*mask_to_sink=*/false, core.stats.upstream_to_client, *this),
-      close_timer_(core.base, [this] { finish(); }) {}
+                 /*mask_to_sink=*/false, core.stats.upstream_to_client, *this) {}
 
 void WebSocketRelay::start() {
   start_keepalive();
@@ -183,7 +182,8 @@ void WebSocketRelay::record_first_close(metrics::Side by, uint16_t code, std::st
   core_.stats.closed_by = by;
   core_.stats.close_code = code;
   core_.stats.close_reason.assign(reason);
-  close_timer_.arm_ms(core_.settings.close_timeout.count());
+  close_timer_ = std::make_unique<Timer>(core_.base, [this] { finish(); });
+  close_timer_->arm_ms(core_.settings.close_timeout.count());
 }
 
 void WebSocketRelay::maybe_finish() {
@@ -204,7 +204,7 @@ void WebSocketRelay::maybe_finish() {
 
 void WebSocketRelay::finish() {
   if (core_.finished) return;
-  close_timer_.cancel();
+  if (close_timer_) close_timer_->cancel();
   // A side whose frame was cut, or is cut now because the relay gives up (close_timeout)
   // in the middle of one, is not finished cleanly: no TLS close_notify (RFC 8446 6.1),
   // which would tell it the stream ended as meant, but an abandoned transport (TCP
