@@ -77,7 +77,7 @@ TEST_CASE("IdleTimeouts: due within the loop clock's millisecond, as the relay's
   CHECK(f.idle.sweep() == 1);
 }
 
-TEST_CASE("IdleTimeouts: activity moves the deadline; add() again re-arms") {
+TEST_CASE("IdleTimeouts: activity moves the deadline, and add() again re-arms") {
   Fixture f;
   Item a("a", f.log), b("b", f.log);
   f.idle.add(a, 1000);
