@@ -11,7 +11,8 @@ RelayCore::RelayCore(event_base* event_base, std::unique_ptr<Endpoint> client_si
     : base(event_base),
       client(std::move(client_side)),
       upstream(std::move(upstream_side)),
-      settings(relay_settings),
+      settings(std::make_unique<const RelaySettings>(relay_settings)),
+      close_timeout(relay_settings.close_timeout),
       stats(connection_stats),
       on_finished(std::move(finished_cb)),
       to_upstream(*client, *upstream, relay_settings.buffer_size),
@@ -51,15 +52,16 @@ Relay::~Relay() {
 
 void Relay::start() {
   // An output's on_drained comes at half the high watermark (STYLE.md 5: low ~ high/2).
-  const std::size_t low = core_.settings.buffer_size / 2;
+  const std::size_t low = core_.settings->buffer_size / 2;
   core_.client->attach(*this, low);
   core_.upstream->attach(*this, low);
   core_.to_upstream.start_reading();
   core_.to_client.start_reading();
   event_base_gettimeofday_cached(core_.base, &core_.last_activity);
-  idle_->add(*this, core_.settings.idle_timeout.count());
+  idle_->add(*this, core_.settings->idle_timeout.count());
   policy_->start();
   policy_->maybe_finish();
+  core_.settings.reset();  // applied
   // A new WebSocket is usually idle: its buffers are made when its first bytes come.
   if (!core_.finished) release_idle_buffers();
 }
