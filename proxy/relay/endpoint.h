@@ -78,6 +78,8 @@ class Endpoint {
 
   virtual evbuffer* input() = 0;
   virtual evbuffer* output() = 0;
+  // Bytes in output(), without making a buffer that release_idle_buffers() freed.
+  virtual std::size_t output_length() { return evbuffer_get_length(output()); }
 
   virtual void set_reading(bool on) = 0;
   // Bytes were appended to output() (which was empty): start writing them.

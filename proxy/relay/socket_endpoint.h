@@ -39,6 +39,7 @@ class SocketEndpoint final : public Endpoint {
   void detach() override;
   evbuffer* input() override { return buffer(in_); }
   evbuffer* output() override { return buffer(out_); }
+  std::size_t output_length() override { return out_ ? evbuffer_get_length(out_.get()) : 0; }
   void set_reading(bool on) override;
   void flush() override;
   bool read_more(std::size_t max) override;
