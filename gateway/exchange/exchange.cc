@@ -93,9 +93,9 @@ Exchange::Exchange(ExchangeContext ctx, Downstream& downstream, http::RequestHea
       downstream_(&downstream),
       // trusted_proxies: a trusted proxy's X-Forwarded-For names the client.
       facts_(with_forwarded_client(downstream.facts(), request, config_->trusted_proxies)),
-      accepted_status_(downstream.websocket_accepted_status()),
       request_(std::make_unique<http::RequestHead>(std::move(request))),
       started_(std::chrono::steady_clock::now()),
+      accepted_status_(downstream.websocket_accepted_status()),
       // A trusted proxy's X-Request-Id is kept (the peer, not the client it names, is
       // the one trusted); any other is replaced, and the upstream gets the one chosen.
       request_id_(
