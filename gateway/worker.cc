@@ -19,7 +19,8 @@ Worker::Worker(int index, conf::ConfigPtr config, tls::TlsSnapshotPtr tls,
       generations_(std::move(config), std::move(tls), std::move(pools),
                    static_cast<uint64_t>(index) + 1, &metrics_),
       access_log_(std::move(access_log)),
-      idle_upstreams_(&metrics_) {
+      idle_upstreams_(&metrics_),
+      idle_timeouts_(dispatcher_.base()) {
   make_dns();
   dispatcher_.set_after_reap([this] { maybe_exit(); });
   accept_backoff_ = std::make_unique<AcceptBackoff>(base(), &listeners_, &metrics_);

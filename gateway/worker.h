@@ -27,6 +27,7 @@
 #include "metrics/scrape.h"
 #include "metrics/worker_metrics.h"
 #include "proxy/auth/forward_auth_cache.h"
+#include "proxy/idle_timeouts.h"
 #include "proxy/libevent_ptr.h"
 #include "proxy/upstream/balancer.h"
 #include "proxy/upstream/idle_pool.h"
@@ -118,6 +119,8 @@ class Worker {
   // A finished connector (its callback may still be on the stack): destroyed later.
   void retire(std::unique_ptr<proxy::UpstreamConnector> connector);
   metrics::WorkerMetrics& metrics() { return metrics_; }
+  // The idle timeouts of this worker's relays (proxy/idle_timeouts.h).
+  proxy::IdleTimeouts& idle_timeouts() { return idle_timeouts_; }
 
   // This worker's metrics report (gateway/worker_report.cc): on the worker's thread
   // (gateway/worker_fanout.h gathers them), or on any thread once finished().
@@ -197,6 +200,9 @@ class Worker {
   // Idle keep-alive connections to upstream servers (HTTP forwarding); declared after
   // dispatcher_ so that they are freed before its event_base.
   proxy::IdlePool idle_upstreams_;
+  // Every relay's idle timeout, on one timer; after dispatcher_ (its event_base). A relay
+  // freed after it (deferred) is unlisted already.
+  proxy::IdleTimeouts idle_timeouts_;
   proxy::ForwardAuthCaches forward_auth_caches_;
   std::vector<ListenerPtr> listeners_;
   std::vector<ListenSocket> listen_sockets_;       // parallel to listeners_

@@ -195,11 +195,12 @@ struct ConnectionStats {
   PingStats client_pings;      // the gateway's pings to the client
   PingStats upstream_pings;    // ... and to the upstream
   uint16_t close_code = 1006;  // the first Close seen or sent; 1006 when none
+  // CONNECT tunnels (no Close frames, so no close_code): how the tunnel ended (or is
+  // ending, proxy/relay/tunnel_relay.h); empty for WebSockets and open tunnels. (Here,
+  // between close_code and closed_by, it takes no room of its own.)
+  std::optional<TunnelEnd> tunnel_end;
   Side closed_by = Side::Gateway;
   std::string close_reason;  // why the gateway closed, when it did
-  // CONNECT tunnels (no Close frames, so no close_code): how the tunnel ended (or is
-  // ending, proxy/relay/tunnel_relay.h); empty for WebSockets and open tunnels.
-  std::optional<TunnelEnd> tunnel_end;
 };
 
 }  // namespace wsgate::metrics

@@ -76,9 +76,9 @@ std::unique_ptr<Exchange> Exchange::make(ExchangeContext ctx, Downstream& downst
   }
   if (admission.refused()) {
     // Over a [limits] value: answered before any routing or upstream work.
-    e->early_refusal_ = refusal_for(admission, e->config_->limits);
+    e->early_refusal_ = std::make_unique<http::Refusal>(refusal_for(admission, e->config_->limits));
   } else if (!request.ok()) {
-    e->early_refusal_ = std::move(request.refusal);
+    e->early_refusal_ = std::make_unique<http::Refusal>(std::move(request.refusal));
   }
   e->admission_ = std::move(admission);
   return e;
@@ -93,38 +93,47 @@ Exchange::Exchange(ExchangeContext ctx, Downstream& downstream, http::RequestHea
       downstream_(&downstream),
       // trusted_proxies: a trusted proxy's X-Forwarded-For names the client.
       facts_(with_forwarded_client(downstream.facts(), request, config_->trusted_proxies)),
-      accepted_status_(downstream.websocket_accepted_status()),
-      request_(std::move(request)),
+      request_(std::make_unique<http::RequestHead>(std::move(request))),
       started_(std::chrono::steady_clock::now()),
+      accepted_status_(downstream.websocket_accepted_status()),
       // A trusted proxy's X-Request-Id is kept (the peer, not the client it names, is
       // the one trusted); any other is replaced, and the upstream gets the one chosen.
       request_id_(
-          choose_request_id(downstream.facts().client_ip, request_, config_->trusted_proxies)) {
-  set_request_id(request_, request_id_);
+          choose_request_id(downstream.facts().client_ip, *request_, config_->trusted_proxies)) {
+  set_request_id(*request_, request_id_);
 }
 
-Exchange::LoggedRequest Exchange::LoggedRequest::of(const http::RequestHead& request) {
-  LoggedRequest l;
-  l.path = request.path;
-  l.host = request.authority;
-  if (const http::Field* f = request.find("user-agent")) l.user_agent = f->value;
-  if (const http::Field* f = request.find("origin")) l.origin = f->value;
-  return l;
+Exchange::LoggedRequest::LoggedRequest(std::string_view path, std::string_view host,
+                                       std::string_view user_agent, std::string_view origin) {
+  // Heads are bounded far below 4 GiB (gateway/h1, gateway/h2 limits).
+  text_.reserve(path.size() + host.size() + user_agent.size() + origin.size());
+  for (std::size_t i = 0; const std::string_view part : {path, host, user_agent}) {
+    text_.append(part);
+    ends_[i++] = static_cast<uint32_t>(text_.size());
+  }
+  text_.append(origin);
 }
 
 Exchange::LoggedRequest Exchange::logged_request() const {
-  LoggedRequest l = LoggedRequest::of(request_);
+  const http::RequestHead& request = *request_;
+  std::string_view path = request.path;
   // A JWT in the query (token_from "query:NAME") never reaches the access log.
-  if (route_ != nullptr && route_->auth.type == conf::RouteAuth::Type::Jwt)
-    l.path = proxy::redact_token_query(l.path, route_->auth.jwt.token_from);
-  return l;
+  std::string redacted;
+  if (route_ != nullptr && route_->auth.type == conf::RouteAuth::Type::Jwt) {
+    redacted = proxy::redact_token_query(path, route_->auth.jwt.token_from);
+    path = redacted;
+  }
+  const http::Field* user_agent = request.find("user-agent");
+  const http::Field* origin = request.find("origin");
+  return LoggedRequest(path, request.authority, user_agent ? user_agent->value : std::string_view(),
+                       origin ? origin->value : std::string_view());
 }
 
 Exchange::~Exchange() = default;
 
 void Exchange::start() {
-  if (early_refusal_) {
-    refuse(std::move(*early_refusal_));
+  if (std::unique_ptr<http::Refusal> refusal = std::move(early_refusal_)) {
+    refuse(std::move(*refusal));
     return;
   }
   decide();
@@ -146,7 +155,8 @@ void Exchange::refuse(http::Refusal refusal) {
 }
 
 void Exchange::begin_relaying(int status, ClientChannel client, BufferEventPtr upstream,
-                              bool upstream_plain, const proxy::RelaySettings& settings) {
+                              bool upstream_plain, proxy::RelaySettings settings) {
+  settings.idle_timeouts = &worker_.idle_timeouts();
   answered(status);
   relay_counts_ = worker_.metrics().relay_started(labels(), seconds_since_accept());
   state_ = State::Relaying;
@@ -161,9 +171,8 @@ void Exchange::begin_relaying(int status, ClientChannel client, BufferEventPtr u
   // 101, a tunnel client's TLS ClientHello) go first.
   relay_->start();
   logged_ = logged_request();
-  // Moved out into a temporary that frees it: assigning an empty head instead would
-  // keep every long string's buffer (a long path, say) for the relay's whole life.
-  (void)std::exchange(request_, http::RequestHead());
+  // Freed: nothing reads the request while relaying.
+  request_.reset();
   arm_token_expiry();
 }
 
@@ -173,7 +182,7 @@ void Exchange::authorize(std::function<void()> next) {
     return;
   }
   auth_ = std::make_unique<AuthStep>(worker_, *config_, tls_.get(), *route_);
-  auth_->run(request_, facts_.client_ip, [this, next = std::move(next)](AuthOutcome&& outcome) {
+  auth_->run(*request_, facts_.client_ip, [this, next = std::move(next)](AuthOutcome&& outcome) {
     if (state_ != State::Deciding) return;  // drained meanwhile: already answered
     if (outcome.refusal) {
       refuse(std::move(*outcome.refusal));
@@ -309,15 +318,15 @@ void Exchange::write_access_log(std::string_view reason) {
   r.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
   r.stats = relay_ || http_request_ ? &stats_ : nullptr;
   r.http = http_request_;
-  if (http_request_) r.method = request_.method;
+  if (http_request_) r.method = request_->method;
   // Before relaying (a refusal, a forwarded request) request_ still holds the request.
   if (!relay_) logged_ = logged_request();
   if (!is_tunnel()) {  // a tunnel's authority is its target, logged as such
-    r.path = logged_.path;
-    r.host = logged_.host;
+    r.path = logged_.path();
+    r.host = logged_.host();
   }
-  r.user_agent = logged_.user_agent;
-  r.origin = logged_.origin;
+  r.user_agent = logged_.user_agent();
+  r.origin = logged_.origin();
   r.subprotocol = subprotocol_;
   r.request_id = request_id_;
   r.reason = reason;
@@ -399,14 +408,14 @@ metrics::ConnectionInfo Exchange::describe(int worker) const {
 }
 
 bool Exchange::choose_route() {
-  const std::string host_name = normalize_host(request_.authority);
-  http::Checked<std::string> target = normalize_target(request_.path);
+  const std::string host_name = normalize_host(request_->authority);
+  http::Checked<std::string> target = normalize_target(request_->path);
   if (!target.ok()) {
     refuse(std::move(target.refusal));
     return false;
   }
-  request_.path = std::move(target.value);
-  const std::string_view path = target_path(request_.path);
+  request_->path = std::move(target.value);
+  const std::string_view path = target_path(request_->path);
   route_ = match_route(*config_, host_name, path);
   if (route_ == nullptr) {
     refuse({404,

@@ -14,6 +14,7 @@
 // needs to know of its client after that was copied at the start (DownstreamFacts).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -112,7 +113,7 @@ class Exchange {
   void refuse(http::Refusal refusal);
   // Chooses route_ for the request, or refuses (400 for a bad target, 404 without a
   // route) and returns false. Routes are security boundaries: the route is chosen on the
-  // normalised path, and the upstream gets that same path (request_.path is replaced),
+  // normalised path, and the upstream gets that same path (request_->path is replaced),
   // not the client's spelling, so it serves exactly what was routed; an upstream that
   // resolved "/a/../admin" itself could otherwise serve a path that another route guards
   // (docs/configuration.md, "Routing").
@@ -124,7 +125,7 @@ class Exchange {
   // The client was answered `status`: from now on the relay carries both sides.
   // A JWT's expiry closes the relayed WebSocket then (JwtAuth::close_on_expiry).
   void begin_relaying(int status, ClientChannel client, BufferEventPtr upstream,
-                      bool upstream_plain, const proxy::RelaySettings& settings);
+                      bool upstream_plain, proxy::RelaySettings settings);
   void finish(std::string_view reason);
   void answered(int status);  // the client's answer is decided: counted once
   metrics::ConnectionLabels labels() const;
@@ -141,10 +142,13 @@ class Exchange {
   const conf::Listener& listener_;
   Downstream* downstream_;       // null once detached
   const DownstreamFacts facts_;  // copied: the downstream may go first
-  const int accepted_status_;    // the downstream's websocket_accepted_status()
-  http::RequestHead request_;    // dropped once relaying: an idle connection holds only the relay
+  // Null once relaying: an idle WebSocket holds none of its head (264 B; issue 13).
+  std::unique_ptr<http::RequestHead> request_;
   std::chrono::steady_clock::time_point started_;
   State state_ = State::Deciding;
+  // The downstream's websocket_accepted_status(); beside state_, where it fills what was
+  // padding (jemalloc rounds an exchange of 1,288 B up to 1,536, one of 1,280 not).
+  const int accepted_status_;
   const conf::Route* route_ = nullptr;
   proxy::ServerLease upstream_lease_;  // the chosen server's connection slot
   std::unique_ptr<proxy::Relay> relay_;
@@ -152,14 +156,14 @@ class Exchange {
   std::string upstream_addr_ = "-";
   std::string subprotocol_;  // the upstream's choice, if any
   // One per request (gateway/exchange/request_id.h): the access log's request_id, and
-  // the X-Request-Id in request_.fields that the upstream gets.
+  // the X-Request-Id in request_->fields that the upstream gets.
   std::string request_id_;
   std::string target_;  // tunnels: "host:port"
   // The authenticated user: a tunnel's proxy user, a JWT's "sub" ([route.auth]).
   std::string user_;
   metrics::ConnectionCounts* relay_counts_ = nullptr;  // this worker's gauge, while relaying
-  int status_ = 0;
   std::string end_reason_;
+  int status_ = 0;  // beside the flags below: no padding between them
   // A forwarded HTTP request (HttpExchange, once routed to forwarding): counted in
   // wsgate_http_requests_total instead of the handshakes, logged with method, path and
   // body bytes (stats_).
@@ -178,10 +182,26 @@ class Exchange {
   std::optional<std::chrono::system_clock::time_point> token_expires_;
   std::unique_ptr<Timer> expiry_;
 
-  // What the access log shows of the request (request_ is dropped once relaying).
-  struct LoggedRequest {
-    std::string path, host, user_agent, origin;
-    static LoggedRequest of(const http::RequestHead& request);
+  // What the access log shows of the request (request_ is dropped once relaying): the
+  // four fields back to back in one string, at most one allocation (48 B where four
+  // strings took 128 of every idle WebSocket; issue 13).
+  class LoggedRequest {
+   public:
+    LoggedRequest() = default;
+    LoggedRequest(std::string_view path, std::string_view host, std::string_view user_agent,
+                  std::string_view origin);
+    std::string_view path() const { return field(0); }
+    std::string_view host() const { return field(1); }
+    std::string_view user_agent() const { return field(2); }
+    std::string_view origin() const { return field(3); }
+
+   private:
+    std::string_view field(std::size_t i) const {
+      const std::size_t begin = i == 0 ? 0 : ends_[i - 1];
+      return std::string_view(text_).substr(begin, (i < 3 ? ends_[i] : text_.size()) - begin);
+    }
+    std::string text_;
+    std::array<uint32_t, 3> ends_{};  // where path, host and user_agent end in text_
   };
   LoggedRequest logged_request() const;
   LoggedRequest logged_;  // filled when request_ is dropped
@@ -190,7 +210,8 @@ class Exchange {
   // The [limits] place of an HTTP/1.1 connection that left once relaying began
   // (ClientChannel::downstream_leaves).
   ClientLimits::Slot connection_slot_;
-  std::optional<http::Refusal> early_refusal_;  // a mapping refusal, answered at start()
+  // A mapping refusal, answered at start(); on the heap: a relayed WebSocket never has one.
+  std::unique_ptr<http::Refusal> early_refusal_;
 };
 
 const char* to_string(Exchange::State s);

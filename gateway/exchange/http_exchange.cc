@@ -57,7 +57,7 @@ void HttpExchange::decide() {
     // The route serves upgrades only: the answer every non-upgrade got before forwarding
     // existed (405 with Allow, or 426 with Upgrade).
     std::optional<http::Refusal> refusal =
-        check_websocket_request(request_, {route_->allowed_origins, route_->require_origin});
+        check_websocket_request(*request_, {route_->allowed_origins, route_->require_origin});
     refuse(refusal ? std::move(*refusal)
                    : http::Refusal{426, "this endpoint speaks WebSocket only", {}});
     return;
@@ -69,14 +69,14 @@ void HttpExchange::decide() {
     refuse({502, "route has no upstream servers", {}});
     return;
   }
-  const http::Field* cl = request_.find("content-length");
+  const http::Field* cl = request_->find("content-length");
   if (cl != nullptr && std::strtoull(cl->value.c_str(), nullptr, 10) > route_->max_body_size) {
     refuse({413, "request content over the route's max_body_size", {}});
     return;
   }
   // RFC 9110 10.1.1: the only expectation defined, and met (the gateway sends the 100
   // itself), is 100-continue; a server that cannot meet another one answers 417.
-  for (const http::Field& f : request_.fields) {
+  for (const http::Field& f : request_->fields) {
     if (http::iequals(f.name, "expect") && !http::iequals(f.value, "100-continue")) {
       refuse({417, "only the 100-continue expectation is supported", {}});
       return;
@@ -87,7 +87,7 @@ void HttpExchange::decide() {
 
 void HttpExchange::forward() {
   const conf::Upstream* upstream = config_->find_upstream(route_->upstream);
-  chunked_upstream_ = request_.has_body && request_.find("content-length") == nullptr;
+  chunked_upstream_ = request_->has_body && request_->find("content-length") == nullptr;
   upstream_plain_ = tls_ == nullptr || tls_->upstream(upstream->name) == nullptr;
   // Content that came with the head is read (and its framing checked) now, before any
   // upstream sees the request: a malformed body is refused without reaching it.
@@ -96,12 +96,12 @@ void HttpExchange::forward() {
 
   const DownstreamFacts& f = facts_;
   std::string head = proxy::build_forward_request(
-      request_, {f.client_ip, f.tls ? "https" : "http", f.client_subject}, chunked_upstream_,
+      *request_, {f.client_ip, f.tls ? "https" : "http", f.client_subject}, chunked_upstream_,
       upstream->keepalive > 0, route_->via);
   state_ = State::ConnectingUpstream;
   connector_ = std::make_unique<proxy::UpstreamConnector>(
       worker_.base(), worker_.dns(), tls_ ? tls_->upstream(upstream->name) : nullptr,
-      worker_.balancers_for(*config_).select(*upstream, f.client_ip, request_), std::move(head),
+      worker_.balancers_for(*config_).select(*upstream, f.client_ip, *request_), std::move(head),
       proxy::UpstreamTimeouts{route_->connect_timeout, route_->upstream_handshake_timeout},
       [this](proxy::UpstreamResult&& r) { on_upstream(std::move(r)); });
   connector_->stream_request(
@@ -111,7 +111,7 @@ void HttpExchange::forward() {
   // Only a request that may be sent twice goes on a pooled connection: the server may
   // close an idle one just as the request leaves (RFC 9112 9.3.1), and only such a
   // request is then sent again on a new one.
-  if (upstream->keepalive > 0 && idempotent(request_.method))
+  if (upstream->keepalive > 0 && idempotent(request_->method))
     connector_->reuse_from(&worker_.idle_upstreams());
   idle_.start(route_->idle_timeout.count());
   connector_->start();
@@ -125,7 +125,7 @@ void HttpExchange::on_connected(bufferevent* upstream) {
   // Content moves in writes of up to the watermark, not libevent's 16 KiB default.
   bufferevent_set_max_single_write(upstream, static_cast<ev_ssize_t>(cap_));
   // The upstream got the request: sending it again is safe only for idempotent methods.
-  if (!idempotent(request_.method)) connector_->no_retry();
+  if (!idempotent(request_->method)) connector_->no_retry();
   if (HttpDownstream* c = client(); c != nullptr && !request_read_) c->continue_request_body();
   pump_request();
 }
@@ -256,7 +256,8 @@ void HttpExchange::on_upstream(proxy::UpstreamResult&& result) {
         {502, "upstream " + upstream_addr_ + " switched protocols without an Upgrade request", {}});
     return;
   }
-  const http1::BodyFraming framing = http1::response_body_framing(result.response, request_.method);
+  const http1::BodyFraming framing =
+      http1::response_body_framing(result.response, request_->method);
   if (!framing.ok()) {
     refuse({502, "upstream " + upstream_addr_ + ": " + framing.error_reason, {}});
     return;
@@ -299,7 +300,7 @@ std::optional<std::string> HttpExchange::affinity_cookie() const {
   const conf::Upstream* upstream = config_->find_upstream(route_->upstream);
   const proxy::ServerState* server = upstream_lease_.server();
   if (upstream == nullptr || server == nullptr) return std::nullopt;
-  return proxy::affinity_cookie_for(*upstream, server->config, request_);
+  return proxy::affinity_cookie_for(*upstream, server->config, *request_);
 }
 
 void HttpExchange::on_upstream_read(bufferevent* /*bev*/, void* self) {

@@ -21,22 +21,22 @@ void TunnelExchange::decide() {
     refuse({405, "CONNECT tunnels are not enabled on this listener", {{"Allow", "GET"}}});
     return;
   }
-  target_ = request_.authority.substr(0, 256);
+  target_ = request_->authority.substr(0, 256);
   // RFC 9110 9.3.6: a CONNECT request has no content.
-  const http::Field* length = request_.find("content-length");
-  if (request_.find("transfer-encoding") != nullptr ||
+  const http::Field* length = request_->find("content-length");
+  if (request_->find("transfer-encoding") != nullptr ||
       (length != nullptr && length->value != "0")) {
     refuse({400, "a CONNECT request carries no body (RFC 9110 9.3.6)", {}});
     return;
   }
-  proxy::connect::AuthorityResult target = proxy::connect::parse_authority(request_.authority);
+  proxy::connect::AuthorityResult target = proxy::connect::parse_authority(request_->authority);
   if (!target.authority) {
     refuse({400, std::move(target.error), {}});
     return;
   }
   const conf::Connect& settings = config_->connect;
   if (!settings.users.empty()) {
-    const http::Field* credentials = request_.find("proxy-authorization");
+    const http::Field* credentials = request_->find("proxy-authorization");
     const std::string_view value = credentials != nullptr ? credentials->value : std::string_view();
     ProxyAuthResult auth = check_proxy_authorization(
         settings.users, credentials != nullptr ? &value : nullptr, facts_.client_ip);

@@ -28,8 +28,7 @@ std::string host_port_text(const conf::HostPort& s) {
 
 WebSocketExchange::WebSocketExchange(ExchangeContext ctx, Downstream& downstream,
                                      http::RequestHead request)
-    : Exchange(std::move(ctx), downstream, std::move(request)),
-      timer_(worker_.base(), [this] { pump_refusal(true); }) {}
+    : Exchange(std::move(ctx), downstream, std::move(request)) {}
 
 WebSocketExchange::~WebSocketExchange() {
   if (connector_) connector_->cancel();
@@ -38,7 +37,7 @@ WebSocketExchange::~WebSocketExchange() {
 void WebSocketExchange::decide() {
   if (!choose_route()) return;
   if (std::optional<http::Refusal> refusal =
-          check_websocket_request(request_, {route_->allowed_origins, route_->require_origin})) {
+          check_websocket_request(*request_, {route_->allowed_origins, route_->require_origin})) {
     refuse(std::move(*refusal));
     return;
   }
@@ -53,15 +52,15 @@ void WebSocketExchange::connect_upstream() {
   }
   // An HTTP/1.1 client's key goes upstream unchanged, so the upstream's accept value
   // answers it; an HTTP/2 client has none (RFC 8441 5): the gateway makes one.
-  const http::Field* client_key = request_.find("sec-websocket-key");
+  const http::Field* client_key = request_->find("sec-websocket-key");
   key_ = client_key != nullptr ? client_key->value : ws::generate_key();
   const DownstreamFacts& f = facts_;
   std::string upstream_request = proxy::build_upstream_request(
-      request_, {f.forwarded_for_hop(), f.tls ? "https" : "http", f.client_subject}, key_);
+      *request_, {f.forwarded_for_hop(), f.tls ? "https" : "http", f.client_subject}, key_);
   state_ = State::ConnectingUpstream;
   connector_ = std::make_unique<proxy::UpstreamConnector>(
       worker_.base(), worker_.dns(), tls_ ? tls_->upstream(upstream->name) : nullptr,
-      worker_.balancers_for(*config_).select(*upstream, f.client_ip, request_),
+      worker_.balancers_for(*config_).select(*upstream, f.client_ip, *request_),
       std::move(upstream_request),
       proxy::UpstreamTimeouts{route_->connect_timeout, route_->upstream_handshake_timeout},
       [this](proxy::UpstreamResult&& r) { on_upstream(std::move(r)); });
@@ -106,7 +105,7 @@ void WebSocketExchange::on_upstream(proxy::UpstreamResult&& result) {
   // responses: a client whose first request is the upgrade comes back to this server.
   const conf::Upstream* upstream = config_->find_upstream(route_->upstream);
   if (const proxy::ServerState* server = upstream_lease_.server(); upstream && server) {
-    if (auto cookie = proxy::affinity_cookie_for(*upstream, server->config, request_))
+    if (auto cookie = proxy::affinity_cookie_for(*upstream, server->config, *request_))
       proxy::append_response_field(result.response, "Set-Cookie", *cookie);
   }
   ClientChannel client = downstream_->accept_websocket(result.response);
@@ -117,7 +116,7 @@ void WebSocketExchange::forward_refusal(proxy::UpstreamResult&& result) {
   // The upstream refused the upgrade (401, 403, 404, ...): its answer goes to the client
   // as it is, body included (bounded), and the exchange ends.
   const http1::Header* cl = result.response.find("content-length");
-  refusal_body_left_ = kMaxRefusalBody;
+  uint64_t body_left = kMaxRefusalBody;
   if (cl != nullptr) {
     // The parser accepts only digits here (RFC 9112 6.3); strtoull saturates.
     const uint64_t declared = std::strtoull(std::string(cl->value).c_str(), nullptr, 10);
@@ -130,17 +129,19 @@ void WebSocketExchange::forward_refusal(proxy::UpstreamResult&& result) {
       refuse({502, "upstream refusal body over 1 MiB", {}});
       return;
     }
-    refusal_body_left_ = declared;
+    body_left = declared;
   }
   answered(result.response.status);
   state_ = State::ForwardingRefusal;
   end_reason_ = "upstream refused the upgrade";
   downstream_->begin_upstream_answer(result.response);
-  refusing_upstream_ = result.connection.release();
-  bufferevent_setcb(refusing_upstream_.get(), &WebSocketExchange::on_refusal_read, nullptr,
+  refusing_ = std::make_unique<Refusing>(worker_.base(), this);
+  refusing_->upstream = result.connection.release();
+  refusing_->body_left = body_left;
+  bufferevent_setcb(refusing_->upstream.get(), &WebSocketExchange::on_refusal_read, nullptr,
                     &WebSocketExchange::on_refusal_event, this);
-  bufferevent_enable(refusing_upstream_.get(), EV_READ);
-  timer_.arm_ms(route_->upstream_handshake_timeout.count());
+  bufferevent_enable(refusing_->upstream.get(), EV_READ);
+  refusing_->timer.arm_ms(route_->upstream_handshake_timeout.count());
   pump_refusal(false);
 }
 
@@ -155,14 +156,15 @@ void WebSocketExchange::on_refusal_event(bufferevent* /*bev*/, short what, void*
 
 void WebSocketExchange::pump_refusal(bool upstream_finished) {
   if (state_ != State::ForwardingRefusal) return;
-  evbuffer* in = bufferevent_get_input(refusing_upstream_.get());
-  const uint64_t take = std::min<uint64_t>(evbuffer_get_length(in), refusal_body_left_);
+  evbuffer* in = bufferevent_get_input(refusing_->upstream.get());
+  const uint64_t take = std::min<uint64_t>(evbuffer_get_length(in), refusing_->body_left);
   if (take > 0) downstream_->upstream_answer_body(in, take);
-  refusal_body_left_ -= take;
-  if (refusal_body_left_ == 0 || upstream_finished) {
-    timer_.cancel();
-    bufferevent_setcb(refusing_upstream_.get(), nullptr, nullptr, nullptr, nullptr);
-    refusing_upstream_.reset();
+  refusing_->body_left -= take;
+  if (refusing_->body_left == 0 || upstream_finished) {
+    refusing_->timer.cancel();
+    bufferevent_setcb(refusing_->upstream.get(), nullptr, nullptr, nullptr, nullptr);
+    // The timer may be the caller: the rest goes with the exchange.
+    refusing_->upstream.reset();
     state_ = State::Answered;
     downstream_->end_upstream_answer();
   }

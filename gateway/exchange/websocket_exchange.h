@@ -30,11 +30,18 @@ class WebSocketExchange final : public Exchange {
   static void on_refusal_read(bufferevent* bev, void* self);
   static void on_refusal_event(bufferevent* bev, short what, void* self);
 
-  std::string key_;  // the Sec-WebSocket-Key sent upstream
   std::unique_ptr<proxy::UpstreamConnector> connector_;
-  BufferEventPtr refusing_upstream_;  // ForwardingRefusal only
-  uint64_t refusal_body_left_ = 0;
-  Timer timer_;  // the upstream's refusal body must arrive within upstream_handshake_timeout
+  std::string key_;  // the Sec-WebSocket-Key sent upstream; freed once the 101 is checked
+  // An upstream's refusal being passed on (ForwardingRefusal only): made then, so a
+  // relayed WebSocket holds none of it (issue 13).
+  struct Refusing {
+    Refusing(event_base* base, WebSocketExchange* e)
+        : timer(base, [e] { e->pump_refusal(true); }) {}
+    BufferEventPtr upstream;
+    uint64_t body_left = 0;
+    Timer timer;  // the body must arrive within upstream_handshake_timeout
+  };
+  std::unique_ptr<Refusing> refusing_;
 };
 
 }  // namespace wsgate::gateway

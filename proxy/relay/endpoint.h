@@ -79,6 +79,8 @@ class Endpoint {
 
   virtual evbuffer* input() = 0;
   virtual evbuffer* output() = 0;
+  // Bytes in output(), without making a buffer that release_idle_buffers() freed.
+  virtual std::size_t output_length() { return evbuffer_get_length(output()); }
 
   virtual void set_reading(bool on) = 0;
   // Bytes were appended to output() (which was empty): start writing them.
@@ -99,6 +101,11 @@ class Endpoint {
   // Bytes queued toward the peer that have not left the gateway: output() plus, on a
   // plain socket, the kernel's send queue (SIOCOUTQ). For keepalive deadlines only.
   virtual std::size_t unsent_bytes() const = 0;
+
+  // Optional: the connection is idle (just started, or quiet since the last idle check):
+  // free whichever of input() and output() is empty, so an idle connection holds no
+  // buffers; the next input() or output() makes them again (issue 13).
+  virtual void release_idle_buffers() {}
 };
 
 }  // namespace wsgate::proxy

@@ -38,7 +38,7 @@ void FrameObserver::pump() {
     if (close_pending_) {
       pass(checked);
       checked = 0;
-      write_close_now(pending_code_, pending_reason_);
+      write_close_now(pending_code_, *pending_reason_);
       return pump();  // the rest of the input is now dropped frame by frame
     }
     if (ping_pending_) {
@@ -154,7 +154,7 @@ void FrameObserver::pump() {
   pass(checked);
   if (payload_left_ == 0 && state_ != State::Finished) {
     if (ping_pending_) write_ping_now();
-    if (close_pending_) write_close_now(pending_code_, pending_reason_);
+    if (close_pending_) write_close_now(pending_code_, *pending_reason_);
   }
 }
 
@@ -223,7 +223,7 @@ void FrameObserver::send_close(uint16_t code, std::string_view reason) {
   }
   close_pending_ = true;
   pending_code_ = code;
-  pending_reason_.assign(reason);
+  pending_reason_ = std::make_unique<std::string>(reason);
 }
 
 void FrameObserver::write_close_now(uint16_t code, std::string_view reason) {

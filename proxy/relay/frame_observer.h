@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -135,7 +136,7 @@ class FrameObserver {
   bool sink_cut_ = false;       // see sink_cut()
   bool close_pending_ = false;  // send_close() waits for the current frame to end
   uint16_t pending_code_ = 0;
-  std::string pending_reason_;
+  std::unique_ptr<std::string> pending_reason_;  // made by send_close(): rarely, and late
   // Keepalive and rate limit (see the setters); all null when the route has neither.
   Keepalive* pings_to_sink_ = nullptr;
   Keepalive* pings_to_source_ = nullptr;

@@ -60,7 +60,7 @@ class Pipe {
 
   Endpoint& source() const { return source_; }
   Endpoint& sink() const { return sink_; }
-  std::size_t sink_buffered() const { return evbuffer_get_length(sink_.output()); }
+  std::size_t sink_buffered() const { return sink_.output_length(); }
   // Bytes this Pipe has queued to the sink so far (moved and its own).
   uint64_t sink_bytes_queued() const { return sink_bytes_queued_; }
   // How many of them have left the gateway (queued minus Endpoint::unsent_bytes()).

@@ -11,7 +11,8 @@ RelayCore::RelayCore(event_base* event_base, std::unique_ptr<Endpoint> client_si
     : base(event_base),
       client(std::move(client_side)),
       upstream(std::move(upstream_side)),
-      settings(relay_settings),
+      settings(std::make_unique<const RelaySettings>(relay_settings)),
+      close_timeout(relay_settings.close_timeout),
       stats(connection_stats),
       on_finished(std::move(finished_cb)),
       to_upstream(*client, *upstream, relay_settings.buffer_size),
@@ -33,7 +34,8 @@ Relay::Relay(event_base* base, std::unique_ptr<Endpoint> client, std::unique_ptr
              const RelaySettings& settings, metrics::ConnectionStats& stats,
              std::function<void()> on_finished)
     : core_(base, std::move(client), std::move(upstream), settings, stats, std::move(on_finished)),
-      idle_timer_(base, [this] { on_idle_check(); }) {
+      own_idle_(settings.idle_timeouts == nullptr ? std::make_unique<IdleTimeouts>(base) : nullptr),
+      idle_(settings.idle_timeouts != nullptr ? settings.idle_timeouts : own_idle_.get()) {
   if (settings.tunnel) {
     auto tunnel = std::make_unique<TunnelRelay>(core_);
     tunnel_ = tunnel.get();
@@ -43,19 +45,30 @@ Relay::Relay(event_base* base, std::unique_ptr<Endpoint> client, std::unique_ptr
   }
 }
 
-Relay::~Relay() = default;
+Relay::~Relay() {
+  // Before own_idle_ goes. (A relay freed after the worker's list was unlinked by it.)
+  if (listed()) idle_->remove(*this);
+}
 
 void Relay::start() {
   // An output's on_drained comes at half the high watermark (STYLE.md 5: low ~ high/2).
-  const std::size_t low = core_.settings.buffer_size / 2;
+  const std::size_t low = core_.settings->buffer_size / 2;
   core_.client->attach(*this, low);
   core_.upstream->attach(*this, low);
   core_.to_upstream.start_reading();
   core_.to_client.start_reading();
   event_base_gettimeofday_cached(core_.base, &core_.last_activity);
-  idle_timer_.arm_ms(core_.settings.idle_timeout.count());
+  idle_->add(*this, core_.settings->idle_timeout.count());
   policy_->start();
   policy_->maybe_finish();
+  core_.settings.reset();  // applied
+  // A new WebSocket is usually idle: its buffers are made when its first bytes come.
+  if (!core_.finished) release_idle_buffers();
+}
+
+void Relay::release_idle_buffers() {
+  core_.client->release_idle_buffers();
+  core_.upstream->release_idle_buffers();
 }
 
 std::size_t Relay::buffered_bytes() const {
@@ -75,6 +88,7 @@ void Relay::close(uint16_t code, std::string_view reason) {
 void Relay::on_readable(Endpoint& from) {
   if (core_.finished) return;
   event_base_gettimeofday_cached(core_.base, &core_.last_activity);
+  idle_->touch(*this, IdleTimeouts::to_ms(core_.last_activity));
   policy_->pump(&from == core_.client.get() ? core_.to_upstream : core_.to_client);
   policy_->maybe_finish();
 }
@@ -98,19 +112,10 @@ void Relay::on_error(Endpoint& from) {
   policy_->maybe_finish();
 }
 
-void Relay::on_idle_check() {
+void Relay::on_idle_timeout() {
   if (core_.finished) return;
-  timeval now{};
-  event_base_gettimeofday_cached(core_.base, &now);
-  const long long idle_ms = (now.tv_sec - core_.last_activity.tv_sec) * 1000LL +
-                            (now.tv_usec - core_.last_activity.tv_usec) / 1000;
-  const long long limit = core_.settings.idle_timeout.count();
-  if (idle_ms + 1 >= limit) {
-    policy_->on_idle_timeout();
-    policy_->maybe_finish();
-    return;
-  }
-  idle_timer_.arm_ms(limit - idle_ms);
+  policy_->on_idle_timeout();
+  policy_->maybe_finish();
 }
 
 }  // namespace wsgate::proxy

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "metrics/connection_stats.h"
+#include "proxy/idle_timeouts.h"
 #include "proxy/libevent_ptr.h"
 #include "proxy/relay/bufferevent_endpoint.h"
 #include "proxy/relay/endpoint.h"
@@ -27,7 +28,7 @@ namespace wsgate::proxy {
 class TunnelRelay;
 using metrics::TunnelEnd;
 
-class Relay final : private EndpointEvents {
+class Relay final : private EndpointEvents, private IdleTimeouts::Entry {
  public:
   Relay(event_base* base, std::unique_ptr<Endpoint> client, std::unique_ptr<Endpoint> upstream,
         const RelaySettings& settings, metrics::ConnectionStats& stats,
@@ -67,12 +68,17 @@ class Relay final : private EndpointEvents {
   void on_drained(Endpoint& to) override;
   void on_eof(Endpoint& from) override;
   void on_error(Endpoint& from) override;
-  void on_idle_check();
+  // IdleTimeouts::Entry: nothing arrived from either side for idle_timeout; nothing
+  // for a few seconds (no buffers while idle).
+  void on_idle_timeout() override;
+  void on_quiet() override { release_idle_buffers(); }
+  void release_idle_buffers();  // Endpoint::release_idle_buffers on both sides
 
   RelayCore core_;
   TunnelRelay* tunnel_ = nullptr;  // the policy, when it is a tunnel
   std::unique_ptr<RelayPolicy> policy_;
-  Timer idle_timer_;
+  std::unique_ptr<IdleTimeouts> own_idle_;  // only without settings.idle_timeouts
+  IdleTimeouts* idle_;                      // the worker's, or own_idle_
 };
 
 }  // namespace wsgate::proxy

@@ -9,6 +9,8 @@
 
 namespace wsgate::proxy {
 
+class IdleTimeouts;
+
 struct RelaySettings {
   // A CONNECT tunnel (proxy/relay/tunnel_relay.h): bytes, no frames. Otherwise a
   // WebSocket relay (proxy/relay/websocket_relay.h).
@@ -28,6 +30,8 @@ struct RelaySettings {
   // Data messages per second from the client (0: no limit), and the burst (0: = rate).
   uint32_t max_message_rate = 0;
   uint32_t max_message_burst = 0;
+  // The worker's shared idle timer (proxy/idle_timeouts.h); null: the relay makes its own.
+  IdleTimeouts* idle_timeouts = nullptr;
 };
 
 }  // namespace wsgate::proxy

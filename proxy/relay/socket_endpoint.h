@@ -1,5 +1,6 @@
-// An Endpoint over a plain TCP (or Unix) socket: its own two evbuffers, a read event
-// and, only while bytes wait for the socket to take them, a write event. No
+// An Endpoint over a plain TCP (or Unix) socket: its own two evbuffers (made when first
+// used, freed again while the connection is idle), a read event and, only while bytes
+// wait for the socket to take them, a write event. No
 // bufferevent: a relayed plain socket used none of its machinery (the endpoint reads and
 // writes the fd itself, proxy/relay/socket_io.h), yet each one held 632 bytes for it plus
 // an event of its own, for the whole life of an idle WebSocket (issue 13).
@@ -37,8 +38,9 @@ class SocketEndpoint final : public Endpoint {
 
   void attach(EndpointEvents& events, std::size_t low_watermark) override;
   void detach() override;
-  evbuffer* input() override { return in_.get(); }
-  evbuffer* output() override { return out_.get(); }
+  evbuffer* input() override { return buffer(in_); }
+  evbuffer* output() override { return buffer(out_); }
+  std::size_t output_length() override { return out_ ? evbuffer_get_length(out_.get()) : 0; }
   void set_reading(bool on) override;
   void flush() override;
   bool read_more(std::size_t max) override;
@@ -48,8 +50,13 @@ class SocketEndpoint final : public Endpoint {
   void abandon() override;
   void finish() override {}
   std::size_t unsent_bytes() const override;
+  void release_idle_buffers() override;
 
  private:
+  static evbuffer* buffer(EvbufferPtr& b) {
+    if (!b) b.reset(evbuffer_new());
+    return b.get();
+  }
   static void on_readable(evutil_socket_t fd, short what, void* self);
   static void on_writable(evutil_socket_t fd, short what, void* self);
   // Waits for the socket to take what output() still holds (the write event).
@@ -58,8 +65,8 @@ class SocketEndpoint final : public Endpoint {
 
   event_base* base_;
   evutil_socket_t fd_;
-  EvbufferPtr in_;
-  EvbufferPtr out_;
+  EvbufferPtr in_;   // null while idle: input() makes it
+  EvbufferPtr out_;  // null while idle: output() makes it
   ReadWatch reader_;
   EventPtr write_event_;  // made the first time a write does not complete
   EndpointEvents* events_ = nullptr;

@@ -39,7 +39,7 @@ void TunnelRelay::record(metrics::Side by, TunnelEnd what, std::string_view reas
     full_close_ = true;
     core_.to_upstream.stop_source();
     core_.to_client.stop_source();
-    close_timer_.arm_ms(core_.settings.close_timeout.count());
+    close_timer_.arm_ms(core_.close_timeout.count());
   }
 }
 

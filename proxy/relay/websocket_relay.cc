@@ -42,11 +42,10 @@ WebSocketRelay::WebSocketRelay(RelayCore& core)
     : core_(core),
       // RFC 6455 5.1: client frames are masked, server frames are not; frames the
       // gateway itself sends to the upstream must be masked (5.3).
-      to_upstream_(core.to_upstream, rules_for(ws::Direction::ClientToServer, core.settings),
+      to_upstream_(core.to_upstream, rules_for(ws::Direction::ClientToServer, *core.settings),
                    /*mask_to_sink=*/true, core.stats.client_to_upstream, *this),
-      to_client_(core.to_client, rules_for(ws::Direction::ServerToClient, core.settings),
-                 /*mask_to_sink=*/false, core.stats.upstream_to_client, *this),
-      close_timer_(core.base, [this] { finish(); }) {}
+      to_client_(core.to_client, rules_for(ws::Direction::ServerToClient, *core.settings),
+                 /*mask_to_sink=*/false, core.stats.upstream_to_client, *this) {}
 
 void WebSocketRelay::start() {
   start_keepalive();
@@ -116,7 +115,7 @@ void WebSocketRelay::on_idle_timeout() {
 }
 
 void WebSocketRelay::start_keepalive() {
-  const RelaySettings& s = core_.settings;
+  const RelaySettings& s = *core_.settings;  // start() only
   if (s.max_message_rate > 0) {
     message_rate_ = std::make_unique<MessageRateLimiter>(s.max_message_rate, s.max_message_burst);
     control_rate_ = std::make_unique<MessageRateLimiter>(
@@ -183,7 +182,8 @@ void WebSocketRelay::record_first_close(metrics::Side by, uint16_t code, std::st
   core_.stats.closed_by = by;
   core_.stats.close_code = code;
   core_.stats.close_reason.assign(reason);
-  close_timer_.arm_ms(core_.settings.close_timeout.count());
+  close_timer_ = std::make_unique<Timer>(core_.base, [this] { finish(); });
+  close_timer_->arm_ms(core_.close_timeout.count());
 }
 
 void WebSocketRelay::maybe_finish() {
@@ -204,7 +204,7 @@ void WebSocketRelay::maybe_finish() {
 
 void WebSocketRelay::finish() {
   if (core_.finished) return;
-  close_timer_.cancel();
+  if (close_timer_) close_timer_->cancel();
   // A side whose frame was cut, or is cut now because the relay gives up (close_timeout)
   // in the middle of one, is not finished cleanly: no TLS close_notify (RFC 8446 6.1),
   // which would tell it the stream ended as meant, but an abandoned transport (TCP

@@ -53,7 +53,7 @@ class WebSocketRelay final : public RelayPolicy, private FrameEvents {
   std::unique_ptr<Keepalive> upstream_pings_;  // null: the upstream is not pinged
   std::unique_ptr<MessageRateLimiter> message_rate_;  // null: no client message rate limit
   std::unique_ptr<MessageRateLimiter> control_rate_;  // the client's Pings and Pongs, with it
-  Timer close_timer_;
+  std::unique_ptr<Timer> close_timer_;  // made at the first Close: most relays are idle
   bool client_gone_ = false;
   bool upstream_gone_ = false;
   bool client_cut_ = false;    // a frame toward the client was cut: see end_if_cut()

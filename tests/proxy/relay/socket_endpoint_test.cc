@@ -121,6 +121,28 @@ TEST_CASE("SocketEndpoint writes what the socket does not take once it is writab
   CHECK(r.error == 0);
 }
 
+TEST_CASE("SocketEndpoint frees its empty buffers while idle and makes them again when used") {
+  EventBasePtr base(event_base_new());
+  Pair p;
+  SocketEndpoint e(base.get(), p.gw);
+  Recorder r;
+  e.attach(r, 0);
+  e.set_reading(true);
+  evbuffer_add(e.input(), "kept", 4);  // bytes not taken yet stay, with their buffer
+  e.release_idle_buffers();
+  CHECK(text(e.input()) == "kept");
+  evbuffer_drain(e.input(), 4);
+  e.release_idle_buffers();
+  CHECK(e.output_length() == 0);  // asked without making a buffer
+  REQUIRE(write(p.peer, "ping", 4) == 4);
+  for (int i = 0; i < 100 && r.readable == 0; ++i) loop_once(base.get());
+  CHECK(text(e.input()) == "ping");  // read into a new buffer
+  evbuffer_add(e.output(), "pong", 4);
+  e.flush();
+  CHECK(e.output_length() == 0);
+  CHECK(read_all(p.peer) == "pong");
+}
+
 TEST_CASE("SocketEndpoint reports a write to a closed peer as one error") {
   EventBasePtr base(event_base_new());
   Pair p;
