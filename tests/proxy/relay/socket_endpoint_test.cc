@@ -11,19 +11,16 @@
 #include <cerrno>
 #include <string>
 
+#include "tests/proxy/relay/endpoint_test_support.h"
+
 using namespace wsgate;
 using proxy::Endpoint;
 using proxy::SocketEndpoint;
+using test::loop_once;
+using test::Recorder;
+using test::text;
 
 namespace {
-
-struct Recorder final : proxy::EndpointEvents {
-  int readable = 0, drained = 0, eof = 0, error = 0;
-  void on_readable(Endpoint& /*from*/) override { ++readable; }
-  void on_drained(Endpoint& /*to*/) override { ++drained; }
-  void on_eof(Endpoint& /*from*/) override { ++eof; }
-  void on_error(Endpoint& /*from*/) override { ++error; }
-};
 
 struct Pair {
   int gw = -1, peer = -1;
@@ -36,12 +33,6 @@ struct Pair {
   ~Pair() { close(peer); }
 };
 
-std::string text(evbuffer* b) {
-  std::string s(evbuffer_get_length(b), '\0');
-  evbuffer_copyout(b, s.data(), s.size());
-  return s;
-}
-
 std::string read_all(int fd) {
   std::string s;
   char buf[65536];
@@ -50,10 +41,6 @@ std::string read_all(int fd) {
     if (n <= 0) return s;
     s.append(buf, static_cast<std::size_t>(n));
   }
-}
-
-void loop_once(event_base* base) {
-  event_base_loop(base, EVLOOP_NONBLOCK);
 }
 
 }  // namespace

@@ -19,19 +19,16 @@
 #include <memory>
 #include <string>
 
+#include "tests/proxy/relay/endpoint_test_support.h"
+
 using namespace wsgate;
 using proxy::Endpoint;
 using proxy::TlsSocketEndpoint;
+using test::loop_once;
+using test::Recorder;
+using test::text;
 
 namespace {
-
-struct Recorder final : proxy::EndpointEvents {
-  int readable = 0, drained = 0, eof = 0, error = 0;
-  void on_readable(Endpoint& /*from*/) override { ++readable; }
-  void on_drained(Endpoint& /*to*/) override { ++drained; }
-  void on_eof(Endpoint& /*from*/) override { ++eof; }
-  void on_error(Endpoint& /*from*/) override { ++error; }
-};
 
 struct CtxDeleter {
   void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
@@ -68,10 +65,6 @@ struct Contexts {
 Contexts& contexts() {
   static Contexts c;
   return c;
-}
-
-void loop_once(event_base* base) {
-  event_base_loop(base, EVLOOP_NONBLOCK);
 }
 
 // The gateway's side as a bufferevent_openssl, as gateway/h1/h1_connection.cc makes it,
@@ -154,12 +147,6 @@ struct TlsPair {
     }
   }
 };
-
-std::string text(evbuffer* b) {
-  std::string s(evbuffer_get_length(b), '\0');
-  evbuffer_copyout(b, s.data(), s.size());
-  return s;
-}
 
 std::unique_ptr<TlsSocketEndpoint> take(TlsPair& p) {
   return TlsSocketEndpoint::take(std::move(p.bev));
