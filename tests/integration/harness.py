@@ -120,6 +120,28 @@ async def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
         await asyncio.sleep(interval)
 
 
+async def wait_for_stall(gw, sent: Callable[[], tuple], done: Callable[[], bool], *,
+                         stall_s: float, window_s: float) -> tuple:
+    """Backpressure tests: samples until the sender makes no progress for `stall_s`
+    (after at least 2 s, within `window_s`), or `done()`. `sent()` returns (bytes sent,
+    when they last grew). Returns (stalled, bytes sent then, wsgate's RSS growth in KiB,
+    its RSS before, in KiB)."""
+    baseline = gw.vmrss_kib()
+    start = time.monotonic()
+    peak, stalled, samples = baseline, False, 0
+    while time.monotonic() - start < window_s and samples < 10000:
+        samples += 1
+        peak = max(peak, gw.vmrss_kib())
+        if done():
+            break
+        bytes_sent, at = sent()
+        if bytes_sent > 0 and time.monotonic() - at > stall_s and time.monotonic() - start > 2.0:
+            stalled = True
+            break
+        await asyncio.sleep(0.05)
+    return stalled, sent()[0], peak - baseline, baseline
+
+
 def tcp_accepts(host: str, port: int, timeout: float = 0.5) -> bool:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:

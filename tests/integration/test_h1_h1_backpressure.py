@@ -28,27 +28,14 @@ class SlowReader(h.GatewayCase):
         backend = await self.start_backend(h.push_handler(TOTAL, CHUNK))
         gw = await self.start_gateway(h.simple_config(
             h.free_port(), [backend.address], route={"buffer_size": "256KiB"}))
-        baseline = gw.vmrss_kib()
 
         ws = await h.RawWebSocket.connect("127.0.0.1", gw.port, "/echo", rcvbuf=64 * 1024)
         async with ws:
             rec = (await backend.wait_conns(1))[0]
-            start = time.monotonic()
-            peak = baseline
-            stalled = False
-            samples = 0
-            while time.monotonic() - start < MEASURE_SECONDS and samples < 10000:
-                samples += 1
-                peak = max(peak, gw.vmrss_kib())
-                if rec.sent_bytes >= TOTAL or rec.done.is_set():
-                    break
-                if rec.sent_bytes > 0 and time.monotonic() - rec.last_progress > STALL_SECONDS \
-                        and time.monotonic() - start > 2.0:
-                    stalled = True
-                    break
-                await asyncio.sleep(0.05)
-            sent_at_stall = rec.sent_bytes
-            growth = peak - baseline
+            stalled, sent_at_stall, growth, baseline = await h.wait_for_stall(
+                gw, lambda: (rec.sent_bytes, rec.last_progress),
+                lambda: rec.sent_bytes >= TOTAL or rec.done.is_set(),
+                stall_s=STALL_SECONDS, window_s=MEASURE_SECONDS)
             self.assertFalse(rec.done.is_set(), f"backend connection ended early: {rec}")
             self.assertGreater(sent_at_stall, 256 * 1024, "the relay never moved data")
             self.assertLess(sent_at_stall, TOTAL,
@@ -96,7 +83,6 @@ class SlowBackend(h.GatewayCase):
         backend = await self.start_backend(lazy, max_queue=1, read_limit=CHUNK)
         gw = await self.start_gateway(h.simple_config(
             h.free_port(), [backend.address], route={"buffer_size": "256KiB"}))
-        baseline = gw.vmrss_kib()
         progress = {"sent": 0, "at": time.monotonic()}
 
         async with h.ws_connect(gw.port, compression=None) as ws:
@@ -109,20 +95,9 @@ class SlowBackend(h.GatewayCase):
 
             pumper = asyncio.create_task(pump())
             try:
-                start = time.monotonic()
-                peak, stalled, samples = baseline, False, 0
-                while time.monotonic() - start < MEASURE_SECONDS and samples < 10000:
-                    samples += 1
-                    peak = max(peak, gw.vmrss_kib())
-                    if pumper.done():
-                        break
-                    if progress["sent"] > 0 and time.monotonic() - progress["at"] > STALL_SECONDS \
-                            and time.monotonic() - start > 2.0:
-                        stalled = True
-                        break
-                    await asyncio.sleep(0.05)
-                sent_at_stall = progress["sent"]
-                growth = peak - baseline
+                stalled, sent_at_stall, growth, baseline = await h.wait_for_stall(
+                    gw, lambda: (progress["sent"], progress["at"]), pumper.done,
+                    stall_s=STALL_SECONDS, window_s=MEASURE_SECONDS)
                 self.assertFalse(pumper.done() and pumper.exception(),
                                  f"client send failed: {pumper.exception() if pumper.done() else ''}")
                 self.assertGreater(sent_at_stall, 256 * 1024, "the relay never moved data")

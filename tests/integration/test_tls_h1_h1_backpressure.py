@@ -38,25 +38,6 @@ class TlsBackpressure(h.PkiCase):
                             workers=1)
         return await self.start_gateway(text)
 
-    async def wait_for_stall(self, gw, sent, done):
-        """Samples until the sender makes no progress for STALL_SECONDS; returns
-        (stalled, bytes sent at that point, RSS growth in KiB)."""
-        baseline = gw.vmrss_kib()
-        start = time.monotonic()
-        peak, stalled, samples = baseline, False, 0
-        while time.monotonic() - start < MEASURE_SECONDS and samples < 10000:
-            samples += 1
-            peak = max(peak, gw.vmrss_kib())
-            if done():
-                break
-            bytes_sent, at = sent()
-            if bytes_sent > 0 and time.monotonic() - at > STALL_SECONDS \
-                    and time.monotonic() - start > 2.0:
-                stalled = True
-                break
-            await asyncio.sleep(0.05)
-        return stalled, sent()[0], peak - baseline
-
     async def test_backend_pushing_to_non_reading_wss_client(self):
         backend = await self.start_backend(h.push_handler(TOTAL, CHUNK))
         gw = await self.start_tls_gateway(backend)
@@ -65,8 +46,9 @@ class TlsBackpressure(h.PkiCase):
         async with h.wss_connect(gw.port, ctx, "a.test", compression=None, max_queue=1,
                                  read_limit=CHUNK) as ws:
             rec = (await backend.wait_conns(1))[0]
-            stalled, at_stall, growth = await self.wait_for_stall(
-                gw, lambda: (rec.sent_bytes, rec.last_progress), rec.done.is_set)
+            stalled, at_stall, growth, _ = await h.wait_for_stall(
+                gw, lambda: (rec.sent_bytes, rec.last_progress), rec.done.is_set,
+                stall_s=STALL_SECONDS, window_s=MEASURE_SECONDS)
             self.assertFalse(rec.done.is_set(), f"backend connection ended early: {rec}")
             self.assertGreater(at_stall, 256 * 1024, "the relay never moved data")
             self.assertLess(at_stall, TOTAL, "all 200 MiB went to a client that read nothing")
@@ -106,8 +88,9 @@ class TlsBackpressure(h.PkiCase):
 
             pumper = asyncio.create_task(pump())
             try:
-                stalled, at_stall, growth = await self.wait_for_stall(
-                    gw, lambda: (progress["sent"], progress["at"]), pumper.done)
+                stalled, at_stall, growth, _ = await h.wait_for_stall(
+                    gw, lambda: (progress["sent"], progress["at"]), pumper.done,
+                    stall_s=STALL_SECONDS, window_s=MEASURE_SECONDS)
                 self.assertFalse(pumper.done() and pumper.exception(),
                                  f"client send failed: {pumper.exception() if pumper.done() else ''}")
                 self.assertGreater(at_stall, 256 * 1024, "the relay never moved data")
