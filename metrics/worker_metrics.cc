@@ -1,5 +1,7 @@
 #include "metrics/worker_metrics.h"
 
+#include <array>
+
 namespace wsgate::metrics {
 
 const char* to_string(Protocol p) {
@@ -112,9 +114,11 @@ void WorkerMetrics::auth_expired_close(std::string_view route) {
 }
 
 void WorkerMetrics::http_request_ended(std::string_view route, int status, double seconds) {
-  std::string status_class = "none";
-  if (status >= 100 && status <= 599) status_class = std::to_string(status / 100) + "xx";
-  totals_.http_requests[{std::string(route), std::move(status_class)}]++;
+  static constexpr std::array<std::string_view, 6> kClasses = {"none", "1xx", "2xx",
+                                                               "3xx",  "4xx", "5xx"};
+  const std::string_view status_class =
+      status >= 100 && status <= 599 ? kClasses[static_cast<std::size_t>(status / 100)] : "none";
+  totals_.http_requests[{std::string(route), std::string(status_class)}]++;
   observe(totals_.http_request_duration, route, names::kHttpRequestBuckets, seconds);
 }
 

@@ -32,7 +32,7 @@ std::string host_port_text(const conf::HostPort& s) {
 HttpExchange::HttpExchange(ExchangeContext ctx, Downstream& downstream, http::RequestHead request)
     : Exchange(std::move(ctx), downstream, std::move(request)),
       pending_(evbuffer_new()),
-      idle_(worker_.base(), [this] { on_idle(); }) {}
+      idle_(worker_.idle_timeouts(), [this] { on_idle(); }) {}
 
 HttpExchange::~HttpExchange() {
   splice_.reset();  // before the sockets it watches close
@@ -104,6 +104,7 @@ void HttpExchange::forward() {
       worker_.balancers_for(*config_).select(*upstream, f.client_ip, *request_), std::move(head),
       proxy::UpstreamTimeouts{route_->connect_timeout, route_->upstream_handshake_timeout},
       [this](proxy::UpstreamResult&& r) { on_upstream(std::move(r)); });
+  connector_->time_with(&worker_.idle_timeouts());
   connector_->stream_request(
       {[this](bufferevent* bev) { on_connected(bev); }, [this] { pump_request(); }});
   if (upstream->send_proxy_protocol != conf::Upstream::ProxyProtocol::Off)

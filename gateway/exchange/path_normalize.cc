@@ -32,6 +32,12 @@ http::Checked<std::string> normalize_path(std::string_view path) {
     out.value.assign(path);
     return out;
   }
+  // Most paths are already normal: nothing encoded, no empty or dot segments.
+  if (path.find('%') == std::string_view::npos && path.find("//") == std::string_view::npos &&
+      path.find("/.") == std::string_view::npos) {
+    out.value.assign(path);
+    return out;
+  }
   // RFC 3986 6.2.2.1 and 6.2.2.2: case and percent-encoding normalisation.
   std::string decoded;
   decoded.reserve(path.size());

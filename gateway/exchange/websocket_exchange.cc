@@ -64,6 +64,7 @@ void WebSocketExchange::connect_upstream() {
       std::move(upstream_request),
       proxy::UpstreamTimeouts{route_->connect_timeout, route_->upstream_handshake_timeout},
       [this](proxy::UpstreamResult&& r) { on_upstream(std::move(r)); });
+  connector_->time_with(&worker_.idle_timeouts());
   connector_->proxy_header_for(client_endpoint());
   connector_->start();
 }

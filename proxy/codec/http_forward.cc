@@ -11,31 +11,47 @@ constexpr std::array<std::string_view, 7> kHopByHop = {
     "trailer",    "transfer-encoding", "upgrade"};
 
 // The options of a head's Connection fields (RFC 9110 7.6.1: the fields they name are
-// hop-by-hop too), found once rather than once per field.
+// hop-by-hop too), split into tokens once rather than once per field.
 class ConnectionOptions {
  public:
   explicit ConnectionOptions(const http1::ResponseHead& head) : head_(head) {
     for (const http1::Header& h : head.headers) {
       if (!http1::iequals(h.name, "connection")) continue;
-      if (count_ < values_.size()) values_[count_] = h.value;
-      ++count_;
+      std::string_view value = h.value;
+      while (!value.empty()) {
+        const std::size_t comma = value.find(',');
+        const std::string_view token = trim(value.substr(0, comma));
+        if (!token.empty()) {
+          if (count_ < tokens_.size()) tokens_[count_] = token;
+          ++count_;
+        }
+        if (comma == std::string_view::npos) break;
+        value.remove_prefix(comma + 1);
+      }
     }
   }
   bool names(std::string_view field) const {
-    if (count_ <= values_.size()) {
+    if (count_ <= tokens_.size()) {
       for (std::size_t i = 0; i < count_; ++i)
-        if (http1::header_has_token(values_[i], field)) return true;
+        if (http1::iequals(tokens_[i], field)) return true;
       return false;
     }
-    for (const http1::Header& h : head_.headers)  // many Connection fields: look at all
+    for (const http1::Header& h : head_.headers)  // many options: look at all
       if (http1::iequals(h.name, "connection") && http1::header_has_token(h.value, field))
         return true;
     return false;
   }
 
  private:
+  // RFC 9110 5.6.1: list members are separated by commas and optional whitespace.
+  static std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+  }
+
   const http1::ResponseHead& head_;
-  std::array<std::string_view, 4> values_;
+  std::array<std::string_view, 6> tokens_;
   std::size_t count_ = 0;
 };
 

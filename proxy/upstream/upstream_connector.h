@@ -24,6 +24,7 @@
 #include "proxy/codec/http1_parser.h"
 #include "proxy/codec/proxy_protocol.h"
 #include "proxy/codec/request_head.h"
+#include "proxy/idle_deadline.h"
 #include "proxy/libevent_ptr.h"
 #include "proxy/upstream/balancer.h"
 #include "proxy/upstream/idle_pool.h"
@@ -84,6 +85,9 @@ class UpstreamConnector {
   // closed before any answer byte is replaced by a new one to the same server, once,
   // while the request is replayable; that is not the server's failure.
   void reuse_from(IdlePool* pool) { idle_ = pool; }
+  // Its deadlines go on the worker's IdleTimeouts (list operations, no libevent event per
+  // connector) rather than on a timer of its own. Before start().
+  void time_with(IdleTimeouts* timeouts) { timer_.use(timeouts); }
   // The whole streamed request is written: the response head's deadline (the handshake
   // timeout) starts now.
   void request_sent();
@@ -121,7 +125,7 @@ class UpstreamConnector {
   UpstreamTimeouts timeouts_;
   Done done_;
   UpstreamConnection bev_;
-  Timer timer_;
+  DeadlineTimer timer_;
   std::chrono::steady_clock::time_point connect_started_;  // of a new connection
   State state_ = State::Idle;
   int attempts_ = 0;
