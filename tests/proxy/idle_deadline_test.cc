@@ -54,7 +54,7 @@ TEST_CASE("a cancelled or destroyed IdleDeadline never expires") {
   CHECK(expired == 0);
 }
 
-TEST_CASE("a DeadlineTimer on IdleTimeouts fires once after its delay; re-arming restarts it") {
+TEST_CASE("a DeadlineTimer on IdleTimeouts fires once after its delay and re-arming restarts it") {
   Fixture f;
   int fired = 0;
   DeadlineTimer t(f.base.get(), [&] { ++fired; });
