@@ -241,9 +241,14 @@ std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeI
   out.push_back(std::move(connection_duration));
 
   MetricFamily http_requests = family(names::kHttpRequestsTotal, MetricType::Counter);
-  for (const auto& [key, n] : s.http_requests) {
-    add_value(http_requests, {label(names::kRoute, key.first), label(names::kClass, key.second)},
-              static_cast<double>(n));
+  for (const auto& [route, counts] : s.http_requests) {
+    for (std::size_t i = 0; i < counts.size(); ++i) {
+      if (counts[i] == 0) continue;  // a series appears once seen (and then stays)
+      add_value(http_requests,
+                {label(names::kRoute, route),
+                 label(names::kClass, std::string(names::kHttpStatusClasses[i]))},
+                static_cast<double>(counts[i]));
+    }
   }
   out.push_back(std::move(http_requests));
   MetricFamily http_duration = family(names::kHttpRequestDuration, MetricType::Histogram);

@@ -88,6 +88,9 @@ inline constexpr MetricDef kHttpRequestsTotal{
     "wsgate_http_requests_total",
     "Forwarded HTTP requests (not WebSocket upgrades) by route and the class of the status "
     "the client got (1xx..5xx; \"none\": the exchange ended before a response)."};
+// The `class` label's values; a status's class is its hundreds digit ("none": 0).
+inline constexpr std::array<std::string_view, 6> kHttpStatusClasses{"none", "1xx", "2xx",
+                                                                    "3xx",  "4xx", "5xx"};
 inline constexpr MetricDef kHttpRequestDuration{
     "wsgate_http_request_duration_seconds",
     "Forwarded HTTP requests, from the request head to the end of the response, by route."};

@@ -1,7 +1,5 @@
 #include "metrics/worker_metrics.h"
 
-#include <array>
-
 namespace wsgate::metrics {
 
 const char* to_string(Protocol p) {
@@ -45,7 +43,10 @@ void MetricsSnapshot::merge(const MetricsSnapshot& other) {
   for (const auto& [key, n] : other.accept_errors) accept_errors[key] += n;
   for (const auto& [key, n] : other.proxy_headers) proxy_headers[key] += n;
   for (const auto& [key, n] : other.proxy_rejections) proxy_rejections[key] += n;
-  for (const auto& [key, n] : other.http_requests) http_requests[key] += n;
+  for (const auto& [route, counts] : other.http_requests) {
+    auto& mine = http_requests[route];
+    for (std::size_t i = 0; i < counts.size(); ++i) mine[i] += counts[i];
+  }
   for (const auto& [key, n] : other.auth_decisions) auth_decisions[key] += n;
   for (const auto& [key, n] : other.auth_cache_lookups) auth_cache_lookups[key] += n;
   for (const auto& [key, n] : other.auth_expired_closes) auth_expired_closes[key] += n;
@@ -114,11 +115,11 @@ void WorkerMetrics::auth_expired_close(std::string_view route) {
 }
 
 void WorkerMetrics::http_request_ended(std::string_view route, int status, double seconds) {
-  static constexpr std::array<std::string_view, 6> kClasses = {"none", "1xx", "2xx",
-                                                               "3xx",  "4xx", "5xx"};
-  const std::string_view status_class =
-      status >= 100 && status <= 599 ? kClasses[static_cast<std::size_t>(status / 100)] : "none";
-  totals_.http_requests[{std::string(route), std::string(status_class)}]++;
+  // One lookup by the route's name, no string made (after the route's first request).
+  auto it = totals_.http_requests.find(route);
+  if (it == totals_.http_requests.end())
+    it = totals_.http_requests.try_emplace(std::string(route)).first;
+  it->second[status >= 100 && status <= 599 ? static_cast<std::size_t>(status / 100) : 0]++;
   observe(totals_.http_request_duration, route, names::kHttpRequestBuckets, seconds);
 }
 

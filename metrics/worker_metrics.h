@@ -79,8 +79,9 @@ struct MetricsSnapshot {
   std::map<std::string, uint64_t> accept_errors;     // by reason ("emfile", ...)
   std::map<std::string, uint64_t> proxy_headers;     // by version ("v1", "v2")
   std::map<std::string, uint64_t> proxy_rejections;  // by reason (kProxyRejectionReasons)
-  // Forwarded HTTP requests by (route, status class "2xx" ... or "none").
-  std::map<std::pair<std::string, std::string>, uint64_t> http_requests;
+  // Forwarded HTTP requests by route, then by status class (names::kHttpStatusClasses).
+  std::map<std::string, std::array<uint64_t, names::kHttpStatusClasses.size()>, std::less<>>
+      http_requests;
   // Latency histograms by route ("-": none matched). Routes come from the config, so the
   // series are bounded.
   HistogramsByKey http_request_duration;
