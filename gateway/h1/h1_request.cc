@@ -1,6 +1,6 @@
 #include "gateway/h1/h1_request.h"
 
-#include <array>
+#include "proxy/codec/hop_by_hop.h"
 
 namespace wsgate::gateway::h1 {
 namespace {
@@ -25,11 +25,8 @@ bool any_has_token(const http1::RequestHead& head, std::string_view name, std::s
 
 // RFC 9110 7.6.1: hop-by-hop fields, and those the Connection field names.
 bool is_hop_by_hop(const http1::RequestHead& head, std::string_view name) {
-  constexpr std::array<std::string_view, 8> kHopByHop = {
-      "host", "connection", "keep-alive",        "proxy-connection",
-      "te",   "trailer",    "transfer-encoding", "upgrade"};
-  for (auto h : kHopByHop)
-    if (iequals(h, name)) return true;
+  // Host becomes the request's authority.
+  if (http::is_hop_by_hop_name(name) || iequals(name, "host")) return true;
   return any_has_token(head, "connection", name);
 }
 

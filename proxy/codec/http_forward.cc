@@ -3,12 +3,10 @@
 #include <array>
 #include <string_view>
 
+#include "proxy/codec/hop_by_hop.h"
+
 namespace wsgate::proxy {
 namespace {
-
-constexpr std::array<std::string_view, 7> kHopByHop = {
-    "connection", "keep-alive",        "proxy-connection", "te",
-    "trailer",    "transfer-encoding", "upgrade"};
 
 // The options of a head's Connection fields (RFC 9110 7.6.1: the fields they name are
 // hop-by-hop too), split into tokens once rather than once per field.
@@ -56,9 +54,7 @@ class ConnectionOptions {
 };
 
 bool hop_by_hop(const ConnectionOptions& options, std::string_view name) {
-  for (auto n : kHopByHop)
-    if (http1::iequals(n, name)) return true;
-  return options.names(name);
+  return http::is_hop_by_hop_name(name) || options.names(name);
 }
 
 }  // namespace

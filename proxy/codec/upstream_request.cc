@@ -3,17 +3,19 @@
 #include <array>
 #include <cstring>
 
+#include "proxy/codec/hop_by_hop.h"
+
 namespace wsgate::proxy {
 namespace {
 
-constexpr std::array<std::string_view, 13> kNotForwarded = {
-    // RFC 9110 7.6.1: hop-by-hop.
-    "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+constexpr std::array<std::string_view, 6> kNotForwarded = {
+    // For the gateway's own proxy authentication only.
     "proxy-authorization", "proxy-authenticate",
     // Set by the gateway only (the request's Host is its authority).
     "host", "x-forwarded-proto", "x-forwarded-host", "x-client-cert-subject"};
 
 bool forwarded(std::string_view name, std::initializer_list<std::string_view> also_drop) {
+  if (http::is_hop_by_hop_name(name)) return false;
   for (auto n : kNotForwarded)
     if (http::iequals(n, name)) return false;
   for (auto n : also_drop)

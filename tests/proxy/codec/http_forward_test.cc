@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "gateway/h1/h1_request.h"
+#include "proxy/codec/hop_by_hop.h"
 
 using namespace wsgate;
 
@@ -120,4 +121,13 @@ TEST_CASE("Via names the version each message arrived in, after the earlier memb
   REQUIRE(r.fields.size() == without + 1);
   CHECK(r.fields.back().name == "Via");
   CHECK(r.fields.back().value == "1.0 wsgate");
+}
+
+TEST_CASE("hop-by-hop names are found in any case, and only they") {
+  for (std::string_view name : {"Connection", "keep-alive", "Proxy-Connection", "TE", "Trailer",
+                                "transfer-encoding", "UPGRADE"})
+    CHECK(http::is_hop_by_hop_name(name));
+  for (std::string_view name : {"Content-Type", "te2", "Trailers", "Upgrade-Insecure-Requests",
+                                "connectio", "Keep-Alive2", "", "Host"})
+    CHECK_FALSE(http::is_hop_by_hop_name(name));
 }
