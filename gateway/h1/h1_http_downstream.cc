@@ -5,15 +5,84 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include <charconv>
+#include <cstring>
 #include <string>
 #include <string_view>
 
 #include "gateway/h1/h1_connection.h"
 #include "proxy/body_front.h"
-#include "proxy/codec/upstream_request.h"
 #include "proxy/relay/socket_io.h"
 
 namespace wsgate::gateway {
+namespace {
+
+// An HTTP/1.1 response head for the client: the status line, the exchange's fields, the
+// gateway's framing field and Connection: close when the connection ends after it.
+class HeadWriter {
+ public:
+  HeadWriter(const http::ResponseHead& head, std::string_view framing,
+             std::string_view framing_value, bool close)
+      : head_(head), framing_(framing), framing_value_(framing_value), close_(close) {}
+
+  void write_to(evbuffer* out) const {
+    evbuffer_iovec v{};
+    const std::size_t size = this->size();
+    if (evbuffer_reserve_space(out, static_cast<ev_ssize_t>(size), &v, 1) != 1 ||
+        v.iov_len < size) {
+      std::string text(size, '\0');
+      evbuffer_add(out, text.data(), write(text.data()));
+      return;
+    }
+    v.iov_len = write(static_cast<char*>(v.iov_base));
+    evbuffer_commit_space(out, &v, 1);
+  }
+
+ private:
+  static constexpr std::string_view kClose = "Connection: close\r\n";
+
+  std::size_t size() const {
+    std::size_t n = std::string_view("HTTP/1.1 200 \r\n").size() + head_.reason.size() + 2;
+    for (const http::FieldView& f : head_.fields) n += f.name.size() + f.value.size() + 4;
+    if (!framing_.empty()) n += framing_.size() + framing_value_.size() + 4;
+    if (close_) n += kClose.size();
+    return n;
+  }
+  // Writes size() bytes at `p`; returns how many.
+  std::size_t write(char* start) const {
+    char* p = start;
+    const auto put = [&p](std::string_view s) {
+      std::memcpy(p, s.data(), s.size());
+      p += s.size();
+    };
+    const auto field = [&put](std::string_view name, std::string_view value) {
+      put(name);
+      put(": ");
+      put(value);
+      put("\r\n");
+    };
+    put("HTTP/1.1 ");
+    const int status = head_.status;  // three digits (RFC 9110 15)
+    *p++ = static_cast<char>('0' + status / 100 % 10);
+    *p++ = static_cast<char>('0' + status / 10 % 10);
+    *p++ = static_cast<char>('0' + status % 10);
+    put(" ");
+    put(head_.reason);
+    put("\r\n");
+    for (const http::FieldView& f : head_.fields) field(f.name, f.value);
+    if (!framing_.empty()) field(framing_, framing_value_);
+    if (close_) put(kClose);
+    put("\r\n");
+    return static_cast<std::size_t>(p - start);
+  }
+
+  const http::ResponseHead& head_;
+  std::string_view framing_;
+  std::string_view framing_value_;
+  bool close_;
+};
+
+}  // namespace
 
 void H1Connection::next_request() {
   // RFC 9112 9.3: the connection persists; the next request's head is read within
@@ -108,35 +177,39 @@ void H1Connection::body_socket_done() {
 
 void H1Connection::begin_response(const http::ResponseHead& head) {
   response_begun_ = true;
-  std::string out;
-  out.reserve(256);
-  out.append("HTTP/1.1 ").append(std::to_string(head.status)).append(" ").append(head.reason);
-  out.append("\r\n");
-  for (const http::FieldView& f : head.fields) proxy::append_field(out, f.name, f.value);
   // The rest of an unread request body (or of one the kernel still moves upstream) would
   // be read as the next request: close after this response instead.
   close_after_response_ =
       !keep_alive_ || draining_ || retiring_ || !request_body_.done() || body_spliced_;
+  std::string_view framing;  // the gateway's own framing field, if any
+  char length_text[20];
+  std::size_t length_digits = 0;
   switch (head.body) {
     case http::ResponseHead::Body::None:
       break;
     case http::ResponseHead::Body::Length:
-      out.append("Content-Length: ").append(std::to_string(head.content_length)).append("\r\n");
+      framing = "Content-Length";
+      length_digits = static_cast<std::size_t>(
+          std::to_chars(length_text, length_text + sizeof length_text, head.content_length).ptr -
+          length_text);
       break;
     case http::ResponseHead::Body::Stream:
       // RFC 9112 7: chunked to an HTTP/1.1 client; an HTTP/1.0 one reads until close.
       if (request_minor_ == 1) {
         response_chunked_ = true;
-        out.append("Transfer-Encoding: chunked\r\n");
+        framing = "Transfer-Encoding";
       } else {
         close_after_response_ = true;
       }
       break;
   }
-  if (close_after_response_) out.append("Connection: close\r\n");
-  out.append("\r\n");
+  const std::string_view framing_value = response_chunked_
+                                             ? std::string_view("chunked")
+                                             : std::string_view(length_text, length_digits);
+  // The head is written straight into the output (one reservation, no string between).
+  const HeadWriter head_text(head, framing, framing_value, close_after_response_);
   stage_for_sending();
-  evbuffer_add(staged_.get(), out.data(), out.size());
+  head_text.write_to(staged_.get());
 }
 
 void H1Connection::response_body(evbuffer* from, std::size_t n) {
