@@ -268,6 +268,9 @@ def measure(proxy, args, upload_file):
         before = cmp.cpu_seconds(pid)
         n = wrk_requests(port, args.connections, args.duration)
         get_us = (cmp.cpu_seconds(pid) - before) * 1e6 / n
+        result = {"rps": n / args.duration, "get_us": get_us}
+        if args.transfers == 0:  # GETs only
+            return result
         before = cmp.cpu_seconds(pid)
         for _ in range(args.transfers):
             curl([f"http://127.0.0.1:{port}/big"])
@@ -282,8 +285,8 @@ def measure(proxy, args, upload_file):
             curl(["-T", upload_file, "-X", "POST", "-H", "Transfer-Encoding: chunked",
                   "-H", "Expect:", f"http://127.0.0.1:{port}/upload"])
         up_chunked = (cmp.cpu_seconds(pid) - before) * 1e3 / (100 * args.transfers)
-        return {"rps": n / args.duration, "get_us": get_us, "down_ms_per_mib": down,
-                "up_ms_per_mib": up, "up_chunked_ms_per_mib": up_chunked}
+        return {**result, "down_ms_per_mib": down, "up_ms_per_mib": up,
+                "up_chunked_ms_per_mib": up_chunked}
     finally:
         proxy.stop()
 
@@ -294,7 +297,8 @@ def main():
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=100)
-    ap.add_argument("--transfers", type=int, default=2, help="100 MiB transfers each way")
+    ap.add_argument("--transfers", type=int, default=2,
+                    help="100 MiB transfers each way (0: GETs only)")
     ap.add_argument("--only", default="wsgate,nginx,haproxy")
     ap.add_argument("--idle", type=int, default=2000,
                     help="idle keep-alive connections held for the memory figure (0: skip)")
@@ -355,10 +359,11 @@ def main():
     def med(name, key):
         return statistics.median(x[key] for x in results[name])
     rows = [("keep-alive GETs per second (wrk, %d connections)" % args.connections, "rps", "%.0f"),
-            ("CPU per small GET (us)", "get_us", "%.1f"),
-            ("CPU per MiB, 100 MiB download (ms)", "down_ms_per_mib", "%.2f"),
-            ("CPU per MiB, 100 MiB upload (ms)", "up_ms_per_mib", "%.2f"),
-            ("CPU per MiB, 100 MiB chunked upload (ms)", "up_chunked_ms_per_mib", "%.2f")]
+            ("CPU per small GET (us)", "get_us", "%.1f")]
+    if args.transfers > 0:
+        rows += [("CPU per MiB, 100 MiB download (ms)", "down_ms_per_mib", "%.2f"),
+                 ("CPU per MiB, 100 MiB upload (ms)", "up_ms_per_mib", "%.2f"),
+                 ("CPU per MiB, 100 MiB chunked upload (ms)", "up_chunked_ms_per_mib", "%.2f")]
     print(f"| figure (one worker, medians of {args.rounds} rounds) | "
           + " | ".join(names) + (" | wsgate / nginx |" if "nginx" in names else " |"))
     print("|---" * (len(names) + 1 + ("nginx" in names)) + "|")

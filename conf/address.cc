@@ -90,14 +90,19 @@ bool is_host_name(std::string_view host) {
 }
 
 std::string format_host_port(std::string_view host, std::uint16_t port) {
-  std::string out;
-  out.reserve(host.size() + 8);
+  char digits[5];
+  const auto digits_end = std::to_chars(digits, digits + sizeof digits, port).ptr;
+  const std::string_view port_text(digits, static_cast<std::size_t>(digits_end - digits));
   const bool v6 = host.find(':') != std::string_view::npos;
+  std::string out;
+  // The exact size: "127.0.0.1:8080" and the like stay in the string itself (no
+  // allocation); it is formatted for every forwarded request's upstream.
+  out.reserve(host.size() + (v6 ? 2 : 0) + 1 + port_text.size());
   if (v6) out += '[';
   out.append(host);
   if (v6) out += ']';
   out += ':';
-  out += std::to_string(port);
+  out.append(port_text);
   return out;
 }
 

@@ -62,3 +62,11 @@ TEST_CASE("to_sockaddr: IP literals only") {
   CHECK_FALSE(conf::to_sockaddr({"example.com", 80}, ss, len));
   CHECK_FALSE(conf::to_sockaddr({"fe80::1%eth0", 80}, ss, len));  // scoped: through the resolver
 }
+
+TEST_CASE("format_host_port: IPv6 hosts in brackets, every port width") {
+  CHECK(conf::format_host_port("127.0.0.1", 39301) == "127.0.0.1:39301");
+  CHECK(conf::format_host_port("backend.internal", 0) == "backend.internal:0");
+  CHECK(conf::format_host_port("::1", 65535) == "[::1]:65535");
+  CHECK(conf::format_host_port("fe80::1", 8) == "[fe80::1]:8");
+  CHECK(conf::format_host_port("", 80) == ":80");
+}
