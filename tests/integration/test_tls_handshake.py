@@ -209,6 +209,16 @@ class VersionsAndAlpn(TlsHandshakeBase):
         # And it keeps serving.
         self.assertTrue((await self.connect(self.gw, "a.test")).handshake_done)
 
+    async def test_tls13_default_suites_prefer_aes128_gcm(self):
+        # The server's order (Mozilla's intermediate) decides, not the client's: OpenSSL's
+        # client lists TLS_AES_256_GCM_SHA384 first.
+        r = await self.connect(self.gw, "a.test", ["-tls1_3"])
+        self.assertTrue("Cipher is TLS_AES_128_GCM_SHA256" in r.out, r.out[-3000:])
+        for suite in ("TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"):
+            with self.subTest(suite=suite):
+                r = await self.connect(self.gw, "a.test", ["-tls1_3", "-ciphersuites", suite])
+                self.assertTrue(f"Cipher is {suite}" in r.out, r.out[-3000:])
+
     async def test_tls12_default_ciphers_are_forward_secret_aead(self):
         # The default TLS 1.2 list has no static-RSA or CBC suites.
         for cipher in ("AES128-GCM-SHA256", "ECDHE-RSA-AES128-SHA"):
@@ -275,8 +285,11 @@ class Resumption(TlsHandshakeBase):
         self.assertTrue("TLS session ticket:" in first.out, "no ticket was issued")
 
     async def test_tls13_resumption_with_ticket(self):
-        _, second = await self.resume(["-tls1_3"], "TLS 1.3 ticket")
+        first, second = await self.resume(["-tls1_3"], "TLS 1.3 ticket")
         self.assertEqual(second.protocol, "TLSv1.3")
+        # One ticket per full handshake (OpenSSL's default is two).
+        tickets = first.out.count("Post-Handshake New Session Ticket arrived")
+        self.assertEqual(tickets, 1, f"{tickets} tickets:\n{first.out[-3000:]}")
 
     async def test_tls13_resumption_works_on_another_connection_after_many(self):
         # Sessions survive across workers and connections: ten resumptions in a row.
