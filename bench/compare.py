@@ -18,7 +18,9 @@ and the same load client (bench/ws_load_client.cc) drives it. For each proxy:
   handshakes  with --tls: full TLS handshakes per second (`openssl s_time -new`, TLS 1.3,
               ECDSA P-256 certificate made at run time) and the proxy's CPU per handshake.
 
-With --tls every proxy terminates TLS (wss://) with the same certificate; the backend
+With --tls every proxy terminates TLS (wss://) with the same certificate and the same
+TLS 1.3 suite (TLS13_SUITE below: each proxy is configured to offer only it), so the
+proxies do the same cryptography and the figures compare their own work; the backend
 stays plain ws://.
 
 Each measurement is repeated --rounds times and the median is reported, with ratios
@@ -158,6 +160,11 @@ class Direct(Proxy):
         pass
 
 
+# The one TLS 1.3 suite every proxy offers with --tls (their defaults differ: wsgate
+# prefers AES-128-GCM, OpenSSL's default order and so nginx's and HAProxy's AES-256-GCM).
+TLS13_SUITE = "TLS_AES_128_GCM_SHA256"
+
+
 class Wsgate(Proxy):
     def __init__(self, workdir, backend_port, binary, name="wsgate"):
         super().__init__(name, workdir)
@@ -168,7 +175,8 @@ class Wsgate(Proxy):
         cfg = os.path.join(self.workdir, "wsgate.toml")
         tls = ""
         if Proxy.tls:
-            tls = f'[listener.tls]\ncertificates = [{{ cert = "{Proxy.tls[0]}", key = "{Proxy.tls[1]}" }}]\n'
+            tls = (f'[listener.tls]\ncertificates = [{{ cert = "{Proxy.tls[0]}", '
+                   f'key = "{Proxy.tls[1]}" }}]\nciphersuites = "{TLS13_SUITE}"\n')
         with open(cfg, "w") as f:
             f.write(f"""workers = 1
 access_log = ""
@@ -202,6 +210,7 @@ class Nginx(Proxy):
     {f"ssl_certificate {Proxy.tls[0]}; ssl_certificate_key {Proxy.tls[1]};" if Proxy.tls else ""}
     ssl_session_cache shared:SSL:10m;
     ssl_protocols TLSv1.2 TLSv1.3;
+    {f"ssl_conf_command Ciphersuites {TLS13_SUITE};" if Proxy.tls else ""}
     location / {{
       proxy_pass http://127.0.0.1:{self.backend_port};
       proxy_http_version 1.1;
@@ -236,7 +245,7 @@ defaults
   timeout server 1h
   timeout tunnel 1h
 frontend ws
-  bind 127.0.0.1:{port}{f" ssl crt {Proxy.tls[2]}" if Proxy.tls else ""}
+  bind 127.0.0.1:{port}{f" ssl crt {Proxy.tls[2]} ciphersuites {TLS13_SUITE}" if Proxy.tls else ""}
   default_backend echo
 backend echo
   server s1 127.0.0.1:{self.backend_port}
@@ -252,7 +261,7 @@ class Nghttpx(Proxy):
     def start(self):
         port = free_port()
         frontend = f"--frontend=127.0.0.1,{port}" + ("" if Proxy.tls else ";no-tls")
-        tls = [Proxy.tls[1], Proxy.tls[0]] if Proxy.tls else []
+        tls = [f"--tls13-ciphers={TLS13_SUITE}", Proxy.tls[1], Proxy.tls[0]] if Proxy.tls else []
         return self._spawn(["nghttpx", frontend, *tls,
                             f"--backend=127.0.0.1,{self.backend_port}", "--workers=1",
                             "--conf=/dev/null", "--accesslog-file=/dev/null",
@@ -273,7 +282,8 @@ def make_certificate(workdir):
 
 def handshakes_per_second(port, seconds):
     out = subprocess.run(["openssl", "s_time", "-connect", f"127.0.0.1:{port}", "-new",
-                          "-tls1_3", "-time", str(seconds)], capture_output=True, text=True,
+                          "-tls1_3", "-ciphersuites", TLS13_SUITE, "-time", str(seconds)],
+                         capture_output=True, text=True,
                          timeout=seconds + 30)
     # "1234 connections in 5.00s; 246.80 connections/user sec, bytes read 0"
     # "1234 connections in 6 real seconds, 0 bytes read per connection"
