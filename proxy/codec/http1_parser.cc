@@ -56,10 +56,10 @@ bool all_of_table(std::string_view s, const std::array<bool, 256>& table) {
 // RFC 9110 5.5 field-value: eight bytes at a time while none is a CTL (below 0x20, or
 // 0x7f); a word with one is looked at byte by byte (HTAB is allowed).
 bool all_text(std::string_view s) {
-  constexpr uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr uint64_t kHigh = 0x8080808080808080ULL;
-  std::size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
+  if (s.size() < 8) return all_of_table(s, kText);
+  const auto word_is_text = [&s](std::size_t i) {
+    constexpr uint64_t kOnes = 0x0101010101010101ULL;
+    constexpr uint64_t kHigh = 0x8080808080808080ULL;
     uint64_t w = 0;
     std::memcpy(&w, s.data() + i, 8);
     // A byte below 0x20 (high bit clear) makes (b - 0x20) borrow into its high bit; a
@@ -67,9 +67,13 @@ bool all_text(std::string_view s) {
     const uint64_t below_space = (w - kOnes * 0x20) & ~w & kHigh;
     const uint64_t x = w ^ (kOnes * 0x7f);
     const uint64_t del = (x - kOnes) & ~x & kHigh;
-    if ((below_space | del) != 0 && !all_of_table(s.substr(i, 8), kText)) return false;
-  }
-  return all_of_table(s.substr(i), kText);
+    return (below_space | del) == 0 || all_of_table(s.substr(i, 8), kText);
+  };
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8)
+    if (!word_is_text(i)) return false;
+  // The last bytes as one word that overlaps the words already checked.
+  return i == s.size() || word_is_text(s.size() - 8);
 }
 
 bool is_token(std::string_view s) {
