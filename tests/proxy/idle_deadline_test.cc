@@ -16,6 +16,11 @@ struct Fixture {
   EventBasePtr base{event_base_new()};
   int64_t now = 1'000'000;
   IdleTimeouts timeouts{base.get(), 512, [this] { return now; }};
+  // The clock moves on by `ms`, then the timer's work runs.
+  void advance(int64_t ms) {
+    now += ms;
+    timeouts.sweep();
+  }
 };
 
 }  // namespace
@@ -27,14 +32,11 @@ TEST_CASE("an IdleDeadline expires limit after the last progress, once") {
   d.start(100);
   f.now += 80;
   d.progress();
-  f.now += 90;  // 170 since start, 90 since progress
-  f.timeouts.sweep();
+  f.advance(90);  // 170 since start, 90 since progress
   CHECK(expired == 0);
-  f.now += 11;  // 101 since progress
-  f.timeouts.sweep();
+  f.advance(11);  // 101 since progress
   CHECK(expired == 1);
-  f.now += 1000;
-  f.timeouts.sweep();
+  f.advance(1000);
   CHECK(expired == 1);
 }
 
@@ -49,8 +51,7 @@ TEST_CASE("a cancelled or destroyed IdleDeadline never expires") {
     gone.start(50);
   }
   CHECK(f.timeouts.size() == 0);
-  f.now += 100;
-  f.timeouts.sweep();
+  f.advance(100);
   CHECK(expired == 0);
 }
 
@@ -62,16 +63,13 @@ TEST_CASE("a DeadlineTimer on IdleTimeouts fires once after its delay and re-arm
   t.arm_ms(200);
   f.now += 150;
   t.arm_ms(200);  // restarted: due at 350 from the start
-  f.now += 100;
-  f.timeouts.sweep();
+  f.advance(100);
   CHECK(fired == 0);
-  f.now += 101;
-  f.timeouts.sweep();
+  f.advance(101);
   CHECK(fired == 1);
   t.arm_ms(10);
   t.cancel();
-  f.now += 100;
-  f.timeouts.sweep();
+  f.advance(100);
   CHECK(fired == 1);
 }
 
