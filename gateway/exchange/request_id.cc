@@ -1,6 +1,8 @@
 #include "gateway/exchange/request_id.h"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <random>
 
 #include "gateway/exchange/forwarded_client.h"
@@ -18,13 +20,23 @@ std::string generate_request_id() {
     std::random_device rd;
     return (static_cast<uint64_t>(rd()) << 32) ^ rd();
   }()};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id(32, '0');
-  for (int half = 0; half < 2; ++half) {
+  // Two hex digits per byte from one table: 16 two-byte copies for 128 random bits.
+  static constexpr std::array<char, 512> kPairs = [] {
+    constexpr char kHex[] = "0123456789abcdef";
+    std::array<char, 512> t{};
+    for (std::size_t b = 0; b < 256; ++b) {
+      t[2 * b] = kHex[b >> 4];
+      t[2 * b + 1] = kHex[b & 0xf];
+    }
+    return t;
+  }();
+  char id[32];
+  for (std::size_t half = 0; half < 2; ++half) {
     uint64_t bits = gen();
-    for (int i = 0; i < 16; ++i, bits >>= 4) id[half * 16 + i] = kHex[bits & 0xf];
+    for (std::size_t i = 0; i < 8; ++i, bits >>= 8)
+      std::memcpy(id + half * 16 + i * 2, &kPairs[(bits & 0xff) * 2], 2);
   }
-  return id;
+  return std::string(id, sizeof id);
 }
 
 std::string choose_request_id(std::string_view peer_ip, const http::RequestHead& request,

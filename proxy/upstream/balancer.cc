@@ -84,6 +84,12 @@ ServerSelection::ServerSelection(UpstreamBalancer* balancer, std::uint64_t key_h
     : balancer_(balancer), key_hash_(key_hash), affinity_(std::move(affinity)) {}
 
 const conf::UpstreamServer* ServerSelection::next() {
+  // The last attempt's server joins the tried list only when there is another attempt:
+  // most requests make one, and need no list.
+  if (last_ != nullptr) {
+    tried_.push_back(last_);
+    last_ = nullptr;
+  }
   current_.reset();
   if (balancer_ == nullptr) return nullptr;
   if (attempts_ > static_cast<int>(balancer_->upstream().retries)) return nullptr;
@@ -93,7 +99,7 @@ const conf::UpstreamServer* ServerSelection::next() {
     current_ = balancer_->pick_affine(affinity_, steady_now_ms());
   if (!current_) current_ = balancer_->pick(key_hash_, tried_, steady_now_ms());
   if (!current_) return nullptr;
-  tried_.push_back(current_.server());
+  last_ = current_.server();
   if (attempts_ > 0 && balancer_->metrics() != nullptr)
     balancer_->metrics()->upstream_retry(balancer_->upstream().name);
   ++attempts_;

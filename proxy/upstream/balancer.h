@@ -104,7 +104,8 @@ class ServerSelection {
   UpstreamBalancer* balancer_ = nullptr;
   std::uint64_t key_hash_ = 0;
   std::string affinity_;
-  std::vector<const ServerState*> tried_;
+  std::vector<const ServerState*> tried_;  // before the last attempt's
+  const ServerState* last_ = nullptr;      // the last attempt's server
   ServerLease current_;
   int attempts_ = 0;
 };

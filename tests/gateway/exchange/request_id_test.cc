@@ -4,6 +4,7 @@
 
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "conf/config_connect.h"
@@ -36,12 +37,16 @@ bool is_generated(const std::string& id) {
 
 TEST_CASE("request id: generated ids are 32 hex digits and differ") {
   std::set<std::string> seen;
+  std::set<std::pair<std::size_t, char>> digits_at;  // (position, digit) seen
   for (int i = 0; i < 1000; ++i) {
     const std::string id = generate_request_id();
     CHECK(is_generated(id));
     seen.insert(id);
+    for (std::size_t at = 0; at < id.size(); ++at) digits_at.insert({at, id[at]});
   }
   CHECK(seen.size() == 1000);
+  // Every digit turns up at every position (1000 draws: missing one is a bug, not luck).
+  CHECK(digits_at.size() == 32 * 16);
 }
 
 TEST_CASE("request id: only a trusted proxy's X-Request-Id is kept") {
