@@ -24,10 +24,9 @@ bool any_has_token(const http1::RequestHead& head, std::string_view name, std::s
 }
 
 // RFC 9110 7.6.1: hop-by-hop fields, and those the Connection field names.
-bool is_hop_by_hop(const http1::RequestHead& head, std::string_view name) {
+bool is_hop_by_hop(const http::ConnectionOptions& options, std::string_view name) {
   // Host becomes the request's authority.
-  if (http::is_hop_by_hop_name(name) || iequals(name, "host")) return true;
-  return any_has_token(head, "connection", name);
+  return http::is_hop_by_hop_name(name) || iequals(name, "host") || options.names(name);
 }
 
 }  // namespace
@@ -96,8 +95,9 @@ http::Checked<http::RequestHead> request_from_h1(const http1::RequestHead& head,
       r.upgrade_refusal = {400, "Connection header does not contain \"Upgrade\"", {}};
     }
   }
+  const http::ConnectionOptions options(head.headers);
   for (const http1::Header& h : head.headers)
-    if (!is_hop_by_hop(head, h.name))
+    if (!is_hop_by_hop(options, h.name))
       r.fields.push_back({std::string(h.name), std::string(h.value)});
   return out;
 }

@@ -5,9 +5,13 @@
 // too; the callers check those.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <string_view>
+#include <vector>
 
 #include "proxy/codec/ascii_case.h"
+#include "proxy/codec/http1_parser.h"
 
 namespace wsgate::http {
 
@@ -29,5 +33,20 @@ constexpr bool is_hop_by_hop_name(std::string_view name) {
       return false;
   }
 }
+
+// The options of a head's Connection fields (RFC 9110 7.6.1: the fields they name are
+// hop-by-hop too), split into tokens once rather than looked up once per field. The
+// views point into `headers`, which must outlive this.
+class ConnectionOptions {
+ public:
+  explicit ConnectionOptions(const std::vector<http1::Header>& headers);
+  // True when a Connection field lists `field` (case-insensitive).
+  bool names(std::string_view field) const;
+
+ private:
+  const std::vector<http1::Header>& headers_;
+  std::array<std::string_view, 6> tokens_;  // the first ones; more: names() scans
+  std::size_t count_ = 0;
+};
 
 }  // namespace wsgate::http

@@ -1,6 +1,5 @@
 #include "proxy/codec/http_forward.h"
 
-#include <array>
 #include <string_view>
 
 #include "proxy/codec/hop_by_hop.h"
@@ -8,52 +7,7 @@
 namespace wsgate::proxy {
 namespace {
 
-// The options of a head's Connection fields (RFC 9110 7.6.1: the fields they name are
-// hop-by-hop too), split into tokens once rather than once per field.
-class ConnectionOptions {
- public:
-  explicit ConnectionOptions(const http1::ResponseHead& head) : head_(head) {
-    for (const http1::Header& h : head.headers) {
-      if (!http1::iequals(h.name, "connection")) continue;
-      std::string_view value = h.value;
-      while (!value.empty()) {
-        const std::size_t comma = value.find(',');
-        const std::string_view token = trim(value.substr(0, comma));
-        if (!token.empty()) {
-          if (count_ < tokens_.size()) tokens_[count_] = token;
-          ++count_;
-        }
-        if (comma == std::string_view::npos) break;
-        value.remove_prefix(comma + 1);
-      }
-    }
-  }
-  bool names(std::string_view field) const {
-    if (count_ <= tokens_.size()) {
-      for (std::size_t i = 0; i < count_; ++i)
-        if (http1::iequals(tokens_[i], field)) return true;
-      return false;
-    }
-    for (const http1::Header& h : head_.headers)  // many options: look at all
-      if (http1::iequals(h.name, "connection") && http1::header_has_token(h.value, field))
-        return true;
-    return false;
-  }
-
- private:
-  // RFC 9110 5.6.1: list members are separated by commas and optional whitespace.
-  static std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-  }
-
-  const http1::ResponseHead& head_;
-  std::array<std::string_view, 6> tokens_;
-  std::size_t count_ = 0;
-};
-
-bool hop_by_hop(const ConnectionOptions& options, std::string_view name) {
+bool hop_by_hop(const http::ConnectionOptions& options, std::string_view name) {
   return http::is_hop_by_hop_name(name) || options.names(name);
 }
 
@@ -110,7 +64,7 @@ http::ResponseHead response_for_client(const http1::ResponseHead& head,
       r.body = http::ResponseHead::Body::Stream;
       break;
   }
-  const ConnectionOptions options(head);
+  const http::ConnectionOptions options(head.headers);
   r.fields.reserve(head.headers.size());
   for (const http1::Header& h : head.headers) {
     if (hop_by_hop(options, h.name)) continue;

@@ -131,3 +131,18 @@ TEST_CASE("hop-by-hop names are found in any case, and only they") {
                                 "connectio", "Keep-Alive2", "", "Host"})
     CHECK_FALSE(http::is_hop_by_hop_name(name));
 }
+
+TEST_CASE("Connection options: tokens of every Connection field, OWS trimmed, any number") {
+  using wsgate::http1::Header;
+  const std::vector<Header> one = {
+      {"Connection", " keep-alive ,\tX-Trace ,, "}, {"Connection", "Upgrade"}, {"X-Trace", "1"}};
+  const http::ConnectionOptions options(one);
+  for (std::string_view named : {"keep-alive", "x-trace", "UPGRADE"}) CHECK(options.names(named));
+  for (std::string_view other : {"Connection", "X-Tracer", "", "trace"})
+    CHECK_FALSE(options.names(other));
+  // More options than are kept split: every Connection field is looked at.
+  const std::vector<Header> many = {{"Connection", "a, b, c, d, e, f, g"}, {"Connection", "h"}};
+  const http::ConnectionOptions all(many);
+  for (std::string_view named : {"a", "f", "g", "H"}) CHECK(all.names(named));
+  CHECK_FALSE(all.names("i"));
+}
