@@ -7,6 +7,7 @@
 
 #include "proxy/relay/socket_endpoint.h"
 #include "proxy/relay/tls_socket_endpoint.h"
+#include "tls/openssl_errors.h"
 
 namespace wsgate::proxy {
 
@@ -14,7 +15,7 @@ void send_close_notify(bufferevent* bev) {
   SSL* ssl = bufferevent_openssl_get_ssl(bev);  // null for plain sockets
   if (ssl == nullptr || !SSL_is_init_finished(ssl)) return;
   SSL_shutdown(ssl);  // writes the alert straight to the socket; one attempt is enough
-  ERR_clear_error();
+  tls::clear_openssl_errors();
 }
 
 std::unique_ptr<Endpoint> make_endpoint(BufferEventPtr bev, bool plain_socket) {

@@ -11,6 +11,8 @@
 #include <climits>
 #include <cstdint>
 
+#include "tls/openssl_errors.h"
+
 namespace wsgate::proxy {
 namespace {
 
@@ -202,7 +204,7 @@ TlsSocketEndpoint::Io TlsSocketEndpoint::read_records(bool& got) {
       auto& v = vec[static_cast<std::size_t>(i)];
       std::size_t filled = 0;
       while (filled < v.iov_len) {
-        ERR_clear_error();
+        tls::clear_openssl_errors();
         const int want = static_cast<int>(std::min<std::size_t>(v.iov_len - filled, INT_MAX));
         const int r = SSL_read(ssl_, static_cast<char*>(v.iov_base) + filled, want);
         if (r <= 0) {
@@ -276,7 +278,7 @@ TlsSocketEndpoint::Io TlsSocketEndpoint::write_records(bool& wrote) {
       if (data == nullptr) return Io::Error;
     }
     size = std::min<std::size_t>(size, INT_MAX);
-    ERR_clear_error();
+    tls::clear_openssl_errors();
     const int r = SSL_write(ssl_, data, static_cast<int>(size));
     if (r <= 0) {
       retry_size_ = size;
@@ -400,9 +402,9 @@ void TlsSocketEndpoint::finish() {
   // RFC 8446 6.1: close_notify says the stream ended as meant. Not after a fatal error
   // (SSL_shutdown(3)) or an abandon; one attempt, as the socket closes next.
   if (stopped_ || SSL_is_init_finished(ssl_) != 1) return;
-  ERR_clear_error();
+  tls::clear_openssl_errors();
   SSL_shutdown(ssl_);
-  ERR_clear_error();
+  tls::clear_openssl_errors();
 }
 
 std::size_t TlsSocketEndpoint::unsent_bytes() const {

@@ -236,6 +236,23 @@ TEST_CASE("TlsSocketEndpoint relays both ways and reads only while reading is on
   CHECK(r.eof == 0);
 }
 
+TEST_CASE("TlsSocketEndpoint is not misled by an error another caller left in the queue") {
+  // SSL_get_error(3) reads the thread's error queue: an old entry there must not turn
+  // the peer's close_notify into a failure.
+  TlsPair p;
+  auto e = take(p);
+  Recorder r;
+  e->attach(r, 0);
+  e->set_reading(true);
+  p.send("after an error");  // (the test's own client empties the queue)
+  SSL_shutdown(p.peer);      // close_notify: SSL_read returns 0, SSL_get_error says why
+  ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH);
+  p.run_until([&] { return r.eof > 0 || r.error > 0; });
+  CHECK(r.eof == 1);
+  CHECK(r.error == 0);
+  CHECK(text(e->input()) == "after an error");
+}
+
 TEST_CASE("TlsSocketEndpoint writes what the socket does not take once it is writable") {
   TlsPair p;
   int small = 4096;
