@@ -79,6 +79,7 @@ http::Checked<http::RequestHead> request_from_h1(const http1::RequestHead& head,
   r.path.assign(target);
   if (r.path.starts_with('?')) r.path.insert(0, "/");
 
+  const http::ConnectionOptions options(head.headers);
   if (upgrade) {
     // The client asks to switch protocols: a WebSocket request, whose HTTP/1.1 form is
     // checked here and answered by the exchange after routing (RFC 6455 4.2.1 items 1,
@@ -91,11 +92,10 @@ http::Checked<http::RequestHead> request_from_h1(const http1::RequestHead& head,
       r.upgrade_refusal = {400, "WebSocket handshake requires HTTP/1.1", {}};
     } else if (!any_has_token(head, "Upgrade", "websocket")) {
       r.upgrade_refusal = {400, "Upgrade header does not contain \"websocket\"", {}};
-    } else if (!any_has_token(head, "Connection", "upgrade")) {
+    } else if (!options.names("upgrade")) {
       r.upgrade_refusal = {400, "Connection header does not contain \"Upgrade\"", {}};
     }
   }
-  const http::ConnectionOptions options(head.headers);
   for (const http1::Header& h : head.headers)
     if (!is_hop_by_hop(options, h.name))
       r.fields.push_back({std::string(h.name), std::string(h.value)});
