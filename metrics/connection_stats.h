@@ -121,6 +121,14 @@ struct DirectionStats {
   }
 };
 
+// Bytes a worker moved by splice(2), never reading them (wsgate_spliced_bytes_total): the
+// relay's large WebSocket payloads, an exchange's large request content. Counted once per
+// splice(2) call that reached the destination, not per connection.
+struct SplicedBytes {
+  uint64_t client_to_upstream = 0;
+  uint64_t upstream_to_client = 0;
+};
+
 enum class Side { Client, Upstream, Gateway };
 inline const char* to_string(Side s) {
   switch (s) {

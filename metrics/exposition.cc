@@ -291,6 +291,12 @@ std::vector<MetricFamily> build_families(const MetricsSnapshot& s, const ScrapeI
               static_cast<double>(stats->bytes - framed));
   }
   out.push_back(std::move(tunnel_bytes));
+  MetricFamily spliced = family(names::kSplicedBytesTotal, MetricType::Counter);
+  add_value(spliced, {label(names::kDirection, std::string(names::kClientToUpstream))},
+            static_cast<double>(s.spliced.client_to_upstream));
+  add_value(spliced, {label(names::kDirection, std::string(names::kUpstreamToClient))},
+            static_cast<double>(s.spliced.upstream_to_client));
+  out.push_back(std::move(spliced));
 
   MetricFamily messages = family(names::kMessagesTotal, MetricType::Counter);
   const std::pair<std::string_view, const DirectionStats*> dirs[] = {

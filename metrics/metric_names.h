@@ -117,6 +117,10 @@ inline constexpr MetricDef kMessagesTotal{
 inline constexpr MetricDef kBytesTotal{
     "wsgate_bytes_total",
     "WebSocket wire bytes relayed (frame headers and payloads), by direction and opcode."};
+inline constexpr MetricDef kSplicedBytesTotal{
+    "wsgate_spliced_bytes_total",
+    "Bytes moved from one socket to another by splice(2), never read into the gateway "
+    "(WebSocket frame payloads and HTTP request content large enough), by direction."};
 inline constexpr MetricDef kTunnelBytesTotal{
     "wsgate_tunnel_bytes_total", "CONNECT tunnel bytes relayed (no frames), by direction."};
 inline constexpr MetricDef kClosesTotal{

@@ -37,6 +37,8 @@ void MetricsSnapshot::merge(const MetricsSnapshot& other) {
   for (std::size_t i = 0; i < kTunnelEnds; ++i) tunnel_ends[i] += other.tunnel_ends[i];
   client_ping_timeouts += other.client_ping_timeouts;
   upstream_ping_timeouts += other.upstream_ping_timeouts;
+  spliced.client_to_upstream += other.spliced.client_to_upstream;
+  spliced.upstream_to_client += other.spliced.upstream_to_client;
   for (const auto& [key, n] : other.tls_handshakes) tls_handshakes[key] += n;
   for (const auto& [key, n] : other.tls_failures) tls_failures[key] += n;
   for (const auto& [key, n] : other.limit_rejections) limit_rejections[key] += n;

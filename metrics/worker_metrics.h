@@ -73,6 +73,7 @@ struct MetricsSnapshot {
   std::array<uint64_t, kTunnelEnds> tunnel_ends{};  // ended CONNECT tunnels, by TunnelEnd
   uint64_t client_ping_timeouts = 0;                // the client missed ping_timeout
   uint64_t upstream_ping_timeouts = 0;              // the upstream missed ping_timeout
+  SplicedBytes spliced;                             // moved by splice(2), by direction
   std::map<std::pair<std::string, std::string>, uint64_t> tls_handshakes;  // (listener, version)
   std::map<std::pair<std::string, std::string>, uint64_t> tls_failures;    // (listener, reason)
   std::map<std::string, uint64_t> limit_rejections;  // by limit ("per_client", ...)
@@ -157,6 +158,10 @@ class WorkerMetrics {
   // The pool stats of (upstream, server), made on first use. The reference stays valid for
   // the WorkerMetrics' life (the IdlePool keeps it).
   UpstreamPoolStats& upstream_pool(std::string_view upstream, std::string_view server);
+
+  // wsgate_spliced_bytes_total: relays and exchanges add to it as each splice(2) moves
+  // bytes (the reference stays valid for the WorkerMetrics' life).
+  SplicedBytes& spliced_bytes() { return totals_.spliced; }
 
   // Totals of ended connections plus the gauges. Live connections' traffic is not in
   // here: the worker adds it (MetricsSnapshot::add_traffic) when it builds a snapshot.

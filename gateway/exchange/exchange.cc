@@ -157,6 +157,7 @@ void Exchange::refuse(http::Refusal refusal) {
 void Exchange::begin_relaying(int status, ClientChannel client, BufferEventPtr upstream,
                               bool upstream_plain, proxy::RelaySettings settings) {
   settings.idle_timeouts = &worker_.idle_timeouts();
+  settings.spliced = &worker_.metrics().spliced_bytes();
   answered(status);
   relay_counts_ = worker_.metrics().relay_started(labels(), seconds_since_accept());
   state_ = State::Relaying;

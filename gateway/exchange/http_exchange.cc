@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
+#include <string>
 #include <utility>
 
 #include "conf/address.h"
@@ -205,6 +207,7 @@ bool HttpExchange::try_splice() {
   proxy::SplicePump::Events events;
   events.moved = [this](std::size_t n) {
     stats_.client_to_upstream.bytes += n;
+    worker_.metrics().spliced_bytes().client_to_upstream += n;
     if (!body_went_out_ && connector_) connector_->no_retry();
     body_went_out_ = true;
     idle_.progress();
@@ -216,8 +219,14 @@ bool HttpExchange::try_splice() {
     if (connector_) connector_->request_sent();
     if (HttpDownstream* d = client()) d->body_socket_done();
   };
-  events.failed = [this](bool client_side, std::string reason) {
+  events.failed = [this](bool client_side, int error) {
     splice_.reset();
+    std::string reason =
+        client_side
+            ? (error == 0 ? std::string("client closed before the end of the request content")
+                          : std::string("reading the request content: ") + std::strerror(error))
+            : std::string("sending the request content upstream: ") +
+                  (error == 0 ? "connection closed" : std::strerror(error));
     if (client_side || state_ == State::Forwarding) {
       abort(std::move(reason));
     } else {

@@ -91,6 +91,12 @@ class Endpoint {
   // it once), as if on_error() had fired.
   virtual bool read_more(std::size_t /*max*/) { return true; }
 
+  // Optional: the plain socket under the endpoint, which a SplicePump may read or write
+  // with splice(2) while the relay neither reads nor writes the endpoint (large
+  // WebSocket payloads, proxy/relay/pipe.h); -1: none (TLS, an HTTP/2 stream), or it
+  // failed.
+  virtual evutil_socket_t splice_fd() const { return -1; }
+
   // shutdown_write() is possible: a plain TCP socket, an HTTP/2 stream.
   virtual bool can_half_close() const = 0;
   virtual void shutdown_write() = 0;

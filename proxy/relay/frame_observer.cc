@@ -158,6 +158,12 @@ void FrameObserver::pump() {
   }
 }
 
+void FrameObserver::passed_opaque(uint64_t n, bool delivered) {
+  n = std::min(n, payload_left_);  // none left once the source is finished
+  payload_left_ -= n;
+  if (delivered && state_ == State::Forwarding) stats_.count_payload(frame_opcode_, n);
+}
+
 void FrameObserver::pass(std::size_t n) {
   if (n == 0) return;
   if (state_ == State::Forwarding) {

@@ -6,7 +6,8 @@
 //
 // Payload bytes are never read: at a frame boundary at most 14 header bytes are copied
 // out; a control frame (<= 127 bytes) waits until it is whole, so a Close's code can be
-// read and nothing is injected inside it.
+// read and nothing is injected inside it. So the rest of a large data frame may even go
+// around the relay's buffers (opaque_ahead(), spliced by the Relay).
 //
 // Ownership: the Relay owns the Pipe, this observer and the Keepalives; the observer
 // borrows them. Threading: the owning worker's event loop.
@@ -100,6 +101,17 @@ class FrameObserver {
     control_limiter_ = control;
     loop_now_ = now;
   }
+
+  // The payload bytes of the data frame in flight still to come, when they may pass
+  // unseen: the frame is forwarded and everything before them has moved (the input is
+  // empty); else 0.
+  uint64_t opaque_ahead() const {
+    if (payload_left_ == 0 || state_ != State::Forwarding) return 0;  // most messages
+    return pipe_.input_length() == 0 ? payload_left_ : 0;
+  }
+  // `n` of those bytes left the source without pump(): `delivered` to the sink (counted),
+  // or lost on the way (the frame is cut; the relay is ending that side).
+  void passed_opaque(uint64_t n, bool delivered);
 
   State state() const { return state_; }
   bool sink_got_close() const { return sink_got_close_; }

@@ -36,8 +36,9 @@ void Keepalive::on_timer() {
   }
   // The deadline of the outstanding Ping. The peer is not at fault if the Ping still
   // waits for a frame boundary, or if we are not reading the peer (its Pong may be
-  // waiting behind backpressure from the other side): give it another ping_timeout.
-  if (!tracker_.was_written() || from_peer_.reading_paused()) {
+  // waiting behind backpressure from the other side) or it is inside a large payload
+  // being spliced (its Pong can only follow the frame): give it another ping_timeout.
+  if (!tracker_.was_written() || from_peer_.source_held()) {
     timer_.arm_ms(timeout_.count());
     return;
   }

@@ -1,5 +1,7 @@
 #include "proxy/relay/pipe.h"
 
+#include <algorithm>
+
 namespace wsgate::proxy {
 
 Pipe::Pipe(Endpoint& source, Endpoint& sink, std::size_t high_watermark)
@@ -22,6 +24,33 @@ void Pipe::write(const void* data, std::size_t n) {
   evbuffer_add(out, data, n);
   sink_bytes_queued_ += n;
   if (sink_was_empty) sink_.flush();
+}
+
+bool Pipe::start_splice(event_base* base, uint64_t n, SplicePump::Events events) {
+  if (splice_ || no_splice_ || paused_ != 0 || n == 0 || input_length() != 0 ||
+      sink_.output_length() != 0)
+    return false;
+  const evutil_socket_t from = source_.splice_fd();
+  const evutil_socket_t to = sink_.splice_fd();
+  if (from < 0 || to < 0) return false;
+  // The pipe is the route's buffer_size, the bound the buffers have (rounded up by the
+  // kernel to a power of two pages).
+  const int pipe_bytes =
+      static_cast<int>(std::min<std::size_t>(high_watermark_, SplicePump::kPipeBytes));
+  splice_ = SplicePump::create(base, from, to, n, std::move(events), pipe_bytes);
+  if (!splice_) return false;  // no descriptors for a pipe: the buffers it is
+  pause(PauseReason::Spliced);
+  splice_->start_when_ready();
+  return true;
+}
+
+std::size_t Pipe::end_splice(bool for_good) {
+  if (for_good) no_splice_ = true;
+  if (!splice_) return 0;
+  const std::size_t lost = splice_->in_pipe();
+  splice_.reset();
+  resume(PauseReason::Spliced);
+  return lost;
 }
 
 bool Pipe::on_sink_drained() {

@@ -73,6 +73,14 @@ class Relay final : private EndpointEvents, private IdleTimeouts::Entry {
   void on_idle_timeout() override;
   void on_quiet() override { release_idle_buffers(); }
   void release_idle_buffers();  // Endpoint::release_idle_buffers on both sides
+  void note_activity();         // bytes arrived: last_activity, the idle timeout
+
+  // After `pipe` moved what it could: when its source's next bytes are a long run the
+  // policy need not look at (RelayPolicy::opaque_ahead), a SplicePump moves them.
+  void maybe_splice(Pipe& pipe);
+  void on_spliced(Pipe& pipe, std::size_t n);
+  void on_splice_done(Pipe& pipe);
+  void on_splice_failed(Pipe& pipe, bool source, int error);
 
   RelayCore core_;
   TunnelRelay* tunnel_ = nullptr;  // the policy, when it is a tunnel

@@ -5,6 +5,7 @@
 
 #include <event2/event.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string_view>
@@ -34,6 +35,7 @@ struct RelayCore {
   std::unique_ptr<const RelaySettings> settings;
   conf::Duration close_timeout;
   metrics::ConnectionStats& stats;
+  metrics::SplicedBytes* spliced;  // the worker's wsgate_spliced_bytes_total; may be null
   std::function<void()> on_finished;
   Pipe to_upstream;         // client -> upstream
   Pipe to_client;           // upstream -> client
@@ -57,6 +59,13 @@ class RelayPolicy {
   virtual void on_idle_timeout() = 0;
   virtual bool closing() const = 0;
   virtual void maybe_finish() = 0;
+  // How many of the next bytes from `pipe`'s source may reach its sink without being
+  // looked at (the rest of a WebSocket frame's payload), when everything before them has
+  // moved; 0: none. The Relay splices a large run of them (Pipe::start_splice).
+  virtual uint64_t opaque_ahead(const Pipe& /*pipe*/) const { return 0; }
+  // `n` of them left the source: `delivered` to the sink, or lost in a splice that
+  // failed (the frame is cut then).
+  virtual void passed_opaque(Pipe& /*pipe*/, uint64_t /*n*/, bool /*delivered*/) {}
 };
 
 }  // namespace wsgate::proxy

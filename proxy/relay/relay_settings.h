@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "conf/config.h"
+#include "metrics/connection_stats.h"
 
 namespace wsgate::proxy {
 
@@ -32,6 +33,8 @@ struct RelaySettings {
   uint32_t max_message_burst = 0;
   // The worker's shared idle timer (proxy/idle_timeouts.h); null: the relay makes its own.
   IdleTimeouts* idle_timeouts = nullptr;
+  // The worker's count of bytes moved by splice(2); null: not counted.
+  metrics::SplicedBytes* spliced = nullptr;
 };
 
 }  // namespace wsgate::proxy

@@ -44,6 +44,7 @@ class SocketEndpoint final : public Endpoint {
   void set_reading(bool on) override;
   void flush() override;
   bool read_more(std::size_t max) override;
+  evutil_socket_t splice_fd() const override { return failed_ ? -1 : fd_; }
   bool can_half_close() const override { return true; }
   void shutdown_write() override;
   void reset() override;

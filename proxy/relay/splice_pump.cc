@@ -5,18 +5,20 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <utility>
 
 namespace wsgate::proxy {
 
 std::unique_ptr<SplicePump> SplicePump::create(event_base* base, evutil_socket_t from,
-                                               evutil_socket_t to, uint64_t bytes, Events events) {
+                                               evutil_socket_t to, uint64_t bytes, Events events,
+                                               int pipe_bytes) {
   std::unique_ptr<SplicePump> pump(new SplicePump(from, to, bytes, std::move(events)));
   if (pipe2(pump->pipe_, O_NONBLOCK | O_CLOEXEC) != 0) return nullptr;
   // A larger pipe moves more per call; the default (64 KiB) still works when the
-  // system's pipe-max-size refuses.
-  fcntl(pump->pipe_[1], F_SETPIPE_SZ, kPipeBytes);
+  // system's pipe-max-size (or the user's pipe buffer limit) refuses.
+  const int size = fcntl(pump->pipe_[1], F_SETPIPE_SZ, pipe_bytes);
+  const int got = size > 0 ? size : fcntl(pump->pipe_[1], F_GETPIPE_SZ);
+  pump->capacity_ = got > 0 ? static_cast<std::size_t>(got) : 65536;
   pump->readable_.reset(event_new(base, from, EV_READ | EV_PERSIST, &on_ready, pump.get()));
   pump->writable_.reset(event_new(base, to, EV_WRITE | EV_PERSIST, &on_ready, pump.get()));
   return pump;
@@ -36,15 +38,19 @@ void SplicePump::start() {
   step();
 }
 
+void SplicePump::start_when_ready() {
+  watch(readable_.get(), reading_, true);
+}
+
 void SplicePump::on_ready(evutil_socket_t /*fd*/, short /*what*/, void* self) {
   static_cast<SplicePump*>(self)->step();
 }
 
-void SplicePump::fail(bool source, std::string reason) {
+void SplicePump::fail(bool source, int error) {
   watch(readable_.get(), reading_, false);
   watch(writable_.get(), writing_, false);
   auto failed = std::move(events_.failed);  // it may destroy the pump, and itself with it
-  failed(source, std::move(reason));
+  failed(source, error);
 }
 
 void SplicePump::watch(event* ev, bool& watched, bool on) {
@@ -62,23 +68,22 @@ void SplicePump::step() {
   for (;;) {
     // Source -> pipe, while the pipe has room (SPLICE_F_NONBLOCK: the pipe never blocks;
     // the socket is non-blocking itself).
-    bool source_empty = to_read_ == 0;
-    if (to_read_ > 0 && in_pipe_ < static_cast<std::size_t>(kPipeBytes)) {
-      const std::size_t want = static_cast<std::size_t>(
-          std::min<uint64_t>(to_read_, static_cast<uint64_t>(kPipeBytes) - in_pipe_));
+    bool source_empty = to_read_ == 0 || source_ended_;
+    if (!source_ended_ && to_read_ > 0 && in_pipe_ < capacity_) {
+      const std::size_t want =
+          static_cast<std::size_t>(std::min<uint64_t>(to_read_, capacity_ - in_pipe_));
       const ssize_t n =
           splice(from_, nullptr, pipe_[1], nullptr, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n > 0) {
         to_read_ -= static_cast<uint64_t>(n);
         in_pipe_ += static_cast<std::size_t>(n);
-      } else if (n == 0) {
-        fail(true, "client closed before the end of the request content");
-        return;
-      } else if (errno == EAGAIN || errno == EINTR) {
+      } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        // The source ended early: what the pipe holds still goes, then the failure.
+        source_ended_ = true;
+        source_error_ = n == 0 ? 0 : errno;
         source_empty = true;
       } else {
-        fail(true, std::string("reading the request content: ") + std::strerror(errno));
-        return;
+        source_empty = true;
       }
     }
     // Pipe -> destination.
@@ -95,11 +100,16 @@ void SplicePump::step() {
         destination_full = true;
         break;
       }
-      fail(false, std::string("sending the request content upstream: ") +
-                      (n == 0 ? "connection closed" : std::strerror(errno)));
+      const int error = n == 0 ? 0 : errno;
+      if (sent > 0) events_.moved(sent);
+      fail(false, error);
       return;
     }
     if (sent > 0) events_.moved(sent);
+    if (source_ended_ && in_pipe_ == 0) {
+      fail(true, source_error_);
+      return;
+    }
     if (to_read_ == 0 && in_pipe_ == 0) {
       watch(readable_.get(), reading_, false);
       watch(writable_.get(), writing_, false);
@@ -110,7 +120,7 @@ void SplicePump::step() {
     if (destination_full || source_empty) break;
   }
   // Read while the pipe has room; wait for the destination while it is full.
-  watch(readable_.get(), reading_, to_read_ > 0 && !destination_full);
+  watch(readable_.get(), reading_, to_read_ > 0 && !source_ended_ && !destination_full);
   watch(writable_.get(), writing_, destination_full);
 }
 

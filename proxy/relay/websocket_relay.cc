@@ -58,6 +58,14 @@ void WebSocketRelay::pump(Pipe& pipe) {
   (core_.from_client(pipe) ? to_upstream_ : to_client_).pump();
 }
 
+uint64_t WebSocketRelay::opaque_ahead(const Pipe& pipe) const {
+  return observer_of(pipe).opaque_ahead();
+}
+
+void WebSocketRelay::passed_opaque(Pipe& pipe, uint64_t n, bool delivered) {
+  (core_.from_client(pipe) ? to_upstream_ : to_client_).passed_opaque(n, delivered);
+}
+
 void WebSocketRelay::on_close_frame(FrameObserver& dir, uint16_t code) {
   const bool from_client = &dir == &to_upstream_;
   record_first_close(from_client ? metrics::Side::Client : metrics::Side::Upstream, code, {});

@@ -31,6 +31,9 @@ class WebSocketRelay final : public RelayPolicy, private FrameEvents {
   void on_idle_timeout() override;
   bool closing() const override { return closing_; }
   void maybe_finish() override;
+  // The rest of the data frame in flight, once its header and everything before it moved.
+  uint64_t opaque_ahead(const Pipe& pipe) const override;
+  void passed_opaque(Pipe& pipe, uint64_t n, bool delivered) override;
 
  private:
   void on_close_frame(FrameObserver& dir, uint16_t code) override;
@@ -45,6 +48,9 @@ class WebSocketRelay final : public RelayPolicy, private FrameEvents {
   // output is flushed (maybe_finish), without a close handshake.
   void end_if_cut(FrameObserver& from_gone);
   void finish();
+  const FrameObserver& observer_of(const Pipe& pipe) const {
+    return core_.from_client(pipe) ? to_upstream_ : to_client_;
+  }
 
   RelayCore& core_;
   FrameObserver to_upstream_;                  // watches core_.to_upstream (client -> upstream)

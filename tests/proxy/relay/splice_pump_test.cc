@@ -38,7 +38,7 @@ std::unique_ptr<SplicePump> make_pump(event_base* base, int from, int to, uint64
   SplicePump::Events ev;
   ev.moved = [&out](std::size_t n) { out.moved += n; };
   ev.done = [&out] { out.done = true; };
-  ev.failed = [&out](bool source, const std::string&) { out.failed_source = source; };
+  ev.failed = [&out](bool source, int) { out.failed_source = source; };
   return SplicePump::create(base, from, to, bytes, std::move(ev));
 }
 
