@@ -44,6 +44,11 @@ bool Pipe::start_splice(event_base* base, uint64_t n, SplicePump::Events events)
   return true;
 }
 
+void Pipe::stop_source() {
+  if (splice_) splice_->stop_reading();
+  pause(PauseReason::SourceDone);
+}
+
 std::size_t Pipe::end_splice(bool for_good) {
   if (for_good) no_splice_ = true;
   if (!splice_) return 0;

@@ -70,8 +70,9 @@ class Pipe {
 
   // Start reading the source (when the relay starts).
   void start_reading() { apply_read_state(); }
-  // The source is done: stop reading it for good.
-  void stop_source() { pause(PauseReason::SourceDone); }
+  // The source is done: stop reading it for good. A splice in progress takes nothing
+  // more from it; what its pipe holds still reaches the sink.
+  void stop_source();
   bool source_stopped() const { return (paused_ & bit(PauseReason::SourceDone)) != 0; }
   // The sink's output was written down to the low watermark. True when that resumed
   // reading and the input holds bytes: the caller moves them now (an endpoint that kept
@@ -88,9 +89,13 @@ class Pipe {
   // watermark (input and sink output together): for Endpoint::read_more().
   std::size_t read_room() const;
 
+  std::size_t high_watermark() const { return high_watermark_; }
   Endpoint& source() const { return source_; }
   Endpoint& sink() const { return sink_; }
-  std::size_t sink_buffered() const { return sink_.output_length(); }
+  // Bytes on their way to the sink: its output, and a splice's pipe.
+  std::size_t sink_buffered() const {
+    return sink_.output_length() + (splice_ ? splice_->in_pipe() : 0);
+  }
   // Bytes this Pipe has queued to the sink so far (moved and its own).
   uint64_t sink_bytes_queued() const { return sink_bytes_queued_; }
   // How many of them have left the gateway (queued minus Endpoint::unsent_bytes()).

@@ -114,10 +114,8 @@ void Relay::on_readable(Endpoint& from) {
 void Relay::on_drained(Endpoint& to) {
   if (core_.finished) return;
   Pipe& pipe = &to == core_.client.get() ? core_.to_client : core_.to_upstream;
-  if (pipe.on_sink_drained()) {
-    policy_->pump(pipe);  // bytes kept while paused
-    maybe_splice(pipe);
-  }
+  if (pipe.on_sink_drained()) policy_->pump(pipe);  // bytes kept while paused
+  maybe_splice(pipe);  // the output may just have emptied: the condition for a splice
   policy_->maybe_finish();
 }
 

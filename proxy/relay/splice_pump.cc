@@ -42,6 +42,13 @@ void SplicePump::start_when_ready() {
   watch(readable_.get(), reading_, true);
 }
 
+void SplicePump::stop_reading() {
+  to_read_ = 0;
+  watch(readable_.get(), reading_, false);
+  // The next step (at once from the loop) flushes the pipe, or finds it empty: done.
+  event_active(writable_.get(), EV_WRITE, 0);
+}
+
 void SplicePump::on_ready(evutil_socket_t /*fd*/, short /*what*/, void* self) {
   static_cast<SplicePump*>(self)->step();
 }

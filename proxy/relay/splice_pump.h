@@ -50,6 +50,9 @@ class SplicePump {
   // Waits for the source to be readable first, so no event comes from inside the call
   // (for an owner that is itself inside a callback of its own).
   void start_when_ready();
+  // Takes nothing more from the source: what the pipe holds still goes, then `done`
+  // (from the event loop, never from inside this call).
+  void stop_reading();
   uint64_t left() const { return to_read_ + in_pipe_; }
   // Taken from the source, not yet at the destination: what is lost if the pump stops.
   std::size_t in_pipe() const { return in_pipe_; }

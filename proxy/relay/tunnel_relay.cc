@@ -1,6 +1,18 @@
 #include "proxy/relay/tunnel_relay.h"
 
+#include <algorithm>
+
 namespace wsgate::proxy {
+namespace {
+
+// A read that finds this much waiting marks the direction as bulk (a download, an
+// upload): its bytes are spliced from then on. Interactive traffic (a shell, a chat)
+// never fills a read this size and keeps the buffers, and its pipes' descriptors.
+constexpr std::size_t kBulkRead = 64 * 1024;
+// "Until the source's EOF": more than any tunnel carries.
+constexpr uint64_t kToTheEnd = uint64_t{1} << 62;
+
+}  // namespace
 
 TunnelRelay::TunnelRelay(RelayCore& core)
     : core_(core), close_timer_(core.base, [this] { finish(); }) {}
@@ -16,6 +28,9 @@ void TunnelRelay::pump(Pipe& pipe) {
   // Larger reads than the transport's own, bounded by the room under the watermark.
   if (!pipe.source_stopped()) failed = !pipe.source().read_more(pipe.read_room());
   const std::size_t available = pipe.input_length();
+  // (A route with a small buffer_size reads less at a time: half of it is bulk there.)
+  if (available >= std::min(kBulkRead, pipe.high_watermark() / 2))
+    (core_.from_client(pipe) ? bulk_to_upstream_ : bulk_to_client_) = true;
   if (pipe.source_stopped()) {
     pipe.discard(available);
   } else if (available > 0) {
@@ -26,6 +41,17 @@ void TunnelRelay::pump(Pipe& pipe) {
   // A read error is reported once by the kernel: the bytes read before it have moved,
   // now the side has failed.
   if (failed) on_side_ended(core_.from_client(pipe), true);
+}
+
+uint64_t TunnelRelay::opaque_ahead(const Pipe& pipe) const {
+  const bool bulk = core_.from_client(pipe) ? bulk_to_upstream_ : bulk_to_client_;
+  return bulk && !pipe.source_stopped() && pipe.input_length() == 0 ? kToTheEnd : 0;
+}
+
+void TunnelRelay::passed_opaque(Pipe& pipe, uint64_t n, bool delivered) {
+  if (delivered)
+    (core_.from_client(pipe) ? core_.stats.client_to_upstream : core_.stats.upstream_to_client)
+        .count_raw(n);
 }
 
 void TunnelRelay::record(metrics::Side by, TunnelEnd what, std::string_view reason, bool full) {

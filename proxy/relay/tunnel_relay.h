@@ -11,6 +11,10 @@
 //  - when a side fails (a TCP reset, an HTTP/2 stream reset), the other side is reset
 //    too (Endpoint::reset) rather than closed as if all went well.
 // How it ended is a TunnelEnd, in ConnectionStats::tunnel_end.
+//
+// Bulk traffic goes around the buffers: once a read finds a direction's source holding
+// kBulkRead bytes or more, everything it sends from then on (to its EOF) may be spliced
+// socket to socket (opaque_ahead; proxy/relay/pipe.h), between plain sockets.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +43,8 @@ class TunnelRelay final : public RelayPolicy {
   void on_idle_timeout() override;
   bool closing() const override { return first_.has_value(); }
   void maybe_finish() override;
+  uint64_t opaque_ahead(const Pipe& pipe) const override;
+  void passed_opaque(Pipe& pipe, uint64_t n, bool delivered) override;
 
   // How the tunnel ended, or is ending; empty while both sides are open.
   std::optional<TunnelEnd> end() const;
@@ -60,6 +66,8 @@ class TunnelRelay final : public RelayPolicy {
   Side upstream_;
   std::optional<TunnelEnd> first_;  // what started the end
   bool full_close_ = false;
+  bool bulk_to_upstream_ = false;  // a read found kBulkRead bytes waiting: splice from now
+  bool bulk_to_client_ = false;
 };
 
 }  // namespace wsgate::proxy

@@ -14,6 +14,7 @@ import sys
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import admin_client as ac  # noqa: E402
 import connect_helpers as ch  # noqa: E402
 import harness as h  # noqa: E402
 import websockets  # noqa: E402
@@ -66,9 +67,12 @@ class Service:
 class ConnectH1Volume(h.GatewayCase):
     async def test_h1_connect_10mib_each_way_sha256(self):
         async with Service() as svc:
-            gw = await self.start_gateway(ch.connect_config(
+            admin_port = h.free_port()
+            gw = await self.start_gateway(ac.with_admin(ch.connect_config(
                 h.free_port(), [{"cidr": "127.0.0.1/32", "ports": [svc.port]}],
-                connect_keys={"buffer_size": "64KiB"}))
+                connect_keys={"buffer_size": "64KiB"}), admin_port))
+            admin = ac.Admin(admin_port)
+            await admin.wait_up()
             sock, head = await ch.raw_connect(gw.port, f"127.0.0.1:{svc.port}")
             self.assertTrue(head.startswith(b"HTTP/1.1 200 Connection Established\r\n"), head)
             loop = asyncio.get_running_loop()
@@ -106,6 +110,12 @@ class ConnectH1Volume(h.GatewayCase):
             line = await gw.wait_access_line(lambda f: f.get("status") == "200", "the tunnel")
             self.assertEqual(int(line["c2u_bytes"]), VOLUME)
             self.assertEqual(int(line["u2c_bytes"]), VOLUME)
+            # Bulk both ways: most of it went socket to socket by splice(2), unread.
+            metrics = await admin.metrics()
+            for direction in ("client_to_upstream", "upstream_to_client"):
+                spliced = metrics.value("wsgate_spliced_bytes_total", direction=direction)
+                self.assertGreater(spliced, VOLUME // 2, direction)
+                self.assertLessEqual(spliced, VOLUME, direction)
 
     async def test_h1_connect_websocket_client_through_tunnel(self):
         backend = await self.start_backend(compression=None)

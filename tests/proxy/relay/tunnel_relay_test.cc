@@ -2,6 +2,7 @@
 // socketpairs: bytes pass unparsed, EOF is passed on as a half-close, backpressure
 // bounds the buffering, the idle timeout ends the tunnel.
 #include <doctest/doctest.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@ namespace {
 struct RawFixture {
   EventBasePtr base{event_base_new()};
   int client_peer = -1, upstream_peer = -1;
+  int client_gw = -1;  // the gateway's end of the client's socket (the relay owns it)
   metrics::ConnectionStats stats;
   std::unique_ptr<proxy::Relay> relay;
   bool finished = false;
@@ -31,6 +33,7 @@ struct RawFixture {
     REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, a) == 0);
     REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, b) == 0);
     client_peer = a[0];
+    client_gw = a[1];
     upstream_peer = b[1];
     BufferEventPtr c(bufferevent_socket_new(base.get(), a[1], BEV_OPT_CLOSE_ON_FREE));
     BufferEventPtr u(bufferevent_socket_new(base.get(), b[0], BEV_OPT_CLOSE_ON_FREE));
@@ -138,4 +141,83 @@ TEST_CASE("raw relay: idle timeout ends the tunnel") {
   CHECK(f.stats.tunnel_end == metrics::TunnelEnd::IdleTimeout);
   CHECK(f.stats.closed_by == metrics::Side::Gateway);
   CHECK(f.stats.close_reason == "idle timeout");
+}
+
+// Bulk traffic goes by splice(2) (TunnelRelay::opaque_ahead): the same bytes, counts and
+// endings as through the buffers.
+TEST_CASE("raw relay: bulk both ways is spliced, exact and counted, and EOF still half-closes") {
+  metrics::SplicedBytes spliced;
+  proxy::RelaySettings s;
+  s.spliced = &spliced;
+  RawFixture f(s);
+  std::string up(4 * 1024 * 1024 + 5, '\0'), down(3 * 1024 * 1024 + 9, '\0');
+  for (std::size_t i = 0; i < up.size(); ++i) up[i] = static_cast<char>(i * 13 % 251);
+  for (std::size_t i = 0; i < down.size(); ++i) down[i] = static_cast<char>(i * 7 % 253);
+  std::size_t up_off = 0, down_off = 0;
+  bool up_shut = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (
+      (f.at_upstream.size() < up.size() || f.at_client.size() < down.size() || !f.upstream_eof) &&
+      std::chrono::steady_clock::now() < deadline) {
+    if (up_off < up.size()) {
+      const ssize_t n = write(f.client_peer, up.data() + up_off, up.size() - up_off);
+      if (n > 0) up_off += static_cast<std::size_t>(n);
+    } else if (!up_shut) {
+      shutdown(f.client_peer, SHUT_WR);  // passed on once every byte before it went
+      up_shut = true;
+    }
+    if (down_off < down.size()) {
+      const ssize_t n = write(f.upstream_peer, down.data() + down_off, down.size() - down_off);
+      if (n > 0) down_off += static_cast<std::size_t>(n);
+    }
+    event_base_loop(f.base.get(), EVLOOP_NONBLOCK);
+    RawFixture::read_into(f.client_peer, f.at_client, f.client_eof);
+    RawFixture::read_into(f.upstream_peer, f.at_upstream, f.upstream_eof);
+  }
+  CHECK(f.upstream_eof);
+  REQUIRE(f.at_upstream.size() == up.size());
+  CHECK(f.at_upstream == up);
+  REQUIRE(f.at_client.size() == down.size());
+  CHECK(f.at_client == down);
+  CHECK(spliced.client_to_upstream > up.size() / 2);
+  CHECK(spliced.upstream_to_client > down.size() / 2);
+  CHECK(f.stats.client_to_upstream.bytes == up.size());
+  CHECK(f.stats.upstream_to_client.bytes == down.size());
+  CHECK_FALSE(f.finished);  // the upstream may still answer
+  shutdown(f.upstream_peer, SHUT_WR);
+  REQUIRE(f.run_until([&] { return f.finished; }));
+  CHECK(f.stats.tunnel_end == metrics::TunnelEnd::BothClosed);
+}
+
+TEST_CASE("raw relay: closing a spliced tunnel delivers what was taken, then ends it") {
+  metrics::SplicedBytes spliced;
+  proxy::RelaySettings s;
+  s.spliced = &spliced;
+  RawFixture f(s);
+  const std::string chunk(256 * 1024, 'b');
+  std::size_t sent = 0;
+  // Bulk, read at the upstream, until the splice is under way ...
+  for (int i = 0; i < 2000 && spliced.client_to_upstream == 0; ++i) {
+    const ssize_t n = write(f.client_peer, chunk.data(), chunk.size());
+    if (n > 0) sent += static_cast<std::size_t>(n);
+    f.run_until([] { return true; });
+  }
+  REQUIRE(spliced.client_to_upstream > 0);
+  // ... then the upstream stops reading: the pipe and the sockets fill up.
+  for (int i = 0; i < 50; ++i) {
+    const ssize_t n = write(f.client_peer, chunk.data(), chunk.size());
+    if (n > 0) sent += static_cast<std::size_t>(n);
+    f.run_until([] { return true; }, /*read_upstream=*/false);
+  }
+  f.relay->close(1001, "drain");
+  // Whatever the gateway took from the client reaches the upstream; then both close.
+  REQUIRE(f.run_until([&] { return f.finished; }));
+  int unread = 0;  // still in the client's socket: the gateway never took it
+  REQUIRE(ioctl(f.client_gw, FIONREAD, &unread) == 0);
+  f.relay.reset();  // as its owner does: the sockets close
+  REQUIRE(f.run_until([&] { return f.upstream_eof; }));
+  CHECK(f.at_upstream.size() == sent - static_cast<std::size_t>(unread));
+  CHECK(f.at_upstream.size() == f.stats.client_to_upstream.bytes);
+  CHECK(f.at_upstream == std::string(f.at_upstream.size(), 'b'));
+  CHECK(f.stats.tunnel_end == metrics::TunnelEnd::GatewayClosed);
 }
