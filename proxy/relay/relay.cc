@@ -29,10 +29,11 @@ RelayCore::RelayCore(event_base* event_base, std::unique_ptr<Endpoint> client_si
 void RelayCore::finish(bool client_alive, bool upstream_alive) {
   if (finished) return;
   finished = true;
-  to_upstream.end_splice(true);
-  to_client.end_splice(true);
   client->detach();
   upstream->detach();
+  // A splice in progress stops here (what its pipe holds is dropped with the relay).
+  to_upstream.end_splice(true);
+  to_client.end_splice(true);
   // A TLS peer that is still there is told the stream ends (RFC 8446 6.1 close_notify);
   // without it OpenSSL also drops the session from the resumption cache.
   if (client_alive) client->finish();
