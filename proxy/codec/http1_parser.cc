@@ -100,9 +100,36 @@ constexpr std::size_t kTypicalFields = 24;
 enum class ScanState { Incomplete, Complete, BareLf, TooLarge };
 
 struct Scan {
+  // The scan meets every line's LF: it keeps where the first kKept are, so the parse
+  // walks the lines without searching for them a second time (a head's lines beyond
+  // these are searched again).
+  static constexpr std::size_t kKept = 32;
+
   ScanState state = ScanState::Incomplete;
-  std::size_t start = 0;   // first byte of the start line (after ignored empty lines)
-  std::size_t length = 0;  // with Complete: bytes up to and including the final CRLFCRLF
+  std::size_t start = 0;             // first byte of the start line (after ignored empty lines)
+  std::size_t length = 0;            // with Complete: bytes up to and including the final CRLFCRLF
+  std::size_t lines = 0;             // LFs met from `start` on
+  std::array<uint32_t, kKept> lf{};  // where the first of them are (heads are < 4 GiB)
+};
+
+// The parse's walk over the lines of a scanned head, in order.
+class Lines {
+ public:
+  explicit Lines(const Scan& scan) : scan_(scan) {}
+  // The next line of `head` starting at `pos`, without its CRLF; advances `pos` past
+  // the LF. The scan guaranteed every LF in the head follows a CR and that the head
+  // ends in CRLF.
+  std::string_view next(std::string_view head, std::size_t& pos) {
+    const std::size_t lf =
+        next_ < std::min(scan_.lines, Scan::kKept) ? scan_.lf[next_++] : head.find('\n', pos);
+    const std::string_view line = head.substr(pos, lf - 1 - pos);
+    pos = lf + 1;
+    return line;
+  }
+
+ private:
+  const Scan& scan_;
+  std::size_t next_ = 0;
 };
 
 // Finds the CRLFCRLF that ends the head within the first max_bytes of input. Every LF
@@ -127,6 +154,8 @@ Scan find_head_end(std::string_view input, std::size_t max_bytes, bool skip_empt
       scan.state = ScanState::BareLf;
       return scan;
     }
+    if (scan.lines < Scan::kKept) scan.lf[scan.lines] = static_cast<uint32_t>(i);
+    ++scan.lines;
     if (i >= scan.start + 3 && input[i - 2] == '\n' && input[i - 3] == '\r') {
       scan.state = ScanState::Complete;
       scan.length = i + 1;
@@ -157,15 +186,6 @@ ParseResult scan_result(const Scan& scan, std::string_view what_too_large) {
   r.state = ParseState::Complete;
   r.head_length = scan.length;
   return r;
-}
-
-// Next line of `head` starting at `pos`, without its CRLF; advances `pos` past the LF.
-// The scan guaranteed every LF in the head follows a CR and that the head ends in CRLF.
-std::string_view next_line(std::string_view head, std::size_t& pos) {
-  const std::size_t lf = head.find('\n', pos);
-  std::string_view line = head.substr(pos, lf - 1 - pos);
-  pos = lf + 1;
-  return line;
 }
 
 // RFC 9112 2.3: HTTP-version = "HTTP" "/" DIGIT "." DIGIT (case-sensitive).
@@ -202,14 +222,14 @@ ParseResult field_line_error(std::string_view line) {
 }
 
 // Header section: field lines from `pos` up to the empty line that ends the head.
-ParseResult parse_fields(std::string_view head, std::size_t pos, const Limits& limits,
+ParseResult parse_fields(std::string_view head, std::size_t pos, Lines& lines, const Limits& limits,
                          std::vector<Header>& headers) {
   headers.clear();
   // Room for a typical head at once (no byte-by-byte count of its lines first).
   headers.reserve(std::min<std::size_t>(kTypicalFields, limits.max_headers));
 
   for (;;) {
-    const std::string_view line = next_line(head, pos);
+    const std::string_view line = lines.next(head, pos);
     if (line.empty()) break;  // the empty line ending the head
     if (headers.size() == limits.max_headers) return error(431, "too many header fields");
     // The name is token characters up to the colon: one pass finds and checks it.
@@ -388,9 +408,10 @@ ParseResult parse_request_head(std::string_view input, const Limits& limits, Req
   out.raw.assign(input.data(), scan.length);
   const std::string_view head(out.raw);
   std::size_t pos = scan.start;
+  Lines lines(scan);
 
   // RFC 9112 3: request-line = method SP request-target SP HTTP-version CRLF
-  const std::string_view line = next_line(head, pos);
+  const std::string_view line = lines.next(head, pos);
   const std::size_t sp1 = line.find(' ');
   if (sp1 == std::string_view::npos) return error(400, "malformed request line");
   out.method = line.substr(0, sp1);
@@ -407,7 +428,7 @@ ParseResult parse_request_head(std::string_view input, const Limits& limits, Req
     return version_error(status);
   }
 
-  ParseResult fields = parse_fields(head, pos, limits, out.headers);
+  ParseResult fields = parse_fields(head, pos, lines, limits, out.headers);
   if (fields.state != ParseState::Complete) return fields;
   return result;
 }
@@ -420,9 +441,10 @@ ParseResult parse_response_head(std::string_view input, const Limits& limits, Re
   out.raw.assign(input.data(), scan.length);
   const std::string_view head(out.raw);
   std::size_t pos = scan.start;
+  Lines lines(scan);
 
   // RFC 9112 4: status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF
-  const std::string_view line = next_line(head, pos);
+  const std::string_view line = lines.next(head, pos);
   if (line.size() < 8) return error(400, "malformed status line");
   if (const int status = parse_version(line.substr(0, 8), out.version_minor); status != 0) {
     return version_error(status);
@@ -442,7 +464,7 @@ ParseResult parse_response_head(std::string_view input, const Limits& limits, Re
     return error(400, "invalid reason phrase");
   }
 
-  ParseResult fields = parse_fields(head, pos, limits, out.headers);
+  ParseResult fields = parse_fields(head, pos, lines, limits, out.headers);
   if (fields.state != ParseState::Complete) return fields;
   return result;
 }
