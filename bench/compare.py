@@ -305,6 +305,17 @@ def client_tls_context():
     return ctx
 
 
+def read_head(sock, limit=65536):
+    """Reads from `sock` until an HTTP head's CRLFCRLF (or EOF, or `limit` bytes)."""
+    head = b""
+    while b"\r\n\r\n" not in head and len(head) < limit:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
 def open_websocket(port, ctx):
     """A new connection to the proxy, upgraded to a WebSocket on /echo (101 checked)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -315,12 +326,7 @@ def open_websocket(port, ctx):
         s.sendall((f"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
                    f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
-        head = b""
-        while b"\r\n\r\n" not in head and len(head) < 4096:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            head += chunk
+        head = read_head(s, 4096)
         if not head.startswith(b"HTTP/1.1 101"):
             raise RuntimeError(f"WebSocket refused: {head[:60]!r}")
         return s

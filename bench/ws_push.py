@@ -47,12 +47,7 @@ def serve(port, total_mib, frame_mib):
 
     def one(c):
         try:
-            head = b""
-            while b"\r\n\r\n" not in head and len(head) < 65536:
-                chunk = c.recv(4096)
-                if not chunk:
-                    return
-                head += chunk
+            head = compare.read_head(c)
             key = [ln.split(b":", 1)[1].strip() for ln in head.split(b"\r\n")
                    if ln.lower().startswith(b"sec-websocket-key:")][0]
             accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
