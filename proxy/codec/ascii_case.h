@@ -1,7 +1,7 @@
 // ASCII case-insensitive comparison for field names and tokens (RFC 9110 5.1: field
-// names are case-insensitive). Inline, because it runs for every field of every head
-// several times, and most calls compare names of different lengths: they end at the
-// size check.
+// names are case-insensitive), and optional whitespace (RFC 9110 5.6.3). Inline, because
+// they run for every field of every head several times, and most comparisons are of
+// names of different lengths: they end at the size check.
 #pragma once
 
 #include <cstddef>
@@ -18,6 +18,18 @@ constexpr bool iequals(std::string_view a, std::string_view b) {
   for (std::size_t i = 0; i < a.size(); ++i)
     if (lower(a[i]) != lower(b[i])) return false;
   return true;
+}
+
+// RFC 9110 5.6.3: OWS = *( SP / HTAB ).
+constexpr bool is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
+
+// `s` without the optional whitespace around it (a field value, a list member).
+constexpr std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
+  return s;
 }
 
 }  // namespace wsgate::ascii

@@ -1,16 +1,8 @@
 #include "proxy/codec/hop_by_hop.h"
 
 namespace wsgate::http {
-namespace {
 
-// RFC 9110 5.6.1: list members are separated by commas and optional whitespace.
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
+using ascii::trim_ows;  // RFC 9110 5.6.1: list members are separated by commas and OWS
 
 ConnectionOptions::ConnectionOptions(const std::vector<http1::Header>& headers)
     : headers_(headers) {

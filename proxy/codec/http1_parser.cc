@@ -26,9 +26,8 @@ constexpr std::array<bool, 256> make_tchar_table() {
 }
 constexpr std::array<bool, 256> kTchar = make_tchar_table();
 
-bool is_ows(char c) {
-  return c == ' ' || c == '\t';
-}
+using ascii::is_ows;
+using ascii::trim_ows;
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
@@ -78,12 +77,6 @@ bool all_text(std::string_view s) {
 
 bool is_token(std::string_view s) {
   return !s.empty() && all_of_table(s, kTchar);
-}
-
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
 }
 
 ParseResult error(int status, std::string_view reason) {

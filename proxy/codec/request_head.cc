@@ -27,20 +27,10 @@ std::size_t RequestHead::count(std::string_view name) const {
       fields.begin(), fields.end(), [&](const Field& f) { return iequals(f.name, name); }));
 }
 
-namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
-
 std::optional<std::string_view> find_pair(std::string_view list, char sep, std::string_view name) {
   while (!list.empty()) {
     const auto end = list.find(sep);
-    const std::string_view pair = trim(list.substr(0, end));
+    const std::string_view pair = ascii::trim_ows(list.substr(0, end));
     const auto eq = pair.find('=');
     if (eq != std::string_view::npos && pair.substr(0, eq) == name) return pair.substr(eq + 1);
     if (end == std::string_view::npos) break;
