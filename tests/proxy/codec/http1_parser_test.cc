@@ -813,3 +813,28 @@ TEST_CASE("iequals: ASCII case-insensitive equality") {
   CHECK(iequals("\xc3\xa9", "\xc3\xa9"));
   CHECK_FALSE(iequals("\xc3\xa9", "\xc3\x89"));
 }
+
+TEST_CASE("iequals: names of eight bytes and more agree with the byte-by-byte rule") {
+  // Every pair of bytes at every position of a 14-byte name (one whole word and the
+  // overlapping last one): equal exactly when both are the same after folding A-Z.
+  const auto fold = [](int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; };
+  int mismatches = 0;
+  for (std::size_t pos : {0, 5, 7, 8, 13}) {
+    for (int x = 0; x < 256; ++x) {
+      for (int y = 0; y < 256; ++y) {
+        std::string a = "Content-Length";
+        std::string b = "content-length";
+        a[pos] = static_cast<char>(x);
+        b[pos] = static_cast<char>(y);
+        if (iequals(a, b) != (fold(x) == fold(y))) ++mismatches;
+      }
+    }
+  }
+  CHECK(mismatches == 0);
+  CHECK(iequals("TRANSFER-ENCODING", "transfer-encoding"));
+  CHECK(iequals("Sec-WebSocket-Extensions", "sec-websocket-extensions"));
+  CHECK_FALSE(iequals("Sec-WebSocket-Extensionz", "sec-websocket-extensions"));
+  CHECK_FALSE(iequals("[ec-WebSocket", "{ec-websocket"));
+  static_assert(iequals("Content-Length", "content-length"));
+  static_assert(!iequals("Content-Length", "content-lengtx"));
+}
