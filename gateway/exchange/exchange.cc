@@ -23,7 +23,7 @@ namespace {
 // Answers a request that was refused before any decision (a limit, a malformed request).
 class RefusedExchange final : public Exchange {
  public:
-  RefusedExchange(ExchangeContext ctx, Downstream& downstream, http::RequestHead request)
+  RefusedExchange(ExchangeContext ctx, Downstream& downstream, http::RequestHead&& request)
       : Exchange(std::move(ctx), downstream, std::move(request)) {}
 
  private:
@@ -53,7 +53,7 @@ const char* to_string(Exchange::State s) {
 }
 
 std::unique_ptr<Exchange> Exchange::make(ExchangeContext ctx, Downstream& downstream,
-                                         http::Checked<http::RequestHead> request,
+                                         http::Checked<http::RequestHead>&& request,
                                          ClientLimits::Decision admission) {
   // A trusted proxy's connection was not counted for [limits] (Worker::admit_client):
   // each of its requests is, by the client its X-Forwarded-For names (or the proxy's own
@@ -84,7 +84,7 @@ std::unique_ptr<Exchange> Exchange::make(ExchangeContext ctx, Downstream& downst
   return e;
 }
 
-Exchange::Exchange(ExchangeContext ctx, Downstream& downstream, http::RequestHead request)
+Exchange::Exchange(ExchangeContext ctx, Downstream& downstream, http::RequestHead&& request)
     : worker_(ctx.worker),
       id_(ctx.id),
       config_(std::move(ctx.config)),
@@ -410,12 +410,14 @@ metrics::ConnectionInfo Exchange::describe(int worker) const {
 
 bool Exchange::choose_route() {
   const std::string host_name = normalize_host(request_->authority);
-  http::Checked<std::string> target = normalize_target(request_->path);
-  if (!target.ok()) {
-    refuse(std::move(target.refusal));
-    return false;
+  if (!target_is_normal(request_->path)) {
+    http::Checked<std::string> target = normalize_target(request_->path);
+    if (!target.ok()) {
+      refuse(std::move(target.refusal));
+      return false;
+    }
+    request_->path = std::move(target.value);
   }
-  request_->path = std::move(target.value);
   const std::string_view path = target_path(request_->path);
   route_ = match_route(*config_, host_name, path);
   if (route_ == nullptr) {

@@ -65,7 +65,7 @@ class Exchange {
   // one; else a WebSocket exchange) - or, when `request` is a refusal or `admission` refused, one
   // that answers that. Nothing happens before start().
   static std::unique_ptr<Exchange> make(ExchangeContext ctx, Downstream& downstream,
-                                        http::Checked<http::RequestHead> request,
+                                        http::Checked<http::RequestHead>&& request,
                                         ClientLimits::Decision admission);
   virtual ~Exchange();
   Exchange(const Exchange&) = delete;
@@ -102,7 +102,7 @@ class Exchange {
   metrics::ConnectionInfo describe(int worker) const;
 
  protected:
-  Exchange(ExchangeContext ctx, Downstream& downstream, http::RequestHead request);
+  Exchange(ExchangeContext ctx, Downstream& downstream, http::RequestHead&& request);
 
   // The request is admitted and well-formed: route it, check it, reach the upstream.
   virtual void decide() = 0;

@@ -70,15 +70,20 @@ std::optional<std::string> forwarded_client(std::string_view peer_ip,
   return acl::to_string(*client);
 }
 
-DownstreamFacts with_forwarded_client(DownstreamFacts facts, const http::RequestHead& request,
+DownstreamFacts with_forwarded_client(const DownstreamFacts& facts,
+                                      const http::RequestHead& request,
                                       const std::vector<conf::IpNetwork>& trusted) {
-  auto client = forwarded_client(facts.client_ip, request, trusted);
-  if (!client) return facts;
-  facts.via = facts.client_addr;
-  facts.xff_hop = facts.client_ip;
-  facts.client_ip = *client;
-  facts.client_addr = std::move(*client);
-  return facts;
+  // One copy, returned in place (the exchange's member); the checks only with trusted
+  // proxies configured.
+  DownstreamFacts out = facts;
+  if (trusted.empty()) return out;
+  if (auto client = forwarded_client(facts.client_ip, request, trusted)) {
+    out.via = facts.client_addr;
+    out.xff_hop = facts.client_ip;
+    out.client_ip = *client;
+    out.client_addr = std::move(*client);
+  }
+  return out;
 }
 
 }  // namespace wsgate::gateway

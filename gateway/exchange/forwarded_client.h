@@ -29,8 +29,9 @@ std::optional<std::string> forwarded_client(std::string_view peer_ip,
 
 // `facts` with the client taken from a trusted proxy's X-Forwarded-For, if any: the
 // client address becomes that IP (no port), `via` the peer's "ip:port", and `xff_hop`
-// the peer's IP (what this hop appends to X-Forwarded-For).
-DownstreamFacts with_forwarded_client(DownstreamFacts facts, const http::RequestHead& request,
+// the peer's IP (what this hop appends to X-Forwarded-For). One copy, made in place.
+DownstreamFacts with_forwarded_client(const DownstreamFacts& facts,
+                                      const http::RequestHead& request,
                                       const std::vector<conf::IpNetwork>& trusted);
 
 }  // namespace wsgate::gateway

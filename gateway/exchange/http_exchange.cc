@@ -31,9 +31,8 @@ std::string host_port_text(const conf::HostPort& s) {
 
 }  // namespace
 
-HttpExchange::HttpExchange(ExchangeContext ctx, Downstream& downstream, http::RequestHead request)
+HttpExchange::HttpExchange(ExchangeContext ctx, Downstream& downstream, http::RequestHead&& request)
     : Exchange(std::move(ctx), downstream, std::move(request)),
-      pending_(evbuffer_new()),
       idle_(worker_.idle_timeouts(), [this] { on_idle(); }) {}
 
 HttpExchange::~HttpExchange() {
@@ -142,13 +141,16 @@ void HttpExchange::pump_request() {
   // Once answered (a refusal, or the response is over) the content has nowhere to go.
   if (c == nullptr || request_sent_ || state_ == State::Answered || state_ == State::Done) return;
   if (splice_) return;  // the kernel moves the rest
+  // A request without content (most) needs no buffer for it.
+  if (!request_->has_body) request_read_ = true;
   bool progress = true;
   while (progress && !request_sent_) {
     progress = false;
     // Read the client's content into pending_, up to the watermark.
-    while (!request_read_ && evbuffer_get_length(pending_.get()) < cap_) {
+    while (!request_read_ && pending_length() < cap_) {
+      if (!pending_) pending_.reset(evbuffer_new());
       const HttpDownstream::BodyRead r =
-          c->read_request_body(pending_.get(), cap_ - evbuffer_get_length(pending_.get()));
+          c->read_request_body(pending_.get(), cap_ - pending_length());
       stats_.client_to_upstream.bytes += r.moved;
       if (r.state == HttpDownstream::BodyState::Failed) {
         request_failed(r.error);
@@ -164,7 +166,7 @@ void HttpExchange::pump_request() {
     }
     if (upstream_out_ == nullptr) return;  // not connected yet: pending_ waits
     evbuffer* out = bufferevent_get_output(upstream_out_);
-    const std::size_t n = evbuffer_get_length(pending_.get());
+    const std::size_t n = pending_length();
     if (n > 0 && evbuffer_get_length(out) < cap_) {
       // RFC 9112 7.1: chunk-size CRLF chunk-data CRLF; the data moves without a copy.
       if (chunked_upstream_) {
@@ -182,10 +184,9 @@ void HttpExchange::pump_request() {
       progress = true;
       idle_.progress();
     }
-    if (!request_read_ && evbuffer_get_length(pending_.get()) == 0 &&
-        evbuffer_get_length(out) == 0 && try_splice())
+    if (!request_read_ && pending_length() == 0 && evbuffer_get_length(out) == 0 && try_splice())
       return;
-    if (request_read_ && evbuffer_get_length(pending_.get()) == 0) {
+    if (request_read_ && pending_length() == 0) {
       if (chunked_upstream_) {  // last-chunk, no trailers
         proxy::send_now(upstream_out_, "0\r\n\r\n", 5, upstream_plain_);
         if (evbuffer_get_length(out) > 0) bufferevent_enable(upstream_out_, EV_WRITE);

@@ -31,7 +31,7 @@ namespace wsgate::gateway {
 
 class HttpExchange final : public Exchange {
  public:
-  HttpExchange(ExchangeContext ctx, Downstream& downstream, http::RequestHead request);
+  HttpExchange(ExchangeContext ctx, Downstream& downstream, http::RequestHead&& request);
   ~HttpExchange() override;
 
   void on_request_body_ready() override;
@@ -49,6 +49,7 @@ class HttpExchange final : public Exchange {
   // when the upstream has an affinity cookie and the request did not carry this value.
   std::optional<std::string> affinity_cookie() const;
   void pump_request();
+  std::size_t pending_length() const { return pending_ ? evbuffer_get_length(pending_.get()) : 0; }
   void request_failed(http::Refusal refusal);
   void pump_response();
   void response_done();
@@ -64,7 +65,7 @@ class HttpExchange final : public Exchange {
   std::unique_ptr<proxy::UpstreamConnector> connector_;
   bufferevent* upstream_out_ = nullptr;  // the connector's, then upstream_'s
   proxy::UpstreamConnection upstream_;   // once the response head arrived
-  EvbufferPtr pending_;                  // request content read, not yet sent upstream
+  EvbufferPtr pending_;  // request content read, not yet sent upstream (made when needed)
   // A large Content-Length request between plain sockets: the rest of its content goes
   // from the client's socket to the upstream's by splice (proxy/relay/splice_pump.h).
   // Declared after upstream_: destroyed before that socket closes.

@@ -26,15 +26,20 @@ http::Checked<std::string> refuse(std::string reason) {
 
 }  // namespace
 
+bool path_is_normal(std::string_view path) {
+  if (!path.starts_with('/')) return true;
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == '%') return false;
+    if (path[i] == '/' && i + 1 < path.size() && (path[i + 1] == '/' || path[i + 1] == '.'))
+      return false;
+  }
+  return true;
+}
+
 http::Checked<std::string> normalize_path(std::string_view path) {
   http::Checked<std::string> out;
-  if (!path.starts_with('/')) {
-    out.value.assign(path);
-    return out;
-  }
   // Most paths are already normal: nothing encoded, no empty or dot segments.
-  if (path.find('%') == std::string_view::npos && path.find("//") == std::string_view::npos &&
-      path.find("/.") == std::string_view::npos) {
+  if (path_is_normal(path)) {
     out.value.assign(path);
     return out;
   }
@@ -102,6 +107,10 @@ http::Checked<std::string> normalize_target(std::string_view target) {
   http::Checked<std::string> out = normalize_path(target.substr(0, end));
   if (out.ok() && end != std::string_view::npos) out.value.append(target.substr(end));
   return out;
+}
+
+bool target_is_normal(std::string_view target) {
+  return path_is_normal(target.substr(0, target.find_first_of("?#")));
 }
 
 }  // namespace wsgate::gateway

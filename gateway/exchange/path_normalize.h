@@ -21,8 +21,14 @@ namespace wsgate::gateway {
 // matches it.
 http::Checked<std::string> normalize_path(std::string_view path);
 
+// True when normalize_path leaves `path` as it is: it does not start with "/", or it
+// has no "%", no "//" and no "/." (one pass; most requests' paths).
+bool path_is_normal(std::string_view path);
+
 // The request's origin-form target ("/p?q") with its path normalised and the rest
 // (from the first "?" or "#") unchanged.
 http::Checked<std::string> normalize_target(std::string_view target);
+// True when normalize_target leaves `target` as it is.
+bool target_is_normal(std::string_view target);
 
 }  // namespace wsgate::gateway

@@ -9,7 +9,7 @@
 namespace wsgate::gateway {
 
 TunnelExchange::TunnelExchange(ExchangeContext ctx, Downstream& downstream,
-                               http::RequestHead request)
+                               http::RequestHead&& request)
     : Exchange(std::move(ctx), downstream, std::move(request)) {}
 
 TunnelExchange::~TunnelExchange() {

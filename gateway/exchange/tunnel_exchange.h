@@ -14,7 +14,7 @@ namespace wsgate::gateway {
 
 class TunnelExchange final : public Exchange {
  public:
-  TunnelExchange(ExchangeContext ctx, Downstream& downstream, http::RequestHead request);
+  TunnelExchange(ExchangeContext ctx, Downstream& downstream, http::RequestHead&& request);
   ~TunnelExchange() override;
   bool is_tunnel() const override { return true; }
 

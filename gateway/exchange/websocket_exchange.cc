@@ -27,7 +27,7 @@ std::string host_port_text(const conf::HostPort& s) {
 }  // namespace
 
 WebSocketExchange::WebSocketExchange(ExchangeContext ctx, Downstream& downstream,
-                                     http::RequestHead request)
+                                     http::RequestHead&& request)
     : Exchange(std::move(ctx), downstream, std::move(request)) {}
 
 WebSocketExchange::~WebSocketExchange() {

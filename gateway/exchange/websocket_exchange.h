@@ -15,7 +15,7 @@ namespace wsgate::gateway {
 
 class WebSocketExchange final : public Exchange {
  public:
-  WebSocketExchange(ExchangeContext ctx, Downstream& downstream, http::RequestHead request);
+  WebSocketExchange(ExchangeContext ctx, Downstream& downstream, http::RequestHead&& request);
   ~WebSocketExchange() override;
 
  private:

@@ -257,7 +257,7 @@ bool H1Connection::head_expects_continue(const http1::RequestHead& head) {
   return false;
 }
 
-void H1Connection::start_exchange(http::Checked<http::RequestHead> request) {
+void H1Connection::start_exchange(http::Checked<http::RequestHead>&& request) {
   // The wait for the head is over (timer_ may still fire: on_timer() ignores it).
   state_ = State::Exchanging;
   // The exchange gets the verdict; the connection keeps its place in the [limits] counts

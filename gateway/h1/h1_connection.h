@@ -122,7 +122,7 @@ class H1Connection final : public Downstream, public HttpDownstream {
   void next_request();
   static bool head_close_requested(const http1::RequestHead& head);
   static bool head_expects_continue(const http1::RequestHead& head);
-  void start_exchange(http::Checked<http::RequestHead> request);
+  void start_exchange(http::Checked<http::RequestHead>&& request);
   void answer_then_linger();
   // Reading a head: handshake_timeout from now (see timer_).
   void await_head();

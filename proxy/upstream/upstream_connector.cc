@@ -81,7 +81,7 @@ void UpstreamConnector::try_next(int last_status, std::string last_reason) {
     return;
   }
   current_ = *next;
-  tls_name_ = next->name.empty() ? next->host : next->name;
+  if (tls_ != nullptr) tls_name_ = next->name.empty() ? next->host : next->name;
   attempts_++;
   if (const conf::Upstream* upstream = servers_.upstream();
       idle_ != nullptr && upstream != nullptr) {

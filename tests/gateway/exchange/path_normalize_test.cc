@@ -100,3 +100,22 @@ TEST_CASE("target normalisation: the query is kept as it is") {
   CHECK(t.value == "/a/b?");
   CHECK(normalize_target("/a%2fb?x").refusal.status == 400);
 }
+
+TEST_CASE("target normalisation: the quick check agrees with the normalisation") {
+  // target_is_normal lets the exchange skip normalize_target: it must never say "normal"
+  // of a target that normalisation would change (or refuse).
+  for (const char* t :
+       {"/", "/echo", "/echo?a=%41", "/echo?x=//y", "/a/./b", "/a/../b", "//x", "/a/.", "/%41",
+        "/%2F", "/a%2", "/a.b/c.d?q=/.", "/.hidden", "/a#/./b", "*", "/a/b/", "/a?"}) {
+    CAPTURE(t);
+    const auto r = normalize_target(t);
+    if (wsgate::gateway::target_is_normal(t)) {
+      CHECK(r.ok());
+      CHECK(r.value == t);
+    }
+  }
+  CHECK(wsgate::gateway::target_is_normal("/echo?x=//y/./%41"));
+  CHECK_FALSE(wsgate::gateway::target_is_normal("/a/./b?q"));
+  CHECK_FALSE(wsgate::gateway::target_is_normal("/a%41"));
+  CHECK_FALSE(wsgate::gateway::target_is_normal("//a"));
+}
