@@ -97,8 +97,8 @@ void HttpExchange::forward() {
 
   const DownstreamFacts& f = facts_;
   std::string head = proxy::build_forward_request(
-      *request_, {f.client_ip, f.tls ? "https" : "http", f.client_subject}, chunked_upstream_,
-      upstream->keepalive > 0, route_->via);
+      *request_, {f.forwarded_for_hop(), f.tls ? "https" : "http", f.client_subject},
+      chunked_upstream_, upstream->keepalive > 0, route_->via);
   state_ = State::ConnectingUpstream;
   connector_ = std::make_unique<proxy::UpstreamConnector>(
       worker_.base(), worker_.dns(), tls_ ? tls_->upstream(upstream->name) : nullptr,

@@ -510,6 +510,28 @@ class IdleTimeout(h.GatewayCase):
         self.assertGreater(loop.time() - answered, 1.6)
 
 
+class TrustedProxyForwarding(h.GatewayCase):
+    async def test_a_trusted_proxy_is_the_hop_appended_to_x_forwarded_for(self):
+        # The client a trusted proxy names (X-Forwarded-For) is the request's client; the
+        # hop this gateway appends is the proxy itself, as for WebSocket upgrades.
+        hh.require_tools(self)
+        backend = await hh.start_node_backend(self, "b1")
+        port = h.free_port()
+        gw = await self.start_gateway('trusted_proxies = ["127.0.0.1/32"]\n' + h.make_config(
+            f"127.0.0.1:{port}", {"app": [backend.address]},
+            [{"name": "app", "path": "/", "upstream": "app"}], workers=1))
+        p = await hh.curl("-i", f"http://127.0.0.1:{port}/info?trusted",
+                          "-H", "X-Forwarded-For: 203.0.113.9")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        status, _, _, n = h.parse_response_head(p.stdout)
+        self.assertEqual(status, 200)
+        info = json.loads(p.stdout[n:])
+        fields = dict(zip(info["headers"][::2], info["headers"][1::2]))
+        self.assertEqual(fields["X-Forwarded-For"], "203.0.113.9, 127.0.0.1")
+        line = await hh.access_line(gw, "/info?trusted")
+        self.assertEqual(line["client"], "203.0.113.9")
+
+
 class HttpForwardingDrain(h.GatewayCase):
     async def test_a_request_in_flight_completes_during_the_drain(self):
         hh.require_tools(self)
