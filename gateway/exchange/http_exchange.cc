@@ -25,6 +25,11 @@ bool idempotent(std::string_view method) {
          method == "PUT" || method == "DELETE";
 }
 
+// Chunk content read with a chunk-size line that may go in front of the rest of the
+// chunk when that is spliced (gateway/h1 reads the lines 64 bytes at a time). With the
+// size line it stays under a page: it always fits in the pipe at once.
+constexpr std::size_t kCarriedMax = 2048;
+
 std::string host_port_text(const conf::HostPort& s) {
   return s.host.empty() ? "-" : conf::to_string(s);
 }
@@ -42,6 +47,7 @@ HttpExchange::~HttpExchange() {
 
 void HttpExchange::stop_upstream_work() {
   splice_.reset();
+  splicing_ = false;
   if (connector_) connector_->cancel();
   upstream_out_ = nullptr;
   if (upstream_) {
@@ -140,7 +146,7 @@ void HttpExchange::pump_request() {
   HttpDownstream* c = client();
   // Once answered (a refusal, or the response is over) the content has nowhere to go.
   if (c == nullptr || request_sent_ || state_ == State::Answered || state_ == State::Done) return;
-  if (splice_) return;  // the kernel moves the rest
+  if (splicing_) return;  // the kernel moves the rest (or the current chunk's)
   // A request without content (most) needs no buffer for it.
   if (!request_->has_body) request_read_ = true;
   bool progress = true;
@@ -167,6 +173,11 @@ void HttpExchange::pump_request() {
     if (upstream_out_ == nullptr) return;  // not connected yet: pending_ waits
     evbuffer* out = bufferevent_get_output(upstream_out_);
     const std::size_t n = pending_length();
+    // A few bytes of a chunk read with its size line go in front of the rest of the chunk
+    // when that is spliced (in the same pipe), not in a small chunk of their own.
+    if (chunked_upstream_ && !request_read_ && n > 0 && n <= kCarriedMax &&
+        evbuffer_get_length(out) == 0 && try_splice())
+      return;
     if (n > 0 && evbuffer_get_length(out) < cap_) {
       // RFC 9112 7.1: chunk-size CRLF chunk-data CRLF; the data moves without a copy.
       if (chunked_upstream_) {
@@ -198,13 +209,38 @@ void HttpExchange::pump_request() {
 }
 
 bool HttpExchange::try_splice() {
-  // Below this much, copying costs less than setting up the pipe.
+  // Below this much, copying costs less than setting up the pipe. A chunk of a chunked
+  // body needs less: its pipe is kept from one chunk to the next.
   constexpr uint64_t kMinSplice = 256 * 1024;
+  constexpr uint64_t kMinChunkSplice = 16 * 1024;
   HttpDownstream* c = client();
   const evutil_socket_t to = upstream_out_ != nullptr ? bufferevent_getfd(upstream_out_) : -1;
-  if (!upstream_plain_ || chunked_upstream_ || c == nullptr || to < 0) return false;
-  const HttpDownstream::BodySocket body = c->take_body_socket(kMinSplice);
+  if (!upstream_plain_ || c == nullptr || to < 0) return false;
+  // A chunked request (no Content-Length: chunked_upstream_) offers the rest of its
+  // current chunk's data; a Content-Length one the rest of its content.
+  const HttpDownstream::BodySocket body =
+      c->take_body_socket(chunked_upstream_ ? kMinChunkSplice : kMinSplice);
   if (body.fd < 0) return false;
+  if (stats_.client_to_upstream.bytes + body.left > route_->max_body_size) {
+    request_failed({413, "request content over the route's max_body_size", {}});
+    return true;
+  }
+  // RFC 9112 7.1: the chunk goes upstream as chunk-size CRLF, the data, CRLF. The size
+  // line, the content already read (pending_, counted when it was read) and the final
+  // CRLF go through the same pipe as the spliced data, in order; `moved` counts them
+  // too, and they are taken off again once the chunk is through.
+  std::string prefix;
+  std::size_t not_spliced = 0;
+  if (chunked_upstream_) {
+    const std::size_t carried = pending_length();
+    char size_line[24];
+    const int len = std::snprintf(size_line, sizeof(size_line), "%llx\r\n",
+                                  static_cast<unsigned long long>(body.left + carried));
+    prefix.resize(static_cast<std::size_t>(len) + carried);
+    std::memcpy(prefix.data(), size_line, static_cast<std::size_t>(len));
+    if (carried > 0) evbuffer_remove(pending_.get(), prefix.data() + len, carried);
+    not_spliced = prefix.size() + 2;
+  }
   proxy::SplicePump::Events events;
   events.moved = [this](std::size_t n) {
     stats_.client_to_upstream.bytes += n;
@@ -213,15 +249,28 @@ bool HttpExchange::try_splice() {
     body_went_out_ = true;
     idle_.progress();
   };
-  events.done = [this] {
-    splice_.reset();
-    request_read_ = true;
-    request_sent_ = true;
-    if (connector_) connector_->request_sent();
-    if (HttpDownstream* d = client()) d->body_socket_done();
-  };
+  if (chunked_upstream_) {
+    events.done = [this, not_spliced] {
+      // The chunk is through; its CRLF and the next chunk-size line are read as usual.
+      splicing_ = false;
+      stats_.client_to_upstream.bytes -= not_spliced;
+      worker_.metrics().spliced_bytes().client_to_upstream -= not_spliced;
+      if (HttpDownstream* d = client()) d->body_socket_done();
+      pump_request();
+    };
+  } else {
+    events.done = [this] {
+      splice_.reset();
+      splicing_ = false;
+      request_read_ = true;
+      request_sent_ = true;
+      if (connector_) connector_->request_sent();
+      if (HttpDownstream* d = client()) d->body_socket_done();
+    };
+  }
   events.failed = [this](bool client_side, int error) {
     splice_.reset();
+    splicing_ = false;
     std::string reason =
         client_side
             ? (error == 0 ? std::string("client closed before the end of the request content")
@@ -234,12 +283,18 @@ bool HttpExchange::try_splice() {
       refuse({502, std::move(reason), {}});
     }
   };
-  splice_ = proxy::SplicePump::create(worker_.base(), body.fd, to, body.left, std::move(events));
+  if (splice_) {
+    splice_->restart(body.left, std::move(events));  // the pipe of the previous chunk
+  } else {
+    splice_ = proxy::SplicePump::create(worker_.base(), body.fd, to, body.left, std::move(events));
+  }
   if (!splice_) {
     // The content was handed over already: without a pipe it cannot move.
     abort("no pipe for the request content (out of file descriptors)");
     return true;
   }
+  if (chunked_upstream_) splice_->frame(prefix, "\r\n");
+  splicing_ = true;
   splice_->start();
   return true;
 }
@@ -430,7 +485,7 @@ void HttpExchange::on_idle() {
   } else if (upstream_out_ != nullptr &&
              evbuffer_get_length(bufferevent_get_output(upstream_out_)) >= cap_) {
     refuse({504, "upstream did not take the request content" + after, {}});
-  } else if (splice_ && splice_->waiting_for_destination()) {
+  } else if (splicing_ && splice_->waiting_for_destination()) {
     refuse({504, "upstream did not take the request content" + after, {}});
   } else if (!request_read_) {
     refuse({408, "request content not received" + after, {}});

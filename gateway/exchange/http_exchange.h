@@ -66,10 +66,12 @@ class HttpExchange final : public Exchange {
   bufferevent* upstream_out_ = nullptr;  // the connector's, then upstream_'s
   proxy::UpstreamConnection upstream_;   // once the response head arrived
   EvbufferPtr pending_;  // request content read, not yet sent upstream (made when needed)
-  // A large Content-Length request between plain sockets: the rest of its content goes
-  // from the client's socket to the upstream's by splice (proxy/relay/splice_pump.h).
-  // Declared after upstream_: destroyed before that socket closes.
+  // Between plain sockets, the rest of a large Content-Length request's content, or the
+  // data of each large chunk of a chunked one, goes from the client's socket to the
+  // upstream's by splice (proxy/relay/splice_pump.h); a chunked body keeps the pump from
+  // one chunk to the next. Declared after upstream_: destroyed before that socket closes.
   std::unique_ptr<proxy::SplicePump> splice_;
+  bool splicing_ = false;  // splice_ is moving bytes now
   bool try_splice();
   bool chunked_upstream_ = false;  // the request content goes up chunk-encoded
   bool upstream_plain_ = true;     // no TLS to the upstream: read it directly

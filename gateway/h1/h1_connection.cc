@@ -23,6 +23,9 @@ constexpr long long kLingerMs = 2000;
 // Request content buffered from the client beyond a head's worth, while an HTTP
 // exchange reads it (reading pauses above).
 constexpr std::size_t kBodyReadAhead = 64 * 1024;
+// Between spliced chunks of a chunked body: the CRLF ending one chunk and the next
+// chunk-size line (usually under 16 bytes); data read with them goes through user space.
+constexpr std::size_t kChunkLineRead = 64;
 // One read of a head from a plain socket: libevent's own size.
 constexpr std::size_t kHeadReadSize = 4096;
 
@@ -161,6 +164,8 @@ void H1Connection::on_socket_readable(evutil_socket_t fd, short /*what*/, void* 
     const std::size_t room = c->read_limit_ - held;
     const bool content = c->state_ == State::Exchanging && !c->request_body_.done();
     max = content ? room : std::min(room, kHeadReadSize);
+    if (content && c->chunk_lines_only_ && c->request_body_.needs_front())
+      max = std::min(max, kChunkLineRead);
   }
   const proxy::ReadOutcome r = proxy::read_socket(fd, in, max);
   if (r == proxy::ReadOutcome::WouldBlock) return;
@@ -226,6 +231,7 @@ void H1Connection::read_head() {
       keep_alive_ = head_.version_minor == 1 && !head_close_requested(head_);
       expect_continue_ = head_.version_minor == 1 && head_expects_continue(head_);
       request_body_ = http1::BodyDecoder();
+      chunk_lines_only_ = false;
       if (request.ok() && head_.method != "CONNECT") {
         // RFC 9112 6.3: how the content ends, decided once, strictly (smuggling).
         const http1::BodyFraming framing = http1::request_body_framing(head_);

@@ -162,8 +162,9 @@ class H1Connection final : public Downstream, public HttpDownstream {
   // pipelined requests) kept the worker busy: 38,000 read callbacks for 1,400 reads in
   // one 100 MiB upload.
   std::size_t read_limit_ = 0;
-  bool read_paused_ = false;   // reading is off because the input is at read_limit_
-  bool body_spliced_ = false;  // the exchange moves the request content from the socket
+  bool read_paused_ = false;       // reading is off because the input is at read_limit_
+  bool body_spliced_ = false;      // the exchange moves the request content from the socket
+  bool chunk_lines_only_ = false;  // a chunked body's data is spliced: read only the lines
   // A plain client's socket is read with this event, not by the bufferevent: one readv
   // per wake-up and no FIONREAD (proxy/relay/socket_io.h). Null for TLS, whose bytes the
   // bufferevent decrypts, and once the socket left for the relay or an HTTP/2 session.

@@ -155,11 +155,20 @@ void H1Connection::continue_request_body() {
 }
 
 HttpDownstream::BodySocket H1Connection::take_body_socket(uint64_t min_left) {
-  if (facts_.tls || !client_ || request_body_.kind() != http1::BodyKind::Length) return {};
+  const bool chunked = request_body_.kind() == http1::BodyKind::Chunked;
+  if (facts_.tls || !client_ || (request_body_.kind() != http1::BodyKind::Length && !chunked))
+    return {};
   const evutil_socket_t fd = bufferevent_getfd(client_.get());
-  const uint64_t left = request_body_.bytes_expected();
+  // A chunked body: the rest of the current chunk's data (RFC 9112 7.1), whose CRLF and
+  // the next chunk-size line are read here again afterwards.
+  const uint64_t left = chunked ? request_body_.chunk_data_left() : request_body_.bytes_expected();
+  if (chunked && request_body_.needs_front() == false && left < min_left)
+    chunk_lines_only_ = false;  // small chunks: read ahead as usual
   if (fd < 0 || left < min_left || evbuffer_get_length(bufferevent_get_input(client_.get())) != 0)
     return {};
+  // Between spliced chunks, read little more than the next chunk-size line, so that
+  // the chunk's data is still in the socket for the next splice.
+  chunk_lines_only_ = chunked;
   body_spliced_ = true;
   set_reading(false);
   read_paused_ = true;

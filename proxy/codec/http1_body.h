@@ -88,6 +88,8 @@ class BodyDecoder {
   // current chunk with its CRLF; UINT64_MAX for a body delimited by the close (the EOF
   // ends any wait); 0 when unknown (between chunks, trailers, done).
   [[nodiscard]] uint64_t bytes_expected() const;
+  // Inside a chunk's data: its content bytes still to come (without the CRLF); else 0.
+  [[nodiscard]] uint64_t chunk_data_left() const { return state_ == State::ChunkData ? left_ : 0; }
   [[nodiscard]] BodyKind kind() const { return kind_; }
 
  private:

@@ -34,6 +34,31 @@ SplicePump::~SplicePump() {
     if (fd >= 0) close(fd);
 }
 
+void SplicePump::frame(std::string_view prefix, std::string_view suffix) {
+  // The pipe is empty here: a few bytes always fit (a pipe holds at least a page).
+  while (!prefix.empty()) {
+    const ssize_t n = write(pipe_[1], prefix.data(), prefix.size());
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      source_ended_ = true;  // cannot happen with an empty pipe; reported as a failure
+      source_error_ = n < 0 ? errno : EIO;
+      break;
+    }
+    prefix.remove_prefix(static_cast<std::size_t>(n));
+    in_pipe_ += static_cast<std::size_t>(n);
+  }
+  suffix_.assign(suffix);
+}
+
+void SplicePump::restart(uint64_t bytes, Events events) {
+  to_read_ = bytes;
+  in_pipe_ = 0;
+  source_ended_ = false;
+  source_error_ = 0;
+  suffix_.clear();
+  events_ = std::move(events);
+}
+
 void SplicePump::start() {
   step();
 }
@@ -44,6 +69,7 @@ void SplicePump::start_when_ready() {
 
 void SplicePump::stop_reading() {
   to_read_ = 0;
+  suffix_.clear();  // what it would have ended did not all come
   watch(readable_.get(), reading_, false);
   // The next step (at once from the loop) flushes the pipe, or finds it empty: done.
   event_active(writable_.get(), EV_WRITE, 0);
@@ -93,6 +119,14 @@ void SplicePump::step() {
         source_empty = true;
       }
     }
+    // Then the suffix, behind the last byte from the source.
+    if (to_read_ == 0 && !source_ended_ && !suffix_.empty() && in_pipe_ < capacity_) {
+      const ssize_t n = write(pipe_[1], suffix_.data(), suffix_.size());
+      if (n > 0) {
+        suffix_.erase(0, static_cast<std::size_t>(n));
+        in_pipe_ += static_cast<std::size_t>(n);
+      }
+    }
     // Pipe -> destination.
     std::size_t sent = 0;
     while (in_pipe_ > 0) {
@@ -117,14 +151,16 @@ void SplicePump::step() {
       fail(true, source_error_);
       return;
     }
-    if (to_read_ == 0 && in_pipe_ == 0) {
+    if (to_read_ == 0 && in_pipe_ == 0 && suffix_.empty()) {
       watch(readable_.get(), reading_, false);
       watch(writable_.get(), writing_, false);
       auto done = std::move(events_.done);  // it may destroy the pump, and itself with it
       done();
       return;
     }
-    if (destination_full || source_empty) break;
+    // Another turn only for a suffix the full pipe held back (the pipe has room now).
+    const bool suffix_due = to_read_ == 0 && !source_ended_ && !suffix_.empty();
+    if (destination_full || (source_empty && !suffix_due)) break;
   }
   // Read while the pipe has room; wait for the destination while it is full.
   watch(readable_.get(), reading_, to_read_ > 0 && !source_ended_ && !destination_full);

@@ -19,6 +19,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "proxy/libevent_ptr.h"
 
@@ -45,6 +47,13 @@ class SplicePump {
   SplicePump(const SplicePump&) = delete;
   SplicePump& operator=(const SplicePump&) = delete;
 
+  // Bytes the destination gets before and after the `bytes` from the source, through the
+  // same pipe (an HTTP chunk's size line and its CRLF around content spliced as it is).
+  // Before start(); the suffix follows only once every byte came from the source.
+  void frame(std::string_view prefix, std::string_view suffix);
+  // Once `done` was called: moves `bytes` more, with the same pipe and events on the
+  // sockets (no pipe made per chunk of a chunked body). Then frame() and start() again.
+  void restart(uint64_t bytes, Events events);
   // Moves what is there now, then on readiness.
   void start();
   // Waits for the source to be readable first, so no event comes from inside the call
@@ -75,6 +84,7 @@ class SplicePump {
   std::size_t capacity_ = 0;   // the pipe's size
   bool source_ended_ = false;  // EOF or an error, reported once the pipe is empty
   int source_error_ = 0;
+  std::string suffix_;  // still to go into the pipe once the source's bytes are in it
   Events events_;
   EventPtr readable_;
   EventPtr writable_;

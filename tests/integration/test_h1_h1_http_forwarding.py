@@ -178,10 +178,17 @@ class HttpForwarding(h.GatewayCase):
         self.assertEqual(line["host"], f"127.0.0.1:{self.port}")
 
     async def test_upload_100mib_content_length_and_chunked(self):
+        # Both go socket to socket by splice(2) between plain sockets: a Content-Length
+        # body in one piece, a chunked one chunk by chunk (curl sends 64 KiB chunks) while
+        # the upstream keeps up (a chunk waits for the upstream's buffer to be empty, so
+        # on a loaded machine part of it goes through user space).
         path, digest = hh.random_file(self.tmp.name, "up.bin", 100 * MIB)
-        for mode, extra in (("content-length", []),
-                            ("chunked", ["-H", "Transfer-Encoding: chunked"])):
+        admin = ac.Admin(self.admin_port)
+        for mode, extra, least in (("content-length", [], 99 * MIB),
+                                   ("chunked", ["-H", "Transfer-Encoding: chunked"], MIB)):
             with self.subTest(mode):
+                before = (await admin.metrics()).value("wsgate_spliced_bytes_total",
+                                                       direction="client_to_upstream")
                 p = await hh.curl("--data-binary", f"@{path}", *extra,
                                   "-H", "Content-Type: application/octet-stream",
                                   f"{self.base}/upload?{mode}")
@@ -190,12 +197,38 @@ class HttpForwarding(h.GatewayCase):
                 self.assertEqual((info["bytes"], info["sha256"]), (100 * MIB, digest))
                 line = await hh.access_line(self.gw, f"/upload?{mode}")
                 self.assertEqual(line["c2u_bytes"], str(100 * MIB))
+                spliced = (await admin.metrics()).value("wsgate_spliced_bytes_total",
+                                                        direction="client_to_upstream") - before
+                self.assertGreater(spliced, least, "content spliced")
+                self.assertLessEqual(spliced, 100 * MIB, "only content counted")
+
+    async def test_chunked_upload_with_small_chunks_and_extensions(self):
+        # Chunks below the splice threshold, extensions and a trailer go through user
+        # space and are re-chunked; large chunks among them are spliced. The upstream
+        # gets exactly the content.
+        parts = [os.urandom(n) for n in (10, 70000, 3, 200000, 1, 65536, 17)]
+        body = bytearray()
+        for i, part in enumerate(parts):
+            ext = b";name=value" if i % 2 else b""
+            body += b"%x%s\r\n" % (len(part), ext) + part + b"\r\n"
+        body += b"0\r\nX-Trailer: t\r\n\r\n"
+        r = await hh.raw_request(self.port, b"POST /upload?small-chunks HTTP/1.1\r\nHost: x\r\n"
+                                 b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                                 + bytes(body), timeout=30)
+        self.assertEqual(r.status, 200, r.raw[:300])
+        info = json.loads(r.body)
+        content = b"".join(parts)
+        self.assertEqual((info["bytes"], info["sha256"]),
+                         (len(content), hashlib.sha256(content).hexdigest()))
 
     async def test_upload_to_an_upstream_that_stops_reading_costs_no_cpu(self):
         # Backpressure must be a wait, not a busy loop: with libevent's read watermark on
         # the client, the worker ran the client's read callback without pause while the
-        # upstream took nothing (about a core's worth of CPU for the whole stall).
-        size = 32 * MIB
+        # upstream took nothing (about a core's worth of CPU for the whole stall). The size
+        # is beyond what the buffers on the way can hold where the kernel lets a socket's
+        # receive buffer grow to 32 MiB (net.ipv4.tcp_rmem): two such buffers, two send
+        # buffers and the pipe.
+        size = 96 * MIB
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
         writer.write(b"POST /stalling HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size)
         block = os.urandom(MIB)
@@ -254,6 +287,29 @@ class HttpForwarding(h.GatewayCase):
         writer.close()
         line = await hh.access_line(self.gw, "/closing")
         self.assertEqual(line["status"], "502")
+
+    async def test_chunked_upload_cut_inside_a_spliced_chunk(self):
+        # A client that ends inside a large chunk (moved by splice): the exchange ends with
+        # the reason, nothing is answered, and the gateway serves the next client.
+        admin = ac.Admin(self.admin_port)
+        before = (await admin.metrics()).value("wsgate_spliced_bytes_total",
+                                               direction="client_to_upstream")
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        writer.write(b"POST /upload?chunk-cut HTTP/1.1\r\nHost: x\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % (8 * MIB))
+        for _ in range(4):
+            writer.write(os.urandom(MIB // 2))
+            await writer.drain()
+        await asyncio.sleep(0.3)
+        writer.close()
+        line = await hh.access_line(self.gw, "/upload?chunk-cut")
+        self.assertIn("client closed", line["reason"])
+        self.assertEqual(line["status"], "0")
+        spliced = (await admin.metrics()).value("wsgate_spliced_bytes_total",
+                                                direction="client_to_upstream") - before
+        self.assertGreater(spliced, MIB, "the chunk was being spliced")
+        p = await hh.curl("-s", "-o", "/dev/null", "-w", "%{http_code}", f"{self.base}/info")
+        self.assertEqual(p.stdout, b"200")
 
     async def test_download_100mib_content_length_and_chunked(self):
         for cl in ("1", "0"):
