@@ -34,6 +34,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+async def get_info(case, url: str, *curl_args: str):
+    """GET `url` (http_backend.js's /info echoes the request) with curl -i: the response's
+    fields and the upstream's view of the request, with its fields as a dict."""
+    p = await hh.curl("-i", url, *curl_args)
+    case.assertEqual(p.returncode, 0, p.stderr)
+    status, _, headers, n = h.parse_response_head(p.stdout)
+    case.assertEqual(status, 200)
+    info = json.loads(p.stdout[n:])
+    return headers, info, dict(zip(info["headers"][::2], info["headers"][1::2])), len(p.stdout) - n
+
+
 class ScriptedUpstream:
     """An asyncio server on 127.0.0.1 whose `_serve` plays one upstream's part."""
 
@@ -152,13 +163,9 @@ class HttpForwarding(h.GatewayCase):
         self.assertEqual(p.stdout, b"200")
 
     async def test_get_carries_the_request_and_forwarded_fields(self):
-        p = await hh.curl("-i", f"{self.base}/info?q=1", "-H", "Connection: keep-alive, X-Hop",
-                          "-H", "X-Hop: secret", "-H", "X-Forwarded-For: 10.1.2.3")
-        self.assertEqual(p.returncode, 0, p.stderr)
-        status, _, headers, n = h.parse_response_head(p.stdout)
-        self.assertEqual(status, 200)
-        info = json.loads(p.stdout[n:])
-        fields = dict(zip(info["headers"][::2], info["headers"][1::2]))
+        headers, info, fields, body_length = await get_info(
+            self, f"{self.base}/info?q=1", "-H", "Connection: keep-alive, X-Hop",
+            "-H", "X-Hop: secret", "-H", "X-Forwarded-For: 10.1.2.3")
         self.assertEqual(info["method"], "GET")
         self.assertEqual(info["url"], "/info?q=1")
         self.assertEqual(fields["Host"], f"127.0.0.1:{self.port}")  # Host kept
@@ -170,7 +177,7 @@ class HttpForwarding(h.GatewayCase):
         line = await hh.access_line(self.gw, "/info?q=1")
         self.assertEqual((line["method"], line["status"], line["route"]), ("GET", "200", "app"))
         self.assertEqual(line["upstream"], self.backend.address)
-        self.assertEqual(line["u2c_bytes"], str(len(p.stdout) - n))
+        self.assertEqual(line["u2c_bytes"], str(body_length))
         # The request id in the log is the one the upstream got; curl's User-Agent is logged.
         self.assertEqual(fields["X-Request-Id"], line["request_id"])
         self.assertRegex(line["request_id"], r"^[0-9a-f]{32}$")
@@ -576,13 +583,8 @@ class TrustedProxyForwarding(h.GatewayCase):
         gw = await self.start_gateway('trusted_proxies = ["127.0.0.1/32"]\n' + h.make_config(
             f"127.0.0.1:{port}", {"app": [backend.address]},
             [{"name": "app", "path": "/", "upstream": "app"}], workers=1))
-        p = await hh.curl("-i", f"http://127.0.0.1:{port}/info?trusted",
-                          "-H", "X-Forwarded-For: 203.0.113.9")
-        self.assertEqual(p.returncode, 0, p.stderr)
-        status, _, _, n = h.parse_response_head(p.stdout)
-        self.assertEqual(status, 200)
-        info = json.loads(p.stdout[n:])
-        fields = dict(zip(info["headers"][::2], info["headers"][1::2]))
+        _, _, fields, _ = await get_info(self, f"http://127.0.0.1:{port}/info?trusted",
+                                         "-H", "X-Forwarded-For: 203.0.113.9")
         self.assertEqual(fields["X-Forwarded-For"], "203.0.113.9, 127.0.0.1")
         line = await hh.access_line(gw, "/info?trusted")
         self.assertEqual(line["client"], "203.0.113.9")

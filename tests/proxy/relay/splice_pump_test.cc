@@ -33,13 +33,17 @@ struct Outcome {
   std::optional<bool> failed_source;
 };
 
-std::unique_ptr<SplicePump> make_pump(event_base* base, int from, int to, uint64_t bytes,
-                                      Outcome& out) {
+SplicePump::Events events_for(Outcome& out) {
   SplicePump::Events ev;
   ev.moved = [&out](std::size_t n) { out.moved += n; };
   ev.done = [&out] { out.done = true; };
   ev.failed = [&out](bool source, int) { out.failed_source = source; };
-  return SplicePump::create(base, from, to, bytes, std::move(ev));
+  return ev;
+}
+
+std::unique_ptr<SplicePump> make_pump(event_base* base, int from, int to, uint64_t bytes,
+                                      Outcome& out) {
+  return SplicePump::create(base, from, to, bytes, events_for(out));
 }
 
 // Writes what fits of `data` from `pos`; reads what arrived at `sink` into `got`.
@@ -56,6 +60,25 @@ void exchange_some(int src, const std::string& data, std::size_t& pos, int sink,
   }
 }
 
+// Feeds `data` into the source and runs the loop until the pump is done or failed; the
+// destination is read only every `read_every` rounds, so the pump waits for it meanwhile.
+// Bounded: every round moves bytes unless the pump is broken.
+void run_pump(event_base* base, int src, const std::string& data, int sink, std::string& got,
+              const Outcome& out, int read_every) {
+  std::size_t pos = 0;
+  for (int round = 0; round < 100000 && !out.done && !out.failed_source; ++round) {
+    if (round % read_every == 0) {
+      exchange_some(src, data, pos, sink, got);
+    } else if (pos < data.size()) {
+      const ssize_t n = write(src, data.data() + pos, data.size() - pos);
+      if (n > 0) pos += static_cast<std::size_t>(n);
+    }
+    event_base_loop(base, EVLOOP_NONBLOCK);
+  }
+  std::size_t none = data.size();
+  exchange_some(src, data, none, sink, got);  // what is left at the destination
+}
+
 }  // namespace
 
 TEST_CASE("splice pump: moves exactly its byte count, in order, through backpressure") {
@@ -68,25 +91,12 @@ TEST_CASE("splice pump: moves exactly its byte count, in order, through backpres
   auto pump = make_pump(base, source.fd[1], destination.fd[0], kBody, out);
   REQUIRE(pump != nullptr);
   pump->start();
-  std::size_t pos = 0;
   std::string got;
-  // Bounded: every round moves bytes unless the pump is broken.
-  for (int round = 0; round < 100000 && !out.done && !out.failed_source; ++round) {
-    // The destination is read only every fourth round: the pump waits for it meanwhile.
-    if (round % 4 == 0) {
-      exchange_some(source.fd[0], data, pos, destination.fd[1], got);
-    } else if (pos < data.size()) {
-      const ssize_t n = write(source.fd[0], data.data() + pos, data.size() - pos);
-      if (n > 0) pos += static_cast<std::size_t>(n);
-    }
-    event_base_loop(base, EVLOOP_NONBLOCK);
-  }
+  run_pump(base, source.fd[0], data, destination.fd[1], got, out, 4);
   REQUIRE(out.done);
   CHECK_FALSE(out.failed_source.has_value());
   CHECK(out.moved == kBody);
   CHECK(pump->left() == 0);
-  std::size_t nothing_more = data.size();
-  exchange_some(source.fd[0], data, nothing_more, destination.fd[1], got);
   CHECK(got.size() == kBody);
   CHECK(got == data.substr(0, kBody));
   // The bytes after the body stay in the source socket for whoever reads next.
@@ -142,43 +152,20 @@ TEST_CASE("splice pump: framed runs with one pipe, the suffix after the last byt
   REQUIRE(pump != nullptr);
   pump->frame("4b000\r\nxy", "\r\n");
   pump->start();
-  std::string expected = "4b000\r\nxy" + first + "\r\n";
-  std::string data = first;
-  std::size_t pos = 0;
+  const std::string expected = "4b000\r\nxy" + first + "\r\n";
   std::string got;
-  for (int round = 0; round < 100000 && !out.done && !out.failed_source; ++round) {
-    if (round % 8 == 0) {
-      exchange_some(source.fd[0], data, pos, destination.fd[1], got);
-    } else if (pos < data.size()) {
-      const ssize_t n = write(source.fd[0], data.data() + pos, data.size() - pos);
-      if (n > 0) pos += static_cast<std::size_t>(n);
-    }
-    event_base_loop(base, EVLOOP_NONBLOCK);
-  }
+  run_pump(base, source.fd[0], first, destination.fd[1], got, out, 8);
   REQUIRE(out.done);
-  std::size_t none = data.size();
-  exchange_some(source.fd[0], data, none, destination.fd[1], got);
   CHECK(got == expected);
   CHECK(out.moved == expected.size());  // framing included: the owner takes it off
   // The next run, on the same pipe.
   Outcome next;
-  SplicePump::Events ev;
-  ev.moved = [&next](std::size_t n) { next.moved += n; };
-  ev.done = [&next] { next.done = true; };
-  ev.failed = [&next](bool source_side, int) { next.failed_source = source_side; };
-  pump->restart(second.size(), std::move(ev));
+  pump->restart(second.size(), events_for(next));
   pump->frame("11800\r\n", "\r\n");
   pump->start();
   got.clear();
-  data = second;
-  pos = 0;
-  for (int round = 0; round < 100000 && !next.done && !next.failed_source; ++round) {
-    exchange_some(source.fd[0], data, pos, destination.fd[1], got);
-    event_base_loop(base, EVLOOP_NONBLOCK);
-  }
+  run_pump(base, source.fd[0], second, destination.fd[1], got, next, 1);
   REQUIRE(next.done);
-  none = data.size();
-  exchange_some(source.fd[0], data, none, destination.fd[1], got);
   CHECK(got == "11800\r\n" + second + "\r\n");
   pump.reset();
   event_base_free(base);
