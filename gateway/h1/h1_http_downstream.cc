@@ -162,7 +162,7 @@ HttpDownstream::BodySocket H1Connection::take_body_socket(uint64_t min_left) {
   // A chunked body: the rest of the current chunk's data (RFC 9112 7.1), whose CRLF and
   // the next chunk-size line are read here again afterwards.
   const uint64_t left = chunked ? request_body_.chunk_data_left() : request_body_.bytes_expected();
-  if (chunked && request_body_.needs_front() == false && left < min_left)
+  if (chunked && !request_body_.needs_front() && left < min_left)
     chunk_lines_only_ = false;  // small chunks: read ahead as usual
   if (fd < 0 || left < min_left || evbuffer_get_length(bufferevent_get_input(client_.get())) != 0)
     return {};
