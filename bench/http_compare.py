@@ -376,6 +376,16 @@ def main():
         if "nginx" in names and "wsgate" in names:
             ratio = " | %.2fx" % (med("wsgate", key) / med("nginx", key))
         print(f"| {title} | " + " | ".join(cells) + ratio + " |")
+    if "nginx" in names:
+        # The machine's speed drifts between rounds more than between two proxies measured
+        # one after the other: the ratio within each round is the steadier figure.
+        for name in (n for n in names if n not in ("nginx", "haproxy")):
+            ratios = sorted(a["get_us"] / b["get_us"]
+                            for a, b in zip(results[name], results["nginx"]))
+            at_most = sum(1 for x in ratios if x <= 1.0)
+            print(f"\n{name} / nginx, CPU per small GET within each round: median "
+                  f"{statistics.median(ratios):.2f}x, {ratios[0]:.2f}x to {ratios[-1]:.2f}x, "
+                  f"at most nginx's in {at_most} of {len(ratios)} rounds")
     if ws_idle:
         print(f"\nwsgate, RSS per idle WebSocket in the same run: "
               f"{statistics.median(ws_idle):.0f} bytes (median of {len(ws_idle)})")
