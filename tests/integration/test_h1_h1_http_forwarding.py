@@ -185,14 +185,15 @@ class HttpForwarding(h.GatewayCase):
         self.assertEqual(line["host"], f"127.0.0.1:{self.port}")
 
     async def test_upload_100mib_content_length_and_chunked(self):
-        # Both go socket to socket by splice(2) between plain sockets: a Content-Length
-        # body in one piece, a chunked one chunk by chunk (curl sends 64 KiB chunks) while
-        # the upstream keeps up (a chunk waits for the upstream's buffer to be empty, so
-        # on a loaded machine part of it goes through user space).
+        # A Content-Length body goes socket to socket by splice(2) between plain sockets.
+        # A chunked one does chunk by chunk only while the upstream keeps up (a chunk is
+        # spliced only when the upstream's buffer is empty): on a loaded machine none of it
+        # may be (seen in CI), so only its count is bounded here; the chunk-cut test below
+        # sends at a pace the upstream follows.
         path, digest = hh.random_file(self.tmp.name, "up.bin", 100 * MIB)
         admin = ac.Admin(self.admin_port)
         for mode, extra, least in (("content-length", [], 99 * MIB),
-                                   ("chunked", ["-H", "Transfer-Encoding: chunked"], MIB)):
+                                   ("chunked", ["-H", "Transfer-Encoding: chunked"], -1)):
             with self.subTest(mode):
                 before = (await admin.metrics()).value("wsgate_spliced_bytes_total",
                                                        direction="client_to_upstream")
@@ -206,7 +207,7 @@ class HttpForwarding(h.GatewayCase):
                 self.assertEqual(line["c2u_bytes"], str(100 * MIB))
                 spliced = (await admin.metrics()).value("wsgate_spliced_bytes_total",
                                                         direction="client_to_upstream") - before
-                self.assertGreater(spliced, least, "content spliced")
+                self.assertGreater(spliced, least, "content spliced")  # chunked: >= 0
                 self.assertLessEqual(spliced, 100 * MIB, "only content counted")
 
     async def test_chunked_upload_with_small_chunks_and_extensions(self):
@@ -304,9 +305,10 @@ class HttpForwarding(h.GatewayCase):
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
         writer.write(b"POST /upload?chunk-cut HTTP/1.1\r\nHost: x\r\n"
                      b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % (8 * MIB))
-        for _ in range(4):
+        for _ in range(4):  # paced, so that the upstream keeps up and the chunk is spliced
             writer.write(os.urandom(MIB // 2))
             await writer.drain()
+            await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)
         writer.close()
         line = await hh.access_line(self.gw, "/upload?chunk-cut")
