@@ -30,6 +30,10 @@ bool idempotent(std::string_view method) {
 // size line it stays under a page: it always fits in the pipe at once.
 constexpr std::size_t kCarriedMax = 2048;
 
+http::Refusal over_max_body_size() {
+  return {413, "request content over the route's max_body_size", {}};
+}
+
 std::string host_port_text(const conf::HostPort& s) {
   return s.host.empty() ? "-" : conf::to_string(s);
 }
@@ -78,7 +82,7 @@ void HttpExchange::decide() {
   }
   const http::Field* cl = request_->find("content-length");
   if (cl != nullptr && std::strtoull(cl->value.c_str(), nullptr, 10) > route_->max_body_size) {
-    refuse({413, "request content over the route's max_body_size", {}});
+    refuse(over_max_body_size());
     return;
   }
   // RFC 9110 10.1.1: the only expectation defined, and met (the gateway sends the 100
@@ -163,7 +167,7 @@ void HttpExchange::pump_request() {
         return;
       }
       if (stats_.client_to_upstream.bytes > route_->max_body_size) {
-        request_failed({413, "request content over the route's max_body_size", {}});
+        request_failed(over_max_body_size());
         return;
       }
       if (r.state == HttpDownstream::BodyState::Done) request_read_ = true;
@@ -222,7 +226,7 @@ bool HttpExchange::try_splice() {
       c->take_body_socket(chunked_upstream_ ? kMinChunkSplice : kMinSplice);
   if (body.fd < 0) return false;
   if (stats_.client_to_upstream.bytes + body.left > route_->max_body_size) {
-    request_failed({413, "request content over the route's max_body_size", {}});
+    request_failed(over_max_body_size());
     return true;
   }
   // RFC 9112 7.1: the chunk goes upstream as chunk-size CRLF, the data, CRLF. The size

@@ -28,11 +28,7 @@ bool word_equal(const char* a, const char* b) {
 }  // namespace
 
 bool iequals_n(const char* a, const char* b, std::size_t n) {
-  if (n < 8) {
-    for (std::size_t i = 0; i < n; ++i)
-      if (lower(a[i]) != lower(b[i])) return false;
-    return true;
-  }
+  if (n < 8) return iequals_bytes(a, b, n);
   // Eight bytes at a time; the last word overlaps the one before it.
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8)

@@ -15,6 +15,12 @@ constexpr char lower(char c) {
 }
 
 namespace detail {
+// Byte by byte: short names, and constant evaluation.
+constexpr bool iequals_bytes(const char* a, const char* b, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (lower(a[i]) != lower(b[i])) return false;
+  return true;
+}
 // The comparison of two names of the same length `n` (ascii_case.cc).
 bool iequals_n(const char* a, const char* b, std::size_t n);
 }  // namespace detail
@@ -23,11 +29,7 @@ bool iequals_n(const char* a, const char* b, std::size_t n);
 // compared out of line, eight bytes at a time.
 constexpr bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
-  if (std::is_constant_evaluated()) {
-    for (std::size_t i = 0; i < a.size(); ++i)
-      if (lower(a[i]) != lower(b[i])) return false;
-    return true;
-  }
+  if (std::is_constant_evaluated()) return detail::iequals_bytes(a.data(), b.data(), a.size());
   return detail::iequals_n(a.data(), b.data(), a.size());
 }
 
