@@ -80,6 +80,9 @@ void Keepalive::ping_written(std::size_t frame_len) {
   behind_data_ = delivered_at_check_ + frame_len < ping_end_;
   ping_delivered_at_check_ = false;
   checked_once_ = false;
+  // The deadline counts from here: a Ping that waited for a frame boundary (behind a
+  // large payload toward a slow reader) was not in the peer's reach before.
+  if (!stopped_) timer_.arm_ms(timeout_.count());
 }
 
 bool Keepalive::take_pong(std::span<const uint8_t> payload) {

@@ -8,7 +8,8 @@
 // Ownership: the WebSocketRelay owns one Keepalive per pinged side, and both
 // FrameObservers; the observers hold plain pointers to it. Timers run on the relay's
 // event loop. One timer per side: it fires at the next Ping, then at that Ping's
-// deadline.
+// deadline, one ping_timeout after the Ping is written to the peer's output (a Ping due
+// inside a frame waits for the frame's end).
 #pragma once
 
 #include <event2/event.h>

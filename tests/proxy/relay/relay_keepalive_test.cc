@@ -239,6 +239,30 @@ TEST_CASE("keepalive: a ping waits for the frame in flight to end") {
   CHECK(frames_in(f.at_client)[1].opcode == 0x9);
 }
 
+TEST_CASE("keepalive: the deadline counts from when a held Ping is written, not sent") {
+  proxy::RelaySettings s = pings(true, false);
+  s.ping_timeout = 800ms;
+  Fixture f(s);
+  // A frame in flight holds the Ping due at 50 ms (its deadline passes at 850 ms and is
+  // put off, the Ping not being out yet); the frame ends at about 1300 ms.
+  const std::string whole = frame(0x2, std::string(1000, 'z'), false);
+  Fixture::send_all(f.upstream_peer, whole.substr(0, 300));
+  f.run_until([] { return false; }, true, 1300ms);
+  REQUIRE(count_opcode(f.at_client, 0x9) == 0);
+  Fixture::send_all(f.upstream_peer, whole.substr(300));
+  // The client reads nothing for 600 ms, less than ping_timeout after the Ping was
+  // written. A deadline still counted from the send (the one due at 1650 ms) would drop
+  // it, though the Ping had been within its reach for only 350 ms.
+  f.run_until([] { return false; }, false, 600ms);
+  CHECK_FALSE(f.stats.client_pings.timed_out);
+  REQUIRE(f.run_until([&] { return count_opcode(f.at_client, 0x9) >= 1; }));
+  const Frame ping = first_with(frames_in(f.at_client), 0x9);
+  Fixture::send_all(f.client_peer, frame(0xA, ping.payload, true));
+  REQUIRE(f.run_until([&] { return f.stats.client_pings.answered >= 1; }));
+  CHECK_FALSE(f.stats.client_pings.timed_out);
+  CHECK_FALSE(f.finished);
+}
+
 TEST_CASE("keepalive: a client that does not answer is dropped, the upstream gets 1001") {
   Fixture f(pings(true, false));
   const auto start = std::chrono::steady_clock::now();
