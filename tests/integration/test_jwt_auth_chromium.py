@@ -1,10 +1,10 @@
 """A browser's WebSocket authenticated by a JWT (issue 17): headless Chromium loads a page
 through wsgate (an unauthenticated route), and the page opens WebSockets to a route with
 [route.auth] type = "jwt", the token (made with openssl) in the two places a page can put
-it: a cookie set by the page, and an entry of the subprotocol list (the backend picks the
-real protocol). A socket without a token is refused before the backend. Over HTTP/1.1
-and over HTTP/2 (TLS, ALPN h2: the sockets are RFC 8441 streams). Skipped (saying why)
-without /usr/bin/chromium.
+it: a cookie set by the page (cookieStore.set), and an entry of the subprotocol list (the
+backend picks the real protocol). A socket without a token is refused before the
+backend. Over HTTP/1.1 and over HTTP/2 (TLS, ALPN h2: the sockets are RFC 8441 streams).
+Skipped (saying why) without /usr/bin/chromium.
 """
 
 import os
@@ -33,7 +33,10 @@ function open(name, protocols) {
 (async () => {
   const results = [await open('none')];
   results.push(await open('subprotocol', ['chat', 'bearer.TOKEN']));
-  document.cookie = 'jwt=TOKEN; path=/; SameSite=Strict';
+  // Not document.cookie: Chromium stores what it sets out of process, with no order
+  // against the next request, so a socket opened at once may go without the cookie.
+  // cookieStore.set settles once the cookie is stored.
+  await cookieStore.set({name: 'jwt', value: 'TOKEN', path: '/', sameSite: 'strict'});
   results.push(await open('cookie'));
   report(results.join('&'));
 })();
@@ -73,8 +76,11 @@ class JwtFromBrowser(h.GatewayCase):
         url = f"https://localhost:{port}/" if tls else f"http://127.0.0.1:{port}/"
         async with b.chromium(url, os.path.join(tmp, "profile"), "--ignore-certificate-errors"):
             await h.wait_until(lambda: reports, 60, "the page to report")
+        # On a failure, what the gateway logged about each socket says which side failed.
+        sockets = [h.parse_logfmt(ln) for ln in self.gw.access_log_lines()]
         self.assertEqual(reports[0], "/report?none=error&subprotocol=subprotocol+chat"
-                                     "&cookie=cookie+")
+                                     "&cookie=cookie+",
+                         [f for f in sockets if f.get("route") == "ws"])
         recs = echo.conns
         self.assertEqual(len(recs), 2, "the socket without a token reached the backend")
         self.assertEqual([r.header("X-User") for r in recs], ["browser-user"] * 2)
