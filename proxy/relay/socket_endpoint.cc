@@ -104,7 +104,7 @@ void SocketEndpoint::flush() {
   // syscall instead of two epoll_ctl calls and a loop turn per message (what nginx and
   // HAProxy do too). With the write event on, bytes are already waiting for it.
   if (writing_ || !out_ || evbuffer_get_length(out_.get()) == 0) return;
-  evbuffer_write(output(), fd_);
+  write_socket(fd_, output());
   // Whatever did not fit (or an error to report) is left to the write event.
   if (evbuffer_get_length(output()) > 0) write_later();
 }
@@ -120,7 +120,7 @@ void SocketEndpoint::write_later() {
 
 void SocketEndpoint::on_writable(evutil_socket_t fd, short /*what*/, void* self) {
   auto* e = static_cast<SocketEndpoint*>(self);
-  if (evbuffer_write(e->output(), fd) < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+  if (write_socket(fd, e->output()) < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
       errno != EINTR) {
     e->report_error();
     return;

@@ -5,9 +5,9 @@
 // writes the fd itself, proxy/relay/socket_io.h), yet each one held 632 bytes for it plus
 // an event of its own, for the whole life of an idle WebSocket (issue 13).
 //
-// Reads: one readv per readiness event into the input's free space, from a persistent
+// Reads: one recv per readiness event into the input's free space, from a persistent
 // read event added or removed only when the relay turns reading on or off; read_more()
-// reads up to what it is asked. Writes: flush() writes to the fd at once (one writev);
+// reads up to what it is asked. Writes: flush() writes to the fd at once (one send);
 // what the socket does not take waits for the write event, which reports on_drained at
 // or below the low watermark and a write error as on_error.
 //
