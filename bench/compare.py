@@ -28,6 +28,7 @@ against the best peer. Usage:
 
   bench/compare.py --build build-bench [--duration 10] [--rounds 3] [--only wsgate,nginx]
 
+Every proxy is pinned to CPU 0, the load client and the backend to CPU 1 (taskset).
 Talks only to 127.0.0.1. Every process it starts is stopped by its PID.
 """
 
@@ -128,6 +129,7 @@ class Proxy:
     """A proxy under test: start() -> port, stop()."""
 
     tls = None  # (cert, key) when the run is over TLS
+    cpu = None  # the CPU every proxy is pinned to (the load and the backend use another)
 
     def __init__(self, name, workdir):
         self.name, self.workdir, self.proc = name, workdir, None
@@ -143,6 +145,8 @@ class Proxy:
 
     def _spawn(self, argv, port):
         log = open(os.path.join(self.workdir, f"{self.name}.log"), "w")
+        if Proxy.cpu is not None:
+            argv = ["taskset", "-c", str(Proxy.cpu), *argv]  # exec'd: the PID is the proxy's
         self.proc = subprocess.Popen(argv, stdout=log, stderr=log, cwd=self.workdir)
         wait_port(port, self.proc)
         return port
@@ -394,6 +398,12 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
+    # The proxy on CPU 0; this script, the load client and the backend (its children) on
+    # CPU 1, so that they never take the proxy's core from it.
+    if (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
+        Proxy.cpu = 0
+        os.sched_setaffinity(0, {1})
+
     args.build = os.path.abspath(args.build)
     client = os.path.join(args.build, "wsgate-bench-client")
     backend_bin = os.path.join(args.build, "wsgate-echo-backend")
@@ -485,6 +495,7 @@ def main():
                     proxy.stop()
         for name in names:
             results[name] = {k: (statistics.median(v) if v else None) for k, v in rows[name].items()}
+        per_round = {n: rows[n]["cpu_us_per_msg"] for n in names}
     finally:
         backend.send_signal(signal.SIGTERM)
         try:
@@ -538,6 +549,15 @@ def main():
         if "wsgate" in results and b in results:
             print(f"wsgate CPU per message / {b}: "
                   f"{results['wsgate']['cpu_us_per_msg'] / results[b]['cpu_us_per_msg']:.2f}")
+    # The machine's speed drifts between rounds far more than between two proxies measured
+    # one after the other: the ratio within each round, then its median.
+    if "wsgate" in results:
+        for other in [p for p in peers if p == "nginx"] + sorted(builds):
+            ratios = [w / o for w, o in zip(per_round["wsgate"], per_round[other]) if o > 0]
+            if ratios:
+                print(f"wsgate / {other}, CPU per message within each round: median "
+                      f"{statistics.median(ratios):.2f}x, {min(ratios):.2f}x to "
+                      f"{max(ratios):.2f}x, {len(ratios)} rounds")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
