@@ -34,18 +34,34 @@ void Keepalive::on_timer() {
     send_ping();
     return;
   }
-  // The deadline of the outstanding Ping. The peer is not at fault if the Ping still
-  // waits for a frame boundary, or if we are not reading the peer (its Pong may be
-  // waiting behind backpressure from the other side) or it is inside a large payload
-  // being spliced (its Pong can only follow the frame): give it another ping_timeout.
-  if (!tracker_.was_written() || from_peer_.source_held()) {
+  // The deadline of the outstanding Ping. The peer is not at fault if we are not reading
+  // it (its Pong may be waiting behind backpressure from the other side) or it is inside
+  // a large payload being spliced (its Pong can only follow the frame): give it another
+  // ping_timeout.
+  if (from_peer_.source_held()) {
     timer_.arm_ms(timeout_.count());
+    return;
+  }
+  const uint64_t delivered = to_peer_.pipe().sink_bytes_delivered();
+  if (!tracker_.was_written()) {
+    // The Ping waits for the end of the frame in flight toward the peer. The peer is
+    // alive while it takes that frame's bytes, or when it has all there are (the frame's
+    // sender is the slow one); bytes waiting for it and none taken in a whole
+    // ping_timeout: dead, as if the Ping had been written.
+    const bool waiting = to_peer_.pipe().sink_bytes_queued() > delivered;
+    const bool stalled = held_checked_ && waiting && delivered == delivered_at_check_;
+    held_checked_ = true;
+    delivered_at_check_ = delivered;
+    if (!stalled) {
+      timer_.arm_ms(timeout_.count());
+      return;
+    }
+    dead();
     return;
   }
   // A slow reader is not a dead one. A Ping queued behind data the peer has not read yet
   // cannot be answered: while the peer keeps taking our bytes it gets more time; once
   // the Ping has reached it, one full ping_timeout to answer. No progress: dead.
-  const uint64_t delivered = to_peer_.pipe().sink_bytes_delivered();
   const bool ping_delivered = delivered >= ping_end_;
   const bool progress = delivered > delivered_at_check_;
   // (At the first deadline: the Ping waited behind data, so it may have left just now.)
@@ -58,12 +74,17 @@ void Keepalive::on_timer() {
     timer_.arm_ms(timeout_.count());
     return;
   }
+  dead();
+}
+
+void Keepalive::dead() {
   stats_.timed_out = true;
   stop();
   on_dead_();
 }
 
 void Keepalive::send_ping() {
+  held_checked_ = false;
   const PingPayload payload = tracker_.start();
   if (!to_peer_.send_ping(payload)) {
     stop();  // the peer already got a Close: nothing may follow it (RFC 6455 5.5.1)

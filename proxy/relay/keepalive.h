@@ -3,7 +3,8 @@
 // the next frame boundary of the direction that writes to it (its FrameObserver); the
 // matching Pong, read by the FrameObserver of the direction that reads from the peer, is
 // consumed there and gives the round-trip time. A peer that does not answer within
-// ping_timeout is reported dead (on_dead), once.
+// ping_timeout is reported dead (on_dead), once; so is one that, while its Ping waits
+// for the end of a frame, takes none of the bytes waiting for it in a whole ping_timeout.
 //
 // Ownership: the WebSocketRelay owns one Keepalive per pinged side, and both
 // FrameObservers; the observers hold plain pointers to it. Timers run on the relay's
@@ -57,6 +58,7 @@ class Keepalive {
  private:
   void on_timer();
   void send_ping();
+  void dead();  // no answer in time: reported once
   void schedule_next_ping();
 
   FrameObserver& to_peer_;
@@ -72,7 +74,8 @@ class Keepalive {
   uint64_t delivered_at_check_ = 0;
   bool ping_delivered_at_check_ = false;
   bool checked_once_ = false;
-  bool behind_data_ = false;  // bytes were still queued ahead of the Ping when written
+  bool behind_data_ = false;   // bytes were still queued ahead of the Ping when written
+  bool held_checked_ = false;  // a deadline passed while the Ping waited for a frame's end
   Timer timer_;
   bool stopped_ = true;
 };

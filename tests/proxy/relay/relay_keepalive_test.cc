@@ -263,6 +263,34 @@ TEST_CASE("keepalive: the deadline counts from when a held Ping is written, not 
   CHECK_FALSE(f.finished);
 }
 
+TEST_CASE("keepalive: a client that stops reading inside a frame is dropped") {
+  Fixture f(pings(true, false));
+  // A 1 MiB frame from the upstream, 900 KiB of it sent, toward a client that reads
+  // nothing: the gateway's output to it stops moving and the Ping due meanwhile waits
+  // for the frame's end, which cannot come. Bytes wait and none are taken for a whole
+  // ping_timeout: dead, as if the Ping had been written.
+  std::string head("\x82\x7f", 2);
+  for (int shift = 56; shift >= 0; shift -= 8)
+    head.push_back(static_cast<char>((uint64_t{1} << 20) >> shift));
+  f.upstream_out = head + std::string(900 * 1024, 'q');
+  REQUIRE(f.run_until([&] { return f.stats.client_pings.timed_out; }, false, 5s));
+  CHECK(f.stats.close_reason == "client ping timeout");
+  CHECK(count_opcode(f.at_client, 0x9) == 0);  // the Ping never left
+}
+
+TEST_CASE("keepalive: a client that has all of a stalled frame is not dropped") {
+  Fixture f(pings(true, false));
+  // The upstream stops inside its frame: the client has every byte there is, so the
+  // Ping waits on the upstream, not on the client, through several ping_timeouts.
+  const std::string whole = frame(0x2, std::string(1000, 'z'), false);
+  Fixture::send_all(f.upstream_peer, whole.substr(0, 300));
+  f.run_until([] { return false; }, true, 1500ms);
+  CHECK_FALSE(f.stats.client_pings.timed_out);
+  CHECK_FALSE(f.finished);
+  Fixture::send_all(f.upstream_peer, whole.substr(300));
+  REQUIRE(f.run_until([&] { return count_opcode(f.at_client, 0x9) >= 1; }));
+}
+
 TEST_CASE("keepalive: a client that does not answer is dropped, the upstream gets 1001") {
   Fixture f(pings(true, false));
   const auto start = std::chrono::steady_clock::now();
