@@ -209,7 +209,11 @@ void H1Connection::read_head() {
   const http1::Limits limits{listener_.max_header_bytes, listener_.max_headers};
   const std::size_t len = std::min(evbuffer_get_length(in), limits.max_head_bytes + 4);
   const auto* p = reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(len)));
-  const http1::ParseResult parsed = parse_request_head(std::string_view(p, len), limits, head_);
+  // The parsed head is only read here, before the exchange starts (request_from_h1 copies
+  // what the exchange keeps): one per worker thread, reused, so a request allocates
+  // neither its head's copy nor its field list, and an idle connection holds no head.
+  thread_local http1::RequestHead head;
+  const http1::ParseResult parsed = parse_request_head(std::string_view(p, len), limits, head);
   switch (parsed.state) {
     case http1::ParseState::Incomplete:
       return;
@@ -225,16 +229,16 @@ void H1Connection::read_head() {
       evbuffer_drain(in, parsed.head_length);
       ++requests_;
       http::Checked<http::RequestHead> request =
-          h1::request_from_h1(head_, facts_.tls ? "https" : "http");
-      request_minor_ = head_.version_minor;
+          h1::request_from_h1(head, facts_.tls ? "https" : "http");
+      request_minor_ = head.version_minor;
       // RFC 9112 9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 closes here.
-      keep_alive_ = head_.version_minor == 1 && !head_close_requested(head_);
-      expect_continue_ = head_.version_minor == 1 && head_expects_continue(head_);
+      keep_alive_ = head.version_minor == 1 && !head_close_requested(head);
+      expect_continue_ = head.version_minor == 1 && head_expects_continue(head);
       request_body_ = http1::BodyDecoder();
       chunk_lines_only_ = false;
-      if (request.ok() && head_.method != "CONNECT") {
+      if (request.ok() && head.method != "CONNECT") {
         // RFC 9112 6.3: how the content ends, decided once, strictly (smuggling).
-        const http1::BodyFraming framing = http1::request_body_framing(head_);
+        const http1::BodyFraming framing = http1::request_body_framing(head);
         if (!framing.ok()) {
           request.refusal = {framing.error_status, framing.error_reason, {}};
         } else {
@@ -243,8 +247,8 @@ void H1Connection::read_head() {
           if (request.value.has_body) set_read_limit(listener_.max_header_bytes + kBodyReadAhead);
         }
       }
+      // head is not read after this: start_exchange() may parse the next head into it.
       start_exchange(std::move(request));
-      head_ = http1::RequestHead();
       return;
     }
   }

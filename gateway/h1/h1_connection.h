@@ -149,9 +149,8 @@ class H1Connection final : public Downstream, public HttpDownstream {
   // and a next wait keeps it when it fires no later than head_due_ (await_head(), so a
   // kept-alive connection's requests cost no event_del and event_add each).
   Timer timer_;
-  timeval timer_due_{};  // when timer_ fires, while it is pending
-  timeval head_due_{};   // the end of the current wait for a head
-  http1::RequestHead head_;
+  timeval timer_due_{};           // when timer_ fires, while it is pending
+  timeval head_due_{};            // the end of the current wait for a head
   Exchange* exchange_ = nullptr;  // owned by the Worker; null before the head and after the end
   ClientLimits::Decision admission_;
 
