@@ -6,10 +6,15 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <functional>
 #include <utility>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace wsgate::http1 {
 namespace {
@@ -99,10 +104,14 @@ struct Scan {
   static constexpr std::size_t kKept = 32;
 
   ScanState state = ScanState::Incomplete;
-  std::size_t start = 0;             // first byte of the start line (after ignored empty lines)
-  std::size_t length = 0;            // with Complete: bytes up to and including the final CRLFCRLF
-  std::size_t lines = 0;             // LFs met from `start` on
-  std::array<uint32_t, kKept> lf{};  // where the first of them are (heads are < 4 GiB)
+  std::size_t start = 0;           // first byte of the start line (after ignored empty lines)
+  std::size_t length = 0;          // with Complete: bytes up to and including the final CRLFCRLF
+  std::size_t lines = 0;           // LFs met from `start` on
+  std::array<uint32_t, kKept> lf;  // where the first `lines` of them are (heads < 4 GiB)
+  // With Complete: the head has no control byte but its CRLFs and HTABs, so no field
+  // value or reason phrase holds one (RFC 9110 5.5) and the parse need not look again.
+  // False sends the parse through its byte checks, which say what is wrong and where.
+  bool clean = false;
 };
 
 // The parse's walk over the lines of a scanned head, in order.
@@ -125,9 +134,41 @@ class Lines {
   std::size_t next_ = 0;
 };
 
-// Finds the CRLFCRLF that ends the head within the first max_bytes of input. Every LF
-// met on the way must follow a CR (RFC 9112 2.2: we do not accept a bare LF as a line
-// terminator), which also rejects "\n\n"-terminated heads before they can pile up.
+// Sixteen bytes of a head as bit masks (bit k: byte k): its LFs, and its control bytes
+// (below 0x20, or DEL) other than LF.
+struct BlockMasks {
+  uint32_t lf = 0;
+  uint32_t ctl = 0;
+};
+constexpr std::size_t kBlock = 16;
+
+BlockMasks block_masks(const char* p) {
+#if defined(__SSE2__)
+  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  // Unsigned x <= 0x1f is min(x, 0x1f) == x.
+  const __m128i ctl = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x),
+                                   _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
+  const auto lf = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('\n'))));
+  return {lf, static_cast<uint32_t>(_mm_movemask_epi8(ctl)) & ~lf};
+#else
+  BlockMasks m;
+  for (std::size_t k = 0; k < kBlock; ++k) {
+    const auto c = static_cast<unsigned char>(p[k]);
+    if (c == '\n') {
+      m.lf |= 1U << k;
+    } else if (c < 0x20 || c == 0x7f) {
+      m.ctl |= 1U << k;
+    }
+  }
+  return m;
+#endif
+}
+
+// Finds the CRLFCRLF that ends the head within the first max_bytes of input, sixteen
+// bytes at a time. Every LF met on the way must follow a CR (RFC 9112 2.2: we do not
+// accept a bare LF as a line terminator), which also rejects "\n\n"-terminated heads
+// before they can pile up. The same pass tells whether the head is clean (Scan::clean):
+// its only control bytes are the CRs right before its LFs.
 Scan find_head_end(std::string_view input, std::size_t max_bytes, bool skip_empty_lines) {
   Scan scan;
   const std::size_t n = std::min(input.size(), max_bytes);
@@ -138,23 +179,42 @@ Scan find_head_end(std::string_view input, std::size_t max_bytes, bool skip_empt
       scan.start += 2;
     }
   }
-  std::size_t pos = scan.start;
-  while (pos < n) {
-    const void* found = std::memchr(input.data() + pos, '\n', n - pos);
-    if (found == nullptr) break;
-    const auto i = static_cast<std::size_t>(static_cast<const char*>(found) - input.data());
-    if (i == 0 || input[i - 1] != '\r') {
-      scan.state = ScanState::BareLf;
+  uint32_t stray_ctl = 0;  // a control byte that is no line's CR (or HTAB: not clean either)
+  uint32_t last_ctl = 0;   // the block before ended in a control byte: an LF must follow
+  for (std::size_t pos = scan.start; pos < n; pos += kBlock) {
+    // The last bytes are copied out and padded: no read past the input.
+    char tail[kBlock] = {};
+    const char* block = input.data() + pos;
+    const std::size_t valid = std::min(kBlock, n - pos);
+    if (valid < kBlock) block = static_cast<const char*>(std::memcpy(tail, block, valid));
+    const BlockMasks m = block_masks(block);
+    uint32_t in_head = valid == kBlock ? 0xffffU : (1U << valid) - 1;
+    for (uint32_t lfs = m.lf & in_head; lfs != 0; lfs &= lfs - 1) {
+      const auto at = static_cast<std::size_t>(std::countr_zero(lfs));
+      const std::size_t i = pos + at;
+      if (i == 0 || input[i - 1] != '\r') {
+        scan.state = ScanState::BareLf;
+        return scan;
+      }
+      if (scan.lines < Scan::kKept) scan.lf[scan.lines] = static_cast<uint32_t>(i);
+      ++scan.lines;
+      if (i >= scan.start + 3 && input[i - 2] == '\n' && input[i - 3] == '\r') {
+        scan.state = ScanState::Complete;
+        scan.length = i + 1;
+        in_head = (2U << at) - 1;  // what follows the head is not looked at
+        break;
+      }
+    }
+    // The byte before each LF was checked to be a CR above; any other control byte is
+    // stray (a lone CR, NUL, HTAB, ...).
+    const uint32_t lf = m.lf & in_head;
+    const uint32_t ctl = m.ctl & in_head;
+    stray_ctl |= (ctl & ~(lf >> 1) & 0x7fffU) | (last_ctl & ~lf & 1U);
+    last_ctl = ctl >> 15;
+    if (scan.state == ScanState::Complete) {
+      scan.clean = stray_ctl == 0;
       return scan;
     }
-    if (scan.lines < Scan::kKept) scan.lf[scan.lines] = static_cast<uint32_t>(i);
-    ++scan.lines;
-    if (i >= scan.start + 3 && input[i - 2] == '\n' && input[i - 3] == '\r') {
-      scan.state = ScanState::Complete;
-      scan.length = i + 1;
-      return scan;
-    }
-    pos = i + 1;
   }
   // No terminator in the first max_bytes: if we already hold that many, the head can
   // only end beyond the limit.
@@ -215,8 +275,8 @@ ParseResult field_line_error(std::string_view line) {
 }
 
 // Header section: field lines from `pos` up to the empty line that ends the head.
-ParseResult parse_fields(std::string_view head, std::size_t pos, Lines& lines, const Limits& limits,
-                         std::vector<Header>& headers) {
+ParseResult parse_fields(std::string_view head, std::size_t pos, Lines& lines, const Scan& scan,
+                         const Limits& limits, std::vector<Header>& headers) {
   headers.clear();
   // Room for a typical head at once (no byte-by-byte count of its lines first).
   headers.reserve(std::min<std::size_t>(kTypicalFields, limits.max_headers));
@@ -233,8 +293,9 @@ ParseResult parse_fields(std::string_view head, std::size_t pos, Lines& lines, c
     if (colon == 0 || colon == line.size() || line[colon] != ':') return field_line_error(line);
     const std::string_view name = line.substr(0, colon);
     const std::string_view value = line.substr(colon + 1);
-    // RFC 9110 5.5: CR, LF, NUL and other CTLs are not allowed in field values.
-    if (!all_text(value)) {
+    // RFC 9110 5.5: CR, LF, NUL and other CTLs are not allowed in field values (a clean
+    // head has none anywhere).
+    if (!scan.clean && !all_text(value)) {
       return error(400, "invalid character in header field value");
     }
     headers.push_back(Header{name, trim_ows(value)});
@@ -423,7 +484,7 @@ ParseResult parse_request_head(std::string_view input, const Limits& limits, Req
     return version_error(status);
   }
 
-  ParseResult fields = parse_fields(head, pos, lines, limits, out.headers);
+  ParseResult fields = parse_fields(head, pos, lines, scan, limits, out.headers);
   if (fields.state != ParseState::Complete) return fields;
   return result;
 }
@@ -455,11 +516,11 @@ ParseResult parse_response_head(std::string_view input, const Limits& limits, Re
   // The SP before an empty reason is required of senders (RFC 9112 4) but commonly
   // missing; "HTTP/1.1 101\r\n" is accepted with an empty reason.
   out.reason = line.size() > 12 ? line.substr(13) : line.substr(12);
-  if (!all_text(out.reason)) {
+  if (!scan.clean && !all_text(out.reason)) {
     return error(400, "invalid reason phrase");
   }
 
-  ParseResult fields = parse_fields(head, pos, lines, limits, out.headers);
+  ParseResult fields = parse_fields(head, pos, lines, scan, limits, out.headers);
   if (fields.state != ParseState::Complete) return fields;
   return result;
 }

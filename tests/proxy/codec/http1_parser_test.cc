@@ -208,6 +208,45 @@ TEST_CASE("request: every byte of a field value is checked, wherever it sits") {
   }
 }
 
+TEST_CASE("request: a CR that ends no line is refused wherever it sits") {
+  // The head is scanned sixteen bytes at a time: a lone CR at every offset in and
+  // around a block, in a value, in a name and in the request line.
+  for (std::size_t pad = 0; pad < 40; ++pad) {
+    CAPTURE(pad);
+    RequestHead h;
+    const std::string filler(pad, 'v');
+    std::string value = "<" + filler + "\r>";
+    ParseResult r = parse_request_head(request_with({"X-Value: " + value}), Limits{}, h);
+    REQUIRE(r.state == ParseState::Error);
+    CHECK(r.error_status == 400);
+    CHECK(r.error_reason == "invalid character in header field value");
+
+    r = parse_request_head(request_with({"X-" + filler + "\r: v"}), Limits{}, h);
+    REQUIRE(r.state == ParseState::Error);
+    CHECK(r.error_status == 400);
+
+    r = parse_request_head(request_with({}, "GET /" + filler + "\r HTTP/1.1"), Limits{}, h);
+    REQUIRE(r.state == ParseState::Error);
+    CHECK(r.error_reason == "invalid request-target");
+  }
+}
+
+TEST_CASE("request: what follows the head does not change its parse") {
+  // The head ends at every offset of a block; the bytes after it (a pipelined body or
+  // frame) hold control bytes, lone CRs and LFs, which must not matter.
+  for (std::size_t pad = 0; pad < 40; ++pad) {
+    CAPTURE(pad);
+    const std::string head = request_with({"X-Pad: " + std::string(pad, 'p')});
+    for (const std::string& after : {"\r"s, "\n"s, "\0\x01\x7f"s, "\r\r\n\n\x02"s}) {
+      RequestHead h;
+      const ParseResult r = parse_request_head(head + after, Limits{}, h);
+      REQUIRE(r.state == ParseState::Complete);
+      CHECK(r.head_length == head.size());
+      CHECK(h.find("x-pad")->value == std::string(pad, 'p'));
+    }
+  }
+}
+
 TEST_CASE("request: tokens, targets and field values that are allowed") {
   RequestHead h;
   SUBCASE("all tchar in the method and in a field name") {
