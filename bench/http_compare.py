@@ -19,6 +19,13 @@ load on CPU 1:
 
 Each proxy keeps idle connections to the upstream (nginx: `keepalive 256` with HTTP/1.1;
 HAProxy: its default connection reuse; wsgate: the upstream's default keepalive = 256).
+
+Every proxy does the same work per request: wsgate always adds X-Forwarded-For,
+X-Forwarded-Proto, X-Forwarded-Host and a new 128-bit X-Request-Id to a forwarded
+request, so nginx and HAProxy are configured to add the same four fields (nginx:
+proxy_set_header with $proxy_add_x_forwarded_for, $scheme, $http_host, $request_id; HAProxy:
+option forwardfor, set-header, unique-id-header with %[uuid]). --bare-peers runs them
+without those fields, as a floor: that is less work than wsgate does.
 Each measurement is repeated --rounds times, the proxies interleaved within a round,
 and the median is reported with its ratio to nginx. Usage:
 
@@ -119,8 +126,29 @@ class Proxy(cmp.Proxy):
         super().__init__(name, workdir)
         self.static_port, self.node_port = static_port, node_port
 
+    bare_peers = False  # --bare-peers
+
     def _spawn(self, argv, port):
         return super()._spawn(pinned(0, argv), port)
+
+    def same_fields_nginx(self):
+        """The request fields wsgate adds, as nginx configuration lines."""
+        if self.bare_peers:
+            return ""
+        return ("    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+                "    proxy_set_header X-Forwarded-Proto $scheme;\n"
+                "    proxy_set_header X-Forwarded-Host $http_host;\n"
+                "    proxy_set_header X-Request-Id $request_id;\n")
+
+    def same_fields_haproxy(self):
+        """The request fields wsgate adds, as HAProxy frontend lines."""
+        if self.bare_peers:
+            return ""
+        return ("  option forwardfor\n"
+                "  http-request set-header X-Forwarded-Proto http\n"
+                "  http-request set-header X-Forwarded-Host %[req.hdr(host)]\n"
+                "  unique-id-format %[uuid]\n"
+                "  unique-id-header X-Request-Id\n")
 
 
 class Wsgate(Proxy):
@@ -172,7 +200,7 @@ class Nginx(Proxy):
     proxy_http_version 1.1;
     proxy_set_header Connection "";
     proxy_set_header Host $host;
-    proxy_buffering off;
+{self.same_fields_nginx()}    proxy_buffering off;
     proxy_request_buffering off;
     location /upload {{ proxy_pass http://node; }}
     location / {{ proxy_pass http://static; }}
@@ -198,7 +226,7 @@ defaults
   timeout server 1h
 frontend web
   bind 127.0.0.1:{port}
-  use_backend node if {{ path_beg /upload }}
+{self.same_fields_haproxy()}  use_backend node if {{ path_beg /upload }}
   default_backend static
 backend static
   server s1 127.0.0.1:{self.static_port}
@@ -306,7 +334,10 @@ def main():
                     help="wsgate-echo-backend binary: also measure an idle WebSocket")
     ap.add_argument("--also", action="append", default=[], metavar="NAME=PATH",
                     help="another wsgate binary measured in the same rounds (before/after)")
+    ap.add_argument("--bare-peers", action="store_true",
+                    help="nginx and HAProxy without the forwarded fields wsgate adds")
     args = ap.parse_args()
+    Proxy.bare_peers = args.bare_peers
     for tool in ("nginx", "wrk", "haproxy", "node", "curl", "taskset"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} not found: scripts/install-deps.sh bench")
