@@ -218,7 +218,7 @@ bool HttpExchange::try_splice() {
   constexpr uint64_t kMinSplice = 256 * 1024;
   constexpr uint64_t kMinChunkSplice = 16 * 1024;
   HttpDownstream* c = client();
-  const evutil_socket_t to = upstream_out_ != nullptr ? bufferevent_getfd(upstream_out_) : -1;
+  const evutil_socket_t to = upstream_out_ != nullptr ? proxy::socket_of(upstream_out_) : -1;
   if (!upstream_plain_ || c == nullptr || to < 0) return false;
   // A chunked request (no Content-Length: chunked_upstream_) offers the rest of its
   // current chunk's data; a Content-Length one the rest of its content.
@@ -439,7 +439,7 @@ void HttpExchange::pump_response() {
       }
       return;
     }
-    upstream_batching_.update(bufferevent_getfd(upstream_.get()), response_body_.bytes_expected(),
+    upstream_batching_.update(proxy::socket_of(upstream_.get()), response_body_.bytes_expected(),
                               evbuffer_get_length(in));
     upstream_.set_reading(true);
     break;
@@ -470,7 +470,7 @@ void HttpExchange::keep_upstream() {
     return;
   bufferevent_setcb(upstream_.get(), nullptr, nullptr, nullptr, nullptr);
   bufferevent_setwatermark(upstream_.get(), EV_WRITE, 0, 0);
-  upstream_batching_.reset(bufferevent_getfd(upstream_.get()));  // the next head is small
+  upstream_batching_.reset(proxy::socket_of(upstream_.get()));  // the next head is small
   upstream_out_ = nullptr;
   worker_.idle_upstreams().put(upstream->name, upstream_lease_.server_ptr(), std::move(upstream_),
                                upstream->keepalive, upstream->keepalive_timeout);

@@ -304,7 +304,7 @@ ClientChannel H1Connection::hand_over_client() {
   timer_.cancel();
   next_.cancel();
   send_staged_.cancel();
-  request_batching_.reset(bufferevent_getfd(client_.get()));
+  request_batching_.reset(proxy::socket_of(client_.get()));
   read_limit_ = 0;  // the relay paces its own reading, with its own event
   reader_.reset();
   bufferevent_setcb(client_.get(), nullptr, nullptr, nullptr, nullptr);

@@ -136,7 +136,7 @@ HttpDownstream::BodyRead H1Connection::decode_request_body(evbuffer* to, std::si
         r.error = {400, std::string(step.reason), {}};
         return r;
       case http1::BodyStep::Action::NeedMore:
-        request_batching_.update(bufferevent_getfd(client_.get()), request_body_.bytes_expected(),
+        request_batching_.update(proxy::socket_of(client_.get()), request_body_.bytes_expected(),
                                  evbuffer_get_length(in));
         return r;
     }
@@ -158,7 +158,7 @@ HttpDownstream::BodySocket H1Connection::take_body_socket(uint64_t min_left) {
   const bool chunked = request_body_.kind() == http1::BodyKind::Chunked;
   if (facts_.tls || !client_ || (request_body_.kind() != http1::BodyKind::Length && !chunked))
     return {};
-  const evutil_socket_t fd = bufferevent_getfd(client_.get());
+  const evutil_socket_t fd = proxy::socket_of(client_.get());
   // A chunked body: the rest of the current chunk's data (RFC 9112 7.1), whose CRLF and
   // the next chunk-size line are read here again afterwards.
   const uint64_t left = chunked ? request_body_.chunk_data_left() : request_body_.bytes_expected();

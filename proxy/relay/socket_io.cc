@@ -63,7 +63,7 @@ ssize_t write_socket(evutil_socket_t s, evbuffer* out) {
 
 void send_now(bufferevent* bev, evbuffer* data, bool plain) {
   evbuffer* out = bufferevent_get_output(bev);
-  const evutil_socket_t s = bufferevent_getfd(bev);
+  const evutil_socket_t s = socket_of(bev);
   // Bytes already queued go first: then the new ones queue behind them.
   if (plain && s >= 0 && evbuffer_get_length(out) == 0) write_socket(s, data);
   if (evbuffer_get_length(data) > 0) evbuffer_add_buffer(out, data);
@@ -71,7 +71,7 @@ void send_now(bufferevent* bev, evbuffer* data, bool plain) {
 
 void send_now(bufferevent* bev, const char* data, std::size_t size, bool plain) {
   evbuffer* out = bufferevent_get_output(bev);
-  const evutil_socket_t s = bufferevent_getfd(bev);
+  const evutil_socket_t s = socket_of(bev);
   std::size_t sent = 0;
   if (plain && s >= 0 && evbuffer_get_length(out) == 0) {
     const ssize_t n = ::send(s, data, size, MSG_NOSIGNAL);

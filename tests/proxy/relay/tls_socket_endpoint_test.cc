@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 
+#include "proxy/relay/socket_io.h"
 #include "tests/proxy/relay/endpoint_test_support.h"
 
 using namespace wsgate;
@@ -153,6 +154,28 @@ std::unique_ptr<TlsSocketEndpoint> take(TlsPair& p) {
 }
 
 }  // namespace
+
+TEST_CASE("socket_of names the socket bufferevent_getfd names, plain and OpenSSL") {
+  EventBasePtr base(event_base_new());
+  int fds[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds) == 0);
+  BufferEventPtr plain(bufferevent_socket_new(base.get(), fds[0], BEV_OPT_CLOSE_ON_FREE));
+  CHECK(proxy::socket_of(plain.get()) == fds[0]);
+  CHECK(proxy::socket_of(plain.get()) == bufferevent_getfd(plain.get()));
+  BufferEventPtr tls(
+      bufferevent_openssl_socket_new(base.get(), fds[1], SSL_new(contexts().server.get()),
+                                     BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE));
+  CHECK(proxy::socket_of(tls.get()) == fds[1]);
+  CHECK(proxy::socket_of(tls.get()) == bufferevent_getfd(tls.get()));
+  // Without a socket, and after one is set.
+  BufferEventPtr none(bufferevent_socket_new(base.get(), -1, BEV_OPT_CLOSE_ON_FREE));
+  CHECK(proxy::socket_of(none.get()) == -1);
+  int more[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, more) == 0);
+  bufferevent_setfd(none.get(), more[0]);
+  CHECK(proxy::socket_of(none.get()) == more[0]);
+  close(more[1]);
+}
 
 TEST_CASE("TlsSocketEndpoint::take keeps buffered bytes, SSL-held records and the socket") {
   TlsPair p;
