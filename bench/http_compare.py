@@ -13,6 +13,10 @@ load on CPU 1:
                to its end (tests/integration/http_backend.js /upload); CPU per MiB.
   chunked      the same upload with Transfer-Encoding: chunked (curl's chunks as it
                reads the file); CPU per MiB.
+  paired GETs  every proxy up at once, each loaded with the same wrk in turn for
+               --slice-seconds, --slices times, the order reversed each slice: CPU per
+               GET and, within each slice, wsgate's over nginx's and HAProxy's (the
+               machine's speed drifts over seconds; neighbours in time see the same one).
   idle memory  --idle N client connections, each after one GET, held open: the proxy's
                (RSS after - RSS before) / N; with --echo-backend, the same for N idle
                WebSockets through wsgate (bench/compare.py's measurement), for comparison.
@@ -288,6 +292,29 @@ def curl(argv, timeout=300):
         raise RuntimeError(f"curl {argv}: {p.returncode} {p.stdout} {p.stderr}")
 
 
+def paired_gets(proxies, args):
+    """CPU per small GET with every proxy up at once, loaded in turn for --slice-seconds,
+    --slices times, the order reversed each slice. The machine's speed drifts over
+    seconds (the same binary's CPU per GET moved 1.7x between two 4 s runs): a proxy and
+    the one loaded just before or after it see the same machine, so the ratio within a
+    slice is steadier than one between rounds. {name: [us per GET, one per slice]}"""
+    ports = {}
+    try:
+        for p in proxies:
+            ports[p.name] = p.start()
+            wrk_requests(ports[p.name], args.connections, 1)  # upstream keep-alive filled
+        per = {p.name: [] for p in proxies}
+        for i in range(args.slices):
+            for p in (proxies if i % 2 == 0 else proxies[::-1]):
+                before = cmp.cpu_seconds(p.proc.pid)
+                n = wrk_requests(ports[p.name], args.connections, args.slice_seconds)
+                per[p.name].append((cmp.cpu_seconds(p.proc.pid) - before) * 1e6 / n)
+        return per
+    finally:
+        for p in proxies:
+            p.stop()
+
+
 def measure(proxy, args, upload_file):
     port = proxy.start()
     try:
@@ -334,6 +361,9 @@ def main():
                     help="wsgate-echo-backend binary: also measure an idle WebSocket")
     ap.add_argument("--also", action="append", default=[], metavar="NAME=PATH",
                     help="another wsgate binary measured in the same rounds (before/after)")
+    ap.add_argument("--slices", type=int, default=20,
+                    help="paired CPU-per-GET slices, all proxies up at once (0: skip)")
+    ap.add_argument("--slice-seconds", type=int, default=2)
     ap.add_argument("--bare-peers", action="store_true",
                     help="nginx and HAProxy without the forwarded fields wsgate adds")
     args = ap.parse_args()
@@ -366,6 +396,9 @@ def main():
             echo = subprocess.Popen(pinned(1, [args.echo_backend, "--listen",
                                                f"127.0.0.1:{echo_port}", "--quiet"]))
             cmp.wait_port(echo_port, echo)
+        paired = {}
+        if args.slices > 0:
+            paired = paired_gets([kinds[n](n, work, static.port, node.port) for n in names], args)
         for r in range(args.rounds):
             for name in (names if r % 2 == 0 else list(reversed(names))):
                 res = measure(kinds[name](name, work, static.port, node.port), args, upload)
@@ -395,28 +428,40 @@ def main():
         rows += [("CPU per MiB, 100 MiB download (ms)", "down_ms_per_mib", "%.2f"),
                  ("CPU per MiB, 100 MiB upload (ms)", "up_ms_per_mib", "%.2f"),
                  ("CPU per MiB, 100 MiB chunked upload (ms)", "up_chunked_ms_per_mib", "%.2f")]
-    print(f"| figure (one worker, medians of {args.rounds} rounds) | "
-          + " | ".join(names) + (" | wsgate / nginx |" if "nginx" in names else " |"))
-    print("|---" * (len(names) + 1 + ("nginx" in names)) + "|")
-    if idle:
-        rows.append((f"RSS per idle keep-alive client connection ({args.idle} held, bytes)",
-                     "idle_http", "%.0f"))
-    for title, key, fmt in rows:
-        cells = [fmt % med(n, key) for n in names]
-        ratio = ""
-        if "nginx" in names and "wsgate" in names:
-            ratio = " | %.2fx" % (med("wsgate", key) / med("nginx", key))
-        print(f"| {title} | " + " | ".join(cells) + ratio + " |")
-    if "nginx" in names:
-        # The machine's speed drifts between rounds more than between two proxies measured
-        # one after the other: the ratio within each round is the steadier figure.
+    if args.rounds > 0:
+        print(f"| figure (one worker, medians of {args.rounds} rounds) | "
+              + " | ".join(names) + (" | wsgate / nginx |" if "nginx" in names else " |"))
+        print("|---" * (len(names) + 1 + ("nginx" in names)) + "|")
+        if idle:
+            rows.append((f"RSS per idle keep-alive client connection ({args.idle} held, bytes)",
+                         "idle_http", "%.0f"))
+        for title, key, fmt in rows:
+            cells = [fmt % med(n, key) for n in names]
+            ratio = ""
+            if "nginx" in names and "wsgate" in names:
+                ratio = " | %.2fx" % (med("wsgate", key) / med("nginx", key))
+            print(f"| {title} | " + " | ".join(cells) + ratio + " |")
+        if "nginx" in names:
+            # The machine's speed drifts between rounds more than between two proxies measured
+            # one after the other: the ratio within each round is the steadier figure.
+            for name in (n for n in names if n not in ("nginx", "haproxy")):
+                ratios = sorted(a["get_us"] / b["get_us"]
+                                for a, b in zip(results[name], results["nginx"]))
+                at_most = sum(1 for x in ratios if x <= 1.0)
+                print(f"\n{name} / nginx, CPU per small GET within each round: median "
+                      f"{statistics.median(ratios):.2f}x, {ratios[0]:.2f}x to {ratios[-1]:.2f}x, "
+                      f"at most nginx's in {at_most} of {len(ratios)} rounds")
+    if paired:
+        print(f"\nCPU per small GET (us), paired: all proxies up at once, each loaded in turn "
+              f"for {args.slice_seconds} s, {args.slices} times (medians): "
+              + ", ".join(f"{n} {statistics.median(paired[n]):.1f}" for n in names))
         for name in (n for n in names if n not in ("nginx", "haproxy")):
-            ratios = sorted(a["get_us"] / b["get_us"]
-                            for a, b in zip(results[name], results["nginx"]))
-            at_most = sum(1 for x in ratios if x <= 1.0)
-            print(f"\n{name} / nginx, CPU per small GET within each round: median "
-                  f"{statistics.median(ratios):.2f}x, {ratios[0]:.2f}x to {ratios[-1]:.2f}x, "
-                  f"at most nginx's in {at_most} of {len(ratios)} rounds")
+            for peer in (n for n in ("nginx", "haproxy") if n in names):
+                ratios = sorted(a / b for a, b in zip(paired[name], paired[peer]))
+                at_most = sum(1 for x in ratios if x <= 1.0)
+                print(f"{name} / {peer} within each slice: median {statistics.median(ratios):.2f}x, "
+                      f"{ratios[0]:.2f}x to {ratios[-1]:.2f}x, at most {peer}'s in {at_most} "
+                      f"of {len(ratios)} slices")
     if ws_idle:
         print(f"\nwsgate, RSS per idle WebSocket in the same run: "
               f"{statistics.median(ws_idle):.0f} bytes (median of {len(ws_idle)})")
