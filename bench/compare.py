@@ -241,7 +241,7 @@ class Haproxy(Proxy):
         with open(cfg, "w") as f:
             f.write(f"""global
   nbthread 1
-  maxconn 8000
+  maxconn 9900
 defaults
   mode http
   timeout connect 5s
