@@ -346,6 +346,15 @@ def measure(proxy, args, upload_file):
         proxy.stop()
 
 
+def spread(ratios, peer, unit):
+    """Ratios measured within each round or slice: median, range, and how many of them
+    are at most 1 (wsgate at most the peer's figure)."""
+    ratios = sorted(ratios)
+    at_most = sum(1 for x in ratios if x <= 1.0)
+    return (f"median {statistics.median(ratios):.2f}x, {ratios[0]:.2f}x to {ratios[-1]:.2f}x, "
+            f"at most {peer}'s in {at_most} of {len(ratios)} {unit}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--wsgate", required=True, help="the wsgate binary (a Release build)")
@@ -445,23 +454,17 @@ def main():
             # The machine's speed drifts between rounds more than between two proxies measured
             # one after the other: the ratio within each round is the steadier figure.
             for name in (n for n in names if n not in ("nginx", "haproxy")):
-                ratios = sorted(a["get_us"] / b["get_us"]
-                                for a, b in zip(results[name], results["nginx"]))
-                at_most = sum(1 for x in ratios if x <= 1.0)
-                print(f"\n{name} / nginx, CPU per small GET within each round: median "
-                      f"{statistics.median(ratios):.2f}x, {ratios[0]:.2f}x to {ratios[-1]:.2f}x, "
-                      f"at most nginx's in {at_most} of {len(ratios)} rounds")
+                ratios = [a["get_us"] / b["get_us"] for a, b in zip(results[name], results["nginx"])]
+                print(f"\n{name} / nginx, CPU per small GET within each round: "
+                      + spread(ratios, "nginx", "rounds"))
     if paired:
         print(f"\nCPU per small GET (us), paired: all proxies up at once, each loaded in turn "
               f"for {args.slice_seconds} s, {args.slices} times (medians): "
               + ", ".join(f"{n} {statistics.median(paired[n]):.1f}" for n in names))
         for name in (n for n in names if n not in ("nginx", "haproxy")):
             for peer in (n for n in ("nginx", "haproxy") if n in names):
-                ratios = sorted(a / b for a, b in zip(paired[name], paired[peer]))
-                at_most = sum(1 for x in ratios if x <= 1.0)
-                print(f"{name} / {peer} within each slice: median {statistics.median(ratios):.2f}x, "
-                      f"{ratios[0]:.2f}x to {ratios[-1]:.2f}x, at most {peer}'s in {at_most} "
-                      f"of {len(ratios)} slices")
+                ratios = [a / b for a, b in zip(paired[name], paired[peer])]
+                print(f"{name} / {peer} within each slice: " + spread(ratios, peer, "slices"))
     if ws_idle:
         print(f"\nwsgate, RSS per idle WebSocket in the same run: "
               f"{statistics.median(ws_idle):.0f} bytes (median of {len(ws_idle)})")
