@@ -181,12 +181,15 @@ Scan find_head_end(std::string_view input, std::size_t max_bytes, bool skip_empt
   }
   uint32_t stray_ctl = 0;  // a control byte that is no line's CR (or HTAB: not clean either)
   uint32_t last_ctl = 0;   // the block before ended in a control byte: an LF must follow
+  char tail[kBlock];
   for (std::size_t pos = scan.start; pos < n; pos += kBlock) {
-    // The last bytes are copied out and padded: no read past the input.
-    char tail[kBlock] = {};
     const char* block = input.data() + pos;
     const std::size_t valid = std::min(kBlock, n - pos);
-    if (valid < kBlock) block = static_cast<const char*>(std::memcpy(tail, block, valid));
+    if (valid < kBlock) {
+      // The last bytes are copied out and padded: no read past the input.
+      std::memset(tail, 0, kBlock);
+      block = static_cast<const char*>(std::memcpy(tail, block, valid));
+    }
     const BlockMasks m = block_masks(block);
     uint32_t in_head = valid == kBlock ? 0xffffU : (1U << valid) - 1;
     for (uint32_t lfs = m.lf & in_head; lfs != 0; lfs &= lfs - 1) {

@@ -52,11 +52,11 @@ void Keepalive::on_timer() {
     const bool stalled = held_checked_ && waiting && delivered == delivered_at_check_;
     held_checked_ = true;
     delivered_at_check_ = delivered;
-    if (!stalled) {
+    if (stalled) {
+      dead();
+    } else {
       timer_.arm_ms(timeout_.count());
-      return;
     }
-    dead();
     return;
   }
   // A slow reader is not a dead one. A Ping queued behind data the peer has not read yet
